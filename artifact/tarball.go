@@ -1,0 +1,153 @@
+package artifact
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// epoch is the modification time written for every entry, so that the same
+// files always give the same tarball and so the same digest.
+var epoch = time.Unix(0, 0).UTC()
+
+// WriteTarball writes a deterministic gzipped tarball of the given paths
+// (files or directories, relative to root) to w: entries sorted by name, fixed
+// times, owners and modes reduced to 0644/0755. Symlinks are kept as links.
+func WriteTarball(w io.Writer, root string, paths []string) error {
+	var names []string
+	seen := map[string]bool{}
+	for _, p := range paths {
+		clean := path.Clean(filepath.ToSlash(p))
+		if clean == ".." || strings.HasPrefix(clean, "../") || path.IsAbs(clean) {
+			return fmt.Errorf("artifact path %q is outside the build directory", p)
+		}
+		err := filepath.WalkDir(filepath.Join(root, clean), func(full string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(root, full)
+			if err != nil {
+				return err
+			}
+			rel = filepath.ToSlash(rel)
+			if !seen[rel] {
+				seen[rel] = true
+				names = append(names, rel)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("artifact path %q: %w", p, err)
+		}
+	}
+	sort.Strings(names)
+	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	tw := tar.NewWriter(gz)
+	for _, name := range names {
+		full := filepath.Join(root, filepath.FromSlash(name))
+		fi, err := os.Lstat(full)
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: name, ModTime: epoch, Format: tar.FormatPAX}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(full)
+			if err != nil {
+				return err
+			}
+			hdr.Typeflag, hdr.Linkname, hdr.Mode = tar.TypeSymlink, target, 0o777
+		case fi.IsDir():
+			hdr.Typeflag, hdr.Name, hdr.Mode = tar.TypeDir, name+"/", 0o755
+		case fi.Mode().IsRegular():
+			hdr.Typeflag, hdr.Size, hdr.Mode = tar.TypeReg, fi.Size(), 0o644
+			if fi.Mode()&0o111 != 0 {
+				hdr.Mode = 0o755
+			}
+		default:
+			return fmt.Errorf("artifact %s: unsupported file type %s", name, fi.Mode().Type())
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if hdr.Typeflag == tar.TypeReg {
+			f, err := os.Open(full)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(tw, f)
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return gz.Close()
+}
+
+// Extract unpacks a tarball written by WriteTarball into dir, refusing any
+// entry that would land outside it.
+func Extract(r io.Reader, dir string) error {
+	gz, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("extract: %w", err)
+	}
+	tr := tar.NewReader(gz)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			return fmt.Errorf("extract: %w", err)
+		}
+		name := path.Clean(hdr.Name)
+		if name == ".." || strings.HasPrefix(name, "../") || path.IsAbs(name) {
+			return fmt.Errorf("extract: entry %q is outside the target directory", hdr.Name)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(name))
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(hdr.Linkname, dst); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fs.FileMode(hdr.Mode)&0o755)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("extract: entry %q has unsupported type %c", hdr.Name, hdr.Typeflag)
+		}
+	}
+	// Drain the gzip trailer so a truncated or corrupted stream is reported.
+	_, err = io.Copy(io.Discard, gz)
+	return err
+}

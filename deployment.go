@@ -1,0 +1,69 @@
+package gantry
+
+import "time"
+
+// Deployment kinds.
+const (
+	KindDeploy   = "deploy"
+	KindPromote  = "promote"
+	KindRollback = "rollback"
+)
+
+// Deployment states.
+const (
+	DeploymentRunning   = "running"
+	DeploymentSucceeded = "succeeded"
+	DeploymentFailed    = "failed"
+	// DeploymentRecovered marks a deployment interrupted by a crash and
+	// brought to a consistent state at the next start.
+	DeploymentRecovered = "recovered"
+)
+
+// Deployment is one operation on one environment, with its journal.
+type Deployment struct {
+	ID          int64     `json:"id"`
+	App         string    `json:"app"`
+	Env         string    `json:"env"`
+	Kind        string    `json:"kind"`
+	ReleaseID   string    `json:"release_id"`
+	Version     string    `json:"version,omitempty"`
+	FromRelease string    `json:"from_release,omitempty"`
+	FromEnv     string    `json:"from_env,omitempty"`
+	Slot        string    `json:"slot,omitempty"`
+	Strategy    string    `json:"strategy,omitempty"`
+	Actor       string    `json:"actor"`
+	State       string    `json:"state"`
+	Error       string    `json:"error,omitempty"`
+	Steps       []Step    `json:"steps,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	FinishedAt  time.Time `json:"finished_at,omitempty"`
+}
+
+// Step states.
+const (
+	StepStarted = "started"
+	StepDone    = "done"
+	StepFailed  = "failed"
+	StepSkipped = "skipped"
+)
+
+// Step is one journal entry: written before its action runs, and updated
+// with its result after.
+type Step struct {
+	Seq       int       `json:"seq"`
+	Name      string    `json:"name"`
+	State     string    `json:"state"`
+	Detail    string    `json:"detail,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+	EndedAt   time.Time `json:"ended_at,omitempty"`
+}
+
+// DeploymentFilter narrows ListDeployments; zero fields match everything.
+type DeploymentFilter struct {
+	App   string
+	Env   string
+	State string
+	// BeforeID pages backwards through history.
+	BeforeID int64
+	Limit    int
+}

@@ -1,0 +1,71 @@
+package gantry
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// InstanceSpec is what a driver needs to start one instance of a service.
+type InstanceSpec struct {
+	App       string      `json:"app"`
+	Env       string      `json:"env"`
+	Slot      string      `json:"slot"`
+	Service   string      `json:"service"`
+	Index     int         `json:"index"`
+	ReleaseID string      `json:"release_id"`
+	Artifact  Artifact    `json:"artifact"`
+	Command   string      `json:"command"`
+	Port      int         `json:"port"`
+	Stop      StopSpec    `json:"stop"`
+	Health    HealthCheck `json:"health"`
+	// Env holds variables and resolved secrets. Drivers must not log it, and
+	// it is never stored in the handle.
+	Vars map[string]string `json:"-"`
+}
+
+// Instance is a started instance, as persisted by the orchestrator.
+type Instance struct {
+	Service string `json:"service"`
+	Index   int    `json:"index"`
+	// Addr is host:port where the instance listens (empty for workers).
+	Addr string `json:"addr,omitempty"`
+	// Handle is the driver's opaque, persisted handle, used to re-attach.
+	Handle    string    `json:"handle"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// Instance states reported by Driver.Inspect.
+const (
+	InstanceRunning = "running"
+	InstanceExited  = "exited"
+	InstanceGone    = "gone"
+)
+
+// InstanceState is what a driver knows of an instance.
+type InstanceState struct {
+	State    string `json:"state"`
+	ExitCode int    `json:"exit_code,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// Driver starts and stops a slot's instances on a runtime. One shared test
+// suite (internal/drivertest) runs against every driver.
+//
+// Drivers are built for restarts: Start returns an Instance whose Handle the
+// orchestrator persists; after a restart of the server, Attach re-attaches
+// to the running instance instead of launching a new one.
+type Driver interface {
+	Name() string
+	Start(ctx context.Context, spec InstanceSpec) (Instance, error)
+	// Stop sends the spec's signal, waits up to its timeout, then kills.
+	// Stopping an instance that is already gone is not an error.
+	Stop(ctx context.Context, inst Instance, stop StopSpec) error
+	// Attach re-attaches to a running instance after a restart and returns
+	// ENOTFOUND when it is no longer running.
+	Attach(ctx context.Context, inst Instance) error
+	Inspect(ctx context.Context, inst Instance) (InstanceState, error)
+	// Logs writes the instance's recent output (the last tail lines, all
+	// when tail <= 0) and, when follow, keeps writing until ctx ends.
+	Logs(ctx context.Context, inst Instance, tail int, follow bool, w io.Writer) error
+}

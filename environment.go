@@ -1,0 +1,91 @@
+package gantry
+
+import "time"
+
+// Slot names.
+const (
+	SlotBlue  = "blue"
+	SlotGreen = "green"
+)
+
+// OtherSlot returns the slot that is not s.
+func OtherSlot(s string) string {
+	if s == SlotBlue {
+		return SlotGreen
+	}
+	return SlotBlue
+}
+
+// Slot states.
+const (
+	SlotEmpty    = "empty"    // nothing runs
+	SlotStarting = "starting" // instances are being started for a candidate
+	SlotActive   = "active"   // takes traffic
+	SlotStandby  = "standby"  // the previous release, kept warm for rollback
+	SlotStopped  = "stopped"  // ran a release, now stopped
+)
+
+// Environment is a runtime target of an app and its current state.
+type Environment struct {
+	App  string          `json:"app"`
+	Name string          `json:"name"`
+	Spec EnvironmentSpec `json:"spec"`
+	// Active is the slot that takes traffic ("" before the first deploy).
+	Active string           `json:"active"`
+	Slots  map[string]*Slot `json:"slots"`
+	// ClonedFrom records the environment this one was cloned from.
+	ClonedFrom string    `json:"cloned_from,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Slot is blue or green inside an environment, running one release.
+type Slot struct {
+	Name      string     `json:"name"`
+	State     string     `json:"state"`
+	ReleaseID string     `json:"release_id,omitempty"`
+	Version   string     `json:"version,omitempty"`
+	Instances []Instance `json:"instances,omitempty"`
+	Since     time.Time  `json:"since,omitempty"`
+	// WarmUntil is when a standby slot is stopped.
+	WarmUntil time.Time `json:"warm_until,omitempty"`
+	// Verified is set when the release passed health and verify on this slot.
+	Verified bool `json:"verified,omitempty"`
+}
+
+// ActiveSlot returns the slot taking traffic, or nil.
+func (e *Environment) ActiveSlot() *Slot {
+	if e.Active == "" {
+		return nil
+	}
+	return e.Slots[e.Active]
+}
+
+// Slot returns the named slot, creating an empty one if needed.
+func (e *Environment) Slot(name string) *Slot {
+	if e.Slots == nil {
+		e.Slots = map[string]*Slot{}
+	}
+	s, ok := e.Slots[name]
+	if !ok {
+		s = &Slot{Name: name, State: SlotEmpty}
+		e.Slots[name] = s
+	}
+	return s
+}
+
+// RouteName is the router's name for an environment's route.
+func RouteName(app, env string) string { return app + "/" + env }
+
+// Lock holds an environment for one operation at a time.
+type Lock struct {
+	App          string    `json:"app"`
+	Env          string    `json:"env"`
+	Holder       string    `json:"holder"`    // actor
+	Operation    string    `json:"operation"` // "deploy", "manual", …
+	Reason       string    `json:"reason,omitempty"`
+	DeploymentID int64     `json:"deployment_id,omitempty"`
+	Since        time.Time `json:"since"`
+	// Expires is zero for a lock without TTL.
+	Expires time.Time `json:"expires,omitempty"`
+}

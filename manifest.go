@@ -1,0 +1,152 @@
+package gantry
+
+import "time"
+
+// Manifest is a decoded, validated and defaulted gantry.yml. The decoder
+// (package manifest) fills it; everything else reads it.
+type Manifest struct {
+	App          string                      `json:"app"`
+	Version      VersionScheme               `json:"version"`
+	Services     map[string]*Service         `json:"services"`
+	Verify       []VerifyCheck               `json:"verify,omitempty"`
+	Database     *DatabaseSpec               `json:"database,omitempty"`
+	Hooks        map[string][]Hook           `json:"hooks,omitempty"`
+	Environments map[string]*EnvironmentSpec `json:"environments"`
+}
+
+// VersionScheme says how a release's version is derived.
+type VersionScheme struct {
+	// Scheme is "semver" (--version, a VERSION file, or a vX.Y.Z tag) or
+	// "calver" (YY.MM.R with hotfix letters, 16.03.1b).
+	Scheme string `json:"scheme"`
+}
+
+// Service is one process type of an app.
+type Service struct {
+	Name      string        `json:"name"`
+	Build     *BuildSpec    `json:"build,omitempty"`
+	Docker    *DockerSpec   `json:"docker,omitempty"`
+	Run       string        `json:"run"`
+	HTTP      bool          `json:"http"`
+	Instances int           `json:"instances"`
+	Health    HealthCheck   `json:"health"`
+	Stop      StopSpec      `json:"stop"`
+	Order     int           `json:"order"`
+	Ready     time.Duration `json:"ready_delay,omitempty"` // non-HTTP services without a health check
+}
+
+// BuildSpec is how a service is built inside the clean export of a commit.
+type BuildSpec struct {
+	Command   string   `json:"command"`
+	Artifacts []string `json:"artifacts"`
+}
+
+// DockerSpec builds a service as an image instead of a tarball.
+type DockerSpec struct {
+	Dockerfile string            `json:"dockerfile"`
+	Context    string            `json:"context"`
+	Target     string            `json:"target,omitempty"`
+	Args       map[string]string `json:"args,omitempty"`
+}
+
+// StopSpec is how an instance is stopped: Signal, then SIGKILL after Timeout.
+type StopSpec struct {
+	Signal  string        `json:"signal"`
+	Timeout time.Duration `json:"timeout"`
+}
+
+// VerifyCheck runs against a candidate through its preview host, before the switch.
+type VerifyCheck struct {
+	HTTP    *HTTPCheck `json:"http,omitempty"`
+	Command string     `json:"command,omitempty"`
+}
+
+// HTTPCheck expects Status (and Contains in the body) from GET Path.
+type HTTPCheck struct {
+	Path     string `json:"path"`
+	Status   int    `json:"status"`
+	Contains string `json:"contains,omitempty"`
+}
+
+// DatabaseSpec declares an app's database and its migrations.
+type DatabaseSpec struct {
+	Engine     string `json:"engine"`
+	Migrations struct {
+		Engine string `json:"engine"`
+		Dir    string `json:"dir"`
+	} `json:"migrations"`
+}
+
+// Hook is a command or a webhook run around a phase.
+type Hook struct {
+	Command string   `json:"command,omitempty"`
+	Webhook *Webhook `json:"webhook,omitempty"`
+}
+
+// Webhook is an HTTP call made by a hook.
+type Webhook struct {
+	URL    string `json:"url"`
+	Method string `json:"method"`
+}
+
+// EnvironmentSpec is an environment as the manifest declares it.
+type EnvironmentSpec struct {
+	Hosts       []string          `json:"hosts"`
+	Runtime     RuntimeSpec       `json:"runtime"`
+	Strategy    string            `json:"strategy"`
+	KeepWarm    time.Duration     `json:"keep_warm"`
+	PromoteFrom string            `json:"promote_from,omitempty"`
+	Vars        map[string]string `json:"vars,omitempty"`
+	Secrets     []string          `json:"secrets,omitempty"`
+	Approvals   *ApprovalPolicy   `json:"approvals,omitempty"`
+}
+
+// RuntimeSpec names a driver and its settings.
+type RuntimeSpec struct {
+	Driver    string `json:"driver"`
+	Registry  string `json:"registry,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// ApprovalPolicy requires N approvals from the given roles.
+type ApprovalPolicy struct {
+	Required int      `json:"required"`
+	Roles    []string `json:"roles,omitempty"`
+}
+
+// Strategies.
+const (
+	StrategyBlueGreen = "bluegreen"
+	StrategyRestart   = "restart"
+)
+
+// Defaults that the manifest decoder applies.
+const (
+	DefaultKeepWarm     = 10 * time.Minute
+	DefaultStopTimeout  = 30 * time.Second
+	DefaultHealthPath   = "/up"
+	DefaultInstances    = 1
+	DefaultHealthPeriod = time.Second
+	DefaultHealthWait   = 2 * time.Second
+)
+
+// ServicesInOrder returns the manifest's services sorted by order group, then name.
+func (m *Manifest) ServicesInOrder() []*Service {
+	out := make([]*Service, 0, len(m.Services))
+	for _, s := range m.Services {
+		out = append(out, s)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && serviceLess(out[j], out[j-1]); j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func serviceLess(a, b *Service) bool {
+	if a.Order != b.Order {
+		return a.Order < b.Order
+	}
+	return a.Name < b.Name
+}

@@ -1,0 +1,46 @@
+package gantry
+
+import "context"
+
+// Store keeps Gantry's state. One shared test suite (internal/storetest)
+// runs against every implementation.
+//
+// Finders return ENOTFOUND when nothing matches; creators return ECONFLICT
+// when the object exists.
+type Store interface {
+	CreateApp(ctx context.Context, app *App) error
+	FindApp(ctx context.Context, name string) (*App, error)
+	ListApps(ctx context.Context) ([]*App, error)
+
+	CreateRelease(ctx context.Context, r *Release) error
+	FindRelease(ctx context.Context, app, id string) (*Release, error)
+	ListReleases(ctx context.Context, f ReleaseFilter) ([]*Release, error)
+
+	// PutEnvironment creates or replaces an environment's record.
+	PutEnvironment(ctx context.Context, env *Environment) error
+	FindEnvironment(ctx context.Context, app, name string) (*Environment, error)
+	ListEnvironments(ctx context.Context, app string) ([]*Environment, error)
+	DeleteEnvironment(ctx context.Context, app, name string) error
+
+	// CreateDeployment assigns d.ID.
+	CreateDeployment(ctx context.Context, d *Deployment) error
+	// UpdateDeployment writes d's state, error and finish time (not its steps).
+	UpdateDeployment(ctx context.Context, d *Deployment) error
+	// FindDeployment returns a deployment with its steps.
+	FindDeployment(ctx context.Context, id int64) (*Deployment, error)
+	// ListDeployments returns deployments newest first, without steps.
+	ListDeployments(ctx context.Context, f DeploymentFilter) ([]*Deployment, error)
+	// AppendStep journals a step before it acts and sets s.Seq.
+	AppendStep(ctx context.Context, deploymentID int64, s *Step) error
+	// UpdateStep records a step's result.
+	UpdateStep(ctx context.Context, deploymentID int64, s *Step) error
+
+	// AcquireLock takes an environment's lock, or returns ECONFLICT naming
+	// the holder, the operation and since when. An expired lock is replaced.
+	AcquireLock(ctx context.Context, l *Lock) error
+	// ReleaseLock frees the lock if holder holds it (any holder when force).
+	ReleaseLock(ctx context.Context, app, env, holder string, force bool) error
+	FindLock(ctx context.Context, app, env string) (*Lock, error)
+
+	Close() error
+}
