@@ -16,6 +16,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no or an unknown credential
 	EPOLICY       = "policy"       // refused by policy: promote_from, approvals, freeze, contract safety
 	EUNAVAILABLE  = "unavailable"  // a dependency did not answer in time (health round, drain)
+	EFAILED       = "failed"       // an operation ran and failed: a build, a health check, a verify check
 )
 
 // Error is an error with a code that callers may act on, and a message that

@@ -1,0 +1,214 @@
+// Package api is Gantry's HTTP JSON API: the server that the CLI and the
+// dashboard talk to, and the Go client the CLI uses. It translates between
+// HTTP and the root package's services; it holds no deployment logic.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// Server serves the API.
+type Server struct {
+	Store    gantry.Store
+	Deploys  gantry.DeployService
+	Releases gantry.ReleaseService
+	Router   gantry.Router
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// maxBody bounds every request body the API reads.
+const maxBody = 1 << 20
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": gantry.Version})
+	})
+	mux.HandleFunc("GET /v1/apps", s.listApps)
+	mux.HandleFunc("POST /v1/apps", s.createApp)
+	mux.HandleFunc("GET /v1/apps/{app}/releases", s.listReleases)
+	mux.HandleFunc("POST /v1/apps/{app}/releases", s.buildRelease)
+	mux.HandleFunc("GET /v1/apps/{app}/releases/{id}", s.getRelease)
+	mux.HandleFunc("GET /v1/apps/{app}/environments", s.listEnvironments)
+	mux.HandleFunc("GET /v1/apps/{app}/environments/{env}", s.getEnvironment)
+	mux.HandleFunc("POST /v1/apps/{app}/environments/{env}/deploy", s.deploy)
+	mux.HandleFunc("POST /v1/apps/{app}/environments/{env}/promote", s.promote)
+	mux.HandleFunc("POST /v1/apps/{app}/environments/{env}/rollback", s.rollback)
+	mux.HandleFunc("GET /v1/apps/{app}/environments/{env}/logs", s.logs)
+	mux.HandleFunc("POST /v1/apps/{app}/environments/{env}/lock", s.lock)
+	mux.HandleFunc("DELETE /v1/apps/{app}/environments/{env}/lock", s.unlock)
+	mux.HandleFunc("GET /v1/apps/{app}/deployments", s.listDeployments)
+	mux.HandleFunc("GET /v1/apps/{app}/deployments/{id}", s.getDeployment)
+	mux.HandleFunc("GET /v1/apps/{app}/diff", s.diff)
+	return WithRecoverMiddleware(s.logger(), mux)
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// actor names who asks. Until access control exists it is the name the
+// client states, and "anonymous" otherwise.
+func actor(r *http.Request) string {
+	if a := r.Header.Get("Gantry-Actor"); a != "" && len(a) <= 64 {
+		return a
+	}
+	return "anonymous"
+}
+
+// errorStatus maps a coded error to an HTTP status.
+func errorStatus(code string) int {
+	switch code {
+	case gantry.EINVALID:
+		return http.StatusBadRequest
+	case gantry.ENOTFOUND:
+		return http.StatusNotFound
+	case gantry.ECONFLICT:
+		return http.StatusConflict
+	case gantry.EPOLICY, gantry.EFORBIDDEN:
+		return http.StatusForbidden
+	case gantry.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case gantry.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	case gantry.EFAILED:
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON body of an error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := gantry.ErrorCode(err)
+	if code == gantry.EINTERNAL {
+		s.logger().Error("api", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	writeJSON(w, errorStatus(code), ErrorBody{Error: gantry.ErrorMessage(err), Code: code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are errors.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return gantry.Errorf(gantry.EINVALID, "request body is larger than %d bytes", maxBody)
+		}
+		return gantry.Errorf(gantry.EINVALID, "request body: %v", err)
+	}
+	if dec.More() {
+		return gantry.Errorf(gantry.EINVALID, "request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func queryInt(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, gantry.Errorf(gantry.EINVALID, "query parameter %s=%q: want a non-negative integer", name, v)
+	}
+	return n, nil
+}
+
+// WithRecoverMiddleware turns a panic in a handler into a logged 500.
+func WithRecoverMiddleware(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logger.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeJSON(w, http.StatusInternalServerError, ErrorBody{Error: "internal error", Code: gantry.EINTERNAL})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// stream runs op, sending its progress events as NDJSON lines as they
+// happen, then the result or the error. When op fails before its first
+// event (a lock conflict, a policy refusal), the response is a plain error
+// with the matching HTTP status instead.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, op func(ctx context.Context, progress gantry.Progress) (any, error)) {
+	rc := http.NewResponseController(w)
+	started := false
+	var enc *json.Encoder
+	progress := func(ev gantry.Event) {
+		if !started {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.WriteHeader(http.StatusOK)
+			enc = json.NewEncoder(w)
+			started = true
+		}
+		_ = enc.Encode(StreamLine{Event: &ev})
+		_ = rc.Flush()
+	}
+	// A client that goes away does not cancel a deployment half-way: the
+	// orchestrator finishes or rolls back on its own terms.
+	v, err := op(context.WithoutCancel(r.Context()), progress)
+	if !started {
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, StreamLine{Result: v})
+		return
+	}
+	line := StreamLine{Result: v}
+	if err != nil {
+		code := gantry.ErrorCode(err)
+		if code == gantry.EINTERNAL {
+			s.logger().Error("api", "method", r.Method, "path", r.URL.Path, "error", err)
+		}
+		line.Error = &ErrorBody{Error: gantry.ErrorMessage(err), Code: code}
+	}
+	_ = enc.Encode(line)
+}
+
+// StreamLine is one line of a streamed response: an event, or the final
+// result, or the final error.
+type StreamLine struct {
+	Event  *gantry.Event `json:"event,omitempty"`
+	Result any           `json:"result,omitempty"`
+	Error  *ErrorBody    `json:"error,omitempty"`
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	register(newDeployCmd)
+	register(newPromoteCmd)
+	register(newRollbackCmd)
+}
+
+func newDeployCmd(m *Main) *cobra.Command {
+	var req gantry.DeployRequest
+	var ref, version string
+	cmd := &cobra.Command{
+		Use:   "deploy ENV (--release ID | --ref REF) [--strategy bluegreen|restart]",
+		Short: "Deploy a release to an environment (blue-green by default)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if (req.Release == "") == (ref == "") {
+				return usagef("deploy: give exactly one of --release or --ref")
+			}
+			c := m.client()
+			app, err := m.appName(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			req.App, req.Env = app, args[0]
+			p := m.newProgress()
+			defer p.done()
+			if ref != "" {
+				rel, err := c.BuildRelease(cmd.Context(), gantry.BuildRequest{App: app, Ref: ref, Version: version}, p.event)
+				if err != nil {
+					return err
+				}
+				req.Release = rel.ID
+			}
+			d, err := c.Deploy(cmd.Context(), req, p.event)
+			p.done()
+			return m.deploymentOutput(d, err)
+		},
+	}
+	cmd.Flags().StringVar(&req.Release, "release", "", "release id or version to deploy")
+	cmd.Flags().StringVar(&ref, "ref", "", "build this git ref (or reuse its release) and deploy it")
+	cmd.Flags().StringVar(&version, "version", "", "with --ref: the version to record")
+	cmd.Flags().StringVar(&req.Strategy, "strategy", "", "bluegreen or restart (default: the environment's)")
+	return cmd
+}
+
+func newPromoteCmd(m *Main) *cobra.Command {
+	return &cobra.Command{
+		Use:   "promote FROM TO",
+		Short: "Deploy to TO exactly the release that runs on FROM (same digests, never rebuilt)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := m.client()
+			app, err := m.appName(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			p := m.newProgress()
+			defer p.done()
+			d, err := c.Promote(cmd.Context(), gantry.PromoteRequest{App: app, From: args[0], To: args[1]}, p.event)
+			p.done()
+			return m.deploymentOutput(d, err)
+		},
+	}
+}
+
+func newRollbackCmd(m *Main) *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "rollback ENV [--to RELEASE]",
+		Short: "Go back to the warm previous release (a router flip), or redeploy an older one",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := m.client()
+			app, err := m.appName(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			p := m.newProgress()
+			defer p.done()
+			d, err := c.Rollback(cmd.Context(), gantry.RollbackRequest{App: app, Env: args[0], To: to}, p.event)
+			p.done()
+			return m.deploymentOutput(d, err)
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "release id or version to go back to (default: the warm standby)")
+	return cmd
+}
+
+// deploymentOutput prints a finished deployment and passes its error on,
+// so the exit code says how it ended.
+func (m *Main) deploymentOutput(d *gantry.Deployment, err error) error {
+	if d == nil {
+		return err
+	}
+	if m.JSON {
+		if oerr := m.output(d, nil); oerr != nil {
+			return oerr
+		}
+		return err
+	}
+	w := m.Stdout
+	took := d.FinishedAt.Sub(d.CreatedAt).Round(time.Millisecond)
+	switch d.State {
+	case gantry.DeploymentSucceeded:
+		fmt.Fprintf(w, "%s #%d: %s is live on %s (slot %s) in %s\n", d.Kind, d.ID, d.Version, d.Env, d.Slot, took)
+	default:
+		fmt.Fprintf(w, "%s #%d of %s to %s %s after %s\n", d.Kind, d.ID, d.Version, d.Env, d.State, took)
+	}
+	return err
+}

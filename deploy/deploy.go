@@ -1,0 +1,237 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+
+// Deploy runs a deployment to completion and returns its record. On any
+// failure before the switch the candidate is stopped and the release that
+// was serving keeps serving.
+func (o *Orchestrator) Deploy(ctx context.Context, req gantry.DeployRequest, progress gantry.Progress) (*gantry.Deployment, error) {
+	return o.deployAs(ctx, req, gantry.KindDeploy, "", progress)
+}
+
+func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, kind, fromEnv string, progress gantry.Progress) (*gantry.Deployment, error) {
+	if req.Release == "" {
+		return nil, gantry.Errorf(gantry.EINVALID, "no release given")
+	}
+	rel, err := o.Store.FindRelease(ctx, req.App, req.Release)
+	if err != nil {
+		return nil, err
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return nil, err
+	}
+	spec, ok := m.Environments[req.Env]
+	if !ok {
+		return nil, gantry.Errorf(gantry.EINVALID, "environment %q is not declared in the manifest of release %s (declared: %s)", req.Env, rel.Version, strings.Join(envNames(m), ", "))
+	}
+	strategy := req.Strategy
+	if strategy == "" {
+		strategy = spec.Strategy
+	}
+	if strategy == "" {
+		strategy = gantry.StrategyBlueGreen
+	}
+	if strategy != gantry.StrategyBlueGreen && strategy != gantry.StrategyRestart {
+		return nil, gantry.Errorf(gantry.EINVALID, "unknown strategy %q (want bluegreen or restart)", strategy)
+	}
+	d := &gantry.Deployment{App: req.App, Env: req.Env, Kind: kind, ReleaseID: rel.ID, Version: rel.Version, FromEnv: fromEnv, Strategy: strategy, Actor: req.Actor}
+	r, unlock, err := o.begin(ctx, d, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer o.track(d.ID, cancel)()
+	err = o.deploy(ctx, r, rel, m, spec, strategy)
+	return d, r.finish(ctx, err)
+}
+
+func envNames(m *gantry.Manifest) []string {
+	var names []string
+	for n := range m.Environments {
+		names = append(names, n)
+	}
+	return names
+}
+
+// loadEnv returns the environment's record, creating it from spec on first use,
+// and refreshes its spec from the release being deployed (configuration is
+// versioned with the code).
+func (o *Orchestrator) loadEnv(ctx context.Context, app, name string, spec *gantry.EnvironmentSpec) (*gantry.Environment, error) {
+	env, err := o.Store.FindEnvironment(ctx, app, name)
+	if gantry.ErrorCode(err) == gantry.ENOTFOUND {
+		env = &gantry.Environment{App: app, Name: name, CreatedAt: o.now()}
+	} else if err != nil {
+		return nil, err
+	}
+	if spec != nil {
+		env.Spec = *spec
+	}
+	return env, nil
+}
+
+func (o *Orchestrator) saveEnv(ctx context.Context, env *gantry.Environment) error {
+	env.UpdatedAt = o.now()
+	return o.Store.PutEnvironment(context.WithoutCancel(ctx), env)
+}
+
+func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec, strategy string) error {
+	env, err := o.loadEnv(ctx, rel.App, r.d.Env, spec)
+	if err != nil {
+		return err
+	}
+	drv, err := o.driver(spec)
+	if err != nil {
+		return err
+	}
+	if err := r.step(ctx, "verify-artifacts", "", func() (string, error) { return o.verifyArtifacts(ctx, rel) }); err != nil {
+		return err
+	}
+	active := env.ActiveSlot()
+	if active != nil {
+		r.d.FromRelease = active.ReleaseID
+	}
+	if strategy == gantry.StrategyRestart && active != nil {
+		return o.restartInPlace(ctx, r, env, drv, rel, m)
+	}
+	slot := gantry.SlotBlue
+	if active != nil {
+		slot = gantry.OtherSlot(active.Name)
+	}
+	r.d.Slot = slot
+	cand := env.Slot(slot)
+	if len(cand.Instances) > 0 {
+		if err := r.step(ctx, "stop-standby", fmt.Sprintf("slot %s (%s)", slot, cand.Version), func() (string, error) {
+			return "", o.stopSlot(ctx, env, drv, cand, m)
+		}); err != nil {
+			return err
+		}
+	}
+	*cand = gantry.Slot{Name: slot, State: gantry.SlotStarting, ReleaseID: rel.ID, Version: rel.Version, Since: o.now()}
+	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	failed := func(err error) error {
+		// Before the switch: set the candidate aside, the old release keeps serving.
+		detail := o.failureLogs(ctx, drv, cand)
+		_ = r.step(context.WithoutCancel(ctx), "stop-candidate", "", func() (string, error) {
+			_ = o.Router.SetPreview(context.WithoutCancel(ctx), gantry.RouteName(env.App, env.Name), nil)
+			return "", o.stopSlot(context.WithoutCancel(ctx), env, drv, cand, m)
+		})
+		if detail != "" {
+			return fmt.Errorf("%w\n%s", err, detail)
+		}
+		return err
+	}
+	if err := r.step(ctx, "start", fmt.Sprintf("slot %s", slot), func() (string, error) {
+		return o.startSlot(ctx, env, drv, cand, rel, m, m.ServicesInOrder())
+	}); err != nil {
+		return failed(err)
+	}
+	if err := r.step(ctx, "health", "", func() (string, error) { return o.waitHealthy(ctx, drv, cand, m) }); err != nil {
+		return failed(err)
+	}
+	targets := webTargets(cand, m)
+	route := o.route(env, m)
+	if len(m.Verify) > 0 && len(targets) > 0 {
+		if err := r.step(ctx, "verify", fmt.Sprintf("%d checks through %s", len(m.Verify), strings.Join(route.PreviewHosts, ",")), func() (string, error) {
+			return o.verify(ctx, route, targets, m)
+		}); err != nil {
+			return failed(err)
+		}
+	}
+	cand.Verified = true
+	if err := r.step(ctx, "switch", fmt.Sprintf("%s → slot %s", route.Name, slot), func() (string, error) {
+		if len(targets) == 0 {
+			return "no http service: nothing to route", nil
+		}
+		res, err := o.Router.Deploy(ctx, route, targets)
+		if err != nil {
+			return "", err
+		}
+		_ = o.Router.SetPreview(ctx, route.Name, nil)
+		return fmt.Sprintf("drained %d requests in %s, cancelled %d", res.Drained, res.DrainTime.Round(time.Millisecond), res.Cancelled), nil
+	}); err != nil {
+		return failed(err)
+	}
+	o.promoteSlot(env, slot, spec.KeepWarm)
+	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
+		return r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {
+			err := o.stopSlot(ctx, env, drv, old, m)
+			if err == nil {
+				err = o.saveEnv(ctx, env)
+			}
+			return "", err
+		})
+	}
+	return nil
+}
+
+// promoteSlot makes slot active and the other one the warm standby.
+func (o *Orchestrator) promoteSlot(env *gantry.Environment, slot string, keepWarm time.Duration) {
+	now := o.now()
+	if prev := env.Slots[gantry.OtherSlot(slot)]; prev != nil && prev.State == gantry.SlotActive {
+		prev.State = gantry.SlotStandby
+		prev.WarmUntil = now.Add(keepWarm)
+		prev.Since = now
+	}
+	s := env.Slot(slot)
+	s.State = gantry.SlotActive
+	s.Since = now
+	s.WarmUntil = time.Time{}
+	env.Active = slot
+}
+
+func (o *Orchestrator) route(env *gantry.Environment, m *gantry.Manifest) gantry.Route {
+	rt := gantry.Route{Name: gantry.RouteName(env.App, env.Name), Hosts: env.Spec.Hosts, PreviewHosts: previewHosts(env.Spec.Hosts)}
+	for _, s := range m.ServicesInOrder() {
+		if s.HTTP {
+			rt.Health = s.Health
+			break
+		}
+	}
+	return rt
+}
+
+func webTargets(s *gantry.Slot, m *gantry.Manifest) []string {
+	var out []string
+	for _, inst := range s.Instances {
+		if svc := m.Services[inst.Service]; svc != nil && svc.HTTP && inst.Addr != "" {
+			out = append(out, inst.Addr)
+		}
+	}
+	return out
+}
+
+func (o *Orchestrator) verifyArtifacts(ctx context.Context, rel *gantry.Release) (string, error) {
+	for svc, a := range rel.Artifacts {
+		if a.Kind != gantry.ArtifactTarball {
+			continue
+		}
+		ok, err := o.Artifacts.Has(ctx, a.Digest)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", gantry.Errorf(gantry.ENOTFOUND, "artifact %s of service %s (release %s) is missing from the artifact store", a.Digest, svc, rel.ID)
+		}
+	}
+	return fmt.Sprintf("%d artifacts present", len(rel.Artifacts)), nil
+}
+
+// errNoInstances is returned when a release has nothing to run.
+var errNoInstances = errors.New("release has no services to run")

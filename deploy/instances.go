@@ -1,0 +1,222 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// startSlot starts every instance of services into slot, persisting each
+// instance as soon as it is started so recovery can find it.
+func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, rel *gantry.Release, m *gantry.Manifest, services []*gantry.Service) (string, error) {
+	vars, err := o.instanceVars(env, rel, slot.Name)
+	if err != nil {
+		return "", err
+	}
+	var started []string
+	for _, svc := range services {
+		art, ok := rel.Artifacts[svc.Name]
+		if !ok {
+			return "", gantry.Errorf(gantry.EINVALID, "release %s has no artifact for service %s", rel.ID, svc.Name)
+		}
+		for i := 1; i <= svc.Instances; i++ {
+			port, err := freePort()
+			if err != nil {
+				return "", fmt.Errorf("allocate port: %w", err)
+			}
+			spec := gantry.InstanceSpec{
+				App: env.App, Env: env.Name, Slot: slot.Name, Service: svc.Name, Index: i, ReleaseID: rel.ID,
+				Artifact: art, Command: svc.Run, Port: port, Stop: svc.Stop, Health: svc.Health, Vars: vars,
+			}
+			inst, err := drv.Start(ctx, spec)
+			if err != nil {
+				return "", fmt.Errorf("start %s-%d: %w", svc.Name, i, err)
+			}
+			slot.Instances = append(slot.Instances, inst)
+			if err := o.saveEnv(ctx, env); err != nil {
+				return "", err
+			}
+			started = append(started, fmt.Sprintf("%s-%d@%s", svc.Name, i, inst.Addr))
+		}
+	}
+	if len(started) == 0 {
+		return "", errNoInstances
+	}
+	return strings.Join(started, " "), nil
+}
+
+// instanceVars builds an instance's environment: the environment's
+// variables, its resolved secrets and Gantry's own.
+func (o *Orchestrator) instanceVars(env *gantry.Environment, rel *gantry.Release, slot string) (map[string]string, error) {
+	vars := map[string]string{}
+	for k, v := range env.Spec.Vars {
+		vars[k] = v
+	}
+	for _, name := range env.Spec.Secrets {
+		if o.Secret == nil {
+			return nil, gantry.Errorf(gantry.EINVALID, "secret %s is referenced by environment %s but this server has no secret source", name, env.Name)
+		}
+		v, ok := o.Secret(name)
+		if !ok {
+			return nil, gantry.Errorf(gantry.EINVALID, "secret %s referenced by environment %s is not set on the server", name, env.Name)
+		}
+		vars[name] = v
+	}
+	vars["GANTRY_VERSION"] = rel.Version
+	vars["GANTRY_COMMIT"] = rel.Commit
+	return vars, nil
+}
+
+// stopSlot stops every instance of slot (in reverse rollout order) and
+// marks it stopped.
+func (o *Orchestrator) stopSlot(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, m *gantry.Manifest) error {
+	var firstErr error
+	for i := len(slot.Instances) - 1; i >= 0; i-- {
+		inst := slot.Instances[i]
+		stop := gantry.StopSpec{Signal: "SIGTERM", Timeout: gantry.DefaultStopTimeout}
+		if m != nil {
+			if svc := m.Services[inst.Service]; svc != nil {
+				stop = svc.Stop
+			}
+		}
+		if err := drv.Stop(ctx, inst, stop); err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("stop %s-%d: %w", inst.Service, inst.Index, err)
+		}
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	slot.Instances = nil
+	slot.State = gantry.SlotStopped
+	slot.WarmUntil = time.Time{}
+	return o.saveEnv(ctx, env)
+}
+
+// waitHealthy waits until every instance of slot passes its health check
+// (HTTP services) or is still running after its ready delay (workers).
+func (o *Orchestrator) waitHealthy(ctx context.Context, drv gantry.Driver, slot *gantry.Slot, m *gantry.Manifest) (string, error) {
+	start := time.Now()
+	for _, inst := range slot.Instances {
+		svc := m.Services[inst.Service]
+		if svc == nil {
+			continue
+		}
+		if err := o.waitInstance(ctx, drv, inst, svc); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("%d instances healthy in %s", len(slot.Instances), time.Since(start).Round(time.Millisecond)), nil
+}
+
+// healthDeadline is how long an instance may take to become healthy.
+const healthDeadline = 60 * time.Second
+
+func (o *Orchestrator) waitInstance(ctx context.Context, drv gantry.Driver, inst gantry.Instance, svc *gantry.Service) error {
+	name := fmt.Sprintf("%s-%d", inst.Service, inst.Index)
+	interval := svc.Health.Interval
+	if interval <= 0 || interval > time.Second {
+		interval = 100 * time.Millisecond // a first success is worth finding fast
+	}
+	deadline := time.Now().Add(healthDeadline)
+	if !svc.HTTP || svc.Health.Path == "" {
+		if svc.Ready > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(svc.Ready):
+			}
+		}
+		st, err := drv.Inspect(ctx, inst)
+		if err != nil {
+			return err
+		}
+		if st.State != gantry.InstanceRunning {
+			return gantry.Errorf(gantry.EUNAVAILABLE, "instance %s is %s (exit code %d)", name, st.State, st.ExitCode)
+		}
+		return nil
+	}
+	need := max(svc.Health.HealthyAfter, 1)
+	ok := 0
+	var last string
+	for {
+		if err := o.probe(ctx, inst.Addr, svc.Health); err != nil {
+			ok = 0
+			last = err.Error()
+			if st, ierr := drv.Inspect(ctx, inst); ierr == nil && st.State != gantry.InstanceRunning {
+				return gantry.Errorf(gantry.EUNAVAILABLE, "instance %s %s (exit code %d) before it became healthy; last check: %s", name, st.State, st.ExitCode, last)
+			}
+		} else if ok++; ok >= need {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return gantry.Errorf(gantry.EUNAVAILABLE, "instance %s did not become healthy within %s: %s", name, healthDeadline, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (o *Orchestrator) probe(ctx context.Context, addr string, hc gantry.HealthCheck) error {
+	timeout := hc.Timeout
+	if timeout <= 0 {
+		timeout = gantry.DefaultHealthWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+hc.Path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := o.httpClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %s", hc.Path, shortErr(err))
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	lo, hi := hc.StatusMin, hc.StatusMax
+	if lo == 0 {
+		lo, hi = 200, 399
+	}
+	if resp.StatusCode < lo || resp.StatusCode > hi {
+		return fmt.Errorf("GET %s: status %d", hc.Path, resp.StatusCode)
+	}
+	return nil
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "connection refused"):
+		return "connection refused"
+	case strings.Contains(s, "deadline exceeded"), strings.Contains(s, "Client.Timeout"):
+		return "timeout"
+	}
+	return s
+}
+
+// failureLogs returns the last log lines of the candidate's instances that
+// are not running, or of all when each runs, for the deployment's record.
+func (o *Orchestrator) failureLogs(ctx context.Context, drv gantry.Driver, slot *gantry.Slot) string {
+	var b strings.Builder
+	for _, inst := range slot.Instances {
+		var buf bytes.Buffer
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		err := drv.Logs(lctx, inst, 20, false, &buf)
+		cancel()
+		if err != nil || buf.Len() == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "last log lines of %s-%d:\n%s", inst.Service, inst.Index, strings.TrimRight(buf.String(), "\n"))
+		b.WriteString("\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}

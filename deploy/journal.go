@@ -1,0 +1,98 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// run is one deployment in progress: its record and its journal.
+type run struct {
+	o        *Orchestrator
+	d        *gantry.Deployment
+	progress gantry.Progress
+	start    time.Time
+}
+
+// step journals a step before running fn, then records its result. The
+// journal entry is durable before fn acts, so a crash inside fn is visible
+// to recovery.
+func (r *run) step(ctx context.Context, name, detail string, fn func() (string, error)) error {
+	s := &gantry.Step{Name: name, State: gantry.StepStarted, Detail: detail, StartedAt: r.o.now()}
+	if err := r.o.Store.AppendStep(ctx, r.d.ID, s); err != nil {
+		return fmt.Errorf("journal step %s: %w", name, err)
+	}
+	r.emit(name, gantry.StepStarted, detail)
+	result, err := fn()
+	s.EndedAt = r.o.now()
+	s.State = gantry.StepDone
+	if result != "" {
+		s.Detail = result
+	}
+	if err != nil {
+		s.State = gantry.StepFailed
+		s.Detail = gantry.ErrorMessage(err)
+		if gantry.ErrorCode(err) == gantry.EINTERNAL {
+			s.Detail = err.Error()
+		}
+	}
+	// The result is written with a fresh context: a cancelled deployment
+	// must still record how its step ended.
+	if uerr := r.o.Store.UpdateStep(context.WithoutCancel(ctx), r.d.ID, s); uerr != nil && err == nil {
+		err = fmt.Errorf("journal step %s: %w", name, uerr)
+	}
+	r.emit(name, s.State, s.Detail)
+	r.d.Steps = append(r.d.Steps, *s)
+	return err
+}
+
+func (r *run) emit(step, state, msg string) {
+	if r.progress == nil {
+		return
+	}
+	r.progress(gantry.Event{DeploymentID: r.d.ID, Step: step, State: state, Message: msg, Elapsed: time.Since(r.start)})
+}
+
+// finish records the deployment's outcome.
+func (r *run) finish(ctx context.Context, err error) error {
+	r.d.FinishedAt = r.o.now()
+	r.d.State = gantry.DeploymentSucceeded
+	if err != nil {
+		r.d.State = gantry.DeploymentFailed
+		r.d.Error = gantry.ErrorMessage(err)
+		if gantry.ErrorCode(err) == gantry.EINTERNAL {
+			r.d.Error = err.Error()
+		}
+	}
+	if uerr := r.o.Store.UpdateDeployment(context.WithoutCancel(ctx), r.d); uerr != nil {
+		r.o.logger().Error("record deployment result", "deployment", r.d.ID, "error", uerr)
+	}
+	r.emit("", r.d.State, r.d.Error)
+	return err
+}
+
+// begin takes the environment's lock and creates the deployment record.
+// The lock is taken first so that a refused operation leaves no record.
+func (o *Orchestrator) begin(ctx context.Context, d *gantry.Deployment, progress gantry.Progress) (*run, func(), error) {
+	lock := &gantry.Lock{App: d.App, Env: d.Env, Holder: d.Actor, Operation: d.Kind + " " + d.Version, Since: o.now()}
+	if err := o.Store.AcquireLock(ctx, lock); err != nil {
+		return nil, nil, err
+	}
+	d.State = gantry.DeploymentRunning
+	d.CreatedAt = o.now()
+	if err := o.Store.CreateDeployment(ctx, d); err != nil {
+		_ = o.Store.ReleaseLock(context.WithoutCancel(ctx), d.App, d.Env, d.Actor, true)
+		return nil, nil, err
+	}
+	lock.DeploymentID = d.ID
+	r := &run{o: o, d: d, progress: progress, start: time.Now()}
+	r.emit("", gantry.DeploymentRunning, fmt.Sprintf("%s #%d of %s to %s", d.Kind, d.ID, d.Version, d.Env))
+	unlock := func() {
+		if err := o.Store.ReleaseLock(context.WithoutCancel(ctx), d.App, d.Env, d.Actor, true); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+			o.logger().Error("release lock", "app", d.App, "env", d.Env, "error", err)
+		}
+	}
+	return r, unlock, nil
+}

@@ -1,0 +1,133 @@
+// Package deploy is the orchestrator: it plans and runs deployments as
+// journaled steps (deploy, promote, rollback), holds the environment lock,
+// applies the promotion policy, keeps the previous release warm, and brings
+// environments back to a consistent state after a crash.
+//
+// It talks to storage, runtimes and the router only through the root
+// package's interfaces, and must not import their implementations.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// Orchestrator runs deployments. Its fields are set by the caller (cmd/gantry).
+type Orchestrator struct {
+	Store     gantry.Store
+	Router    gantry.Router
+	Artifacts gantry.ArtifactStore
+	// Drivers maps a runtime driver name ("process", "docker", …) to the driver.
+	Drivers map[string]gantry.Driver
+	// Decode turns a release's gantry.yml into a Manifest.
+	Decode func(filename string, data []byte) (*gantry.Manifest, error)
+	// RouterURL is where the router's HTTP listener answers (http://127.0.0.1:8080),
+	// used to run verify checks through a candidate's preview host.
+	RouterURL string
+	// Secret resolves a secret reference to its value; ok is false when unset.
+	Secret func(name string) (value string, ok bool)
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	// HTTPClient probes instances and runs verify checks.
+	HTTPClient *http.Client
+
+	mu      sync.Mutex
+	running map[int64]context.CancelFunc
+}
+
+
+func (o *Orchestrator) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o *Orchestrator) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func (o *Orchestrator) httpClient() *http.Client {
+	if o.HTTPClient != nil {
+		return o.HTTPClient
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
+func (o *Orchestrator) driver(spec *gantry.EnvironmentSpec) (gantry.Driver, error) {
+	name := spec.Runtime.Driver
+	if name == "" {
+		name = "process"
+	}
+	d, ok := o.Drivers[name]
+	if !ok {
+		return nil, gantry.Errorf(gantry.EINVALID, "runtime driver %q is not available on this server", name)
+	}
+	return d, nil
+}
+
+// manifestOf decodes a release's manifest.
+func (o *Orchestrator) manifestOf(r *gantry.Release) (*gantry.Manifest, error) {
+	m, err := o.Decode("gantry.yml@"+short(r.Commit), r.Manifest)
+	if err != nil {
+		return nil, fmt.Errorf("manifest of release %s: %w", r.ID, err)
+	}
+	return m, nil
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func short(commit string) string {
+	if len(commit) > 7 {
+		return commit[:7]
+	}
+	return commit
+}
+
+// previewHosts derives the preview host names of an environment's hosts.
+func previewHosts(hosts []string) []string {
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		if strings.HasPrefix(h, "*.") {
+			continue
+		}
+		out = append(out, "preview."+h)
+	}
+	return out
+}
+
+// track registers a running deployment so Close can cancel it.
+func (o *Orchestrator) track(id int64, cancel context.CancelFunc) func() {
+	o.mu.Lock()
+	if o.running == nil {
+		o.running = map[int64]context.CancelFunc{}
+	}
+	o.running[id] = cancel
+	o.mu.Unlock()
+	return func() {
+		o.mu.Lock()
+		delete(o.running, id)
+		o.mu.Unlock()
+	}
+}

@@ -1,0 +1,45 @@
+package deploy
+
+import (
+	"context"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// Promote deploys to To exactly the release that is active and verified on
+// From: the same release record, so the same digests. It never rebuilds.
+func (o *Orchestrator) Promote(ctx context.Context, req gantry.PromoteRequest, progress gantry.Progress) (*gantry.Deployment, error) {
+	if req.From == req.To {
+		return nil, gantry.Errorf(gantry.EINVALID, "cannot promote %q to itself", req.From)
+	}
+	src, err := o.Store.FindEnvironment(ctx, req.App, req.From)
+	if err != nil {
+		return nil, err
+	}
+	active := src.ActiveSlot()
+	if active == nil {
+		return nil, gantry.Errorf(gantry.EPOLICY, "environment %q runs no release to promote", req.From)
+	}
+	if !active.Verified {
+		return nil, gantry.Errorf(gantry.EPOLICY, "release %s on %q did not pass health and verify checks; promotion refused", active.Version, req.From)
+	}
+	rel, err := o.Store.FindRelease(ctx, req.App, active.ReleaseID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return nil, err
+	}
+	spec, ok := m.Environments[req.To]
+	if !ok {
+		return nil, gantry.Errorf(gantry.EINVALID, "environment %q is not declared in the manifest of release %s", req.To, rel.Version)
+	}
+	if spec.PromoteFrom != req.From {
+		if spec.PromoteFrom == "" {
+			return nil, gantry.Errorf(gantry.EPOLICY, "environment %q does not accept promotions (no promote_from); deploy a release to it instead", req.To)
+		}
+		return nil, gantry.Errorf(gantry.EPOLICY, "environment %q is promoted from %q, not from %q", req.To, spec.PromoteFrom, req.From)
+	}
+	return o.deployAs(ctx, gantry.DeployRequest{App: req.App, Env: req.To, Release: rel.ID, Actor: req.Actor}, gantry.KindPromote, req.From, progress)
+}

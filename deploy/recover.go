@@ -1,0 +1,270 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// Recover brings every environment to a consistent state after a start:
+// it re-attaches to running instances, makes the router serve the slot
+// that has live instances, stops candidates that never took traffic, and
+// closes the deployments that a crash interrupted, saying what happened.
+func (o *Orchestrator) Recover(ctx context.Context) error {
+	apps, err := o.Store.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, app := range apps {
+		envs, err := o.Store.ListEnvironments(ctx, app.Name)
+		if err != nil {
+			return err
+		}
+		interrupted, err := o.Store.ListDeployments(ctx, gantry.DeploymentFilter{App: app.Name, State: gantry.DeploymentRunning, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, env := range envs {
+			outcome, err := o.reconcile(ctx, env)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("recover %s/%s: %w", env.App, env.Name, err))
+				outcome = "recovery failed: " + err.Error()
+			}
+			for _, d := range interrupted {
+				if d.Env != env.Name {
+					continue
+				}
+				d.State = gantry.DeploymentRecovered
+				d.Error = "interrupted by a server restart; " + outcome
+				d.FinishedAt = o.now()
+				if err := o.Store.UpdateDeployment(ctx, d); err != nil {
+					errs = append(errs, err)
+				}
+				if err := o.Store.ReleaseLock(ctx, d.App, d.Env, d.Actor, true); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+					errs = append(errs, err)
+				}
+				o.logger().Warn("recovered interrupted deployment", "deployment", d.ID, "app", d.App, "env", d.Env, "outcome", outcome)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reconcile makes one environment consistent and describes the result.
+func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment) (string, error) {
+	drv, err := o.driver(&env.Spec)
+	if err != nil {
+		return "", err
+	}
+	manifests := map[string]*gantry.Manifest{}
+	for _, s := range env.Slots {
+		live := s.Instances[:0]
+		for _, inst := range s.Instances {
+			if err := drv.Attach(ctx, inst); err == nil {
+				live = append(live, inst)
+			} else if gantry.ErrorCode(err) != gantry.ENOTFOUND {
+				return "", fmt.Errorf("attach %s-%d: %w", inst.Service, inst.Index, err)
+			}
+		}
+		s.Instances = live
+		if s.ReleaseID != "" {
+			if rel, err := o.Store.FindRelease(ctx, env.App, s.ReleaseID); err == nil {
+				if m, err := o.manifestOf(rel); err == nil {
+					manifests[s.Name] = m
+				}
+			}
+		}
+	}
+	// Which slot does the router send traffic to?
+	routed := ""
+	name := gantry.RouteName(env.App, env.Name)
+	if sts, err := o.Router.Status(ctx); err == nil {
+		for _, st := range sts {
+			if st.Route.Name != name {
+				continue
+			}
+			for _, s := range env.Slots {
+				if m := manifests[s.Name]; m != nil && len(st.Active) > 0 && sameSet(addrs(st.Active), webTargets(s, m)) {
+					routed = s.Name
+				}
+			}
+		}
+	}
+	serving := routed
+	if serving == "" && env.Active != "" && len(env.Slots[env.Active].Instances) > 0 {
+		serving = env.Active
+	}
+	if serving == "" {
+		for _, s := range env.Slots {
+			if (s.State == gantry.SlotStandby || s.State == gantry.SlotActive) && len(s.Instances) > 0 {
+				serving = s.Name
+			}
+		}
+	}
+	if serving == "" {
+		if env.Active == "" {
+			return "nothing was deployed yet", o.saveEnv(ctx, env)
+		}
+		return "", gantry.Errorf(gantry.EUNAVAILABLE, "no instance of environment %s is running; redeploy a release", env.Name)
+	}
+	slot := env.Slots[serving]
+	m := manifests[serving]
+	if m == nil {
+		return "", gantry.Errorf(gantry.EINTERNAL, "release %s of slot %s cannot be read", slot.ReleaseID, serving)
+	}
+	if routed != serving {
+		if targets := webTargets(slot, m); len(targets) > 0 {
+			if _, err := o.Router.Deploy(ctx, o.route(env, m), targets); err != nil {
+				return "", fmt.Errorf("route traffic to slot %s: %w", serving, err)
+			}
+		}
+	}
+	if env.Active != serving {
+		o.promoteSlot(env, serving, env.Spec.KeepWarm)
+	}
+	slot.State = gantry.SlotActive
+	// A candidate that never took traffic is set aside.
+	other := env.Slots[gantry.OtherSlot(serving)]
+	if other != nil && other.State == gantry.SlotStarting {
+		if err := o.stopSlot(ctx, env, drv, other, manifests[other.Name]); err != nil {
+			return "", err
+		}
+	}
+	if other != nil && other.State == gantry.SlotStandby && len(other.Instances) == 0 {
+		other.State = gantry.SlotStopped
+	}
+	_ = o.Router.SetPreview(ctx, name, nil)
+	return fmt.Sprintf("%s serving from slot %s", slot.Version, serving), o.saveEnv(ctx, env)
+}
+
+func addrs(ts []gantry.TargetStatus) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Addr
+	}
+	return out
+}
+
+// ReapStandby stops warm standby slots whose keep_warm window has closed.
+// An environment that is locked is left for the next round.
+func (o *Orchestrator) ReapStandby(ctx context.Context) error {
+	apps, err := o.Store.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	now := o.now()
+	for _, app := range apps {
+		envs, err := o.Store.ListEnvironments(ctx, app.Name)
+		if err != nil {
+			return err
+		}
+		for _, env := range envs {
+			for _, s := range env.Slots {
+				if s.State != gantry.SlotStandby || s.WarmUntil.After(now) || len(s.Instances) == 0 {
+					continue
+				}
+				if err := o.reapSlot(ctx, env.App, env.Name, s.Name); err != nil && gantry.ErrorCode(err) != gantry.ECONFLICT {
+					o.logger().Error("stop warm standby", "app", env.App, "env", env.Name, "slot", s.Name, "error", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+const systemActor = "gantry"
+
+func (o *Orchestrator) reapSlot(ctx context.Context, app, envName, slotName string) error {
+	lock := &gantry.Lock{App: app, Env: envName, Holder: systemActor, Operation: "stop warm standby", Since: o.now()}
+	if err := o.Store.AcquireLock(ctx, lock); err != nil {
+		return err
+	}
+	defer o.Store.ReleaseLock(context.WithoutCancel(ctx), app, envName, systemActor, false)
+	env, err := o.Store.FindEnvironment(ctx, app, envName)
+	if err != nil {
+		return err
+	}
+	s := env.Slots[slotName]
+	if s == nil || s.State != gantry.SlotStandby || s.WarmUntil.After(o.now()) {
+		return nil
+	}
+	drv, err := o.driver(&env.Spec)
+	if err != nil {
+		return err
+	}
+	var m *gantry.Manifest
+	if rel, err := o.Store.FindRelease(ctx, app, s.ReleaseID); err == nil {
+		m, _ = o.manifestOf(rel)
+	}
+	o.logger().Info("keep_warm over: stopping standby", "app", app, "env", envName, "slot", slotName, "release", s.ReleaseID)
+	return o.stopSlot(ctx, env, drv, s, m)
+}
+
+// Watch runs ReapStandby every interval until ctx ends.
+func (o *Orchestrator) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := o.ReapStandby(ctx); err != nil && ctx.Err() == nil {
+				o.logger().Error("reap standby slots", "error", err)
+			}
+		}
+	}
+}
+
+// Wait blocks until no deployment runs in this process, or ctx ends.
+func (o *Orchestrator) Wait(ctx context.Context) {
+	for {
+		o.mu.Lock()
+		n := len(o.running)
+		o.mu.Unlock()
+		if n == 0 || ctx.Err() != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// StopAll stops every instance of every environment, for a demo that
+// cleans up after itself. A server that stops leaves instances running.
+func (o *Orchestrator) StopAll(ctx context.Context) error {
+	apps, err := o.Store.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, app := range apps {
+		envs, err := o.Store.ListEnvironments(ctx, app.Name)
+		if err != nil {
+			return err
+		}
+		for _, env := range envs {
+			drv, err := o.driver(&env.Spec)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, s := range env.Slots {
+				if len(s.Instances) == 0 {
+					continue
+				}
+				var m *gantry.Manifest
+				if rel, err := o.Store.FindRelease(ctx, app.Name, s.ReleaseID); err == nil {
+					m, _ = o.manifestOf(rel)
+				}
+				if err := o.stopSlot(ctx, env, drv, s, m); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,137 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// Rollback flips traffic back to the warm standby slot when it still runs
+// the wanted release, and otherwise redeploys that release cold (reported
+// as such in the deployment's journal).
+func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest, progress gantry.Progress) (*gantry.Deployment, error) {
+	env, err := o.Store.FindEnvironment(ctx, req.App, req.Env)
+	if err != nil {
+		return nil, err
+	}
+	active := env.ActiveSlot()
+	if active == nil {
+		return nil, gantry.Errorf(gantry.EINVALID, "environment %q has nothing deployed to roll back", req.Env)
+	}
+	standby := env.Slots[gantry.OtherSlot(active.Name)]
+	warm := standby != nil && standby.State == gantry.SlotStandby && len(standby.Instances) > 0
+	target := ""
+	if req.To != "" {
+		rel, err := o.Store.FindRelease(ctx, req.App, req.To)
+		if err != nil {
+			return nil, err
+		}
+		target = rel.ID
+	} else if warm {
+		target = standby.ReleaseID
+	} else {
+		target, err = o.previousRelease(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if target == active.ReleaseID {
+		return nil, gantry.Errorf(gantry.EINVALID, "release %s is already active on %s", active.Version, req.Env)
+	}
+	if !warm || standby.ReleaseID != target {
+		return o.deployAs(ctx, gantry.DeployRequest{App: req.App, Env: req.Env, Release: target, Actor: req.Actor}, gantry.KindRollback, "", progress)
+	}
+	return o.flipBack(ctx, req, env, standby, progress)
+}
+
+// flipBack is the instant rollback: the router switches to the standby
+// slot's instances, which are still running and were healthy.
+func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest, env *gantry.Environment, standby *gantry.Slot, progress gantry.Progress) (*gantry.Deployment, error) {
+	d := &gantry.Deployment{App: req.App, Env: req.Env, Kind: gantry.KindRollback, ReleaseID: standby.ReleaseID, Version: standby.Version, Slot: standby.Name, Strategy: "flip", Actor: req.Actor}
+	r, unlock, err := o.begin(ctx, d, progress)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// The environment may have changed while we waited for the lock.
+	env, err = o.Store.FindEnvironment(ctx, req.App, req.Env)
+	if err != nil {
+		return d, r.finish(ctx, err)
+	}
+	d.FromRelease = env.ActiveSlot().ReleaseID
+	rel, err := o.Store.FindRelease(ctx, req.App, standby.ReleaseID)
+	if err != nil {
+		return d, r.finish(ctx, err)
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return d, r.finish(ctx, err)
+	}
+	slot := env.Slot(standby.Name)
+	err = r.step(ctx, "switch", fmt.Sprintf("%s → warm slot %s (%s)", gantry.RouteName(env.App, env.Name), slot.Name, slot.Version), func() (string, error) {
+		targets := webTargets(slot, m)
+		if len(targets) == 0 {
+			return "no http service", nil
+		}
+		start := time.Now()
+		res, err := o.routerFlip(ctx, env, m, targets)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("traffic on %s after %s; drained %d, cancelled %d", slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.Cancelled), nil
+	})
+	if err != nil {
+		return d, r.finish(ctx, err)
+	}
+	o.promoteSlot(env, slot.Name, env.Spec.KeepWarm)
+	return d, r.finish(ctx, o.saveEnv(ctx, env))
+}
+
+// routerFlip switches the route to targets, through the router's own
+// rollback when they are the set it remembers (no health round), and a
+// health-gated deploy otherwise.
+func (o *Orchestrator) routerFlip(ctx context.Context, env *gantry.Environment, m *gantry.Manifest, targets []string) (*gantry.SwitchResult, error) {
+	name := gantry.RouteName(env.App, env.Name)
+	if sts, err := o.Router.Status(ctx); err == nil {
+		for _, st := range sts {
+			if st.Route.Name == name && sameSet(st.Previous, targets) {
+				return o.Router.Rollback(ctx, name)
+			}
+		}
+	}
+	return o.Router.Deploy(ctx, o.route(env, m), targets)
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	seen := map[string]int{}
+	for _, x := range a {
+		seen[x]++
+	}
+	for _, x := range b {
+		if seen[x]--; seen[x] < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// previousRelease finds the release that was active before the current one,
+// from the environment's history of successful deployments.
+func (o *Orchestrator) previousRelease(ctx context.Context, env *gantry.Environment) (string, error) {
+	current := env.ActiveSlot().ReleaseID
+	ds, err := o.Store.ListDeployments(ctx, gantry.DeploymentFilter{App: env.App, Env: env.Name, State: gantry.DeploymentSucceeded, Limit: 100})
+	if err != nil {
+		return "", err
+	}
+	for _, d := range ds {
+		if d.ReleaseID != current {
+			return d.ReleaseID, nil
+		}
+	}
+	return "", gantry.Errorf(gantry.EINVALID, "environment %q has no previous release to roll back to", env.Name)
+}

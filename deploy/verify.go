@@ -1,0 +1,100 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// verify runs the manifest's verify checks against the candidate through
+// the router's preview host. Before the first switch of an environment the
+// route does not exist yet, and the checks go to the first candidate
+// instance directly.
+func (o *Orchestrator) verify(ctx context.Context, route gantry.Route, targets []string, m *gantry.Manifest) (string, error) {
+	base, host := "http://"+targets[0], ""
+	if err := o.Router.SetPreview(ctx, route.Name, targets); err == nil && o.RouterURL != "" && len(route.PreviewHosts) > 0 {
+		base, host = strings.TrimRight(o.RouterURL, "/"), route.PreviewHosts[0]
+	} else if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		return "", fmt.Errorf("set preview: %w", err)
+	}
+	var passed []string
+	for i, c := range m.Verify {
+		switch {
+		case c.HTTP != nil:
+			if err := o.verifyHTTP(ctx, base, host, c.HTTP); err != nil {
+				return "", gantry.Errorf(gantry.EFAILED, "verify check %d failed: %v", i+1, err)
+			}
+			passed = append(passed, "GET "+c.HTTP.Path)
+		case c.Command != "":
+			url := base
+			if host != "" {
+				if u, err := neturl.Parse(base); err == nil {
+					url = "http://" + host + ":" + u.Port()
+				}
+			}
+			out, err := o.verifyCommand(ctx, c.Command, url, base, host)
+			if err != nil {
+				return "", gantry.Errorf(gantry.EFAILED, "verify check %d (%s) failed: %v\n%s", i+1, c.Command, err, tail(out, 20))
+			}
+			passed = append(passed, c.Command)
+		}
+	}
+	return "passed: " + strings.Join(passed, "; "), nil
+}
+
+func (o *Orchestrator) verifyHTTP(ctx context.Context, base, host string, c *gantry.HTTPCheck) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+c.Path, nil)
+	if err != nil {
+		return err
+	}
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := o.httpClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %s", c.Path, shortErr(err))
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	want := c.Status
+	if want == 0 {
+		want = http.StatusOK
+	}
+	if resp.StatusCode != want {
+		return fmt.Errorf("GET %s: status %d, want %d", c.Path, resp.StatusCode, want)
+	}
+	if c.Contains != "" && !bytes.Contains(body, []byte(c.Contains)) {
+		return fmt.Errorf("GET %s: body does not contain %q", c.Path, c.Contains)
+	}
+	return nil
+}
+
+// verifyCommand runs a verify command with the candidate's URL in its
+// environment: GANTRY_URL (through the router), GANTRY_ROUTER_URL and
+// GANTRY_PREVIEW_HOST for clients that cannot resolve *.localhost.
+func (o *Orchestrator) verifyCommand(ctx context.Context, command, url, base, host string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.Env = append(cmd.Environ(), "GANTRY_URL="+url, "GANTRY_ROUTER_URL="+base, "GANTRY_PREVIEW_HOST="+host)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

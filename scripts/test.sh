@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of the repository. Installs what the tests need when it is
+# missing and this runs as root (Debian packages), and starts throwaway
+# instances of services under a temporary directory that it removes at exit.
+#
+# GANTRY_INTEGRATION=1 (set by .ci/run) turns a missing dependency into a
+# failure instead of a skipped test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+
+# need CMD PACKAGE: install PACKAGE from Debian when CMD is missing.
+apt_updated=""
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" != 0 ]; then
+		log "$1 is missing (Debian package $2); tests that need it will skip unless GANTRY_INTEGRATION=1"
+		return 0
+	fi
+	if [ -z "$apt_updated" ]; then
+		log "apt-get update"
+		apt-get update -qq >/dev/null
+		apt_updated=1
+	fi
+	log "installing $2"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+need git git
+need curl curl
+
+if ! command -v go >/dev/null 2>&1; then
+	log "go is not on PATH: install Go 1.26 or newer"
+	exit 1
+fi
+
+# Tests use loopback only; a proxy set in the environment would intercept them.
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
+
+pkgs=${GANTRY_TEST_PACKAGES:-./...}
+log "go test $pkgs"
+go test -count=1 -timeout 20m "$@" $pkgs

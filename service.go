@@ -1,0 +1,73 @@
+package gantry
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// DeployRequest asks for a release to be deployed to an environment.
+type DeployRequest struct {
+	App     string `json:"app"`
+	Env     string `json:"env"`
+	Release string `json:"release"` // id or version
+	// Strategy overrides the environment's strategy.
+	Strategy string `json:"strategy,omitempty"`
+	Actor    string `json:"actor"`
+}
+
+// PromoteRequest asks for the release active on From to be deployed to To.
+type PromoteRequest struct {
+	App   string `json:"app"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Actor string `json:"actor"`
+}
+
+// RollbackRequest asks for an environment to go back to a previous release:
+// To, or the warm standby, or the release before the current one.
+type RollbackRequest struct {
+	App   string `json:"app"`
+	Env   string `json:"env"`
+	To    string `json:"to,omitempty"`
+	Actor string `json:"actor"`
+}
+
+// BuildRequest asks for a release to be built from a git ref of an app.
+type BuildRequest struct {
+	App     string `json:"app"`
+	Ref     string `json:"ref"`
+	Version string `json:"version,omitempty"`
+	Rebuild bool   `json:"rebuild,omitempty"`
+	Actor   string `json:"actor"`
+}
+
+// Event is one progress report of a long operation, streamed to the CLI
+// and the dashboard as it happens.
+type Event struct {
+	DeploymentID int64         `json:"deployment_id,omitempty"`
+	Step         string        `json:"step,omitempty"`
+	State        string        `json:"state,omitempty"`
+	Message      string        `json:"message"`
+	Elapsed      time.Duration `json:"elapsed"`
+}
+
+// Progress receives events as an operation runs; it may be nil.
+type Progress func(Event)
+
+// DeployService runs deployments (package deploy).
+type DeployService interface {
+	Deploy(ctx context.Context, req DeployRequest, progress Progress) (*Deployment, error)
+	Promote(ctx context.Context, req PromoteRequest, progress Progress) (*Deployment, error)
+	Rollback(ctx context.Context, req RollbackRequest, progress Progress) (*Deployment, error)
+	// Logs writes the recent output of an environment's active instances
+	// (of one service when service is not empty) and follows it when asked.
+	Logs(ctx context.Context, app, env, service string, tail int, follow bool, w io.Writer) error
+}
+
+// ReleaseService builds releases.
+type ReleaseService interface {
+	// BuildRelease builds ref, or returns the existing release of the same
+	// commit unless req.Rebuild.
+	BuildRelease(ctx context.Context, req BuildRequest, progress Progress) (*Release, error)
+}
