@@ -130,7 +130,7 @@ func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, 
 			return "", o.stopSlot(context.WithoutCancel(ctx), env, drv, cand, m)
 		})
 		if detail != "" {
-			return fmt.Errorf("%w\n%s", err, detail)
+			return withDetail(err, detail)
 		}
 		return err
 	}
@@ -235,3 +235,14 @@ func (o *Orchestrator) verifyArtifacts(ctx context.Context, rel *gantry.Release)
 
 // errNoInstances is returned when a release has nothing to run.
 var errNoInstances = errors.New("release has no services to run")
+
+// withDetail appends detail (log lines) to err's user-visible message,
+// keeping its code.
+func withDetail(err error, detail string) error {
+	code := gantry.ErrorCode(err)
+	msg := gantry.ErrorMessage(err)
+	if code == gantry.EINTERNAL {
+		msg = err.Error()
+	}
+	return &gantry.Error{Code: code, Message: msg + "\n" + detail}
+}

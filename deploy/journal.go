@@ -25,6 +25,9 @@ func (r *run) step(ctx context.Context, name, detail string, fn func() (string, 
 		return fmt.Errorf("journal step %s: %w", name, err)
 	}
 	r.emit(name, gantry.StepStarted, detail)
+	if r.o.OnStep != nil {
+		r.o.OnStep(r.d, *s)
+	}
 	result, err := fn()
 	s.EndedAt = r.o.now()
 	s.State = gantry.StepDone
@@ -44,6 +47,9 @@ func (r *run) step(ctx context.Context, name, detail string, fn func() (string, 
 		err = fmt.Errorf("journal step %s: %w", name, uerr)
 	}
 	r.emit(name, s.State, s.Detail)
+	if r.o.OnStep != nil {
+		r.o.OnStep(r.d, *s)
+	}
 	r.d.Steps = append(r.d.Steps, *s)
 	return err
 }

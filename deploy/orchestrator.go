@@ -40,6 +40,9 @@ type Orchestrator struct {
 
 	// HTTPClient probes instances and runs verify checks.
 	HTTPClient *http.Client
+	// OnStep observes the journal: it is called once a step is written
+	// (state "started", before the step acts) and once its result is.
+	OnStep func(d *gantry.Deployment, s gantry.Step)
 
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc

@@ -54,10 +54,12 @@ func (s *Releases) BuildRelease(ctx context.Context, req gantry.BuildRequest, pr
 		say("reuse", fmt.Sprintf("commit %s was built before as release %s; reusing it (--rebuild to build again)", short(commit), existing[0].ID))
 		return existing[0], nil
 	}
-	req.Ref = commit
 	rel, err := s.Build(ctx, app, req, progressWriter{step: "build", say: say})
 	if err != nil {
 		return nil, err
+	}
+	if rel.Commit != commit {
+		return nil, gantry.Errorf(gantry.ECONFLICT, "%s moved from %s to %s during the build; build again", req.Ref, short(commit), short(rel.Commit))
 	}
 	rel.ID = fmt.Sprintf("%s-%s", rel.Version, short(rel.Commit))
 	if n := len(existing); n > 0 {

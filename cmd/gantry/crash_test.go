@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
+)
+
+// TestCrashAtEveryStep kills the server (SIGKILL) at every journal step of
+// a blue-green deploy, before and after each step acts, restarts it on the
+// same state, and checks that the environment is consistent: the old or the
+// new release fully serving, never neither; the deployment recorded as
+// recovered; the lock released so the next deploy runs.
+func TestCrashAtEveryStep(t *testing.T) {
+	needTools(t)
+	data, router := t.TempDir(), freeAddr(t)
+	repo := helloRepo(t)
+
+	srv := startChild(t, data, router, "")
+	mustCLI(t, srv.API, "app", "add", "hello", "--repo", repo)
+	mustCLI(t, srv.API, "deploy", "test", "--ref", "v1.0.0")
+	mustCLI(t, srv.API, "release", "build", "--ref", "v1.1.0")
+	// Deploys of 1.1.0 and then 1.0.0 again fill both slots; the journal of
+	// the last one tells which steps a deploy takes (stop-standby included).
+	mustCLI(t, srv.API, "deploy", "test", "--release", "1.1.0")
+	mustCLI(t, srv.API, "deploy", "test", "--release", "1.0.0")
+	c := api.NewClient(srv.API, "tester")
+	ds, err := c.ListDeployments(context.Background(), "hello", "test", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.FindDeployment(context.Background(), "hello", ds[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, s := range d.Steps {
+		steps = append(steps, s.Name)
+	}
+	if len(steps) < 5 {
+		t.Fatalf("journal has steps %v, want at least verify-artifacts, stop-standby, start, health, switch", steps)
+	}
+	srv.stop()
+	t.Cleanup(func() {
+		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")}
+		if err := s.Open(context.Background()); err == nil {
+			s.Orchestrator.StopAll(context.Background())
+			s.Close()
+		}
+	})
+
+	serving := "1.0.0"
+	for _, step := range steps {
+		for _, state := range []string{gantry.StepStarted, gantry.StepDone} {
+			at := fmt.Sprintf("deploy:%s:%s", step, state)
+			t.Run(at, func(t *testing.T) {
+				next := map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}[serving]
+				crashing := startChild(t, data, router, at)
+				_, errs, code := runCLI(t, crashing.API, "deploy", "test", "--release", next)
+				if code == 0 {
+					t.Fatalf("deploy survived a crash at %s", at)
+				}
+				if err := crashing.cmd.Wait(); err == nil {
+					t.Fatalf("server exited cleanly instead of crashing at %s: %s", at, errs)
+				}
+
+				restarted := startChild(t, data, router, "")
+				defer restarted.stop()
+				got, err := getVersion(t, restarted.Router, "test.hello.localhost")
+				if err != nil {
+					t.Fatalf("after a crash at %s nothing serves: %v\n%s", at, err, restarted.stderr)
+				}
+				if got != serving && got != next {
+					t.Fatalf("after a crash at %s test serves %s, want %s or %s", at, got, serving, next)
+				}
+				rc := api.NewClient(restarted.API, "tester")
+				env, err := rc.Environment(context.Background(), "hello", "test")
+				if err != nil {
+					t.Fatal(err)
+				}
+				active := env.ActiveSlot()
+				if active == nil || active.Version != got || len(active.Instances) != 2 {
+					t.Fatalf("active slot %+v does not match what serves (%s)", active, got)
+				}
+				if env.Lock != nil {
+					t.Fatalf("lock still held after recovery: %+v", env.Lock)
+				}
+				last, err := rc.ListDeployments(context.Background(), "hello", "test", 1, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if last[0].State != gantry.DeploymentRecovered {
+					t.Errorf("interrupted deployment is %s, want recovered (%s)", last[0].State, last[0].Error)
+				}
+				serving = got
+				// The environment takes the next deploy.
+				next = map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}[serving]
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				if _, err := rc.Deploy(ctx, gantry.DeployRequest{App: "hello", Env: "test", Release: next}, nil); err != nil {
+					var ge *gantry.Error
+					errors.As(err, &ge)
+					t.Fatalf("deploy after recovery: %v", err)
+				}
+				serving = next
+				wantVersion(t, restarted.Router, "test.hello.localhost", serving)
+			})
+		}
+	}
+}

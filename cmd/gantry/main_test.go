@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// The test binary doubles as a server process for the crash tests: with
+// GANTRY_TEST_CHILD=server it runs a Server and, when GANTRY_TEST_CRASH_AT
+// names a journal step, kills itself with SIGKILL right there. The hook
+// lives here, in a test file, so it is never compiled into the gantry binary.
+func TestMain(m *testing.M) {
+	if os.Getenv("GANTRY_TEST_CHILD") == "server" {
+		os.Exit(childServer())
+	}
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+func childServer() int {
+	s := &Server{
+		DataDir:    os.Getenv("GANTRY_TEST_DATA"),
+		Listen:     "127.0.0.1:0",
+		RouterAddr: os.Getenv("GANTRY_TEST_ROUTER"),
+		Logger:     newLogger(os.Stderr, "text"),
+	}
+	ctx := context.Background()
+	if err := s.Open(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "child server:", err)
+		return 1
+	}
+	if at := os.Getenv("GANTRY_TEST_CRASH_AT"); at != "" {
+		s.Orchestrator.OnStep = func(d *gantry.Deployment, st gantry.Step) {
+			if d.Kind+":"+st.Name+":"+st.State == at {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
+	fmt.Printf("READY %s %s\n", s.APIURL, s.RouterURL)
+	// Serve until stdin closes (the test ends) or a signal arrives.
+	io.Copy(io.Discard, os.Stdin)
+	s.Close()
+	return 0
+}
+
+// childProc is a server running in a child process.
+type childProc struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	API    string
+	Router string
+	stderr *bytes.Buffer
+}
+
+func startChild(t *testing.T, dataDir, routerAddr, crashAt string) *childProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GANTRY_TEST_CHILD=server", "GANTRY_TEST_DATA="+dataDir,
+		"GANTRY_TEST_ROUTER="+routerAddr, "GANTRY_TEST_CRASH_AT="+crashAt)
+	var stderr bytes.Buffer
+	cmd.Stderr = &syncWriter{w: &stderr}
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "READY ") {
+				line <- sc.Text()
+			}
+		}
+		close(line)
+	}()
+	select {
+	case l, ok := <-line:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("child server exited before it was ready:\n%s", stderr.String())
+		}
+		f := strings.Fields(l)
+		return &childProc{cmd: cmd, stdin: stdin, API: f[1], Router: f[2], stderr: &stderr}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("child server not ready after 60s:\n%s", stderr.String())
+	}
+	return nil
+}
+
+// stop ends the child gracefully; instances keep running.
+func (c *childProc) stop() {
+	c.stdin.Close()
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// freeAddr returns a loopback address with a port that was free just now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// needTools skips (or, in CI, fails) when git or go is missing.
+func needTools(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"git", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("GANTRY_INTEGRATION") == "1" {
+				t.Fatalf("%s is required (GANTRY_INTEGRATION=1)", tool)
+			}
+			t.Skipf("%s not on PATH", tool)
+		}
+	}
+}
+
+// helloRepo makes the sample app's git repository (1.0.0 tagged v1.0.0,
+// then 1.1.0 tagged v1.1.0) in a new directory.
+func helloRepo(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "hello")
+	if err := (&demo{}).makeRepo(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// runCLI runs the CLI in-process against server and returns its output and exit code.
+func runCLI(t *testing.T, server string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		switch k {
+		case "GANTRY_SERVER":
+			return server
+		case "GANTRY_ACTOR":
+			return "tester"
+		}
+		return ""
+	}}
+	code = m.Run(context.Background(), args)
+	return out.String(), errb.String(), code
+}
+
+// mustCLI runs the CLI and fails the test unless it exits 0.
+func mustCLI(t *testing.T, server string, args ...string) string {
+	t.Helper()
+	out, errs, code := runCLI(t, server, args...)
+	if code != 0 {
+		t.Fatalf("gantry %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+var versionRE = regexp.MustCompile(`<dd id="version">([^<]+)</dd>`)
+
+// getVersion fetches the page of host through the router and returns the version it shows.
+func getVersion(t *testing.T, routerURL, host string) (string, error) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, routerURL+"/", nil)
+	req.Host = host
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %d: %.200s", resp.StatusCode, b)
+	}
+	m := versionRE.FindSubmatch(b)
+	if m == nil {
+		return "", fmt.Errorf("no version in page: %.200s", b)
+	}
+	return string(m[1]), nil
+}
+
+var (
+	binOnce sync.Once
+	binDir  string
+	binPath string
+	binErr  error
+)
+
+// gantryBinary builds the real gantry binary once per test run.
+func gantryBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "gantry-bin-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "gantry")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}

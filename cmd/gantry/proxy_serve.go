@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// servedHTTP is one http.Server on one listener, stopped so that no request
+// fails: http.Server.Shutdown alone drops a connection that was accepted
+// but whose first request had not been read yet (the client sees EOF on a
+// fresh connection, which it does not retry). So stop closes the listener
+// first, waits for the fresh connections to show a request, and only then
+// shuts the server down.
+type servedHTTP struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
+	tls  bool
+	done chan error
+
+	mu    sync.Mutex
+	fresh map[net.Conn]struct{}
+}
+
+// serveHTTP starts srv on ln (with TLS from srv.TLSConfig when tls is set).
+func serveHTTP(name string, ln net.Listener, srv *http.Server, tls bool) *servedHTTP {
+	s := &servedHTTP{name: name, ln: ln, srv: srv, tls: tls, done: make(chan error, 1), fresh: map[net.Conn]struct{}{}}
+	hook := srv.ConnState
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		s.mu.Lock()
+		if st == http.StateNew {
+			s.fresh[c] = struct{}{}
+		} else {
+			delete(s.fresh, c)
+		}
+		s.mu.Unlock()
+		if hook != nil {
+			hook(c, st)
+		}
+	}
+	go func() {
+		var err error
+		if tls {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		s.done <- err
+	}()
+	return s
+}
+
+func (s *servedHTTP) freshConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.fresh)
+}
+
+// freshGrace bounds the wait for a fresh connection's first request: a
+// client that connected ahead of need may never send one.
+const freshGrace = 2 * time.Second
+
+// stop stops accepting, lets in-flight requests finish until ctx ends, and
+// then closes what is left.
+func (s *servedHTTP) stop(ctx context.Context) error {
+	if ul, ok := s.ln.(*net.UnixListener); ok {
+		// The socket file belongs to whoever serves next (a takeover
+		// child); the caller removes it on a final stop.
+		ul.SetUnlinkOnClose(false)
+	}
+	s.ln.Close()
+	deadline := time.Now().Add(freshGrace)
+	for s.freshConns() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		s.srv.Close()
+	}
+	if serveErr := <-s.done; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) && !errors.Is(serveErr, net.ErrClosed) && err == nil {
+		err = serveErr
+	}
+	return err
+}

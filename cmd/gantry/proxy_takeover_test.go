@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/proxy"
+	"github.com/gantry-dev/gantry/proxy/admin"
+)
+
+// binProxy is `gantry proxy run` from the built binary.
+type binProxy struct {
+	dir, admin, state, pidFile, logFile string
+	cmd                                 *exec.Cmd
+	exited                              chan error
+}
+
+func (p *binProxy) log() string { b, _ := os.ReadFile(p.logFile); return string(b) }
+
+// startBinProxy runs the gantry binary's proxy in dir. Its output goes to a
+// file, not a pipe: a takeover child inherits it and outlives the process
+// the test started.
+func startBinProxy(tb testing.TB, dir string, extra ...string) *binProxy {
+	tb.Helper()
+	p := &binProxy{
+		dir:     dir,
+		admin:   filepath.Join(dir, "proxy.sock"),
+		state:   filepath.Join(dir, "proxy.json"),
+		pidFile: filepath.Join(dir, "proxy.pid"),
+		logFile: filepath.Join(dir, fmt.Sprintf("proxy-%d.log", time.Now().UnixNano())),
+		exited:  make(chan error, 1),
+	}
+	logf, err := os.Create(p.logFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer logf.Close()
+	args := append([]string{"proxy", "run", "--listen", "127.0.0.1:0", "--admin", p.admin, "--state", p.state, "--pid-file", p.pidFile, "--shutdown-timeout", "10s"}, extra...)
+	p.cmd = exec.Command(gantryBinary(tb.(*testing.T)), args...)
+	p.cmd.Dir = dir
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	tb.Cleanup(func() {
+		// The process serving now may be a takeover child: stop it by
+		// the pid it wrote, and the one we started by its handle.
+		if pid := readPid(p.pidFile); pid > 0 && pid != p.cmd.Process.Pid {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		p.cmd.Process.Kill()
+		<-p.exited
+	})
+	return p
+}
+
+func readPid(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// loader puts bounded concurrent GET load on a host through the proxy and
+// counts what fails.
+type loader struct {
+	ok, failed, refused atomic.Int64
+	mu                  sync.Mutex
+	errs                []string
+	stop                chan struct{}
+	wg                  sync.WaitGroup
+}
+
+func startLoad(addr, host, want string, workers int) *loader {
+	l := &loader{stop: make(chan struct{})}
+	for i := range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			// Half the workers reuse connections, half open one per
+			// request: both kinds must survive the takeover.
+			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: i%2 == 1}}
+			defer client.CloseIdleConnections()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				code, body, err := hostGet(client, addr, host, "/")
+				switch {
+				case err == nil && code == 200 && body == want:
+					l.ok.Add(1)
+					continue
+				case errors.Is(err, syscall.ECONNREFUSED):
+					l.refused.Add(1)
+				default:
+					l.failed.Add(1)
+				}
+				l.mu.Lock()
+				if len(l.errs) < 5 {
+					l.errs = append(l.errs, fmt.Sprintf("%d %q %v", code, body, err))
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+// waitOK waits until n more requests have succeeded.
+func (l *loader) waitOK(tb testing.TB, n int64) {
+	tb.Helper()
+	target := l.ok.Load() + n
+	deadline := time.Now().Add(30 * time.Second)
+	for l.ok.Load() < target {
+		if time.Now().After(deadline) {
+			tb.Fatalf("load: %d requests succeeded, want %d within 30s (failed %d)", l.ok.Load(), target, l.failed.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (l *loader) finish() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+// TestProxyTakeoverUnderLoad restarts the proxy with SIGHUP while clients
+// keep requesting: no connection may be refused and no request may fail.
+func TestProxyTakeoverUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gantry binary")
+	}
+	bin := gantryBinary(t)
+	p := startBinProxy(t, t.TempDir())
+	first := waitServing(t, p.log, 0)
+	addr, _ := first["http"].(string)
+	backend := MustBackend(t, "v1")
+	out, err := exec.Command(bin, "proxy", "deploy", "shop/test", "--host", "test.shop.localhost", "--target", backend,
+		"--health-path", "/up", "--admin", p.admin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("gantry proxy deploy: %v: %s", err, out)
+	}
+
+	load := startLoad(addr, "test.shop.localhost", "v1", 8)
+	load.waitOK(t, 200)
+	oldPid := p.cmd.Process.Pid
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("old process after the takeover: %v, want exit 0", err)
+		}
+		p.exited <- err // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatalf("old process still running 30s after SIGHUP; log:\n%s", p.log())
+	}
+	next := waitServing(t, p.log, oldPid)
+	load.waitOK(t, 500)
+	load.finish()
+
+	if n := load.refused.Load(); n != 0 {
+		t.Errorf("refused connections: got %d, want 0 (%q)", n, load.errs)
+	}
+	if n := load.failed.Load(); n != 0 {
+		t.Errorf("failed requests: got %d, want 0 (%q)", n, load.errs)
+	}
+	t.Logf("requests: %d ok, %d failed, %d refused", load.ok.Load(), load.failed.Load(), load.refused.Load())
+
+	newPid := readPid(p.pidFile)
+	if newPid == 0 || newPid == oldPid || next["takeover"] != true {
+		t.Errorf("after the takeover: pid file says %d (old %d), serving line %v; want a new process that took over", newPid, oldPid, next)
+	}
+	if next["http"] != addr {
+		t.Errorf("new process serves %v, want the same address %s", next["http"], addr)
+	}
+
+	// The new process answers the admin socket, with the routes it restored.
+	c := admin.NewClient(p.admin, "")
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v2 := MustBackend(t, "v2")
+	if _, err := c.Deploy(ctx, gantry.Route{Name: "shop/test", Hosts: []string{"test.shop.localhost"}}, []string{v2}); err != nil {
+		t.Fatalf("deploy through the new process: %v", err)
+	}
+	if code, body, err := hostGet(http.DefaultClient, addr, "test.shop.localhost", "/"); err != nil || code != 200 || body != "v2" {
+		t.Errorf("after a deploy on the new process: got %d %q %v, want 200 v2", code, body, err)
+	}
+
+	// SIGTERM stops the new process cleanly: it removes its pid file.
+	syscall.Kill(newPid, syscall.SIGTERM)
+	deadline := time.Now().Add(30 * time.Second)
+	for readPid(p.pidFile) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("new process did not stop within 30s of SIGTERM")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestProxyKill9LeavesState kills the proxy with SIGKILL while routes keep
+// changing; the state file must parse every time, and the next process
+// must serve the routes it holds.
+func TestProxyKill9LeavesState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gantry binary")
+	}
+	dir := t.TempDir()
+	a, b := MustBackend(t, "a"), MustBackend(t, "b")
+	route := gantry.Route{Name: "shop/test", Hosts: []string{"test.shop.localhost"}, DrainTimeout: 50 * time.Millisecond}
+	for round := range 3 {
+		p := startBinProxy(t, dir)
+		serving := waitServing(t, p.log, 0)
+		addr, _ := serving["http"].(string)
+		if round > 0 {
+			// Restored at start: the route serves without a deploy.
+			code, body, err := hostGet(http.DefaultClient, addr, "test.shop.localhost", "/")
+			if err != nil || code != 200 || (body != "a" && body != "b") {
+				t.Fatalf("round %d: restored route: got %d %q %v, want 200 from a or b", round, code, body, err)
+			}
+		}
+		c := admin.NewClient(p.admin, "")
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		var changes atomic.Int64
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				target := []string{a, b}[i%2]
+				var err error
+				switch i % 3 {
+				case 0, 1:
+					_, err = c.Deploy(ctx, route, []string{target})
+				case 2:
+					err = c.Maintenance(ctx, route.Name, i%2 == 0, "churn")
+				}
+				if err == nil {
+					changes.Add(1)
+				}
+			}
+		}()
+		deadline := time.Now().Add(20 * time.Second)
+		for changes.Load() < 5 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		// The random delay is the point: the kill lands anywhere.
+		time.Sleep(time.Duration(rand.IntN(50)) * time.Millisecond)
+		p.cmd.Process.Kill()
+		err := <-p.exited
+		p.exited <- err
+		cancel()
+		wg.Wait()
+		c.Close()
+		if changes.Load() < 5 {
+			t.Fatalf("round %d: only %d changes before the kill", round, changes.Load())
+		}
+
+		raw, err := os.ReadFile(p.state)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		var st proxy.State
+		if err := json.Unmarshal(raw, &st); err != nil {
+			t.Fatalf("round %d: state file does not parse after kill -9: %v\n%s", round, err, raw)
+		}
+		if len(st.Routes) != 1 || st.Routes[0].Route.Name != "shop/test" || len(st.Routes[0].Active) != 1 {
+			t.Fatalf("round %d: state: got %+v, want shop/test with one active target", round, st)
+		}
+		// Maintenance may be on at the kill; the next round needs traffic.
+		st.Routes[0].Maintenance = false
+		fixed, _ := json.Marshal(st)
+		os.WriteFile(p.state, fixed, 0o600)
+	}
+}

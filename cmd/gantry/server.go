@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
+	"github.com/gantry-dev/gantry/artifact"
+	"github.com/gantry-dev/gantry/build"
+	"github.com/gantry-dev/gantry/deploy"
+	"github.com/gantry-dev/gantry/driver/process"
+	"github.com/gantry-dev/gantry/internal/atomicfile"
+	"github.com/gantry-dev/gantry/manifest"
+	"github.com/gantry-dev/gantry/proxy"
+	"github.com/gantry-dev/gantry/proxy/admin"
+	"github.com/gantry-dev/gantry/sqlite"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newServerCmd) }
+
+// Server is a running control plane: API, orchestrator, store, process
+// driver, and either the in-process router or a client of `gantry proxy`.
+type Server struct {
+	DataDir    string
+	Listen     string // API address
+	RouterAddr string // in-process router address (ignored with ProxyAdmin)
+	ProxyAdmin string // admin socket of a separate `gantry proxy`
+	ProxyURL   string // where that proxy serves traffic, for verify checks
+	SecretsDir string
+	Logger     *slog.Logger
+	Getenv     func(string) string
+
+	// Set by Open.
+	APIURL       string
+	RouterURL    string
+	Store        *sqlite.DB
+	Router       gantry.Router
+	Orchestrator *deploy.Orchestrator
+	Client       *api.Client
+
+	inproc    *proxy.Router
+	apiSrv    *http.Server
+	routerSrv *http.Server
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// Open starts everything and recovers interrupted deployments. Addresses
+// with port 0 get a free port; the chosen ones are in APIURL and RouterURL.
+func (s *Server) Open(ctx context.Context) (err error) {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if s.Getenv == nil {
+		s.Getenv = os.Getenv
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if err := os.MkdirAll(s.DataDir, 0o755); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if s.Store, err = sqlite.Open(ctx, filepath.Join(s.DataDir, "state.db")); err != nil {
+		return fmt.Errorf("open state: %w", err)
+	}
+	arts, err := artifact.NewLocal(filepath.Join(s.DataDir, "artifacts"))
+	if err != nil {
+		return err
+	}
+	drv, err := process.New(filepath.Join(s.DataDir, "run"), arts, s.Logger.With("driver", "process"))
+	if err != nil {
+		return err
+	}
+	if err := s.openRouter(ctx); err != nil {
+		return err
+	}
+	s.Orchestrator = &deploy.Orchestrator{
+		Store: s.Store, Router: s.Router, Artifacts: arts,
+		Drivers:   map[string]gantry.Driver{drv.Name(): drv},
+		Decode:    manifest.Decode,
+		RouterURL: s.RouterURL,
+		Secret:    s.secret,
+		Logger:    s.Logger.With("component", "deploy"),
+	}
+	builder := &build.Builder{Artifacts: arts, WorkDir: filepath.Join(s.DataDir, "build"), Decode: manifest.Decode, Logger: s.Logger.With("component", "build")}
+	releases := &deploy.Releases{
+		Store:   s.Store,
+		Resolve: builder.Resolve,
+		Build: func(ctx context.Context, app *gantry.App, req gantry.BuildRequest, out io.Writer) (*gantry.Release, error) {
+			return builder.Build(ctx, build.Request{App: app.Name, Repo: app.Repo, Ref: req.Ref, Version: req.Version, Builder: req.Actor, Progress: out})
+		},
+	}
+	if err := s.Orchestrator.Recover(ctx); err != nil {
+		s.Logger.Error("recovery incomplete", "error", err)
+	}
+	apiSrv := &api.Server{Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Router: s.Router, Logger: s.Logger.With("component", "api")}
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("api listener: %w", err)
+	}
+	s.APIURL = "http://" + ln.Addr().String()
+	s.apiSrv = &http.Server{Handler: apiSrv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	go s.apiSrv.Serve(ln)
+	s.Client = api.NewClient(s.APIURL, "gantry")
+
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	go func() {
+		defer close(s.done)
+		s.Orchestrator.Watch(wctx, time.Second)
+	}()
+	return nil
+}
+
+// openRouter starts the in-process router (its state kept in the data
+// directory) or connects to a separate `gantry proxy`.
+func (s *Server) openRouter(ctx context.Context) error {
+	if s.ProxyAdmin != "" {
+		s.Router = admin.NewClient(s.ProxyAdmin, "")
+		s.RouterURL = s.ProxyURL
+		if _, err := s.Router.Status(ctx); err != nil {
+			return fmt.Errorf("gantry proxy at %s: %w", s.ProxyAdmin, err)
+		}
+		return nil
+	}
+	statePath := filepath.Join(s.DataDir, "router.json")
+	var r *proxy.Router
+	r = proxy.New(proxy.Config{
+		Logger:     s.Logger.With("component", "router"),
+		HealthPath: "/.gantry/up",
+		OnChange: func() {
+			b, err := json.Marshal(r.Snapshot())
+			if err == nil {
+				err = atomicfile.Write(statePath, b, 0o600)
+			}
+			if err != nil {
+				s.Logger.Error("save router state", "error", err)
+			}
+		},
+	})
+	if b, err := os.ReadFile(statePath); err == nil {
+		var st proxy.State
+		if err := json.Unmarshal(b, &st); err != nil {
+			return fmt.Errorf("router state %s: %w", statePath, err)
+		}
+		if err := r.Restore(ctx, st); err != nil {
+			return fmt.Errorf("restore router state: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.RouterAddr)
+	if err != nil {
+		return fmt.Errorf("router listener: %w", err)
+	}
+	s.inproc, s.Router = r, r
+	s.RouterURL = "http://" + ln.Addr().String()
+	s.routerSrv = proxy.NewServer(r)
+	go s.routerSrv.Serve(ln)
+	return nil
+}
+
+// secret resolves a secret reference: $GANTRY_SECRET_<NAME>, else the file
+// <secrets dir>/<NAME>. Values are never stored in the state.
+func (s *Server) secret(name string) (string, bool) {
+	if v := s.Getenv("GANTRY_SECRET_" + name); v != "" {
+		return v, true
+	}
+	dir := s.SecretsDir
+	if dir == "" {
+		dir = filepath.Join(s.DataDir, "secrets")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimRight(string(b), "\r\n"), true
+}
+
+// Close stops serving. Running instances are left running: the next start
+// re-attaches to them.
+func (s *Server) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if s.apiSrv != nil {
+		_ = s.apiSrv.Shutdown(ctx)
+	}
+	if s.Orchestrator != nil {
+		s.Orchestrator.Wait(ctx)
+	}
+	if s.routerSrv != nil {
+		_ = s.routerSrv.Shutdown(ctx)
+	}
+	if s.inproc != nil {
+		_ = s.inproc.Close()
+	}
+	if s.Store != nil {
+		return s.Store.Close()
+	}
+	return nil
+}
+
+func newServerCmd(m *Main) *cobra.Command {
+	s := &Server{}
+	var logFormat string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane: API and dashboard, orchestrator, router",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s.Getenv = m.Getenv
+			s.Logger = newLogger(m.Stderr, logFormat)
+			if err := s.Open(cmd.Context()); err != nil {
+				return err
+			}
+			defer s.Close()
+			s.Logger.Info("gantry server ready", "api", s.APIURL, "router", s.RouterURL, "data", s.DataDir, "version", gantry.Version)
+			<-cmd.Context().Done()
+			s.Logger.Info("shutting down; instances keep running and are re-attached at the next start")
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&s.DataDir, "data", ".gantry", "state directory: database, artifacts, logs")
+	f.StringVar(&s.Listen, "listen", "127.0.0.1:7878", "API and dashboard address")
+	f.StringVar(&s.RouterAddr, "router", "127.0.0.1:8080", "address of the in-process router")
+	f.StringVar(&s.ProxyAdmin, "proxy-admin", "", "admin socket of a separate `gantry proxy` to drive instead of the in-process router")
+	f.StringVar(&s.ProxyURL, "proxy-url", "http://127.0.0.1:8080", "with --proxy-admin: where that proxy serves traffic")
+	f.StringVar(&s.SecretsDir, "secrets-dir", "", "directory of secret files (default <data>/secrets)")
+	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
+	return cmd
+}

@@ -1,0 +1,196 @@
+package manifest
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"gopkg.in/yaml.v3"
+)
+
+// Encode renders a decoded manifest as gantry.yml with every default written
+// out: the effective configuration, for `gantry manifest show` and for
+// documentation. Decoding the result gives back an equal manifest.
+func Encode(m *gantry.Manifest) ([]byte, error) {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(toYAML(m)); err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// The y* types mirror the schema in key order, so that the output reads like
+// the reference; yaml.v3 keeps struct field order and sorts map keys.
+type (
+	yManifest struct {
+		App          string                  `yaml:"app"`
+		Version      yVersion                `yaml:"version"`
+		Services     map[string]yService     `yaml:"services"`
+		Verify       []yVerify               `yaml:"verify,omitempty"`
+		Database     *yDatabase              `yaml:"database,omitempty"`
+		Hooks        map[string][]yHook      `yaml:"hooks,omitempty"`
+		Environments map[string]yEnvironment `yaml:"environments"`
+	}
+	yVersion struct {
+		Scheme string `yaml:"scheme"`
+	}
+	yService struct {
+		Build      *yBuild  `yaml:"build,omitempty"`
+		Docker     *yDocker `yaml:"docker,omitempty"`
+		Run        string   `yaml:"run"`
+		HTTP       bool     `yaml:"http"`
+		Instances  int      `yaml:"instances"`
+		Health     yHealth  `yaml:"health"`
+		Stop       yStop    `yaml:"stop"`
+		Order      int      `yaml:"order"`
+		ReadyDelay string   `yaml:"ready_delay,omitempty"`
+	}
+	yBuild struct {
+		Command   string   `yaml:"command,omitempty"`
+		Artifacts []string `yaml:"artifacts"`
+	}
+	yDocker struct {
+		Dockerfile string            `yaml:"dockerfile"`
+		Context    string            `yaml:"context"`
+		Target     string            `yaml:"target,omitempty"`
+		Args       map[string]string `yaml:"args,omitempty"`
+	}
+	yHealth struct {
+		Path         string `yaml:"path,omitempty"`
+		Interval     string `yaml:"interval"`
+		Timeout      string `yaml:"timeout"`
+		HealthyAfter int    `yaml:"healthy_after"`
+		Status       string `yaml:"status,omitempty"`
+	}
+	yStop struct {
+		Signal  string `yaml:"signal"`
+		Timeout string `yaml:"timeout"`
+	}
+	yVerify struct {
+		HTTP    *yHTTPCheck `yaml:"http,omitempty"`
+		Command string      `yaml:"command,omitempty"`
+	}
+	yHTTPCheck struct {
+		Path     string `yaml:"path"`
+		Status   int    `yaml:"status"`
+		Contains string `yaml:"contains,omitempty"`
+	}
+	yDatabase struct {
+		Engine     string       `yaml:"engine"`
+		Migrations *yMigrations `yaml:"migrations,omitempty"`
+	}
+	yMigrations struct {
+		Engine string `yaml:"engine"`
+		Dir    string `yaml:"dir"`
+	}
+	yHook struct {
+		Command string    `yaml:"command,omitempty"`
+		Webhook *yWebhook `yaml:"webhook,omitempty"`
+	}
+	yWebhook struct {
+		URL    string `yaml:"url"`
+		Method string `yaml:"method"`
+	}
+	yEnvironment struct {
+		Hosts       []string          `yaml:"hosts"`
+		Runtime     yRuntime          `yaml:"runtime"`
+		Strategy    string            `yaml:"strategy"`
+		KeepWarm    string            `yaml:"keep_warm"`
+		Vars        map[string]string `yaml:"vars,omitempty"`
+		Secrets     []string          `yaml:"secrets,omitempty"`
+		PromoteFrom string            `yaml:"promote_from,omitempty"`
+		Approvals   *yApprovals       `yaml:"approvals,omitempty"`
+	}
+	yRuntime struct {
+		Driver    string `yaml:"driver"`
+		Registry  string `yaml:"registry,omitempty"`
+		Namespace string `yaml:"namespace,omitempty"`
+	}
+	yApprovals struct {
+		Required int      `yaml:"required"`
+		Roles    []string `yaml:"roles,omitempty"`
+	}
+)
+
+func toYAML(m *gantry.Manifest) yManifest {
+	y := yManifest{
+		App:          m.App,
+		Version:      yVersion{Scheme: m.Version.Scheme},
+		Services:     map[string]yService{},
+		Environments: map[string]yEnvironment{},
+	}
+	for name, s := range m.Services {
+		ys := yService{Run: s.Run, HTTP: s.HTTP, Instances: s.Instances, Order: s.Order,
+			Health: yHealth{Path: s.Health.Path, Interval: formatDuration(s.Health.Interval),
+				Timeout: formatDuration(s.Health.Timeout), HealthyAfter: s.Health.HealthyAfter},
+			Stop: yStop{Signal: s.Stop.Signal, Timeout: formatDuration(s.Stop.Timeout)},
+		}
+		if s.Health.StatusMin != 0 {
+			ys.Health.Status = fmt.Sprintf("%d-%d", s.Health.StatusMin, s.Health.StatusMax)
+		}
+		if !s.HTTP {
+			ys.ReadyDelay = formatDuration(s.Ready)
+		}
+		if s.Build != nil {
+			ys.Build = &yBuild{Command: s.Build.Command, Artifacts: s.Build.Artifacts}
+		}
+		if s.Docker != nil {
+			ys.Docker = &yDocker{Dockerfile: s.Docker.Dockerfile, Context: s.Docker.Context, Target: s.Docker.Target, Args: s.Docker.Args}
+		}
+		y.Services[name] = ys
+	}
+	for _, c := range m.Verify {
+		v := yVerify{Command: c.Command}
+		if c.HTTP != nil {
+			v.HTTP = &yHTTPCheck{Path: c.HTTP.Path, Status: c.HTTP.Status, Contains: c.HTTP.Contains}
+		}
+		y.Verify = append(y.Verify, v)
+	}
+	if db := m.Database; db != nil {
+		y.Database = &yDatabase{Engine: db.Engine}
+		if db.Migrations.Engine != "" {
+			y.Database.Migrations = &yMigrations{Engine: db.Migrations.Engine, Dir: db.Migrations.Dir}
+		}
+	}
+	if len(m.Hooks) > 0 {
+		y.Hooks = map[string][]yHook{}
+		for phase, hs := range m.Hooks {
+			for _, h := range hs {
+				yh := yHook{Command: h.Command}
+				if h.Webhook != nil {
+					yh.Webhook = &yWebhook{URL: h.Webhook.URL, Method: h.Webhook.Method}
+				}
+				y.Hooks[phase] = append(y.Hooks[phase], yh)
+			}
+		}
+	}
+	for name, e := range m.Environments {
+		ye := yEnvironment{Hosts: e.Hosts, Strategy: e.Strategy, KeepWarm: formatDuration(e.KeepWarm),
+			Runtime: yRuntime{Driver: e.Runtime.Driver, Registry: e.Runtime.Registry, Namespace: e.Runtime.Namespace},
+			Vars:    e.Vars, Secrets: e.Secrets, PromoteFrom: e.PromoteFrom}
+		if e.Approvals != nil {
+			ye.Approvals = &yApprovals{Required: e.Approvals.Required, Roles: e.Approvals.Roles}
+		}
+		y.Environments[name] = ye
+	}
+	return y
+}
+
+// formatDuration writes a duration as a person would: 10m rather than 10m0s.
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

@@ -1,0 +1,78 @@
+package manifest
+
+import (
+	"slices"
+	"strings"
+)
+
+// keys is the one list of every key the decoder knows, by the schema path of
+// the mapping that holds it. A placeholder in angle brackets stands for a name
+// the user chooses, "[]" for an item of a list. The decoder rejects any other
+// key, and a test checks that docs/manifest.md describes exactly these keys.
+var keys = map[string][]string{
+	"":                         {"app", "version", "services", "verify", "database", "hooks", "environments"},
+	"version":                  {"scheme"},
+	"services.<service>":       {"build", "docker", "run", "http", "instances", "health", "stop", "order", "ready_delay"},
+	"services.<service>.build": {"command", "artifacts"},
+	"services.<service>.docker": {
+		"dockerfile", "context", "target", "args",
+	},
+	"services.<service>.health": {"path", "interval", "timeout", "healthy_after", "status"},
+	"services.<service>.stop":   {"signal", "timeout"},
+	"verify[]":                  {"http", "command"},
+	"verify[].http":             {"path", "status", "contains"},
+	"database":                  {"engine", "migrations"},
+	"database.migrations":       {"engine", "dir"},
+	"hooks":                     phases,
+	"hooks.<phase>[]":           {"command", "webhook"},
+	"hooks.<phase>[].webhook":   {"url", "method"},
+	"environments.<env>": {
+		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
+	},
+	"environments.<env>.runtime":   {"driver", "registry", "namespace"},
+	"environments.<env>.approvals": {"required", "roles"},
+}
+
+// keyPaths returns the full path of every key the decoder knows, sorted, in
+// the notation of the reference: services.<service>.health.interval.
+func keyPaths() []string {
+	var out []string
+	for parent, ks := range keys {
+		for _, k := range ks {
+			if parent == "" {
+				out = append(out, k)
+			} else {
+				out = append(out, parent+"."+k)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// phases are the moments around which hooks run.
+var phases = []string{
+	"before_build", "after_build",
+	"before_deploy", "after_deploy",
+	"before_switch", "after_switch",
+	"before_promote", "after_promote",
+	"before_rollback", "after_rollback",
+}
+
+// Values of the enumerated keys; the first one is the default where there is one.
+var (
+	versionSchemes    = []string{"semver", "calver"}
+	strategies        = []string{"bluegreen", "restart"}
+	drivers           = []string{"process", "docker", "kubernetes"}
+	databaseEngines   = []string{"postgres"}
+	migrationEngines  = []string{"pgroll", "sql"}
+	webhookMethods    = []string{"POST", "GET", "PUT", "PATCH", "DELETE"}
+	stopSignals       = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGKILL"}
+	reservedVarPrefix = "GANTRY_"
+)
+
+// reservedVar reports whether Gantry sets the variable itself, so an app may
+// not declare it.
+func reservedVar(name string) bool {
+	return name == "PORT" || strings.HasPrefix(name, reservedVarPrefix)
+}

@@ -1,0 +1,12 @@
+// Package proxy is Gantry's traffic router: it maps a request's host (and
+// optional path prefix) to a named route, and forwards it to one of the
+// route's active targets. It owns everything that makes a switch safe:
+// health-gated atomic switches, draining of the targets a switch leaves,
+// instant rollback to the previous target set, preview hosts, pause and
+// maintenance gates, request limits and metrics.
+//
+// It must not know about apps, releases, slots or drivers: the control plane
+// tells it which host:port targets serve a route through the gantry.Router
+// interface, and persists Snapshot() itself. It must not buffer request or
+// response bodies, and it must never echo an unvalidated Host header.
+package proxy

@@ -1,0 +1,187 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// attempt is one try of a request on one target; the reverse proxy's hooks
+// find it in the outbound request's context.
+type attempt struct {
+	target *target
+	// retryable: a refused connection is recorded in err instead of being
+	// answered, so the caller can try another instance.
+	retryable bool
+	body      *onceBody // nil when the request has no body
+	err       error
+}
+
+type attemptKey struct{}
+
+func (r *Router) newReverseProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport: r.transport,
+		// Stream everything as it comes: SSE and long polls must not wait
+		// for a buffer to fill.
+		FlushInterval: -1,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			a := pr.Out.Context().Value(attemptKey{}).(*attempt)
+			pr.SetURL(a.target.url)
+			// The upstream sees the host the client asked for; apps build
+			// links and pick tenants from it.
+			pr.Out.Host = pr.In.Host
+			// Rewrite strips inbound X-Forwarded-*; the forwarded middleware
+			// has already set the values the router vouches for.
+			for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+				if v, ok := pr.In.Header[k]; ok {
+					pr.Out.Header[k] = v
+				}
+			}
+		},
+		ErrorHandler: r.proxyError,
+		ErrorLog:     slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serveProxy forwards the request to a target of the route's active (or
+// preview) set. A connection refused before anything was sent is retried
+// once on another instance, which is safe only while the body is unread.
+func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
+	rs := requestStateFrom(req.Context())
+	rt := rs.route
+	set := &rt.active
+	if rs.preview {
+		set = &rt.preview
+	}
+	start := time.Now()
+	if g := rt.metrics.inflight; g != nil {
+		g.Inc()
+		defer g.Dec()
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	var body *onceBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &onceBody{ReadCloser: req.Body}
+		req.Body = body
+	}
+	var tried *target
+	var lastErr error
+	for try := 0; try < 2; try++ {
+		t := acquire(set, rs.balance, tried)
+		if t == nil {
+			break
+		}
+		a := r.forward(sw, req, t, &attempt{target: t, retryable: try == 0, body: body})
+		t.done()
+		if a.err == nil {
+			r.observe(rt, t, sw.code, start)
+			return
+		}
+		tried, lastErr = t, a.err
+		r.log.Info("upstream refused, retrying on another instance", logKeyRoute, rt.name, logKeyTarget, t.addr)
+	}
+	if lastErr != nil {
+		r.log.Warn("upstream unavailable", logKeyRoute, rt.name, "error", lastErr)
+		plainError(sw, http.StatusBadGateway, "upstream unavailable")
+	} else {
+		plainError(sw, http.StatusServiceUnavailable, "no targets for this route")
+	}
+	r.observe(rt, tried, sw.code, start)
+}
+
+// forward runs one attempt. The request's context is also cancelled if the
+// target's drain times out, which ends even an upgraded connection.
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, t *target, a *attempt) *attempt {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	defer cancel(nil)
+	stop := context.AfterFunc(t.drainCtx.Load().ctx, func() { cancel(errDrainTimeout) })
+	defer stop()
+	r.rp.ServeHTTP(w, req.WithContext(context.WithValue(ctx, attemptKey{}, a)))
+	return a
+}
+
+func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error) {
+	a := req.Context().Value(attemptKey{}).(*attempt)
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case a.retryable && errors.Is(err, syscall.ECONNREFUSED) && (a.body == nil || !a.body.read.Load()):
+		a.err = err
+	case errors.As(err, &mbe):
+		bodyTooLarge(w, mbe.Limit)
+	case errors.Is(context.Cause(req.Context()), errDrainTimeout):
+		plainError(w, http.StatusServiceUnavailable, "request cancelled: the instance was switched out and its drain timed out")
+	case req.Context().Err() != nil:
+		// The client went away; nobody reads an answer. 499 is for metrics.
+		w.WriteHeader(499)
+	case errors.As(err, &ne) && ne.Timeout():
+		r.log.Warn("upstream timeout", logKeyTarget, a.target.addr, "error", err)
+		plainError(w, http.StatusGatewayTimeout, "upstream timed out")
+	default:
+		r.log.Warn("upstream error", logKeyTarget, a.target.addr, "error", err)
+		plainError(w, http.StatusBadGateway, "upstream error")
+	}
+}
+
+func (r *Router) observe(rt *route, t *target, code int, start time.Time) {
+	if rt.metrics.latency != nil {
+		rt.metrics.latency.Observe(time.Since(start).Seconds())
+	}
+	if t != nil && t.metrics.byClass[0] != nil {
+		c := code / 100
+		if c < 1 || c > 5 {
+			c = 0
+		}
+		t.metrics.byClass[c].Inc()
+	}
+}
+
+// onceBody lets a refused attempt be retried: the transport closes a request
+// body even when it never read it, so Close is deferred to the server, and
+// read records whether any byte may have been consumed.
+type onceBody struct {
+	io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *onceBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.ReadCloser.Read(p)
+}
+
+func (b *onceBody) Close() error { return nil }
+
+// statusWriter records the status for metrics. Unwrap lets
+// http.ResponseController reach Flush and Hijack (for WebSocket upgrades).
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 || w.code >= 100 && w.code < 200 && w.code != http.StatusSwitchingProtocols {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Flush() {
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
