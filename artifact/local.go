@@ -1,6 +1,6 @@
 // Package artifact keeps build artifacts by content: a directory of files
-// named by their sha256, and the deterministic tarballs that a build puts in
-// it. It must not know about releases or environments: it stores bytes.
+// named by their sha256, each verified again when it is read. It must not
+// know about releases or environments: it stores bytes.
 package artifact
 
 import (

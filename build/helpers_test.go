@@ -12,6 +12,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/artifact"
+	"github.com/gantry-dev/gantry/internal/tarball"
 	"gopkg.in/yaml.v3"
 )
 
@@ -156,7 +157,7 @@ func MustExtract(tb testing.TB, store gantry.ArtifactStore, digest string) strin
 	}
 	defer rc.Close()
 	dir := tb.TempDir()
-	if err := artifact.Extract(rc, dir); err != nil {
+	if err := tarball.Extract(rc, dir); err != nil {
 		tb.Fatalf("extract %s: %v", digest, err)
 	}
 	return dir

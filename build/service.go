@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
-	"github.com/gantry-dev/gantry/artifact"
+	"github.com/gantry-dev/gantry/internal/tarball"
 )
 
 // tailLines is how much of a failed build's output its error carries.
@@ -105,7 +105,7 @@ func (b *Builder) storeTarball(ctx context.Context, root string, paths []string)
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		pw.CloseWithError(artifact.WriteTarball(pw, root, paths))
+		pw.CloseWithError(tarball.Write(pw, root, paths))
 	}()
 	digest, size, err := b.Artifacts.Put(ctx, pr)
 	// Unblock the writer if Put gave up before the end of the stream, and

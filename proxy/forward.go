@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -47,6 +48,7 @@ func (r *Router) newReverseProxy() *httputil.ReverseProxy {
 			}
 		},
 		ErrorHandler: r.proxyError,
+		BufferPool:   bufferPool{},
 		ErrorLog:     slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
 	}
 }
@@ -86,7 +88,10 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		tried, lastErr = t, a.err
-		r.log.Info("upstream refused, retrying on another instance", logKeyRoute, rt.name, logKeyTarget, t.addr)
+		// Let the health check confirm soon, rather than at its interval,
+		// so a dead instance leaves the rotation quickly.
+		t.probeNow()
+		r.log.Info("upstream refused the connection", logKeyRoute, rt.name, logKeyTarget, t.addr)
 	}
 	if lastErr != nil {
 		r.log.Warn("upstream unavailable", logKeyRoute, rt.name, "error", lastErr)
@@ -143,6 +148,14 @@ func (r *Router) observe(rt *route, t *target, code int, start time.Time) {
 		t.metrics.byClass[c].Inc()
 	}
 }
+
+// copyBuffers spares each proxied response a 32 KiB allocation.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+type bufferPool struct{}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
 
 // onceBody lets a refused attempt be retried: the transport closes a request
 // body even when it never read it, so Close is deferred to the server, and

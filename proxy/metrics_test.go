@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -29,7 +30,11 @@ func TestMetrics(t *testing.T) {
 		MustGet(t, c, front, "app.localhost", "/")
 	}
 	MustGet(t, c, front, "app.localhost", "/missing-is-still-200-on-backend")
-	if got := counterValue(t, m.requests.WithLabelValues("app/prod", a.addr(), "2xx")); got != 4 {
+	// The count is taken after the response is sent, so the client may see
+	// the answer a moment before the counter moves.
+	ok := m.requests.WithLabelValues("app/prod", a.addr(), "2xx")
+	waitFor(t, "4 requests counted", 5*time.Second, func() bool { return counterValue(t, ok) >= 4 })
+	if got := counterValue(t, ok); got != 4 {
 		t.Errorf("2xx requests = %v, want 4", got)
 	}
 	if got := counterValue(t, m.switches.WithLabelValues("app/prod")); got != 1 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,14 @@ func TestDeploySameTargetsIsNoop(t *testing.T) {
 	if st[0].Switches != 1 {
 		t.Errorf("switches = %d after a no-op deploy, want 1", st[0].Switches)
 	}
+	// The configuration is still upserted: a new host starts resolving.
+	rc.Hosts = append(rc.Hosts, "www.app.localhost")
+	if _, err := r.Deploy(context.Background(), rc, []string{a.addr()}); err != nil {
+		t.Fatal(err)
+	}
+	if name, ok := r.Lookup("www.app.localhost", "/"); !ok || name != "app/test" {
+		t.Errorf("host added by a no-op deploy: Lookup = %q, %v", name, ok)
+	}
 }
 
 func TestFailedHealthRoundLeavesRouteServing(t *testing.T) {
@@ -72,6 +81,13 @@ func TestFailedHealthRoundLeavesRouteServing(t *testing.T) {
 			return b.addr()
 		}, "status 500"},
 		{"refused", func(t *testing.T) string { return refusedAddr(t) }, "connection refused"},
+		{"timeout", func(t *testing.T) string {
+			stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				<-r.Context().Done()
+			}))
+			t.Cleanup(stuck.Close)
+			return stuck.Listener.Addr().String()
+		}, "timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,7 +98,8 @@ func TestFailedHealthRoundLeavesRouteServing(t *testing.T) {
 			MustDeploy(t, r, rc, good.addr())
 
 			bad := tt.target(t)
-			rc.DeployTimeout = 300 * time.Millisecond
+			rc.DeployTimeout = 500 * time.Millisecond
+			rc.Health.Timeout = 100 * time.Millisecond
 			_, err := r.Deploy(context.Background(), rc, []string{good.addr(), bad})
 			if gantry.ErrorCode(err) != gantry.EUNAVAILABLE {
 				t.Fatalf("deploy to an unhealthy target: err %v, want code %s", err, gantry.EUNAVAILABLE)
@@ -483,5 +500,27 @@ func TestRollbackAfterStaleHealthRunsRound(t *testing.T) {
 	st, _ := r.Status(context.Background())
 	if !st[0].SwitchedAt.Equal(clock.Now()) {
 		t.Errorf("SwitchedAt = %s, want the injected clock's %s", st[0].SwitchedAt, clock.Now())
+	}
+}
+
+func TestWebSocketCutAtDrainTimeout(t *testing.T) {
+	r, front := MustRouter(t, Config{})
+	a, b := MustBackend(t, "a"), MustBackend(t, "b")
+	rc := fastRoute("app/prod", "app.localhost")
+	rc.DrainTimeout = 200 * time.Millisecond
+	MustDeploy(t, r, rc, a.addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/ws", &websocket.DialOptions{Host: "app.localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	res := MustDeploy(t, r, rc, b.addr())
+	if res.Cancelled != 1 {
+		t.Errorf("switch result %+v, want the open WebSocket cancelled at the drain timeout", res)
+	}
+	if _, _, err := ws.Read(ctx); err == nil {
+		t.Errorf("WebSocket on the old target still open after the drain timeout")
 	}
 }

@@ -71,7 +71,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 
 				restarted := startChild(t, data, router, "")
 				defer restarted.stop()
-				got, err := getVersion(t, restarted.Router, "test.hello.localhost")
+				got, err := getVersion(restarted.Router, "test.hello.localhost")
 				if err != nil {
 					t.Fatalf("after a crash at %s nothing serves: %v\n%s", at, err, restarted.stderr)
 				}

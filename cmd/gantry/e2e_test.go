@@ -220,7 +220,7 @@ func waitHTTP(t *testing.T, url string) {
 
 func wantVersion(t *testing.T, routerURL, host, want string) {
 	t.Helper()
-	got, err := getVersion(t, routerURL, host)
+	got, err := getVersion(routerURL, host)
 	if err != nil {
 		t.Fatalf("GET %s: %v", host, err)
 	}

@@ -133,7 +133,7 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 }
 
 // freeAddr returns a loopback address with a port that was free just now.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -197,8 +197,7 @@ func mustCLI(t *testing.T, server string, args ...string) string {
 var versionRE = regexp.MustCompile(`<dd id="version">([^<]+)</dd>`)
 
 // getVersion fetches the page of host through the router and returns the version it shows.
-func getVersion(t *testing.T, routerURL, host string) (string, error) {
-	t.Helper()
+func getVersion(routerURL, host string) (string, error) {
 	req, _ := http.NewRequest(http.MethodGet, routerURL+"/", nil)
 	req.Host = host
 	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,13 +38,14 @@ const (
 )
 
 type proxyRunFlags struct {
-	listen, admin, state, metrics   string
-	adminTCP, adminTokenFile        string
-	tlsListen                       string
-	certs                           []string
-	acmeEmail, acmeDir, acmeCache   string
-	pidFile, healthPath             string
-	shutdownTimeout, takeoverTimout time.Duration
+	listen, admin, state, metrics    string
+	adminTCP, adminTokenFile         string
+	tlsListen                        string
+	certs                            []string
+	acmeEmail, acmeDir, acmeCache    string
+	acmeCA                           string
+	pidFile, healthPath              string
+	shutdownTimeout, takeoverTimeout time.Duration
 }
 
 func newProxyRunCmd(m *Main) *cobra.Command {
@@ -76,11 +78,12 @@ drain and stop. Logs are JSON on stderr.`,
 	f.StringArrayVar(&fl.certs, "cert", nil, "static certificate for a host: host=cert.pem,key.pem (repeatable; host may be *.domain)")
 	f.StringVar(&fl.acmeEmail, "acme-email", "", "contact address for automatic (ACME) certificates")
 	f.StringVar(&fl.acmeDir, "acme-directory", "", "ACME directory URL for automatic certificates (e.g. Let's Encrypt's)")
+	f.StringVar(&fl.acmeCA, "acme-ca-file", "", "CA bundle to trust for the ACME server's own HTTPS (a private ACME server)")
 	f.StringVar(&fl.acmeCache, "acme-cache", filepath.Join(".gantry", "acme"), "directory the ACME account and certificates are kept in")
 	f.StringVar(&fl.pidFile, "pid-file", "", "write the serving process's id here (rewritten by a takeover)")
 	f.StringVar(&fl.healthPath, "health-path", "/.gantry/up", "path the proxy itself answers 200 on, for every host")
 	f.DurationVar(&fl.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a stopping process lets in-flight requests finish")
-	f.DurationVar(&fl.takeoverTimout, "takeover-timeout", time.Minute, "how long a takeover waits for admin calls to finish and for the new process to serve")
+	f.DurationVar(&fl.takeoverTimeout, "takeover-timeout", time.Minute, "how long a takeover waits for admin calls to finish and for the new process to serve")
 	return cmd
 }
 
@@ -114,7 +117,7 @@ func (fl *proxyRunFlags) check() error {
 type proxyProcess struct {
 	flags          proxyRunFlags
 	log            *slog.Logger
-	stdout, stderr any
+	stdout, stderr io.Writer // a takeover child writes here too
 
 	router    *proxy.Router
 	redirects httpsRedirects
@@ -143,6 +146,12 @@ func (p *proxyProcess) run(ctx context.Context) error {
 			return err
 		}
 	}
+	// SIGHUP is caught from the start: its default action would kill
+	// a process that is still starting.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	p.inherit, err = listenfd.Inherit()
 	if err != nil {
 		return err
@@ -162,7 +171,9 @@ func (p *proxyProcess) run(ctx context.Context) error {
 		return err
 	}
 	if fl.acmeDir != "" {
-		p.certs.acme = newACMEManager(p.router, fl.acmeEmail, fl.acmeDir, fl.acmeCache)
+		if p.certs.acme, err = newACMEManager(p.router, fl.acmeEmail, fl.acmeDir, fl.acmeCache, fl.acmeCA); err != nil {
+			return err
+		}
 	}
 
 	if err := p.listen(reg); err != nil {
@@ -185,9 +196,6 @@ func (p *proxyProcess) run(ctx context.Context) error {
 	}
 	p.log.Info("proxy serving", addrs...)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
@@ -262,7 +270,7 @@ func (p *proxyProcess) listen(reg *prometheus.Registry) error {
 		}
 		srv := proxy.NewServer(p.router)
 		srv.TLSConfig = p.certs.tlsConfig()
-		p.traffic = append(p.traffic, serveHTTP(lnHTTPS, ln, srv, true))
+		p.traffic = append(p.traffic, serveHTTP(p.log, lnHTTPS, ln, srv, true))
 		// The port actually bound, for --tls-listen with port 0.
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		plain = withHTTPSRedirect(plain, p.router, &p.redirects, port)
@@ -274,7 +282,7 @@ func (p *proxyProcess) listen(reg *prometheus.Registry) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", fl.listen, err)
 	}
-	p.traffic = append(p.traffic, serveHTTP(lnHTTP, ln, proxy.NewServer(plain), false))
+	p.traffic = append(p.traffic, serveHTTP(p.log, lnHTTP, ln, proxy.NewServer(plain), false))
 
 	if fl.metrics != "" {
 		ln, err := p.inherit.Listen(lnMetrics, "tcp", fl.metrics)
@@ -283,7 +291,7 @@ func (p *proxyProcess) listen(reg *prometheus.Registry) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		p.traffic = append(p.traffic, serveHTTP(lnMetrics, ln, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, false))
+		p.traffic = append(p.traffic, serveHTTP(p.log, lnMetrics, ln, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, false))
 	}
 
 	ln, err = p.inherit.Listen(lnAdmin, "unix", fl.admin)
@@ -315,7 +323,7 @@ func (p *proxyProcess) serveAdmin(name string, ln net.Listener) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
 	}
-	p.admins = append(p.admins, serveHTTP(name, ln, srv, false))
+	p.admins = append(p.admins, serveHTTP(p.log, name, ln, srv, false))
 }
 
 // stopAll drains every server; final also removes the admin socket file,

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -27,7 +28,11 @@ type servedHTTP struct {
 }
 
 // serveHTTP starts srv on ln (with TLS from srv.TLSConfig when tls is set).
-func serveHTTP(name string, ln net.Listener, srv *http.Server, tls bool) *servedHTTP {
+// The server's own errors (failed handshakes, handler panics) go to log.
+func serveHTTP(log *slog.Logger, name string, ln net.Listener, srv *http.Server, tls bool) *servedHTTP {
+	if srv.ErrorLog == nil {
+		srv.ErrorLog = slog.NewLogLogger(log.With("listener", name).Handler(), slog.LevelWarn)
+	}
 	s := &servedHTTP{name: name, ln: ln, srv: srv, tls: tls, done: make(chan error, 1), fresh: map[net.Conn]struct{}{}}
 	hook := srv.ConnState
 	srv.ConnState = func(c net.Conn, st http.ConnState) {

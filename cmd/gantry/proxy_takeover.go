@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -19,7 +18,7 @@ import (
 // the new process reads and the one this process leaves: admin connections
 // queue on the socket meanwhile, and the new process answers them.
 func (p *proxyProcess) takeover() error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.flags.takeoverTimout)
+	ctx, cancel := context.WithTimeout(context.Background(), p.flags.takeoverTimeout)
 	defer cancel()
 	exe, err := os.Executable()
 	if err != nil {
@@ -61,7 +60,7 @@ func (p *proxyProcess) takeover() error {
 		lns[n] = ln
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Stdout, cmd.Stderr = asWriter(p.stdout, os.Stdout), asWriter(p.stderr, os.Stderr)
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	child, err := listenfd.Start(ctx, cmd, lns)
 	if err != nil {
 		for n, ln := range adminLns {
@@ -83,11 +82,4 @@ func (p *proxyProcess) takeover() error {
 	p.stopAll(sctx, false)
 	p.log.Info("takeover: drained; exiting")
 	return nil
-}
-
-func asWriter(v any, def io.Writer) io.Writer {
-	if w, ok := v.(io.Writer); ok {
-		return w
-	}
-	return def
 }

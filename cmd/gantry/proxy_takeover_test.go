@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,7 +155,14 @@ func TestProxyTakeoverUnderLoad(t *testing.T) {
 	p := startBinProxy(t, t.TempDir())
 	first := waitServing(t, p.log, 0)
 	addr, _ := first["http"].(string)
-	backend := MustBackend(t, "v1")
+	// A backend that takes a few milliseconds keeps requests in flight
+	// in the old process when it stops: they must complete.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(5 * time.Millisecond)
+		fmt.Fprint(w, "v1")
+	}))
+	defer slow.Close()
+	backend := strings.TrimPrefix(slow.URL, "http://")
 	out, err := exec.Command(bin, "proxy", "deploy", "shop/test", "--host", "test.shop.localhost", "--target", backend,
 		"--health-path", "/up", "--admin", p.admin).CombinedOutput()
 	if err != nil {
@@ -162,6 +170,33 @@ func TestProxyTakeoverUnderLoad(t *testing.T) {
 	}
 
 	load := startLoad(addr, "test.shop.localhost", "v1", 8)
+	// The admin API stays answerable too: calls queue on the socket
+	// while no process accepts, and the new process answers them.
+	var adminOK, adminFailed atomic.Int64
+	var adminErr atomic.Value
+	adminStop := make(chan struct{})
+	adminDone := make(chan struct{})
+	go func() {
+		defer close(adminDone)
+		c := admin.NewClient(p.admin, "")
+		defer c.Close()
+		for {
+			select {
+			case <-adminStop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			routes, err := c.Status(ctx)
+			cancel()
+			if err != nil || len(routes) != 1 {
+				adminFailed.Add(1)
+				adminErr.CompareAndSwap(nil, fmt.Sprintf("%d routes, %v", len(routes), err))
+				continue
+			}
+			adminOK.Add(1)
+		}
+	}()
 	load.waitOK(t, 200)
 	oldPid := p.cmd.Process.Pid
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -179,6 +214,11 @@ func TestProxyTakeoverUnderLoad(t *testing.T) {
 	next := waitServing(t, p.log, oldPid)
 	load.waitOK(t, 500)
 	load.finish()
+	close(adminStop)
+	<-adminDone
+	if n := adminFailed.Load(); n != 0 || adminOK.Load() == 0 {
+		t.Errorf("admin calls across the takeover: %d ok, %d failed (first: %v); want none failed", adminOK.Load(), n, adminErr.Load())
+	}
 
 	if n := load.refused.Load(); n != 0 {
 		t.Errorf("refused connections: got %d, want 0 (%q)", n, load.errs)
@@ -293,5 +333,72 @@ func TestProxyKill9LeavesState(t *testing.T) {
 		st.Routes[0].Maintenance = false
 		fixed, _ := json.Marshal(st)
 		os.WriteFile(p.state, fixed, 0o600)
+	}
+}
+
+// TestProxyTakeoverDuringDeploy sends SIGHUP while a deploy waits for its
+// targets' health: the old process lets the deploy finish before it starts
+// the new one, so the new process has the route as the deploy left it.
+func TestProxyTakeoverDuringDeploy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gantry binary")
+	}
+	p := startBinProxy(t, t.TempDir())
+	addr, _ := waitServing(t, p.log, 0)["http"].(string)
+	c := admin.NewClient(p.admin, "")
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	route := gantry.Route{Name: "shop/test", Hosts: []string{"test.shop.localhost"},
+		Health: gantry.HealthCheck{Path: "/up", Interval: 20 * time.Millisecond}, DeployTimeout: 30 * time.Second, DrainTimeout: time.Second}
+	if _, err := c.Deploy(ctx, route, []string{MustBackend(t, "v1")}); err != nil {
+		t.Fatal(err)
+	}
+
+	var ready, probed atomic.Bool
+	v2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/up" {
+			probed.Store(true)
+			if !ready.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprint(w, "v2")
+	}))
+	defer v2.Close()
+	deployErr := make(chan error, 1)
+	go func() {
+		_, err := c.Deploy(ctx, route, []string{strings.TrimPrefix(v2.URL, "http://")})
+		deployErr <- err
+	}()
+	waitFor(t, "the deploy's health round", probed.Load)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the takeover to start", func() bool { return strings.Contains(p.log(), "takeover: starting") })
+	ready.Store(true)
+
+	if err := <-deployErr; err != nil {
+		t.Fatalf("deploy across the takeover: %v", err)
+	}
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("old process still running; log:\n%s", p.log())
+	}
+	waitServing(t, p.log, p.cmd.Process.Pid)
+	if code, body, err := hostGet(http.DefaultClient, addr, "test.shop.localhost", "/"); err != nil || code != 200 || body != "v2" {
+		t.Errorf("after the takeover: got %d %q %v, want 200 v2 (the deploy's target)", code, body, err)
+	}
+}
+
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

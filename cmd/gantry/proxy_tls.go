@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 
@@ -75,13 +77,30 @@ func (cs *certStore) tlsConfig() *tls.Config {
 }
 
 // newACMEManager obtains certificates for the hosts of the router's routes
-// (exact names only: wildcards need a DNS challenge).
-func newACMEManager(r *proxy.Router, email, directory, cacheDir string) *autocert.Manager {
+// (exact names only: wildcards need a DNS challenge). caFile, if set, is
+// the CA bundle that the ACME server's own HTTPS certificate is checked
+// against (a private ACME server); otherwise the system roots are used.
+func newACMEManager(r *proxy.Router, email, directory, cacheDir, caFile string) (*autocert.Manager, error) {
+	client := &acme.Client{DirectoryURL: directory}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, usagef("--acme-ca-file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usagef("--acme-ca-file %s: no PEM certificate in it", caFile)
+		}
+		client.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy:           http.ProxyFromEnvironment,
+			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		}}
+	}
 	return &autocert.Manager{
 		Prompt: autocert.AcceptTOS,
 		Email:  email,
 		Cache:  autocert.DirCache(cacheDir),
-		Client: &acme.Client{DirectoryURL: directory},
+		Client: client,
 		HostPolicy: func(_ context.Context, host string) error {
 			for _, rs := range r.Snapshot().Routes {
 				for _, h := range append(append([]string(nil), rs.Route.Hosts...), rs.Route.PreviewHosts...) {
@@ -92,7 +111,7 @@ func newACMEManager(r *proxy.Router, email, directory, cacheDir string) *autocer
 			}
 			return fmt.Errorf("host %q is not served by any route", host)
 		},
-	}
+	}, nil
 }
 
 // httpsRedirects is the set of routes whose plain-HTTP requests are

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,11 +12,15 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/proxy"
 )
 
 // MustSelfSigned writes a self-signed certificate for names and returns
@@ -125,4 +130,66 @@ func TestProxyTLS(t *testing.T) {
 			t.Errorf("unknown host: got %d %v, want 404", code, err)
 		}
 	})
+}
+
+// MustRouter returns a real router holding routes.
+func MustRouter(tb testing.TB, routes ...gantry.Route) *proxy.Router {
+	tb.Helper()
+	r := proxy.New(proxy.Config{})
+	tb.Cleanup(func() { r.Close() })
+	var st proxy.State
+	for _, rt := range routes {
+		st.Routes = append(st.Routes, proxy.RouteState{Route: rt, Active: []string{"127.0.0.1:9"}})
+	}
+	if err := r.Restore(context.Background(), st); err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+func TestHTTPSRedirectPort(t *testing.T) {
+	r := MustRouter(t,
+		gantry.Route{Name: "shop/prod", Hosts: []string{"shop.localhost"}, RedirectHTTPS: true},
+		gantry.Route{Name: "shop/test", Hosts: []string{"test.shop.localhost"}})
+	var set httpsRedirects
+	set.update(r.Snapshot())
+	next := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(299) })
+	tests := []struct {
+		port, host, target string
+		wantCode           int
+		wantLocation       string
+	}{
+		{"443", "shop.localhost", "/a?b=c", 308, "https://shop.localhost/a?b=c"},
+		{"443", "shop.localhost:8080", "/", 308, "https://shop.localhost/"},
+		{"8443", "SHOP.localhost:8080", "/x", 308, "https://SHOP.localhost:8443/x"},
+		{"443", "test.shop.localhost", "/", 299, ""},
+		{"443", "elsewhere.example", "/", 299, ""},
+	}
+	for _, tt := range tests {
+		h := withHTTPSRedirect(next, r, &set, tt.port)
+		req := httptest.NewRequest("GET", "http://x"+tt.target, nil)
+		req.Host = tt.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tt.wantCode || rec.Header().Get("Location") != tt.wantLocation {
+			t.Errorf("%s%s on port %s: got %d %q, want %d %q", tt.host, tt.target, tt.port, rec.Code, rec.Header().Get("Location"), tt.wantCode, tt.wantLocation)
+		}
+	}
+}
+
+func TestACMEHostPolicy(t *testing.T) {
+	r := MustRouter(t, gantry.Route{Name: "shop/prod", Hosts: []string{"shop.localhost"}, PreviewHosts: []string{"next.shop.localhost"}})
+	m, err := newACMEManager(r, "ops@example.com", "https://127.0.0.1:14000/dir", t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for host, wantOK := range map[string]bool{"shop.localhost": true, "next.shop.localhost": true, "other.localhost": false} {
+		if err := m.HostPolicy(ctx, host); (err == nil) != wantOK {
+			t.Errorf("HostPolicy(%s): got %v, want allowed=%v", host, err, wantOK)
+		}
+	}
+	if got := m.Client.DirectoryURL; got != "https://127.0.0.1:14000/dir" {
+		t.Errorf("directory: got %q", got)
+	}
 }

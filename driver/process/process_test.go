@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-dev/gantry/artifact"
 	"github.com/gantry-dev/gantry/driver/process"
 	"github.com/gantry-dev/gantry/internal/drivertest"
+	"github.com/gantry-dev/gantry/internal/tarball"
 )
 
 // The test program, built once and stored in one artifact store that every
@@ -102,7 +103,7 @@ func leftovers() []int {
 // putTree stores a tarball of paths under root and returns its digest.
 func putTree(store *artifact.Local, root string, paths ...string) (string, error) {
 	var buf bytes.Buffer
-	if err := artifact.WriteTarball(&buf, root, paths); err != nil {
+	if err := tarball.Write(&buf, root, paths); err != nil {
 		return "", err
 	}
 	digest, _, err := store.Put(context.Background(), &buf)

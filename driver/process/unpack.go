@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/gantry-dev/gantry"
-	"github.com/gantry-dev/gantry/artifact"
+	"github.com/gantry-dev/gantry/internal/tarball"
 )
 
 // unpack returns the directory holding the artifact's files, extracting it
@@ -64,7 +64,7 @@ func extract(ctx context.Context, store gantry.ArtifactStore, digest, dir string
 		return err
 	}
 	defer rc.Close()
-	if err := artifact.Extract(rc, dir); err != nil {
+	if err := tarball.Extract(rc, dir); err != nil {
 		return fmt.Errorf("unpack artifact %s: %w", digest, err)
 	}
 	// The store checks the digest when its reader reaches EOF: read to the

@@ -1,4 +1,8 @@
-package artifact
+// Package tarball writes and reads the deterministic gzipped tarballs that
+// releases are made of: the same files always give the same bytes, so the
+// same digest. It reads only what it wrote: entries outside the target
+// directory and unusual file types are refused.
+package tarball
 
 import (
 	"archive/tar"
@@ -18,10 +22,10 @@ import (
 // files always give the same tarball and so the same digest.
 var epoch = time.Unix(0, 0).UTC()
 
-// WriteTarball writes a deterministic gzipped tarball of the given paths
+// Write writes a deterministic gzipped tarball of the given paths
 // (files or directories, relative to root) to w: entries sorted by name, fixed
 // times, owners and modes reduced to 0644/0755. Symlinks are kept as links.
-func WriteTarball(w io.Writer, root string, paths []string) error {
+func Write(w io.Writer, root string, paths []string) error {
 	var names []string
 	seen := map[string]bool{}
 	for _, p := range paths {
@@ -96,7 +100,7 @@ func WriteTarball(w io.Writer, root string, paths []string) error {
 	return gz.Close()
 }
 
-// Extract unpacks a tarball written by WriteTarball into dir, refusing any
+// Extract unpacks a tarball written by Write into dir, refusing any
 // entry that would land outside it.
 func Extract(r io.Reader, dir string) error {
 	gz, err := gzip.NewReader(r)
