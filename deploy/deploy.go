@@ -10,7 +10,6 @@ import (
 	"github.com/gantry-dev/gantry"
 )
 
-
 // Deploy runs a deployment to completion and returns its record. On any
 // failure before the switch the candidate is stopped and the release that
 // was serving keeps serving.

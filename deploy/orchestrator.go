@@ -48,7 +48,6 @@ type Orchestrator struct {
 	running map[int64]context.CancelFunc
 }
 
-
 func (o *Orchestrator) now() time.Time {
 	if o.Now != nil {
 		return o.Now()

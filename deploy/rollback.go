@@ -43,12 +43,12 @@ func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest,
 	if !warm || standby.ReleaseID != target {
 		return o.deployAs(ctx, gantry.DeployRequest{App: req.App, Env: req.Env, Release: target, Actor: req.Actor}, gantry.KindRollback, "", progress)
 	}
-	return o.flipBack(ctx, req, env, standby, progress)
+	return o.flipBack(ctx, req, standby, progress)
 }
 
 // flipBack is the instant rollback: the router switches to the standby
 // slot's instances, which are still running and were healthy.
-func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest, env *gantry.Environment, standby *gantry.Slot, progress gantry.Progress) (*gantry.Deployment, error) {
+func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest, standby *gantry.Slot, progress gantry.Progress) (*gantry.Deployment, error) {
 	d := &gantry.Deployment{App: req.App, Env: req.Env, Kind: gantry.KindRollback, ReleaseID: standby.ReleaseID, Version: standby.Version, Slot: standby.Name, Strategy: "flip", Actor: req.Actor}
 	r, unlock, err := o.begin(ctx, d, progress)
 	if err != nil {
@@ -56,7 +56,7 @@ func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest,
 	}
 	defer unlock()
 	// The environment may have changed while we waited for the lock.
-	env, err = o.Store.FindEnvironment(ctx, req.App, req.Env)
+	env, err := o.Store.FindEnvironment(ctx, req.App, req.Env)
 	if err != nil {
 		return d, r.finish(ctx, err)
 	}

@@ -193,4 +193,3 @@ func mkdir(dir string) string {
 	_ = os.MkdirAll(dir, 0o755)
 	return dir
 }
-

@@ -36,7 +36,7 @@ func (p *binProxy) log() string { b, _ := os.ReadFile(p.logFile); return string(
 // startBinProxy runs the gantry binary's proxy in dir. Its output goes to a
 // file, not a pipe: a takeover child inherits it and outlives the process
 // the test started.
-func startBinProxy(tb testing.TB, dir string, extra ...string) *binProxy {
+func startBinProxy(tb testing.TB, bin, dir string, extra ...string) *binProxy {
 	tb.Helper()
 	p := &binProxy{
 		dir:     dir,
@@ -52,7 +52,7 @@ func startBinProxy(tb testing.TB, dir string, extra ...string) *binProxy {
 	}
 	defer logf.Close()
 	args := append([]string{"proxy", "run", "--listen", "127.0.0.1:0", "--admin", p.admin, "--state", p.state, "--pid-file", p.pidFile, "--shutdown-timeout", "10s"}, extra...)
-	p.cmd = exec.Command(gantryBinary(tb.(*testing.T)), args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
@@ -152,7 +152,7 @@ func TestProxyTakeoverUnderLoad(t *testing.T) {
 		t.Skip("builds and runs the gantry binary")
 	}
 	bin := gantryBinary(t)
-	p := startBinProxy(t, t.TempDir())
+	p := startBinProxy(t, bin, t.TempDir())
 	first := waitServing(t, p.log, 0)
 	addr, _ := first["http"].(string)
 	// A backend that takes a few milliseconds keeps requests in flight
@@ -271,7 +271,7 @@ func TestProxyKill9LeavesState(t *testing.T) {
 	a, b := MustBackend(t, "a"), MustBackend(t, "b")
 	route := gantry.Route{Name: "shop/test", Hosts: []string{"test.shop.localhost"}, DrainTimeout: 50 * time.Millisecond}
 	for round := range 3 {
-		p := startBinProxy(t, dir)
+		p := startBinProxy(t, gantryBinary(t), dir)
 		serving := waitServing(t, p.log, 0)
 		addr, _ := serving["http"].(string)
 		if round > 0 {
@@ -343,7 +343,7 @@ func TestProxyTakeoverDuringDeploy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the gantry binary")
 	}
-	p := startBinProxy(t, t.TempDir())
+	p := startBinProxy(t, gantryBinary(t), t.TempDir())
 	addr, _ := waitServing(t, p.log, 0)["http"].(string)
 	c := admin.NewClient(p.admin, "")
 	defer c.Close()
@@ -400,5 +400,70 @@ func waitFor(tb testing.TB, what string, cond func() bool) {
 			tb.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestProxyUpgradeToBrokenBinary replaces the binary with one that cannot
+// start and sends SIGHUP: the takeover fails and the old process keeps
+// serving traffic and the admin API. Putting a good binary back and
+// sending SIGHUP again upgrades.
+func TestProxyUpgradeToBrokenBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the gantry binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gantry")
+	good, err := os.ReadFile(gantryBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, good, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := startBinProxy(t, bin, dir, "--takeover-timeout", "10s")
+	addr, _ := waitServing(t, p.log, 0)["http"].(string)
+	c := admin.NewClient(p.admin, "")
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.Deploy(ctx, gantry.Route{Name: "shop/test", Hosts: []string{"test.shop.localhost"}}, []string{MustBackend(t, "v1")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Upgrades replace the file by renaming over it, as install(1) does.
+	broken := filepath.Join(dir, "gantry.broken")
+	os.WriteFile(broken, []byte("#!/bin/sh\necho broken >&2\nexit 3\n"), 0o755)
+	if err := os.Rename(broken, bin); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the takeover to fail", func() bool { return strings.Contains(p.log(), "takeover failed") })
+	if code, body, err := hostGet(http.DefaultClient, addr, "test.shop.localhost", "/"); err != nil || code != 200 || body != "v1" {
+		t.Errorf("after a failed takeover: got %d %q %v, want 200 v1", code, body, err)
+	}
+	if routes, err := c.Status(ctx); err != nil || len(routes) != 1 {
+		t.Errorf("admin after a failed takeover: got %d routes, %v; want 1", len(routes), err)
+	}
+	select {
+	case err := <-p.exited:
+		t.Fatalf("old process exited after a failed takeover: %v", err)
+	default:
+	}
+
+	fixed := filepath.Join(dir, "gantry.fixed")
+	os.WriteFile(fixed, good, 0o755)
+	if err := os.Rename(fixed, bin); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("second takeover did not complete; log:\n%s", p.log())
+	}
+	waitServing(t, p.log, p.cmd.Process.Pid)
+	if code, body, err := hostGet(http.DefaultClient, addr, "test.shop.localhost", "/"); err != nil || code != 200 || body != "v1" {
+		t.Errorf("after the upgrade: got %d %q %v, want 200 v1", code, body, err)
 	}
 }
