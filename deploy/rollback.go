@@ -70,6 +70,9 @@ func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest,
 		return d, r.finish(ctx, err)
 	}
 	slot := env.Slot(standby.Name)
+	if slot.State != gantry.SlotStandby || slot.ReleaseID != standby.ReleaseID || len(slot.Instances) == 0 {
+		return d, r.finish(ctx, gantry.Errorf(gantry.ECONFLICT, "environment %q changed while the rollback waited; run it again", req.Env))
+	}
 	err = r.step(ctx, "switch", fmt.Sprintf("%s → warm slot %s (%s)", gantry.RouteName(env.App, env.Name), slot.Name, slot.Version), func() (string, error) {
 		targets := webTargets(slot, m)
 		if len(targets) == 0 {
