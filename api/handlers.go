@@ -109,7 +109,7 @@ func (s *Server) envStatus(ctx context.Context, env *gantry.Environment, routes 
 	return st
 }
 
-func (s *Server) routes(ctx context.Context) []gantry.RouteStatus {
+func (s *Server) routerStatus(ctx context.Context) []gantry.RouteStatus {
 	if s.Router == nil {
 		return nil
 	}
@@ -133,7 +133,7 @@ func (s *Server) listEnvironments(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	routes := s.routes(r.Context())
+	routes := s.routerStatus(r.Context())
 	out := make([]EnvironmentStatus, 0, len(envs))
 	for _, e := range envs {
 		out = append(out, s.envStatus(r.Context(), e, routes))
@@ -147,7 +147,7 @@ func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.envStatus(r.Context(), env, s.routes(r.Context())))
+	writeJSON(w, http.StatusOK, s.envStatus(r.Context(), env, s.routerStatus(r.Context())))
 }
 
 func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {

@@ -29,29 +29,60 @@ type Server struct {
 // maxBody bounds every request body the API reads.
 const maxBody = 1 << 20
 
+// Permissions that API routes require. Access control (tokens and roles)
+// decides who holds which; environment-scoped routes are checked against the
+// environment in their path.
+const (
+	PermRead    = "read"    // see apps, releases, environments, deployments, logs
+	PermBuild   = "build"   // build releases
+	PermDeploy  = "deploy"  // deploy, promote, roll back, lock and unlock an environment
+	PermApprove = "approve" // approve a release for an environment
+	PermAdmin   = "admin"   // register apps, manage tokens, environments' lifecycle
+)
+
+// route is one API endpoint and the permission it requires.
+type route struct {
+	pattern string
+	perm    string
+	handler http.HandlerFunc
+}
+
+// routes lists every endpoint. Access control and the audit trail work from
+// this one list, so an endpoint cannot be added without a permission.
+func (s *Server) routes() []route {
+	rs := []route{
+		{"GET /v1/health", "", s.health},
+		{"GET /v1/apps", PermRead, s.listApps},
+		{"POST /v1/apps", PermAdmin, s.createApp},
+		{"GET /v1/apps/{app}/releases", PermRead, s.listReleases},
+		{"POST /v1/apps/{app}/releases", PermBuild, s.buildRelease},
+		{"GET /v1/apps/{app}/releases/{id}", PermRead, s.getRelease},
+		{"GET /v1/apps/{app}/environments", PermRead, s.listEnvironments},
+		{"GET /v1/apps/{app}/environments/{env}", PermRead, s.getEnvironment},
+		{"POST /v1/apps/{app}/environments/{env}/deploy", PermDeploy, s.deploy},
+		{"POST /v1/apps/{app}/environments/{env}/promote", PermDeploy, s.promote},
+		{"POST /v1/apps/{app}/environments/{env}/rollback", PermDeploy, s.rollback},
+		{"GET /v1/apps/{app}/environments/{env}/logs", PermRead, s.logs},
+		{"POST /v1/apps/{app}/environments/{env}/lock", PermDeploy, s.lock},
+		{"DELETE /v1/apps/{app}/environments/{env}/lock", PermDeploy, s.unlock},
+		{"GET /v1/apps/{app}/deployments", PermRead, s.listDeployments},
+		{"GET /v1/apps/{app}/deployments/{id}", PermRead, s.getDeployment},
+		{"GET /v1/apps/{app}/diff", PermRead, s.diff},
+	}
+	return append(rs, s.workflowRoutes()...)
+}
+
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": gantry.Version})
-	})
-	mux.HandleFunc("GET /v1/apps", s.listApps)
-	mux.HandleFunc("POST /v1/apps", s.createApp)
-	mux.HandleFunc("GET /v1/apps/{app}/releases", s.listReleases)
-	mux.HandleFunc("POST /v1/apps/{app}/releases", s.buildRelease)
-	mux.HandleFunc("GET /v1/apps/{app}/releases/{id}", s.getRelease)
-	mux.HandleFunc("GET /v1/apps/{app}/environments", s.listEnvironments)
-	mux.HandleFunc("GET /v1/apps/{app}/environments/{env}", s.getEnvironment)
-	mux.HandleFunc("POST /v1/apps/{app}/environments/{env}/deploy", s.deploy)
-	mux.HandleFunc("POST /v1/apps/{app}/environments/{env}/promote", s.promote)
-	mux.HandleFunc("POST /v1/apps/{app}/environments/{env}/rollback", s.rollback)
-	mux.HandleFunc("GET /v1/apps/{app}/environments/{env}/logs", s.logs)
-	mux.HandleFunc("POST /v1/apps/{app}/environments/{env}/lock", s.lock)
-	mux.HandleFunc("DELETE /v1/apps/{app}/environments/{env}/lock", s.unlock)
-	mux.HandleFunc("GET /v1/apps/{app}/deployments", s.listDeployments)
-	mux.HandleFunc("GET /v1/apps/{app}/deployments/{id}", s.getDeployment)
-	mux.HandleFunc("GET /v1/apps/{app}/diff", s.diff)
+	for _, r := range s.routes() {
+		mux.HandleFunc(r.pattern, r.handler)
+	}
 	return WithRecoverMiddleware(s.logger(), mux)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": gantry.Version})
 }
 
 func (s *Server) logger() *slog.Logger {

@@ -20,6 +20,10 @@ func init() { register(newProxyCmd) }
 // and where the other proxy verbs look for it.
 var defaultProxyAdmin = filepath.Join(".gantry", "proxy.sock")
 
+// defaultProxyPidFile is where `gantry proxy run` writes the id of the
+// process serving, and where `gantry proxy reload` reads it.
+var defaultProxyPidFile = filepath.Join(".gantry", "proxy.pid")
+
 // proxyAdminFlags are the flags every client verb of `gantry proxy` shares.
 type proxyAdminFlags struct {
 	admin     string
@@ -68,6 +72,7 @@ sockets to a fresh copy of its binary (zero-downtime restart or upgrade).`,
 	}
 	cmd.AddCommand(
 		newProxyRunCmd(m),
+		newProxyReloadCmd(m),
 		newProxyDeployCmd(m),
 		newProxyRollbackCmd(m),
 		newProxyPauseCmd(m),

@@ -80,7 +80,7 @@ drain and stop. Logs are JSON on stderr.`,
 	f.StringVar(&fl.acmeDir, "acme-directory", "", "ACME directory URL for automatic certificates (e.g. Let's Encrypt's)")
 	f.StringVar(&fl.acmeCA, "acme-ca-file", "", "CA bundle to trust for the ACME server's own HTTPS (a private ACME server)")
 	f.StringVar(&fl.acmeCache, "acme-cache", filepath.Join(".gantry", "acme"), "directory the ACME account and certificates are kept in")
-	f.StringVar(&fl.pidFile, "pid-file", "", "write the serving process's id here (rewritten by a takeover)")
+	f.StringVar(&fl.pidFile, "pid-file", defaultProxyPidFile, "write the serving process's id here (rewritten by a takeover; empty: none)")
 	f.StringVar(&fl.healthPath, "health-path", "/.gantry/up", "path the proxy itself answers 200 on, for every host")
 	f.DurationVar(&fl.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a stopping process lets in-flight requests finish")
 	f.DurationVar(&fl.takeoverTimeout, "takeover-timeout", time.Minute, "how long a takeover waits for admin calls to finish and for the new process to serve")
@@ -141,7 +141,7 @@ func (p *proxyProcess) run(ctx context.Context) error {
 	if p.certs, err = loadCertStore(fl.certs); err != nil {
 		return err
 	}
-	for _, dir := range []string{filepath.Dir(fl.state), filepath.Dir(fl.admin)} {
+	for _, dir := range []string{filepath.Dir(fl.state), filepath.Dir(fl.admin), filepath.Dir(fl.pidFile)} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}

@@ -3,11 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
+	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/listenfd"
+	"github.com/spf13/cobra"
 )
 
 // takeover hands this process's sockets to a fresh copy of the binary and,
@@ -82,4 +89,58 @@ func (p *proxyProcess) takeover() error {
 	p.stopAll(sctx, false)
 	p.log.Info("takeover: drained; exiting")
 	return nil
+}
+
+func newProxyReloadCmd(m *Main) *cobra.Command {
+	var pidFile string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "Restart (or upgrade) a running proxy without refusing a connection",
+		Long: `Send SIGHUP to the proxy named by its pid file and wait until a new process
+serves in its place. Replace the binary first (by renaming over it) to
+upgrade. If the new process fails to start, the old one keeps serving and
+reload fails; the reason is in the proxy's log.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			old, err := readPidFile(pidFile)
+			if err != nil {
+				return gantry.Errorf(gantry.ENOTFOUND, "no running proxy: %v", err)
+			}
+			if err := syscall.Kill(old, syscall.SIGHUP); err != nil {
+				return gantry.Errorf(gantry.ENOTFOUND, "proxy pid %d (from %s): %v", old, pidFile, err)
+			}
+			deadline := time.Now().Add(timeout)
+			for {
+				if pid, err := readPidFile(pidFile); err == nil && pid != old {
+					return m.output(map[string]int{"old_pid": old, "pid": pid}, func(w io.Writer) {
+						fmt.Fprintf(w, "proxy reloaded: pid %d serves in place of %d\n", pid, old)
+					})
+				}
+				if time.Now().After(deadline) {
+					return gantry.Errorf(gantry.EUNAVAILABLE, "no new proxy process within %s; pid %d still serves (see its log)", timeout, old)
+				}
+				select {
+				case <-cmd.Context().Done():
+					return cmd.Context().Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVar(&pidFile, "pid-file", defaultProxyPidFile, "pid file of the running proxy (its --pid-file)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 90*time.Second, "how long to wait for the new process")
+	return cmd
+}
+
+func readPidFile(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%s does not hold a process id", path)
+	}
+	return pid, nil
 }

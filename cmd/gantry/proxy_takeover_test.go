@@ -212,7 +212,10 @@ func TestProxyTakeoverUnderLoad(t *testing.T) {
 		t.Fatalf("old process still running 30s after SIGHUP; log:\n%s", p.log())
 	}
 	next := waitServing(t, p.log, oldPid)
+	// Keep loading the new process for a while: 500 requests and a second.
+	keepUntil := time.Now().Add(time.Second)
 	load.waitOK(t, 500)
+	waitFor(t, "a second of load on the new process", func() bool { return time.Now().After(keepUntil) })
 	load.finish()
 	close(adminStop)
 	<-adminDone
@@ -420,7 +423,7 @@ func TestProxyUpgradeToBrokenBinary(t *testing.T) {
 	if err := os.WriteFile(bin, good, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p := startBinProxy(t, bin, dir, "--takeover-timeout", "10s")
+	p := startBinProxy(t, bin, dir, "--takeover-timeout", "5s")
 	addr, _ := waitServing(t, p.log, 0)["http"].(string)
 	c := admin.NewClient(p.admin, "")
 	defer c.Close()
@@ -436,7 +439,13 @@ func TestProxyUpgradeToBrokenBinary(t *testing.T) {
 	if err := os.Rename(broken, bin); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	reload := func() (string, error) {
+		out, err := exec.Command(bin, "proxy", "reload", "--pid-file", p.pidFile, "--timeout", "20s").CombinedOutput()
+		return string(out), err
+	}
+	if out, err := reload(); err == nil || !strings.Contains(out, "still serves") {
+		t.Errorf("reload onto a broken binary: got %v %q, want a failure saying the old process still serves", err, out)
+	}
 	waitFor(t, "the takeover to fail", func() bool { return strings.Contains(p.log(), "takeover failed") })
 	if code, body, err := hostGet(http.DefaultClient, addr, "test.shop.localhost", "/"); err != nil || code != 200 || body != "v1" {
 		t.Errorf("after a failed takeover: got %d %q %v, want 200 v1", code, body, err)
@@ -455,12 +464,14 @@ func TestProxyUpgradeToBrokenBinary(t *testing.T) {
 	if err := os.Rename(fixed, bin); err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGHUP)
+	if out, err := reload(); err != nil || !strings.Contains(out, "proxy reloaded") {
+		t.Fatalf("reload onto the good binary: %v %q; log:\n%s", err, out, p.log())
+	}
 	select {
 	case err := <-p.exited:
 		p.exited <- err
 	case <-time.After(30 * time.Second):
-		t.Fatalf("second takeover did not complete; log:\n%s", p.log())
+		t.Fatalf("old process still running after the reload; log:\n%s", p.log())
 	}
 	waitServing(t, p.log, p.cmd.Process.Pid)
 	if code, body, err := hostGet(http.DefaultClient, addr, "test.shop.localhost", "/"); err != nil || code != 200 || body != "v1" {

@@ -91,7 +91,7 @@ func startProxy(tb testing.TB, extra ...string) *inprocProxy {
 	m := &Main{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: p.stderr, Getenv: os.Getenv}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	args := append([]string{"proxy", "run", "--listen", "127.0.0.1:0", "--admin", p.admin, "--state", p.state}, extra...)
+	args := append([]string{"proxy", "run", "--listen", "127.0.0.1:0", "--admin", p.admin, "--state", p.state, "--pid-file", filepath.Join(dir, "proxy.pid")}, extra...)
 	go func() { done <- m.Run(ctx, args) }()
 	tb.Cleanup(func() {
 		cancel()
@@ -254,7 +254,7 @@ func TestProxyRunFlags(t *testing.T) {
 		{[]string{"--acme-email", "ops@example.com", "--tls-listen", "127.0.0.1:0"}, "needs --acme-directory"},
 	}
 	for _, tt := range tests {
-		args := append([]string{"proxy", "run", "--listen", "127.0.0.1:0", "--admin", filepath.Join(dir, "s.sock"), "--state", filepath.Join(dir, "p.json")}, tt.args...)
+		args := append([]string{"proxy", "run", "--listen", "127.0.0.1:0", "--admin", filepath.Join(dir, "s.sock"), "--state", filepath.Join(dir, "p.json"), "--pid-file", filepath.Join(dir, "p.pid")}, tt.args...)
 		_, errOut, code := proxyCLI(t, args...)
 		if code != 2 || !strings.Contains(errOut, tt.want) {
 			t.Errorf("proxy run %v: got exit %d %q, want exit 2 containing %q", tt.args, code, errOut, tt.want)
@@ -264,7 +264,7 @@ func TestProxyRunFlags(t *testing.T) {
 	// A state file that does not parse stops the start and stays as it was.
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"routes": [`), 0o600)
-	_, errOut, code := proxyCLI(t, "proxy", "run", "--listen", "127.0.0.1:0", "--admin", filepath.Join(dir, "s.sock"), "--state", bad)
+	_, errOut, code := proxyCLI(t, "proxy", "run", "--listen", "127.0.0.1:0", "--admin", filepath.Join(dir, "s.sock"), "--state", bad, "--pid-file", filepath.Join(dir, "p.pid"))
 	if code == 0 || !strings.Contains(errOut, "does not parse") {
 		t.Errorf("bad state: got exit %d %q, want a failure saying it does not parse", code, errOut)
 	}
