@@ -340,3 +340,31 @@ func TestFailedDeployKeepsOldRelease(t *testing.T) {
 		t.Errorf("candidate slot still has instances: %+v", cand)
 	}
 }
+
+// TestRestartStrategyUnderLoad: patching in place (pause, stop old, start
+// new, health, switch, resume) fails no request when the restart is shorter
+// than the pause bound.
+func TestRestartStrategyUnderLoad(t *testing.T) {
+	needTools(t)
+	s := openServer(t, t.TempDir())
+	repo := helloRepo(t)
+	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
+	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "v1.0.0")
+	mustCLI(t, s.APIURL, "release", "build", "--ref", "v1.1.0")
+	load := loadtest.Start(loadtest.Options{URL: s.RouterURL + "/", Host: "test.hello.localhost", Workers: 4, MaxDuration: 5 * time.Minute})
+	for _, v := range []string{"1.1.0", "1.0.0", "1.1.0"} {
+		mustCLI(t, s.APIURL, "deploy", "test", "--release", v, "--strategy", "restart")
+		wantVersion(t, s.RouterURL, "test.hello.localhost", v)
+	}
+	load.Stop()
+	if n := load.Failed.Load(); n != 0 {
+		t.Fatalf("%d requests failed during restarts:\n%s", n, strings.Join(load.Failures(), "\n"))
+	}
+	env, err := s.Store.FindEnvironment(context.Background(), "hello", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other := env.Slots[gantry.OtherSlot(env.Active)]; other != nil && len(other.Instances) > 0 {
+		t.Errorf("restart strategy left instances in the other slot: %+v", other)
+	}
+}
