@@ -7,6 +7,8 @@ const (
 	KindDeploy   = "deploy"
 	KindPromote  = "promote"
 	KindRollback = "rollback"
+	KindClone    = "clone"
+	KindRename   = "rename"
 )
 
 // Deployment states.

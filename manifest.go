@@ -11,6 +11,7 @@ type Manifest struct {
 	Verify       []VerifyCheck               `json:"verify,omitempty"`
 	Database     *DatabaseSpec               `json:"database,omitempty"`
 	Hooks        map[string][]Hook           `json:"hooks,omitempty"`
+	Notify       []NotifyTarget              `json:"notify,omitempty"`
 	Environments map[string]*EnvironmentSpec `json:"environments"`
 }
 
@@ -99,6 +100,20 @@ type EnvironmentSpec struct {
 	Vars        map[string]string `json:"vars,omitempty"`
 	Secrets     []string          `json:"secrets,omitempty"`
 	Approvals   *ApprovalPolicy   `json:"approvals,omitempty"`
+	// Freeze lists windows in which deploys, promotions and rollbacks are
+	// refused unless a break-glass reason is given (and recorded).
+	Freeze []FreezeWindow `json:"freeze,omitempty"`
+	// MigrationsViaClone requires a migration (a release whose major or
+	// minor version differs from the one running) to reach this environment
+	// only by promotion from an environment cloned from it.
+	MigrationsViaClone bool `json:"migrations_via_clone,omitempty"`
+}
+
+// FreezeWindow is a time range in which changes to an environment are refused.
+type FreezeWindow struct {
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // RuntimeSpec names a driver and its settings.

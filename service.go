@@ -14,23 +14,68 @@ type DeployRequest struct {
 	// Strategy overrides the environment's strategy.
 	Strategy string `json:"strategy,omitempty"`
 	Actor    string `json:"actor"`
+	// BreakGlass, when set, is the recorded reason to deploy through a freeze.
+	BreakGlass string `json:"break_glass,omitempty"`
+	// Wait queues the request behind the environment's lock instead of
+	// failing at once; queued requests run in the order they arrived.
+	Wait bool `json:"wait,omitempty"`
 }
 
 // PromoteRequest asks for the release active on From to be deployed to To.
 type PromoteRequest struct {
-	App   string `json:"app"`
-	From  string `json:"from"`
-	To    string `json:"to"`
-	Actor string `json:"actor"`
+	App        string `json:"app"`
+	From       string `json:"from"`
+	To         string `json:"to"`
+	Actor      string `json:"actor"`
+	BreakGlass string `json:"break_glass,omitempty"`
+	Wait       bool   `json:"wait,omitempty"`
 }
 
 // RollbackRequest asks for an environment to go back to a previous release:
 // To, or the warm standby, or the release before the current one.
 type RollbackRequest struct {
+	App        string `json:"app"`
+	Env        string `json:"env"`
+	To         string `json:"to,omitempty"`
+	Actor      string `json:"actor"`
+	BreakGlass string `json:"break_glass,omitempty"`
+	Wait       bool   `json:"wait,omitempty"`
+}
+
+// CloneRequest asks for a new environment Dst with Src's settings and release.
+type CloneRequest struct {
+	App      string `json:"app"`
+	Src      string `json:"src"`
+	Dst      string `json:"dst"`
+	WithData bool   `json:"with_data,omitempty"`
+	PostCopy string `json:"post_copy,omitempty"`
+	Actor    string `json:"actor"`
+}
+
+// RenameRequest renames Old to New; when New exists it is first renamed
+// to DisplaceTo (test → testold, then testnew → test), as one operation.
+type RenameRequest struct {
+	App        string `json:"app"`
+	Old        string `json:"old"`
+	New        string `json:"new"`
+	DisplaceTo string `json:"displace_to,omitempty"`
+	Actor      string `json:"actor"`
+}
+
+// DeleteEnvironmentRequest deletes an environment, keeping its history.
+type DeleteEnvironmentRequest struct {
 	App   string `json:"app"`
 	Env   string `json:"env"`
-	To    string `json:"to,omitempty"`
+	Force bool   `json:"force,omitempty"`
 	Actor string `json:"actor"`
+}
+
+// WorkflowService runs the environment lifecycle and approvals (package deploy).
+type WorkflowService interface {
+	Clone(ctx context.Context, req CloneRequest, progress Progress) (*Deployment, error)
+	Rename(ctx context.Context, req RenameRequest, progress Progress) (*Deployment, error)
+	DeleteEnvironment(ctx context.Context, req DeleteEnvironmentRequest) error
+	Approve(ctx context.Context, req ApproveRequest) (*Approval, error)
 }
 
 // BuildRequest asks for a release to be built from a git ref of an app.

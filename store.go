@@ -21,6 +21,10 @@ type Store interface {
 	FindEnvironment(ctx context.Context, app, name string) (*Environment, error)
 	ListEnvironments(ctx context.Context, app string) ([]*Environment, error)
 	DeleteEnvironment(ctx context.Context, app, name string) error
+	// RenameEnvironment renames an environment with its history: its
+	// deployments and approvals follow the new name. ECONFLICT when the new
+	// name is taken.
+	RenameEnvironment(ctx context.Context, app, oldName, newName string) error
 
 	// CreateDeployment assigns d.ID.
 	CreateDeployment(ctx context.Context, d *Deployment) error
@@ -41,6 +45,11 @@ type Store interface {
 	// ReleaseLock frees the lock if holder holds it (any holder when force).
 	ReleaseLock(ctx context.Context, app, env, holder string, force bool) error
 	FindLock(ctx context.Context, app, env string) (*Lock, error)
+
+	// CreateApproval records an approval and assigns its ID.
+	CreateApproval(ctx context.Context, a *Approval) error
+	// ListApprovals returns an environment's approvals of a release, oldest first.
+	ListApprovals(ctx context.Context, app, env, releaseID string) ([]*Approval, error)
 
 	Close() error
 }

@@ -47,9 +47,34 @@ func newServer(t *testing.T, deploys *scriptedDeploys) (*api.Client, *sqlite.DB)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	srv := httptest.NewServer((&api.Server{Store: db, Deploys: deploys}).Handler())
+	srv := httptest.NewServer((&api.Server{Store: db, Deploys: deploys, Tokens: db, Audit: db}).Handler())
 	t.Cleanup(srv.Close)
-	return api.NewClient(srv.URL, "alice"), db
+	return api.NewClient(srv.URL, mustToken(t, db, "alice", gantry.RoleAdmin)), db
+}
+
+// mustToken creates a token in db and returns its secret.
+func mustToken(t *testing.T, db gantry.TokenStore, name, role string, envs ...string) string {
+	t.Helper()
+	secret, err := gantry.NewTokenSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateToken(context.Background(), &gantry.Token{Name: name, Role: role, Envs: envs, Hash: gantry.HashToken(secret)}); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// post sends body as c's token holder.
+func post(t *testing.T, c *api.Client, path, body string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, c.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	return http.DefaultClient.Do(req)
 }
 
 func TestErrorsKeepTheirCode(t *testing.T) {
@@ -78,7 +103,7 @@ func TestErrorsKeepTheirCode(t *testing.T) {
 func TestStrictRequestBodies(t *testing.T) {
 	c, _ := newServer(t, &scriptedDeploys{})
 	for _, body := range []string{`{"name":"a","repo":"/r","extra":1}`, `{"name":`, `{"name":"a","repo":"/r"} {}`, strings.Repeat(" ", 2<<20) + "{}"} {
-		resp, err := http.Post(c.URL+"/v1/apps", "application/json", strings.NewReader(body))
+		resp, err := post(t, c, "/v1/apps", body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +144,7 @@ func TestStreamedDeploy(t *testing.T) {
 func TestEarlyRefusalKeepsStatus(t *testing.T) {
 	d := &scriptedDeploys{err: gantry.Errorf(gantry.ECONFLICT, `environment "test" is locked by bob`)}
 	c, _ := newServer(t, d)
-	resp, err := http.Post(c.URL+"/v1/apps/shop/environments/test/deploy", "application/json", strings.NewReader(`{"release":"1.0.0"}`))
+	resp, err := post(t, c, "/v1/apps/shop/environments/test/deploy", `{"release":"1.0.0"}`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -17,14 +18,33 @@ import (
 
 // Client talks to a Gantry server's API.
 type Client struct {
-	URL   string
-	Actor string
+	// URL is the server's base URL; requests over a unix socket use a
+	// placeholder host.
+	URL string
+	// Token is sent as a bearer token; over the server's unix socket the
+	// server's own user needs none.
+	Token string
 	HTTP  *http.Client
+	// Server is what the client was given, for messages.
+	Server string
 }
 
-// NewClient returns a client of the server at baseURL.
-func NewClient(baseURL, actor string) *Client {
-	return &Client{URL: strings.TrimRight(baseURL, "/"), Actor: actor, HTTP: &http.Client{}}
+// NewClient returns a client of the server at baseURL: http://host:port, or
+// unix:///path/to/gantry.sock for the server's local socket. The server
+// decides who the client is from token (or the socket's peer); a name the
+// client states is not trusted.
+func NewClient(baseURL, token string) *Client {
+	c := &Client{URL: strings.TrimRight(baseURL, "/"), Token: token, HTTP: &http.Client{}, Server: baseURL}
+	if path, ok := strings.CutPrefix(baseURL, "unix://"); ok {
+		c.URL = "http://gantry.sock"
+		c.HTTP.Transport = &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, "unix", path)
+			},
+		}
+	}
+	return c
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, body any) (*http.Request, error) {
@@ -43,8 +63,8 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body any) 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.Actor != "" {
-		req.Header.Set("Gantry-Actor", c.Actor)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	return req, nil
 }
@@ -56,7 +76,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return gantry.Errorf(gantry.EUNAVAILABLE, "cannot reach the gantry server at %s: %v (is `gantry server` running? set --server or GANTRY_SERVER)", c.URL, err)
+		return gantry.Errorf(gantry.EUNAVAILABLE, "cannot reach the gantry server at %s: %v (is `gantry server` running? set --server or GANTRY_SERVER)", c.Server, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -89,7 +109,7 @@ func (c *Client) stream(ctx context.Context, path string, body, out any, progres
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return gantry.Errorf(gantry.EUNAVAILABLE, "cannot reach the gantry server at %s: %v", c.URL, err)
+		return gantry.Errorf(gantry.EUNAVAILABLE, "cannot reach the gantry server at %s: %v", c.Server, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -256,7 +276,7 @@ func (c *Client) Logs(ctx context.Context, app, env, service string, tail int, f
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return gantry.Errorf(gantry.EUNAVAILABLE, "cannot reach the gantry server at %s: %v", c.URL, err)
+		return gantry.Errorf(gantry.EUNAVAILABLE, "cannot reach the gantry server at %s: %v", c.Server, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {

@@ -157,6 +157,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.App, req.Env, req.Actor = r.PathValue("app"), r.PathValue("env"), actor(r)
+	noteRelease(r, req.Release)
 	s.stream(w, r, func(ctx context.Context, p gantry.Progress) (any, error) {
 		return deploymentResult(s.Deploys.Deploy(ctx, req, p))
 	})

@@ -22,22 +22,30 @@ type Server struct {
 	Deploys  gantry.DeployService
 	Releases gantry.ReleaseService
 	Router   gantry.Router
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Tokens authenticates bearer tokens. Without it only requests that
+	// already carry an identity (the unix socket, the dashboard) get in.
+	Tokens gantry.TokenStore
+	// Audit records every state change and every denied attempt; nil
+	// records nothing.
+	Audit gantry.AuditLog
+	// Secrets sets and lists secrets; nil disables the secret endpoints.
+	Secrets gantry.SecretService
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // maxBody bounds every request body the API reads.
 const maxBody = 1 << 20
 
-// Permissions that API routes require. Access control (tokens and roles)
-// decides who holds which; environment-scoped routes are checked against the
-// environment in their path.
+// Permissions that API routes require (see gantry.RolePermissions for who
+// holds which). Environment-scoped permissions on a route with {env} in its
+// path are checked against that environment.
 const (
-	PermRead    = "read"    // see apps, releases, environments, deployments, logs
-	PermBuild   = "build"   // build releases
-	PermDeploy  = "deploy"  // deploy, promote, roll back, lock and unlock an environment
-	PermApprove = "approve" // approve a release for an environment
-	PermAdmin   = "admin"   // register apps, manage tokens, environments' lifecycle
+	PermRead    = gantry.PermRead
+	PermBuild   = gantry.PermBuild
+	PermDeploy  = gantry.PermDeploy
+	PermApprove = gantry.PermApprove
+	PermAdmin   = gantry.PermAdmin
 )
 
 // route is one API endpoint and the permission it requires.
@@ -69,14 +77,16 @@ func (s *Server) routes() []route {
 		{"GET /v1/apps/{app}/deployments/{id}", PermRead, s.getDeployment},
 		{"GET /v1/apps/{app}/diff", PermRead, s.diff},
 	}
+	rs = append(rs, s.accessRoutes()...)
 	return append(rs, s.workflowRoutes()...)
 }
 
-// Handler returns the API's routes.
+// Handler returns the API's routes, each behind access control and the
+// audit trail.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	for _, r := range s.routes() {
-		mux.HandleFunc(r.pattern, r.handler)
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern, s.withAuth(rt, s.withAudit(rt, rt.handler)))
 	}
 	return WithRecoverMiddleware(s.logger(), mux)
 }
@@ -99,11 +109,12 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// actor names who asks. Until access control exists it is the name the
-// client states, and "anonymous" otherwise.
+// actor names who asks: the identity that access control established (a
+// token's name, or the local user on the unix socket). A name the client
+// states itself is never trusted.
 func actor(r *http.Request) string {
-	if a := r.Header.Get("Gantry-Actor"); a != "" && len(a) <= 64 {
-		return a
+	if id := gantry.IdentityFrom(r.Context()); id != nil {
+		return id.Name
 	}
 	return "anonymous"
 }
@@ -136,6 +147,7 @@ type ErrorBody struct {
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	noteError(r, err)
 	code := gantry.ErrorCode(err)
 	if code == gantry.EINTERNAL {
 		s.logger().Error("api", "method", r.Method, "path", r.URL.Path, "error", err)
@@ -217,6 +229,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, op func(ctx cont
 	// A client that goes away does not cancel a deployment half-way: the
 	// orchestrator finishes or rolls back on its own terms.
 	v, err := op(context.WithoutCancel(r.Context()), progress)
+	noteResult(r, v)
 	if !started {
 		if err != nil {
 			s.fail(w, r, err)
@@ -227,6 +240,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, op func(ctx cont
 	}
 	line := StreamLine{Result: v}
 	if err != nil {
+		noteError(r, err)
 		code := gantry.ErrorCode(err)
 		if code == gantry.EINTERNAL {
 			s.logger().Error("api", "method", r.Method, "path", r.URL.Path, "error", err)

@@ -51,6 +51,10 @@ type Builder struct {
 	Decode func(filename string, data []byte) (*gantry.Manifest, error)
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Images builds and pushes the image of a service built with docker
+	// (driver/docker's BuildImage, wired by cmd/gantry). Without it such
+	// services are skipped with a note.
+	Images func(ctx context.Context, req ImageRequest) (gantry.Artifact, error)
 
 	mu      sync.Mutex
 	mirrors map[string]*sync.Mutex
@@ -99,9 +103,10 @@ func (b *Builder) mirrorLock(dir string) *sync.Mutex {
 // the export, stores each service's artifacts as one deterministic tarball,
 // and returns the Release with its ID left empty for the caller to assign.
 //
-// Services built with docker are skipped here (a note goes to Progress):
-// image builds are a separate step. A service with neither build nor docker
-// gets the whole exported tree as its artifact, as scripts do.
+// Services built with docker are built by b.Images from the same export
+// (skipped with a note when the builder has no Images). A service with
+// neither build nor docker gets the whole exported tree as its artifact, as
+// scripts do.
 func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, error) {
 	start := time.Now()
 	if b.Artifacts == nil || b.Decode == nil || b.WorkDir == "" {
@@ -197,8 +202,14 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 			}
 			done[key] = a
 			artifacts[svc.Name] = a
+		case svc.Docker != nil && b.Images != nil:
+			a, err := b.buildImage(ctx, p, log, exportDir, m, svc, version, commit)
+			if err != nil {
+				return nil, err
+			}
+			artifacts[svc.Name] = a
 		case svc.Docker != nil:
-			p.stepf("%s: skipped: docker image builds are not done by this builder yet", svc.Name)
+			p.stepf("%s: skipped: docker image builds need a Docker Engine, and this builder has none", svc.Name)
 			log.Warn("docker service skipped", logService, svc.Name)
 		default:
 			a, err := b.storeTree(ctx, exportDir)

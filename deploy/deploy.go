@@ -29,7 +29,11 @@ func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, k
 	if err != nil {
 		return nil, err
 	}
-	spec, ok := m.Environments[req.Env]
+	existing, err := o.Store.FindEnvironment(ctx, req.App, req.Env)
+	if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		return nil, err
+	}
+	spec, ok := specFor(m, existing, req.Env)
 	if !ok {
 		return nil, gantry.Errorf(gantry.EINVALID, "environment %q is not declared in the manifest of release %s (declared: %s)", req.Env, rel.Version, strings.Join(envNames(m), ", "))
 	}
@@ -43,8 +47,11 @@ func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, k
 	if strategy != gantry.StrategyBlueGreen && strategy != gantry.StrategyRestart {
 		return nil, gantry.Errorf(gantry.EINVALID, "unknown strategy %q (want bluegreen or restart)", strategy)
 	}
+	if err := o.checkFreeze(req.Env, spec, req.BreakGlass); err != nil {
+		return nil, err
+	}
 	d := &gantry.Deployment{App: req.App, Env: req.Env, Kind: kind, ReleaseID: rel.ID, Version: rel.Version, FromEnv: fromEnv, Strategy: strategy, Actor: req.Actor}
-	r, unlock, err := o.begin(ctx, d, progress)
+	r, unlock, err := o.begin(ctx, d, req.Wait, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +59,9 @@ func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, k
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer o.track(d.ID, cancel)()
+	if err := o.recordPolicy(ctx, r, existing, rel, req.BreakGlass); err != nil {
+		return d, r.finish(ctx, err)
+	}
 	err = o.deploy(ctx, r, rel, m, spec, strategy)
 	return d, r.finish(ctx, err)
 }

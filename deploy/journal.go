@@ -81,9 +81,11 @@ func (r *run) finish(ctx context.Context, err error) error {
 
 // begin takes the environment's lock and creates the deployment record.
 // The lock is taken first so that a refused operation leaves no record.
-func (o *Orchestrator) begin(ctx context.Context, d *gantry.Deployment, progress gantry.Progress) (*run, func(), error) {
+// With wait, the request queues behind the lock and the requests queued
+// before it; without, it fails at once with ECONFLICT naming the holder.
+func (o *Orchestrator) begin(ctx context.Context, d *gantry.Deployment, wait bool, progress gantry.Progress) (*run, func(), error) {
 	lock := &gantry.Lock{App: d.App, Env: d.Env, Holder: d.Actor, Operation: d.Kind + " " + d.Version, Since: o.now()}
-	if err := o.Store.AcquireLock(ctx, lock); err != nil {
+	if err := o.acquire(ctx, lock, wait, progress); err != nil {
 		return nil, nil, err
 	}
 	d.State = gantry.DeploymentRunning

@@ -44,8 +44,10 @@ type Orchestrator struct {
 	// (state "started", before the step acts) and once its result is.
 	OnStep func(d *gantry.Deployment, s gantry.Step)
 
-	mu      sync.Mutex
-	running map[int64]context.CancelFunc
+	mu         sync.Mutex
+	running    map[int64]context.CancelFunc
+	queues     map[string][]*waiter // per app/env, in arrival order
+	nextWaiter int64
 }
 
 func (o *Orchestrator) now() time.Time {

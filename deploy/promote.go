@@ -41,5 +41,11 @@ func (o *Orchestrator) Promote(ctx context.Context, req gantry.PromoteRequest, p
 		}
 		return nil, gantry.Errorf(gantry.EPOLICY, "environment %q is promoted from %q, not from %q", req.To, spec.PromoteFrom, req.From)
 	}
-	return o.deployAs(ctx, gantry.DeployRequest{App: req.App, Env: req.To, Release: rel.ID, Actor: req.Actor}, gantry.KindPromote, req.From, progress)
+	if err := o.checkApprovals(ctx, req, rel, spec); err != nil {
+		return nil, err
+	}
+	if err := o.checkMigrationPath(ctx, req, src, rel, spec); err != nil {
+		return nil, err
+	}
+	return o.deployAs(ctx, gantry.DeployRequest{App: req.App, Env: req.To, Release: rel.ID, Actor: req.Actor, BreakGlass: req.BreakGlass, Wait: req.Wait}, gantry.KindPromote, req.From, progress)
 }

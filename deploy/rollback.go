@@ -40,8 +40,11 @@ func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest,
 	if target == active.ReleaseID {
 		return nil, gantry.Errorf(gantry.EINVALID, "release %s is already active on %s", active.Version, req.Env)
 	}
+	if err := o.checkFreeze(req.Env, &env.Spec, req.BreakGlass); err != nil {
+		return nil, err
+	}
 	if !warm || standby.ReleaseID != target {
-		return o.deployAs(ctx, gantry.DeployRequest{App: req.App, Env: req.Env, Release: target, Actor: req.Actor}, gantry.KindRollback, "", progress)
+		return o.deployAs(ctx, gantry.DeployRequest{App: req.App, Env: req.Env, Release: target, Actor: req.Actor, BreakGlass: req.BreakGlass, Wait: req.Wait}, gantry.KindRollback, "", progress)
 	}
 	return o.flipBack(ctx, req, standby, progress)
 }
@@ -50,7 +53,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest,
 // slot's instances, which are still running and were healthy.
 func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest, standby *gantry.Slot, progress gantry.Progress) (*gantry.Deployment, error) {
 	d := &gantry.Deployment{App: req.App, Env: req.Env, Kind: gantry.KindRollback, ReleaseID: standby.ReleaseID, Version: standby.Version, Slot: standby.Name, Strategy: "flip", Actor: req.Actor}
-	r, unlock, err := o.begin(ctx, d, progress)
+	r, unlock, err := o.begin(ctx, d, req.Wait, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +64,11 @@ func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest,
 		return d, r.finish(ctx, err)
 	}
 	d.FromRelease = env.ActiveSlot().ReleaseID
+	if req.BreakGlass != "" {
+		if err := r.step(ctx, "break-glass", req.BreakGlass, func() (string, error) { return "by " + req.Actor + ": " + req.BreakGlass, nil }); err != nil {
+			return d, r.finish(ctx, err)
+		}
+	}
 	rel, err := o.Store.FindRelease(ctx, req.App, standby.ReleaseID)
 	if err != nil {
 		return d, r.finish(ctx, err)

@@ -107,6 +107,9 @@ func (d *decoder) manifest(root *yaml.Node) *gantry.Manifest {
 	if f, ok := d.require(fs, root, "", "environments"); ok {
 		m.Environments = d.environments(f.val, "environments", m.App)
 	}
+	if f, ok := fs["notify"]; ok {
+		m.Notify = d.notify(f.val, "notify", m.Environments)
+	}
 	return m
 }
 
@@ -257,7 +260,10 @@ func (d *decoder) webhookURL(n *yaml.Node, path string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	u, err := url.Parse(s)
+	if placeholderOnly(s) {
+		return s, true
+	}
+	u, err := url.Parse(withoutPlaceholders(s))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		d.addf(resolve(n), path, "invalid URL %q: want http:// or https:// and a host", clip(s))
 		return "", false

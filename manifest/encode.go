@@ -36,6 +36,7 @@ type (
 		Verify       []yVerify               `yaml:"verify,omitempty"`
 		Database     *yDatabase              `yaml:"database,omitempty"`
 		Hooks        map[string][]yHook      `yaml:"hooks,omitempty"`
+		Notify       []yNotify               `yaml:"notify,omitempty"`
 		Environments map[string]yEnvironment `yaml:"environments"`
 	}
 	yVersion struct {
@@ -97,6 +98,11 @@ type (
 	yWebhook struct {
 		URL    string `yaml:"url"`
 		Method string `yaml:"method"`
+	}
+	yNotify struct {
+		Slack        string   `yaml:"slack,omitempty"`
+		Webhook      string   `yaml:"webhook,omitempty"`
+		Environments []string `yaml:"environments,omitempty"`
 	}
 	yEnvironment struct {
 		Hosts       []string          `yaml:"hosts"`
@@ -170,6 +176,9 @@ func toYAML(m *gantry.Manifest) yManifest {
 				y.Hooks[phase] = append(y.Hooks[phase], yh)
 			}
 		}
+	}
+	for _, t := range m.Notify {
+		y.Notify = append(y.Notify, yNotify{Slack: t.Slack, Webhook: t.Webhook, Environments: t.Environments})
 	}
 	for name, e := range m.Environments {
 		ye := yEnvironment{Hosts: e.Hosts, Strategy: e.Strategy, KeepWarm: formatDuration(e.KeepWarm),

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,28 +15,34 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// client returns an API client for --server, $GANTRY_SERVER or the default.
+// client returns an API client for --server, $GANTRY_SERVER, the local
+// server's socket ./.gantry/gantry.sock, or the default address; with
+// --token or $GANTRY_TOKEN. Who the client is, the server decides from the
+// token (or, on its socket, from the OS user).
 func (m *Main) client() *api.Client {
 	url := m.Server
 	if url == "" {
 		url = m.Getenv("GANTRY_SERVER")
 	}
 	if url == "" {
+		if fi, err := os.Stat(defaultSocket); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			if abs, err := filepath.Abs(defaultSocket); err == nil {
+				url = "unix://" + abs
+			}
+		}
+	}
+	if url == "" {
 		url = "http://127.0.0.1:7878"
 	}
-	return api.NewClient(url, m.actor())
+	token := m.Token
+	if token == "" {
+		token = m.Getenv("GANTRY_TOKEN")
+	}
+	return api.NewClient(url, token)
 }
 
-// actor is who runs the CLI, as told to the server.
-func (m *Main) actor() string {
-	if a := m.Getenv("GANTRY_ACTOR"); a != "" {
-		return a
-	}
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return "unknown"
-}
+// defaultSocket is where `gantry server` with its default --data listens.
+var defaultSocket = filepath.Join(".gantry", socketName)
 
 // appName picks the app: --app, else the gantry.yml in the current
 // directory, else the only app on the server.

@@ -49,11 +49,14 @@ func newDeployCmd(m *Main) *cobra.Command {
 	cmd.Flags().StringVar(&ref, "ref", "", "build this git ref (or reuse its release) and deploy it")
 	cmd.Flags().StringVar(&version, "version", "", "with --ref: the version to record")
 	cmd.Flags().StringVar(&req.Strategy, "strategy", "", "bluegreen or restart (default: the environment's)")
+	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "deploy through a freeze window; the reason is recorded")
+	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
 	return cmd
 }
 
 func newPromoteCmd(m *Main) *cobra.Command {
-	return &cobra.Command{
+	var req gantry.PromoteRequest
+	cmd := &cobra.Command{
 		Use:   "promote FROM TO",
 		Short: "Deploy to TO exactly the release that runs on FROM (same digests, never rebuilt)",
 		Args:  cobra.ExactArgs(2),
@@ -65,15 +68,19 @@ func newPromoteCmd(m *Main) *cobra.Command {
 			}
 			p := m.newProgress()
 			defer p.done()
-			d, err := c.Promote(cmd.Context(), gantry.PromoteRequest{App: app, From: args[0], To: args[1]}, p.event)
+			req.App, req.From, req.To = app, args[0], args[1]
+			d, err := c.Promote(cmd.Context(), req, p.event)
 			p.done()
 			return m.deploymentOutput(d, err)
 		},
 	}
+	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "promote through a freeze window; the reason is recorded")
+	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
+	return cmd
 }
 
 func newRollbackCmd(m *Main) *cobra.Command {
-	var to string
+	var req gantry.RollbackRequest
 	cmd := &cobra.Command{
 		Use:   "rollback ENV [--to RELEASE]",
 		Short: "Go back to the warm previous release (a router flip), or redeploy an older one",
@@ -86,12 +93,15 @@ func newRollbackCmd(m *Main) *cobra.Command {
 			}
 			p := m.newProgress()
 			defer p.done()
-			d, err := c.Rollback(cmd.Context(), gantry.RollbackRequest{App: app, Env: args[0], To: to}, p.event)
+			req.App, req.Env = app, args[0]
+			d, err := c.Rollback(cmd.Context(), req, p.event)
 			p.done()
 			return m.deploymentOutput(d, err)
 		},
 	}
-	cmd.Flags().StringVar(&to, "to", "", "release id or version to go back to (default: the warm standby)")
+	cmd.Flags().StringVar(&req.To, "to", "", "release id or version to go back to (default: the warm standby)")
+	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "roll back through a freeze window; the reason is recorded")
+	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
 	return cmd
 }
 

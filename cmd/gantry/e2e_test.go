@@ -27,6 +27,7 @@ func openServer(t *testing.T, dataDir string) *Server {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -96,11 +97,19 @@ func TestBinaryWorkflow(t *testing.T) {
 	})
 	apiURL, routerURL := "http://"+api, "http://"+router
 	waitHTTP(t, apiURL+"/v1/health")
+	// Over TCP the API needs a token: alice's is made on the server's unix
+	// socket, where the test (the server's own user) is admin.
+	mk := exec.Command(bin, "token", "create", "alice", "--role", "admin", "--server", "unix://"+filepath.Join(data, socketName))
+	mk.Env = os.Environ()
+	secret, err := mk.Output()
+	if err != nil {
+		t.Fatalf("token create alice: %v", err)
+	}
 
 	cli := func(wantCode int, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "GANTRY_SERVER="+apiURL, "GANTRY_ACTOR=alice")
+		cmd.Env = append(os.Environ(), "GANTRY_SERVER="+apiURL, "GANTRY_ACTOR=alice", "GANTRY_TOKEN="+strings.TrimSpace(string(secret)))
 		var out, errb strings.Builder
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		err := cmd.Run()

@@ -55,7 +55,9 @@ func childServer() int {
 			}
 		}
 	}
-	fmt.Printf("READY %s %s\n", s.APIURL, s.RouterURL)
+	// Tests talk to the child through its unix socket, as its own user:
+	// admin without a token.
+	fmt.Printf("READY %s %s\n", "unix://"+s.SocketPath, s.RouterURL)
 	// Serve until stdin closes (the test ends) or a signal arrives.
 	io.Copy(io.Discard, os.Stdin)
 	s.Close()
@@ -167,9 +169,17 @@ func helloRepo(t *testing.T) string {
 	return dir
 }
 
+// testSockets maps the API URL of a server that a test opened in-process to
+// its unix socket, where the test, running as the server's user, is admin
+// without a token.
+var testSockets sync.Map
+
 // runCLI runs the CLI in-process against server and returns its output and exit code.
 func runCLI(t *testing.T, server string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	if sock, ok := testSockets.Load(server); ok {
+		server = sock.(string)
+	}
 	var out, errb bytes.Buffer
 	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
 		switch k {

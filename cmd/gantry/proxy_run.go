@@ -180,11 +180,9 @@ func (p *proxyProcess) run(ctx context.Context) error {
 		p.stopAll(context.Background(), true)
 		return err
 	}
-	if fl.pidFile != "" {
-		if err := atomicfile.Write(fl.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			p.stopAll(context.Background(), true)
-			return err
-		}
+	if err := p.writePidFile(); err != nil {
+		p.stopAll(context.Background(), true)
+		return err
 	}
 	tookOver := p.inherit.Handover()
 	if err := p.inherit.Ready(); err != nil {
@@ -211,11 +209,25 @@ func (p *proxyProcess) run(ctx context.Context) error {
 		case <-hup:
 			if err := p.takeover(); err != nil {
 				p.log.Error("takeover failed; this process keeps serving", "error", err)
+				// Rewriting the pid file (a new inode, same pid)
+				// tells a waiting `gantry proxy reload` it failed.
+				p.writePidFile()
 				continue
 			}
 			return nil
 		}
 	}
+}
+
+func (p *proxyProcess) writePidFile() error {
+	if p.flags.pidFile == "" {
+		return nil
+	}
+	err := atomicfile.Write(p.flags.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	if err != nil {
+		p.log.Error("write pid file", "error", err)
+	}
+	return err
 }
 
 // restoreState installs the routes of the state file. A file that does not

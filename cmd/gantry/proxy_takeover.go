@@ -107,15 +107,25 @@ reload fails; the reason is in the proxy's log.`,
 			if err != nil {
 				return gantry.Errorf(gantry.ENOTFOUND, "no running proxy: %v", err)
 			}
+			before, err := os.Stat(pidFile)
+			if err != nil {
+				return err
+			}
 			if err := syscall.Kill(old, syscall.SIGHUP); err != nil {
 				return gantry.Errorf(gantry.ENOTFOUND, "proxy pid %d (from %s): %v", old, pidFile, err)
 			}
 			deadline := time.Now().Add(timeout)
 			for {
-				if pid, err := readPidFile(pidFile); err == nil && pid != old {
+				pid, err := readPidFile(pidFile)
+				if err == nil && pid != old {
 					return m.output(map[string]int{"old_pid": old, "pid": pid}, func(w io.Writer) {
 						fmt.Fprintf(w, "proxy reloaded: pid %d serves in place of %d\n", pid, old)
 					})
+				}
+				// The old process rewrites its pid file when the
+				// takeover fails.
+				if now, err := os.Stat(pidFile); err == nil && pid == old && !os.SameFile(before, now) {
+					return gantry.Errorf(gantry.EUNAVAILABLE, "the new process failed to start; pid %d still serves (see its log)", old)
 				}
 				if time.Now().After(deadline) {
 					return gantry.Errorf(gantry.EUNAVAILABLE, "no new proxy process within %s; pid %d still serves (see its log)", timeout, old)

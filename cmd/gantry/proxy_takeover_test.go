@@ -440,11 +440,12 @@ func TestProxyUpgradeToBrokenBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	reload := func() (string, error) {
-		out, err := exec.Command(bin, "proxy", "reload", "--pid-file", p.pidFile, "--timeout", "20s").CombinedOutput()
+		// The installed binary may be the broken one: reload with the good.
+		out, err := exec.Command(gantryBinary(t), "proxy", "reload", "--pid-file", p.pidFile, "--timeout", "20s").CombinedOutput()
 		return string(out), err
 	}
-	if out, err := reload(); err == nil || !strings.Contains(out, "still serves") {
-		t.Errorf("reload onto a broken binary: got %v %q, want a failure saying the old process still serves", err, out)
+	if out, err := reload(); err == nil || !strings.Contains(out, "failed to start") {
+		t.Errorf("reload onto a broken binary: got %v %q, want a failure saying the new process failed to start", err, out)
 	}
 	waitFor(t, "the takeover to fail", func() bool { return strings.Contains(p.log(), "takeover failed") })
 	if code, body, err := hostGet(http.DefaultClient, addr, "test.shop.localhost", "/"); err != nil || code != 200 || body != "v1" {

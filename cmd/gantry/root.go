@@ -24,6 +24,7 @@ type Main struct {
 
 	JSON   bool
 	Server string
+	Token  string
 	App    string
 }
 
@@ -57,7 +58,8 @@ func (m *Main) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	pf := root.PersistentFlags()
 	pf.BoolVar(&m.JSON, "json", false, "print machine-readable JSON")
-	pf.StringVar(&m.Server, "server", "", "server URL (default $GANTRY_SERVER or http://127.0.0.1:7878)")
+	pf.StringVar(&m.Server, "server", "", "server URL, or unix:///path/gantry.sock (default $GANTRY_SERVER, else ./.gantry/gantry.sock if it exists, else http://127.0.0.1:7878)")
+	pf.StringVar(&m.Token, "token", "", "API token (default $GANTRY_TOKEN; not needed on the server's own unix socket)")
 	pf.StringVar(&m.App, "app", "", "app name (default: the gantry.yml in the current directory, or the only app)")
 	for _, f := range commands {
 		root.AddCommand(f(m))

@@ -25,6 +25,7 @@ import (
 	"github.com/gantry-dev/gantry/proxy"
 	"github.com/gantry-dev/gantry/proxy/admin"
 	"github.com/gantry-dev/gantry/sqlite"
+	"github.com/gantry-dev/gantry/web"
 	"github.com/spf13/cobra"
 )
 
@@ -39,6 +40,10 @@ type Server struct {
 	ProxyAdmin string // admin socket of a separate `gantry proxy`
 	ProxyURL   string // where that proxy serves traffic, for verify checks
 	SecretsDir string
+	// SecretsKey is the AES key file that seals stored secrets; it must lie
+	// outside DataDir, so that a copy of the state alone reveals nothing.
+	// Default ~/.config/gantry/secrets.key, created on first use.
+	SecretsKey string
 	Logger     *slog.Logger
 	Getenv     func(string) string
 
@@ -48,10 +53,16 @@ type Server struct {
 	Store        *sqlite.DB
 	Router       gantry.Router
 	Orchestrator *deploy.Orchestrator
-	Client       *api.Client
+	// SocketPath is the unix socket on which the server's own user is
+	// admin without a token; Client talks through it.
+	SocketPath string
+	Client     *api.Client
+	Secrets    *secretBox
 
 	inproc    *proxy.Router
 	apiSrv    *http.Server
+	sockSrv   *http.Server
+	dashboard *web.Dashboard
 	routerSrv *http.Server
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -107,15 +118,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := s.Orchestrator.Recover(ctx); err != nil {
 		s.Logger.Error("recovery incomplete", "error", err)
 	}
-	apiSrv := &api.Server{Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Router: s.Router, Logger: s.Logger.With("component", "api")}
-	ln, err := net.Listen("tcp", s.Listen)
-	if err != nil {
-		return fmt.Errorf("api listener: %w", err)
+	if err := s.serveAPI(releases); err != nil {
+		return err
 	}
-	s.APIURL = "http://" + ln.Addr().String()
-	s.apiSrv = &http.Server{Handler: apiSrv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
-	go s.apiSrv.Serve(ln)
-	s.Client = api.NewClient(s.APIURL, "gantry")
 
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
@@ -123,6 +128,59 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		defer close(s.done)
 		s.Orchestrator.Watch(wctx, time.Second)
 	}()
+	return nil
+}
+
+// socketName is the unix socket's name in the data directory.
+const socketName = "gantry.sock"
+
+// serveAPI serves the API under /v1 and the dashboard under /, on the TCP
+// address (tokens and sessions) and on the unix socket (the server's own
+// user is admin there).
+func (s *Server) serveAPI(releases gantry.ReleaseService) error {
+	keyPath := s.SecretsKey
+	if keyPath == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return fmt.Errorf("secrets key: %w (set --secrets-key)", err)
+		}
+		keyPath = filepath.Join(home, ".config", "gantry", "secrets.key")
+	}
+	box, err := newSecretBox(s.Store, keyPath, s.DataDir)
+	if err != nil {
+		return err
+	}
+	s.Secrets = box
+	apiSrv := &api.Server{
+		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Router: s.Router,
+		Tokens: s.Store, Audit: s.Store, Secrets: box,
+		Logger: s.Logger.With("component", "api"),
+	}
+	apiHandler := apiSrv.Handler()
+	s.dashboard = &web.Dashboard{API: apiHandler, Tokens: s.Store, Logger: s.Logger.With("component", "web")}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", apiHandler)
+	mux.Handle("/", s.dashboard.Handler())
+
+	ln, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return fmt.Errorf("api listener: %w", err)
+	}
+	s.APIURL = "http://" + ln.Addr().String()
+	s.apiSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	go s.apiSrv.Serve(ln)
+
+	s.SocketPath = filepath.Join(s.DataDir, socketName)
+	if abs, err := filepath.Abs(s.SocketPath); err == nil {
+		s.SocketPath = abs
+	}
+	sln, err := api.ListenUnix(s.SocketPath)
+	if err != nil {
+		return fmt.Errorf("api socket: %w", err)
+	}
+	s.sockSrv = &http.Server{Handler: mux, ConnContext: api.LocalConnContext, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	go s.sockSrv.Serve(sln)
+	s.Client = api.NewClient("unix://"+s.SocketPath, "")
 	return nil
 }
 
@@ -174,9 +232,24 @@ func (s *Server) openRouter(ctx context.Context) error {
 	return nil
 }
 
-// secret resolves a secret reference: $GANTRY_SECRET_<NAME>, else the file
-// <secrets dir>/<NAME>. Values are never stored in the state.
+// secret resolves a secret reference: the value stored (sealed) for the
+// environment, else $GANTRY_SECRET_<NAME>, else the file <secrets dir>/<NAME>.
+//
+// The orchestrator asks by name only, so a stored secret is found when
+// exactly one environment has it; one set on several environments is
+// ambiguous here and falls through to the other sources. With the hook
+// taking the app and the environment (proposed: Secret func(app, env,
+// name string)) it would call s.Secrets.resolve directly.
 func (s *Server) secret(name string) (string, bool) {
+	if s.Secrets != nil {
+		if v, ok := s.Secrets.resolveUnique(context.Background(), name); ok {
+			return v, true
+		}
+	}
+	return s.secretFallback(name)
+}
+
+func (s *Server) secretFallback(name string) (string, bool) {
 	if v := s.Getenv("GANTRY_SECRET_" + name); v != "" {
 		return v, true
 	}
@@ -200,8 +273,14 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if s.dashboard != nil {
+		s.dashboard.Close() // ends the live streams, which Shutdown would wait for
+	}
 	if s.apiSrv != nil {
 		_ = s.apiSrv.Shutdown(ctx)
+	}
+	if s.sockSrv != nil {
+		_ = s.sockSrv.Shutdown(ctx)
 	}
 	if s.Orchestrator != nil {
 		s.Orchestrator.Wait(ctx)
@@ -232,7 +311,7 @@ func newServerCmd(m *Main) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			s.Logger.Info("gantry server ready", "api", s.APIURL, "router", s.RouterURL, "data", s.DataDir, "version", gantry.Version)
+			s.Logger.Info("gantry server ready", "api", s.APIURL, "socket", s.SocketPath, "router", s.RouterURL, "data", s.DataDir, "version", gantry.Version)
 			<-cmd.Context().Done()
 			s.Logger.Info("shutting down; instances keep running and are re-attached at the next start")
 			return nil
@@ -245,6 +324,7 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.ProxyAdmin, "proxy-admin", "", "admin socket of a separate `gantry proxy` to drive instead of the in-process router")
 	f.StringVar(&s.ProxyURL, "proxy-url", "http://127.0.0.1:8080", "with --proxy-admin: where that proxy serves traffic")
 	f.StringVar(&s.SecretsDir, "secrets-dir", "", "directory of secret files (default <data>/secrets)")
+	f.StringVar(&s.SecretsKey, "secrets-key", "", "key file that encrypts stored secrets, outside --data (default ~/.config/gantry/secrets.key, created 0600 on first use)")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	return cmd
 }

@@ -58,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"Deployment", deploymentTests},
 		{"Step", stepTests},
 		{"Lock", lockTests},
+		{"Workflow", workflowTests},
 		{"Store", storeTests},
 	}
 	var n atomic.Int64

@@ -1,0 +1,238 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// accessRoutes are the endpoints of access control, the audit trail and
+// secrets.
+func (s *Server) accessRoutes() []route {
+	return []route{
+		{"GET /v1/whoami", PermRead, s.whoami},
+		{"GET /v1/tokens", PermAdmin, s.listTokens},
+		{"POST /v1/tokens", PermAdmin, s.createToken},
+		{"DELETE /v1/tokens/{name}", PermAdmin, s.revokeToken},
+		{"GET /v1/audit", PermRead, s.listAudit},
+		{"GET /v1/audit/verify", PermRead, s.verifyAudit},
+		{"GET /v1/apps/{app}/environments/{env}/secrets", PermRead, s.listSecrets},
+		{"PUT /v1/apps/{app}/environments/{env}/secrets/{name}", PermAdmin, s.setSecret},
+		{"DELETE /v1/apps/{app}/environments/{env}/secrets/{name}", PermAdmin, s.unsetSecret},
+	}
+}
+
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, gantry.IdentityFrom(r.Context()))
+}
+
+var (
+	tokenName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	envName    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+)
+
+// CreateTokenRequest asks for a token.
+type CreateTokenRequest struct {
+	Name string   `json:"name"`
+	Role string   `json:"role"`
+	Envs []string `json:"envs,omitempty"`
+}
+
+// CreatedToken is a new token with its secret, shown this once.
+type CreatedToken struct {
+	*gantry.Token
+	Secret string `json:"secret"`
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+	var req CreateTokenRequest
+	if err := decode(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !tokenName.MatchString(req.Name) {
+		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "token name %q: use lower-case letters, digits, dots, dashes and underscores", req.Name))
+		return
+	}
+	if !slices.Contains(gantry.Roles, req.Role) {
+		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "role %q: want one of %s", req.Role, strings.Join(gantry.Roles, ", ")))
+		return
+	}
+	for _, e := range req.Envs {
+		if !envName.MatchString(e) {
+			s.fail(w, r, gantry.Errorf(gantry.EINVALID, "environment name %q is not valid", e))
+			return
+		}
+	}
+	if s.Tokens == nil {
+		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "this server has no token store"))
+		return
+	}
+	secret, err := gantry.NewTokenSecret()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	slices.Sort(req.Envs)
+	t := &gantry.Token{Name: req.Name, Role: req.Role, Envs: slices.Compact(req.Envs), Hash: gantry.HashToken(secret), CreatedBy: actor(r), CreatedAt: s.now()}
+	if err := s.Tokens.CreateToken(r.Context(), t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, CreatedToken{Token: t, Secret: secret})
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+	if s.Tokens == nil {
+		writeJSON(w, http.StatusOK, []*gantry.Token{})
+		return
+	}
+	ts, err := s.Tokens.ListTokens(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(ts))
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+	if s.Tokens == nil {
+		s.fail(w, r, gantry.Errorf(gantry.ENOTFOUND, "token %q not found", r.PathValue("name")))
+		return
+	}
+	if err := s.Tokens.RevokeToken(r.Context(), r.PathValue("name")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "revoked"})
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	limit, err := queryInt(r, "limit", 0)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	after, err := queryInt(r, "after", 0)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := gantry.AuditFilter{App: q.Get("app"), Env: q.Get("env"), AfterSeq: int64(after), Limit: limit}
+	if v := q.Get("since"); v != "" {
+		if f.Since, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			s.fail(w, r, gantry.Errorf(gantry.EINVALID, "since %q: want an RFC 3339 time such as 2026-11-22T01:00:00Z", v))
+			return
+		}
+	}
+	if s.Audit == nil {
+		writeJSON(w, http.StatusOK, []*gantry.AuditEntry{})
+		return
+	}
+	es, err := s.Audit.ListAudit(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(es))
+}
+
+// AuditVerification is the result of checking the audit chain.
+type AuditVerification struct {
+	OK      bool               `json:"ok"`
+	Entries int                `json:"entries"`
+	Head    string             `json:"head,omitempty"`
+	Break   *gantry.AuditBreak `json:"break,omitempty"`
+}
+
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request) {
+	if s.Audit == nil {
+		writeJSON(w, http.StatusOK, AuditVerification{OK: true})
+		return
+	}
+	es, err := s.Audit.ListAudit(r.Context(), gantry.AuditFilter{})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	seq, hash, err := s.Audit.AuditHead(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := AuditVerification{Entries: len(es), Head: hash, Break: gantry.VerifyAudit(es, seq, hash)}
+	v.OK = v.Break == nil
+	writeJSON(w, http.StatusOK, v)
+}
+
+// SetSecretRequest carries a secret's value; it is sealed at once and never
+// comes back.
+type SetSecretRequest struct {
+	Value string `json:"value"`
+}
+
+func (s *Server) secrets(w http.ResponseWriter, r *http.Request) bool {
+	if s.Secrets == nil {
+		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "this server stores no secrets"))
+		return false
+	}
+	if _, err := s.Store.FindEnvironment(r.Context(), r.PathValue("app"), r.PathValue("env")); err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request) {
+	if !s.secrets(w, r) {
+		return
+	}
+	names, err := s.Secrets.ListSecrets(r.Context(), r.PathValue("app"), r.PathValue("env"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(names))
+}
+
+func (s *Server) setSecret(w http.ResponseWriter, r *http.Request) {
+	var req SetSecretRequest
+	if err := decode(r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	name := r.PathValue("name")
+	if !secretName.MatchString(name) {
+		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "secret name %q: use letters, digits and underscores", name))
+		return
+	}
+	if req.Value == "" {
+		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "secret %s: the value is empty", name))
+		return
+	}
+	if !s.secrets(w, r) {
+		return
+	}
+	if err := s.Secrets.SetSecret(r.Context(), r.PathValue("app"), r.PathValue("env"), name, req.Value); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "set", "name": name})
+}
+
+func (s *Server) unsetSecret(w http.ResponseWriter, r *http.Request) {
+	if !s.secrets(w, r) {
+		return
+	}
+	if err := s.Secrets.UnsetSecret(r.Context(), r.PathValue("app"), r.PathValue("env"), r.PathValue("name")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "unset", "name": r.PathValue("name")})
+}

@@ -1,0 +1,88 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// auditNote collects what a handler learns that the audit entry records:
+// the release it acted on and how it ended.
+type auditNote struct {
+	release string
+	code    string
+}
+
+type auditKey struct{}
+
+func note(r *http.Request) *auditNote {
+	n, _ := r.Context().Value(auditKey{}).(*auditNote)
+	return n
+}
+
+func noteRelease(r *http.Request, id string) {
+	if n := note(r); n != nil && id != "" {
+		n.release = id
+	}
+}
+
+func noteError(r *http.Request, err error) {
+	if n := note(r); n != nil && err != nil {
+		n.code = gantry.ErrorCode(err)
+	}
+}
+
+// noteResult records the release of an operation's result.
+func noteResult(r *http.Request, v any) {
+	switch v := v.(type) {
+	case *gantry.Deployment:
+		noteRelease(r, v.ReleaseID)
+	case *gantry.Release:
+		noteRelease(r, v.ID)
+	}
+}
+
+// withAudit records every request that may change state (every method but
+// GET) once it has been answered: who, what, where, which release, and how
+// it ended. Reads are not recorded; denied reads are, by withAuth.
+func (s *Server) withAudit(rt route, next http.Handler) http.Handler {
+	if s.Audit == nil || len(rt.pattern) >= 4 && rt.pattern[:4] == "GET " {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := &auditNote{}
+		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, n))
+		next.ServeHTTP(w, r)
+		e := s.auditEntry(r, rt, actor(r))
+		e.Release = n.release
+		if n.code != "" {
+			e.Result, e.Code = gantry.AuditFailed, n.code
+		}
+		s.appendAudit(r.Context(), e)
+	})
+}
+
+func (s *Server) auditEntry(r *http.Request, rt route, who string) *gantry.AuditEntry {
+	return &gantry.AuditEntry{
+		Time: s.now(), Actor: who, Operation: rt.pattern,
+		App: r.PathValue("app"), Env: r.PathValue("env"), Result: gantry.AuditOK,
+	}
+}
+
+func (s *Server) auditDenied(r *http.Request, rt route, who string, err error) {
+	if s.Audit == nil {
+		return
+	}
+	e := s.auditEntry(r, rt, who)
+	e.Result, e.Code = gantry.AuditDenied, gantry.ErrorCode(err)
+	s.appendAudit(r.Context(), e)
+}
+
+// appendAudit writes an entry even when the request's context has ended: a
+// client that hangs up does not erase its trace.
+func (s *Server) appendAudit(ctx context.Context, e *gantry.AuditEntry) {
+	if err := s.Audit.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.logger().Error("audit trail: append failed", "operation", e.Operation, "actor", e.Actor, "error", err)
+	}
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newAuditCmd) }
+
+func newAuditCmd(m *Main) *cobra.Command {
+	var env, since string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "audit [--env E] [--since T]",
+		Short: "Show the audit trail: every state change and every denied attempt",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := gantry.AuditFilter{App: m.App, Env: env, Limit: limit}
+			if since != "" {
+				t, err := parseSince(since, time.Now())
+				if err != nil {
+					return err
+				}
+				f.Since = t
+			}
+			es, err := m.client().ListAudit(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			return m.output(es, func(w io.Writer) {
+				for _, e := range es {
+					where := strings.Trim(e.App+"/"+e.Env, "/")
+					result := e.Result
+					if e.Code != "" {
+						result += " (" + e.Code + ")"
+					}
+					fmt.Fprintf(w, "%5d %s %-14s %-18s %-14s %-22s %s\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05"),
+						e.Actor, result, where, e.Release, shortOperation(e.Operation))
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "only entries of this environment")
+	cmd.Flags().StringVar(&since, "since", "", "only entries since a time (RFC 3339) or a duration ago (e.g. 24h)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "at most this many entries (default all)")
+	cmd.AddCommand(&cobra.Command{
+		Use:   "verify",
+		Short: "Check the audit chain: exit 1 naming the first changed, removed or reordered entry",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, err := m.client().VerifyAudit(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := m.output(v, func(w io.Writer) {
+				if v.OK {
+					fmt.Fprintf(w, "audit trail intact: %d entries\n", v.Entries)
+				}
+			}); err != nil {
+				return err
+			}
+			if !v.OK {
+				return gantry.Errorf(gantry.EFAILED, "audit trail broken at entry %d (%s): %s", v.Break.Seq, v.Break.What, v.Break.Msg)
+			}
+			return nil
+		},
+	})
+	return cmd
+}
+
+// parseSince reads an RFC 3339 time, a date, or a duration before now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usagef("--since %q: want a time (2026-11-22T01:00:00Z), a date (2026-11-22) or a duration (24h)", s)
+}
+
+// shortOperation drops the common prefix of a route pattern:
+// "POST /v1/apps/{app}/environments/{env}/deploy" reads "POST deploy".
+func shortOperation(op string) string {
+	method, path, ok := strings.Cut(op, " ")
+	if !ok {
+		return op
+	}
+	path = strings.TrimPrefix(path, "/v1/apps/{app}/environments/{env}/")
+	path = strings.TrimPrefix(path, "/v1/apps/{app}/")
+	path = strings.TrimPrefix(path, "/v1/")
+	return method + " " + path
+}

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/dbchange"
+)
+
+func init() { register(newDBCmd) }
+
+// dbFlags bind the db verbs to a database directly. Until the server
+// exposes its database bindings over the API, the URL comes from --url or
+// $GANTRY_DB_URL (it is a secret: it is never printed).
+type dbFlags struct {
+	url, engine, snapshots string
+	keep, jobs             int
+}
+
+func (f *dbFlags) binding(m *Main, env string) (gantry.DatabaseBinding, error) {
+	u := f.url
+	if u == "" {
+		u = m.Getenv("GANTRY_DB_URL")
+	}
+	if u == "" {
+		return gantry.DatabaseBinding{}, usagef("db: the database URL is required (--url or $GANTRY_DB_URL)")
+	}
+	app := m.App
+	if app == "" {
+		if b, err := os.ReadFile("gantry.yml"); err == nil {
+			var head struct {
+				App string `yaml:"app"`
+			}
+			if yaml.Unmarshal(b, &head) == nil {
+				app = head.App
+			}
+		}
+	}
+	dir := f.snapshots
+	if dir == "" {
+		data := m.Getenv("GANTRY_DATA")
+		if data == "" {
+			home, _ := os.UserHomeDir()
+			data = filepath.Join(home, ".gantry")
+		}
+		dir = filepath.Join(data, "snapshots", app, env)
+	}
+	return gantry.DatabaseBinding{App: app, Env: env, Engine: f.engine, URL: u, SnapshotDir: dir, KeepSnapshots: f.keep}, nil
+}
+
+func (f *dbFlags) changer() *dbchange.Changer {
+	return &dbchange.Changer{Jobs: f.jobs}
+}
+
+func newDBCmd(m *Main) *cobra.Command {
+	f := &dbFlags{}
+	cmd := &cobra.Command{
+		Use:   "db",
+		Short: "Database changes: status, contract, rollback, snapshots, restore, copy",
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.url, "url", "", "the environment's database URL (default $GANTRY_DB_URL)")
+	pf.StringVar(&f.engine, "engine", gantry.MigrationEnginePgroll, "migrations engine: pgroll or sql")
+	pf.StringVar(&f.snapshots, "snapshots", "", "snapshot directory (default $GANTRY_DATA/snapshots/APP/ENV)")
+	pf.IntVar(&f.keep, "keep", dbchange.DefaultKeepSnapshots, "snapshots to keep")
+	pf.IntVar(&f.jobs, "jobs", 2, "parallel jobs of pg_dump and pg_restore")
+	cmd.AddCommand(newDBStatusCmd(m, f), newDBPlanCmd(m, f), newDBContractCmd(m, f), newDBRollbackCmd(m, f),
+		newDBSnapshotsCmd(m, f), newDBSnapshotCmd(m, f), newDBRestoreCmd(m, f), newDBCopyCmd(m, f))
+	return cmd
+}
+
+func newDBStatusCmd(m *Main, f *dbFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status ENV",
+		Short: "Show the migration ledger and the migration in flight",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := f.binding(m, args[0])
+			if err != nil {
+				return err
+			}
+			st, err := f.changer().Status(cmd.Context(), b)
+			if err != nil {
+				return err
+			}
+			return m.output(st, func(w io.Writer) {
+				fmt.Fprintf(w, "engine %s, schema version %s", st.Engine, orDash(st.SchemaVersion))
+				if st.Active != "" {
+					fmt.Fprintf(w, ", active migration %s (release %s): contract due", st.Active, orDash(st.ActiveRelease))
+				}
+				fmt.Fprintln(w)
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "AT\tPHASE\tMIGRATION\tRELEASE\tSNAPSHOT\tNOTE")
+				for _, r := range st.Ledger {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.At.Local().Format(time.DateTime), r.Phase, orDash(r.Migration), orDash(r.ReleaseID), orDash(r.Snapshot), r.Note)
+				}
+				tw.Flush()
+			})
+		},
+	}
+}
+
+func newDBPlanCmd(m *Main, f *dbFlags) *cobra.Command {
+	var dir string
+	var live bool
+	cmd := &cobra.Command{
+		Use:   "plan ENV --migrations DIR [--live]",
+		Short: "Say what deploying the migrations in DIR would do to the environment's database",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dir == "" {
+				return usagef("db plan: --migrations is required")
+			}
+			b, err := f.binding(m, args[0])
+			if err != nil {
+				return err
+			}
+			p, err := f.changer().Plan(cmd.Context(), b, gantry.PlanRequest{Release: &gantry.Release{}, Migrations: os.DirFS(dir), Live: live})
+			if err != nil {
+				return err
+			}
+			return m.output(p, func(w io.Writer) {
+				fmt.Fprintf(w, "%s", p.Action)
+				if len(p.Pending) > 0 {
+					fmt.Fprintf(w, " %s", strings.Join(p.Pending, ", "))
+				}
+				fmt.Fprintf(w, " (schema %s)\n", p.Schema)
+				if p.Reason != "" {
+					fmt.Fprintln(w, p.Reason)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&dir, "migrations", "", "the release's migrations directory")
+	cmd.Flags().BoolVar(&live, "live", true, "an app version is using the database")
+	return cmd
+}
+
+// guard asks the server for the environment's slots; without an answer the
+// contract is refused unless --force.
+func (m *Main) contractGuard(ctx context.Context, app, env string, force bool) gantry.ContractGuard {
+	g := gantry.ContractGuard{Force: force}
+	if app == "" {
+		return g
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if st, err := m.client().Environment(ctx, app, env); err == nil && st != nil {
+		g.Env = st.Environment
+	}
+	return g
+}
+
+func newDBContractCmd(m *Main, f *dbFlags) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "contract ENV [--force]",
+		Short: "Complete the active migration once no slot needing the old schema may take traffic",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := f.binding(m, args[0])
+			if err != nil {
+				return err
+			}
+			rec, err := f.changer().Contract(cmd.Context(), b, m.contractGuard(cmd.Context(), b.App, b.Env, force))
+			if err != nil {
+				return err
+			}
+			return m.output(rec, func(w io.Writer) {
+				fmt.Fprintf(w, "contracted %s (snapshot %s)\n", rec.Migration, rec.Snapshot)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "skip the check that no slot needing the old schema may take traffic")
+	return cmd
+}
+
+func newDBRollbackCmd(m *Main, f *dbFlags) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rollback ENV [--force]",
+		Short: "Roll back the active migration (across a contract only with --force, which loses writes)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := f.binding(m, args[0])
+			if err != nil {
+				return err
+			}
+			rec, err := f.changer().Rollback(cmd.Context(), b, gantry.RollbackOptions{Force: force})
+			if err != nil {
+				return err
+			}
+			return m.output(rec, func(w io.Writer) {
+				fmt.Fprintf(w, "rolled back %s", rec.Migration)
+				if rec.Note != "" {
+					fmt.Fprintf(w, " (%s)", rec.Note)
+				}
+				fmt.Fprintln(w)
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "roll back across a completed contract by restoring the snapshot taken before it")
+	return cmd
+}
+
+func newDBSnapshotsCmd(m *Main, f *dbFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "snapshots ENV",
+		Short: "List the environment's database snapshots, newest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := f.binding(m, args[0])
+			if err != nil {
+				return err
+			}
+			snaps, err := f.changer().Snapshots(cmd.Context(), b)
+			if err != nil {
+				return err
+			}
+			return m.output(snaps, func(w io.Writer) {
+				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tCREATED\tSCHEMA\tSIZE\tREASON")
+				for _, s := range snaps {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.Name, s.CreatedAt.Local().Format(time.DateTime), orDash(s.SchemaVersion), s.Size, s.Reason)
+				}
+				tw.Flush()
+			})
+		},
+	}
+}
+
+func newDBSnapshotCmd(m *Main, f *dbFlags) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "snapshot ENV [--reason R]",
+		Short: "Take a snapshot of the environment's database now",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := f.binding(m, args[0])
+			if err != nil {
+				return err
+			}
+			s, err := f.changer().Snapshot(cmd.Context(), b, reason)
+			if err != nil {
+				return err
+			}
+			return m.output(s, func(w io.Writer) { fmt.Fprintf(w, "snapshot %s (%d bytes)\n", s.Name, s.Size) })
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "manual", "why the snapshot is taken")
+	return cmd
+}
+
+func newDBRestoreCmd(m *Main, f *dbFlags) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "restore ENV SNAPSHOT [--yes]",
+		Short: "Replace the environment's database with a snapshot (asks for confirmation)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := f.binding(m, args[0])
+			if err != nil {
+				return err
+			}
+			if !yes {
+				fmt.Fprintf(m.Stderr, "Restore %s into the database of %s? Every change made since the snapshot is lost. Type the environment's name to confirm: ", args[1], args[0])
+				line, _ := bufio.NewReader(m.Stdin).ReadString('\n')
+				if strings.TrimSpace(line) != args[0] {
+					return gantry.Errorf(gantry.EINVALID, "restore not confirmed")
+				}
+			}
+			rec, err := f.changer().Restore(cmd.Context(), b, args[1])
+			if err != nil {
+				return err
+			}
+			return m.output(rec, func(w io.Writer) { fmt.Fprintf(w, "restored %s into %s\n", args[1], args[0]) })
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation (for scripts)")
+	return cmd
+}
+
+func newDBCopyCmd(m *Main, f *dbFlags) *cobra.Command {
+	var toURL, method, postCopy string
+	cmd := &cobra.Command{
+		Use:   "copy FROM_ENV TO_ENV --to-url URL [--method dump|template] [--post-copy FILE.sql]",
+		Short: "Copy an environment's database into a new environment's, recording its provenance",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if toURL == "" {
+				return usagef("db copy: --to-url is required")
+			}
+			from, err := f.binding(m, args[0])
+			if err != nil {
+				return err
+			}
+			to := from
+			to.Env, to.URL = args[1], toURL
+			to.SnapshotDir = filepath.Join(filepath.Dir(from.SnapshotDir), args[1])
+			req := gantry.CopyRequest{From: from, To: to, Method: method}
+			if postCopy != "" {
+				b, err := os.ReadFile(postCopy)
+				if err != nil {
+					return usagef("db copy: %v", err)
+				}
+				req.PostCopySQL = string(b)
+			}
+			if err := os.MkdirAll(to.SnapshotDir, 0o700); err != nil {
+				return err
+			}
+			rec, err := f.changer().Copy(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			return m.output(rec, func(w io.Writer) {
+				fmt.Fprintf(w, "copied %s into %s by %s in %s (schema %s", args[0], args[1], rec.Method, rec.Took.Round(time.Millisecond), orDash(rec.SchemaVersion))
+				if rec.PostCopy {
+					fmt.Fprint(w, ", post-copy script run")
+				}
+				fmt.Fprintln(w, ")")
+			})
+		},
+	}
+	cmd.Flags().StringVar(&toURL, "to-url", "", "the new environment's database URL (created if missing, else must be empty)")
+	cmd.Flags().StringVar(&method, "method", gantry.CopyDump, "dump (online, pg_dump/pg_restore -j) or template (CREATE DATABASE … TEMPLATE; the source must be quiet)")
+	cmd.Flags().StringVar(&postCopy, "post-copy", "", "SQL script run in the copy (anonymise, neutralise e-mail and webhooks)")
+	return cmd
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newEnvCmd) }
+
+func newEnvCmd(m *Main) *cobra.Command {
+	cmd := &cobra.Command{Use: "env", Short: "Clone, rename and delete environments"}
+	var clone gantry.CloneRequest
+	cloneCmd := &cobra.Command{
+		Use:   "clone SRC DST [--with-data] [--post-copy SCRIPT]",
+		Short: "Create DST with SRC's settings, variables, secret references and release (hosts follow the new name)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := m.client()
+			app, err := m.appName(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			clone.App, clone.Src, clone.Dst = app, args[0], args[1]
+			p := m.newProgress()
+			defer p.done()
+			d, err := c.Clone(cmd.Context(), clone, p.event)
+			p.done()
+			return m.deploymentOutput(d, err)
+		},
+	}
+	cloneCmd.Flags().BoolVar(&clone.WithData, "with-data", false, "also copy SRC's database")
+	cloneCmd.Flags().StringVar(&clone.PostCopy, "post-copy", "", "script run against the copied database (anonymise, neutralise e-mail)")
+
+	var displace string
+	renameCmd := &cobra.Command{
+		Use:   "rename OLD NEW [--displace-to NAME]",
+		Short: "Rename an environment with its history; --displace-to first renames an existing NEW out of the way",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := m.client()
+			app, err := m.appName(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			p := m.newProgress()
+			defer p.done()
+			d, err := c.Rename(cmd.Context(), gantry.RenameRequest{App: app, Old: args[0], New: args[1], DisplaceTo: displace}, p.event)
+			p.done()
+			if d == nil {
+				return err
+			}
+			if m.JSON {
+				if oerr := m.output(d, nil); oerr != nil {
+					return oerr
+				}
+				return err
+			}
+			if err == nil {
+				if displace != "" {
+					fmt.Fprintf(m.Stdout, "renamed %s → %s and %s → %s (#%d)\n", args[1], displace, args[0], args[1], d.ID)
+				} else {
+					fmt.Fprintf(m.Stdout, "renamed %s → %s (#%d)\n", args[0], args[1], d.ID)
+				}
+			}
+			return err
+		},
+	}
+	renameCmd.Flags().StringVar(&displace, "displace-to", "", "when NEW exists, rename it to this name first")
+
+	var force bool
+	deleteCmd := &cobra.Command{
+		Use:   "delete NAME [--force]",
+		Short: "Delete an environment, keeping its history (refused while it takes traffic, unless --force)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := m.client()
+			app, err := m.appName(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteEnvironment(cmd.Context(), gantry.DeleteEnvironmentRequest{App: app, Env: args[0], Force: force}); err != nil {
+				return err
+			}
+			return m.output(map[string]string{"env": args[0], "status": "deleted"}, func(w io.Writer) { fmt.Fprintf(w, "%s deleted; its history is kept\n", args[0]) })
+		},
+	}
+	deleteCmd.Flags().BoolVar(&force, "force", false, "stop the environment's instances and delete it even while it takes traffic")
+	cmd.AddCommand(cloneCmd, renameCmd, deleteCmd)
+	return cmd
+}

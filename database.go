@@ -1,0 +1,222 @@
+package gantry
+
+import (
+	"context"
+	"io/fs"
+	"time"
+)
+
+// Migration engines (DatabaseSpec.Migrations.Engine).
+const (
+	MigrationEnginePgroll = "pgroll"
+	MigrationEngineSQL    = "sql"
+)
+
+// MigrationsArtifact is the key, in Release.Artifacts, of the tarball of the
+// manifest's database.migrations.dir taken from the release's commit. It
+// cannot collide with a service: service names never start with "@".
+const MigrationsArtifact = "@migrations"
+
+// Migration plan actions.
+const (
+	PlanNone   = "none"   // the database already has every migration of the release
+	PlanExpand = "expand" // start one migration; contract after the old slot has stopped
+	PlanApply  = "apply"  // nothing live: start and complete every pending migration
+	PlanRefuse = "refuse" // several pending, a contract still due, or history mismatch
+)
+
+// Migration phases, as the ledger records them.
+const (
+	PhaseExpand   = "expand"
+	PhaseContract = "contract"
+	PhaseRollback = "rollback"
+	PhaseRestore  = "restore"
+	PhaseCopy     = "copy"
+)
+
+// DatabaseBinding is an environment's database as the changer sees it.
+type DatabaseBinding struct {
+	App string `json:"app"`
+	Env string `json:"env"`
+	// Engine is the manifest's migrations engine: "pgroll" or "sql".
+	Engine string `json:"engine"`
+	// URL comes from the environment's secret; it is never logged or shown.
+	URL string `json:"-"`
+	// SnapshotDir holds this environment's snapshots (one directory each).
+	SnapshotDir string `json:"snapshot_dir,omitempty"`
+	// KeepSnapshots is the retention: older snapshots are removed (0: 10).
+	KeepSnapshots int `json:"keep_snapshots,omitempty"`
+}
+
+// PlanRequest is what Plan looks at.
+type PlanRequest struct {
+	Release *Release
+	// Migrations is the release's migrations directory (the manifest's
+	// database.migrations.dir of its commit) as a file system rooted there.
+	Migrations fs.FS
+	// Live says an app version may be using the database (a slot is active
+	// or standby). When false, pending migrations are applied completely.
+	Live bool
+}
+
+// MigrationPlan says what a deploy of a release will do to the database.
+type MigrationPlan struct {
+	App       string `json:"app"`
+	Env       string `json:"env"`
+	ReleaseID string `json:"release_id"`
+	Engine    string `json:"engine"`
+	Action    string `json:"action"`
+	// Pending names the migrations not yet applied, in order.
+	Pending []string `json:"pending,omitempty"`
+	// Schema is the schema the release's instances will use after Expand.
+	Schema string `json:"schema,omitempty"`
+	// Reason explains a refusal (and is shown to the user as is).
+	Reason string `json:"reason,omitempty"`
+
+	// Sources holds the pending migrations' files, keyed by name; an engine
+	// reads them in Expand. Not serialised: a plan is re-made after a restart.
+	Sources map[string]MigrationSource `json:"-"`
+}
+
+// MigrationSource is one migration as read from a release.
+type MigrationSource struct {
+	Name     string
+	File     string // path inside the migrations directory
+	Expand   []byte // pgroll: the migration JSON; sql: the expand/ file
+	Contract []byte // sql: the contract/ file, if any
+	Rollback []byte // sql: the rollback/ file, if any
+}
+
+// ContractGuard is what the orchestrator knows about who may still use the
+// old schema. Contract refuses unless the environment shows no slot other
+// than the one running the release that expanded may take traffic.
+type ContractGuard struct {
+	// Env is the environment's current record; nil means "unknown" and is
+	// refused unless Force.
+	Env *Environment
+	// Force skips the slot check (gantry db contract --force).
+	Force bool
+}
+
+// RollbackOptions modifies Rollback.
+type RollbackOptions struct {
+	// Force allows a rollback across a completed contract: the snapshot taken
+	// before the contract is restored, losing the writes made since.
+	Force bool
+}
+
+// MigrationRecord is one ledger row: which release applied which migration,
+// in which phase, when, and the snapshot taken before it.
+type MigrationRecord struct {
+	ID        int64     `json:"id"`
+	App       string    `json:"app"`
+	Env       string    `json:"env"`
+	ReleaseID string    `json:"release_id,omitempty"`
+	Engine    string    `json:"engine"`
+	Migration string    `json:"migration"`
+	Phase     string    `json:"phase"`
+	Snapshot  string    `json:"snapshot,omitempty"`
+	Note      string    `json:"note,omitempty"`
+	At        time.Time `json:"at"`
+}
+
+// DatabaseStatus is the ledger and the migration in flight, if any.
+type DatabaseStatus struct {
+	App    string `json:"app"`
+	Env    string `json:"env"`
+	Engine string `json:"engine"`
+	// Active names the migration expanded but not yet contracted.
+	Active string `json:"active,omitempty"`
+	// ActiveRelease is the release that expanded it.
+	ActiveRelease string `json:"active_release,omitempty"`
+	// SchemaVersion is the latest migration applied (expanded or complete).
+	SchemaVersion string             `json:"schema_version,omitempty"`
+	Ledger        []*MigrationRecord `json:"ledger"`
+}
+
+// Snapshot is one pg_dump directory of an environment's database.
+type Snapshot struct {
+	Name          string    `json:"name"`
+	App           string    `json:"app"`
+	Env           string    `json:"env"`
+	Reason        string    `json:"reason"` // "before expand 02_rename", "manual", …
+	SchemaVersion string    `json:"schema_version,omitempty"`
+	Size          int64     `json:"size"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// Database copy methods.
+const (
+	CopyDump     = "dump"     // pg_dump/pg_restore -j: online, the default
+	CopyTemplate = "template" // CREATE DATABASE … TEMPLATE: the source must be quiet
+)
+
+// CopyRequest copies an environment's database into another's.
+type CopyRequest struct {
+	From, To DatabaseBinding
+	Method   string // CopyDump (default) or CopyTemplate
+	// PostCopySQL runs in the copy once it is complete (anonymise, neutralise
+	// e-mail and webhooks). Empty: nothing runs.
+	PostCopySQL string
+}
+
+// CopyRecord is the provenance of a copied database.
+type CopyRecord struct {
+	FromApp       string        `json:"from_app"`
+	FromEnv       string        `json:"from_env"`
+	ToApp         string        `json:"to_app"`
+	ToEnv         string        `json:"to_env"`
+	Method        string        `json:"method"`
+	SchemaVersion string        `json:"schema_version,omitempty"`
+	PostCopy      bool          `json:"post_copy"`
+	StartedAt     time.Time     `json:"started_at"`
+	Took          time.Duration `json:"took"`
+}
+
+// DatabaseChanger applies an app's migrations around a blue-green deploy:
+// Plan, then Expand before the candidate starts, the switch, then Contract
+// once no slot needing the old schema may take traffic.
+//
+// All methods that change the database hold a per-database advisory lock,
+// so migrations, restores and copies on one database never overlap.
+type DatabaseChanger interface {
+	Plan(ctx context.Context, b DatabaseBinding, req PlanRequest) (*MigrationPlan, error)
+	// Expand snapshots the database, then starts the plan's migration (or,
+	// for PlanApply, applies every pending one). PlanNone is a no-op.
+	Expand(ctx context.Context, b DatabaseBinding, plan *MigrationPlan) (*MigrationRecord, error)
+	// Contract snapshots the database, then completes the active migration.
+	Contract(ctx context.Context, b DatabaseBinding, guard ContractGuard) (*MigrationRecord, error)
+	// Rollback undoes the active migration; across a completed contract it
+	// refuses (EPOLICY, saying what would be lost) unless opts.Force.
+	Rollback(ctx context.Context, b DatabaseBinding, opts RollbackOptions) (*MigrationRecord, error)
+	// ConnVars returns DATABASE_URL (with the search_path of the release's
+	// schema version) and GANTRY_DB_SCHEMA for an instance of a release.
+	ConnVars(ctx context.Context, b DatabaseBinding, migrations fs.FS) (map[string]string, error)
+	Status(ctx context.Context, b DatabaseBinding) (*DatabaseStatus, error)
+
+	Snapshot(ctx context.Context, b DatabaseBinding, reason string) (*Snapshot, error)
+	Snapshots(ctx context.Context, b DatabaseBinding) ([]*Snapshot, error)
+	Restore(ctx context.Context, b DatabaseBinding, name string) (*MigrationRecord, error)
+	// Copy refuses (ECONFLICT) while a pgroll migration is active on From.
+	Copy(ctx context.Context, req CopyRequest) (*CopyRecord, error)
+}
+
+// OldSchemaSlot returns a slot of env that runs a release other than
+// releaseID and may take traffic (starting, active or standby, warm or not),
+// or nil. Such a slot may need the schema a contract would remove.
+func OldSchemaSlot(env *Environment, releaseID string) *Slot {
+	if env == nil {
+		return nil
+	}
+	for _, name := range []string{SlotBlue, SlotGreen} {
+		s := env.Slots[name]
+		if s == nil || s.ReleaseID == releaseID {
+			continue
+		}
+		switch s.State {
+		case SlotStarting, SlotActive, SlotStandby:
+			return s
+		}
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package dbchange
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// Copy copies From's database into To's (which must not exist or be empty),
+// for an environment cloned from another: online with pg_dump/pg_restore -j
+// (CopyDump), or with CREATE DATABASE … TEMPLATE (CopyTemplate), which is
+// fast but needs the source to have no other session and both on one server.
+// Copying while a pgroll migration is active is refused: the copy would
+// carry a half-done migration whose contract belongs to the source's slots.
+func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.CopyRecord, error) {
+	method := req.Method
+	if method == "" {
+		method = gantry.CopyDump
+	}
+	if method != gantry.CopyDump && method != gantry.CopyTemplate {
+		return nil, gantry.Errorf(gantry.EINVALID, "unknown copy method %q (want dump or template)", method)
+	}
+	eng, err := c.engine(req.From)
+	if err != nil {
+		return nil, err
+	}
+	toName, err := databaseName(req.To.URL)
+	if err != nil {
+		return nil, err
+	}
+	started := c.now()
+	rec := &gantry.CopyRecord{FromApp: req.From.App, FromEnv: req.From.Env, ToApp: req.To.App, ToEnv: req.To.Env, Method: method, StartedAt: started}
+
+	src, err := openDB(req.From)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	unlock, err := lock(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	unlocked := false
+	release := func() {
+		if !unlocked {
+			unlock()
+			unlocked = true
+		}
+	}
+	defer release()
+	if pg, ok := eng.(*pgrollEngine); ok {
+		_, active, err := pg.state(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		if active != "" {
+			return nil, gantry.Errorf(gantry.ECONFLICT, "copy of %s/%s refused: pgroll migration %s is active on it; contract or roll it back first", req.From.App, req.From.Env, active)
+		}
+	}
+	if rec.SchemaVersion, err = c.schemaVersion(ctx, req.From, src); err != nil {
+		return nil, err
+	}
+
+	switch method {
+	case gantry.CopyDump:
+		tmp, err := os.MkdirTemp(req.To.SnapshotDir, "copy-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dump := tmp + "/dump"
+		if err := run(ctx, c.tool("pg_dump"), "-Fd", "-j", c.jobs(), "-N", ledgerSchema, "-f", dump, "-d", req.From.URL); err != nil {
+			return nil, gantry.Errorf(gantry.EFAILED, "copy %s/%s: %v", req.From.App, req.From.Env, err)
+		}
+		release() // the dump is consistent; migrations on the source may go on
+		if err := createTarget(ctx, req.To, toName, ""); err != nil {
+			return nil, err
+		}
+		if err := run(ctx, c.tool("pg_restore"), "-j", c.jobs(), "--exit-on-error", "-d", req.To.URL, dump); err != nil {
+			return nil, gantry.Errorf(gantry.EFAILED, "copy into %s/%s: %v", req.To.App, req.To.Env, err)
+		}
+	case gantry.CopyTemplate:
+		fromName, err := databaseName(req.From.URL)
+		if err != nil {
+			return nil, err
+		}
+		// TEMPLATE needs the source without any session, ours included:
+		// the pgroll check above and the CREATE DATABASE are not atomic, a
+		// migration starting in between makes CREATE DATABASE fail instead.
+		release()
+		src.Close()
+		if err := createTarget(ctx, req.To, toName, fromName); err != nil {
+			return nil, err
+		}
+	}
+
+	dst, err := openDB(req.To)
+	if err != nil {
+		return nil, err
+	}
+	defer dst.Close()
+	if method == gantry.CopyTemplate {
+		if _, err := dst.ExecContext(ctx, `DROP SCHEMA IF EXISTS `+ledgerSchema+` CASCADE`); err != nil {
+			return nil, fmt.Errorf("clear the copied ledger: %w", err)
+		}
+	}
+	if req.PostCopySQL != "" {
+		if err := execMigration(ctx, dst, []byte(req.PostCopySQL), `SELECT 1`); err != nil {
+			return nil, gantry.Errorf(gantry.EFAILED, "post-copy script in %s/%s: %v", req.To.App, req.To.Env, err)
+		}
+		rec.PostCopy = true
+	}
+	rec.Took = c.now().Sub(started)
+	note := fmt.Sprintf("copied from %s/%s by %s at %s", req.From.App, req.From.Env, method, started.Format(time.RFC3339))
+	if rec.PostCopy {
+		note += "; post-copy script run"
+	}
+	err = c.record(ctx, dst, &gantry.MigrationRecord{App: req.To.App, Env: req.To.Env, Engine: req.To.Engine,
+		Migration: rec.SchemaVersion, Phase: gantry.PhaseCopy, Note: note, At: started})
+	if err != nil {
+		return nil, err
+	}
+	c.logger().Info("database copied", "from", req.From.App+"/"+req.From.Env, "to", req.To.App+"/"+req.To.Env, "method", method, "took", rec.Took)
+	return rec, nil
+}
+
+// createTarget creates the target database through the server's maintenance
+// database, or accepts an existing one if it is empty (dump method only).
+func createTarget(ctx context.Context, to gantry.DatabaseBinding, name, template string) error {
+	maint, err := withDatabase(to.URL, "postgres")
+	if err != nil {
+		return err
+	}
+	m, err := sql.Open("postgres", maint)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	q := `CREATE DATABASE ` + quoteIdent(name)
+	if template != "" {
+		q += ` TEMPLATE ` + quoteIdent(template)
+	}
+	_, err = m.ExecContext(ctx, q)
+	var pqErr *pq.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pqErr) && pqErr.Code == "42P04" && template == "": // duplicate_database
+		return ensureEmpty(ctx, to)
+	case errors.As(err, &pqErr) && pqErr.Code == "42P04":
+		return gantry.Errorf(gantry.ECONFLICT, "database %s of %s/%s exists: a template copy needs a new database", name, to.App, to.Env)
+	case errors.As(err, &pqErr) && pqErr.Code == "55006": // object_in_use
+		return gantry.Errorf(gantry.ECONFLICT, "the source database has other sessions: quiesce it, or copy with the dump method")
+	}
+	return fmt.Errorf("create database %s: %w", name, err)
+}
+
+func ensureEmpty(ctx context.Context, to gantry.DatabaseBinding) error {
+	db, err := openDB(to)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var n int
+	err = db.QueryRowContext(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname NOT LIKE 'pg\_%' AND n.nspname NOT IN ('information_schema', $1)`, ledgerSchema).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return gantry.Errorf(gantry.ECONFLICT, "the database of %s/%s is not empty (%d relations): refusing to copy over it", to.App, to.Env, n)
+	}
+	return nil
+}

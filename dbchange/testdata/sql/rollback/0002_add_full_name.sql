@@ -1,0 +1,4 @@
+DROP TRIGGER users_sync_full_name ON users;
+DROP FUNCTION users_sync_full_name();
+ALTER TABLE users DROP COLUMN full_name;
+ALTER TABLE users ALTER COLUMN name SET NOT NULL;

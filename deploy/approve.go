@@ -1,0 +1,149 @@
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// fingerprint binds an approval to what it approves: the release's artifact
+// digests and manifest digest, and the target environment's configuration
+// (its settings, variables, and secret names). Secret values are not part
+// of it: rotating a password does not void an approval.
+func fingerprint(rel *gantry.Release, spec *gantry.EnvironmentSpec) string {
+	h := sha256.New()
+	services := make([]string, 0, len(rel.Artifacts))
+	for s := range rel.Artifacts {
+		services = append(services, s)
+	}
+	sort.Strings(services)
+	for _, s := range services {
+		fmt.Fprintf(h, "artifact %s %s %s\n", s, rel.Artifacts[s].Digest, rel.Artifacts[s].Image)
+	}
+	fmt.Fprintf(h, "manifest %s\n", rel.ManifestDigest)
+	cfg, _ := json.Marshal(spec) // maps marshal with sorted keys
+	h.Write(cfg)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// targetSpec returns the configuration a release would run with on env.
+func (o *Orchestrator) targetSpec(ctx context.Context, app, envName string, rel *gantry.Release) (*gantry.EnvironmentSpec, error) {
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := o.Store.FindEnvironment(ctx, app, envName)
+	if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		return nil, err
+	}
+	spec, ok := specFor(m, existing, envName)
+	if !ok {
+		return nil, gantry.Errorf(gantry.EINVALID, "environment %q is not declared in the manifest of release %s", envName, rel.Version)
+	}
+	return spec, nil
+}
+
+// Approve records an approval of a release for an environment.
+func (o *Orchestrator) Approve(ctx context.Context, req gantry.ApproveRequest) (*gantry.Approval, error) {
+	rel, err := o.Store.FindRelease(ctx, req.App, req.Release)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := o.targetSpec(ctx, req.App, req.Env, rel)
+	if err != nil {
+		return nil, err
+	}
+	if p := spec.Approvals; p != nil && len(p.Roles) > 0 && req.Role != "" && req.Role != "admin" && !slices.Contains(p.Roles, req.Role) {
+		return nil, gantry.Errorf(gantry.EFORBIDDEN, "approvals of %q are given by %s; %s has role %s", req.Env, strings.Join(p.Roles, " or "), req.Actor, req.Role)
+	}
+	a := &gantry.Approval{App: req.App, Env: req.Env, ReleaseID: rel.ID, Fingerprint: fingerprint(rel, spec),
+		Approver: req.Actor, Role: req.Role, Comment: req.Comment, CreatedAt: o.now()}
+	if err := o.Store.CreateApproval(ctx, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// checkApprovals refuses a promotion that lacks the approvals the target
+// requires. Approvals count once per approver, only when given for the
+// exact digests and configuration being promoted, never from the person
+// promoting (no self-approval), and only from the required roles.
+func (o *Orchestrator) checkApprovals(ctx context.Context, req gantry.PromoteRequest, rel *gantry.Release, spec *gantry.EnvironmentSpec) error {
+	p := spec.Approvals
+	if p == nil || p.Required <= 0 {
+		return nil
+	}
+	as, err := o.Store.ListApprovals(ctx, req.App, req.To, rel.ID)
+	if err != nil {
+		return err
+	}
+	want := fingerprint(rel, spec)
+	counted := map[string]bool{}
+	var voided, self, wrongRole []string
+	for _, a := range as {
+		switch {
+		case a.Fingerprint != want:
+			voided = append(voided, a.Approver)
+		case a.Approver == req.Actor:
+			self = append(self, a.Approver)
+		case len(p.Roles) > 0 && a.Role != "" && a.Role != "admin" && !slices.Contains(p.Roles, a.Role):
+			wrongRole = append(wrongRole, a.Approver+" ("+a.Role+")")
+		default:
+			counted[a.Approver] = true
+		}
+	}
+	if len(counted) >= p.Required {
+		return nil
+	}
+	names := make([]string, 0, len(counted))
+	for n := range counted {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	msg := fmt.Sprintf("promotion of %s to %q needs %d approval(s)", rel.Version, req.To, p.Required)
+	if len(p.Roles) > 0 {
+		msg += " from " + strings.Join(p.Roles, " or ")
+	}
+	msg += fmt.Sprintf("; it has %d", len(counted))
+	if len(names) > 0 {
+		msg += " (" + strings.Join(names, ", ") + ")"
+	}
+	if len(voided) > 0 {
+		msg += "; approvals by " + strings.Join(voided, ", ") + " no longer count: the release's digests or the environment's configuration changed since they were given"
+	}
+	if len(self) > 0 {
+		msg += "; " + req.Actor + " cannot approve their own promotion"
+	}
+	if len(wrongRole) > 0 {
+		msg += "; approvals by " + strings.Join(wrongRole, ", ") + " are not from a required role"
+	}
+	return gantry.Errorf(gantry.EPOLICY, "%s. Approve with: gantry approve %s --release %s", msg, req.To, rel.ID)
+}
+
+// checkMigrationPath refuses a migration into an environment that requires
+// migrations to come through a clone of itself (W2: testnew, a copy of
+// prod, renamed to test, then promoted to prod).
+func (o *Orchestrator) checkMigrationPath(ctx context.Context, req gantry.PromoteRequest, src *gantry.Environment, rel *gantry.Release, spec *gantry.EnvironmentSpec) error {
+	if !spec.MigrationsViaClone {
+		return nil
+	}
+	dst, err := o.Store.FindEnvironment(ctx, req.App, req.To)
+	if err != nil || dst.ActiveSlot() == nil {
+		return nil // a first deploy migrates nothing
+	}
+	if classify(dst.ActiveSlot().Version, rel.Version) != "migration" {
+		return nil
+	}
+	if src.ClonedFrom != req.To {
+		return gantry.Errorf(gantry.EPOLICY, "%s → %s is a migration, and %q takes migrations only from an environment cloned from it; %q was not (clone it: gantry env clone %s NEW)",
+			dst.ActiveSlot().Version, rel.Version, req.To, req.From, req.To)
+	}
+	return nil
+}

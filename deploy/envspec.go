@@ -1,0 +1,66 @@
+package deploy
+
+import (
+	"strings"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// specFor returns the settings of environment name for a release: those the
+// release's manifest declares for it, or else those recorded with the
+// environment (a clone, or an environment displaced by a rename, is not in
+// the manifest). ok is false when neither exists.
+func specFor(m *gantry.Manifest, env *gantry.Environment, name string) (*gantry.EnvironmentSpec, bool) {
+	if s, ok := m.Environments[name]; ok {
+		return s, true
+	}
+	if env != nil && env.Name == name && len(env.Spec.Hosts) > 0 {
+		s := env.Spec
+		return &s, true
+	}
+	return nil, false
+}
+
+// renameHosts derives an environment's hosts under a new name: a host whose
+// first label is the old name gets the new one (test.shop.example.com →
+// testnew.shop.example.com); any other host gets the new name as a prefix
+// (shop.example.com → testnew.shop.example.com), so that a copy never claims
+// the hosts of what it was copied from.
+func renameHosts(hosts []string, oldName, newName string) []string {
+	out := make([]string, 0, len(hosts))
+	for _, h := range hosts {
+		wild := strings.HasPrefix(h, "*.")
+		base := strings.TrimPrefix(h, "*.")
+		if first, rest, ok := strings.Cut(base, "."); ok && first == oldName {
+			base = newName + "." + rest
+		} else {
+			base = newName + "." + base
+		}
+		if wild {
+			base = "*." + base
+		}
+		out = append(out, base)
+	}
+	return out
+}
+
+// classify says whether going from version a to b is a migration (the major
+// or minor version differs) or a deployment (W1/W2 of the seeds).
+func classify(from, to string) string {
+	if from == "" {
+		return "deployment"
+	}
+	if majorMinor(from) != majorMinor(to) {
+		return "migration"
+	}
+	return "deployment"
+}
+
+func majorMinor(v string) string {
+	v = strings.TrimPrefix(v, "v")
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return v
+	}
+	return parts[0] + "." + parts[1]
+}

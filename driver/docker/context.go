@@ -1,0 +1,118 @@
+package docker
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// validTag is Docker's tag grammar.
+var validTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+
+// outsideDockerfile is the name a Dockerfile outside the context gets in the
+// context stream, as the docker CLI does with its own random name.
+const outsideDockerfile = ".gantry.Dockerfile"
+
+// contextEntries checks the context and the Dockerfile and returns whether
+// the Dockerfile is inside the context and its name in the stream.
+func contextEntries(ctxDir, dockerfile string) (inside bool, name string, err error) {
+	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
+		return false, "", gantry.Errorf(gantry.EINVALID, "image build: context %s is not a directory of the commit", filepath.Base(ctxDir))
+	}
+	if st, err := os.Stat(dockerfile); err != nil || !st.Mode().IsRegular() {
+		return false, "", gantry.Errorf(gantry.EINVALID, "image build: the commit has no Dockerfile at %s", filepath.Base(dockerfile))
+	}
+	rel, err := filepath.Rel(ctxDir, dockerfile)
+	if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return true, filepath.ToSlash(rel), nil
+	}
+	return false, outsideDockerfile, nil
+}
+
+// writeContext writes the context directory as an uncompressed tar stream,
+// with fixed times and owners (so that unchanged files keep the engine's
+// build cache), plus the Dockerfile when it lies outside the context.
+func writeContext(w io.Writer, ctxDir string, inside bool, dockerfile, name string) error {
+	tw := tar.NewWriter(w)
+	epoch := time.Unix(0, 0)
+	err := filepath.WalkDir(ctxDir, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(ctxDir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		var link string
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		case fi.IsDir(), fi.Mode().IsRegular():
+		default:
+			return nil // sockets, devices: nothing a build can use
+		}
+		hdr, err := tar.FileInfoHeader(fi, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if fi.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.ModTime, hdr.AccessTime, hdr.ChangeTime = epoch, time.Time{}, time.Time{}
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+		hdr.Format = tar.FormatPAX
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if fi.Mode().IsRegular() {
+			return copyFile(tw, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("image build context: %w", err)
+	}
+	if !inside {
+		b, err := os.ReadFile(dockerfile)
+		if err != nil {
+			return err
+		}
+		hdr := &tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: epoch, Typeflag: tar.TypeReg}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := tw.Write(b); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func copyFile(w io.Writer, p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	if errors.Is(err, tar.ErrWriteTooLong) {
+		return fmt.Errorf("%s changed while it was sent", p)
+	}
+	return err
+}
