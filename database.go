@@ -57,6 +57,11 @@ type PlanRequest struct {
 	// Live says an app version may be using the database (a slot is active
 	// or standby). When false, pending migrations are applied completely.
 	Live bool
+	// Maintenance is the strategy for changes that cannot be made
+	// compatible: the router holds writes while every pending migration is
+	// applied completely (start and complete) and the new release takes
+	// over; old instances may see errors on reads in the meantime.
+	Maintenance bool
 }
 
 // MigrationPlan says what a deploy of a release will do to the database.

@@ -137,7 +137,7 @@ func (c *Changer) Plan(ctx context.Context, b gantry.DatabaseBinding, req gantry
 	case active != "":
 		return refuse("migration %s is still active: its contract is due before %s can start. Run `gantry db contract %s` once the slot running the previous release has stopped",
 			active, p.Pending[0], b.Env)
-	case !req.Live:
+	case !req.Live || req.Maintenance:
 		p.Action = gantry.PlanApply
 	case len(pending) > 1:
 		return refuse("the release brings %d pending migrations (%s); with the app live only one migration per release step keeps the previous release working. Deploy a release that adds only %s first",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/lib/pq"
@@ -75,7 +76,7 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.Cop
 			return nil, err
 		}
 		defer os.RemoveAll(tmp)
-		dump := tmp + "/dump"
+		dump := filepath.Join(tmp, "dump")
 		if err := run(ctx, c.tool("pg_dump"), "-Fd", "-j", c.jobs(), "-N", ledgerSchema, "-f", dump, "-d", req.From.URL); err != nil {
 			return nil, gantry.Errorf(gantry.EFAILED, "copy %s/%s: %v", req.From.App, req.From.Env, err)
 		}

@@ -12,8 +12,10 @@ import (
 // method, runs the post-copy script there, and records the provenance in
 // the copy's ledger; the source is untouched.
 func TestCopy(t *testing.T) {
+	t.Parallel()
 	for _, method := range []string{gantry.CopyDump, gantry.CopyTemplate} {
 		t.Run(method, func(t *testing.T) {
+			t.Parallel()
 			c := newChanger(t)
 			ctx := ctxT(t)
 			src := MustBinding(t, "prod", gantry.MigrationEnginePgroll)
@@ -66,6 +68,7 @@ func TestCopy(t *testing.T) {
 // TestCopyRefusedDuringMigration: no copy while a pgroll migration is active
 // on the source, nor into a database that has content.
 func TestCopyRefusedDuringMigration(t *testing.T) {
+	t.Parallel()
 	c := newChanger(t)
 	ctx := ctxT(t)
 	src := MustBinding(t, "prod", gantry.MigrationEnginePgroll)

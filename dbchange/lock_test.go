@@ -14,6 +14,7 @@ import (
 // lock (a migration or a copy in progress), an expand waits for it rather
 // than running alongside, and goes ahead once it is released.
 func TestMigrationLock(t *testing.T) {
+	t.Parallel()
 	c := newChanger(t)
 	b := MustBinding(t, "prod", gantry.MigrationEnginePgroll)
 	ctx := ctxT(t)

@@ -3,7 +3,9 @@ package dbchange_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -27,6 +29,33 @@ var (
 	sharedOnce sync.Once
 	dbSeq      atomic.Int64
 )
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// checkGolden compares v, as indented JSON, with a golden file.
+func checkGolden(tb testing.TB, file string, v any) {
+	tb.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	got = append(got, '\n')
+	if *update {
+		if err := os.MkdirAll(path.Dir(file), 0o755); err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(file, got, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		tb.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(got) != string(want) {
+		tb.Errorf("%s differs:\ngot:\n%s\nwant:\n%s", file, got, want)
+	}
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()

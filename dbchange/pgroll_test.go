@@ -69,6 +69,7 @@ func waitFor(tb testing.TB, d time.Duration, what string, cond func() bool) {
 // while the new one writes through the new schema, and after the contract
 // every acknowledged row is readable by the new release.
 func TestBlueGreenRenameColumn(t *testing.T) {
+	t.Parallel()
 	c := newChanger(t)
 	b := MustBinding(t, "prod", gantry.MigrationEnginePgroll)
 	ctx := ctxT(t)
@@ -179,6 +180,7 @@ func TestBlueGreenRenameColumn(t *testing.T) {
 // schema disappears, the old release keeps working, and the same release
 // can be deployed again.
 func TestRollbackActiveMigration(t *testing.T) {
+	t.Parallel()
 	c := newChanger(t)
 	b := MustBinding(t, "prod", gantry.MigrationEnginePgroll)
 	ctx := ctxT(t)
@@ -217,6 +219,7 @@ func TestRollbackActiveMigration(t *testing.T) {
 // migrations under a live app, a new migration while a contract is due,
 // and a release that predates a contracted migration.
 func TestPlanRefusals(t *testing.T) {
+	t.Parallel()
 	c := newChanger(t)
 	b := MustBinding(t, "prod", gantry.MigrationEnginePgroll)
 	ctx := ctxT(t)
@@ -234,6 +237,7 @@ func TestPlanRefusals(t *testing.T) {
 	}{
 		{name: "several pending", req: gantry.PlanRequest{Release: release("r3"), Migrations: v3, Live: true}, action: gantry.PlanRefuse, reason: "2 pending migrations"},
 		{name: "several pending, nothing live", req: gantry.PlanRequest{Release: release("r3"), Migrations: v3}, action: gantry.PlanApply},
+		{name: "several pending, maintenance", req: gantry.PlanRequest{Release: release("r3"), Migrations: v3, Live: true, Maintenance: true}, action: gantry.PlanApply},
 		{name: "same release again", req: gantry.PlanRequest{Release: release("r1"), Migrations: v1, Live: true}, action: gantry.PlanNone},
 		{name: "contract due", setup: func() { MustDeploy(t, c, b, release("r2"), v2, true, gantry.PlanExpand) },
 			req: gantry.PlanRequest{Release: release("r3"), Migrations: v3, Live: true}, action: gantry.PlanRefuse, reason: "contract is due"},
@@ -245,13 +249,17 @@ func TestPlanRefusals(t *testing.T) {
 		}, req: gantry.PlanRequest{Release: release("r1"), Migrations: v1, Live: true}, action: gantry.PlanRefuse, reason: "--force"},
 		{name: "next migration", req: gantry.PlanRequest{Release: release("r3"), Migrations: v3, Live: true}, action: gantry.PlanExpand},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		if tt.setup != nil {
 			tt.setup()
 		}
 		p, err := c.Plan(ctx, b, tt.req)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if i == 0 {
+			p.Env = "prod" // the binding's; stable in the golden file
+			checkGolden(t, "testdata/plans/several_pending.json", p)
 		}
 		if p.Action != tt.action || !strings.Contains(p.Reason, tt.reason) {
 			t.Errorf("%s: plan = %s %q, want %s containing %q", tt.name, p.Action, p.Reason, tt.action, tt.reason)
@@ -267,6 +275,7 @@ func TestPlanRefusals(t *testing.T) {
 // lost; with force the pre-contract snapshot comes back and the migration
 // is rolled back, so the old release works again.
 func TestRollbackAcrossContract(t *testing.T) {
+	t.Parallel()
 	c := newChanger(t)
 	b := MustBinding(t, "prod", gantry.MigrationEnginePgroll)
 	ctx := ctxT(t)

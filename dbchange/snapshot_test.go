@@ -13,6 +13,7 @@ import (
 // snapshot, drops what was created since, keeps the ledger, and records
 // itself in it. Retention keeps the newest KeepSnapshots.
 func TestSnapshotRestore(t *testing.T) {
+	t.Parallel()
 	c := newChanger(t)
 	clock := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
 	c.Now = func() time.Time { clock = clock.Add(time.Second); return clock }

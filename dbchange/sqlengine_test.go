@@ -11,6 +11,7 @@ import (
 // rename done the expand/contract way: both releases write in the window,
 // and the new release reads every row after the contract.
 func TestSQLEngineExpandContract(t *testing.T) {
+	t.Parallel()
 	c := newChanger(t)
 	b := MustBinding(t, "prod", gantry.MigrationEngineSQL)
 	ctx := ctxT(t)
@@ -72,6 +73,7 @@ func TestSQLEngineExpandContract(t *testing.T) {
 // TestSQLEngineRollback runs rollback/ while the migration is active, and
 // refuses without a rollback file.
 func TestSQLEngineRollback(t *testing.T) {
+	t.Parallel()
 	c := newChanger(t)
 	ctx := ctxT(t)
 	v1 := migrationsFS(t, "sql", "0001_")

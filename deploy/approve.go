@@ -14,10 +14,10 @@ import (
 )
 
 // fingerprint binds an approval to what it approves: the release's artifact
-// digests and manifest digest, and the target environment's configuration
-// (its settings, variables, and secret names). Secret values are not part
-// of it: rotating a password does not void an approval.
-func fingerprint(rel *gantry.Release, spec *gantry.EnvironmentSpec) string {
+// digests and manifest digest, and the configuration it would run with on
+// the target environment: settings, variables, and the secrets' values,
+// which enter only through this hash and so never leave the server.
+func (o *Orchestrator) fingerprint(rel *gantry.Release, env string, spec *gantry.EnvironmentSpec) string {
 	h := sha256.New()
 	services := make([]string, 0, len(rel.Artifacts))
 	for s := range rel.Artifacts {
@@ -30,6 +30,13 @@ func fingerprint(rel *gantry.Release, spec *gantry.EnvironmentSpec) string {
 	fmt.Fprintf(h, "manifest %s\n", rel.ManifestDigest)
 	cfg, _ := json.Marshal(spec) // maps marshal with sorted keys
 	h.Write(cfg)
+	secrets := append([]string(nil), spec.Secrets...)
+	sort.Strings(secrets)
+	for _, name := range secrets {
+		v, ok := o.secretValue(rel.App, env, name)
+		sum := sha256.Sum256([]byte(v))
+		fmt.Fprintf(h, "\nsecret %s %t %x", name, ok, sum)
+	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
@@ -63,7 +70,7 @@ func (o *Orchestrator) Approve(ctx context.Context, req gantry.ApproveRequest) (
 	if p := spec.Approvals; p != nil && len(p.Roles) > 0 && req.Role != "" && req.Role != "admin" && !slices.Contains(p.Roles, req.Role) {
 		return nil, gantry.Errorf(gantry.EFORBIDDEN, "approvals of %q are given by %s; %s has role %s", req.Env, strings.Join(p.Roles, " or "), req.Actor, req.Role)
 	}
-	a := &gantry.Approval{App: req.App, Env: req.Env, ReleaseID: rel.ID, Fingerprint: fingerprint(rel, spec),
+	a := &gantry.Approval{App: req.App, Env: req.Env, ReleaseID: rel.ID, Fingerprint: o.fingerprint(rel, req.Env, spec),
 		Approver: req.Actor, Role: req.Role, Comment: req.Comment, CreatedAt: o.now()}
 	if err := o.Store.CreateApproval(ctx, a); err != nil {
 		return nil, err
@@ -84,7 +91,7 @@ func (o *Orchestrator) checkApprovals(ctx context.Context, req gantry.PromoteReq
 	if err != nil {
 		return err
 	}
-	want := fingerprint(rel, spec)
+	want := o.fingerprint(rel, req.To, spec)
 	counted := map[string]bool{}
 	var voided, self, wrongRole []string
 	for _, a := range as {

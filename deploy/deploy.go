@@ -47,7 +47,11 @@ func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, k
 	if strategy != gantry.StrategyBlueGreen && strategy != gantry.StrategyRestart {
 		return nil, gantry.Errorf(gantry.EINVALID, "unknown strategy %q (want bluegreen or restart)", strategy)
 	}
-	if err := o.checkFreeze(req.Env, spec, req.BreakGlass); err != nil {
+	var running *gantry.EnvironmentSpec
+	if existing != nil {
+		running = &existing.Spec
+	}
+	if err := o.checkFreeze(req.Env, spec, req.BreakGlass, running); err != nil {
 		return nil, err
 	}
 	d := &gantry.Deployment{App: req.App, Env: req.Env, Kind: kind, ReleaseID: rel.ID, Version: rel.Version, FromEnv: fromEnv, Strategy: strategy, Actor: req.Actor}
@@ -62,8 +66,23 @@ func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, k
 	if err := o.recordPolicy(ctx, r, existing, rel, req.BreakGlass); err != nil {
 		return d, r.finish(ctx, err)
 	}
-	err = o.deploy(ctx, r, rel, m, spec, strategy)
-	return d, r.finish(ctx, err)
+	o.notify(d, rel, m)
+	envForHooks := existing
+	if envForHooks == nil {
+		envForHooks = &gantry.Environment{App: req.App, Name: req.Env, Spec: *spec}
+	}
+	phase := phaseOf(kind)
+	host := firstHost(spec.Hosts)
+	err = o.runHooks(ctx, r, m, rel, envForHooks, "before_"+phase, host)
+	if err == nil {
+		err = o.deploy(ctx, r, rel, m, spec, strategy)
+	}
+	if err == nil {
+		err = o.runHooks(ctx, r, m, rel, envForHooks, "after_"+phase, host)
+	}
+	err = r.finish(ctx, err)
+	o.notify(d, rel, m)
+	return d, err
 }
 
 func envNames(m *gantry.Manifest) []string {
@@ -161,6 +180,9 @@ func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, 
 		}
 	}
 	cand.Verified = true
+	if err := o.runHooks(ctx, r, m, rel, env, "before_switch", firstHost(route.PreviewHosts)); err != nil {
+		return failed(err)
+	}
 	if err := r.step(ctx, "switch", fmt.Sprintf("%s → slot %s", route.Name, slot), func() (string, error) {
 		if len(targets) == 0 {
 			return "no http service: nothing to route", nil
@@ -176,6 +198,9 @@ func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, 
 	}
 	o.promoteSlot(env, slot, spec.KeepWarm)
 	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	if err := o.runHooks(ctx, r, m, rel, env, "after_switch", firstHost(route.Hosts)); err != nil {
 		return err
 	}
 	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {

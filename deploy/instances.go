@@ -59,10 +59,7 @@ func (o *Orchestrator) instanceVars(env *gantry.Environment, rel *gantry.Release
 		vars[k] = v
 	}
 	for _, name := range env.Spec.Secrets {
-		if o.Secret == nil {
-			return nil, gantry.Errorf(gantry.EINVALID, "secret %s is referenced by environment %s but this server has no secret source", name, env.Name)
-		}
-		v, ok := o.Secret(name)
+		v, ok := o.secretValue(env.App, env.Name, name)
 		if !ok {
 			return nil, gantry.Errorf(gantry.EINVALID, "secret %s referenced by environment %s is not set on the server", name, env.Name)
 		}

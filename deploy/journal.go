@@ -14,6 +14,9 @@ type run struct {
 	d        *gantry.Deployment
 	progress gantry.Progress
 	start    time.Time
+	// softFail marks a step that failed without failing the operation (an
+	// after_* hook that kept failing); the step's detail says so.
+	softFail bool
 }
 
 // step journals a step before running fn, then records its result. The
@@ -33,6 +36,9 @@ func (r *run) step(ctx context.Context, name, detail string, fn func() (string, 
 	s.State = gantry.StepDone
 	if result != "" {
 		s.Detail = result
+	}
+	if r.softFail {
+		s.State, r.softFail = gantry.StepFailed, false
 	}
 	if err != nil {
 		s.State = gantry.StepFailed

@@ -35,11 +35,16 @@ type Orchestrator struct {
 	RouterURL string
 	// Secret resolves a secret reference to its value; ok is false when unset.
 	Secret func(name string) (value string, ok bool)
-	Logger *slog.Logger
-	Now    func() time.Time
+	// SecretFor, when set, resolves a secret of one environment and takes
+	// precedence over Secret.
+	SecretFor func(app, env, name string) (value string, ok bool)
+	Logger    *slog.Logger
+	Now       func() time.Time
 
 	// HTTPClient probes instances and runs verify checks.
 	HTTPClient *http.Client
+	// Hooks runs the manifest's hooks and notifications; nil runs none.
+	Hooks gantry.HookRunner
 	// OnStep observes the journal: it is called once a step is written
 	// (state "started", before the step acts) and once its result is.
 	OnStep func(d *gantry.Deployment, s gantry.Step)
@@ -134,4 +139,15 @@ func (o *Orchestrator) track(id int64, cancel context.CancelFunc) func() {
 		delete(o.running, id)
 		o.mu.Unlock()
 	}
+}
+
+// secretValue resolves one secret of an environment.
+func (o *Orchestrator) secretValue(app, env, name string) (string, bool) {
+	if o.SecretFor != nil {
+		return o.SecretFor(app, env, name)
+	}
+	if o.Secret != nil {
+		return o.Secret(name)
+	}
+	return "", false
 }

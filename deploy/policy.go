@@ -9,10 +9,18 @@ import (
 )
 
 // checkFreeze refuses a change inside one of the environment's freeze
-// windows, unless a break-glass reason is given.
-func (o *Orchestrator) checkFreeze(env string, spec *gantry.EnvironmentSpec, breakGlass string) error {
+// windows, unless a break-glass reason is given. The windows are those of
+// every spec given: the configuration running now and the one the change
+// brings, so that deploying an older release cannot lift a freeze.
+func (o *Orchestrator) checkFreeze(env string, spec *gantry.EnvironmentSpec, breakGlass string, more ...*gantry.EnvironmentSpec) error {
 	now := o.now()
-	for _, w := range spec.Freeze {
+	var windows []gantry.FreezeWindow
+	for _, s := range append([]*gantry.EnvironmentSpec{spec}, more...) {
+		if s != nil {
+			windows = append(windows, s.Freeze...)
+		}
+	}
+	for _, w := range windows {
 		if now.Before(w.From) || !now.Before(w.To) {
 			continue
 		}

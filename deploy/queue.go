@@ -101,3 +101,10 @@ func (o *Orchestrator) position(key string, w *waiter) int {
 	}
 	return 0
 }
+
+// Queued returns how many requests wait for an environment's lock.
+func (o *Orchestrator) Queued(app, env string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.queues[app+"/"+env])
+}

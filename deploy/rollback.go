@@ -40,7 +40,13 @@ func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest,
 	if target == active.ReleaseID {
 		return nil, gantry.Errorf(gantry.EINVALID, "release %s is already active on %s", active.Version, req.Env)
 	}
-	if err := o.checkFreeze(req.Env, &env.Spec, req.BreakGlass); err != nil {
+	var targetSpec *gantry.EnvironmentSpec
+	if rel, err := o.Store.FindRelease(ctx, req.App, target); err == nil {
+		if m, err := o.manifestOf(rel); err == nil {
+			targetSpec, _ = specFor(m, env, req.Env)
+		}
+	}
+	if err := o.checkFreeze(req.Env, &env.Spec, req.BreakGlass, targetSpec); err != nil {
 		return nil, err
 	}
 	if !warm || standby.ReleaseID != target {

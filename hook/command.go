@@ -18,6 +18,7 @@ func (r *Runner) command(ctx context.Context, script string, hc Context, m maske
 	if timeout <= 0 {
 		timeout = DefaultCommandTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -39,11 +40,12 @@ func (r *Runner) command(ctx context.Context, script string, hc Context, m maske
 	}
 	var exitErr *exec.ExitError
 	switch {
-	case ctx.Err() == context.DeadlineExceeded:
+	case parent.Err() != nil:
+		// The operation was canceled: no point in trying again.
+		a.err = parent.Err().Error()
+	case ctx.Err() != nil:
 		a.err = fmt.Sprintf("timed out after %s", timeout)
 		a.retryable = true
-	case ctx.Err() != nil:
-		a.err = ctx.Err().Error()
 	case err == nil:
 		a.ok = true
 	case errors.As(err, &exitErr):

@@ -234,7 +234,8 @@ func TestCommandOutputBounded(t *testing.T) {
 // outlives CommandTimeout, and reports it as a timeout.
 func TestCommandTimeout(t *testing.T) {
 	r, _ := MustRunner(t)
-	r.CommandTimeout = 300 * time.Millisecond
+	// Long enough for the shell to start and write under CPU contention.
+	r.CommandTimeout = 1500 * time.Millisecond
 	hc := sampleContext()
 	hc.Dir = t.TempDir()
 	start := time.Now()
@@ -242,7 +243,7 @@ func TestCommandTimeout(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 20*time.Second {
 		t.Errorf("Before took %s, want it bounded by the timeout", elapsed)
 	}
-	if err == nil || !strings.Contains(gantry.ErrorMessage(err), "timed out after 300ms") {
+	if err == nil || !strings.Contains(gantry.ErrorMessage(err), "timed out after 1.5s") {
 		t.Fatalf("Before = %v, want a timeout", err)
 	}
 	if got := results[0]; got.ExitCode != -1 || got.Output != "started\n" {

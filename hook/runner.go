@@ -44,6 +44,8 @@ const (
 // one Runner serves every deployment at once, since everything that belongs
 // to one operation travels in Context.
 type Runner struct {
+	// Logger records each attempt, with URLs cut to their host and secret
+	// values masked; nil discards.
 	Logger *slog.Logger
 	// HTTPClient sends webhooks; nil means a client without its own timeout,
 	// since every attempt gets WebhookTimeout through its context.
@@ -62,7 +64,7 @@ type Runner struct {
 	// OutputLimit is how many bytes of a command's output (its tail) or of a
 	// webhook's response (its head) a Result keeps (default 16 KiB).
 	OutputLimit int
-	// Now stamps events; nil means time.Now.
+	// Now stamps webhook bodies and events; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -122,8 +124,8 @@ type Result struct {
 	// Status is the last HTTP status (0 when no response came back).
 	Status int `json:"status,omitempty"`
 	// ExitCode is the last exit code of a command; -1 when it was killed or
-	// could not start.
-	ExitCode int `json:"exit_code"`
+	// could not start. Always 0 for webhooks.
+	ExitCode int `json:"exit_code,omitempty"`
 	// Output is the tail of a command's output, or the head of a webhook's
 	// response, with secret values masked.
 	Output   string        `json:"output,omitempty"`

@@ -31,7 +31,7 @@ type webhookBody struct {
 // success; network errors, timeouts, 5xx and 429 are worth another try; any
 // other status is final, since asking again would get the same answer.
 func (r *Runner) post(ctx context.Context, method, rawURL string, body []byte, delivery string, hc Context, m masker) attempt {
-	a := attempt{exitCode: -1}
+	var a attempt
 	u, err := expand(rawURL, hc)
 	if err != nil {
 		a.err = err.Error()
@@ -44,6 +44,7 @@ func (r *Runner) post(ctx context.Context, method, rawURL string, body []byte, d
 	if timeout <= 0 {
 		timeout = DefaultWebhookTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -72,10 +73,10 @@ func (r *Runner) post(ctx context.Context, method, rawURL string, body []byte, d
 	if err != nil {
 		a.retryable = true
 		switch {
-		case ctx.Err() == context.DeadlineExceeded:
+		case parent.Err() != nil:
+			a.err, a.retryable = parent.Err().Error(), false
+		case ctx.Err() != nil:
 			a.err = fmt.Sprintf("timed out after %s", timeout)
-		case errors.Is(err, context.Canceled):
-			a.err, a.retryable = "canceled", false
 		default:
 			a.err = m.mask(transportError(err))
 		}

@@ -123,18 +123,19 @@ func TestWebhookTimeout(t *testing.T) {
 	defer close(release)
 	r, _ := MustRunner(t)
 	r.Attempts = 2
-	r.WebhookTimeout = 200 * time.Millisecond
+	r.WebhookTimeout = 500 * time.Millisecond
 	start := time.Now()
 	results := r.After(context.Background(), []gantry.Hook{webhook(srv.URL, "POST")}, sampleContext())
 	if elapsed := time.Since(start); elapsed > 15*time.Second {
 		t.Errorf("After took %s, want it bounded by two timeouts", elapsed)
 	}
 	got := results[0]
-	if got.OK || got.Attempts != 2 || got.Error != "timed out after 200ms" {
+	if got.OK || got.Attempts != 2 || got.Error != "timed out after 500ms" {
 		t.Errorf("result = %+v, want 2 attempts that timed out", got)
 	}
-	if n := hits.Load(); n != 2 {
-		t.Errorf("server saw %d requests, want 2", n)
+	// Under heavy load an attempt may time out before its request is read.
+	if n := hits.Load(); n < 1 || n > 2 {
+		t.Errorf("server saw %d requests, want 1 or 2", n)
 	}
 }
 

@@ -113,6 +113,13 @@ type (
 		Secrets     []string          `yaml:"secrets,omitempty"`
 		PromoteFrom string            `yaml:"promote_from,omitempty"`
 		Approvals   *yApprovals       `yaml:"approvals,omitempty"`
+		Freeze      []yFreeze         `yaml:"freeze,omitempty"`
+		ViaClone    bool              `yaml:"migrations_via_clone,omitempty"`
+	}
+	yFreeze struct {
+		From   string `yaml:"from"`
+		To     string `yaml:"to"`
+		Reason string `yaml:"reason,omitempty"`
 	}
 	yRuntime struct {
 		Driver    string `yaml:"driver"`
@@ -187,6 +194,10 @@ func toYAML(m *gantry.Manifest) yManifest {
 		if e.Approvals != nil {
 			ye.Approvals = &yApprovals{Required: e.Approvals.Required, Roles: e.Approvals.Roles}
 		}
+		for _, w := range e.Freeze {
+			ye.Freeze = append(ye.Freeze, yFreeze{From: w.From.Format(time.RFC3339), To: w.To.Format(time.RFC3339), Reason: w.Reason})
+		}
+		ye.ViaClone = e.MigrationsViaClone
 		y.Environments[name] = ye
 	}
 	return y

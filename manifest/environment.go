@@ -1,8 +1,10 @@
 package manifest
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"gopkg.in/yaml.v3"
@@ -125,6 +127,12 @@ func (d *decoder) environment(name string, n *yaml.Node, path, app string, r *en
 	if f, ok := fs["approvals"]; ok {
 		e.Approvals = d.approvals(f.val, join(path, "approvals"))
 	}
+	if f, ok := fs["freeze"]; ok {
+		e.Freeze = d.freeze(f.val, join(path, "freeze"))
+	}
+	if f, ok := fs["migrations_via_clone"]; ok {
+		e.MigrationsViaClone, _ = d.boolean(f.val, join(path, "migrations_via_clone"))
+	}
 
 	// Defaults that depend on names, applied once the keys are read.
 	if _, ok := fs["hosts"]; !ok && app != "" {
@@ -237,6 +245,52 @@ func (d *decoder) approvals(n *yaml.Node, path string) *gantry.ApprovalPolicy {
 		})
 	}
 	return a
+}
+
+// freeze decodes freeze windows: RFC 3339 times, from before to.
+func (d *decoder) freeze(n *yaml.Node, path string) []gantry.FreezeWindow {
+	var out []gantry.FreezeWindow
+	for i, item := range d.list(n, path) {
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		fs := d.mapping(item, ip, "environments.<env>.freeze[]")
+		var w gantry.FreezeWindow
+		ok := true
+		for _, k := range []string{"from", "to"} {
+			f, present := fs[k]
+			if !present {
+				d.addf(item, ip, "a freeze window needs %q (an RFC 3339 time such as 2026-12-20T00:00:00Z)", k)
+				ok = false
+				continue
+			}
+			s, sok := d.nonEmpty(f.val, join(ip, k))
+			if !sok {
+				ok = false
+				continue
+			}
+			t, err := time.Parse(time.RFC3339, s)
+			if err != nil {
+				d.addf(f.val, join(ip, k), "%q is not an RFC 3339 time such as 2026-12-20T00:00:00Z", clip(s))
+				ok = false
+				continue
+			}
+			if k == "from" {
+				w.From = t
+			} else {
+				w.To = t
+			}
+		}
+		if f, present := fs["reason"]; present {
+			w.Reason, _ = d.str(f.val, join(ip, "reason"))
+		}
+		if ok && !w.To.After(w.From) {
+			d.addf(item, ip, "freeze window ends (%s) before it starts (%s)", w.To.Format(time.RFC3339), w.From.Format(time.RFC3339))
+			ok = false
+		}
+		if ok {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // checkPromotion checks that promote_from names another declared environment

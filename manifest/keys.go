@@ -29,9 +29,11 @@ var keys = map[string][]string{
 	"notify[]":                  {"slack", "webhook", "environments"},
 	"environments.<env>": {
 		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
+		"freeze", "migrations_via_clone",
 	},
 	"environments.<env>.runtime":   {"driver", "registry", "namespace"},
 	"environments.<env>.approvals": {"required", "roles"},
+	"environments.<env>.freeze[]":  {"from", "to", "reason"},
 }
 
 // keyPaths returns the full path of every key the decoder knows, sorted, in

@@ -11,7 +11,7 @@ import (
 
 // action is what a confirmation page shows and its form sends back.
 type action struct {
-	Name    string // deploy, promote, rollback, lock, unlock
+	Name    string // deploy, promote, rollback, approve, lock, unlock
 	Verb    string // the button's label
 	Summary string
 	Danger  bool
@@ -49,6 +49,9 @@ func actionFrom(app string, v url.Values, name string) (*action, error) {
 		if a.To != "" {
 			a.Summary = fmt.Sprintf("Roll %s back to release %s.", a.Env, a.To)
 		}
+	case "approve":
+		err = need("env", "release")
+		a.Verb, a.Summary = "Approve", fmt.Sprintf("Approve release %s of %s for %s. The approval is bound to this release's digests and configuration.", a.Release, app, a.Env)
 	case "lock":
 		err = need("env")
 		a.Verb, a.Summary = "Lock", fmt.Sprintf("Lock %s: deploys, promotions and rollbacks are refused until it is unlocked.", a.Env)
@@ -93,6 +96,12 @@ func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, rq *request) {
 			body["to"] = a.To
 		}
 		st = d.start(rq.id, env+"/rollback", body)
+	case "approve":
+		body := map[string]string{"release": a.Release}
+		if a.Reason != "" {
+			body["comment"] = a.Reason
+		}
+		st.err = d.do(r.Context(), rq.id, http.MethodPost, env+"/approvals", body)
 	case "lock":
 		if a.Reason == "" {
 			d.confirmAgain(w, rq, app, a, gantry.Errorf(gantry.EINVALID, "a lock needs a reason"))

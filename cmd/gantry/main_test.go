@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
 )
 
 // The test binary doubles as a server process for the crash tests: with
@@ -174,11 +175,34 @@ func helloRepo(t *testing.T) string {
 // without a token.
 var testSockets sync.Map
 
+// testerTokens holds, per socket, the secret of an admin token named
+// "tester", so that the CLI in tests acts as "tester" over TCP.
+var (
+	testerMu     sync.Mutex
+	testerTokens = map[string]string{}
+)
+
+func testerToken(t *testing.T, socket string) string {
+	t.Helper()
+	testerMu.Lock()
+	defer testerMu.Unlock()
+	if tok, ok := testerTokens[socket]; ok {
+		return tok
+	}
+	ct, err := api.NewClient(socket, "").CreateToken(context.Background(), api.CreateTokenRequest{Name: "tester", Role: gantry.RoleAdmin})
+	if err != nil {
+		t.Fatalf("create the tester token: %v", err)
+	}
+	testerTokens[socket] = ct.Secret
+	return ct.Secret
+}
+
 // runCLI runs the CLI in-process against server and returns its output and exit code.
 func runCLI(t *testing.T, server string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	var token string
 	if sock, ok := testSockets.Load(server); ok {
-		server = sock.(string)
+		token = testerToken(t, sock.(string))
 	}
 	var out, errb bytes.Buffer
 	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
@@ -187,6 +211,8 @@ func runCLI(t *testing.T, server string, args ...string) (stdout, stderr string,
 			return server
 		case "GANTRY_ACTOR":
 			return "tester"
+		case "GANTRY_TOKEN":
+			return token
 		}
 		return ""
 	}}

@@ -30,7 +30,7 @@ type secretBox struct {
 	envs    *sqlite.DB
 	keyPath string
 
-	mu  sync.Mutex
+	mu   sync.Mutex
 	aead cipher.AEAD
 }
 

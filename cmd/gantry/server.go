@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-dev/gantry/build"
 	"github.com/gantry-dev/gantry/deploy"
 	"github.com/gantry-dev/gantry/driver/process"
+	"github.com/gantry-dev/gantry/hook"
 	"github.com/gantry-dev/gantry/internal/atomicfile"
 	"github.com/gantry-dev/gantry/manifest"
 	"github.com/gantry-dev/gantry/proxy"
@@ -106,6 +107,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		RouterURL: s.RouterURL,
 		Secret:    s.secret,
 		Logger:    s.Logger.With("component", "deploy"),
+		Hooks:     hookRunner{r: &hook.Runner{Logger: s.Logger.With("component", "hook")}},
 	}
 	builder := &build.Builder{Artifacts: arts, WorkDir: filepath.Join(s.DataDir, "build"), Decode: manifest.Decode, Logger: s.Logger.With("component", "build")}
 	releases := &deploy.Releases{

@@ -81,6 +81,22 @@ func TestCopyImageWithinRegistry(t *testing.T) {
 	if dg := tagDigest(t, dstRepo, "1.0.0"); dg != testImage.Digest {
 		t.Errorf("tag 1.0.0 of the copy names %s, want %s", dg, testImage.Digest)
 	}
+
+	// Deleting the copy leaves the original alone.
+	ref, _ := registry.ParseRef(got)
+	ctx := context.Background()
+	for range 2 { // the second delete finds nothing, which is fine
+		if err := rc.Delete(ctx, ref); err != nil {
+			t.Fatalf("Delete: %v", err)
+		}
+	}
+	if ok, err := rc.Has(ctx, ref); ok || err != nil {
+		t.Errorf("after Delete the copy is there: %v, %v", ok, err)
+	}
+	orig, _ := registry.ParseRef(testImage.Image)
+	if ok, err := rc.Has(ctx, orig); !ok || err != nil {
+		t.Errorf("after deleting the copy, the original: %v, %v; want it there", ok, err)
+	}
 }
 
 func TestCopyImageErrors(t *testing.T) {
@@ -100,5 +116,29 @@ func TestCopyImageErrors(t *testing.T) {
 				t.Errorf("CopyImage(%s, %s): error %v (code %q), want code %q", tt.src, tt.dst, err, code, tt.code)
 			}
 		})
+	}
+}
+
+// TestImageIn: an image is copied only into a registry that lacks it.
+func TestImageIn(t *testing.T) {
+	env := dockertest.Get(t)
+	d := MustDriver(t)
+	ctx := context.Background()
+	same, err := d.ImageIn(ctx, testImage, env.Registries[0].Addr+"/drivertest", "testapp")
+	if err != nil || same != testImage {
+		t.Errorf("ImageIn(its own registry) = %+v, %v; want it unchanged", same, err)
+	}
+	prodReg := env.Registries[1].Addr + "/promoted/"
+	got, err := d.ImageIn(ctx, testImage, prodReg, "web")
+	if err != nil {
+		t.Fatalf("ImageIn(another registry): %v", err)
+	}
+	want := testImage
+	want.Image = env.Registries[1].Addr + "/promoted/web@" + testImage.Digest
+	if got != want {
+		t.Errorf("ImageIn(another registry) = %+v, want %+v", got, want)
+	}
+	if _, err := d.ImageIn(ctx, gantry.Artifact{Kind: gantry.ArtifactTarball}, prodReg, "web"); gantry.ErrorCode(err) != gantry.EINVALID {
+		t.Errorf("ImageIn(a tarball): %v, want code %q", err, gantry.EINVALID)
 	}
 }

@@ -20,7 +20,6 @@ package docker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -154,6 +153,9 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 	if err := validateSpec(spec); err != nil {
 		return gantry.Instance{}, err
 	}
+	if n := d.network(); n != NetworkHost && n != NetworkPublish {
+		return gantry.Instance{}, gantry.Errorf(gantry.EINVALID, "docker driver: network %q is neither %q nor %q", n, NetworkHost, NetworkPublish)
+	}
 	env, err := environ(spec)
 	if err != nil {
 		return gantry.Instance{}, err
@@ -171,7 +173,9 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 	}
 	cfg, hostCfg := d.containerConfig(spec, env)
 	created, err := d.Client.ContainerCreate(ctx, cfg, hostCfg, nil, nil, name)
-	if err != nil {
+	if cerrdefs.IsConflict(err) {
+		return gantry.Instance{}, gantry.Errorf(gantry.ECONFLICT, "start %s: another start of the same instance is under way", name)
+	} else if err != nil {
 		return gantry.Instance{}, fmt.Errorf("start %s: create container: %w", name, err)
 	}
 	started := d.now()
@@ -364,5 +368,3 @@ func shortID(id string) string {
 func notFound(err error) bool {
 	return err != nil && cerrdefs.IsNotFound(err)
 }
-
-var errNoHandle = errors.New("instance has no container handle")

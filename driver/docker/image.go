@@ -236,9 +236,7 @@ func readStream(r io.Reader, out io.Writer, keep int) ([]json.RawMessage, error)
 		}
 		if text := strings.TrimRight(m.Stream, "\n"); text != "" {
 			fmt.Fprintln(out, text)
-			for _, l := range strings.Split(text, "\n") {
-				last = append(last, l)
-			}
+			last = append(last, strings.Split(text, "\n")...)
 			if len(last) > keep {
 				last = last[len(last)-keep:]
 			}

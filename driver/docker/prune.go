@@ -9,28 +9,10 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
-
-	"github.com/gantry-dev/gantry/driver/docker/registry"
 )
 
 // LabelImageApp is set on every image BuildImage builds.
 const LabelImageApp = "gantry.app"
-
-// CopyImage copies the image src (repository@sha256:…) into dstRepo
-// (registry host/path, e.g. 127.0.0.1:5001/shop/web) under the same digest,
-// without an engine, and returns dstRepo@sha256:… once the destination
-// serves a manifest that hashes to that digest. Promotion between
-// environments whose registries differ uses it: prod runs the bytes that
-// test ran. Copying an image that is already there only checks it.
-func CopyImage(ctx context.Context, src, dstRepo string) (string, error) {
-	var c registry.Client
-	return c.Copy(ctx, src, dstRepo)
-}
-
-// CopyImage is the package's CopyImage through the driver's registry client.
-func (d *Driver) CopyImage(ctx context.Context, src, dstRepo string) (string, error) {
-	return d.Registry.Copy(ctx, src, dstRepo)
-}
 
 // KeepDigests returns a keep function for Prune that keeps every image
 // reference whose digest is one of refs' ("repo@sha256:…" or "sha256:…").

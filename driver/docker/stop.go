@@ -161,7 +161,7 @@ func (d *Driver) Inspect(ctx context.Context, inst gantry.Instance) (gantry.Inst
 // another instance's, is treated as gone rather than acted on.
 func (d *Driver) container(ctx context.Context, inst gantry.Instance) (container.InspectResponse, error) {
 	if inst.Handle == "" {
-		return container.InspectResponse{}, gantry.Errorf(gantry.EINVALID, "instance %s: %v", describe(inst), errNoHandle)
+		return container.InspectResponse{}, gantry.Errorf(gantry.EINVALID, "instance %s has no container handle", describe(inst))
 	}
 	c, err := d.Client.ContainerInspect(ctx, inst.Handle)
 	if err != nil {

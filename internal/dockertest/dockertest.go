@@ -241,9 +241,7 @@ func StartEngine(dir string) (*Engine, error) {
 	)
 	e.cmd.Stdout, e.cmd.Stderr = logf, logf
 	e.cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
-	// Its own process group, so that a Ctrl-C of the tests reaches it only
-	// through Close.
-	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	e.cmd.SysProcAttr = ownGroup()
 	if err := e.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start dockerd: %w", err)
 	}
@@ -375,7 +373,7 @@ http:
 	defer logf.Close()
 	r.cmd = exec.Command(bin, "serve", cfg)
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	r.cmd.SysProcAttr = ownGroup()
 	if err := r.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start docker-registry: %w", err)
 	}
@@ -419,6 +417,14 @@ func (r *Registry) Close() error {
 		<-r.done
 	}
 	return nil
+}
+
+// ownGroup puts a started program in its own process group, so that a
+// Ctrl-C of the tests reaches it only through Close, and has the kernel
+// send it SIGTERM if the test binary dies without Close (a timeout panic):
+// a throwaway engine must not outlive its tests.
+func ownGroup() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 }
 
 func freePort() (int, error) {

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/hook"
+)
+
+// hookRunner adapts package hook to the orchestrator's HookRunner.
+type hookRunner struct{ r *hook.Runner }
+
+var _ gantry.HookRunner = hookRunner{}
+
+func (h hookRunner) RunPhase(ctx context.Context, hooks map[string][]gantry.Hook, hc gantry.HookContext) (string, bool, error) {
+	results, err := h.r.Phase(ctx, hooks, hookContext(hc))
+	return hook.Summarize(results), len(hook.Failed(results)) > 0, err
+}
+
+func (h hookRunner) Notify(ctx context.Context, targets []gantry.NotifyTarget, d *gantry.Deployment, rel *gantry.Release) {
+	if len(targets) == 0 {
+		return
+	}
+	ev := hook.EventFor(d, rel)
+	h.r.Notify(ctx, targets, ev)
+}
+
+func hookContext(hc gantry.HookContext) hook.Context {
+	return hook.Context{App: hc.App, Env: hc.Env, Release: hc.Release, Version: hc.Version, Commit: hc.Commit,
+		Actor: hc.Actor, Phase: hc.Phase, DeploymentID: hc.DeploymentID, URL: hc.URL, Vars: hc.Vars, Secrets: hc.Secrets}
+}
