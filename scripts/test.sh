@@ -10,12 +10,19 @@ cd "$(dirname "$0")/.."
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
 
-# need CMD PACKAGE: install PACKAGE from Debian when CMD is missing.
+# need CMD PACKAGE...: install the Debian packages when CMD (a command name
+# or an absolute path) is missing.
 apt_updated=""
 need() {
-	command -v "$1" >/dev/null 2>&1 && return 0
+	local cmd=$1
+	shift
+	if [ "${cmd#/}" != "$cmd" ]; then
+		[ -x "$cmd" ] && return 0
+	else
+		command -v "$cmd" >/dev/null 2>&1 && return 0
+	fi
 	if [ "$(id -u)" != 0 ]; then
-		log "$1 is missing (Debian package $2); tests that need it will skip unless GANTRY_INTEGRATION=1"
+		log "$cmd is missing (Debian: $*); tests that need it will skip unless GANTRY_INTEGRATION=1"
 		return 0
 	fi
 	if [ -z "$apt_updated" ]; then
@@ -23,12 +30,19 @@ need() {
 		apt-get update -qq >/dev/null
 		apt_updated=1
 	fi
-	log "installing $2"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+	log "installing $*"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 need git git
 need curl curl
+# The Docker driver's tests start a throwaway dockerd and registry.
+need dockerd docker.io
+need docker-registry docker-registry
+# Database changes are tested against a throwaway PostgreSQL 15.
+need /usr/lib/postgresql/15/bin/postgres postgresql-15 postgresql-client-15
+# The dashboard is tested in a real headless browser.
+need chromium chromium
 
 if ! command -v go >/dev/null 2>&1; then
 	log "go is not on PATH: install Go 1.26 or newer"

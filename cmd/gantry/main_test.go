@@ -42,6 +42,8 @@ func childServer() int {
 		DataDir:    os.Getenv("GANTRY_TEST_DATA"),
 		Listen:     "127.0.0.1:0",
 		RouterAddr: os.Getenv("GANTRY_TEST_ROUTER"),
+		ProxyAdmin: os.Getenv("GANTRY_TEST_PROXY_ADMIN"),
+		ProxyURL:   os.Getenv("GANTRY_TEST_PROXY_URL"),
 		Logger:     newLogger(os.Stderr, "text"),
 	}
 	ctx := context.Background()
@@ -74,11 +76,12 @@ type childProc struct {
 	stderr *bytes.Buffer
 }
 
-func startChild(t *testing.T, dataDir, routerAddr, crashAt string) *childProc {
+func startChild(t *testing.T, dataDir, routerAddr, crashAt string, env ...string) *childProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "GANTRY_TEST_CHILD=server", "GANTRY_TEST_DATA="+dataDir,
 		"GANTRY_TEST_ROUTER="+routerAddr, "GANTRY_TEST_CRASH_AT="+crashAt)
+	cmd.Env = append(cmd.Env, env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &syncWriter{w: &stderr}
 	stdin, _ := cmd.StdinPipe()
