@@ -182,8 +182,14 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request) bool {
 		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "this server stores no secrets"))
 		return false
 	}
-	if _, err := s.Store.FindEnvironment(r.Context(), r.PathValue("app"), r.PathValue("env")); err != nil {
+	// The app must exist, the environment need not yet: its secrets are
+	// set before its first deploy, which needs them.
+	if _, err := s.Store.FindApp(r.Context(), r.PathValue("app")); err != nil {
 		s.fail(w, r, err)
+		return false
+	}
+	if !envName.MatchString(r.PathValue("env")) {
+		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "environment name %q is not valid", r.PathValue("env")))
 		return false
 	}
 	return true

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -47,7 +48,7 @@ func noteResult(r *http.Request, v any) {
 // GET) once it has been answered: who, what, where, which release, and how
 // it ended. Reads are not recorded; denied reads are, by withAuth.
 func (s *Server) withAudit(rt route, next http.Handler) http.Handler {
-	if s.Audit == nil || len(rt.pattern) >= 4 && rt.pattern[:4] == "GET " {
+	if s.Audit == nil || strings.HasPrefix(rt.pattern, "GET ") {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

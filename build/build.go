@@ -221,6 +221,20 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 		}
 	}
 
+	// The database migrations travel with the release, so that a deploy, a
+	// promotion or a rollback applies exactly the migrations of its commit.
+	if db := m.Database; db != nil && db.Migrations.Dir != "" {
+		if _, err := os.Stat(filepath.Join(exportDir, db.Migrations.Dir)); err != nil {
+			return nil, gantry.Errorf(gantry.EINVALID, "database.migrations.dir %q is not in commit %s", db.Migrations.Dir, shortSHA(commit))
+		}
+		a, err := b.storeTarball(ctx, exportDir, []string{db.Migrations.Dir})
+		if err != nil {
+			return nil, fmt.Errorf("migrations: %w", err)
+		}
+		artifacts[gantry.MigrationsArtifact] = a
+		p.stepf("migrations %s: %s", db.Migrations.Dir, a.Digest)
+	}
+
 	sum := sha256.Sum256(raw)
 	rel := &gantry.Release{
 		App:            req.App,

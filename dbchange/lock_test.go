@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +43,15 @@ func TestMigrationLock(t *testing.T) {
 	if err == nil || !errors.Is(short.Err(), context.DeadlineExceeded) {
 		t.Fatalf("expand while the lock is held: err = %v, want it to wait until the deadline", err)
 	}
+	// A copy of the database waits for the same lock.
+	dst := b
+	dst.Env, dst.URL = "copy", MustServer(t).URLFor(strings.TrimPrefix(mustDBName(t, b.URL), "/")+"_copy")
+	short, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = c.Copy(short, gantry.CopyRequest{From: b, To: dst})
+	cancel()
+	if err == nil || !errors.Is(short.Err(), context.DeadlineExceeded) {
+		t.Fatalf("copy while the lock is held: err = %v, want it to wait until the deadline", err)
+	}
 	st, err := c.Status(ctx, b)
 	if err != nil {
 		t.Fatal(err)
@@ -62,4 +73,13 @@ func TestMigrationLock(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("expand after the lock was released: %v", err)
 	}
+}
+
+func mustDBName(tb testing.TB, raw string) string {
+	tb.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u.Path
 }

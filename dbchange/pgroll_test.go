@@ -326,3 +326,34 @@ func TestRollbackAcrossContract(t *testing.T) {
 		t.Errorf("rows after rollback --force = %q, want %q (the write after the contract is lost)", got, "before contract")
 	}
 }
+
+// TestFailedExpandRollsBack: a migration that fails half-way through Start
+// is rolled back, so the database is left as it was, and the ledger says so.
+func TestFailedExpandRollsBack(t *testing.T) {
+	t.Parallel()
+	c := newChanger(t)
+	b := MustBinding(t, "prod", gantry.MigrationEnginePgroll)
+	ctx := ctxT(t)
+	v1 := migrationsFS(t, "failing", "01_")
+	MustDeploy(t, c, b, release("r1"), v1, false, gantry.PlanApply)
+	p, err := c.Plan(ctx, b, gantry.PlanRequest{Release: release("r2"), Migrations: migrationsFS(t, "failing"), Live: true})
+	if err != nil || p.Action != gantry.PlanExpand {
+		t.Fatalf("plan = %+v, %v; want expand", p, err)
+	}
+	_, err = c.Expand(ctx, b, p)
+	wantCode(t, err, gantry.EFAILED)
+	if !strings.Contains(gantry.ErrorMessage(err), "division by zero") {
+		t.Errorf("error %q does not say what failed", gantry.ErrorMessage(err))
+	}
+	st, err := c.Status(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := st.Ledger[len(st.Ledger)-1]
+	if st.Active != "" || st.SchemaVersion != "01_create_users" || last.Phase != gantry.PhaseRollback || !strings.Contains(last.Note, "expand failed") || last.Snapshot == "" {
+		t.Errorf("after a failed expand: active %q, version %q, last record %+v; want nothing active, 01_create_users, a rollback noting the failure", st.Active, st.SchemaVersion, last)
+	}
+	if _, err := c.ConnVars(ctx, b, v1); err != nil {
+		t.Errorf("the previous release's schema after a failed expand: %v", err)
+	}
+}

@@ -146,6 +146,13 @@ func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, 
 			return err
 		}
 	}
+	if err := o.contractStep(ctx, r, env, m); err != nil {
+		return err
+	}
+	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
+	if err != nil {
+		return err
+	}
 	*cand = gantry.Slot{Name: slot, State: gantry.SlotStarting, ReleaseID: rel.ID, Version: rel.Version, Since: o.now()}
 	if err := o.saveEnv(ctx, env); err != nil {
 		return err
@@ -157,13 +164,16 @@ func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, 
 			_ = o.Router.SetPreview(context.WithoutCancel(ctx), gantry.RouteName(env.App, env.Name), nil)
 			return "", o.stopSlot(context.WithoutCancel(ctx), env, drv, cand, m)
 		})
+		if db != nil && db.expanded {
+			_ = o.rollbackDatabase(context.WithoutCancel(ctx), r, db.b)
+		}
 		if detail != "" {
 			return withDetail(err, detail)
 		}
 		return err
 	}
 	if err := r.step(ctx, "start", fmt.Sprintf("slot %s", slot), func() (string, error) {
-		return o.startSlot(ctx, env, drv, cand, rel, m, m.ServicesInOrder())
+		return o.startSlot(ctx, env, drv, cand, rel, m, m.ServicesInOrder(), db.connVars())
 	}); err != nil {
 		return failed(err)
 	}
@@ -204,15 +214,32 @@ func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, 
 		return err
 	}
 	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
-		return r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {
+		if err := r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {
 			err := o.stopSlot(ctx, env, drv, old, m)
 			if err == nil {
 				err = o.saveEnv(ctx, env)
 			}
 			return "", err
-		})
+		}); err != nil {
+			return err
+		}
+		return o.contractStep(ctx, r, env, m)
 	}
 	return nil
+}
+
+// contractStep journals a contract when one is due.
+func (o *Orchestrator) contractStep(ctx context.Context, r *run, env *gantry.Environment, m *gantry.Manifest) error {
+	if o.Databases == nil || m.Database == nil {
+		return nil
+	}
+	return r.step(ctx, "db-contract", "when no slot needs the old schema", func() (string, error) {
+		msg, err := o.contractIfDue(ctx, env, m)
+		if msg == "" && err == nil {
+			msg = "nothing to contract"
+		}
+		return msg, err
+	})
 }
 
 // promoteSlot makes slot active and the other one the warm standby.

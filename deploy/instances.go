@@ -14,10 +14,13 @@ import (
 
 // startSlot starts every instance of services into slot, persisting each
 // instance as soon as it is started so recovery can find it.
-func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, rel *gantry.Release, m *gantry.Manifest, services []*gantry.Service) (string, error) {
+func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, rel *gantry.Release, m *gantry.Manifest, services []*gantry.Service, extra map[string]string) (string, error) {
 	vars, err := o.instanceVars(env, rel, slot.Name)
 	if err != nil {
 		return "", err
+	}
+	for k, v := range extra {
+		vars[k] = v
 	}
 	var started []string
 	for _, svc := range services {

@@ -43,6 +43,10 @@ type Orchestrator struct {
 
 	// HTTPClient probes instances and runs verify checks.
 	HTTPClient *http.Client
+	// Databases applies migrations around deploys; nil when the server has
+	// no database support. SnapshotRoot holds the databases' snapshots.
+	Databases    gantry.DatabaseChanger
+	SnapshotRoot string
 	// Hooks runs the manifest's hooks and notifications; nil runs none.
 	Hooks gantry.HookRunner
 	// OnStep observes the journal: it is called once a step is written

@@ -201,7 +201,20 @@ func (o *Orchestrator) reapSlot(ctx context.Context, app, envName, slotName stri
 		m, _ = o.manifestOf(rel)
 	}
 	o.logger().Info("keep_warm over: stopping standby", "app", app, "env", envName, "slot", slotName, "release", s.ReleaseID)
-	return o.stopSlot(ctx, env, drv, s, m)
+	if err := o.stopSlot(ctx, env, drv, s, m); err != nil {
+		return err
+	}
+	// With the old slot gone, nothing needs the old schema any more.
+	if a := env.ActiveSlot(); a != nil && o.Databases != nil {
+		if rel, err := o.Store.FindRelease(ctx, app, a.ReleaseID); err == nil {
+			if am, err := o.manifestOf(rel); err == nil {
+				if _, err := o.contractIfDue(ctx, env, am); err != nil {
+					o.logger().Error("contract after keep_warm", "app", app, "env", envName, "error", err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // Watch runs ReapStandby every interval until ctx ends.

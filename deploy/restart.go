@@ -35,12 +35,16 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 	}); err != nil {
 		return err
 	}
+	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
+	if err != nil {
+		return err
+	}
 	*slot = gantry.Slot{Name: slot.Name, State: gantry.SlotStarting, ReleaseID: rel.ID, Version: rel.Version, Since: o.now()}
 	if err := o.saveEnv(ctx, env); err != nil {
 		return err
 	}
 	if err := r.step(ctx, "start", "slot "+slot.Name, func() (string, error) {
-		return o.startSlot(ctx, env, drv, slot, rel, m, m.ServicesInOrder())
+		return o.startSlot(ctx, env, drv, slot, rel, m, m.ServicesInOrder(), db.connVars())
 	}); err != nil {
 		return err
 	}

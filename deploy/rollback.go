@@ -103,7 +103,27 @@ func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest,
 		return d, r.finish(ctx, err)
 	}
 	o.promoteSlot(env, slot.Name, env.Spec.KeepWarm)
-	return d, r.finish(ctx, o.saveEnv(ctx, env))
+	if err := o.saveEnv(ctx, env); err != nil {
+		return d, r.finish(ctx, err)
+	}
+	// The release left behind may have expanded a migration the restored
+	// one does not know: undo it, now that no instance uses its schema.
+	return d, r.finish(ctx, o.rollbackLeftMigration(ctx, r, env, m, d.FromRelease))
+}
+
+func (o *Orchestrator) rollbackLeftMigration(ctx context.Context, r *run, env *gantry.Environment, m *gantry.Manifest, left string) error {
+	b, err := o.dbBinding(env, m)
+	if err != nil || b == nil {
+		return err
+	}
+	st, err := o.Databases.Status(ctx, *b)
+	if err != nil {
+		return err
+	}
+	if st.Active == "" || st.ActiveRelease != left {
+		return nil
+	}
+	return o.rollbackDatabase(ctx, r, b)
 }
 
 // routerFlip switches the route to targets, through the router's own

@@ -28,6 +28,7 @@ import (
 type journalDeploys struct {
 	db   *sqlite.DB
 	hold chan struct{}
+	fail string // when set, the switch step fails with this
 }
 
 func (j *journalDeploys) run(ctx context.Context, kind, app, env, actor string, p gantry.Progress) (*gantry.Deployment, error) {
@@ -44,8 +45,18 @@ func (j *journalDeploys) run(ctx context.Context, kind, app, env, actor string, 
 		<-j.hold
 	}
 	sw := &gantry.Step{Name: "switch", State: gantry.StepDone, Detail: "router switched"}
+	if j.fail != "" {
+		sw.Name, sw.State, sw.Detail = "health", gantry.StepFailed, j.fail
+	}
 	if err := j.db.AppendStep(ctx, d.ID, sw); err != nil {
 		return nil, err
+	}
+	if j.fail != "" {
+		d.State, d.Error, d.FinishedAt = gantry.DeploymentFailed, j.fail, time.Now()
+		if err := j.db.UpdateDeployment(ctx, d); err != nil {
+			return nil, err
+		}
+		return d, gantry.Errorf(gantry.EFAILED, "%s", j.fail)
 	}
 	d.State, d.FinishedAt = gantry.DeploymentSucceeded, time.Now()
 	return d, j.db.UpdateDeployment(ctx, d)
@@ -92,6 +103,9 @@ func newFixture(t *testing.T) *fixture {
 	}
 	for _, e := range []struct{ name, from string }{{"test", ""}, {"prod", "test"}} {
 		env := &gantry.Environment{App: "shop", Name: e.name, Spec: gantry.EnvironmentSpec{PromoteFrom: e.from, Secrets: []string{"DATABASE_URL"}}, Active: gantry.SlotBlue}
+		if e.name == "prod" {
+			env.Spec.Freeze = []gantry.FreezeWindow{{From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour), Reason: "year-end freeze"}}
+		}
 		*env.Slot(gantry.SlotBlue) = gantry.Slot{Name: gantry.SlotBlue, State: gantry.SlotActive, ReleaseID: "shop-1.1.0", Version: "1.1.0", Since: time.Now(),
 			Instances: []gantry.Instance{{Service: "web", Addr: "127.0.0.1:1"}}}
 		*env.Slot(gantry.SlotGreen) = gantry.Slot{Name: gantry.SlotGreen, State: gantry.SlotStandby, ReleaseID: "shop-1.0.0", Version: "1.0.0"}
@@ -186,11 +200,11 @@ func TestSignInSessionsAndCookies(t *testing.T) {
 	if status, _, h := b.get("/"); status != http.StatusSeeOther || !strings.HasPrefix(h.Get("Location"), "/signin") {
 		t.Fatalf("GET / signed out: %d to %q, want a redirect to /signin", status, h.Get("Location"))
 	}
-	_, page, _ := b.get("/signin")
+	b.get("/signin") // sets the sign-in cookie, which the forged field does not match
 	if status, body, _ := b.post("/signin", url.Values{"csrf": {"forged"}, "token": {"x"}}); status != http.StatusForbidden {
 		t.Errorf("sign-in with a forged CSRF token: %d, want 403\n%.300s", status, body)
 	}
-	_, page, _ = b.get("/signin")
+	_, page, _ := b.get("/signin")
 	if status, body, _ := b.post("/signin", url.Values{"csrf": {csrfOf(t, page)}, "token": {"gty_nope"}}); status != http.StatusUnauthorized || !strings.Contains(body, "Unknown token") {
 		t.Errorf("sign-in with an unknown token: %d, want 401 Unknown token", status)
 	}
@@ -249,6 +263,7 @@ func TestPagesRender(t *testing.T) {
 		{"/", "1.1.0"},
 		{"/", "aaaaaaaaaaaa"},
 		{"/", "Promote from test"},
+		{"/", `title="year-end freeze">frozen`},
 		{"/apps/shop/releases", "shop-1.0.0"},
 		{"/apps/shop/releases/shop-1.0.0", "standby"},
 		{"/apps/shop/diff?a=test&b=prod", "Same release on both"},
@@ -380,4 +395,29 @@ func TestLiveSteps(t *testing.T) {
 	close(f.deploys.hold)
 	next("router switched")
 	next("event: done")
+}
+
+// TestFailedDeploymentShowsWhy: a failed deployment's page says which step
+// failed and why.
+func TestFailedDeploymentShowsWhy(t *testing.T) {
+	f := newFixture(t)
+	f.deploys.fail = "instance web-1 did not become healthy: GET /up: connection refused; last output: panic: no DATABASE_URL"
+	b := newBrowser(t, f.url)
+	csrf := b.signIn(f.token(t, "root", gantry.RoleAdmin))
+	status, body, h := b.post("/apps/shop/actions/deploy", url.Values{"csrf": {csrf}, "env": {"test"}, "release": {"1.1.0"}})
+	if status != http.StatusSeeOther {
+		t.Fatalf("deploy: %d\n%.500s", status, body)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, page, _ := b.get(h.Get("Location"))
+		if strings.Contains(page, `id="failure"`) {
+			if !strings.Contains(page, "panic: no DATABASE_URL") || !strings.Contains(page, `class="step failed"`) {
+				t.Errorf("failed deployment page lacks the reason or the failed step:\n%.2000s", page)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the failure did not show within 10s:\n%.1500s", page)
+		}
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gantry-dev/gantry/api"
 	"github.com/gantry-dev/gantry/artifact"
 	"github.com/gantry-dev/gantry/build"
+	"github.com/gantry-dev/gantry/dbchange"
 	"github.com/gantry-dev/gantry/deploy"
 	"github.com/gantry-dev/gantry/driver/process"
 	"github.com/gantry-dev/gantry/hook"
@@ -102,12 +103,14 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	s.Orchestrator = &deploy.Orchestrator{
 		Store: s.Store, Router: s.Router, Artifacts: arts,
-		Drivers:   map[string]gantry.Driver{drv.Name(): drv},
-		Decode:    manifest.Decode,
-		RouterURL: s.RouterURL,
-		Secret:    s.secret,
-		Logger:    s.Logger.With("component", "deploy"),
-		Hooks:     hookRunner{r: &hook.Runner{Logger: s.Logger.With("component", "hook")}},
+		Drivers:      map[string]gantry.Driver{drv.Name(): drv},
+		Decode:       manifest.Decode,
+		RouterURL:    s.RouterURL,
+		Secret:       s.secret,
+		Logger:       s.Logger.With("component", "deploy"),
+		Hooks:        hookRunner{r: &hook.Runner{Logger: s.Logger.With("component", "hook")}},
+		Databases:    &dbchange.Changer{Logger: s.Logger.With("component", "dbchange")},
+		SnapshotRoot: filepath.Join(s.DataDir, "snapshots"),
 	}
 	builder := &build.Builder{Artifacts: arts, WorkDir: filepath.Join(s.DataDir, "build"), Decode: manifest.Decode, Logger: s.Logger.With("component", "build")}
 	releases := &deploy.Releases{

@@ -42,15 +42,28 @@ func contextEntries(ctxDir, dockerfile string) (inside bool, name string, err er
 // with fixed times and owners (so that unchanged files keep the engine's
 // build cache), plus the Dockerfile when it lies outside the context.
 func writeContext(w io.Writer, ctxDir string, inside bool, dockerfile, name string) error {
+	ignore, err := readIgnore(filepath.Join(ctxDir, ".dockerignore"))
+	if err != nil {
+		return err
+	}
 	tw := tar.NewWriter(w)
 	epoch := time.Unix(0, 0)
-	err := filepath.WalkDir(ctxDir, func(p string, de fs.DirEntry, err error) error {
+	err = filepath.WalkDir(ctxDir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		rel, err := filepath.Rel(ctxDir, p)
 		if err != nil || rel == "." {
 			return err
+		}
+		slash := filepath.ToSlash(rel)
+		// The Dockerfile and .dockerignore go whatever the patterns say,
+		// as with the docker CLI: the engine needs them.
+		if slash != ".dockerignore" && !(inside && slash == name) && ignore.excluded(slash) {
+			if de.IsDir() && !ignore.hasExceptions && !(inside && strings.HasPrefix(name, slash+"/")) {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		fi, err := os.Lstat(p)
 		if err != nil {
@@ -115,4 +128,85 @@ func copyFile(w io.Writer, p string) error {
 		return fmt.Errorf("%s changed while it was sent", p)
 	}
 	return err
+}
+
+// ignoreRules are the patterns of a context's .dockerignore.
+type ignoreRules struct {
+	rules         []ignoreRule
+	hasExceptions bool
+}
+
+type ignoreRule struct {
+	re        *regexp.Regexp
+	exception bool // a "!pattern" line: include again
+}
+
+// readIgnore reads .dockerignore: one pattern a line, # comments, ! for
+// exceptions, * and ? within a path segment, ** across segments. A missing
+// file ignores nothing.
+func readIgnore(path string) (ignoreRules, error) {
+	var ir ignoreRules
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ir, nil
+	} else if err != nil {
+		return ir, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		r := ignoreRule{}
+		if strings.HasPrefix(line, "!") {
+			r.exception, line = true, strings.TrimSpace(line[1:])
+			ir.hasExceptions = true
+		}
+		line = strings.TrimPrefix(filepath.ToSlash(filepath.Clean(line)), "/")
+		re, err := ignoreRegexp(line)
+		if err != nil {
+			return ir, gantry.Errorf(gantry.EINVALID, "image build: .dockerignore pattern %q: %v", line, err)
+		}
+		r.re = re
+		ir.rules = append(ir.rules, r)
+	}
+	return ir, nil
+}
+
+// ignoreRegexp turns a pattern into a regexp that matches a path or any
+// path below it.
+func ignoreRegexp(p string) (*regexp.Regexp, error) {
+	var sb strings.Builder
+	sb.WriteString("^")
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '*' && i+1 < len(p) && p[i+1] == '*':
+			i++
+			if i+1 < len(p) && p[i+1] == '/' {
+				i++
+				sb.WriteString("(.*/)?") // **/ is zero or more directories
+			} else {
+				sb.WriteString(".*")
+			}
+		case c == '*':
+			sb.WriteString("[^/]*")
+		case c == '?':
+			sb.WriteString("[^/]")
+		default:
+			sb.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	sb.WriteString("(/.*)?$")
+	return regexp.Compile(sb.String())
+}
+
+// excluded applies the rules in order: the last one that matches decides.
+func (ir ignoreRules) excluded(rel string) bool {
+	out := false
+	for _, r := range ir.rules {
+		if r.re.MatchString(rel) {
+			out = !r.exception
+		}
+	}
+	return out
 }

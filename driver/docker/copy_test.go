@@ -142,3 +142,20 @@ func TestImageIn(t *testing.T) {
 		t.Errorf("ImageIn(a tarball): %v, want code %q", err, gantry.EINVALID)
 	}
 }
+
+func TestImportImage(t *testing.T) {
+	env := dockertest.Get(t)
+	d := MustDriver(t)
+	ctx := context.Background()
+	a, err := d.ImportImage(ctx, testImage.Image)
+	if err != nil || a.Kind != gantry.ArtifactImage || a.Image != testImage.Image || a.Digest != testImage.Digest {
+		t.Errorf("ImportImage(%s) = %+v, %v; want the image artifact", testImage.Image, a, err)
+	}
+	missing := env.Registries[0].Addr + "/drivertest/testapp@sha256:" + strings.Repeat("0", 64)
+	if _, err := d.ImportImage(ctx, missing); gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		t.Errorf("ImportImage of a digest the registry lacks: %v, want code %q", err, gantry.ENOTFOUND)
+	}
+	if _, err := d.ImportImage(ctx, env.Registries[0].Addr+"/drivertest/testapp:latest"); gantry.ErrorCode(err) != gantry.EINVALID {
+		t.Errorf("ImportImage by tag: %v, want code %q", err, gantry.EINVALID)
+	}
+}

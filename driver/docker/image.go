@@ -87,7 +87,13 @@ func (d *Driver) BuildImage(ctx context.Context, b ImageBuild) (gantry.Artifact,
 		return gantry.Artifact{}, err
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeContext(pw, ctxDir, inside, dockerfile, dfName)) }()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		pw.CloseWithError(writeContext(pw, ctxDir, inside, dockerfile, dfName))
+	}()
+	// The export is removed once the build returns: the writer must be done.
+	defer func() { pr.CloseWithError(io.ErrClosedPipe); <-sent }()
 	resp, err := d.Client.ImageBuild(ctx, pr, build.ImageBuildOptions{
 		Tags:        refs,
 		Dockerfile:  dfName,
@@ -99,12 +105,10 @@ func (d *Driver) BuildImage(ctx context.Context, b ImageBuild) (gantry.Artifact,
 		Version:     build.BuilderV1,
 	})
 	if err != nil {
-		pr.CloseWithError(err)
 		return gantry.Artifact{}, fmt.Errorf("image build: %w", err)
 	}
 	_, err = readStream(resp.Body, out, 20)
 	resp.Body.Close()
-	pr.CloseWithError(io.ErrClosedPipe)
 	if err != nil {
 		return gantry.Artifact{}, gantry.Errorf(gantry.EFAILED, "image build of %s failed: %v", b.Repository, err)
 	}

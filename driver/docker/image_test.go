@@ -166,3 +166,25 @@ func MustStart(tb testing.TB, d *docker.Driver, s gantry.InstanceSpec) gantry.In
 	})
 	return inst
 }
+
+// TestBuildImageFailure: a Dockerfile that fails gives EFAILED with what the
+// engine said, and nothing is pushed.
+func TestBuildImageFailure(t *testing.T) {
+	env := dockertest.Get(t)
+	d := MustDriver(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY no-such-file /x\n"), 0o644)
+	repo := env.Registries[0].Addr + "/buildtest/broken"
+	_, err := d.BuildImage(context.Background(), docker.ImageBuild{Dir: dir, Repository: repo, Tags: []string{"1.0"}})
+	if gantry.ErrorCode(err) != gantry.EFAILED || !strings.Contains(err.Error(), "no-such-file") {
+		t.Errorf("BuildImage of a failing Dockerfile: %v, want code %q naming the missing file", err, gantry.EFAILED)
+	}
+	resp, err := http.Get("http://" + env.Registries[0].Addr + "/v2/buildtest/broken/tags/list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the registry has tags of a failed build: %s", resp.Status)
+	}
+}

@@ -1,6 +1,11 @@
 package docker
 
 import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -143,5 +148,80 @@ func TestRepositoryOf(t *testing.T) {
 		if got := repositoryOf(in); got != want {
 			t.Errorf("repositoryOf(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestWriteContextDockerignore(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		".dockerignore":           "# comment\nlogs\n**/*.log\n!keep/important.log\nnode_modules\nbuild/Dockerfile\n/secret?.txt\n",
+		"build/Dockerfile":        "FROM scratch\n",
+		"a.txt":                   "a",
+		"secret1.txt":             "s",
+		"logs/x.txt":              "x",
+		"keep/important.log":      "!",
+		"keep/other.log":          "o",
+		"src/deep/trace.log":      "t",
+		"node_modules/m/index.js": "m",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inside, name, err := contextEntries(dir, filepath.Join(dir, "build/Dockerfile"))
+	if err != nil || !inside || name != "build/Dockerfile" {
+		t.Fatalf("contextEntries = %v, %q, %v; want inside, build/Dockerfile", inside, name, err)
+	}
+	var buf bytes.Buffer
+	if err := writeContext(&buf, dir, inside, filepath.Join(dir, "build/Dockerfile"), name); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag != tar.TypeDir {
+			got = append(got, h.Name)
+		}
+	}
+	want := []string{".dockerignore", "a.txt", "build/Dockerfile", "keep/important.log"}
+	if !slices.Equal(got, want) {
+		t.Errorf("context files %q, want %q", got, want)
+	}
+}
+
+func TestWriteContextOutsideDockerfile(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "app"), 0o755)
+	os.WriteFile(filepath.Join(dir, "app", "main"), []byte("bin"), 0o755)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	inside, name, err := contextEntries(filepath.Join(dir, "app"), filepath.Join(dir, "Dockerfile"))
+	if err != nil || inside || name != outsideDockerfile {
+		t.Fatalf("contextEntries = %v, %q, %v; want outside, %q", inside, name, err, outsideDockerfile)
+	}
+	var buf bytes.Buffer
+	if err := writeContext(&buf, filepath.Join(dir, "app"), inside, filepath.Join(dir, "Dockerfile"), name); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	got := map[string]int64{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		got[h.Name] = h.Mode
+	}
+	if got["main"] != 0o755 || got[outsideDockerfile] != 0o644 || len(got) != 2 {
+		t.Errorf("context entries %v, want main (0755) and %s", got, outsideDockerfile)
 	}
 }

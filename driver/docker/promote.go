@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
@@ -49,4 +50,19 @@ func (d *Driver) ImageIn(ctx context.Context, a gantry.Artifact, reg, service st
 	}
 	a.Image = ref
 	return a, nil
+}
+
+// ImportImage checks an image built elsewhere (an outside CI) before it is
+// recorded in a release: ref must be repository@sha256:…, and its registry
+// must serve a manifest under that digest whose bytes hash to it. It
+// returns the image artifact to record.
+func (d *Driver) ImportImage(ctx context.Context, ref string) (gantry.Artifact, error) {
+	r, err := registry.ParseRef(ref)
+	if err != nil {
+		return gantry.Artifact{}, err
+	}
+	if _, _, err := d.Registry.Manifest(ctx, r); err != nil {
+		return gantry.Artifact{}, fmt.Errorf("import %s: %w", ref, err)
+	}
+	return gantry.Artifact{Kind: gantry.ArtifactImage, Image: r.String(), Digest: r.Digest}, nil
 }

@@ -34,6 +34,7 @@ dt{font-weight:bold}dd{margin:0 0 .6rem 0;font-family:monospace}</style></head>
 <dt>environment</dt><dd id="env">{{.Env}}</dd>
 <dt>slot</dt><dd id="slot">{{.Slot}}</dd>
 <dt>release</dt><dd id="release">{{.Release}}</dd>
+<dt>database schema</dt><dd id="schema">{{.Schema}}</dd>
 <dt>instance</dt><dd id="instance">{{.Instance}} (pid {{.PID}})</dd>
 </dl>
 </body>
@@ -41,8 +42,8 @@ dt{font-weight:bold}dd{margin:0 0 .6rem 0;font-family:monospace}</style></head>
 `))
 
 type info struct {
-	Version, Env, Slot, Release, Instance, Color string
-	PID                                          int
+	Version, Env, Slot, Release, Instance, Schema, Color string
+	PID                                                  int
 }
 
 // version prefers GANTRY_VERSION, which the deployment sets, and falls back
@@ -95,6 +96,7 @@ func main() {
 		Env:      orDash(os.Getenv("GANTRY_ENV")),
 		Slot:     orDash(os.Getenv("GANTRY_SLOT")),
 		Release:  orDash(os.Getenv("GANTRY_RELEASE")),
+		Schema:   orDash(os.Getenv("GANTRY_DB_SCHEMA")),
 		Instance: orDash(os.Getenv("GANTRY_INSTANCE")),
 		PID:      os.Getpid(),
 		Color:    "#f4f7fb",

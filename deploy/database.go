@@ -1,0 +1,195 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/tarball"
+)
+
+// DatabaseURLSecret is the secret that binds an environment to its database.
+const DatabaseURLSecret = "DATABASE_URL"
+
+// dbBinding returns the environment's database binding, or nil when the
+// release declares no database or the server has no changer.
+func (o *Orchestrator) dbBinding(env *gantry.Environment, m *gantry.Manifest) (*gantry.DatabaseBinding, error) {
+	if o.Databases == nil || m == nil || m.Database == nil {
+		return nil, nil
+	}
+	url, ok := o.secretValue(env.App, env.Name, DatabaseURLSecret)
+	if !ok {
+		return nil, gantry.Errorf(gantry.EINVALID, "app %s declares a database: environment %s needs the secret %s (gantry secret set %s %s)",
+			env.App, env.Name, DatabaseURLSecret, env.Name, DatabaseURLSecret)
+	}
+	return &gantry.DatabaseBinding{App: env.App, Env: env.Name, Engine: m.Database.Migrations.Engine, URL: url,
+		SnapshotDir: filepath.Join(o.SnapshotRoot, env.App, env.Name)}, nil
+}
+
+// migrationsOf unpacks a release's migrations into a temporary directory.
+func (o *Orchestrator) migrationsOf(ctx context.Context, rel *gantry.Release, m *gantry.Manifest) (fs.FS, func(), error) {
+	a, ok := rel.Artifacts[gantry.MigrationsArtifact]
+	if !ok {
+		return nil, nil, gantry.Errorf(gantry.EINVALID, "release %s declares a database but carries no migrations: rebuild it", rel.ID)
+	}
+	dir, err := os.MkdirTemp("", "gantry-migrations-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	rc, err := o.Artifacts.Open(ctx, a.Digest)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	defer rc.Close()
+	if err := tarball.Extract(rc, dir); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("migrations of %s: %w", rel.ID, err)
+	}
+	sub, err := fs.Sub(os.DirFS(dir), m.Database.Migrations.Dir)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return sub, cleanup, nil
+}
+
+// dbChange is what a deploy did to the database.
+type dbChange struct {
+	b        *gantry.DatabaseBinding
+	vars     map[string]string
+	expanded bool
+}
+
+// expandDatabase plans the release's migrations against the environment's
+// database and expands before the candidate starts; the candidate's
+// instances then connect through the new schema version while the old slot
+// keeps its own.
+func (o *Orchestrator) expandDatabase(ctx context.Context, r *run, env *gantry.Environment, rel *gantry.Release, m *gantry.Manifest, maintenance bool) (*dbChange, error) {
+	b, err := o.dbBinding(env, m)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	fsys, cleanup, err := o.migrationsOf(ctx, rel, m)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	live := false
+	for _, s := range env.Slots {
+		if len(s.Instances) > 0 && (s.State == gantry.SlotActive || s.State == gantry.SlotStandby) {
+			live = true
+		}
+	}
+	change := &dbChange{b: b}
+	var plan *gantry.MigrationPlan
+	err = r.step(ctx, "db-plan", "", func() (string, error) {
+		plan, err = o.Databases.Plan(ctx, *b, gantry.PlanRequest{Release: rel, Migrations: fsys, Live: live, Maintenance: maintenance})
+		if err != nil {
+			return "", err
+		}
+		if plan.Action == gantry.PlanRefuse {
+			return "", gantry.Errorf(gantry.EPOLICY, "database: %s", plan.Reason)
+		}
+		return fmt.Sprintf("%s %v", plan.Action, plan.Pending), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if plan.Action == gantry.PlanExpand || plan.Action == gantry.PlanApply {
+		err = r.step(ctx, "db-expand", fmt.Sprintf("%v", plan.Pending), func() (string, error) {
+			rec, err := o.Databases.Expand(ctx, *b, plan)
+			if err != nil {
+				return "", err
+			}
+			change.expanded = plan.Action == gantry.PlanExpand
+			return fmt.Sprintf("%s %s; snapshot %s", rec.Phase, rec.Migration, rec.Snapshot), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	change.vars, err = o.Databases.ConnVars(ctx, *b, fsys)
+	return change, err
+}
+
+// rollbackDatabase undoes a migration that its release no longer needs:
+// the candidate failed, or traffic flipped back to the old slot.
+func (o *Orchestrator) rollbackDatabase(ctx context.Context, r *run, b *gantry.DatabaseBinding) error {
+	return r.step(ctx, "db-rollback", "", func() (string, error) {
+		rec, err := o.Databases.Rollback(ctx, *b, gantry.RollbackOptions{})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s %s", rec.Phase, rec.Migration), nil
+	})
+}
+
+// contractIfDue completes the active migration once no slot that needs the
+// old schema may take traffic. It is a no-op without a database or without
+// an active migration.
+func (o *Orchestrator) contractIfDue(ctx context.Context, env *gantry.Environment, m *gantry.Manifest) (string, error) {
+	b, err := o.dbBinding(env, m)
+	if err != nil || b == nil {
+		return "", err
+	}
+	st, err := o.Databases.Status(ctx, *b)
+	if err != nil {
+		return "", err
+	}
+	if st.Active == "" {
+		return "", nil
+	}
+	if gantry.OldSchemaSlot(env, st.ActiveRelease) != nil {
+		return "", nil // still warm: the next stop of the standby contracts
+	}
+	rec, err := o.Databases.Contract(ctx, *b, gantry.ContractGuard{Env: env})
+	if err != nil {
+		return "", err
+	}
+	o.logger().Info("contracted", "app", env.App, "env", env.Name, "migration", rec.Migration, "snapshot", rec.Snapshot)
+	return fmt.Sprintf("contract %s; snapshot %s", rec.Migration, rec.Snapshot), nil
+}
+
+// Contract completes an environment's active migration now (gantry db
+// contract): refused while a slot that needs the old schema may take
+// traffic, unless forced.
+func (o *Orchestrator) Contract(ctx context.Context, app, envName string, force bool) (*gantry.MigrationRecord, error) {
+	env, err := o.Store.FindEnvironment(ctx, app, envName)
+	if err != nil {
+		return nil, err
+	}
+	a := env.ActiveSlot()
+	if a == nil {
+		return nil, gantry.Errorf(gantry.EINVALID, "environment %q runs nothing", envName)
+	}
+	rel, err := o.Store.FindRelease(ctx, app, a.ReleaseID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return nil, err
+	}
+	b, err := o.dbBinding(env, m)
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		return nil, gantry.Errorf(gantry.EINVALID, "app %s declares no database", app)
+	}
+	return o.Databases.Contract(ctx, *b, gantry.ContractGuard{Env: env, Force: force})
+}
+
+// connVars returns the variables the candidate's instances get (none
+// without a database).
+func (c *dbChange) connVars() map[string]string {
+	if c == nil {
+		return nil
+	}
+	return c.vars
+}
