@@ -19,6 +19,10 @@ const (
 	// DeploymentRecovered marks a deployment interrupted by a crash and
 	// brought to a consistent state at the next start.
 	DeploymentRecovered = "recovered"
+	// DeploymentPaused marks an ordered rollout stopped after a group, as
+	// asked (deploy --pause-after): it keeps the environment's lock and its
+	// candidate running until `gantry continue` resumes it.
+	DeploymentPaused = "paused"
 )
 
 // Deployment is one operation on one environment, with its journal.

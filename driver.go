@@ -33,6 +33,9 @@ type Instance struct {
 	// Handle is the driver's opaque, persisted handle, used to re-attach.
 	Handle    string    `json:"handle"`
 	StartedAt time.Time `json:"started_at"`
+	// ReleaseID is the release the instance runs. A slot may mix releases
+	// after a one-service deploy (deploy --only).
+	ReleaseID string `json:"release_id,omitempty"`
 }
 
 // Instance states reported by Driver.Inspect.
@@ -68,4 +71,18 @@ type Driver interface {
 	// Logs writes the instance's recent output (the last tail lines, all
 	// when tail <= 0) and, when follow, keeps writing until ctx ends.
 	Logs(ctx context.Context, inst Instance, tail int, follow bool, w io.Writer) error
+}
+
+// ImagePlacer is a driver that needs an image in a given registry before it
+// can run it: for a promotion between environments whose registries differ,
+// the image is copied by digest and the digest is checked on arrival. It
+// returns the artifact to run (the same digest, possibly another repository).
+type ImagePlacer interface {
+	PlaceImage(ctx context.Context, a Artifact, registry, service string) (Artifact, error)
+}
+
+// ImagePruner removes images that nothing keeps: keep is asked for each
+// image reference and must cover every environment on the same engine.
+type ImagePruner interface {
+	PruneImages(ctx context.Context, keep func(ref string) bool) (removed []string, err error)
 }

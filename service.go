@@ -116,3 +116,22 @@ type ReleaseService interface {
 	// commit unless req.Rebuild.
 	BuildRelease(ctx context.Context, req BuildRequest, progress Progress) (*Release, error)
 }
+
+// ImportRequest registers images built by an outside CI as a release.
+type ImportRequest struct {
+	App     string `json:"app"`
+	Version string `json:"version"`
+	// Commit is what the images were built from; its gantry.yml becomes the
+	// release's manifest.
+	Commit string `json:"commit"`
+	Ref    string `json:"ref,omitempty"`
+	// Images maps a service to repository@sha256:<digest>.
+	Images map[string]string `json:"images"`
+	Actor  string            `json:"actor"`
+}
+
+// ReleaseImporter records releases of images built elsewhere; a
+// ReleaseService may offer it.
+type ReleaseImporter interface {
+	ImportRelease(ctx context.Context, req ImportRequest) (*Release, error)
+}

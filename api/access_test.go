@@ -237,3 +237,47 @@ func TestLocalIdentityIsTrusted(t *testing.T) {
 		t.Errorf("the new token: status %d, want 200", status)
 	}
 }
+
+// TestAuditRecordsRequestedRelease: a refused operation is recorded
+// against the release it asked for; a promotion's "to" (an environment) and
+// a secret's value are not taken for one.
+func TestAuditRecordsRequestedRelease(t *testing.T) {
+	f := newAccessFixture(t)
+	if err := f.db.CreateApp(context.Background(), &gantry.App{Name: "shop", Repo: "/r"}); err != nil {
+		t.Fatal(err)
+	}
+	viewer := f.token(t, "ann", "viewer")
+	for _, c := range []struct{ path, body string }{
+		{"/v1/apps/shop/environments/prod/deploy", `{"release":"2.0.0"}`},
+		{"/v1/apps/shop/environments/prod/rollback", `{"to":"1.0.0"}`},
+		{"/v1/apps/shop/environments/prod/promote", `{"from":"test","to":"prod"}`},
+		{"/v1/apps/shop/environments/prod/secrets/KEY", `{"value":"v4lue-never-audited"}`},
+	} {
+		method := http.MethodPost
+		if strings.Contains(c.path, "/secrets/") {
+			method = http.MethodPut
+		}
+		req, _ := http.NewRequest(method, f.url+c.path, strings.NewReader(c.body))
+		req.Header.Set("Authorization", "Bearer "+viewer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	es, err := f.db.ListAudit(context.Background(), gantry.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		b, _ := json.Marshal(e)
+		if strings.Contains(string(b), "v4lue") {
+			t.Errorf("audit entry holds the secret's value: %s", b)
+		}
+		got = append(got, e.Release)
+	}
+	if strings.Join(got, ",") != "2.0.0,1.0.0,," {
+		t.Errorf("releases recorded: %q, want 2.0.0,1.0.0,,", strings.Join(got, ","))
+	}
+}

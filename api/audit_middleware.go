@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 
@@ -52,7 +55,7 @@ func (s *Server) withAudit(rt route, next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := &auditNote{}
+		n := &auditNote{release: requestedRelease(r, strings.HasSuffix(rt.pattern, "/rollback"))}
 		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, n))
 		next.ServeHTTP(w, r)
 		e := s.auditEntry(r, rt, actor(r))
@@ -77,6 +80,7 @@ func (s *Server) auditDenied(r *http.Request, rt route, who string, err error) {
 	}
 	e := s.auditEntry(r, rt, who)
 	e.Result, e.Code = gantry.AuditDenied, gantry.ErrorCode(err)
+	e.Release = requestedRelease(r, strings.HasSuffix(rt.pattern, "/rollback"))
 	s.appendAudit(r.Context(), e)
 }
 
@@ -86,4 +90,31 @@ func (s *Server) appendAudit(ctx context.Context, e *gantry.AuditEntry) {
 	if err := s.Audit.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.logger().Error("audit trail: append failed", "operation", e.Operation, "actor", e.Actor, "error", err)
 	}
+}
+
+// requestedRelease reads the release a request names in its JSON body
+// ("release", or "to" for a rollback; elsewhere "to" names an environment), so that an operation refused or
+// failed before it resolved one is still recorded against it. The body is
+// put back for the handler; nothing else of it is kept, so a secret's value
+// never reaches the audit trail.
+func requestedRelease(r *http.Request, rollback bool) string {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), r.Body))
+	if err != nil {
+		return ""
+	}
+	var v struct {
+		Release string `json:"release"`
+		To      string `json:"to"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	if v.Release == "" && rollback {
+		return v.To
+	}
+	return v.Release
 }

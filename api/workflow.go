@@ -16,6 +16,9 @@ func (s *Server) workflowRoutes() []route {
 		{"DELETE /v1/apps/{app}/environments/{env}", PermAdmin, s.deleteEnvironment},
 		{"POST /v1/apps/{app}/environments/{env}/approvals", PermApprove, s.approve},
 		{"GET /v1/apps/{app}/environments/{env}/approvals", PermRead, s.listApprovals},
+		{"POST /v1/apps/{app}/environments/{env}/rollout", PermDeploy, s.rollout},
+		{"POST /v1/apps/{app}/environments/{env}/continue", PermDeploy, s.continueRollout},
+		{"POST /v1/apps/{app}/releases/import", PermBuild, s.importRelease},
 	}
 }
 

@@ -263,3 +263,22 @@ func errMessage(err error) string {
 	}
 	return err.Error()
 }
+
+// Manifest resolves ref in repo and returns its commit, the raw gantry.yml of
+// that commit and the decoded manifest: what a release imported from an
+// outside CI records, without building anything.
+func (b *Builder) Manifest(ctx context.Context, repo, ref string) (string, []byte, *gantry.Manifest, error) {
+	dir, err := b.gitDir(ctx, repo)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if ref, err = checkRef(ref); err != nil {
+		return "", nil, nil, err
+	}
+	commit, err := revParse(ctx, dir, ref)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	raw, m, err := b.readManifest(ctx, dir, commit)
+	return commit, raw, m, err
+}

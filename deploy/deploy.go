@@ -18,6 +18,10 @@ func (o *Orchestrator) Deploy(ctx context.Context, req gantry.DeployRequest, pro
 }
 
 func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, kind, fromEnv string, progress gantry.Progress) (*gantry.Deployment, error) {
+	return o.deployWith(ctx, req, kind, fromEnv, rolloutOpts{}, progress)
+}
+
+func (o *Orchestrator) deployWith(ctx context.Context, req gantry.DeployRequest, kind, fromEnv string, opts rolloutOpts, progress gantry.Progress) (*gantry.Deployment, error) {
 	if req.Release == "" {
 		return nil, gantry.Errorf(gantry.EINVALID, "no release given")
 	}
@@ -54,12 +58,21 @@ func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, k
 	if err := o.checkFreeze(req.Env, spec, req.BreakGlass, running); err != nil {
 		return nil, err
 	}
+	if err := o.checkOpts(m, strategy, opts); err != nil {
+		return nil, err
+	}
 	d := &gantry.Deployment{App: req.App, Env: req.Env, Kind: kind, ReleaseID: rel.ID, Version: rel.Version, FromEnv: fromEnv, Strategy: strategy, Actor: req.Actor}
 	r, unlock, err := o.begin(ctx, d, req.Wait, progress)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	// A paused rollout keeps the lock until it is continued.
+	paused := false
+	defer func() {
+		if !paused {
+			unlock()
+		}
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer o.track(d.ID, cancel)()
@@ -75,7 +88,13 @@ func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, k
 	host := firstHost(spec.Hosts)
 	err = o.runHooks(ctx, r, m, rel, envForHooks, "before_"+phase, host)
 	if err == nil {
-		err = o.deploy(ctx, r, rel, m, spec, strategy)
+		err = o.deployOrdered(ctx, r, rel, m, spec, strategy, opts)
+	}
+	if errors.Is(err, errPaused) {
+		if err = r.pause(ctx); err == nil {
+			paused = true
+			return d, nil
+		}
 	}
 	if err == nil {
 		err = o.runHooks(ctx, r, m, rel, envForHooks, "after_"+phase, host)
@@ -112,120 +131,6 @@ func (o *Orchestrator) loadEnv(ctx context.Context, app, name string, spec *gant
 func (o *Orchestrator) saveEnv(ctx context.Context, env *gantry.Environment) error {
 	env.UpdatedAt = o.now()
 	return o.Store.PutEnvironment(context.WithoutCancel(ctx), env)
-}
-
-func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec, strategy string) error {
-	env, err := o.loadEnv(ctx, rel.App, r.d.Env, spec)
-	if err != nil {
-		return err
-	}
-	drv, err := o.driver(spec)
-	if err != nil {
-		return err
-	}
-	if err := r.step(ctx, "verify-artifacts", "", func() (string, error) { return o.verifyArtifacts(ctx, rel) }); err != nil {
-		return err
-	}
-	active := env.ActiveSlot()
-	if active != nil {
-		r.d.FromRelease = active.ReleaseID
-	}
-	if strategy == gantry.StrategyRestart && active != nil {
-		return o.restartInPlace(ctx, r, env, drv, rel, m)
-	}
-	slot := gantry.SlotBlue
-	if active != nil {
-		slot = gantry.OtherSlot(active.Name)
-	}
-	r.d.Slot = slot
-	cand := env.Slot(slot)
-	if len(cand.Instances) > 0 {
-		if err := r.step(ctx, "stop-standby", fmt.Sprintf("slot %s (%s)", slot, cand.Version), func() (string, error) {
-			return "", o.stopSlot(ctx, env, drv, cand, m)
-		}); err != nil {
-			return err
-		}
-	}
-	if err := o.contractStep(ctx, r, env, m); err != nil {
-		return err
-	}
-	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
-	if err != nil {
-		return err
-	}
-	*cand = gantry.Slot{Name: slot, State: gantry.SlotStarting, ReleaseID: rel.ID, Version: rel.Version, Since: o.now()}
-	if err := o.saveEnv(ctx, env); err != nil {
-		return err
-	}
-	failed := func(err error) error {
-		// Before the switch: set the candidate aside, the old release keeps serving.
-		detail := o.failureLogs(ctx, drv, cand)
-		_ = r.step(context.WithoutCancel(ctx), "stop-candidate", "", func() (string, error) {
-			_ = o.Router.SetPreview(context.WithoutCancel(ctx), gantry.RouteName(env.App, env.Name), nil)
-			return "", o.stopSlot(context.WithoutCancel(ctx), env, drv, cand, m)
-		})
-		if db != nil && db.expanded {
-			_ = o.rollbackDatabase(context.WithoutCancel(ctx), r, db.b)
-		}
-		if detail != "" {
-			return withDetail(err, detail)
-		}
-		return err
-	}
-	if err := r.step(ctx, "start", fmt.Sprintf("slot %s", slot), func() (string, error) {
-		return o.startSlot(ctx, env, drv, cand, rel, m, m.ServicesInOrder(), db.connVars())
-	}); err != nil {
-		return failed(err)
-	}
-	if err := r.step(ctx, "health", "", func() (string, error) { return o.waitHealthy(ctx, drv, cand, m) }); err != nil {
-		return failed(err)
-	}
-	targets := webTargets(cand, m)
-	route := o.route(env, m)
-	if len(m.Verify) > 0 && len(targets) > 0 {
-		if err := r.step(ctx, "verify", fmt.Sprintf("%d checks through %s", len(m.Verify), strings.Join(route.PreviewHosts, ",")), func() (string, error) {
-			return o.verify(ctx, route, targets, m)
-		}); err != nil {
-			return failed(err)
-		}
-	}
-	cand.Verified = true
-	if err := o.runHooks(ctx, r, m, rel, env, "before_switch", firstHost(route.PreviewHosts)); err != nil {
-		return failed(err)
-	}
-	if err := r.step(ctx, "switch", fmt.Sprintf("%s → slot %s", route.Name, slot), func() (string, error) {
-		if len(targets) == 0 {
-			return "no http service: nothing to route", nil
-		}
-		res, err := o.Router.Deploy(ctx, route, targets)
-		if err != nil {
-			return "", err
-		}
-		_ = o.Router.SetPreview(ctx, route.Name, nil)
-		return fmt.Sprintf("drained %d requests in %s, cancelled %d", res.Drained, res.DrainTime.Round(time.Millisecond), res.Cancelled), nil
-	}); err != nil {
-		return failed(err)
-	}
-	o.promoteSlot(env, slot, spec.KeepWarm)
-	if err := o.saveEnv(ctx, env); err != nil {
-		return err
-	}
-	if err := o.runHooks(ctx, r, m, rel, env, "after_switch", firstHost(route.Hosts)); err != nil {
-		return err
-	}
-	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
-		if err := r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {
-			err := o.stopSlot(ctx, env, drv, old, m)
-			if err == nil {
-				err = o.saveEnv(ctx, env)
-			}
-			return "", err
-		}); err != nil {
-			return err
-		}
-		return o.contractStep(ctx, r, env, m)
-	}
-	return nil
 }
 
 // contractStep journals a contract when one is due.

@@ -28,6 +28,16 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 		if !ok {
 			return "", gantry.Errorf(gantry.EINVALID, "release %s has no artifact for service %s", rel.ID, svc.Name)
 		}
+		if p, ok := drv.(gantry.ImagePlacer); ok && art.Kind == gantry.ArtifactImage {
+			placed, err := p.PlaceImage(ctx, art, env.Spec.Runtime.Registry, svc.Name)
+			if err != nil {
+				return "", fmt.Errorf("image of %s: %w", svc.Name, err)
+			}
+			if placed.Digest != art.Digest {
+				return "", gantry.Errorf(gantry.EINTERNAL, "image of %s arrived as %s, not %s", svc.Name, placed.Digest, art.Digest)
+			}
+			art = placed
+		}
 		for i := 1; i <= svc.Instances; i++ {
 			port, err := freePort()
 			if err != nil {

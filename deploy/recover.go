@@ -127,8 +127,19 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment) (
 		o.promoteSlot(env, serving, env.Spec.KeepWarm)
 	}
 	slot.State = gantry.SlotActive
-	// A candidate that never took traffic is set aside.
+	// A candidate that never took traffic is set aside, unless its rollout
+	// is paused: it waits for `gantry continue` with its preview.
 	other := env.Slots[gantry.OtherSlot(serving)]
+	paused, err := o.pausedDeployment(ctx, env.App, env.Name)
+	if err != nil {
+		return "", err
+	}
+	if paused != nil && other != nil && pausedSlot(env, paused) == other {
+		if err := o.saveEnv(ctx, env); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s serving from slot %s; deployment #%d stays paused on slot %s", slot.Version, serving, paused.ID, other.Name), o.keepPreview(ctx, env, other)
+	}
 	if other != nil && other.State == gantry.SlotStarting {
 		if err := o.stopSlot(ctx, env, drv, other, manifests[other.Name]); err != nil {
 			return "", err
@@ -280,4 +291,22 @@ func (o *Orchestrator) StopAll(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// keepPreview points the preview host at a paused candidate's web
+// instances, as the pause left it.
+func (o *Orchestrator) keepPreview(ctx context.Context, env *gantry.Environment, slot *gantry.Slot) error {
+	rel, err := o.Store.FindRelease(ctx, env.App, slot.ReleaseID)
+	if err != nil {
+		return err
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return err
+	}
+	targets := webTargets(slot, m)
+	if len(targets) == 0 {
+		return nil
+	}
+	return o.Router.SetPreview(ctx, gantry.RouteName(env.App, env.Name), targets)
 }

@@ -23,6 +23,11 @@ type Releases struct {
 	// Build exports the commit, builds it and stores its artifacts; the
 	// release it returns has no ID yet.
 	Build func(ctx context.Context, app *gantry.App, req gantry.BuildRequest, out io.Writer) (*gantry.Release, error)
+	// Manifest reads the gantry.yml of a ref (for imports); CheckImage checks
+	// that a registry serves an image by its digest. Both are nil without
+	// Docker support.
+	Manifest   func(ctx context.Context, repo, ref string) (commit string, raw []byte, m *gantry.Manifest, err error)
+	CheckImage func(ctx context.Context, ref string) (gantry.Artifact, error)
 }
 
 // BuildRelease returns the release of ref's commit, building it when there is

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -64,4 +65,168 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 	}
 	slot.State = gantry.SlotActive
 	return o.saveEnv(ctx, env)
+}
+
+// restartGroups patches the active slot one order group at a time: each
+// group's old instances are stopped and its new ones started and found
+// healthy before the next group is touched. When a group fails, it and the
+// groups restarted before it are restarted again on the release they ran,
+// last group first. With --only, only that service's group is restarted.
+func (o *Orchestrator) restartGroups(ctx context.Context, r *run, env *gantry.Environment, drv gantry.Driver, rel *gantry.Release, m *gantry.Manifest, p *plan) error {
+	slot := env.ActiveSlot()
+	r.d.Slot = slot.Name
+	// Stamp each instance with its release before the slot becomes a mix.
+	for i := range slot.Instances {
+		if slot.Instances[i].ReleaseID == "" {
+			slot.Instances[i].ReleaseID = slot.ReleaseID
+		}
+	}
+	prev, err := o.runningParts(ctx, env.App, slot)
+	if err != nil {
+		return err
+	}
+	oldM := *p.m
+	oldM.Services = map[string]*gantry.Service{}
+	for n, s := range p.m.Services {
+		oldM.Services[n] = s
+	}
+	for n, pt := range prev {
+		oldM.Services[n] = pt.svc
+	}
+	route := o.route(env, p.m)
+	if err := r.step(ctx, "pause", route.Name, func() (string, error) { return "", o.Router.Pause(ctx, route.Name, false) }); err != nil {
+		return err
+	}
+	defer func() {
+		_ = r.step(context.WithoutCancel(ctx), "resume", route.Name, func() (string, error) {
+			return "", o.Router.Resume(context.WithoutCancel(ctx), route.Name)
+		})
+	}()
+	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
+	if err != nil {
+		return err
+	}
+	oldRelease, oldVersion := slot.ReleaseID, slot.Version
+	slot.State, slot.ReleaseID, slot.Version, slot.Since = gantry.SlotStarting, rel.ID, rel.Version, o.now()
+	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	var done []group
+	for _, g := range p.groups {
+		g = newParts(g, rel)
+		if len(g.parts) == 0 {
+			continue
+		}
+		done = append(done, g)
+		err := r.step(ctx, "restart-group", g.label()+" on slot "+slot.Name, func() (string, error) {
+			if err := o.stopInstances(ctx, env, drv, slot, &oldM, func(inst gantry.Instance) bool { return !g.has(inst.Service) }); err != nil {
+				return "", err
+			}
+			msg, err := o.startGroup(ctx, env, drv, slot, p.m, g, db.connVars())
+			return msg, groupErr(g, err)
+		})
+		if err != nil {
+			return o.restoreGroups(ctx, r, env, drv, slot, route, done, prev, p.m, &oldM, oldRelease, oldVersion, err)
+		}
+	}
+	slot.Verified = true
+	if err := r.step(ctx, "switch", route.Name, func() (string, error) {
+		targets := webTargets(slot, p.m)
+		if len(targets) == 0 {
+			return "no http service", nil
+		}
+		_, err := o.Router.Deploy(ctx, route, targets)
+		return "", err
+	}); err != nil {
+		return err
+	}
+	slot.State = gantry.SlotActive
+	return o.saveEnv(ctx, env)
+}
+
+// newParts keeps the parts of g that run rel: with --only the other
+// services are not restarted.
+func newParts(g group, rel *gantry.Release) group {
+	out := group{order: g.order}
+	for _, pt := range g.parts {
+		if pt.rel.ID == rel.ID {
+			out.parts = append(out.parts, pt)
+		}
+	}
+	return out
+}
+
+// runningParts returns, per service, the definition and release that its
+// instances in slot run.
+func (o *Orchestrator) runningParts(ctx context.Context, app string, slot *gantry.Slot) (map[string]part, error) {
+	out := map[string]part{}
+	rels := map[string]*gantry.Release{}
+	ms := map[string]*gantry.Manifest{}
+	for _, inst := range slot.Instances {
+		if _, ok := out[inst.Service]; ok {
+			continue
+		}
+		id := inst.ReleaseID
+		if _, ok := rels[id]; !ok {
+			rel, err := o.Store.FindRelease(ctx, app, id)
+			if err != nil {
+				return nil, err
+			}
+			m, err := o.manifestOf(rel)
+			if err != nil {
+				return nil, err
+			}
+			rels[id], ms[id] = rel, m
+		}
+		if svc := ms[id].Services[inst.Service]; svc != nil {
+			out[inst.Service] = part{svc: svc, rel: rels[id]}
+		}
+	}
+	return out, nil
+}
+
+// restoreGroups restarts the groups done (the failed one last in it) on
+// the release each service ran before, in reverse order, and routes
+// traffic to the restored instances.
+func (o *Orchestrator) restoreGroups(ctx context.Context, r *run, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, route gantry.Route, done []group, prev map[string]part, newM, oldM *gantry.Manifest, oldRelease, oldVersion string, cause error) error {
+	wctx := context.WithoutCancel(ctx)
+	detail := o.failureLogs(wctx, drv, slot)
+	var orders []string
+	for i := len(done) - 1; i >= 0; i-- {
+		orders = append(orders, fmt.Sprint(done[i].order))
+	}
+	_ = r.step(wctx, "put-back", fmt.Sprintf("group %d failed: restarting groups [%s] on the previous release, in reverse order", done[len(done)-1].order, strings.Join(orders, ", ")), func() (string, error) { return "", nil })
+	for i := len(done) - 1; i >= 0; i-- {
+		g := done[i]
+		back := group{order: g.order}
+		for _, pt := range g.parts {
+			if old, ok := prev[pt.svc.Name]; ok {
+				back.parts = append(back.parts, old)
+			}
+		}
+		_ = r.step(wctx, "restore-group", fmt.Sprintf("group %d: %s back on the previous release", g.order, g.names()), func() (string, error) {
+			if err := o.stopInstances(wctx, env, drv, slot, newM, func(inst gantry.Instance) bool { return !g.has(inst.Service) }); err != nil {
+				return "", err
+			}
+			if len(back.parts) == 0 {
+				return "nothing ran before", nil
+			}
+			msg, err := o.startGroup(wctx, env, drv, slot, oldM, back, nil)
+			return "back on " + back.parts[0].rel.Version + ": " + msg, err
+		})
+	}
+	slot.ReleaseID, slot.Version, slot.State = oldRelease, oldVersion, gantry.SlotActive
+	_ = o.saveEnv(wctx, env)
+	_ = r.step(wctx, "switch", route.Name+" → the restored instances", func() (string, error) {
+		targets := webTargets(slot, oldM)
+		if len(targets) == 0 {
+			return "no http service", nil
+		}
+		_, err := o.Router.Deploy(wctx, route, targets)
+		return "", err
+	})
+	if detail != "" {
+		return withDetail(cause, detail)
+	}
+	return cause
 }

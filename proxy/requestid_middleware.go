@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"sync/atomic"
 )
 
 // RequestIDHeader carries a request's id to the upstream and back to the client.
@@ -41,8 +42,25 @@ func saneRequestID(id string) bool {
 	return true
 }
 
+// Request ids are a random per-process prefix and a counter: unique, not
+// guessable across restarts, and without a getrandom call per request on
+// the router's hot path.
+var (
+	requestIDPrefix = func() string {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+	requestIDCounter atomic.Uint64
+)
+
 func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	var buf [32]byte
+	n := copy(buf[:], requestIDPrefix)
+	v := requestIDCounter.Add(1)
+	for i := 31; i >= n; i-- {
+		buf[i] = "0123456789abcdef"[v&15]
+		v >>= 4
+	}
+	return string(buf[:])
 }

@@ -238,8 +238,9 @@ func (d *Dashboard) releases(w http.ResponseWriter, r *http.Request, rq *request
 
 type releaseDetail struct {
 	releaseRow
-	Services []string
-	Envs     []string
+	Services  []string
+	Envs      []string
+	Approvals []gantry.Approval
 }
 
 func (d *Dashboard) release(w http.ResponseWriter, r *http.Request, rq *request) {
@@ -262,6 +263,11 @@ func (d *Dashboard) release(w http.ResponseWriter, r *http.Request, rq *request)
 	slices.Sort(det.Services)
 	for _, e := range envs {
 		det.Envs = append(det.Envs, e.Name)
+		var as []gantry.Approval
+		q := url.Values{"release": {rel.ID}}
+		if d.get(r.Context(), rq.id, appPath(app)+"/environments/"+url.PathEscape(e.Name)+"/approvals?"+q.Encode(), &as) == nil {
+			det.Approvals = append(det.Approvals, as...)
+		}
 	}
 	p := rq.page("Release "+rel.Version, "", det)
 	p.App, p.Nav = app, "releases"

@@ -216,6 +216,14 @@ func TestDashboardInChromium(t *testing.T) {
 		if !strings.Contains(flash, "Approve") {
 			t.Errorf("after approving: %q, want a confirmation", flash)
 		}
+		var approvals string
+		run(t, ctx, "release page after approving",
+			chromedp.Navigate(s.APIURL+"/apps/hello/releases/"+rel.ID),
+			chromedp.Text("#approvals", &approvals, chromedp.ByQuery),
+		)
+		if !strings.Contains(approvals, "prod") || !strings.Contains(approvals, "release-manager") {
+			t.Errorf("approvals on the release page: %q, want release-manager's for prod", approvals)
+		}
 		sh.shot("06-approved")
 	}
 

@@ -16,14 +16,22 @@ func init() {
 
 func newDeployCmd(m *Main) *cobra.Command {
 	var req gantry.DeployRequest
-	var ref, version string
+	var ref, version, only string
+	var pauseAfter int
 	cmd := &cobra.Command{
-		Use:   "deploy ENV (--release ID | --ref REF) [--strategy bluegreen|restart]",
+		Use:   "deploy ENV (--release ID | --ref REF) [--strategy bluegreen|restart] [--pause-after GROUP] [--only SERVICE]",
 		Short: "Deploy a release to an environment (blue-green by default)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (req.Release == "") == (ref == "") {
 				return usagef("deploy: give exactly one of --release or --ref")
+			}
+			var pause *int
+			if cmd.Flags().Changed("pause-after") {
+				if pauseAfter < 0 {
+					return usagef("deploy: --pause-after takes an order group (0 or more)")
+				}
+				pause = &pauseAfter
 			}
 			c := m.client()
 			app, err := m.appName(cmd.Context(), c)
@@ -40,7 +48,12 @@ func newDeployCmd(m *Main) *cobra.Command {
 				}
 				req.Release = rel.ID
 			}
-			d, err := c.Deploy(cmd.Context(), req, p.event)
+			var d *gantry.Deployment
+			if pause != nil || only != "" {
+				d, err = c.DeployOrdered(cmd.Context(), req, pause, only, p.event)
+			} else {
+				d, err = c.Deploy(cmd.Context(), req, p.event)
+			}
 			p.done()
 			return m.deploymentOutput(d, err)
 		},
@@ -51,6 +64,8 @@ func newDeployCmd(m *Main) *cobra.Command {
 	cmd.Flags().StringVar(&req.Strategy, "strategy", "", "bluegreen or restart (default: the environment's)")
 	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "deploy through a freeze window; the reason is recorded")
 	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
+	cmd.Flags().IntVar(&pauseAfter, "pause-after", 0, "pause once this order group is healthy; go on with `gantry continue ENV`")
+	cmd.Flags().StringVar(&only, "only", "", "redeploy this one service; the others keep the release they run")
 	return cmd
 }
 
@@ -122,6 +137,8 @@ func (m *Main) deploymentOutput(d *gantry.Deployment, err error) error {
 	switch d.State {
 	case gantry.DeploymentSucceeded:
 		fmt.Fprintf(w, "%s #%d: %s is live on %s (slot %s) in %s\n", d.Kind, d.ID, d.Version, d.Env, d.Slot, took)
+	case gantry.DeploymentPaused:
+		printPaused(w, d)
 	default:
 		fmt.Fprintf(w, "%s #%d of %s to %s %s after %s\n", d.Kind, d.ID, d.Version, d.Env, d.State, took)
 	}

@@ -27,7 +27,6 @@ func init() { register(newSecretCmd) }
 // so a server that stores no secrets never touches it.
 type secretBox struct {
 	store   gantry.SecretStore
-	envs    *sqlite.DB
 	keyPath string
 
 	mu   sync.Mutex
@@ -48,7 +47,7 @@ func newSecretBox(db *sqlite.DB, keyPath, dataDir string) (*secretBox, error) {
 	if rel, err := filepath.Rel(data, key); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		return nil, gantry.Errorf(gantry.EINVALID, "secrets key %s is inside the state directory %s: keep it apart (--secrets-key)", key, data)
 	}
-	return &secretBox{store: db, envs: db, keyPath: key}, nil
+	return &secretBox{store: db, keyPath: key}, nil
 }
 
 // cipher loads the key, creating it (0600, in a 0700 directory) when create
@@ -152,25 +151,6 @@ func (b *secretBox) open(app, env, name string, sealed []byte) (string, error) {
 		return "", fmt.Errorf("secret %s of %s/%s does not open with key %s", name, app, env, b.keyPath)
 	}
 	return string(plain), nil
-}
-
-// resolveUnique opens the value of name when exactly one environment of
-// any app stores it.
-func (b *secretBox) resolveUnique(ctx context.Context, name string) (string, bool) {
-	envs, err := b.envs.ListEnvironments(ctx, "")
-	if err != nil {
-		return "", false
-	}
-	var found []*gantry.Environment
-	for _, e := range envs {
-		if _, err := b.store.FindSecret(ctx, e.App, e.Name, name); err == nil {
-			found = append(found, e)
-		}
-	}
-	if len(found) != 1 {
-		return "", false
-	}
-	return b.resolve(ctx, found[0].App, found[0].Name, name)
 }
 
 func newSecretCmd(m *Main) *cobra.Command {

@@ -42,6 +42,7 @@ type Server struct {
 	ProxyAdmin string // admin socket of a separate `gantry proxy`
 	ProxyURL   string // where that proxy serves traffic, for verify checks
 	SecretsDir string
+	DockerHost string // Docker Engine for the docker driver ("": $DOCKER_HOST or the default socket)
 	// SecretsKey is the AES key file that seals stored secrets; it must lie
 	// outside DataDir, so that a copy of the state alone reveals nothing.
 	// Default ~/.config/gantry/secrets.key, created on first use.
@@ -106,7 +107,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Drivers:      map[string]gantry.Driver{drv.Name(): drv},
 		Decode:       manifest.Decode,
 		RouterURL:    s.RouterURL,
-		Secret:       s.secret,
+		SecretFor:    s.secretFor,
 		Logger:       s.Logger.With("component", "deploy"),
 		Hooks:        hookRunner{r: &hook.Runner{Logger: s.Logger.With("component", "hook")}},
 		Databases:    &dbchange.Changer{Logger: s.Logger.With("component", "dbchange")},
@@ -119,6 +120,12 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Build: func(ctx context.Context, app *gantry.App, req gantry.BuildRequest, out io.Writer) (*gantry.Release, error) {
 			return builder.Build(ctx, build.Request{App: app.Name, Repo: app.Repo, Ref: req.Ref, Version: req.Version, Builder: req.Actor, Progress: out})
 		},
+	}
+	if dk := openDocker(s.DockerHost, s.Logger.With("driver", "docker")); dk != nil {
+		s.Orchestrator.Drivers["docker"] = dockerDriver{dk}
+		builder.Images = dockerImages(dk)
+		releases.Manifest = builder.Manifest
+		releases.CheckImage = dk.ImportImage
 	}
 	if err := s.Orchestrator.Recover(ctx); err != nil {
 		s.Logger.Error("recovery incomplete", "error", err)
@@ -237,17 +244,11 @@ func (s *Server) openRouter(ctx context.Context) error {
 	return nil
 }
 
-// secret resolves a secret reference: the value stored (sealed) for the
-// environment, else $GANTRY_SECRET_<NAME>, else the file <secrets dir>/<NAME>.
-//
-// The orchestrator asks by name only, so a stored secret is found when
-// exactly one environment has it; one set on several environments is
-// ambiguous here and falls through to the other sources. With the hook
-// taking the app and the environment (proposed: Secret func(app, env,
-// name string)) it would call s.Secrets.resolve directly.
-func (s *Server) secret(name string) (string, bool) {
+// secretFor resolves a secret of an environment: the value stored (sealed)
+// for it, else $GANTRY_SECRET_<NAME>, else the file <secrets dir>/<NAME>.
+func (s *Server) secretFor(app, env, name string) (string, bool) {
 	if s.Secrets != nil {
-		if v, ok := s.Secrets.resolveUnique(context.Background(), name); ok {
+		if v, ok := s.Secrets.resolve(context.Background(), app, env, name); ok {
 			return v, true
 		}
 	}
@@ -328,6 +329,7 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.RouterAddr, "router", "127.0.0.1:8080", "address of the in-process router")
 	f.StringVar(&s.ProxyAdmin, "proxy-admin", "", "admin socket of a separate `gantry proxy` to drive instead of the in-process router")
 	f.StringVar(&s.ProxyURL, "proxy-url", "http://127.0.0.1:8080", "with --proxy-admin: where that proxy serves traffic")
+	f.StringVar(&s.DockerHost, "docker-host", "", "Docker Engine of the docker driver (default $DOCKER_HOST, else the local socket)")
 	f.StringVar(&s.SecretsDir, "secrets-dir", "", "directory of secret files (default <data>/secrets)")
 	f.StringVar(&s.SecretsKey, "secrets-key", "", "key file that encrypts stored secrets, outside --data (default ~/.config/gantry/secrets.key, created 0600 on first use)")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")

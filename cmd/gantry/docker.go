@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/build"
+	"github.com/gantry-dev/gantry/driver/docker"
+)
+
+// dockerDriver is the Docker driver with the abilities the orchestrator
+// finds by type assertion: placing an image in an environment's registry
+// (copied by digest on promotion) and pruning unused images.
+type dockerDriver struct{ *docker.Driver }
+
+var (
+	_ gantry.ImagePlacer = dockerDriver{}
+	_ gantry.ImagePruner = dockerDriver{}
+)
+
+func (d dockerDriver) PlaceImage(ctx context.Context, a gantry.Artifact, registry, service string) (gantry.Artifact, error) {
+	if registry == "" {
+		return a, nil
+	}
+	return d.ImageIn(ctx, a, registry, service)
+}
+
+func (d dockerDriver) PruneImages(ctx context.Context, keep func(ref string) bool) ([]string, error) {
+	res, err := d.Prune(ctx, keep)
+	return res.Removed, err
+}
+
+// openDocker connects to the Docker Engine at host ("" for $DOCKER_HOST or
+// the default socket). A server without Docker still runs process apps.
+func openDocker(host string, logger *slog.Logger) *docker.Driver {
+	dk, err := docker.New(host, logger)
+	if err != nil {
+		logger.Info("docker driver unavailable", "error", err)
+		return nil
+	}
+	return dk
+}
+
+// dockerImages builds a service's image with the driver's engine.
+func dockerImages(d *docker.Driver) func(context.Context, build.ImageRequest) (gantry.Artifact, error) {
+	return func(ctx context.Context, r build.ImageRequest) (gantry.Artifact, error) {
+		return d.BuildImage(ctx, docker.ImageBuild{
+			Dir: r.Dir, Dockerfile: r.Docker.Dockerfile, Context: r.Docker.Context,
+			Target: r.Docker.Target, Args: r.Docker.Args,
+			Repository: r.Repository, Tags: r.Tags, App: r.App, Labels: r.Labels, Progress: r.Progress,
+		})
+	}
+}

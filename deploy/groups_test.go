@@ -1,0 +1,216 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/manifest"
+	"github.com/gantry-dev/gantry/sqlite"
+)
+
+const stackManifest = `app: stack
+services:
+  web:
+    build: {command: "true", artifacts: [VERSION]}
+    run: web
+    order: 2
+  api:
+    build: {command: "true", artifacts: [VERSION]}
+    run: api
+    order: 2
+  worker:
+    build: {command: "true", artifacts: [VERSION]}
+    run: worker
+    http: false
+    order: 1
+  migrate:
+    build: {command: "true", artifacts: [VERSION]}
+    run: migrate
+    http: false
+environments:
+  test:
+    hosts: [test.stack.localhost]
+`
+
+// MustOrchestrator returns an orchestrator over a real store holding the
+// releases named (each with the stack manifest).
+func MustOrchestrator(tb testing.TB, versions ...string) (*Orchestrator, map[string]*gantry.Release) {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "gantry.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.CreateApp(ctx, &gantry.App{Name: "stack", Repo: "/nonexistent"}); err != nil {
+		tb.Fatal(err)
+	}
+	rels := map[string]*gantry.Release{}
+	for i, v := range versions {
+		r := &gantry.Release{ID: "r" + v, App: "stack", Version: v, Commit: fmt.Sprintf("%040d", i+1), Manifest: []byte(stackManifest), ManifestDigest: fmt.Sprintf("sha256:%064d", i+1),
+			Artifacts: map[string]gantry.Artifact{}}
+		for _, s := range []string{"web", "api", "worker", "migrate"} {
+			r.Artifacts[s] = gantry.Artifact{Kind: gantry.ArtifactTarball, Digest: fmt.Sprintf("sha256:%063d%d", i, len(s))}
+		}
+		if err := db.CreateRelease(ctx, r); err != nil {
+			tb.Fatal(err)
+		}
+		rels[v] = r
+	}
+	return &Orchestrator{Store: db, Decode: manifest.Decode}, rels
+}
+
+func mustManifest(tb testing.TB) *gantry.Manifest {
+	tb.Helper()
+	m, err := manifest.Decode("gantry.yml", []byte(stackManifest))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+func TestMakePlanGroupsInOrder(t *testing.T) {
+	o, rels := MustOrchestrator(t, "1.0.0")
+	p, err := o.makePlan(context.Background(), rels["1.0.0"], mustManifest(t), nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := p.orders(), "0 (migrate) → 1 (worker) → 2 (api, web)"; got != want {
+		t.Errorf("plan = %s, want %s", got, want)
+	}
+	for _, g := range p.groups {
+		for _, pt := range g.parts {
+			if pt.rel.ID != rels["1.0.0"].ID {
+				t.Errorf("%s runs release %s, want %s", pt.svc.Name, pt.rel.ID, rels["1.0.0"].ID)
+			}
+		}
+	}
+}
+
+// TestMakePlanOnly: with --only, every other service keeps the release
+// its instances run on the active slot, per instance.
+func TestMakePlanOnly(t *testing.T) {
+	o, rels := MustOrchestrator(t, "1.0.0", "1.1.0", "1.2.0")
+	active := &gantry.Slot{Name: gantry.SlotBlue, State: gantry.SlotActive, ReleaseID: rels["1.1.0"].ID, Instances: []gantry.Instance{
+		{Service: "migrate", Index: 1},
+		{Service: "worker", Index: 1, ReleaseID: rels["1.0.0"].ID},
+		{Service: "api", Index: 1, ReleaseID: rels["1.1.0"].ID},
+		{Service: "web", Index: 1, ReleaseID: rels["1.1.0"].ID},
+	}}
+	p, err := o.makePlan(context.Background(), rels["1.2.0"], mustManifest(t), active, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"migrate": "1.1.0", "worker": "1.0.0", "api": "1.1.0", "web": "1.2.0"}
+	for _, g := range p.groups {
+		for _, pt := range g.parts {
+			if pt.rel.Version != want[pt.svc.Name] {
+				t.Errorf("%s runs %s, want %s", pt.svc.Name, pt.rel.Version, want[pt.svc.Name])
+			}
+		}
+	}
+	if got := parseOnly(p.describe(nil)); got != "web" {
+		t.Errorf("parseOnly(%q) = %q, want web", p.describe(nil), got)
+	}
+}
+
+func TestMakePlanOnlyRefused(t *testing.T) {
+	o, rels := MustOrchestrator(t, "1.0.0")
+	active := &gantry.Slot{Name: gantry.SlotBlue, ReleaseID: rels["1.0.0"].ID, Instances: []gantry.Instance{{Service: "web", Index: 1}}}
+	for _, tc := range []struct {
+		name   string
+		active *gantry.Slot
+		only   string
+		want   string
+	}{
+		{"unknown service", active, "nope", "has no service"},
+		{"nothing running", nil, "web", "nothing runs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := o.makePlan(context.Background(), rels["1.0.0"], mustManifest(t), tc.active, tc.only)
+			if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), tc.want) {
+				t.Errorf("makePlan(only=%s) = %v, want EINVALID saying %q", tc.only, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckOpts(t *testing.T) {
+	o := &Orchestrator{}
+	m := mustManifest(t)
+	n := func(i int) *int { return &i }
+	for _, tc := range []struct {
+		name     string
+		strategy string
+		opts     rolloutOpts
+		want     string // empty: accepted
+	}{
+		{"no options", gantry.StrategyBlueGreen, rolloutOpts{}, ""},
+		{"pause after a group", gantry.StrategyBlueGreen, rolloutOpts{pauseAfter: n(1)}, ""},
+		{"pause after group 0", gantry.StrategyBlueGreen, rolloutOpts{pauseAfter: n(0)}, ""},
+		{"no such group", gantry.StrategyBlueGreen, rolloutOpts{pauseAfter: n(5)}, "groups: 0, 1, 2"},
+		{"pause with restart", gantry.StrategyRestart, rolloutOpts{pauseAfter: n(1)}, "bluegreen"},
+		{"only unknown", gantry.StrategyBlueGreen, rolloutOpts{only: "db"}, "no service"},
+		{"only with restart", gantry.StrategyRestart, rolloutOpts{only: "web"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := o.checkOpts(m, tc.strategy, tc.opts)
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("checkOpts = %v, want accepted", err)
+				}
+				return
+			}
+			if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), tc.want) {
+				t.Errorf("checkOpts = %v, want EINVALID saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPausePoint(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		steps     []gantry.Step
+		wantAfter int
+		wantOnly  string
+		wantOK    bool
+	}{
+		{"not paused", []gantry.Step{{Name: "plan", State: gantry.StepDone, Detail: "groups 1 (a) → 2 (b)"}}, 0, "", false},
+		{"paused", []gantry.Step{
+			{Name: "plan", State: gantry.StepDone, Detail: "groups 1 (a) → 2 (b); pause-after=1"},
+			{Name: "start-group", State: gantry.StepDone},
+			{Name: "pause-after", State: gantry.StepDone, Detail: "after group 1; done: group 1: a; pending: group 2: b"},
+		}, 1, "", true},
+		{"paused, only", []gantry.Step{
+			{Name: "plan", State: gantry.StepDone, Detail: "groups 0 (a) → 3 (b); only=b, a stays on 1.0.0; pause-after=3"},
+			{Name: "pause-after", State: gantry.StepDone, Detail: "after group 3; done: …"},
+		}, 3, "b", true},
+		{"pause step failed", []gantry.Step{{Name: "pause-after", State: gantry.StepFailed, Detail: "router down"}}, 0, "", false},
+		{"route pause of a restart", []gantry.Step{{Name: "pause", State: gantry.StepDone, Detail: "stack/test"}}, 0, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			after, only, ok := pausePoint(tc.steps)
+			if after != tc.wantAfter || only != tc.wantOnly || ok != tc.wantOK {
+				t.Errorf("pausePoint = %d, %q, %v; want %d, %q, %v", after, only, ok, tc.wantAfter, tc.wantOnly, tc.wantOK)
+			}
+		})
+	}
+}
+
+func TestPreviewURL(t *testing.T) {
+	for _, tc := range []struct{ router, want string }{
+		{"http://127.0.0.1:8080", "http://preview.test.localhost:8080/"},
+		{"http://127.0.0.1", "http://preview.test.localhost/"},
+		{"", "http://preview.test.localhost/"},
+	} {
+		o := &Orchestrator{RouterURL: tc.router}
+		if got := o.previewURL("preview.test.localhost"); got != tc.want {
+			t.Errorf("previewURL with router %q = %s, want %s", tc.router, got, tc.want)
+		}
+	}
+}

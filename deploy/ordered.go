@@ -1,0 +1,299 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// errPaused ends a rollout that paused after a group, as asked: the
+// deployment is not over, so neither its lock nor its candidate go away.
+var errPaused = errors.New("rollout paused")
+
+// bgRollout is a blue-green rollout in progress: everything a paused one
+// needs to go on.
+type bgRollout struct {
+	r    *run
+	env  *gantry.Environment
+	drv  gantry.Driver
+	rel  *gantry.Release
+	m    *gantry.Manifest // the deployed release's, for hooks
+	spec *gantry.EnvironmentSpec
+	p    *plan
+	cand *gantry.Slot
+	db   *dbChange
+	// pauseAfter is the group to pause after, if any.
+	pauseAfter *int
+}
+
+// checkOpts refuses rollout options that cannot apply, before anything is
+// locked or recorded.
+func (o *Orchestrator) checkOpts(m *gantry.Manifest, strategy string, opts rolloutOpts) error {
+	if opts.only != "" && m.Services[opts.only] == nil {
+		return gantry.Errorf(gantry.EINVALID, "--only %s: the release has no service %q (services: %s)", opts.only, opts.only, strings.Join(serviceNames(m), ", "))
+	}
+	if opts.pauseAfter == nil {
+		return nil
+	}
+	if strategy == gantry.StrategyRestart {
+		return gantry.Errorf(gantry.EINVALID, "--pause-after needs the bluegreen strategy: a restart holds the route's requests while it runs")
+	}
+	if o.Databases != nil && m.Database != nil {
+		return gantry.Errorf(gantry.EINVALID, "--pause-after is not supported for an app with a database yet")
+	}
+	var orders []string
+	for _, s := range m.ServicesInOrder() {
+		if s.Order == *opts.pauseAfter {
+			return nil
+		}
+		if n := fmt.Sprint(s.Order); len(orders) == 0 || orders[len(orders)-1] != n {
+			orders = append(orders, n)
+		}
+	}
+	return gantry.Errorf(gantry.EINVALID, "--pause-after %d: the release has no order group %d (groups: %s)", *opts.pauseAfter, *opts.pauseAfter, strings.Join(orders, ", "))
+}
+
+// deploy runs a whole release, every group in order.
+func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec, strategy string) error {
+	return o.deployOrdered(ctx, r, rel, m, spec, strategy, rolloutOpts{})
+}
+
+func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec, strategy string, opts rolloutOpts) error {
+	env, err := o.loadEnv(ctx, rel.App, r.d.Env, spec)
+	if err != nil {
+		return err
+	}
+	drv, err := o.driver(spec)
+	if err != nil {
+		return err
+	}
+	if err := r.step(ctx, "verify-artifacts", "", func() (string, error) { return o.verifyArtifacts(ctx, rel) }); err != nil {
+		return err
+	}
+	active := env.ActiveSlot()
+	if active != nil {
+		r.d.FromRelease = active.ReleaseID
+	}
+	p, err := o.makePlan(ctx, rel, m, active, opts.only)
+	if err != nil {
+		return err
+	}
+	if len(p.groups) > 1 || opts.only != "" || opts.pauseAfter != nil {
+		if err := r.step(ctx, "plan", p.describe(opts.pauseAfter), func() (string, error) { return "", nil }); err != nil {
+			return err
+		}
+	}
+	if strategy == gantry.StrategyRestart && active != nil {
+		if len(p.groups) > 1 || opts.only != "" {
+			return o.restartGroups(ctx, r, env, drv, rel, m, p)
+		}
+		return o.restartInPlace(ctx, r, env, drv, rel, m)
+	}
+	slot := gantry.SlotBlue
+	if active != nil {
+		slot = gantry.OtherSlot(active.Name)
+	}
+	r.d.Slot = slot
+	cand := env.Slot(slot)
+	if len(cand.Instances) > 0 {
+		if err := r.step(ctx, "stop-standby", fmt.Sprintf("slot %s (%s)", slot, cand.Version), func() (string, error) {
+			return "", o.stopSlot(ctx, env, drv, cand, m)
+		}); err != nil {
+			return err
+		}
+	}
+	if err := o.contractStep(ctx, r, env, m); err != nil {
+		return err
+	}
+	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
+	if err != nil {
+		return err
+	}
+	*cand = gantry.Slot{Name: slot, State: gantry.SlotStarting, ReleaseID: rel.ID, Version: rel.Version, Since: o.now()}
+	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	ro := &bgRollout{r: r, env: env, drv: drv, rel: rel, m: m, spec: spec, p: p, cand: cand, db: db, pauseAfter: opts.pauseAfter}
+	if err := o.rollGroups(ctx, ro, nil); err != nil {
+		if errors.Is(err, errPaused) {
+			return err
+		}
+		return o.failRollout(ctx, ro, err)
+	}
+	return o.switchOver(ctx, ro)
+}
+
+// rollGroups starts the groups after group after (all when nil), one at a
+// time, each healthy before the next starts.
+func (o *Orchestrator) rollGroups(ctx context.Context, ro *bgRollout, after *int) error {
+	for _, g := range ro.p.groups {
+		if after != nil && g.order <= *after {
+			continue
+		}
+		if err := ro.r.step(ctx, "start-group", g.label()+" on slot "+ro.cand.Name, func() (string, error) {
+			msg, err := o.startGroup(ctx, ro.env, ro.drv, ro.cand, ro.p.m, g, ro.db.connVars())
+			return msg, groupErr(g, err)
+		}); err != nil {
+			return err
+		}
+		if ro.pauseAfter != nil && g.order == *ro.pauseAfter {
+			return o.pauseAt(ctx, ro, g)
+		}
+	}
+	if len(ro.cand.Instances) == 0 {
+		return errNoInstances
+	}
+	return nil
+}
+
+// pauseAt journals where the rollout stopped and what to check before it
+// goes on. The candidate's web instances, when some are up, answer on the
+// preview host.
+func (o *Orchestrator) pauseAt(ctx context.Context, ro *bgRollout, g group) error {
+	route := o.route(ro.env, ro.p.m)
+	var pending []string
+	for _, x := range ro.p.groups {
+		if x.order > g.order {
+			pending = append(pending, x.label())
+		}
+	}
+	if len(pending) == 0 {
+		pending = []string{"none: verify and switch"}
+	}
+	err := ro.r.step(ctx, "pause-after", fmt.Sprintf("after group %d", g.order), func() (string, error) {
+		check := "no http service runs on the candidate yet"
+		if targets := webTargets(ro.cand, ro.p.m); len(targets) > 0 && len(route.PreviewHosts) > 0 {
+			if err := o.Router.SetPreview(ctx, route.Name, targets); err != nil {
+				return "", err
+			}
+			check = "preview " + o.previewURL(route.PreviewHosts[0])
+		}
+		serving := "nothing serves yet"
+		if a := ro.env.ActiveSlot(); a != nil {
+			serving = fmt.Sprintf("traffic stays on slot %s (%s)", a.Name, a.Version)
+		}
+		return fmt.Sprintf("after group %d; done: %s; pending: %s; check: %s (slot %s); %s; go on with: gantry continue %s",
+			g.order, doneLabels(ro.p, g.order), strings.Join(pending, " + "), check, ro.cand.Name, serving, ro.env.Name), nil
+	})
+	if err != nil {
+		return err
+	}
+	return errPaused
+}
+
+func doneLabels(p *plan, upTo int) string {
+	var s []string
+	for _, g := range p.groups {
+		if g.order <= upTo {
+			s = append(s, g.label())
+		}
+	}
+	return strings.Join(s, " + ")
+}
+
+// previewURL is where a preview host answers through the router.
+func (o *Orchestrator) previewURL(host string) string {
+	port := ""
+	if i := strings.LastIndex(o.RouterURL, ":"); i >= 0 && !strings.HasSuffix(o.RouterURL[:i], "http") && !strings.HasSuffix(o.RouterURL[:i], "https") {
+		port = o.RouterURL[i:]
+	}
+	return "http://" + host + port + "/"
+}
+
+// failRollout puts a rollout that failed before the switch back: the
+// candidate's started groups are stopped, last group first, while the old
+// slot, which traffic never left, keeps serving.
+func (o *Orchestrator) failRollout(ctx context.Context, ro *bgRollout, cause error) error {
+	wctx := context.WithoutCancel(ctx)
+	detail := o.failureLogs(ctx, ro.drv, ro.cand)
+	_ = o.Router.SetPreview(wctx, gantry.RouteName(ro.env.App, ro.env.Name), nil)
+	gs := startedGroups(ro.p, ro.cand)
+	serving := "nothing was serving"
+	if a := ro.env.ActiveSlot(); a != nil {
+		serving = fmt.Sprintf("traffic never left slot %s (%s), which keeps serving", a.Name, a.Version)
+	}
+	_ = ro.r.step(wctx, "stop-candidate", fmt.Sprintf("slot %s: stopping started groups [%s] in reverse order; %s", ro.cand.Name, groupOrders(gs), serving), func() (string, error) {
+		return "", nil
+	})
+	for _, g := range gs {
+		_ = ro.r.step(wctx, "stop-group", fmt.Sprintf("%s on slot %s", g.label(), ro.cand.Name), func() (string, error) {
+			return "", o.stopInstances(wctx, ro.env, ro.drv, ro.cand, ro.p.m, func(inst gantry.Instance) bool { return !g.has(inst.Service) })
+		})
+	}
+	if err := o.stopSlot(wctx, ro.env, ro.drv, ro.cand, ro.p.m); err != nil {
+		o.logger().Error("stop candidate", "app", ro.env.App, "env", ro.env.Name, "slot", ro.cand.Name, "error", err)
+	}
+	if ro.db != nil && ro.db.expanded {
+		_ = o.rollbackDatabase(wctx, ro.r, ro.db.b)
+	}
+	if detail != "" {
+		return withDetail(cause, detail)
+	}
+	return cause
+}
+
+// switchOver verifies a fully started candidate through its preview host,
+// switches traffic to it and sets the previous slot aside.
+func (o *Orchestrator) switchOver(ctx context.Context, ro *bgRollout) error {
+	r, env, cand, m := ro.r, ro.env, ro.cand, ro.p.m
+	slot := cand.Name
+	targets := webTargets(cand, m)
+	route := o.route(env, m)
+	if len(m.Verify) > 0 && len(targets) > 0 {
+		if err := r.step(ctx, "verify", fmt.Sprintf("%d checks through %s", len(m.Verify), strings.Join(route.PreviewHosts, ",")), func() (string, error) {
+			return o.verify(ctx, route, targets, m)
+		}); err != nil {
+			return o.failRollout(ctx, ro, err)
+		}
+	}
+	cand.Verified = true
+	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "before_switch", firstHost(route.PreviewHosts)); err != nil {
+		return o.failRollout(ctx, ro, err)
+	}
+	if err := r.step(ctx, "switch", fmt.Sprintf("%s → slot %s", route.Name, slot), func() (string, error) {
+		if len(targets) == 0 {
+			return "no http service: nothing to route", nil
+		}
+		res, err := o.Router.Deploy(ctx, route, targets)
+		if err != nil {
+			return "", err
+		}
+		_ = o.Router.SetPreview(ctx, route.Name, nil)
+		return fmt.Sprintf("drained %d requests in %s, cancelled %d", res.Drained, res.DrainTime.Round(time.Millisecond), res.Cancelled), nil
+	}); err != nil {
+		return o.failRollout(ctx, ro, err)
+	}
+	o.promoteSlot(env, slot, ro.spec.KeepWarm)
+	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "after_switch", firstHost(route.Hosts)); err != nil {
+		return err
+	}
+	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
+		if err := r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {
+			err := o.stopSlot(ctx, env, ro.drv, old, m)
+			if err == nil {
+				err = o.saveEnv(ctx, env)
+			}
+			return "", err
+		}); err != nil {
+			return err
+		}
+		return o.contractStep(ctx, r, env, ro.m)
+	}
+	return nil
+}
+
+// DeployOrdered deploys like Deploy, with the options of an ordered
+// rollout: pauseAfter (when not nil) pauses the deployment once that order
+// group is healthy, keeping the environment's lock until Continue; only
+// (when not empty) redeploys that one service, the others keeping the
+// release they run on the active slot.
+func (o *Orchestrator) DeployOrdered(ctx context.Context, req gantry.DeployRequest, pauseAfter *int, only string, progress gantry.Progress) (*gantry.Deployment, error) {
+	return o.deployWith(ctx, req, gantry.KindDeploy, "", rolloutOpts{pauseAfter: pauseAfter, only: only}, progress)
+}

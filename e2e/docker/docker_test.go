@@ -1,0 +1,173 @@
+package docker_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/dockertest"
+	"github.com/gantry-dev/gantry/internal/drivertest"
+	"github.com/gantry-dev/gantry/internal/loadtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(dockertest.Main(m, 2, nil)) }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func run(t *testing.T, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestImageReleasePromotedByDigest: W1 and W5 with images. The release is
+// built once from the commit and pushed to test's registry; promotion to
+// prod copies it by digest into prod's registry; prod runs the digest that
+// ran on test; a rollback flips back; no request to prod fails.
+func TestImageReleasePromotedByDigest(t *testing.T) {
+	denv := dockertest.Get(t)
+	if len(denv.Registries) < 2 {
+		t.Fatal("want two registries")
+	}
+	work := t.TempDir()
+	bin := filepath.Join(work, "gantry")
+	run(t, "../..", nil, "go", "build", "-o", bin, "./cmd/gantry")
+
+	repo := filepath.Join(work, "app")
+	if _, err := drivertest.BuildTestApp(repo); err != nil {
+		t.Fatal(err)
+	}
+	reg0, reg1 := denv.Registries[0].Addr, denv.Registries[1].Addr
+	manifest := fmt.Sprintf(`app: shop
+services:
+  web:
+    docker: {dockerfile: Dockerfile, context: .}
+    run: /testapp
+    instances: 2
+    health: {path: /up, interval: 100ms}
+    stop: {timeout: 5s}
+environments:
+  test:
+    hosts: [test.shop.localhost]
+    runtime: {driver: docker, registry: %s/shop}
+  prod:
+    hosts: [shop.localhost]
+    runtime: {driver: docker, registry: %s/shop}
+    promote_from: test
+`, reg0, reg1)
+	os.WriteFile(filepath.Join(repo, "gantry.yml"), []byte(manifest), 0o644)
+	os.WriteFile(filepath.Join(repo, "Dockerfile"), []byte("FROM scratch\nCOPY bin/testapp /testapp\n"), 0o644)
+	os.WriteFile(filepath.Join(repo, "VERSION"), []byte("1.0.0\n"), 0o644)
+	gitEnv := []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@localhost", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@localhost"}
+	run(t, repo, gitEnv, "git", "init", "-q", "-b", "main")
+	run(t, repo, gitEnv, "git", "add", "-A")
+	run(t, repo, gitEnv, "git", "commit", "-q", "-m", "1.0.0")
+
+	data, api, router := filepath.Join(work, "state"), freeAddr(t), freeAddr(t)
+	server := exec.Command(bin, "server", "--data", data, "--listen", api, "--router", router,
+		"--docker-host", denv.Engine.Host, "--secrets-key", filepath.Join(work, "secrets.key"), "--log-format", "text")
+	logf, _ := os.Create(filepath.Join(work, "server.log"))
+	server.Stdout, server.Stderr = logf, logf
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		server.Process.Signal(os.Interrupt)
+		server.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("server log:\n%s", b)
+		}
+	})
+	sock := "unix://" + filepath.Join(data, "gantry.sock")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(data, "gantry.sock")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server socket did not appear")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "GANTRY_SERVER="+sock)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) || err != nil {
+			t.Fatalf("gantry %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	cli("app", "add", "shop", "--repo", repo)
+	var rel gantry.Release
+	out := cli("release", "build", "--ref", "main", "--json")
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rel); err != nil {
+		t.Fatalf("release: %v\n%s", err, out)
+	}
+	web := rel.Artifacts["web"]
+	if web.Kind != gantry.ArtifactImage || !strings.HasPrefix(web.Image, reg0+"/shop/web@sha256:") {
+		t.Fatalf("web artifact %+v: want an image in test's registry %s by digest", web, reg0)
+	}
+	cli("deploy", "test", "--release", rel.ID)
+	cli("promote", "test", "prod")
+	// prod's registry now holds the very same digest.
+	resp, err := http.Head("http://" + reg1 + "/v2/shop/web/manifests/" + web.Digest)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("prod's registry does not serve %s: %v %v", web.Digest, resp, err)
+	}
+	var diff struct {
+		Same bool `json:"same_release"`
+	}
+	json.Unmarshal([]byte(cli("diff", "test", "prod", "--json")), &diff)
+	if !diff.Same {
+		t.Error("test and prod do not run the same release")
+	}
+
+	// A new version reaches prod and is rolled back, under load: no request fails.
+	os.WriteFile(filepath.Join(repo, "VERSION"), []byte("1.1.0\n"), 0o644)
+	run(t, repo, gitEnv, "git", "commit", "-q", "-am", "1.1.0")
+	load := loadtest.Start(loadtest.Options{URL: "http://" + router + "/", Host: "shop.localhost", Workers: 4, MaxDuration: 5 * time.Minute, CountBodies: true})
+	cli("deploy", "test", "--ref", "main")
+	cli("promote", "test", "prod")
+	cli("rollback", "prod")
+	load.Stop()
+	if n := load.Failed.Load(); n != 0 || load.OK.Load() == 0 {
+		t.Fatalf("prod under load: %d failed, %d ok:\n%s", n, load.OK.Load(), strings.Join(load.Failures(), "\n"))
+	}
+	bodies := load.Bodies()
+	var saw11 bool
+	for b := range bodies {
+		saw11 = saw11 || strings.Contains(b, "release=1.1.0")
+	}
+	if !saw11 {
+		t.Errorf("prod never answered from 1.1.0 during the load: %v", bodies)
+	}
+	cli("env", "delete", "prod", "--force")
+	cli("env", "delete", "test", "--force")
+}
