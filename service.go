@@ -135,3 +135,10 @@ type ImportRequest struct {
 type ReleaseImporter interface {
 	ImportRelease(ctx context.Context, req ImportRequest) (*Release, error)
 }
+
+// DatabaseService reports and completes an environment's database changes
+// through the server, which holds the binding (package deploy).
+type DatabaseService interface {
+	DatabaseStatus(ctx context.Context, app, env string) (*DatabaseStatus, error)
+	Contract(ctx context.Context, app, env string, force bool) (*MigrationRecord, error)
+}

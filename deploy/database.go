@@ -159,28 +159,9 @@ func (o *Orchestrator) contractIfDue(ctx context.Context, env *gantry.Environmen
 // contract): refused while a slot that needs the old schema may take
 // traffic, unless forced.
 func (o *Orchestrator) Contract(ctx context.Context, app, envName string, force bool) (*gantry.MigrationRecord, error) {
-	env, err := o.Store.FindEnvironment(ctx, app, envName)
+	env, b, err := o.bindingOfActive(ctx, app, envName)
 	if err != nil {
 		return nil, err
-	}
-	a := env.ActiveSlot()
-	if a == nil {
-		return nil, gantry.Errorf(gantry.EINVALID, "environment %q runs nothing", envName)
-	}
-	rel, err := o.Store.FindRelease(ctx, app, a.ReleaseID)
-	if err != nil {
-		return nil, err
-	}
-	m, err := o.manifestOf(rel)
-	if err != nil {
-		return nil, err
-	}
-	b, err := o.dbBinding(env, m)
-	if err != nil {
-		return nil, err
-	}
-	if b == nil {
-		return nil, gantry.Errorf(gantry.EINVALID, "app %s declares no database", app)
 	}
 	return o.Databases.Contract(ctx, *b, gantry.ContractGuard{Env: env, Force: force})
 }
@@ -192,4 +173,42 @@ func (c *dbChange) connVars() map[string]string {
 		return nil
 	}
 	return c.vars
+}
+
+// DatabaseStatus returns the ledger of an environment's database.
+func (o *Orchestrator) DatabaseStatus(ctx context.Context, app, envName string) (*gantry.DatabaseStatus, error) {
+	_, b, err := o.bindingOfActive(ctx, app, envName)
+	if err != nil {
+		return nil, err
+	}
+	return o.Databases.Status(ctx, *b)
+}
+
+// bindingOfActive returns an environment and the database binding of the
+// release it runs.
+func (o *Orchestrator) bindingOfActive(ctx context.Context, app, envName string) (*gantry.Environment, *gantry.DatabaseBinding, error) {
+	env, err := o.Store.FindEnvironment(ctx, app, envName)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := env.ActiveSlot()
+	if a == nil {
+		return nil, nil, gantry.Errorf(gantry.EINVALID, "environment %q runs nothing", envName)
+	}
+	rel, err := o.Store.FindRelease(ctx, app, a.ReleaseID)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := o.dbBinding(env, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	if b == nil {
+		return nil, nil, gantry.Errorf(gantry.EINVALID, "release %s of app %s declares no database", rel.Version, app)
+	}
+	return env, b, nil
 }

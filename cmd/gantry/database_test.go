@@ -103,8 +103,11 @@ func TestW4ExpandSwitchContract(t *testing.T) {
 		t.Fatalf("status after the switch: active %q, %v; want 02_rename_name in flight", st.Active, err)
 	}
 	// The old slot is warm: a contract is refused.
-	if _, errs, code := runCLI(t, s.APIURL, "db", "contract", "test", "--url", dbURL); code == 0 {
-		t.Errorf("contract while the old slot is warm succeeded: %s", errs)
+	if _, errs, code := runCLI(t, s.APIURL, "db", "contract", "test"); code != 4 {
+		t.Errorf("contract while the old slot is warm: exit %d (%s), want 4 (refused)", code, errs)
+	}
+	if out := mustCLI(t, s.APIURL, "db", "status", "test"); !strings.Contains(out, "active migration 02_rename_name") {
+		t.Errorf("db status through the server:\n%s", out)
 	}
 
 	// Rollback: traffic flips back, the migration is undone.

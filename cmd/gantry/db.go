@@ -20,9 +20,10 @@ import (
 
 func init() { register(newDBCmd) }
 
-// dbFlags bind the db verbs to a database directly. Until the server
-// exposes its database bindings over the API, the URL comes from --url or
-// $GANTRY_DB_URL (it is a secret: it is never printed).
+// dbFlags bind the db verbs to a database. `db status` and `db contract`
+// go through the server, which holds each environment's binding, unless a
+// URL is given; the other verbs work on the database directly, with the URL
+// from --url or $GANTRY_DB_URL (it is a secret: it is never printed).
 type dbFlags struct {
 	url, engine, snapshots string
 	keep, jobs             int
@@ -59,6 +60,9 @@ func (f *dbFlags) binding(m *Main, env string) (gantry.DatabaseBinding, error) {
 	return gantry.DatabaseBinding{App: app, Env: env, Engine: f.engine, URL: u, SnapshotDir: dir, KeepSnapshots: f.keep}, nil
 }
 
+// direct says whether the verb talks to the database itself.
+func (f *dbFlags) direct(m *Main) bool { return f.url != "" || m.Getenv("GANTRY_DB_URL") != "" }
+
 func (f *dbFlags) changer() *dbchange.Changer {
 	return &dbchange.Changer{Jobs: f.jobs}
 }
@@ -86,13 +90,24 @@ func newDBStatusCmd(m *Main, f *dbFlags) *cobra.Command {
 		Short: "Show the migration ledger and the migration in flight",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := f.binding(m, args[0])
-			if err != nil {
-				return err
-			}
-			st, err := f.changer().Status(cmd.Context(), b)
-			if err != nil {
-				return err
+			var st *gantry.DatabaseStatus
+			if f.direct(m) {
+				b, err := f.binding(m, args[0])
+				if err != nil {
+					return err
+				}
+				if st, err = f.changer().Status(cmd.Context(), b); err != nil {
+					return err
+				}
+			} else {
+				c := m.client()
+				app, err := m.appName(cmd.Context(), c)
+				if err != nil {
+					return err
+				}
+				if st, err = c.DatabaseStatus(cmd.Context(), app, args[0]); err != nil {
+					return err
+				}
 			}
 			return m.output(st, func(w io.Writer) {
 				fmt.Fprintf(w, "engine %s, schema version %s", st.Engine, orDash(st.SchemaVersion))
@@ -169,13 +184,24 @@ func newDBContractCmd(m *Main, f *dbFlags) *cobra.Command {
 		Short: "Complete the active migration once no slot needing the old schema may take traffic",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := f.binding(m, args[0])
-			if err != nil {
-				return err
-			}
-			rec, err := f.changer().Contract(cmd.Context(), b, m.contractGuard(cmd.Context(), b.App, b.Env, force))
-			if err != nil {
-				return err
+			var rec *gantry.MigrationRecord
+			if f.direct(m) {
+				b, err := f.binding(m, args[0])
+				if err != nil {
+					return err
+				}
+				if rec, err = f.changer().Contract(cmd.Context(), b, m.contractGuard(cmd.Context(), b.App, b.Env, force)); err != nil {
+					return err
+				}
+			} else {
+				c := m.client()
+				app, err := m.appName(cmd.Context(), c)
+				if err != nil {
+					return err
+				}
+				if rec, err = c.Contract(cmd.Context(), app, args[0], force); err != nil {
+					return err
+				}
 			}
 			return m.output(rec, func(w io.Writer) {
 				fmt.Fprintf(w, "contracted %s (snapshot %s)\n", rec.Migration, rec.Snapshot)

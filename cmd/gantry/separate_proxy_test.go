@@ -42,7 +42,7 @@ func TestServerCrashWithSeparateProxy(t *testing.T) {
 
 	routerURL := "http://" + routerAddr
 	load := loadtest.Start(loadtest.Options{URL: routerURL + "/", Host: "hello.localhost", Workers: 4, MaxDuration: 5 * time.Minute})
-	for _, at := range []string{"promote:health:done", "promote:switch:done"} {
+	for _, at := range []string{"promote:switch:started", "promote:switch:done"} {
 		crashing := startChild(t, data, "", at, proxyEnv...)
 		if _, _, code := runCLI(t, crashing.API, "promote", "test", "prod"); code == 0 {
 			t.Fatalf("promotion survived a crash at %s", at)

@@ -163,8 +163,10 @@ func (d *Driver) Inspect(ctx context.Context, inst gantry.Instance) (gantry.Inst
 	switch {
 	case ls == leaderRunning:
 		return gantry.InstanceState{State: gantry.InstanceRunning}, nil
-	case ls == leaderZombie && c != nil:
-		// Our reaper is about to collect it: wait and report its status.
+	case c != nil:
+		// Our reaper has collected it or is about to (the process can be
+		// gone from /proc before the reaper records its status): wait for
+		// the reaper and report the status it saw.
 		select {
 		case <-c.done:
 			return c.rec.state(), nil
