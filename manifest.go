@@ -133,6 +133,10 @@ type ApprovalPolicy struct {
 const (
 	StrategyBlueGreen = "bluegreen"
 	StrategyRestart   = "restart"
+	// StrategyMaintenance is blue-green for a schema change that cannot be
+	// made compatible: the router holds writes while every pending migration
+	// is applied and the new release takes over.
+	StrategyMaintenance = "maintenance"
 )
 
 // Defaults that the manifest decoder applies.

@@ -88,7 +88,7 @@ func (o *Orchestrator) expandDatabase(ctx context.Context, r *run, env *gantry.E
 	change := &dbChange{b: b}
 	var plan *gantry.MigrationPlan
 	err = r.step(ctx, "db-plan", "", func() (string, error) {
-		plan, err = o.Databases.Plan(ctx, *b, gantry.PlanRequest{Release: rel, Migrations: fsys, Live: live, Maintenance: maintenance})
+		plan, err = o.Databases.Plan(ctx, *b, gantry.PlanRequest{Release: rel, Migrations: fsys, Live: live, Maintenance: maintenance || r.maintenance})
 		if err != nil {
 			return "", err
 		}

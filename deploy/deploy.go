@@ -48,8 +48,8 @@ func (o *Orchestrator) deployWith(ctx context.Context, req gantry.DeployRequest,
 	if strategy == "" {
 		strategy = gantry.StrategyBlueGreen
 	}
-	if strategy != gantry.StrategyBlueGreen && strategy != gantry.StrategyRestart {
-		return nil, gantry.Errorf(gantry.EINVALID, "unknown strategy %q (want bluegreen or restart)", strategy)
+	if strategy != gantry.StrategyBlueGreen && strategy != gantry.StrategyRestart && strategy != gantry.StrategyMaintenance {
+		return nil, gantry.Errorf(gantry.EINVALID, "unknown strategy %q (want bluegreen, restart or maintenance)", strategy)
 	}
 	var running *gantry.EnvironmentSpec
 	if existing != nil {
@@ -87,7 +87,9 @@ func (o *Orchestrator) deployWith(ctx context.Context, req gantry.DeployRequest,
 	phase := phaseOf(kind)
 	host := firstHost(spec.Hosts)
 	err = o.runHooks(ctx, r, m, rel, envForHooks, "before_"+phase, host)
-	if err == nil {
+	if err == nil && strategy == gantry.StrategyMaintenance {
+		err = o.deployHoldingWrites(ctx, r, rel, m, spec, opts)
+	} else if err == nil {
 		err = o.deployOrdered(ctx, r, rel, m, spec, strategy, opts)
 	}
 	if errors.Is(err, errPaused) {

@@ -17,6 +17,9 @@ type run struct {
 	// softFail marks a step that failed without failing the operation (an
 	// after_* hook that kept failing); the step's detail says so.
 	softFail bool
+	// maintenance: writes are held at the router, so migrations are applied
+	// completely instead of expanded beside the running release.
+	maintenance bool
 }
 
 // step journals a step before running fn, then records its result. The

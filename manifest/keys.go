@@ -65,7 +65,7 @@ var phases = []string{
 // Values of the enumerated keys; the first one is the default where there is one.
 var (
 	versionSchemes    = []string{"semver", "calver"}
-	strategies        = []string{"bluegreen", "restart"}
+	strategies        = []string{"bluegreen", "restart", "maintenance"}
 	drivers           = []string{"process", "docker", "kubernetes"}
 	databaseEngines   = []string{"postgres"}
 	migrationEngines  = []string{"pgroll", "sql"}

@@ -110,7 +110,12 @@ func TestW2MigrationThroughTestnew(t *testing.T) {
 
 func lastDeployment(t *testing.T, s *Server, env string) *gantry.Deployment {
 	t.Helper()
-	ds, err := s.Store.ListDeployments(context.Background(), gantry.DeploymentFilter{App: "hello", Env: env, Limit: 1})
+	return lastDeploymentOf(t, s, "hello", env)
+}
+
+func lastDeploymentOf(t *testing.T, s *Server, app, env string) *gantry.Deployment {
+	t.Helper()
+	ds, err := s.Store.ListDeployments(context.Background(), gantry.DeploymentFilter{App: app, Env: env, Limit: 1})
 	if err != nil || len(ds) == 0 {
 		t.Fatalf("no deployment of %s: %v", env, err)
 	}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/pgtest"
+	_ "github.com/lib/pq"
+)
+
+// TestHeldWritesDuringMaintenanceDeploy: a release whose schema change is
+// not backward compatible is deployed with the maintenance strategy while
+// writers post through the router. Writes are held while the migration
+// runs and the new release takes over; afterwards every write that got a
+// 2xx is in the database, and every other one got a clean 503.
+func TestHeldWritesDuringMaintenanceDeploy(t *testing.T) {
+	needTools(t)
+	pg := pgtest.Start(t)
+	dbURL := pg.CreateDB(t, "writer_test")
+	dir := t.TempDir()
+	s := &Server{DataDir: dir, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text"),
+		Getenv: func(k string) string {
+			if k == "GANTRY_SECRET_DATABASE_URL" {
+				return dbURL
+			}
+			return os.Getenv(k)
+		}}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
+	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+
+	repo := filepath.Join(t.TempDir(), "writer")
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(repo, "bin", "app"), "../../internal/dbtestapp").CombinedOutput(); err != nil {
+		t.Fatalf("build the test app: %v\n%s", err, out)
+	}
+	writeFile(t, repo, "gantry.yml", `app: writer
+services:
+  web:
+    build: {command: "true", artifacts: [bin/app]}
+    run: bin/app
+    instances: 2
+    health: {path: /up, interval: 100ms}
+database:
+  engine: postgres
+  migrations: {engine: pgroll, dir: db/migrations}
+environments:
+  test:
+    hosts: [test.writer.localhost]
+    secrets: [DATABASE_URL]
+    strategy: maintenance
+`)
+	os.MkdirAll(filepath.Join(repo, "db", "migrations"), 0o755)
+	writeFile(t, filepath.Join(repo, "db", "migrations"), "01_writes.yaml",
+		"operations:\n  - create_table:\n      name: writes\n      columns:\n        - {name: id, type: text, pk: true}\n        - {name: by_version, type: text}\n")
+	writeFile(t, repo, "VERSION", "1.0.0\n")
+	git(t, repo, "init", "-q", "-b", "main")
+	git(t, repo, "add", "-A")
+	git(t, repo, "commit", "-q", "-m", "1.0.0")
+	writeFile(t, filepath.Join(repo, "db", "migrations"), "02_note.yaml",
+		"operations:\n  - add_column:\n      table: writes\n      column: {name: note, type: text, nullable: true}\n")
+	writeFile(t, repo, "VERSION", "2.0.0\n")
+	git(t, repo, "add", "-A")
+	git(t, repo, "commit", "-q", "-m", "2.0.0")
+
+	mustCLI(t, s.APIURL, "app", "add", "writer", "--repo", repo)
+	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "HEAD~1")
+	mustCLI(t, s.APIURL, "release", "build", "--ref", "main")
+
+	// Writers post through the router until told to stop.
+	type result struct {
+		id     string
+		status int
+		retry  string
+		err    error
+	}
+	var mu sync.Mutex
+	var results []result
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 60 * time.Second}
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("w%d-%d", w, i)
+				req, _ := http.NewRequest(http.MethodPost, s.RouterURL+"/write?id="+id, nil)
+				req.Host = "test.writer.localhost"
+				resp, err := client.Do(req)
+				r := result{id: id, err: err}
+				if err == nil {
+					r.status, r.retry = resp.StatusCode, resp.Header.Get("Retry-After")
+					resp.Body.Close()
+				}
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	mustCLI(t, s.APIURL, "deploy", "test", "--release", "2.0.0")
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	d := lastDeploymentOf(t, s, "writer", "test")
+	for _, step := range []string{"hold-writes", "db-expand", "switch", "release-writes"} {
+		if !journalHas(d, step, "") {
+			t.Errorf("maintenance deploy has no %s step: %+v", step, d.Steps)
+		}
+	}
+	db, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stored := map[string]bool{}
+	rows, err := db.Query(`SELECT id FROM public.writes`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		rows.Scan(&id)
+		stored[id] = true
+	}
+	rows.Close()
+	var acked, refused int
+	var bad []string
+	for _, r := range results {
+		switch {
+		case r.err != nil:
+			bad = append(bad, fmt.Sprintf("%s: %v", r.id, r.err))
+		case r.status >= 200 && r.status < 300:
+			acked++
+			if !stored[r.id] {
+				bad = append(bad, r.id+": acknowledged but not in the database")
+			}
+		case r.status == http.StatusServiceUnavailable && r.retry != "":
+			refused++
+		default:
+			bad = append(bad, fmt.Sprintf("%s: status %d", r.id, r.status))
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("%d of %d writes went wrong:\n%s", len(bad), len(results), strings.Join(bad[:min(len(bad), 20)], "\n"))
+	}
+	if acked == 0 {
+		t.Fatal("no write was acknowledged: the writers did not run")
+	}
+	t.Logf("%d writes acknowledged and stored, %d refused cleanly with 503", acked, refused)
+}

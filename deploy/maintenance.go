@@ -1,0 +1,39 @@
+package deploy
+
+import (
+	"context"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// deployHoldingWrites is the maintenance strategy, for a schema change that
+// cannot be made compatible: the router holds writes (everything but
+// GET/HEAD/OPTIONS) and lets the ones in flight finish, every pending
+// migration is applied completely, the new release starts and takes over,
+// and the held writes are released to it in order. Writes held past the
+// route's pause bound get 503 with Retry-After: each write is either done
+// by the new release or cleanly refused, never half applied.
+func (o *Orchestrator) deployHoldingWrites(ctx context.Context, r *run, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec, opts rolloutOpts) error {
+	name := gantry.RouteName(r.d.App, r.d.Env)
+	held := false
+	err := r.step(ctx, "hold-writes", name, func() (string, error) {
+		err := o.Router.Pause(ctx, name, true)
+		if gantry.ErrorCode(err) == gantry.ENOTFOUND {
+			return "no route yet: nothing to hold", nil
+		}
+		held = err == nil
+		return "", err
+	})
+	if err != nil {
+		return err
+	}
+	if held {
+		defer func() {
+			_ = r.step(context.WithoutCancel(ctx), "release-writes", name, func() (string, error) {
+				return "", o.Router.Resume(context.WithoutCancel(ctx), name)
+			})
+		}()
+	}
+	r.maintenance = true
+	return o.deployOrdered(ctx, r, rel, m, spec, gantry.StrategyBlueGreen, opts)
+}
