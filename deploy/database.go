@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/tarball"
@@ -211,4 +212,46 @@ func (o *Orchestrator) bindingOfActive(ctx context.Context, app, envName string)
 		return nil, nil, gantry.Errorf(gantry.EINVALID, "release %s of app %s declares no database", rel.Version, app)
 	}
 	return env, b, nil
+}
+
+// copyPlan is a validated database copy for a clone.
+type copyPlan struct{ from, to *gantry.DatabaseBinding }
+
+// planCopy checks, before anything changes, that a clone with data can be
+// made: the source has a database, and the new environment is bound to
+// another one by its own DATABASE_URL secret (Gantry creates that database).
+func (o *Orchestrator) planCopy(ctx context.Context, src, dst *gantry.Environment, m *gantry.Manifest) (*copyPlan, error) {
+	if o.Databases == nil || m.Database == nil {
+		return nil, gantry.Errorf(gantry.EINVALID, "--with-data: app %s declares no database", src.App)
+	}
+	_, from, err := o.bindingOfActive(ctx, src.App, src.Name)
+	if err != nil {
+		return nil, err
+	}
+	to, err := o.dbBinding(dst, m)
+	if err != nil {
+		return nil, gantry.Errorf(gantry.EINVALID, "--with-data: set the new environment's database first: gantry secret set %s %s (Gantry creates that database and copies %s into it)",
+			dst.Name, DatabaseURLSecret, src.Name)
+	}
+	if to.URL == from.URL {
+		return nil, gantry.Errorf(gantry.EINVALID, "--with-data: %s's %s is the same database as %s's; give it a database of its own", dst.Name, DatabaseURLSecret, src.Name)
+	}
+	return &copyPlan{from: from, to: to}, nil
+}
+
+// copyData copies the source environment's database into the new
+// environment's (W2: testnew as a copy of production), before the new
+// environment's instances start, and journals its provenance.
+func (o *Orchestrator) copyData(ctx context.Context, r *run, p *copyPlan, postCopySQL string) error {
+	if err := os.MkdirAll(p.to.SnapshotDir, 0o755); err != nil {
+		return err
+	}
+	return r.step(ctx, "copy-data", p.from.Env+" → "+p.to.Env, func() (string, error) {
+		rec, err := o.Databases.Copy(ctx, gantry.CopyRequest{From: *p.from, To: *p.to, Method: gantry.CopyDump, PostCopySQL: postCopySQL})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("copied %s/%s by %s at schema version %s in %s (post-copy script: %t)",
+			rec.FromApp, rec.FromEnv, rec.Method, rec.SchemaVersion, rec.Took.Round(time.Millisecond), rec.PostCopy), nil
+	})
 }

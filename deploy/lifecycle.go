@@ -28,9 +28,6 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 	if active == nil {
 		return nil, gantry.Errorf(gantry.EINVALID, "environment %q runs nothing to clone", req.Src)
 	}
-	if req.WithData {
-		return nil, gantry.Errorf(gantry.EINVALID, "--with-data needs a database binding, which this server does not have")
-	}
 	if err := o.checkFreeze(req.Src, &src.Spec, ""); err != nil {
 		return nil, err
 	}
@@ -40,6 +37,20 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 	spec.Approvals = nil
 	spec.Freeze = nil
 	dst := &gantry.Environment{App: req.App, Name: req.Dst, Spec: spec, ClonedFrom: req.Src, CreatedAt: o.now()}
+	rel, err := o.Store.FindRelease(ctx, req.App, active.ReleaseID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return nil, err
+	}
+	var cp *copyPlan
+	if req.WithData {
+		if cp, err = o.planCopy(ctx, src, dst, m); err != nil {
+			return nil, err
+		}
+	}
 	d := &gantry.Deployment{App: req.App, Env: req.Dst, Kind: gantry.KindClone, ReleaseID: active.ReleaseID, Version: active.Version, FromEnv: req.Src, Actor: req.Actor}
 	r, unlock, err := o.begin(ctx, d, false, progress)
 	if err != nil {
@@ -52,13 +63,10 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 	if err != nil {
 		return d, r.finish(ctx, err)
 	}
-	rel, err := o.Store.FindRelease(ctx, req.App, active.ReleaseID)
-	if err != nil {
-		return d, r.finish(ctx, err)
-	}
-	m, err := o.manifestOf(rel)
-	if err != nil {
-		return d, r.finish(ctx, err)
+	if cp != nil {
+		if err := o.copyData(ctx, r, cp, req.PostCopy); err != nil {
+			return d, r.finish(ctx, err)
+		}
 	}
 	err = o.deploy(ctx, r, rel, m, &spec, gantry.StrategyBlueGreen)
 	return d, r.finish(ctx, err)

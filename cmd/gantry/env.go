@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ func init() { register(newEnvCmd) }
 func newEnvCmd(m *Main) *cobra.Command {
 	cmd := &cobra.Command{Use: "env", Short: "Clone, rename and delete environments"}
 	var clone gantry.CloneRequest
+	var postCopy string
 	cloneCmd := &cobra.Command{
 		Use:   "clone SRC DST [--with-data] [--post-copy SCRIPT]",
 		Short: "Create DST with SRC's settings, variables, secret references and release (hosts follow the new name)",
@@ -24,6 +26,13 @@ func newEnvCmd(m *Main) *cobra.Command {
 				return err
 			}
 			clone.App, clone.Src, clone.Dst = app, args[0], args[1]
+			if postCopy != "" {
+				b, err := os.ReadFile(postCopy)
+				if err != nil {
+					return usagef("env clone --post-copy: %v", err)
+				}
+				clone.PostCopy = string(b)
+			}
 			p := m.newProgress()
 			defer p.done()
 			d, err := c.Clone(cmd.Context(), clone, p.event)
@@ -32,7 +41,7 @@ func newEnvCmd(m *Main) *cobra.Command {
 		},
 	}
 	cloneCmd.Flags().BoolVar(&clone.WithData, "with-data", false, "also copy SRC's database")
-	cloneCmd.Flags().StringVar(&clone.PostCopy, "post-copy", "", "script run against the copied database (anonymise, neutralise e-mail)")
+	cloneCmd.Flags().StringVar(&postCopy, "post-copy", "", "SQL file run in the copied database (anonymise, neutralise e-mail and webhooks)")
 
 	var displace string
 	renameCmd := &cobra.Command{
