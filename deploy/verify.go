@@ -44,7 +44,7 @@ func (o *Orchestrator) verify(ctx context.Context, route gantry.Route, targets [
 			if err != nil {
 				return "", gantry.Errorf(gantry.EFAILED, "verify check %d (%s) failed: %v\n%s", i+1, c.Command, err, tail(out, 20))
 			}
-			passed = append(passed, c.Command)
+			passed = append(passed, c.Command+" → "+strings.ReplaceAll(tail(out, 5), "\n", " | "))
 		}
 	}
 	return "passed: " + strings.Join(passed, "; "), nil

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
 	"github.com/spf13/cobra"
 )
 
@@ -66,15 +67,23 @@ func newReleaseCmd(m *Main) *cobra.Command {
 	}
 	list.Flags().IntVar(&limit, "limit", 20, "how many releases to show")
 
+	var evidence bool
 	show := &cobra.Command{
-		Use:   "show RELEASE",
-		Short: "Show a release: version, commit, digests",
+		Use:   "show RELEASE [--evidence]",
+		Short: "Show a release: version, commit, digests; with --evidence, what stands behind it in each environment",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := m.client()
 			app, err := m.appName(cmd.Context(), c)
 			if err != nil {
 				return err
+			}
+			if evidence {
+				ev, err := c.Evidence(cmd.Context(), app, args[0])
+				if err != nil {
+					return err
+				}
+				return m.output(ev, func(w io.Writer) { printEvidence(w, ev) })
 			}
 			rel, err := c.FindRelease(cmd.Context(), app, args[0])
 			if err != nil {
@@ -83,6 +92,7 @@ func newReleaseCmd(m *Main) *cobra.Command {
 			return m.output(rel, func(w io.Writer) { printRelease(w, rel) })
 		},
 	}
+	show.Flags().BoolVar(&evidence, "evidence", false, "show the deployments, checks, approvals and configuration differences behind the release")
 	cmd.AddCommand(build, list, show)
 	return cmd
 }
@@ -102,5 +112,40 @@ func printRelease(w io.Writer, r *gantry.Release) {
 			ref = a.Image
 		}
 		fmt.Fprintf(w, "  %-12s %s %s\n", n, a.Kind, ref)
+	}
+}
+
+func printEvidence(w io.Writer, ev *api.Evidence) {
+	printRelease(w, ev.Release)
+	if len(ev.Environments) == 0 {
+		fmt.Fprintln(w, "\nnot deployed anywhere yet")
+	}
+	for _, e := range ev.Environments {
+		fmt.Fprintf(w, "\n%s", e.Env)
+		if e.PromotedFrom != "" {
+			fmt.Fprintf(w, " (promoted from %s)", e.PromotedFrom)
+		}
+		fmt.Fprintln(w)
+		for _, d := range e.Deployments {
+			fmt.Fprintf(w, "  #%d %s by %s at %s: %s\n", d.ID, d.Kind, d.Actor, d.CreatedAt.Local().Format("2006-01-02 15:04:05"), d.State)
+		}
+		for _, s := range e.Checks {
+			fmt.Fprintf(w, "  check %-18s %s\n", s.Name, s.Detail)
+		}
+		for _, a := range e.Approvals {
+			fmt.Fprintf(w, "  approved by %s (%s) at %s: %s [%.19s]\n", a.Approver, a.Role, a.CreatedAt.Local().Format("2006-01-02 15:04"), a.Comment, a.Fingerprint)
+		}
+		if d := e.ConfigDiff; d != nil {
+			for _, v := range d.Vars {
+				if !v.Equal {
+					fmt.Fprintf(w, "  config: var %s %s\n", v.Name, presence(v.InA, v.InB, d.Envs[0].Env, d.Envs[1].Env))
+				}
+			}
+			for _, s := range d.Secrets {
+				if !(s.InA && s.InB) {
+					fmt.Fprintf(w, "  config: secret %s %s\n", s.Name, presence(s.InA, s.InB, d.Envs[0].Env, d.Envs[1].Env))
+				}
+			}
+		}
 	}
 }
