@@ -107,6 +107,23 @@ type EnvironmentSpec struct {
 	// minor version differs from the one running) to reach this environment
 	// only by promotion from an environment cloned from it.
 	MigrationsViaClone bool `json:"migrations_via_clone,omitempty"`
+	// Watch, when set, keeps watching the route after a switch and rolls
+	// the switch back if the new release answers worse than the old one.
+	Watch *WatchSpec `json:"watch,omitempty"`
+}
+
+// WatchSpec bounds a release's figures during the watch after its switch.
+type WatchSpec struct {
+	// Window is how long the route is watched after the switch.
+	Window time.Duration `json:"window"`
+	// MaxErrorRate is the largest share of 5xx answers (0..1) the new
+	// release may give; the previous release's own rate raises it.
+	MaxErrorRate float64 `json:"max_error_rate"`
+	// MaxLatencyRatio bounds the new release's mean latency as a multiple
+	// of the previous release's; 0 leaves latency unchecked.
+	MaxLatencyRatio float64 `json:"max_latency_ratio"`
+	// MinRequests is how many requests a figure needs before it is judged.
+	MinRequests int `json:"min_requests"`
 }
 
 // FreezeWindow is a time range in which changes to an environment are refused.
@@ -147,6 +164,11 @@ const (
 	DefaultInstances    = 1
 	DefaultHealthPeriod = time.Second
 	DefaultHealthWait   = 2 * time.Second
+
+	DefaultWatchWindow       = 2 * time.Minute
+	DefaultWatchErrorRate    = 0.05
+	DefaultWatchLatencyRatio = 2.0
+	DefaultWatchMinRequests  = 20
 )
 
 // ServicesInOrder returns the manifest's services sorted by order group, then name.

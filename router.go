@@ -57,6 +57,15 @@ type TargetStatus struct {
 	// LastCheck is when the target was last probed; LastError what failed.
 	LastCheck time.Time `json:"last_check,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
+	// Requests and Errors5xx count the requests the target answered (or
+	// failed to answer: a 502 for a dead instance counts) since the router
+	// first knew its address. LatencySum is their total time, so the mean
+	// over any interval is a difference of two snapshots; LatencyP99 is an
+	// estimate over the same lifetime, to a factor of two.
+	Requests   int64         `json:"requests"`
+	Errors5xx  int64         `json:"errors_5xx"`
+	LatencySum time.Duration `json:"latency_sum"`
+	LatencyP99 time.Duration `json:"latency_p99"`
 }
 
 // RouteStatus is a route's configuration and live state.

@@ -28,7 +28,8 @@ type Store interface {
 
 	// CreateDeployment assigns d.ID.
 	CreateDeployment(ctx context.Context, d *Deployment) error
-	// UpdateDeployment writes d's state, error and finish time (not its steps).
+	// UpdateDeployment writes d's state, error, finish time, slot and the
+	// release it replaced (not its steps); what it was asked to do stays.
 	UpdateDeployment(ctx context.Context, d *Deployment) error
 	// FindDeployment returns a deployment with its steps.
 	FindDeployment(ctx context.Context, id int64) (*Deployment, error)

@@ -235,7 +235,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, op func(ctx cont
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, StreamLine{Result: v})
+		// One line, like every line of a stream.
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		_ = json.NewEncoder(w).Encode(StreamLine{Result: v})
 		return
 	}
 	line := StreamLine{Result: v}

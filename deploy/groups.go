@@ -206,7 +206,7 @@ func (o *Orchestrator) startGroup(ctx context.Context, env *gantry.Environment, 
 	}
 	for _, inst := range slot.Instances[first:] {
 		if svc := serviceOf(g, inst.Service); svc != nil {
-			if err := o.waitInstance(ctx, drv, inst, svc); err != nil {
+			if err := o.waitReady(ctx, drv, inst, svc); err != nil {
 				return "", err
 			}
 		}
@@ -285,4 +285,16 @@ func groupErr(g group, err error) error {
 		return &gantry.Error{Code: ge.Code, Message: g.label() + ": " + ge.Message}
 	}
 	return fmt.Errorf("%s: %w", g.label(), err)
+}
+
+// waitReady waits until an instance is ready: an HTTP service, or a worker
+// that declares a health path (a status endpoint), when its check passes;
+// any other worker when it still runs after its ready delay.
+func (o *Orchestrator) waitReady(ctx context.Context, drv gantry.Driver, inst gantry.Instance, svc *gantry.Service) error {
+	if !svc.HTTP && svc.Health.Path != "" && inst.Addr != "" {
+		probed := *svc
+		probed.HTTP = true
+		return o.waitInstance(ctx, drv, inst, &probed)
+	}
+	return o.waitInstance(ctx, drv, inst, svc)
 }

@@ -3,9 +3,13 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/manifest"
@@ -211,6 +215,50 @@ func TestPreviewURL(t *testing.T) {
 		o := &Orchestrator{RouterURL: tc.router}
 		if got := o.previewURL("preview.test.localhost"); got != tc.want {
 			t.Errorf("previewURL with router %q = %s, want %s", tc.router, got, tc.want)
+		}
+	}
+}
+
+// stateDriver is a driver whose instances are in a fixed state; only
+// Inspect is used by the readiness checks.
+type stateDriver struct {
+	gantry.Driver
+	state string
+}
+
+func (d stateDriver) Inspect(ctx context.Context, inst gantry.Instance) (gantry.InstanceState, error) {
+	return gantry.InstanceState{State: d.state, ExitCode: 3}, nil
+}
+
+// TestWaitReadyWorker: a worker with a health path is probed over HTTP
+// until it answers; one without is ready when it still runs after its delay.
+func TestWaitReadyWorker(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/status" || calls.Add(1) < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	hc := gantry.HealthCheck{Path: "/status", Interval: 10 * time.Millisecond, Timeout: time.Second, StatusMin: 200, StatusMax: 399, HealthyAfter: 1}
+	o := &Orchestrator{}
+	ctx := context.Background()
+	worker := &gantry.Service{Name: "worker", Health: hc}
+	if err := o.waitReady(ctx, stateDriver{state: gantry.InstanceRunning}, gantry.Instance{Service: "worker", Index: 1, Addr: addr}, worker); err != nil {
+		t.Fatalf("waitReady(worker with a health path) = %v", err)
+	}
+	if n := calls.Load(); n < 3 {
+		t.Errorf("health path probed %d times, want until it answered (3)", n)
+	}
+	plain := &gantry.Service{Name: "worker", Ready: 10 * time.Millisecond}
+	for _, tc := range []struct {
+		state   string
+		wantErr bool
+	}{{gantry.InstanceRunning, false}, {gantry.InstanceExited, true}} {
+		err := o.waitReady(ctx, stateDriver{state: tc.state}, gantry.Instance{Service: "worker", Index: 1, Addr: addr}, plain)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("waitReady(worker %s) = %v, want error: %v", tc.state, err, tc.wantErr)
 		}
 	}
 }

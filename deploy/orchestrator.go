@@ -1,5 +1,6 @@
 // Package deploy is the orchestrator: it plans and runs deployments as
-// journaled steps (deploy, promote, rollback), holds the environment lock,
+// journaled steps (deploy, promote, rollback), starts a release's services
+// by order group (pausing between groups when asked), holds the environment lock,
 // applies the promotion policy, keeps the previous release warm, and brings
 // environments back to a consistent state after a crash.
 //

@@ -274,7 +274,15 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *bgRollout) error {
 	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "after_switch", firstHost(route.Hosts)); err != nil {
 		return err
 	}
-	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
+	old := env.Slots[gantry.OtherSlot(slot)]
+	if old != nil && old.State == gantry.SlotStandby && old.WarmUntil.After(o.now()) {
+		var oldM *gantry.Manifest
+		if orel, err := o.Store.FindRelease(ctx, env.App, old.ReleaseID); err == nil {
+			oldM, _ = o.manifestOf(orel)
+		}
+		return o.stopOldWorkers(ctx, r, env, ro.drv, old, oldM)
+	}
+	if old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
 		if err := r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {
 			err := o.stopSlot(ctx, env, ro.drv, old, m)
 			if err == nil {

@@ -111,7 +111,7 @@ func (o *Orchestrator) Continue(ctx context.Context, app, envName, actor string,
 		for _, g := range started {
 			for _, inst := range ro.cand.Instances {
 				if svc := serviceOf(g, inst.Service); svc != nil {
-					if err := o.waitInstance(ctx, ro.drv, inst, svc); err != nil {
+					if err := o.waitReady(ctx, ro.drv, inst, svc); err != nil {
 						return "", err
 					}
 				}

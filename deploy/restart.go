@@ -212,7 +212,7 @@ func (o *Orchestrator) restoreGroups(ctx context.Context, r *run, env *gantry.En
 				return "nothing ran before", nil
 			}
 			msg, err := o.startGroup(wctx, env, drv, slot, oldM, back, nil)
-			return "back on " + back.parts[0].rel.Version + ": " + msg, err
+			return msg + "; back on " + back.parts[0].rel.Version, err
 		})
 	}
 	slot.ReleaseID, slot.Version, slot.State = oldRelease, oldVersion, gantry.SlotActive

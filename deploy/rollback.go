@@ -87,6 +87,16 @@ func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest,
 	if slot.State != gantry.SlotStandby || slot.ReleaseID != standby.ReleaseID || len(slot.Instances) == 0 {
 		return d, r.finish(ctx, gantry.Errorf(gantry.ECONFLICT, "environment %q changed while the rollback waited; run it again", req.Env))
 	}
+	drv, err := o.driver(&env.Spec)
+	if err != nil {
+		return d, r.finish(ctx, err)
+	}
+	if err := o.startMissingWorkers(ctx, r, env, drv, slot, rel, m); err != nil {
+		// Traffic did not move: the workers started for nothing go again.
+		_ = o.stopOldWorkers(context.WithoutCancel(ctx), r, env, drv, slot, m)
+		return d, r.finish(ctx, err)
+	}
+	left := env.ActiveSlot()
 	err = r.step(ctx, "switch", fmt.Sprintf("%s → warm slot %s (%s)", gantry.RouteName(env.App, env.Name), slot.Name, slot.Version), func() (string, error) {
 		targets := webTargets(slot, m)
 		if len(targets) == 0 {
@@ -105,6 +115,15 @@ func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest,
 	o.promoteSlot(env, slot.Name, env.Spec.KeepWarm)
 	if err := o.saveEnv(ctx, env); err != nil {
 		return d, r.finish(ctx, err)
+	}
+	if left != nil {
+		var lm *gantry.Manifest
+		if lrel, err := o.Store.FindRelease(ctx, env.App, left.ReleaseID); err == nil {
+			lm, _ = o.manifestOf(lrel)
+		}
+		if err := o.stopOldWorkers(ctx, r, env, drv, left, lm); err != nil {
+			return d, r.finish(ctx, err)
+		}
 	}
 	// The release left behind may have expanded a migration the restored
 	// one does not know: undo it, now that no instance uses its schema.

@@ -115,6 +115,13 @@ type (
 		Approvals   *yApprovals       `yaml:"approvals,omitempty"`
 		Freeze      []yFreeze         `yaml:"freeze,omitempty"`
 		ViaClone    bool              `yaml:"migrations_via_clone,omitempty"`
+		Watch       *yWatch           `yaml:"watch,omitempty"`
+	}
+	yWatch struct {
+		Window          string  `yaml:"window"`
+		MaxErrorRate    float64 `yaml:"max_error_rate"`
+		MaxLatencyRatio float64 `yaml:"max_latency_ratio"`
+		MinRequests     int     `yaml:"min_requests"`
 	}
 	yFreeze struct {
 		From   string `yaml:"from"`
@@ -198,6 +205,10 @@ func toYAML(m *gantry.Manifest) yManifest {
 			ye.Freeze = append(ye.Freeze, yFreeze{From: w.From.Format(time.RFC3339), To: w.To.Format(time.RFC3339), Reason: w.Reason})
 		}
 		ye.ViaClone = e.MigrationsViaClone
+		if w := e.Watch; w != nil {
+			ye.Watch = &yWatch{Window: formatDuration(w.Window), MaxErrorRate: w.MaxErrorRate,
+				MaxLatencyRatio: w.MaxLatencyRatio, MinRequests: w.MinRequests}
+		}
 		y.Environments[name] = ye
 	}
 	return y

@@ -133,6 +133,10 @@ func (d *decoder) environment(name string, n *yaml.Node, path, app string, r *en
 	if f, ok := fs["migrations_via_clone"]; ok {
 		e.MigrationsViaClone, _ = d.boolean(f.val, join(path, "migrations_via_clone"))
 	}
+	if f, ok := fs["watch"]; ok {
+		e.Watch = d.watch(f.val, join(path, "watch"))
+		d.checkWatch(e, f.key, join(path, "watch"))
+	}
 
 	// Defaults that depend on names, applied once the keys are read.
 	if _, ok := fs["hosts"]; !ok && app != "" {

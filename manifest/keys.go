@@ -29,11 +29,12 @@ var keys = map[string][]string{
 	"notify[]":                  {"slack", "webhook", "environments"},
 	"environments.<env>": {
 		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
-		"freeze", "migrations_via_clone",
+		"freeze", "migrations_via_clone", "watch",
 	},
 	"environments.<env>.runtime":   {"driver", "registry", "namespace"},
 	"environments.<env>.approvals": {"required", "roles"},
 	"environments.<env>.freeze[]":  {"from", "to", "reason"},
+	"environments.<env>.watch":     {"window", "max_error_rate", "max_latency_ratio", "min_requests"},
 }
 
 // keyPaths returns the full path of every key the decoder knows, sorted, in

@@ -137,8 +137,12 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error)
 }
 
 func (r *Router) observe(rt *route, t *target, code int, start time.Time) {
+	d := time.Since(start)
 	if rt.metrics.latency != nil {
-		rt.metrics.latency.Observe(time.Since(start).Seconds())
+		rt.metrics.latency.Observe(d.Seconds())
+	}
+	if t != nil {
+		t.stats.record(code, d)
 	}
 	if t != nil && t.metrics.byClass[0] != nil {
 		c := code / 100

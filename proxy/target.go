@@ -40,6 +40,7 @@ type target struct {
 	failures  int
 
 	metrics targetMetrics
+	stats   targetStats
 }
 
 type drainScope struct {
@@ -110,6 +111,11 @@ func (t *target) status() gantry.TargetStatus {
 		InFlight:  t.inflight.Load(),
 		LastCheck: t.lastCheck,
 		LastError: t.lastErr,
+
+		Requests:   t.stats.requests.Load(),
+		Errors5xx:  t.stats.errors5xx.Load(),
+		LatencySum: time.Duration(t.stats.latencyNs.Load()),
+		LatencyP99: t.stats.quantile(0.99),
 	}
 }
 

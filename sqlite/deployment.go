@@ -44,8 +44,8 @@ func (db *DB) CreateDeployment(ctx context.Context, d *gantry.Deployment) error 
 // else: the rest of a deployment is fixed when it is created.
 func (db *DB) UpdateDeployment(ctx context.Context, d *gantry.Deployment) error {
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deployments SET state = ?, error = ?, finished_at = ? WHERE id = ?`,
-			d.State, d.Error, timeArg(d.FinishedAt), d.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE deployments SET state = ?, error = ?, finished_at = ?, slot = ?, from_release = ? WHERE id = ?`,
+			d.State, d.Error, timeArg(d.FinishedAt), d.Slot, d.FromRelease, d.ID)
 		if err != nil {
 			return err
 		}

@@ -162,6 +162,18 @@ func TestOrderedRollout(t *testing.T) {
 	if _, err := s.Store.FindLock(ctx, "hello", "test"); gantry.ErrorCode(err) != gantry.ENOTFOUND {
 		t.Errorf("lock after continue: %v, want none", err)
 	}
+	// The slot traffic left stays warm with its web only: two workers
+	// would both take jobs.
+	if indexOfStep(done, 0, "stop-old-workers", "") < 0 {
+		t.Errorf("journal does not stop the old worker:\n%s", strings.Join(stepNames(done), "\n"))
+	}
+	env, err = s.Store.FindEnvironment(ctx, "hello", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old := env.Slots[gantry.OtherSlot(env.Active)]; old == nil || len(old.Instances) != 2 || old.Instances[0].Service != "web" {
+		t.Errorf("warm slot after continue = %+v, want its 2 web instances only", old)
+	}
 	if _, errs, code := runCLI(t, s.APIURL, "continue", "test"); code == 0 {
 		t.Errorf("continue with nothing paused succeeded:\n%s", errs)
 	}
@@ -186,8 +198,26 @@ func TestOrderedRollout(t *testing.T) {
 		}
 	}
 
+	// A rollback to the warm slot starts its worker again before the flip.
+	mustCLI(t, s.APIURL, "rollback", "test")
+	wantVersion(t, s.RouterURL, "test.hello.localhost", "2.1.0")
+	rb := mustDeployment(t, s, "hello", "test")
+	if rb.Strategy != "flip" {
+		t.Errorf("rollback strategy = %q, want a flip to the warm slot", rb.Strategy)
+	}
+	if w, sw := indexOfStep(rb, 0, "start-workers", "group 1: worker"), indexOfStep(rb, 0, "switch", ""); w < 0 || sw < w {
+		t.Errorf("rollback journal does not start the worker before the switch:\n%s", strings.Join(stepNames(rb), "\n"))
+	}
+	env, err = s.Store.FindEnvironment(ctx, "hello", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(env.ActiveSlot().Instances); n != 3 {
+		t.Errorf("slot after the rollback runs %d instances, want 3 (worker, 2 web)", n)
+	}
+
 	// A paused rollout that is aborted puts its group back and frees the lock.
-	mustCLI(t, s.APIURL, "deploy", "test", "--release", "2.1.0", "--pause-after", "1")
+	mustCLI(t, s.APIURL, "deploy", "test", "--release", "2.2.0", "--pause-after", "1")
 	if _, errs, code := runCLI(t, s.APIURL, "continue", "test", "--abort"); code == 0 {
 		t.Errorf("continue --abort exit 0, want a failure\n%s", errs)
 	}
@@ -198,16 +228,16 @@ func TestOrderedRollout(t *testing.T) {
 	if _, err := s.Store.FindLock(ctx, "hello", "test"); gantry.ErrorCode(err) != gantry.ENOTFOUND {
 		t.Errorf("lock after abort: %v, want none", err)
 	}
-	wantVersion(t, s.RouterURL, "test.hello.localhost", "2.2.0")
+	wantVersion(t, s.RouterURL, "test.hello.localhost", "2.1.0")
 
-	// Group 2 fails: group 1's new worker is stopped after it, and 2.2.0
+	// Group 2 fails: group 1's new worker is stopped after it, and 2.1.0
 	// keeps serving.
 	commitChange(t, repo, "gantry.yml", twoGroups(t, repo, `echo "cannot bind" >&2; exit 3`), "broken web")
 	commitChange(t, repo, "VERSION", "3.0.0\n", "3.0.0")
 	if _, errs, code := runCLI(t, s.APIURL, "deploy", "test", "--ref", "main"); code != 1 {
 		t.Fatalf("broken group 2: exit %d, want 1\n%s", code, errs)
 	}
-	wantVersion(t, s.RouterURL, "test.hello.localhost", "2.2.0")
+	wantVersion(t, s.RouterURL, "test.hello.localhost", "2.1.0")
 	failed := mustDeployment(t, s, "hello", "test")
 	fail2 := indexOfStep(failed, 0, "start-group", "group 2: web")
 	stop2 := indexOfStep(failed, fail2+1, "stop-group", "group 2: web")
@@ -228,7 +258,7 @@ func TestOrderedRollout(t *testing.T) {
 	if _, errs, code := runCLI(t, s.APIURL, "deploy", "test", "--release", "3.0.0", "--strategy", "restart"); code != 1 {
 		t.Fatalf("broken restart: exit %d, want 1\n%s", code, errs)
 	}
-	wantVersion(t, s.RouterURL, "test.hello.localhost", "2.2.0")
+	wantVersion(t, s.RouterURL, "test.hello.localhost", "2.1.0")
 	restart := mustDeployment(t, s, "hello", "test")
 	r2 := indexOfStep(restart, 0, "restore-group", "group 2: web")
 	r1 := indexOfStep(restart, r2+1, "restore-group", "group 1: worker")

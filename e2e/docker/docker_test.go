@@ -31,6 +31,64 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// stack is a gantry server (the real binary) on the throwaway engine.
+type stack struct {
+	bin, sock, router string
+}
+
+func startStack(t *testing.T, denv *dockertest.Env) *stack {
+	t.Helper()
+	work := t.TempDir()
+	bin := filepath.Join(work, "gantry")
+	run(t, "../..", nil, "go", "build", "-o", bin, "./cmd/gantry")
+	data, api, router := filepath.Join(work, "state"), freeAddr(t), freeAddr(t)
+	server := exec.Command(bin, "server", "--data", data, "--listen", api, "--router", router,
+		"--docker-host", denv.Engine.Host, "--secrets-key", filepath.Join(work, "secrets.key"), "--log-format", "text")
+	logf, _ := os.Create(filepath.Join(work, "server.log"))
+	server.Stdout, server.Stderr = logf, logf
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		server.Process.Signal(os.Interrupt)
+		server.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("server log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(data, "gantry.sock")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server socket did not appear")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &stack{bin: bin, sock: "unix://" + filepath.Join(data, "gantry.sock"), router: router}
+}
+
+// cli runs the gantry CLI against the stack; wantCode is its exit code.
+func (st *stack) cli(t *testing.T, wantCode int, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(st.bin, args...)
+	cmd.Env = append(os.Environ(), "GANTRY_SERVER="+st.sock)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code != wantCode {
+		t.Fatalf("gantry %s: exit %d, want %d\n%s", strings.Join(args, " "), code, wantCode, out)
+	}
+	return string(out)
+}
+
 func run(t *testing.T, dir string, env []string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)

@@ -51,6 +51,12 @@ type Harness struct {
 	// Restart simulates a restart of the server: it returns a new driver
 	// value over the same state, which must Attach to running instances.
 	Restart func(t *testing.T) gantry.Driver
+	// NoTraffic says the driver's instances cannot be reached from the
+	// test (a Kubernetes cluster whose pods are faked by kwok: they are
+	// Running and Ready, but no process serves). Cases that need requests,
+	// output or exit codes skip; the others check what the driver reports
+	// instead of asking the program.
+	NoTraffic bool
 }
 
 // Deadlines of the suite: generous, because the machine may be busy; a
@@ -71,24 +77,65 @@ func Run(t *testing.T, h Harness) {
 	tests := []struct {
 		name string
 		f    func(*testing.T, *suite)
+		// needsTraffic cases cannot run at all under Harness.NoTraffic.
+		needsTraffic bool
 	}{
-		{"StartServesHTTP", testStartServesHTTP},
-		{"Environment", testEnvironment},
-		{"ManyInstances", testManyInstances},
-		{"StopLetsInflightFinish", testStopLetsInflightFinish},
-		{"StopKillsAfterTimeout", testStopKillsAfterTimeout},
-		{"StopSignal", testStopSignal},
-		{"AttachAfterRestart", testAttachAfterRestart},
-		{"InspectExited", testInspectExited},
-		{"Logs", testLogs},
-		{"GoneInstance", testGoneInstance},
+		{"StartServesHTTP", testStartServesHTTP, false},
+		{"Environment", testEnvironment, true},
+		{"ManyInstances", testManyInstances, true},
+		{"StopLetsInflightFinish", testStopLetsInflightFinish, true},
+		{"StopKillsAfterTimeout", testStopKillsAfterTimeout, true},
+		{"StopSignal", testStopSignal, false},
+		{"AttachAfterRestart", testAttachAfterRestart, false},
+		{"InspectExited", testInspectExited, true},
+		{"Logs", testLogs, true},
+		{"GoneInstance", testGoneInstance, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.needsTraffic && h.NoTraffic {
+				t.Skip("Harness.NoTraffic: this case needs requests to the instance")
+			}
 			t.Parallel()
 			tt.f(t, s)
 		})
 	}
+}
+
+// waitUp waits until the instance serves, or, without traffic, until the
+// driver reports it running.
+func (s *suite) waitUp(t *testing.T, inst gantry.Instance) {
+	t.Helper()
+	if !s.h.NoTraffic {
+		WaitUp(t, inst)
+		return
+	}
+	var st gantry.InstanceState
+	if !WaitFor(upTimeout, func() bool {
+		var err error
+		st, err = s.h.Driver.Inspect(context.Background(), inst)
+		return err == nil && st.State == gantry.InstanceRunning
+	}) {
+		t.Fatalf("instance %s-%d: state %q (%s), want %q within %s", inst.Service, inst.Index, st.State, st.Detail, gantry.InstanceRunning, upTimeout)
+	}
+}
+
+// waitDown is WaitDown, or nothing without traffic: the state checks that
+// follow it in every case cover the driver's side.
+func (s *suite) waitDown(t *testing.T, inst gantry.Instance) {
+	t.Helper()
+	if !s.h.NoTraffic {
+		WaitDown(t, inst)
+	}
+}
+
+// id is the instance's process identity, or "" without traffic.
+func (s *suite) id(t *testing.T, inst gantry.Instance) string {
+	t.Helper()
+	if s.h.NoTraffic {
+		return ""
+	}
+	return MustGet(t, inst, "/id")
 }
 
 type suite struct{ h Harness }

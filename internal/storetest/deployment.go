@@ -49,7 +49,9 @@ var deploymentTests = []test{
 		d := f.mustCreateDeployment("shop", "test", gantry.DeploymentRunning)
 		want := *d
 		want.State, want.Error, want.FinishedAt = gantry.DeploymentFailed, "health check of web/0 failed", T0.Add(time.Minute)
-		// UpdateDeployment writes state, error and finish time only.
+		want.Slot, want.FromRelease = gantry.SlotGreen, "r0"
+		// UpdateDeployment writes state, error, finish time, slot and the
+		// replaced release; what was asked (actor, kind, release) stays.
 		upd := want
 		upd.Actor, upd.Kind, upd.ReleaseID = "mallory", gantry.KindRollback, "other"
 		mustOK(t, "UpdateDeployment", f.s.UpdateDeployment(f.ctx, &upd))
