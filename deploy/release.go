@@ -28,6 +28,8 @@ type Releases struct {
 	// Docker support.
 	Manifest   func(ctx context.Context, repo, ref string) (commit string, raw []byte, m *gantry.Manifest, err error)
 	CheckImage func(ctx context.Context, ref string) (gantry.Artifact, error)
+	// Hooks runs the manifest's before_build and after_build hooks; nil runs none.
+	Hooks gantry.HookRunner
 }
 
 // BuildRelease returns the release of ref's commit, building it when there is
@@ -59,6 +61,20 @@ func (s *Releases) BuildRelease(ctx context.Context, req gantry.BuildRequest, pr
 		say("reuse", fmt.Sprintf("commit %s was built before as release %s; reusing it (--rebuild to build again)", short(commit), existing[0].ID))
 		return existing[0], nil
 	}
+	var m *gantry.Manifest
+	if s.Hooks != nil && s.Manifest != nil {
+		if _, _, m, err = s.Manifest(ctx, app.Repo, commit); err != nil {
+			return nil, err
+		}
+		hc := gantry.HookContext{App: app.Name, Commit: commit, Version: req.Version, Actor: req.Actor, Phase: "before_build"}
+		if len(m.Hooks["before_build"]) > 0 {
+			summary, _, err := s.Hooks.RunPhase(ctx, m.Hooks, hc)
+			if err != nil {
+				return nil, err
+			}
+			say("hooks before_build", summary)
+		}
+	}
 	rel, err := s.Build(ctx, app, req, progressWriter{step: "build", say: say})
 	if err != nil {
 		return nil, err
@@ -75,6 +91,14 @@ func (s *Releases) BuildRelease(ctx context.Context, req gantry.BuildRequest, pr
 		return nil, err
 	}
 	say("release", fmt.Sprintf("release %s recorded", rel.ID))
+	if m != nil && len(m.Hooks["after_build"]) > 0 {
+		hc := gantry.HookContext{App: app.Name, Release: rel.ID, Version: rel.Version, Commit: rel.Commit, Actor: req.Actor, Phase: "after_build"}
+		summary, failed, _ := s.Hooks.RunPhase(context.WithoutCancel(ctx), m.Hooks, hc)
+		if failed {
+			summary = "FAILED after retries: " + summary
+		}
+		say("hooks after_build", summary)
+	}
 	return rel, nil
 }
 

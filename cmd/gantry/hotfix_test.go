@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -35,9 +37,11 @@ func TestW6HotfixWithPurge(t *testing.T) {
 
 	s := openServer(t, t.TempDir())
 	repo := helloRepo(t)
+	built := filepath.Join(t.TempDir(), "built")
 	editManifest(t, repo, "calendar versions, CDN purge", func(m string) string {
 		m = strings.Replace(m, "scheme: semver", "scheme: calver", 1)
-		return m + "hooks:\n  after_switch:\n    - webhook: {url: \"" + cdn.URL + "/purge\", method: POST}\n"
+		return m + "hooks:\n  after_switch:\n    - webhook: {url: \"" + cdn.URL + "/purge\", method: POST}\n" +
+			"  after_build:\n    - command: echo \"$GANTRY_VERSION $GANTRY_COMMIT\" >> " + built + "\n"
 	})
 	commitChange(t, repo, "VERSION", "16.03.1\n", "16.03.1")
 	git(t, repo, "tag", "16.03.1")
@@ -76,6 +80,9 @@ func TestW6HotfixWithPurge(t *testing.T) {
 	}
 	if strings.Join(hotfixPurges, ",") != "test,prod" {
 		t.Errorf("CDN purges for the hotfix: %v, want test then prod (all: %v)", hotfixPurges, got)
+	}
+	if b, err := os.ReadFile(built); err != nil || !strings.Contains(string(b), "16.03.1b ") {
+		t.Errorf("after_build hook did not run for the hotfix: %q, %v", b, err)
 	}
 	if d := lastDeployment(t, s, "prod"); !journalHas(d, "hooks after_switch", "") {
 		t.Errorf("prod's journal has no after_switch hook step: %+v", d.Steps)
