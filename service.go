@@ -142,3 +142,8 @@ type DatabaseService interface {
 	DatabaseStatus(ctx context.Context, app, env string) (*DatabaseStatus, error)
 	Contract(ctx context.Context, app, env string, force bool) (*MigrationRecord, error)
 }
+
+// ImageService prunes unused images (package deploy).
+type ImageService interface {
+	PruneImages(ctx context.Context, keepReleases int) (removed []string, err error)
+}
