@@ -121,3 +121,33 @@ func waitUntil(t *testing.T, timeout time.Duration, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMigrationsViaClone: with migrations_via_clone on prod, a migration
+// (a new minor version) promoted from a test that was not cloned from prod
+// is refused, while a deployment (a new patch version) goes through.
+func TestMigrationsViaClone(t *testing.T) {
+	needTools(t)
+	s := openServer(t, t.TempDir())
+	repo := helloRepo(t)
+	editManifest(t, repo, "migrations only via a clone of prod", func(m string) string {
+		return strings.Replace(m, "    promote_from: test\n", "    promote_from: test\n    migrations_via_clone: true\n", 1)
+	})
+	commitChange(t, repo, "VERSION", "1.1.1\n", "1.1.1")
+	git(t, repo, "tag", "v1.1.1")
+	commitChange(t, repo, "VERSION", "1.2.0\n", "1.2.0")
+	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
+	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "HEAD~1") // 1.1.1
+	mustCLI(t, s.APIURL, "promote", "test", "prod")
+	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "main") // 1.2.0: a migration
+	_, errs, code := runCLI(t, s.APIURL, "promote", "test", "prod")
+	if code != 4 || !strings.Contains(errs, "migration") || !strings.Contains(errs, "cloned from it") {
+		t.Fatalf("migration promoted from a test not cloned from prod: exit %d, %q", code, errs)
+	}
+	wantVersion(t, s.RouterURL, "hello.localhost", "1.1.1")
+	// Through a clone of prod it goes.
+	mustCLI(t, s.APIURL, "env", "clone", "prod", "testnew")
+	mustCLI(t, s.APIURL, "deploy", "testnew", "--release", "1.2.0")
+	mustCLI(t, s.APIURL, "env", "rename", "testnew", "test", "--displace-to", "testold")
+	mustCLI(t, s.APIURL, "promote", "test", "prod")
+	wantVersion(t, s.RouterURL, "hello.localhost", "1.2.0")
+}

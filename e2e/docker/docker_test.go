@@ -226,6 +226,25 @@ environments:
 	if !saw11 {
 		t.Errorf("prod never answered from 1.1.0 during the load: %v", bodies)
 	}
+	// A release built by an outside CI: the image already in the registry
+	// is registered by digest, checked there, and deployed like any other.
+	head := strings.TrimSpace(run(t, repo, nil, "git", "rev-parse", "HEAD"))
+	out = cli("release", "import", "--service", "web="+web.Image, "--version", "1.5.0-ci", "--commit", head, "--json")
+	var imported gantry.Release
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &imported); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	if imported.Artifacts["web"].Digest != web.Digest || imported.Commit != head {
+		t.Fatalf("imported release %+v, want digest %s at %s", imported, web.Digest, head)
+	}
+	cli("deploy", "test", "--release", "1.5.0-ci")
+	// An image the registry does not serve is refused.
+	bogus := reg0 + "/shop/web@sha256:" + strings.Repeat("0", 64)
+	cmd := exec.Command(bin, "release", "import", "--service", "web="+bogus, "--version", "1.6.0", "--commit", head)
+	cmd.Env = append(os.Environ(), "GANTRY_SERVER="+sock)
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("import of an image the registry lacks succeeded:\n%s", out)
+	}
 	cli("env", "delete", "prod", "--force")
 	cli("env", "delete", "test", "--force")
 }
