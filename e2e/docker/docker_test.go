@@ -34,40 +34,51 @@ func freeAddr(t *testing.T) string {
 // stack is a gantry server (the real binary) on the throwaway engine.
 type stack struct {
 	bin, sock, router string
+	work, data, api   string
+	denv              *dockertest.Env
+	server            *exec.Cmd
 }
 
 func startStack(t *testing.T, denv *dockertest.Env) *stack {
 	t.Helper()
 	work := t.TempDir()
-	bin := filepath.Join(work, "gantry")
-	run(t, "../..", nil, "go", "build", "-o", bin, "./cmd/gantry")
-	data, api, router := filepath.Join(work, "state"), freeAddr(t), freeAddr(t)
-	server := exec.Command(bin, "server", "--data", data, "--listen", api, "--router", router,
-		"--docker-host", denv.Engine.Host, "--secrets-key", filepath.Join(work, "secrets.key"), "--log-format", "text")
-	logf, _ := os.Create(filepath.Join(work, "server.log"))
-	server.Stdout, server.Stderr = logf, logf
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
+	st := &stack{work: work, bin: filepath.Join(work, "gantry"), data: filepath.Join(work, "state"), api: freeAddr(t), router: freeAddr(t), denv: denv}
+	run(t, "../..", nil, "go", "build", "-o", st.bin, "./cmd/gantry")
+	st.sock = "unix://" + filepath.Join(st.data, "gantry.sock")
+	st.start(t)
 	t.Cleanup(func() {
-		server.Process.Signal(os.Interrupt)
-		server.Wait()
+		st.server.Process.Signal(os.Interrupt)
+		st.server.Wait()
 		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
+			b, _ := os.ReadFile(filepath.Join(work, "server.log"))
 			t.Logf("server log:\n%s", b)
 		}
 	})
+	return st
+}
+
+// start runs the server on the stack's state and waits for its socket.
+func (st *stack) start(t *testing.T) {
+	t.Helper()
+	os.Remove(strings.TrimPrefix(st.sock, "unix://"))
+	st.server = exec.Command(st.bin, "server", "--data", st.data, "--listen", st.api, "--router", st.router,
+		"--docker-host", st.denv.Engine.Host, "--secrets-key", filepath.Join(st.work, "secrets.key"), "--log-format", "text")
+	logf, _ := os.OpenFile(filepath.Join(st.work, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	st.server.Stdout, st.server.Stderr = logf, logf
+	if err := st.server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logf.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := os.Stat(filepath.Join(data, "gantry.sock")); err == nil {
-			break
+		if _, err := os.Stat(strings.TrimPrefix(st.sock, "unix://")); err == nil {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("server socket did not appear")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &stack{bin: bin, sock: "unix://" + filepath.Join(data, "gantry.sock"), router: router}
 }
 
 // cli runs the gantry CLI against the stack; wantCode is its exit code.
