@@ -254,9 +254,13 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *bgRollout) error {
 	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "before_switch", firstHost(route.PreviewHosts)); err != nil {
 		return o.failRollout(ctx, ro, err)
 	}
+	var before gantry.RouteStatus
 	if err := r.step(ctx, "switch", fmt.Sprintf("%s → slot %s", route.Name, slot), func() (string, error) {
 		if len(targets) == 0 {
 			return "no http service: nothing to route", nil
+		}
+		if ro.spec.Watch != nil {
+			before, _, _ = o.routeSnapshot(ctx, route.Name)
 		}
 		res, err := o.Router.Deploy(ctx, route, targets)
 		if err != nil {
@@ -269,6 +273,9 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *bgRollout) error {
 	}
 	o.promoteSlot(env, slot, ro.spec.KeepWarm)
 	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	if err := o.watchOrRollBack(ctx, ro, route, before, targets); err != nil {
 		return err
 	}
 	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "after_switch", firstHost(route.Hosts)); err != nil {

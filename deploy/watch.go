@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -55,6 +56,10 @@ func (b *WatchBreach) Unwrap() error {
 type figures struct {
 	requests, errors int64
 	latency          time.Duration // total
+}
+
+func (f figures) add(g figures) figures {
+	return figures{f.requests + g.requests, f.errors + g.errors, f.latency + g.latency}
 }
 
 func (f figures) sub(g figures) figures {
@@ -156,10 +161,6 @@ func (o *Orchestrator) watchAfterSwitch(ctx context.Context, route string, befor
 	return nil
 }
 
-func (f figures) add(g figures) figures {
-	return figures{f.requests + g.requests, f.errors + g.errors, f.latency + g.latency}
-}
-
 // activeIs says the route's active set is exactly targets.
 func activeIs(rs gantry.RouteStatus, targets []string) bool {
 	if len(rs.Active) != len(targets) {
@@ -237,4 +238,46 @@ func roundDuration(d time.Duration) time.Duration {
 	default:
 		return d.Round(time.Microsecond)
 	}
+}
+
+// watchOrRollBack watches the route for the environment's watch window after
+// a switch and, when the new release's error rate or latency crosses its
+// bound, flips traffic back to the previous release (still warm), sets the
+// new one aside, and fails the deployment with the figure that crossed
+// which bound.
+func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *bgRollout, route gantry.Route, before gantry.RouteStatus, targets []string) error {
+	r, env := ro.r, ro.env
+	w := ro.spec.Watch
+	old := env.Slots[gantry.OtherSlot(ro.cand.Name)]
+	if w == nil || len(targets) == 0 || old == nil || old.State != gantry.SlotStandby || len(old.Instances) == 0 {
+		return nil
+	}
+	var breach *WatchBreach
+	err := r.step(ctx, "watch", fmt.Sprintf("%s for %s", route.Name, w.Window), func() (string, error) {
+		err := o.watchAfterSwitch(ctx, route.Name, before, targets, *w)
+		if errors.As(err, &breach) {
+			return breach.Detail, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return "error rate and latency within bounds", nil
+	})
+	if err != nil || breach == nil {
+		return err
+	}
+	err = r.step(ctx, "auto-rollback", breach.Figure+" crossed its bound: back to "+old.Version, func() (string, error) {
+		if _, err := o.Router.Rollback(ctx, route.Name); err != nil {
+			return "", err
+		}
+		o.promoteSlot(env, old.Name, ro.spec.KeepWarm)
+		return "", o.saveEnv(ctx, env)
+	})
+	if err != nil {
+		return err
+	}
+	if err := o.rollbackLeftMigration(ctx, r, env, ro.m, ro.rel.ID); err != nil {
+		return err
+	}
+	return gantry.Errorf(gantry.EFAILED, "rolled back automatically after the switch: %s", breach.Detail)
 }

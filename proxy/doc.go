@@ -3,7 +3,9 @@
 // route's active targets. It owns everything that makes a switch safe:
 // health-gated atomic switches, draining of the targets a switch leaves,
 // instant rollback to the previous target set, preview hosts, pause and
-// maintenance gates, request limits and metrics.
+// maintenance gates, request limits and metrics, and the per-target counts
+// of requests, 5xx answers and latency that the control plane's post-switch
+// watch reads through Status.
 //
 // It must not know about apps, releases, slots or drivers: the control plane
 // tells it which host:port targets serve a route through the gantry.Router

@@ -74,6 +74,21 @@ func TestTargetCountsRequestsErrorsAndLatency(t *testing.T) {
 	if ts.LatencyP99 < 60*time.Millisecond {
 		t.Errorf("LatencyP99 = %s, want >= 60ms", ts.LatencyP99)
 	}
+
+	// A release that crashes answers nothing: the router's own 502 counts
+	// against it, or a watch would see a dead release as a quiet one.
+	dead := MustBackend(t, "dead")
+	MustDeploy(t, r, fastRoute("app/test", "test.localhost"), dead.addr())
+	dead.srv.Close()
+	if code, _ := MustGet(t, c, front, "test.localhost", "/"); code != http.StatusBadGateway {
+		t.Fatalf("dead upstream: got %d, want 502", code)
+	}
+	waitFor(t, "the 502 counted", 5*time.Second, func() bool {
+		return statusOf(t, r, "app/test", dead.addr()).Requests >= 1
+	})
+	if ts := statusOf(t, r, "app/test", dead.addr()); ts.Requests != 1 || ts.Errors5xx != 1 {
+		t.Errorf("dead target: requests=%d errors_5xx=%d, want 1 and 1", ts.Requests, ts.Errors5xx)
+	}
 }
 
 func TestLatencyQuantile(t *testing.T) {
@@ -119,4 +134,16 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 	if got := s.errors5xx.Load(); got != s.requests.Load() || got == 0 {
 		t.Errorf("errors5xx = %d, requests = %d; want equal and non-zero", got, s.requests.Load())
 	}
+}
+
+// BenchmarkRecord measures what each proxied request pays for the figures,
+// from all CPUs at once on one target, as under load.
+func BenchmarkRecord(b *testing.B) {
+	var s targetStats
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.record(200, 3*time.Millisecond)
+		}
+	})
 }

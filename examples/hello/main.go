@@ -78,6 +78,12 @@ func handler(in info) http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		// HELLO_BROKEN=1 makes a release that passes its health check and
+		// fails its users, to show Gantry's watch after a switch roll it back.
+		if os.Getenv("HELLO_BROKEN") == "1" {
+			http.Error(w, "this release is broken on purpose (HELLO_BROKEN=1)", http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := page.Execute(w, in); err != nil {
 			log.Printf("render: %v", err)
