@@ -3,6 +3,9 @@ package gantry
 import (
 	"context"
 	"io"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -85,4 +88,37 @@ type ImagePlacer interface {
 // image reference and must cover every environment on the same engine.
 type ImagePruner interface {
 	PruneImages(ctx context.Context, keep func(ref string) bool) (removed []string, err error)
+}
+
+// Environ returns an instance's environment, sorted: base (what the driver
+// passes of its own, e.g. PATH), then the spec's Vars, then what Gantry
+// sets, which wins: PORT, GANTRY_APP, GANTRY_ENV, GANTRY_SLOT,
+// GANTRY_SERVICE, GANTRY_INSTANCE, GANTRY_RELEASE. A variable that cannot
+// be passed is refused without quoting its value, which may be a secret.
+func (spec InstanceSpec) Environ(base map[string]string) ([]string, error) {
+	m := make(map[string]string, len(base)+len(spec.Vars)+7)
+	for k, v := range base {
+		m[k] = v
+	}
+	for k, v := range spec.Vars {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return nil, Errorf(EINVALID, "service %s: variable %q is not a valid environment variable", spec.Service, k)
+		}
+		m[k] = v
+	}
+	if spec.Port > 0 {
+		m["PORT"] = strconv.Itoa(spec.Port)
+	}
+	m["GANTRY_APP"] = spec.App
+	m["GANTRY_ENV"] = spec.Env
+	m["GANTRY_SLOT"] = spec.Slot
+	m["GANTRY_SERVICE"] = spec.Service
+	m["GANTRY_INSTANCE"] = strconv.Itoa(spec.Index)
+	m["GANTRY_RELEASE"] = spec.ReleaseID
+	env := make([]string, 0, len(m))
+	for k, v := range m {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env, nil
 }

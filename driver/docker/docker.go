@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -328,33 +327,9 @@ func validateSpec(spec gantry.InstanceSpec) error {
 
 var validName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
-// environ builds an instance's environment: the Gantry variables win over
-// Vars. Nothing of the server's own environment goes in.
-func environ(spec gantry.InstanceSpec) ([]string, error) {
-	m := map[string]string{}
-	for k, v := range spec.Vars {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
-			// The value is never quoted: it may be a secret.
-			return nil, gantry.Errorf(gantry.EINVALID, "service %s: variable %q is not a valid environment variable", spec.Service, k)
-		}
-		m[k] = v
-	}
-	if spec.Port > 0 {
-		m["PORT"] = strconv.Itoa(spec.Port)
-	}
-	m["GANTRY_APP"] = spec.App
-	m["GANTRY_ENV"] = spec.Env
-	m["GANTRY_SLOT"] = spec.Slot
-	m["GANTRY_SERVICE"] = spec.Service
-	m["GANTRY_INSTANCE"] = strconv.Itoa(spec.Index)
-	m["GANTRY_RELEASE"] = spec.ReleaseID
-	env := make([]string, 0, len(m))
-	for k, v := range m {
-		env = append(env, k+"="+v)
-	}
-	sort.Strings(env)
-	return env, nil
-}
+// environ builds an instance's environment: nothing of the server's own
+// goes in.
+func environ(spec gantry.InstanceSpec) ([]string, error) { return spec.Environ(nil) }
 
 // shortID is a container ID as `docker ps` shows it, for logs.
 func shortID(id string) string {

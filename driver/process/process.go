@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -256,28 +255,7 @@ func environ(spec gantry.InstanceSpec) ([]string, error) {
 	if home := os.Getenv("HOME"); home != "" {
 		m["HOME"] = home
 	}
-	for k, v := range spec.Vars {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
-			// The value is never quoted: it may be a secret.
-			return nil, gantry.Errorf(gantry.EINVALID, "service %s: variable %q is not a valid environment variable", spec.Service, k)
-		}
-		m[k] = v
-	}
-	if spec.Port > 0 {
-		m["PORT"] = strconv.Itoa(spec.Port)
-	}
-	m["GANTRY_APP"] = spec.App
-	m["GANTRY_ENV"] = spec.Env
-	m["GANTRY_SLOT"] = spec.Slot
-	m["GANTRY_SERVICE"] = spec.Service
-	m["GANTRY_INSTANCE"] = strconv.Itoa(spec.Index)
-	m["GANTRY_RELEASE"] = spec.ReleaseID
-	env := make([]string, 0, len(m))
-	for k, v := range m {
-		env = append(env, k+"="+v)
-	}
-	sort.Strings(env)
-	return env, nil
+	return spec.Environ(m)
 }
 
 // shellCommand prefixes a simple command with exec, so that the instance's

@@ -7,6 +7,7 @@ package tarball
 import (
 	"archive/tar"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -100,43 +101,66 @@ func Write(w io.Writer, root string, paths []string) error {
 	return gz.Close()
 }
 
-// Extract unpacks a tarball written by Write into dir, refusing any
+// Extract unpacks a gzipped tarball written by Write into dir, refusing any
 // entry that would land outside it.
 func Extract(r io.Reader, dir string) error {
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
-	tr := tar.NewReader(gz)
+	if err := ExtractTar(gz, dir); err != nil {
+		return fmt.Errorf("extract: %w", err)
+	}
+	// Drain the gzip trailer so a truncated or corrupted stream is reported.
+	_, err = io.Copy(io.Discard, gz)
+	return err
+}
+
+// ExtractTar unpacks a plain tar stream: a release tarball once ungzipped, or
+// git archive's output. Both are input (a crafted repository can be): an
+// entry that would land outside dst, be written through a symlink, or
+// replace a file already written is refused.
+func ExtractTar(r io.Reader, dst string) error {
+	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		} else if err != nil {
-			return fmt.Errorf("extract: %w", err)
+			return err
 		}
-		name := path.Clean(hdr.Name)
-		if name == ".." || strings.HasPrefix(name, "../") || path.IsAbs(name) {
-			return fmt.Errorf("extract: entry %q is outside the target directory", hdr.Name)
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue // git's comment holding the commit id
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(name))
+		name := path.Clean(strings.TrimSuffix(hdr.Name, "/"))
+		if name == "." || name == ".." || strings.HasPrefix(name, "../") || path.IsAbs(name) {
+			return fmt.Errorf("archive entry %q is outside the export", hdr.Name)
+		}
+		full := filepath.Join(dst, filepath.FromSlash(name))
+		if err := noSymlinkParents(dst, name); err != nil {
+			return err
+		}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(dst, 0o755); err != nil {
+			if err := os.MkdirAll(full, 0o755); err != nil {
 				return err
 			}
 		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 				return err
 			}
-			if err := os.Symlink(hdr.Linkname, dst); err != nil {
+			if err := os.Symlink(hdr.Linkname, full); err != nil {
 				return err
 			}
 		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 				return err
 			}
-			f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fs.FileMode(hdr.Mode)&0o755)
+			mode := fs.FileMode(0o644)
+			if hdr.Mode&0o111 != 0 {
+				mode = 0o755
+			}
+			f, err := os.OpenFile(full, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
 			if err != nil {
 				return err
 			}
@@ -148,10 +172,27 @@ func Extract(r io.Reader, dir string) error {
 				return err
 			}
 		default:
-			return fmt.Errorf("extract: entry %q has unsupported type %c", hdr.Name, hdr.Typeflag)
+			return fmt.Errorf("archive entry %q has unsupported type %q", hdr.Name, hdr.Typeflag)
 		}
 	}
-	// Drain the gzip trailer so a truncated or corrupted stream is reported.
-	_, err = io.Copy(io.Discard, gz)
-	return err
+}
+
+// noSymlinkParents fails when a directory on the way to name inside root is
+// a symlink, which would let an entry be written outside root.
+func noSymlinkParents(root, name string) error {
+	dir := root
+	parts := strings.Split(name, "/")
+	for _, p := range parts[:len(parts)-1] {
+		dir = filepath.Join(dir, p)
+		fi, err := os.Lstat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("archive entry %q goes through a symlink", name)
+		}
+	}
+	return nil
 }
