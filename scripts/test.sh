@@ -52,6 +52,13 @@ fi
 # Tests use loopback only; a proxy set in the environment would intercept them.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 
+# The Kubernetes driver is tested against a real control plane built from the
+# Go module proxy: built once into a cache (minutes), reused by every run.
+if [ "${GANTRY_INTEGRATION:-}" = 1 ]; then
+	log "kubernetes test cluster: ./scripts/k8s-cluster.sh build (cached after the first run)"
+	./scripts/k8s-cluster.sh build
+fi
+
 pkgs=${GANTRY_TEST_PACKAGES:-./...}
 log "go test $pkgs"
 go test -count=1 -timeout 20m "$@" $pkgs

@@ -1,0 +1,90 @@
+package k8stest
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestPKI(t *testing.T) {
+	dir := t.TempDir()
+	p, err := writePKI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(p.Cert, p.Key)
+	if err != nil {
+		t.Fatalf("serving certificate and key do not match: %v", err)
+	}
+	cert, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(p.CAPEM) {
+		t.Fatal("CA PEM does not parse")
+	}
+	for _, host := range []string{"127.0.0.1", "localhost", "kubernetes.default.svc"} {
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, DNSName: host}); err != nil {
+			t.Errorf("serving certificate for %s: %v", host, err)
+		}
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, DNSName: "example.com"}); err == nil {
+		t.Error("serving certificate verifies for example.com")
+	}
+	for _, f := range []string{p.SAKey, p.SAPub, p.CAKey} {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v; want 0600", f, err, st.Mode().Perm())
+		}
+	}
+}
+
+// TestWriteStages: kwok's own pod-ready stage is replaced by Gantry's, whose
+// exceptions make the failure images fail; the node stages stay.
+func TestWriteStages(t *testing.T) {
+	bin := t.TempDir()
+	base := "---\nkind: Stage\nmetadata:\n  name: node-initialize\n---\nkind: Stage\nmetadata:\n  name: pod-ready\n---\nkind: Stage\nmetadata:\n  name: pod-delete\n"
+	if err := os.WriteFile(filepath.Join(bin, "kwok-stages.yaml"), []byte(base), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{Dir: t.TempDir()}
+	path, err := c.writeStages(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{"name: node-initialize", "name: pod-delete", "name: gantry-pod-ready", "name: gantry-pod-never-ready", "name: gantry-pod-image-pull-failed", "name: gantry-pod-crash-loop"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stages lack %q", want)
+		}
+	}
+	if strings.Contains(got, "name: pod-ready\n") {
+		t.Error("kwok's pod-ready stage is still there: failing images would become ready")
+	}
+	for _, img := range []string{NeverReadyImage, PullFailImage, CrashLoopImage} {
+		// Listed in gantry-pod-ready's NotIn, and in its own stage's In.
+		if n := strings.Count(got, img); n < 2 {
+			t.Errorf("image %s appears %d times in the stages, want ≥ 2", img, n)
+		}
+	}
+}
+
+// TestNeedSkips: without a cluster, tests skip rather than fail.
+func TestNeedSkips(t *testing.T) {
+	var skipped bool
+	t.Run("inner", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		Need(t, nil)
+		t.Error("Need(nil) returned")
+	})
+	if !skipped {
+		t.Error("Need(nil) did not skip")
+	}
+}

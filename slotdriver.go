@@ -1,0 +1,60 @@
+package gantry
+
+import "context"
+
+// SlotDriver is an optional ability of a Driver whose runtime switches
+// traffic itself, a slot at a time (Kubernetes: a Deployment per service and
+// a Service whose selector names the active slot). The orchestrator finds it
+// by type assertion and, when the environment does not put Gantry's router in
+// front, uses it instead of starting instances one by one and flipping the
+// router:
+//
+//	deploy:   StartSlot(candidate) → verify via preview → Switch(candidate)
+//	rollback: Switch(previous)  (the driver scales the standby up first if needed)
+//	expiry:   StopSlot(standby, false) when keep-warm ends
+//
+// Every method is idempotent, so a deployment recovered after a crash may
+// repeat the step it was on.
+type SlotDriver interface {
+	// StartSlot creates or updates the slot's workloads for a release and
+	// returns once every service is fully rolled out and ready, or with an
+	// error that says why not (events of failing pods, progress deadline).
+	// Starting the other slot never touches the active one or where traffic
+	// goes; starting the active slot again is a rolling update in place
+	// (the "restart" strategy), which never has fewer ready instances.
+	StartSlot(ctx context.Context, spec SlotSpec) ([]Instance, error)
+	// Switch points the environment's traffic (and the preview at the
+	// other slot) at ref's slot, after making sure that slot has replicas
+	// and is rolled out.
+	Switch(ctx context.Context, ref SlotRef) error
+	// ActiveSlot reports the slot taking traffic as the runtime sees it
+	// ("" when none), so the orchestrator can re-attach after a restart.
+	ActiveSlot(ctx context.Context, app, env string) (string, error)
+	// StopSlot scales the slot down to zero, keeping its objects so a
+	// rollback can scale it up again; remove deletes them. Stopping the
+	// active slot is refused with ECONFLICT.
+	StopSlot(ctx context.Context, ref SlotRef, remove bool) error
+}
+
+// SlotRef names a slot of an environment.
+type SlotRef struct {
+	App  string `json:"app"`
+	Env  string `json:"env"`
+	Slot string `json:"slot"`
+}
+
+// SlotSpec is a whole slot: one release, every service of it.
+type SlotSpec struct {
+	SlotRef
+	ReleaseID string            `json:"release_id"`
+	Services  []SlotServiceSpec `json:"services"`
+}
+
+// SlotServiceSpec is one service of a slot. Spec.Index is ignored; the
+// runtime runs Instances copies.
+type SlotServiceSpec struct {
+	Spec      InstanceSpec `json:"spec"`
+	Instances int          `json:"instances"`
+	// HTTP services get traffic through a switch; workers only run.
+	HTTP bool `json:"http"`
+}
