@@ -100,6 +100,11 @@ type EnvironmentSpec struct {
 	Vars        map[string]string `json:"vars,omitempty"`
 	Secrets     []string          `json:"secrets,omitempty"`
 	Approvals   *ApprovalPolicy   `json:"approvals,omitempty"`
+	// HotfixApprovals, when set, replaces Approvals for a hotfix release (a
+	// calendar version with hotfix letters, 16.03.1b, or one built from a
+	// hotfix/ branch): the hotfix channel's shorter policy. The lock and the
+	// freeze apply all the same.
+	HotfixApprovals *ApprovalPolicy `json:"hotfix_approvals,omitempty"`
 	// Freeze lists windows in which deploys, promotions and rollbacks are
 	// refused unless a break-glass reason is given (and recorded).
 	Freeze []FreezeWindow `json:"freeze,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -84,6 +85,9 @@ func (o *Orchestrator) Approve(ctx context.Context, req gantry.ApproveRequest) (
 // promoting (no self-approval), and only from the required roles.
 func (o *Orchestrator) checkApprovals(ctx context.Context, req gantry.PromoteRequest, rel *gantry.Release, spec *gantry.EnvironmentSpec) error {
 	p := spec.Approvals
+	if spec.HotfixApprovals != nil && isHotfix(rel) {
+		p = spec.HotfixApprovals // the hotfix channel's own policy
+	}
 	if p == nil || p.Required <= 0 {
 		return nil
 	}
@@ -153,4 +157,13 @@ func (o *Orchestrator) checkMigrationPath(ctx context.Context, req gantry.Promot
 			dst.ActiveSlot().Version, rel.Version, req.To, req.From, req.To)
 	}
 	return nil
+}
+
+// hotfixVersion is a calendar version with hotfix letters: 16.03.1b.
+var hotfixVersion = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}\.[0-9]+[a-z]+$`)
+
+// isHotfix says whether a release goes through the hotfix channel: built
+// from a hotfix/ branch, or versioned as a hotfix.
+func isHotfix(rel *gantry.Release) bool {
+	return strings.HasPrefix(rel.Ref, "hotfix/") || hotfixVersion.MatchString(rel.Version)
 }

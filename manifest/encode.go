@@ -113,6 +113,7 @@ type (
 		Secrets     []string          `yaml:"secrets,omitempty"`
 		PromoteFrom string            `yaml:"promote_from,omitempty"`
 		Approvals   *yApprovals       `yaml:"approvals,omitempty"`
+		Hotfix      *yApprovals       `yaml:"hotfix_approvals,omitempty"`
 		Freeze      []yFreeze         `yaml:"freeze,omitempty"`
 		ViaClone    bool              `yaml:"migrations_via_clone,omitempty"`
 		Watch       *yWatch           `yaml:"watch,omitempty"`
@@ -200,6 +201,9 @@ func toYAML(m *gantry.Manifest) yManifest {
 			Vars:    e.Vars, Secrets: e.Secrets, PromoteFrom: e.PromoteFrom}
 		if e.Approvals != nil {
 			ye.Approvals = &yApprovals{Required: e.Approvals.Required, Roles: e.Approvals.Roles}
+		}
+		if e.HotfixApprovals != nil {
+			ye.Hotfix = &yApprovals{Required: e.HotfixApprovals.Required, Roles: e.HotfixApprovals.Roles}
 		}
 		for _, w := range e.Freeze {
 			ye.Freeze = append(ye.Freeze, yFreeze{From: w.From.Format(time.RFC3339), To: w.To.Format(time.RFC3339), Reason: w.Reason})

@@ -127,6 +127,9 @@ func (d *decoder) environment(name string, n *yaml.Node, path, app string, r *en
 	if f, ok := fs["approvals"]; ok {
 		e.Approvals = d.approvals(f.val, join(path, "approvals"))
 	}
+	if f, ok := fs["hotfix_approvals"]; ok {
+		e.HotfixApprovals = d.approvalsOf(f.val, join(path, "hotfix_approvals"), "environments.<env>.hotfix_approvals")
+	}
 	if f, ok := fs["freeze"]; ok {
 		e.Freeze = d.freeze(f.val, join(path, "freeze"))
 	}
@@ -234,8 +237,12 @@ func (d *decoder) runtime(n *yaml.Node, path string, r *gantry.RuntimeSpec) {
 var rolePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 func (d *decoder) approvals(n *yaml.Node, path string) *gantry.ApprovalPolicy {
+	return d.approvalsOf(n, path, "environments.<env>.approvals")
+}
+
+func (d *decoder) approvalsOf(n *yaml.Node, path, schema string) *gantry.ApprovalPolicy {
 	a := &gantry.ApprovalPolicy{Required: defaultApprovals}
-	fs := d.mapping(n, path, "environments.<env>.approvals")
+	fs := d.mapping(n, path, schema)
 	if f, ok := fs["required"]; ok {
 		a.Required, _ = d.integer(f.val, join(path, "required"), 0, maxApprovals)
 	}

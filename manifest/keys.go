@@ -29,12 +29,13 @@ var keys = map[string][]string{
 	"notify[]":                  {"slack", "webhook", "environments"},
 	"environments.<env>": {
 		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
-		"freeze", "migrations_via_clone", "watch",
+		"freeze", "migrations_via_clone", "watch", "hotfix_approvals",
 	},
-	"environments.<env>.runtime":   {"driver", "registry", "namespace"},
-	"environments.<env>.approvals": {"required", "roles"},
-	"environments.<env>.freeze[]":  {"from", "to", "reason"},
-	"environments.<env>.watch":     {"window", "max_error_rate", "max_latency_ratio", "min_requests"},
+	"environments.<env>.runtime":          {"driver", "registry", "namespace"},
+	"environments.<env>.approvals":        {"required", "roles"},
+	"environments.<env>.hotfix_approvals": {"required", "roles"},
+	"environments.<env>.freeze[]":         {"from", "to", "reason"},
+	"environments.<env>.watch":            {"window", "max_error_rate", "max_latency_ratio", "min_requests"},
 }
 
 // keyPaths returns the full path of every key the decoder knows, sorted, in

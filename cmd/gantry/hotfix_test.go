@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/loadtest"
 	"time"
 )
@@ -40,6 +42,8 @@ func TestW6HotfixWithPurge(t *testing.T) {
 	built := filepath.Join(t.TempDir(), "built")
 	editManifest(t, repo, "calendar versions, CDN purge", func(m string) string {
 		m = strings.Replace(m, "scheme: semver", "scheme: calver", 1)
+		// Regular releases need an approval for prod; the hotfix channel does not.
+		m = strings.Replace(m, "    promote_from: test\n", "    promote_from: test\n    approvals: {required: 1}\n    hotfix_approvals: {required: 0}\n", 1)
 		return m + "hooks:\n  after_switch:\n    - webhook: {url: \"" + cdn.URL + "/purge\", method: POST}\n" +
 			"  after_build:\n    - command: echo \"$GANTRY_VERSION $GANTRY_COMMIT\" >> " + built + "\n"
 	})
@@ -48,6 +52,12 @@ func TestW6HotfixWithPurge(t *testing.T) {
 	cli := func(args ...string) string { t.Helper(); return mustCLI(t, s.APIURL, args...) }
 	cli("app", "add", "hello", "--repo", repo)
 	cli("deploy", "test", "--ref", "16.03.1")
+	if _, errs, code := runCLI(t, s.APIURL, "promote", "test", "prod"); code != 4 {
+		t.Fatalf("a regular release reached prod without its approval: exit %d, %s", code, errs)
+	}
+	if _, err := s.Client.Approve(context.Background(), gantry.ApproveRequest{App: "hello", Env: "prod", Release: "16.03.1"}); err != nil {
+		t.Fatal(err)
+	}
 	cli("promote", "test", "prod")
 
 	// The hotfix branch; uncommitted work in the repository must not leak.
@@ -62,7 +72,7 @@ func TestW6HotfixWithPurge(t *testing.T) {
 	}
 	cli("deploy", "test", "--release", "16.03.1b")
 	wantVersion(t, s.RouterURL, "test.hello.localhost", "16.03.1b")
-	cli("promote", "test", "prod")
+	cli("promote", "test", "prod") // the hotfix channel: no approval needed
 	wantVersion(t, s.RouterURL, "hello.localhost", "16.03.1b")
 	load.Stop()
 	if n := load.Failed.Load(); n != 0 || load.OK.Load() == 0 {
