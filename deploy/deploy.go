@@ -89,6 +89,8 @@ func (o *Orchestrator) deployWith(ctx context.Context, req gantry.DeployRequest,
 	err = o.runHooks(ctx, r, m, rel, envForHooks, "before_"+phase, host)
 	if err == nil && strategy == gantry.StrategyMaintenance {
 		err = o.deployHoldingWrites(ctx, r, rel, m, spec, opts)
+	} else if sd, ok := o.slotDriver(spec); ok && err == nil {
+		err = o.deploySlots(ctx, r, sd, rel, m, spec)
 	} else if err == nil {
 		err = o.deployOrdered(ctx, r, rel, m, spec, strategy, opts)
 	}

@@ -60,6 +60,9 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment) (
 	if err != nil {
 		return "", err
 	}
+	if sd, ok := drv.(gantry.SlotDriver); ok {
+		return o.reconcileSlots(ctx, sd, drv, env)
+	}
 	manifests := map[string]*gantry.Manifest{}
 	for _, s := range env.Slots {
 		live := s.Instances[:0]
@@ -212,6 +215,9 @@ func (o *Orchestrator) reapSlot(ctx context.Context, app, envName, slotName stri
 		m, _ = o.manifestOf(rel)
 	}
 	o.logger().Info("keep_warm over: stopping standby", "app", app, "env", envName, "slot", slotName, "release", s.ReleaseID)
+	if sd, ok := drv.(gantry.SlotDriver); ok {
+		return o.stopSlotDriven(ctx, sd, env, s)
+	}
 	if err := o.stopSlot(ctx, env, drv, s, m); err != nil {
 		return err
 	}

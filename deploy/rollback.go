@@ -91,18 +91,27 @@ func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest,
 	if err != nil {
 		return d, r.finish(ctx, err)
 	}
-	if err := o.startMissingWorkers(ctx, r, env, drv, slot, rel, m); err != nil {
+	_, slotDriven := drv.(gantry.SlotDriver)
+	if slotDriven {
+		// The runtime keeps a standby slot whole (workers included).
+	} else if err := o.startMissingWorkers(ctx, r, env, drv, slot, rel, m); err != nil {
 		// Traffic did not move: the workers started for nothing go again.
 		_ = o.stopOldWorkers(context.WithoutCancel(ctx), r, env, drv, slot, m)
 		return d, r.finish(ctx, err)
 	}
 	left := env.ActiveSlot()
 	err = r.step(ctx, "switch", fmt.Sprintf("%s → warm slot %s (%s)", gantry.RouteName(env.App, env.Name), slot.Name, slot.Version), func() (string, error) {
+		start := time.Now()
+		if sd, ok := drv.(gantry.SlotDriver); ok {
+			if err := sd.Switch(ctx, gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot.Name}); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("traffic on %s after %s (the runtime's switch)", slot.Version, time.Since(start).Round(time.Millisecond)), nil
+		}
 		targets := webTargets(slot, m)
 		if len(targets) == 0 {
 			return "no http service", nil
 		}
-		start := time.Now()
 		res, err := o.routerFlip(ctx, env, m, targets)
 		if err != nil {
 			return "", err
@@ -116,7 +125,7 @@ func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest,
 	if err := o.saveEnv(ctx, env); err != nil {
 		return d, r.finish(ctx, err)
 	}
-	if left != nil {
+	if left != nil && !slotDriven {
 		var lm *gantry.Manifest
 		if lrel, err := o.Store.FindRelease(ctx, env.App, left.ReleaseID); err == nil {
 			lm, _ = o.manifestOf(lrel)

@@ -43,6 +43,9 @@ type Server struct {
 	ProxyURL   string // where that proxy serves traffic, for verify checks
 	SecretsDir string
 	DockerHost string // Docker Engine for the docker driver ("": $DOCKER_HOST or the default socket)
+	Kubeconfig string // cluster of the kubernetes driver ("": $KUBECONFIG, else no kubernetes driver)
+	// KubeProgressDeadline bounds how long a slot's rollout may make no progress.
+	KubeProgressDeadline time.Duration
 	// SecretsKey is the AES key file that seals stored secrets; it must lie
 	// outside DataDir, so that a copy of the state alone reveals nothing.
 	// Default ~/.config/gantry/secrets.key, created on first use.
@@ -128,6 +131,15 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		builder.Images = dockerImages(dk)
 		releases.Manifest = builder.Manifest
 		releases.CheckImage = dk.ImportImage
+	}
+	kubeconfig := s.Kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = s.Getenv("KUBECONFIG")
+	}
+	if k, err := openKubernetes(kubeconfig, s.KubeProgressDeadline, s.Store, s.Logger.With("driver", "kubernetes")); err != nil {
+		return fmt.Errorf("kubernetes: %w", err)
+	} else if k != nil {
+		s.Orchestrator.Drivers["kubernetes"] = k
 	}
 	if err := s.Orchestrator.Recover(ctx); err != nil {
 		s.Logger.Error("recovery incomplete", "error", err)
@@ -331,6 +343,8 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.RouterAddr, "router", "127.0.0.1:8080", "address of the in-process router")
 	f.StringVar(&s.ProxyAdmin, "proxy-admin", "", "admin socket of a separate `gantry proxy` to drive instead of the in-process router")
 	f.StringVar(&s.ProxyURL, "proxy-url", "http://127.0.0.1:8080", "with --proxy-admin: where that proxy serves traffic")
+	f.DurationVar(&s.KubeProgressDeadline, "kubernetes-progress-deadline", 2*time.Minute, "how long a Kubernetes rollout may make no progress before the deploy fails")
+	f.StringVar(&s.Kubeconfig, "kubeconfig", "", "cluster of the kubernetes driver (default $KUBECONFIG; without one the driver is not offered)")
 	f.StringVar(&s.DockerHost, "docker-host", "", "Docker Engine of the docker driver (default $DOCKER_HOST, else the local socket)")
 	f.StringVar(&s.SecretsDir, "secrets-dir", "", "directory of secret files (default <data>/secrets)")
 	f.StringVar(&s.SecretsKey, "secrets-key", "", "key file that encrypts stored secrets, outside --data (default ~/.config/gantry/secrets.key, created 0600 on first use)")

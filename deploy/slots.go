@@ -1,0 +1,154 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// slotPort is the port a container of a slot-driven runtime listens on
+// ($PORT): the pod has its own network, so one port serves every instance.
+const slotPort = 8080
+
+// slotDriver returns the environment's driver when it switches traffic
+// itself, a slot at a time (Kubernetes), instead of through Gantry's router.
+func (o *Orchestrator) slotDriver(spec *gantry.EnvironmentSpec) (gantry.SlotDriver, bool) {
+	drv, err := o.driver(spec)
+	if err != nil {
+		return nil, false
+	}
+	sd, ok := drv.(gantry.SlotDriver)
+	return sd, ok
+}
+
+// deploySlots is the blue-green deploy on a runtime that switches traffic
+// itself: the candidate slot's workloads are rolled out and ready (the
+// driver waits on the runtime's own rollout status), then the runtime's
+// switch points the environment's traffic at them; the previous slot stays
+// warm for keep_warm.
+func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDriver, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec) error {
+	env, err := o.loadEnv(ctx, rel.App, r.d.Env, spec)
+	if err != nil {
+		return err
+	}
+	if m.Database != nil {
+		return gantry.Errorf(gantry.EINVALID, "database changes with the %s runtime are not supported yet: deploy this app on the process or docker runtime", spec.Runtime.Driver)
+	}
+	if err := r.step(ctx, "verify-artifacts", "", func() (string, error) { return o.verifyArtifacts(ctx, rel) }); err != nil {
+		return err
+	}
+	slot := gantry.SlotBlue
+	if a := env.ActiveSlot(); a != nil {
+		r.d.FromRelease = a.ReleaseID
+		slot = gantry.OtherSlot(a.Name)
+	}
+	r.d.Slot = slot
+	ref := gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot}
+	vars, err := o.instanceVars(env, rel, slot)
+	if err != nil {
+		return err
+	}
+	s := gantry.SlotSpec{SlotRef: ref, ReleaseID: rel.ID}
+	var names []string
+	for _, svc := range m.ServicesInOrder() {
+		art, ok := rel.Artifacts[svc.Name]
+		if !ok || art.Kind != gantry.ArtifactImage {
+			return gantry.Errorf(gantry.EINVALID, "service %s of release %s is not an image: the %s runtime runs images by digest", svc.Name, rel.ID, spec.Runtime.Driver)
+		}
+		s.Services = append(s.Services, gantry.SlotServiceSpec{
+			Spec: gantry.InstanceSpec{App: env.App, Env: env.Name, Slot: slot, Service: svc.Name, ReleaseID: rel.ID,
+				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Vars: vars},
+			Instances: svc.Instances, HTTP: svc.HTTP,
+		})
+		names = append(names, fmt.Sprintf("%s×%d", svc.Name, svc.Instances))
+	}
+	cand := env.Slot(slot)
+	*cand = gantry.Slot{Name: slot, State: gantry.SlotStarting, ReleaseID: rel.ID, Version: rel.Version, Since: o.now()}
+	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	err = r.step(ctx, "start", fmt.Sprintf("slot %s: %s", slot, strings.Join(names, ", ")), func() (string, error) {
+		insts, err := sd.StartSlot(ctx, s)
+		cand.Instances = insts
+		if serr := o.saveEnv(ctx, env); err == nil {
+			err = serr
+		}
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d instances rolled out and ready", len(insts)), nil
+	})
+	if err != nil {
+		_ = r.step(context.WithoutCancel(ctx), "stop-candidate", "slot "+slot, func() (string, error) {
+			err := sd.StopSlot(context.WithoutCancel(ctx), ref, false)
+			cand.Instances, cand.State = nil, gantry.SlotStopped
+			if serr := o.saveEnv(context.WithoutCancel(ctx), env); err == nil {
+				err = serr
+			}
+			return "", err
+		})
+		return err
+	}
+	cand.Verified = true
+	if err := r.step(ctx, "switch", fmt.Sprintf("%s/%s → slot %s (the runtime's switch)", env.App, env.Name, slot), func() (string, error) {
+		return "", sd.Switch(ctx, ref)
+	}); err != nil {
+		return err
+	}
+	o.promoteSlot(env, slot, spec.KeepWarm)
+	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
+		return r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {
+			return "", o.stopSlotDriven(ctx, sd, env, old)
+		})
+	}
+	return nil
+}
+
+// stopSlotDriven scales a slot of a slot-driven runtime down, keeping its
+// objects for a later rollback.
+func (o *Orchestrator) stopSlotDriven(ctx context.Context, sd gantry.SlotDriver, env *gantry.Environment, s *gantry.Slot) error {
+	if err := sd.StopSlot(ctx, gantry.SlotRef{App: env.App, Env: env.Name, Slot: s.Name}, false); err != nil {
+		return err
+	}
+	s.Instances, s.State, s.WarmUntil = nil, gantry.SlotStopped, time.Time{}
+	return o.saveEnv(ctx, env)
+}
+
+// reconcileSlots brings a slot-driven environment's record in line with the
+// runtime after a restart: the runtime says which slot takes traffic, and
+// the instances of the environment are re-attached, never recreated.
+func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver, drv gantry.Driver, env *gantry.Environment) (string, error) {
+	active, err := sd.ActiveSlot(ctx, env.App, env.Name)
+	if err != nil {
+		return "", err
+	}
+	for _, s := range env.Slots {
+		live := s.Instances[:0]
+		for _, inst := range s.Instances {
+			if err := drv.Attach(ctx, inst); err == nil {
+				live = append(live, inst)
+			}
+		}
+		s.Instances = live
+	}
+	if active == "" {
+		return "the runtime routes no traffic to this environment yet", o.saveEnv(ctx, env)
+	}
+	if env.Active != active {
+		o.promoteSlot(env, active, env.Spec.KeepWarm)
+	}
+	for _, s := range env.Slots {
+		if s.Name != active && s.State == gantry.SlotStarting {
+			if err := o.stopSlotDriven(ctx, sd, env, s); err != nil {
+				return "", err
+			}
+		}
+	}
+	return fmt.Sprintf("%s serving from slot %s (as the runtime routes it)", env.Slots[active].Version, active), o.saveEnv(ctx, env)
+}

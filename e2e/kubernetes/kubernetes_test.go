@@ -1,0 +1,202 @@
+package kubernetes_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/k8stest"
+	"github.com/gantry-dev/gantry/sqlite"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+var cluster *k8stest.Cluster
+
+func TestMain(m *testing.M) { os.Exit(k8stest.Main(m, &cluster)) }
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// seed records an app and its image releases in a state directory, as an
+// outside CI's import would: the images exist only by digest (the cluster's
+// fake nodes run any image).
+func seed(t *testing.T, data, ns string, images map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	os.MkdirAll(data, 0o755)
+	db, err := sqlite.Open(ctx, filepath.Join(data, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateApp(ctx, &gantry.App{Name: "shop", Repo: "/nonexistent"}); err != nil {
+		t.Fatal(err)
+	}
+	manifest := []byte(`app: shop
+services:
+  web:
+    docker: {dockerfile: Dockerfile}
+    run: /web
+    instances: 2
+    health: {path: /up}
+environments:
+  test:
+    hosts: [test.shop.localhost]
+    runtime: {driver: kubernetes, namespace: ` + ns + `}
+    keep_warm: 10m
+`)
+	sum := sha256.Sum256(manifest)
+	for version, image := range images {
+		rel := &gantry.Release{ID: version, App: "shop", Version: version, Commit: strings.Repeat("a", 40), Manifest: manifest,
+			ManifestDigest: "sha256:" + hex.EncodeToString(sum[:]), Builder: "ci",
+			Artifacts: map[string]gantry.Artifact{"web": {Kind: gantry.ArtifactImage, Image: image, Digest: image[strings.Index(image, "@")+1:]}}}
+		if err := db.CreateRelease(ctx, rel); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBlueGreenOnKubernetes drives the gantry binary against a real
+// control plane: a deploy rolls out a slot's Deployment and points the
+// Service at it; a second deploy goes to the other slot and switches the
+// selector; a rollback switches it back without a new rollout; a rollout
+// that never becomes ready leaves the active slot serving; a restarted
+// server re-attaches and recreates nothing.
+func TestBlueGreenOnKubernetes(t *testing.T) {
+	c := k8stest.Need(t, cluster)
+	ns := c.Namespace(t, "shop")
+	work := t.TempDir()
+	bin := filepath.Join(work, "gantry")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/gantry").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data := filepath.Join(work, "state")
+	seed(t, data, ns, map[string]string{
+		"1.0.0": "registry.example/shop/web@sha256:" + strings.Repeat("1", 64),
+		"1.1.0": "registry.example/shop/web@sha256:" + strings.Repeat("2", 64),
+		"1.2.0": k8stest.NeverReadyImage,
+	})
+	api, router := freeAddr(t), freeAddr(t)
+	var server *exec.Cmd
+	start := func() {
+		server = exec.Command(bin, "server", "--data", data, "--listen", api, "--router", router, "--kubeconfig", c.Kubeconfig, "--kubernetes-progress-deadline", "15s",
+			"--secrets-key", filepath.Join(work, "secrets.key"), "--log-format", "text")
+		logf, _ := os.OpenFile(filepath.Join(work, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		server.Stdout, server.Stderr = logf, logf
+		if err := server.Start(); err != nil {
+			t.Fatal(err)
+		}
+		logf.Close()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := os.Stat(filepath.Join(data, "gantry.sock")); err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("server socket did not appear")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	stop := func() {
+		server.Process.Signal(os.Interrupt)
+		server.Wait()
+		os.Remove(filepath.Join(data, "gantry.sock"))
+	}
+	start()
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(work, "server.log"))
+			t.Logf("server log:\n%s", b)
+		}
+	})
+	cli := func(want int, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+filepath.Join(data, "gantry.sock"))
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != want {
+			t.Fatalf("gantry %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+		}
+		return string(out)
+	}
+	ctx := context.Background()
+	selector := func() string {
+		t.Helper()
+		svc, err := c.Client.CoreV1().Services(ns).Get(ctx, "shop-web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("the live Service: %v", err)
+		}
+		return svc.Spec.Selector["gantry.dev/slot"]
+	}
+	uid := func(slot string) string {
+		t.Helper()
+		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-"+slot, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("Deployment of slot %s: %v", slot, err)
+		}
+		return string(d.UID)
+	}
+
+	cli(0, "deploy", "test", "--release", "1.0.0")
+	if got := selector(); got != "blue" {
+		t.Fatalf("after the first deploy the Service selects slot %q, want blue", got)
+	}
+	cli(0, "deploy", "test", "--release", "1.1.0")
+	if got := selector(); got != "green" {
+		t.Fatalf("after the second deploy the Service selects slot %q, want green", got)
+	}
+	blue, green := uid("blue"), uid("green")
+	out := cli(0, "rollback", "test")
+	if got := selector(); got != "blue" {
+		t.Fatalf("after the rollback the Service selects slot %q, want blue", got)
+	}
+	if !strings.Contains(out, "warm slot") {
+		t.Errorf("rollback was not a switch to the warm slot:\n%s", out)
+	}
+	// A rollout that never becomes ready fails, and blue keeps the traffic.
+	out = cli(1, "deploy", "test", "--release", "1.2.0")
+	if got := selector(); got != "blue" {
+		t.Fatalf("after a failed rollout the Service selects slot %q, want blue\n%s", got, out)
+	}
+	// A restarted server re-attaches: the same objects, the same active slot.
+	stop()
+	start()
+	status := cli(0, "status", "test")
+	if !strings.Contains(status, "1.0.0") || !strings.Contains(status, "active") {
+		t.Errorf("status after the restart:\n%s", status)
+	}
+	if uid("blue") != blue {
+		t.Error("the blue Deployment was recreated after the restart")
+	}
+	if _, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-green", metav1.GetOptions{}); err != nil {
+		t.Errorf("the green Deployment is gone: %v", err)
+	}
+	if uid("green") != green {
+		t.Error("the green Deployment was recreated after the restart")
+	}
+}
