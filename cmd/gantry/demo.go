@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
 	"github.com/gantry-dev/gantry/examples"
 	"github.com/spf13/cobra"
 )
@@ -110,10 +111,21 @@ func (d *demo) run(ctx context.Context) (err error) {
 		return err
 	}
 	p.done()
+	// A token to sign in to the dashboard with (the CLI uses the socket).
+	signIn := ""
+	if tok, err := c.CreateToken(ctx, api.CreateTokenRequest{Name: "demo", Role: gantry.RoleAdmin}); err == nil {
+		signIn = tok.Secret
+	} else if gantry.ErrorCode(err) != gantry.ECONFLICT {
+		return err
+	}
 	port := srv.RouterURL[strings.LastIndex(srv.RouterURL, ":")+1:]
 	d.say("")
 	d.say("hello %s is live:", rel.Version)
-	d.say("  dashboard  %s/", srv.APIURL)
+	if signIn != "" {
+		d.say("  dashboard  %s/   (sign in with the token %s)", srv.APIURL, signIn)
+	} else {
+		d.say("  dashboard  %s/   (sign in with a token: gantry token create NAME --role admin)", srv.APIURL)
+	}
 	d.say("  test  http://test.hello.localhost:%s/", port)
 	d.say("  prod  http://hello.localhost:%s/", port)
 	d.say("  (or: curl -H 'Host: hello.localhost' %s/)", srv.RouterURL)
