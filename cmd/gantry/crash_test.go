@@ -48,10 +48,14 @@ func TestCrashAtEveryStep(t *testing.T) {
 	srv.stop()
 	t.Cleanup(func() {
 		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")}
-		if err := s.Open(context.Background()); err == nil {
-			s.Orchestrator.StopAll(context.Background())
-			s.Close()
+		if err := s.Open(context.Background()); err != nil {
+			t.Errorf("cleanup: open the state to stop the app's instances: %v", err)
+			return
 		}
+		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
+			t.Errorf("cleanup: stop the app's instances: %v", err)
+		}
+		s.Close()
 	})
 
 	serving := "1.0.0"

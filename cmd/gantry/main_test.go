@@ -106,7 +106,15 @@ func startChild(t *testing.T, dataDir, routerAddr, crashAt string, env ...string
 			t.Fatalf("child server exited before it was ready:\n%s", stderr.String())
 		}
 		f := strings.Fields(l)
-		return &childProc{cmd: cmd, stdin: stdin, API: f[1], Router: f[2], stderr: &stderr}
+		c := &childProc{cmd: cmd, stdin: stdin, API: f[1], Router: f[2], stderr: &stderr}
+		// A child still running when its test ends (a failed assertion)
+		// is stopped before the test's other cleanups look at its state.
+		t.Cleanup(func() {
+			if c.cmd.ProcessState == nil {
+				c.stop()
+			}
+		})
+		return c
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("child server not ready after 60s:\n%s", stderr.String())
