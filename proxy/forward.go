@@ -30,9 +30,10 @@ type attemptKey struct{}
 func (r *Router) newReverseProxy() *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
 		Transport: r.transport,
-		// Stream everything as it comes: SSE and long polls must not wait
-		// for a buffer to fill.
-		FlushInterval: -1,
+		// Streamed responses (SSE, unknown length) are flushed at every
+		// write by ReverseProxy itself; a response of known length goes out
+		// in one write instead of one per chunk plus a flush.
+		FlushInterval: 0,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			a := pr.Out.Context().Value(attemptKey{}).(*attempt)
 			pr.SetURL(a.target.url)
