@@ -162,16 +162,11 @@ func (c *Changer) Expand(ctx context.Context, b gantry.DatabaseBinding, p *gantr
 	if err != nil {
 		return nil, err
 	}
-	db, err := openDB(b)
+	db, release, err := openLocked(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	unlock, err := lock(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
+	defer release()
 	// The plan may be stale: another deploy may have run since.
 	applied, active, err := eng.state(ctx, db)
 	if err != nil {
@@ -242,16 +237,11 @@ func (c *Changer) Contract(ctx context.Context, b gantry.DatabaseBinding, guard 
 	if err != nil {
 		return nil, err
 	}
-	db, err := openDB(b)
+	db, release, err := openLocked(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	unlock, err := lock(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
+	defer release()
 	_, active, err := eng.state(ctx, db)
 	if err != nil {
 		return nil, err
@@ -304,16 +294,11 @@ func (c *Changer) Rollback(ctx context.Context, b gantry.DatabaseBinding, opts g
 	if err != nil {
 		return nil, err
 	}
-	db, err := openDB(b)
+	db, release, err := openLocked(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	unlock, err := lock(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
+	defer release()
 	recs, err := ledger(ctx, db)
 	if err != nil {
 		return nil, err

@@ -120,3 +120,18 @@ func schemaExists(ctx context.Context, q querier, name string) (bool, error) {
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
+
+// openLocked opens the binding's database and takes its migration lock;
+// release unlocks and closes it. Every operation that changes the database
+// starts here, so migrations, snapshots and restores never overlap.
+func openLocked(ctx context.Context, b gantry.DatabaseBinding) (db *sql.DB, release func(), err error) {
+	if db, err = openDB(b); err != nil {
+		return nil, nil, err
+	}
+	unlock, err := lock(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, func() { unlock(); db.Close() }, nil
+}

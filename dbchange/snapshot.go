@@ -61,16 +61,11 @@ func run(ctx context.Context, name string, args ...string) error {
 
 // Snapshot dumps the database now, under the migration lock.
 func (c *Changer) Snapshot(ctx context.Context, b gantry.DatabaseBinding, reason string) (*gantry.Snapshot, error) {
-	db, err := openDB(b)
+	_, release, err := openLocked(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	unlock, err := lock(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
+	defer release()
 	return c.snapshotLocked(ctx, b, reason)
 }
 
@@ -172,16 +167,11 @@ func (c *Changer) list(b gantry.DatabaseBinding) ([]*gantry.Snapshot, error) {
 // the ledger is dropped first, so objects created after the snapshot (a
 // version schema, a new table) do not survive it.
 func (c *Changer) Restore(ctx context.Context, b gantry.DatabaseBinding, name string) (*gantry.MigrationRecord, error) {
-	db, err := openDB(b)
+	db, release, err := openLocked(ctx, b)
 	if err != nil {
 		return nil, err
 	}
-	defer db.Close()
-	unlock, err := lock(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
+	defer release()
 	if err := c.restoreLocked(ctx, b, db, name); err != nil {
 		return nil, err
 	}

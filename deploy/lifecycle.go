@@ -166,9 +166,7 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 	oldName := env.Name
 	var m *gantry.Manifest
 	if a := env.ActiveSlot(); a != nil {
-		if rel, err := o.Store.FindRelease(ctx, env.App, a.ReleaseID); err == nil {
-			m, _ = o.manifestOf(rel)
-		}
+		m = o.manifestOfRelease(ctx, env.App, a.ReleaseID)
 	}
 	err := r.step(ctx, "rename", oldName+" → "+newName, func() (string, error) {
 		return "", o.Store.RenameEnvironment(ctx, env.App, oldName, newName)
@@ -240,11 +238,7 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 		if len(s.Instances) == 0 {
 			continue
 		}
-		var m *gantry.Manifest
-		if rel, err := o.Store.FindRelease(ctx, req.App, s.ReleaseID); err == nil {
-			m, _ = o.manifestOf(rel)
-		}
-		if err := o.stopSlot(ctx, env, drv, s, m); err != nil {
+		if err := o.stopSlot(ctx, env, drv, s, o.manifestOfRelease(ctx, req.App, s.ReleaseID)); err != nil {
 			return err
 		}
 	}

@@ -156,3 +156,21 @@ func (o *Orchestrator) secretValue(app, env, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// manifestOfRelease returns the manifest of an app's release, or nil when
+// the release or its manifest cannot be read: for the best-effort work
+// (stopping, reaping, recovering) that must go on without it.
+func (o *Orchestrator) manifestOfRelease(ctx context.Context, app, releaseID string) *gantry.Manifest {
+	if releaseID == "" {
+		return nil
+	}
+	rel, err := o.Store.FindRelease(ctx, app, releaseID)
+	if err != nil {
+		return nil
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return nil
+	}
+	return m
+}

@@ -283,11 +283,7 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *bgRollout) error {
 	}
 	old := env.Slots[gantry.OtherSlot(slot)]
 	if old != nil && old.State == gantry.SlotStandby && old.WarmUntil.After(o.now()) {
-		var oldM *gantry.Manifest
-		if orel, err := o.Store.FindRelease(ctx, env.App, old.ReleaseID); err == nil {
-			oldM, _ = o.manifestOf(orel)
-		}
-		return o.stopOldWorkers(ctx, r, env, ro.drv, old, oldM)
+		return o.stopOldWorkers(ctx, r, env, ro.drv, old, o.manifestOfRelease(ctx, env.App, old.ReleaseID))
 	}
 	if old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
 		if err := r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {

@@ -53,7 +53,12 @@ func (o *Orchestrator) PruneImages(ctx context.Context, keep int) ([]string, err
 // imagesInUse returns the digests of the image artifacts that must stay.
 func (o *Orchestrator) imagesInUse(ctx context.Context, keep int) (map[string]bool, error) {
 	digests := map[string]bool{}
+	seenRelease := map[string]bool{} // app/id: each release is read once
 	addRelease := func(app, id string) error {
+		if seenRelease[app+"/"+id] {
+			return nil
+		}
+		seenRelease[app+"/"+id] = true
 		rel, err := o.Store.FindRelease(ctx, app, id)
 		if gantry.ErrorCode(err) == gantry.ENOTFOUND {
 			return nil

@@ -74,12 +74,8 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment) (
 			}
 		}
 		s.Instances = live
-		if s.ReleaseID != "" {
-			if rel, err := o.Store.FindRelease(ctx, env.App, s.ReleaseID); err == nil {
-				if m, err := o.manifestOf(rel); err == nil {
-					manifests[s.Name] = m
-				}
-			}
+		if m := o.manifestOfRelease(ctx, env.App, s.ReleaseID); m != nil {
+			manifests[s.Name] = m
 		}
 	}
 	// Which slot does the router send traffic to?
@@ -210,10 +206,7 @@ func (o *Orchestrator) reapSlot(ctx context.Context, app, envName, slotName stri
 	if err != nil {
 		return err
 	}
-	var m *gantry.Manifest
-	if rel, err := o.Store.FindRelease(ctx, app, s.ReleaseID); err == nil {
-		m, _ = o.manifestOf(rel)
-	}
+	m := o.manifestOfRelease(ctx, app, s.ReleaseID)
 	o.logger().Info("keep_warm over: stopping standby", "app", app, "env", envName, "slot", slotName, "release", s.ReleaseID)
 	if sd, ok := drv.(gantry.SlotDriver); ok {
 		return o.stopSlotDriven(ctx, sd, env, s)
@@ -223,11 +216,9 @@ func (o *Orchestrator) reapSlot(ctx context.Context, app, envName, slotName stri
 	}
 	// With the old slot gone, nothing needs the old schema any more.
 	if a := env.ActiveSlot(); a != nil && o.Databases != nil {
-		if rel, err := o.Store.FindRelease(ctx, app, a.ReleaseID); err == nil {
-			if am, err := o.manifestOf(rel); err == nil {
-				if _, err := o.contractIfDue(ctx, env, am); err != nil {
-					o.logger().Error("contract after keep_warm", "app", app, "env", envName, "error", err)
-				}
+		if am := o.manifestOfRelease(ctx, app, a.ReleaseID); am != nil {
+			if _, err := o.contractIfDue(ctx, env, am); err != nil {
+				o.logger().Error("contract after keep_warm", "app", app, "env", envName, "error", err)
 			}
 		}
 	}
@@ -286,11 +277,7 @@ func (o *Orchestrator) StopAll(ctx context.Context) error {
 				if len(s.Instances) == 0 {
 					continue
 				}
-				var m *gantry.Manifest
-				if rel, err := o.Store.FindRelease(ctx, app.Name, s.ReleaseID); err == nil {
-					m, _ = o.manifestOf(rel)
-				}
-				if err := o.stopSlot(ctx, env, drv, s, m); err != nil {
+				if err := o.stopSlot(ctx, env, drv, s, o.manifestOfRelease(ctx, app.Name, s.ReleaseID)); err != nil {
 					errs = append(errs, err)
 				}
 			}

@@ -16,11 +16,9 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 	slot := env.ActiveSlot()
 	r.d.Slot = slot.Name
 	route := o.route(env, m)
-	oldM := m
-	if prev, err := o.Store.FindRelease(ctx, env.App, slot.ReleaseID); err == nil {
-		if pm, err := o.manifestOf(prev); err == nil {
-			oldM = pm
-		}
+	oldM := o.manifestOfRelease(ctx, env.App, slot.ReleaseID)
+	if oldM == nil {
+		oldM = m
 	}
 	if err := r.step(ctx, "pause", route.Name, func() (string, error) { return "", o.Router.Pause(ctx, route.Name, false) }); err != nil {
 		return err

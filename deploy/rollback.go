@@ -41,10 +41,8 @@ func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest,
 		return nil, gantry.Errorf(gantry.EINVALID, "release %s is already active on %s", active.Version, req.Env)
 	}
 	var targetSpec *gantry.EnvironmentSpec
-	if rel, err := o.Store.FindRelease(ctx, req.App, target); err == nil {
-		if m, err := o.manifestOf(rel); err == nil {
-			targetSpec, _ = specFor(m, env, req.Env)
-		}
+	if m := o.manifestOfRelease(ctx, req.App, target); m != nil {
+		targetSpec, _ = specFor(m, env, req.Env)
 	}
 	if err := o.checkFreeze(req.Env, &env.Spec, req.BreakGlass, targetSpec); err != nil {
 		return nil, err
@@ -126,11 +124,7 @@ func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest,
 		return d, r.finish(ctx, err)
 	}
 	if left != nil && !slotDriven {
-		var lm *gantry.Manifest
-		if lrel, err := o.Store.FindRelease(ctx, env.App, left.ReleaseID); err == nil {
-			lm, _ = o.manifestOf(lrel)
-		}
-		if err := o.stopOldWorkers(ctx, r, env, drv, left, lm); err != nil {
+		if err := o.stopOldWorkers(ctx, r, env, drv, left, o.manifestOfRelease(ctx, env.App, left.ReleaseID)); err != nil {
 			return d, r.finish(ctx, err)
 		}
 	}

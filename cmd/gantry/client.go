@@ -44,19 +44,30 @@ func (m *Main) client() *api.Client {
 // defaultSocket is where `gantry server` with its default --data listens.
 var defaultSocket = filepath.Join(".gantry", socketName)
 
+// localApp is --app, else the app of the gantry.yml in the current
+// directory, else "".
+func (m *Main) localApp() string {
+	if m.App != "" {
+		return m.App
+	}
+	b, err := os.ReadFile("gantry.yml")
+	if err != nil {
+		return ""
+	}
+	var head struct {
+		App string `yaml:"app"`
+	}
+	if yaml.Unmarshal(b, &head) != nil {
+		return ""
+	}
+	return head.App
+}
+
 // appName picks the app: --app, else the gantry.yml in the current
 // directory, else the only app on the server.
 func (m *Main) appName(ctx context.Context, c *api.Client) (string, error) {
-	if m.App != "" {
-		return m.App, nil
-	}
-	if b, err := os.ReadFile("gantry.yml"); err == nil {
-		var head struct {
-			App string `yaml:"app"`
-		}
-		if yaml.Unmarshal(b, &head) == nil && head.App != "" {
-			return head.App, nil
-		}
+	if app := m.localApp(); app != "" {
+		return app, nil
 	}
 	apps, err := c.ListApps(ctx)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/dbchange"
@@ -37,17 +36,7 @@ func (f *dbFlags) binding(m *Main, env string) (gantry.DatabaseBinding, error) {
 	if u == "" {
 		return gantry.DatabaseBinding{}, usagef("db: the database URL is required (--url or $GANTRY_DB_URL)")
 	}
-	app := m.App
-	if app == "" {
-		if b, err := os.ReadFile("gantry.yml"); err == nil {
-			var head struct {
-				App string `yaml:"app"`
-			}
-			if yaml.Unmarshal(b, &head) == nil {
-				app = head.App
-			}
-		}
-	}
+	app := m.localApp()
 	dir := f.snapshots
 	if dir == "" {
 		data := m.Getenv("GANTRY_DATA")

@@ -3,14 +3,12 @@ package docker_test
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/dockertest"
-	"github.com/gantry-dev/gantry/internal/drivertest"
 )
 
 // TestServerKilledMidDeployReattaches: the server is killed (SIGKILL) while
@@ -21,11 +19,7 @@ func TestServerKilledMidDeployReattaches(t *testing.T) {
 	denv := dockertest.Get(t)
 	st := startStack(t, denv)
 	reg := denv.Registries[0].Addr
-	repo := filepath.Join(t.TempDir(), "shop")
-	if _, err := drivertest.BuildTestApp(repo); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(repo, "gantry.yml"), []byte(`app: shop
+	repo := newImageRepo(t, "shop", "main", `app: shop
 services:
   web:
     docker: {dockerfile: Dockerfile, context: .}
@@ -38,21 +32,15 @@ verify:
 environments:
   test:
     runtime: {driver: docker, registry: `+reg+`/shop}
-`), 0o644)
-	os.WriteFile(filepath.Join(repo, "Dockerfile"), []byte("FROM scratch\nCOPY bin/testapp /testapp\n"), 0o644)
-	os.WriteFile(filepath.Join(repo, "VERSION"), []byte("1.0.0\n"), 0o644)
-	gitEnv := []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@localhost", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@localhost"}
-	run(t, repo, gitEnv, "git", "init", "-q", "-b", "main")
-	run(t, repo, gitEnv, "git", "add", "-A")
-	run(t, repo, gitEnv, "git", "commit", "-q", "-m", "1.0.0")
-	st.cli(t, 0, "app", "add", "shop", "--repo", repo)
+`)
+	repo.commit("1.0.0", nil)
+	st.cli(t, 0, "app", "add", "shop", "--repo", repo.Dir)
 	st.cli(t, 0, "deploy", "test", "--ref", "main")
 	before := containers(t, denv)
 	if len(before) != 2 {
 		t.Fatalf("%d containers after the first deploy, want 2: %v", len(before), before)
 	}
-	os.WriteFile(filepath.Join(repo, "VERSION"), []byte("1.1.0\n"), 0o644)
-	run(t, repo, gitEnv, "git", "commit", "-q", "-am", "1.1.0")
+	repo.commit("1.1.0", nil)
 	st.cli(t, 0, "release", "build", "--ref", "main")
 
 	// Deploy 1.1.0 and kill the server while its candidate is verified.

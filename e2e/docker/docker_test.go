@@ -15,7 +15,6 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/dockertest"
-	"github.com/gantry-dev/gantry/internal/drivertest"
 	"github.com/gantry-dev/gantry/internal/loadtest"
 )
 
@@ -121,16 +120,9 @@ func TestImageReleasePromotedByDigest(t *testing.T) {
 	if len(denv.Registries) < 2 {
 		t.Fatal("want two registries")
 	}
-	work := t.TempDir()
-	bin := filepath.Join(work, "gantry")
-	run(t, "../..", nil, "go", "build", "-o", bin, "./cmd/gantry")
-
-	repo := filepath.Join(work, "app")
-	if _, err := drivertest.BuildTestApp(repo); err != nil {
-		t.Fatal(err)
-	}
+	st := startStack(t, denv)
 	reg0, reg1 := denv.Registries[0].Addr, denv.Registries[1].Addr
-	manifest := fmt.Sprintf(`app: shop
+	repo := newImageRepo(t, "app", "main", fmt.Sprintf(`app: shop
 services:
   web:
     docker: {dockerfile: Dockerfile, context: .}
@@ -146,59 +138,11 @@ environments:
     hosts: [shop.localhost]
     runtime: {driver: docker, registry: %s/shop}
     promote_from: test
-`, reg0, reg1)
-	os.WriteFile(filepath.Join(repo, "gantry.yml"), []byte(manifest), 0o644)
-	os.WriteFile(filepath.Join(repo, "Dockerfile"), []byte("FROM scratch\nCOPY bin/testapp /testapp\n"), 0o644)
-	os.WriteFile(filepath.Join(repo, "VERSION"), []byte("1.0.0\n"), 0o644)
-	gitEnv := []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@localhost", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@localhost"}
-	run(t, repo, gitEnv, "git", "init", "-q", "-b", "main")
-	run(t, repo, gitEnv, "git", "add", "-A")
-	run(t, repo, gitEnv, "git", "commit", "-q", "-m", "1.0.0")
-
-	data, api, router := filepath.Join(work, "state"), freeAddr(t), freeAddr(t)
-	server := exec.Command(bin, "server", "--data", data, "--listen", api, "--router", router,
-		"--docker-host", denv.Engine.Host, "--secrets-key", filepath.Join(work, "secrets.key"), "--log-format", "text")
-	logf, _ := os.Create(filepath.Join(work, "server.log"))
-	server.Stdout, server.Stderr = logf, logf
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		server.Process.Signal(os.Interrupt)
-		server.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("server log:\n%s", b)
-		}
-	})
-	sock := "unix://" + filepath.Join(data, "gantry.sock")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(filepath.Join(data, "gantry.sock")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server socket did not appear")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cli := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "GANTRY_SERVER="+sock)
-		out, err := cmd.CombinedOutput()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) || err != nil {
-			t.Fatalf("gantry %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	cli("app", "add", "shop", "--repo", repo)
-	var rel gantry.Release
-	out := cli("release", "build", "--ref", "main", "--json")
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rel); err != nil {
-		t.Fatalf("release: %v\n%s", err, out)
-	}
+`, reg0, reg1))
+	repo.commit("1.0.0", nil)
+	cli := func(args ...string) string { t.Helper(); return st.cli(t, 0, args...) }
+	cli("app", "add", "shop", "--repo", repo.Dir)
+	rel := releaseJSON(t, cli("release", "build", "--ref", "main", "--json"))
 	web := rel.Artifacts["web"]
 	if web.Kind != gantry.ArtifactImage || !strings.HasPrefix(web.Image, reg0+"/shop/web@sha256:") {
 		t.Fatalf("web artifact %+v: want an image in test's registry %s by digest", web, reg0)
@@ -219,9 +163,8 @@ environments:
 	}
 
 	// A new version reaches prod and is rolled back, under load: no request fails.
-	os.WriteFile(filepath.Join(repo, "VERSION"), []byte("1.1.0\n"), 0o644)
-	run(t, repo, gitEnv, "git", "commit", "-q", "-am", "1.1.0")
-	load := loadtest.Start(loadtest.Options{URL: "http://" + router + "/", Host: "shop.localhost", Workers: 4, MaxDuration: 5 * time.Minute, CountBodies: true})
+	repo.commit("1.1.0", nil)
+	load := loadtest.Start(loadtest.Options{URL: "http://" + st.router + "/", Host: "shop.localhost", Workers: 4, MaxDuration: 5 * time.Minute, CountBodies: true})
 	cli("deploy", "test", "--ref", "main")
 	cli("promote", "test", "prod")
 	cli("rollback", "prod")
@@ -239,20 +182,16 @@ environments:
 	}
 	// A release built by an outside CI: the image already in the registry
 	// is registered by digest, checked there, and deployed like any other.
-	head := strings.TrimSpace(run(t, repo, nil, "git", "rev-parse", "HEAD"))
-	out = cli("release", "import", "--service", "web="+web.Image, "--version", "1.5.0-ci", "--commit", head, "--json")
-	var imported gantry.Release
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &imported); err != nil {
-		t.Fatalf("import: %v\n%s", err, out)
-	}
+	head := strings.TrimSpace(run(t, repo.Dir, nil, "git", "rev-parse", "HEAD"))
+	imported := releaseJSON(t, cli("release", "import", "--service", "web="+web.Image, "--version", "1.5.0-ci", "--commit", head, "--json"))
 	if imported.Artifacts["web"].Digest != web.Digest || imported.Commit != head {
 		t.Fatalf("imported release %+v, want digest %s at %s", imported, web.Digest, head)
 	}
 	cli("deploy", "test", "--release", "1.5.0-ci")
 	// An image the registry does not serve is refused.
 	bogus := reg0 + "/shop/web@sha256:" + strings.Repeat("0", 64)
-	cmd := exec.Command(bin, "release", "import", "--service", "web="+bogus, "--version", "1.6.0", "--commit", head)
-	cmd.Env = append(os.Environ(), "GANTRY_SERVER="+sock)
+	cmd := exec.Command(st.bin, "release", "import", "--service", "web="+bogus, "--version", "1.6.0", "--commit", head)
+	cmd.Env = append(os.Environ(), "GANTRY_SERVER="+st.sock)
 	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Errorf("import of an image the registry lacks succeeded:\n%s", out)
 	}

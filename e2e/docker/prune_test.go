@@ -1,16 +1,12 @@
 package docker_test
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/dockertest"
-	"github.com/gantry-dev/gantry/internal/drivertest"
 )
 
 // TestPruneKeepsEveryEnvironmentsImages: two environments on one engine.
@@ -21,11 +17,7 @@ func TestPruneKeepsEveryEnvironmentsImages(t *testing.T) {
 	denv := dockertest.Get(t)
 	st := startStack(t, denv)
 	reg := denv.Registries[0].Addr
-	repo := filepath.Join(t.TempDir(), "shop")
-	if _, err := drivertest.BuildTestApp(repo); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(repo, "gantry.yml"), []byte(`app: shop
+	repo := newImageRepo(t, "shop", "main", `app: shop
 services:
   web:
     docker: {dockerfile: Dockerfile, context: .}
@@ -38,20 +30,13 @@ environments:
   prod:
     runtime: {driver: docker, registry: `+reg+`/shop}
     promote_from: test
-`), 0o644)
-	gitEnv := []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@localhost", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@localhost"}
-	run(t, repo, gitEnv, "git", "init", "-q", "-b", "main")
-	st.cli(t, 0, "app", "add", "shop", "--repo", filepath.Dir(repo)+"/shop")
+`)
+	st.cli(t, 0, "app", "add", "shop", "--repo", repo.Dir)
 	digests := map[string]string{}
 	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0"} {
 		// Each version is a different image: its Dockerfile says which.
-		os.WriteFile(filepath.Join(repo, "Dockerfile"), []byte("FROM scratch\nCOPY bin/testapp /testapp\nENV BUILD="+v+"\n"), 0o644)
-		os.WriteFile(filepath.Join(repo, "VERSION"), []byte(v+"\n"), 0o644)
-		run(t, repo, gitEnv, "git", "add", "-A")
-		run(t, repo, gitEnv, "git", "commit", "-q", "-m", v)
-		var rel gantry.Release
-		out := st.cli(t, 0, "release", "build", "--ref", "main", "--json")
-		json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rel)
+		repo.commit(v, map[string]string{"Dockerfile": scratchDockerfile + "ENV BUILD=" + v + "\n"})
+		rel := releaseJSON(t, st.cli(t, 0, "release", "build", "--ref", "main", "--json"))
 		digests[v] = rel.Artifacts["web"].Digest
 		st.cli(t, 0, "deploy", "test", "--release", v)
 		if i == 1 {

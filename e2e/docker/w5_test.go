@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry/internal/dockertest"
-	"github.com/gantry-dev/gantry/internal/drivertest"
 	"github.com/gantry-dev/gantry/internal/loadtest"
 )
 
@@ -23,10 +22,6 @@ func TestW5VersionedMicroservice(t *testing.T) {
 	denv := dockertest.Get(t)
 	st := startStack(t, denv)
 	reg := denv.Registries[0].Addr
-	repo := filepath.Join(t.TempDir(), "mailer")
-	if _, err := drivertest.BuildTestApp(repo); err != nil {
-		t.Fatal(err)
-	}
 	gate := filepath.Join(t.TempDir(), "integration-tests-fail")
 	manifest := `app: mailer
 services:
@@ -47,19 +42,11 @@ environments:
     runtime: {driver: docker, registry: ` + reg + `/aegee}
     promote_from: staging
 `
-	os.WriteFile(filepath.Join(repo, "gantry.yml"), []byte(manifest), 0o644)
-	os.WriteFile(filepath.Join(repo, "Dockerfile"), []byte("FROM scratch\nCOPY bin/testapp /testapp\n"), 0o644)
-	gitEnv := []string{"GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@localhost", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@localhost"}
-	commit := func(version string) {
-		os.WriteFile(filepath.Join(repo, "VERSION"), []byte(version+"\n"), 0o644)
-		run(t, repo, gitEnv, "git", "add", "-A")
-		run(t, repo, gitEnv, "git", "commit", "-q", "-m", version)
-	}
-	run(t, repo, gitEnv, "git", "init", "-q", "-b", "master")
-	commit("1.0.0")
-	st.cli(t, 0, "app", "add", "mailer", "--repo", repo)
+	repo := newImageRepo(t, "mailer", "master", manifest)
+	repo.commit("1.0.0", nil)
+	st.cli(t, 0, "app", "add", "mailer", "--repo", repo.Dir)
 	st.cli(t, 0, "deploy", "staging", "--ref", "master")
-	sha := strings.TrimSpace(run(t, repo, nil, "git", "rev-parse", "--short=7", "HEAD"))
+	sha := strings.TrimSpace(run(t, repo.Dir, nil, "git", "rev-parse", "--short=7", "HEAD"))
 
 	// The image is tagged with the version, the git sha and latest.
 	resp, err := http.Get("http://" + reg + "/v2/aegee/mailer/tags/list")
@@ -78,7 +65,7 @@ environments:
 	st.cli(t, 0, "promote", "staging", "production")
 
 	// 1.1.0: bump the version, merge, deploy to staging.
-	commit("1.1.0")
+	repo.commit("1.1.0", nil)
 	st.cli(t, 0, "deploy", "staging", "--ref", "master")
 	// The integration tests fail: production does not get it.
 	os.WriteFile(gate, nil, 0o644)
