@@ -9,6 +9,9 @@ const (
 	KindRollback = "rollback"
 	KindClone    = "clone"
 	KindRename   = "rename"
+	// KindContinue is not a deployment of its own: Continue resumes a paused
+	// one. It names the operation to the gates and in lock messages.
+	KindContinue = "continue"
 )
 
 // Deployment states.
@@ -40,7 +43,15 @@ type Deployment struct {
 	Actor       string    `json:"actor"`
 	State       string    `json:"state"`
 	Error       string    `json:"error,omitempty"`
-	Steps       []Step    `json:"steps,omitempty"`
+	// PauseAfter, Only and GroupDone are an ordered rollout's typed resume
+	// state: the group to pause after (nil: none), the one service it
+	// redeploys ("" for all), and the last order group that is up on the
+	// candidate (nil: none yet). Continue resumes from them; nothing is
+	// parsed back out of the journal's text.
+	PauseAfter *int   `json:"pause_after,omitempty"`
+	Only       string `json:"only,omitempty"`
+	GroupDone  *int   `json:"group_done,omitempty"`
+	Steps      []Step `json:"steps,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	FinishedAt  time.Time `json:"finished_at,omitempty"`
 }

@@ -19,6 +19,11 @@ type DeployRequest struct {
 	// Wait queues the request behind the environment's lock instead of
 	// failing at once; queued requests run in the order they arrived.
 	Wait bool `json:"wait,omitempty"`
+	// PauseAfter pauses the rollout once this order group is healthy; the
+	// deployment keeps the lock until `gantry continue`.
+	PauseAfter *int `json:"pause_after,omitempty"`
+	// Only redeploys this one service; the others keep what they run.
+	Only string `json:"only,omitempty"`
 }
 
 // PromoteRequest asks for the release active on From to be deployed to To.
@@ -29,6 +34,8 @@ type PromoteRequest struct {
 	Actor      string `json:"actor"`
 	BreakGlass string `json:"break_glass,omitempty"`
 	Wait       bool   `json:"wait,omitempty"`
+	// PauseAfter pauses the rollout on To once this order group is healthy.
+	PauseAfter *int `json:"pause_after,omitempty"`
 }
 
 // RollbackRequest asks for an environment to go back to a previous release:
@@ -40,6 +47,12 @@ type RollbackRequest struct {
 	Actor      string `json:"actor"`
 	BreakGlass string `json:"break_glass,omitempty"`
 	Wait       bool   `json:"wait,omitempty"`
+	// Force, when the release to go back to predates the database's schema
+	// (a migration was completed since), first rolls the database back as
+	// `gantry db rollback --force` would (restoring the snapshot taken
+	// before the change), then switches. Without it such a rollback is
+	// refused by the schema gate.
+	Force bool `json:"force,omitempty"`
 }
 
 // CloneRequest asks for a new environment Dst with Src's settings and release.

@@ -46,6 +46,10 @@ type Store interface {
 	// ReleaseLock frees the lock if holder holds it (any holder when force).
 	ReleaseLock(ctx context.Context, app, env, holder string, force bool) error
 	FindLock(ctx context.Context, app, env string) (*Lock, error)
+	// SetLockDeployment names, in the lock holder holds on an environment,
+	// the deployment it is held for, so that a refused operation learns
+	// which one. ENOTFOUND when holder does not hold the lock.
+	SetLockDeployment(ctx context.Context, app, env, holder string, deploymentID int64) error
 
 	// CreateApproval records an approval and assigns its ID.
 	CreateApproval(ctx context.Context, a *Approval) error

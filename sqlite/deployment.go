@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
@@ -27,10 +28,10 @@ func (db *DB) CreateDeployment(ctx context.Context, d *gantry.Deployment) error 
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO deployments
 			(app, env, kind, release_id, version, from_release, from_env, slot, strategy, actor, state, error,
-			 created_at, finished_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			 created_at, finished_at, pause_after, only_service, group_done)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			d.App, d.Env, d.Kind, d.ReleaseID, d.Version, d.FromRelease, d.FromEnv, d.Slot, d.Strategy, d.Actor,
-			d.State, d.Error, timeArg(createdAt), timeArg(d.FinishedAt)).Scan(&id)
+			d.State, d.Error, timeArg(createdAt), timeArg(d.FinishedAt), intArg(d.PauseAfter), d.Only, intArg(d.GroupDone)).Scan(&id)
 	})
 	if err != nil {
 		return internal("create deployment", err)
@@ -40,12 +41,13 @@ func (db *DB) CreateDeployment(ctx context.Context, d *gantry.Deployment) error 
 	return nil
 }
 
-// UpdateDeployment writes d's state, error and finish time, and nothing
-// else: the rest of a deployment is fixed when it is created.
+// UpdateDeployment writes d's state, error, finish time, slot, the release
+// it replaced and the group its rollout has reached, and nothing else: what
+// it was asked to do is fixed when it is created.
 func (db *DB) UpdateDeployment(ctx context.Context, d *gantry.Deployment) error {
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE deployments SET state = ?, error = ?, finished_at = ?, slot = ?, from_release = ? WHERE id = ?`,
-			d.State, d.Error, timeArg(d.FinishedAt), d.Slot, d.FromRelease, d.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE deployments SET state = ?, error = ?, finished_at = ?, slot = ?, from_release = ?, group_done = ? WHERE id = ?`,
+			d.State, d.Error, timeArg(d.FinishedAt), d.Slot, d.FromRelease, intArg(d.GroupDone), d.ID)
 		if err != nil {
 			return err
 		}
@@ -55,14 +57,15 @@ func (db *DB) UpdateDeployment(ctx context.Context, d *gantry.Deployment) error 
 }
 
 const deploymentColumns = `id, app, env, kind, release_id, version, from_release, from_env, slot, strategy, actor,
-	state, error, created_at, finished_at`
+	state, error, created_at, finished_at, pause_after, only_service, group_done`
 
 const deploymentByID = `SELECT ` + deploymentColumns + ` FROM deployments WHERE id = ?`
 
 func scanDeployment(row interface{ Scan(...any) error }) (*gantry.Deployment, error) {
 	var d gantry.Deployment
 	err := row.Scan(&d.ID, &d.App, &d.Env, &d.Kind, &d.ReleaseID, &d.Version, &d.FromRelease, &d.FromEnv,
-		&d.Slot, &d.Strategy, &d.Actor, &d.State, &d.Error, timeCol{&d.CreatedAt}, timeCol{&d.FinishedAt})
+		&d.Slot, &d.Strategy, &d.Actor, &d.State, &d.Error, timeCol{&d.CreatedAt}, timeCol{&d.FinishedAt},
+		intCol{&d.PauseAfter}, &d.Only, intCol{&d.GroupDone})
 	if err != nil {
 		return nil, err
 	}
@@ -140,4 +143,28 @@ func (db *DB) ListDeployments(ctx context.Context, f gantry.DeploymentFilter) ([
 		out = append(out, d)
 	}
 	return out, internal("list deployments", rows.Err())
+}
+
+// intArg is the column value of an optional integer: NULL for nil.
+func intArg(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return int64(*p)
+}
+
+// intCol scans a column written by intArg into *p (nil for NULL).
+type intCol struct{ p **int }
+
+func (c intCol) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*c.p = nil
+	case int64:
+		n := int(v)
+		*c.p = &n
+	default:
+		return fmt.Errorf("integer column: unexpected %T", v)
+	}
+	return nil
 }

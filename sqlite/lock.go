@@ -75,6 +75,23 @@ func (db *DB) ReleaseLock(ctx context.Context, app, env, holder string, force bo
 	return internal("release lock", err)
 }
 
+// SetLockDeployment records which deployment holder's lock on app's
+// environment env is held for.
+func (db *DB) SetLockDeployment(ctx context.Context, app, env, holder string, deploymentID int64) error {
+	now := db.now()
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		cur, err := findLock(ctx, tx, app, env)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && (cur.Holder != holder || !held(cur, now))) {
+			return gantry.Errorf(gantry.ENOTFOUND, "environment %q of app %q is not locked by %s", env, app, holder)
+		} else if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE locks SET deployment_id = ? WHERE app = ? AND env = ?`, deploymentID, app, env)
+		return err
+	})
+	return internal("set lock deployment", err)
+}
+
 // FindLock returns the lock held on app's environment env, or ENOTFOUND when
 // there is none or it has expired.
 func (db *DB) FindLock(ctx context.Context, app, env string) (*gantry.Lock, error) {

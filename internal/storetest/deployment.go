@@ -28,6 +28,26 @@ var deploymentTests = []test{
 			t.Errorf("FindDeployment of a new deployment: got %d steps, want 0", len(got.Steps))
 		}
 	}},
+	{"RolloutState", func(t *testing.T, f *fixture) {
+		f.mustCreateApp("shop")
+		two, zero := 2, 0
+		d := &gantry.Deployment{App: "shop", Env: "prod", Kind: gantry.KindDeploy, ReleaseID: "r-1", Version: "1.0.0",
+			Actor: "alice", State: gantry.DeploymentRunning, PauseAfter: &two, Only: "web"}
+		mustOK(t, "CreateDeployment", f.s.CreateDeployment(f.ctx, d))
+		d.GroupDone, d.State = &zero, gantry.DeploymentPaused
+		mustOK(t, "UpdateDeployment", f.s.UpdateDeployment(f.ctx, d))
+		got, err := f.s.FindDeployment(f.ctx, d.ID)
+		mustOK(t, "FindDeployment", err)
+		if got.PauseAfter == nil || *got.PauseAfter != 2 || got.Only != "web" || got.GroupDone == nil || *got.GroupDone != 0 {
+			t.Errorf("rollout state: got pause_after %v, only %q, group_done %v; want 2, web, 0", got.PauseAfter, got.Only, got.GroupDone)
+		}
+		plain := f.mustCreateDeployment("shop", "test", gantry.DeploymentRunning)
+		got, err = f.s.FindDeployment(f.ctx, plain.ID)
+		mustOK(t, "FindDeployment", err)
+		if got.PauseAfter != nil || got.GroupDone != nil || got.Only != "" {
+			t.Errorf("rollout state of a plain deployment: got %v, %v, %q; want none", got.PauseAfter, got.GroupDone, got.Only)
+		}
+	}},
 	{"IDsIncrease", func(t *testing.T, f *fixture) {
 		f.mustCreateApp("shop")
 		f.mustCreateApp("api")

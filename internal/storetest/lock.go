@@ -26,6 +26,24 @@ var lockTests = []test{
 		_, err = f.s.FindLock(f.ctx, "shop", "prod")
 		wantCode(t, "FindLock of an unlocked environment", err, gantry.ENOTFOUND)
 	}},
+	{"SetDeployment", func(t *testing.T, f *fixture) {
+		f.mustCreateApp("shop")
+		f.mustAcquire(&gantry.Lock{App: "shop", Env: "test", Holder: "alice", Operation: "deploy 1.0.0"})
+		mustOK(t, "SetLockDeployment", f.s.SetLockDeployment(f.ctx, "shop", "test", "alice", 42))
+		got, err := f.s.FindLock(f.ctx, "shop", "test")
+		mustOK(t, "FindLock", err)
+		if got.DeploymentID != 42 {
+			t.Errorf("DeploymentID after SetLockDeployment: got %d, want 42", got.DeploymentID)
+		}
+		err = f.s.AcquireLock(f.ctx, &gantry.Lock{App: "shop", Env: "test", Holder: "bob", Operation: "deploy"})
+		if msg := gantry.ErrorMessage(err); !strings.Contains(msg, "(deploy 1.0.0 #42)") {
+			t.Errorf("conflict message %q does not name deployment #42", msg)
+		}
+		err = f.s.SetLockDeployment(f.ctx, "shop", "test", "bob", 43)
+		wantCode(t, "SetLockDeployment by another holder", err, gantry.ENOTFOUND)
+		err = f.s.SetLockDeployment(f.ctx, "shop", "prod", "alice", 43)
+		wantCode(t, "SetLockDeployment of an unlocked environment", err, gantry.ENOTFOUND)
+	}},
 	{"Conflict", func(t *testing.T, f *fixture) {
 		f.mustCreateApp("shop")
 		l := &gantry.Lock{App: "shop", Env: "test", Holder: "alice", Operation: "deploy", DeploymentID: 12}
