@@ -30,30 +30,30 @@ const (
 
 // Deployment is one operation on one environment, with its journal.
 type Deployment struct {
-	ID          int64     `json:"id"`
-	App         string    `json:"app"`
-	Env         string    `json:"env"`
-	Kind        string    `json:"kind"`
-	ReleaseID   string    `json:"release_id"`
-	Version     string    `json:"version,omitempty"`
-	FromRelease string    `json:"from_release,omitempty"`
-	FromEnv     string    `json:"from_env,omitempty"`
-	Slot        string    `json:"slot,omitempty"`
-	Strategy    string    `json:"strategy,omitempty"`
-	Actor       string    `json:"actor"`
-	State       string    `json:"state"`
-	Error       string    `json:"error,omitempty"`
+	ID          int64  `json:"id"`
+	App         string `json:"app"`
+	Env         string `json:"env"`
+	Kind        string `json:"kind"`
+	ReleaseID   string `json:"release_id"`
+	Version     string `json:"version,omitempty"`
+	FromRelease string `json:"from_release,omitempty"`
+	FromEnv     string `json:"from_env,omitempty"`
+	Slot        string `json:"slot,omitempty"`
+	Strategy    string `json:"strategy,omitempty"`
+	Actor       string `json:"actor"`
+	State       string `json:"state"`
+	Error       string `json:"error,omitempty"`
 	// PauseAfter, Only and GroupDone are an ordered rollout's typed resume
 	// state: the group to pause after (nil: none), the one service it
 	// redeploys ("" for all), and the last order group that is up on the
 	// candidate (nil: none yet). Continue resumes from them; nothing is
 	// parsed back out of the journal's text.
-	PauseAfter *int   `json:"pause_after,omitempty"`
-	Only       string `json:"only,omitempty"`
-	GroupDone  *int   `json:"group_done,omitempty"`
-	Steps      []Step `json:"steps,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	FinishedAt  time.Time `json:"finished_at,omitempty"`
+	PauseAfter *int      `json:"pause_after,omitempty"`
+	Only       string    `json:"only,omitempty"`
+	GroupDone  *int      `json:"group_done,omitempty"`
+	Steps      []Step    `json:"steps,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	FinishedAt time.Time `json:"finished_at,omitempty"`
 }
 
 // Step states.
