@@ -79,30 +79,33 @@ func (o *Orchestrator) Approve(ctx context.Context, req gantry.ApproveRequest) (
 	return a, nil
 }
 
-// checkApprovals refuses a promotion that lacks the approvals the target
+// approvalPolicy is the approval policy that applies to rel on an
+// environment: the hotfix channel's for a hotfix release, when it has one.
+func approvalPolicy(spec *gantry.EnvironmentSpec, rel *gantry.Release) *gantry.ApprovalPolicy {
+	if spec.HotfixApprovals != nil && rel != nil && isHotfix(rel) {
+		return spec.HotfixApprovals
+	}
+	return spec.Approvals
+}
+
+// checkApprovals refuses op unless its release has the approvals p
 // requires. Approvals count once per approver, only when given for the
-// exact digests and configuration being promoted, never from the person
-// promoting (no self-approval), and only from the required roles.
-func (o *Orchestrator) checkApprovals(ctx context.Context, req gantry.PromoteRequest, rel *gantry.Release, spec *gantry.EnvironmentSpec) error {
-	p := spec.Approvals
-	if spec.HotfixApprovals != nil && isHotfix(rel) {
-		p = spec.HotfixApprovals // the hotfix channel's own policy
-	}
-	if p == nil || p.Required <= 0 {
-		return nil
-	}
-	as, err := o.Store.ListApprovals(ctx, req.App, req.To, rel.ID)
+// exact digests and configuration that would run, never from the person
+// asking (no self-approval), and only from the required roles.
+func (o *Orchestrator) checkApprovals(ctx context.Context, op *op, p *gantry.ApprovalPolicy) error {
+	rel := op.rel
+	as, err := o.Store.ListApprovals(ctx, op.app, op.env, rel.ID)
 	if err != nil {
 		return err
 	}
-	want := o.fingerprint(rel, req.To, spec)
+	want := o.fingerprint(rel, op.env, op.spec)
 	counted := map[string]bool{}
 	var voided, self, wrongRole []string
 	for _, a := range as {
 		switch {
 		case a.Fingerprint != want:
 			voided = append(voided, a.Approver)
-		case a.Approver == req.Actor:
+		case a.Approver == op.actor:
 			self = append(self, a.Approver)
 		case len(p.Roles) > 0 && a.Role != "" && a.Role != "admin" && !slices.Contains(p.Roles, a.Role):
 			wrongRole = append(wrongRole, a.Approver+" ("+a.Role+")")
@@ -118,7 +121,7 @@ func (o *Orchestrator) checkApprovals(ctx context.Context, req gantry.PromoteReq
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	msg := fmt.Sprintf("promotion of %s to %q needs %d approval(s)", rel.Version, req.To, p.Required)
+	msg := fmt.Sprintf("%s on %q needs %d approval(s)", rel.Version, op.env, p.Required)
 	if len(p.Roles) > 0 {
 		msg += " from " + strings.Join(p.Roles, " or ")
 	}
@@ -130,33 +133,12 @@ func (o *Orchestrator) checkApprovals(ctx context.Context, req gantry.PromoteReq
 		msg += "; approvals by " + strings.Join(voided, ", ") + " no longer count: the release's digests or the environment's configuration changed since they were given"
 	}
 	if len(self) > 0 {
-		msg += "; " + req.Actor + " cannot approve their own promotion"
+		msg += "; " + op.actor + " cannot approve their own deployment"
 	}
 	if len(wrongRole) > 0 {
 		msg += "; approvals by " + strings.Join(wrongRole, ", ") + " are not from a required role"
 	}
-	return gantry.Errorf(gantry.EPOLICY, "%s. Approve with: gantry approve %s --release %s", msg, req.To, rel.ID)
-}
-
-// checkMigrationPath refuses a migration into an environment that requires
-// migrations to come through a clone of itself (W2: testnew, a copy of
-// prod, renamed to test, then promoted to prod).
-func (o *Orchestrator) checkMigrationPath(ctx context.Context, req gantry.PromoteRequest, src *gantry.Environment, rel *gantry.Release, spec *gantry.EnvironmentSpec) error {
-	if !spec.MigrationsViaClone {
-		return nil
-	}
-	dst, err := o.Store.FindEnvironment(ctx, req.App, req.To)
-	if err != nil || dst.ActiveSlot() == nil {
-		return nil // a first deploy migrates nothing
-	}
-	if classify(dst.ActiveSlot().Version, rel.Version) != "migration" {
-		return nil
-	}
-	if src.ClonedFrom != req.To {
-		return gantry.Errorf(gantry.EPOLICY, "%s → %s is a migration, and %q takes migrations only from an environment cloned from it; %q was not (clone it: gantry env clone %s NEW)",
-			dst.ActiveSlot().Version, rel.Version, req.To, req.From, req.To)
-	}
-	return nil
+	return refuse(GateApprovals, fmt.Sprintf("gantry approve %s --release %s (by someone else), then the same command", op.env, rel.ID), "%s", msg)
 }
 
 // hotfixVersion is a calendar version with hotfix letters: 16.03.1b.

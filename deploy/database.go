@@ -80,21 +80,15 @@ func (o *Orchestrator) expandDatabase(ctx context.Context, r *run, env *gantry.E
 		return nil, err
 	}
 	defer cleanup()
-	live := false
-	for _, s := range env.Slots {
-		if len(s.Instances) > 0 && (s.State == gantry.SlotActive || s.State == gantry.SlotStandby) {
-			live = true
-		}
-	}
 	change := &dbChange{b: b}
 	var plan *gantry.MigrationPlan
 	err = r.step(ctx, "db-plan", "", func() (string, error) {
-		plan, err = o.Databases.Plan(ctx, *b, gantry.PlanRequest{Release: rel, Migrations: fsys, Live: live, Maintenance: maintenance || r.maintenance})
+		plan, err = o.Databases.Plan(ctx, *b, gantry.PlanRequest{Release: rel, Migrations: fsys, Live: liveSlots(env), Maintenance: maintenance})
 		if err != nil {
 			return "", err
 		}
 		if plan.Action == gantry.PlanRefuse {
-			return "", gantry.Errorf(gantry.EPOLICY, "database: %s", plan.Reason)
+			return "", refuse(GateSchema, "", "database: %s", plan.Reason)
 		}
 		return fmt.Sprintf("%s %v", plan.Action, plan.Pending), nil
 	})
@@ -114,6 +108,51 @@ func (o *Orchestrator) expandDatabase(ctx context.Context, r *run, env *gantry.E
 			return nil, err
 		}
 	}
+	change.vars, err = o.Databases.ConnVars(ctx, *b, fsys)
+	return change, err
+}
+
+// liveSlots says whether an app version may be using env's database: a
+// slot runs and is active or standby.
+func liveSlots(env *gantry.Environment) bool {
+	for _, s := range env.Slots {
+		if len(s.Instances) > 0 && (s.State == gantry.SlotActive || s.State == gantry.SlotStandby) {
+			return true
+		}
+	}
+	return false
+}
+
+// planFor asks the database what a deploy of rel onto env would do to it
+// (the schema gate's question), without changing anything.
+func (o *Orchestrator) planFor(ctx context.Context, env *gantry.Environment, b *gantry.DatabaseBinding, rel *gantry.Release, m *gantry.Manifest, maintenance bool) (*gantry.MigrationPlan, error) {
+	fsys, cleanup, err := o.migrationsOf(ctx, rel, m)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	return o.Databases.Plan(ctx, *b, gantry.PlanRequest{Release: rel, Migrations: fsys, Live: liveSlots(env), Maintenance: maintenance})
+}
+
+// resumeDatabase is the database change a paused rollout started its first
+// groups with: the connection settings of the release's schema version, and
+// whether the release expanded the migration in flight (to be rolled back
+// if the rollout fails now).
+func (o *Orchestrator) resumeDatabase(ctx context.Context, env *gantry.Environment, rel *gantry.Release, m *gantry.Manifest) (*dbChange, error) {
+	b, err := o.dbBinding(env, m)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	fsys, cleanup, err := o.migrationsOf(ctx, rel, m)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	st, err := o.Databases.Status(ctx, *b)
+	if err != nil {
+		return nil, err
+	}
+	change := &dbChange{b: b, expanded: st.Active != "" && st.ActiveRelease == rel.ID}
 	change.vars, err = o.Databases.ConnVars(ctx, *b, fsys)
 	return change, err
 }

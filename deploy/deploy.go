@@ -14,14 +14,30 @@ import (
 // failure before the switch the candidate is stopped and the release that
 // was serving keeps serving.
 func (o *Orchestrator) Deploy(ctx context.Context, req gantry.DeployRequest, progress gantry.Progress) (*gantry.Deployment, error) {
-	return o.deployAs(ctx, req, gantry.KindDeploy, "", progress)
+	op, err := o.planDeploy(ctx, req, gantry.KindDeploy)
+	if err != nil {
+		return nil, err
+	}
+	return o.execute(ctx, op, progress)
 }
 
-func (o *Orchestrator) deployAs(ctx context.Context, req gantry.DeployRequest, kind, fromEnv string, progress gantry.Progress) (*gantry.Deployment, error) {
-	return o.deployWith(ctx, req, kind, fromEnv, rolloutOpts{}, progress)
+// DeployOrdered deploys like Deploy, with the options of an ordered
+// rollout: pauseAfter (when not nil) pauses the deployment once that order
+// group is healthy, keeping the environment's lock until Continue; only
+// (when not empty) redeploys that one service, the others keeping the
+// release they run on the active slot.
+func (o *Orchestrator) DeployOrdered(ctx context.Context, req gantry.DeployRequest, pauseAfter *int, only string, progress gantry.Progress) (*gantry.Deployment, error) {
+	if pauseAfter != nil {
+		req.PauseAfter = pauseAfter
+	}
+	if only != "" {
+		req.Only = only
+	}
+	return o.Deploy(ctx, req, progress)
 }
 
-func (o *Orchestrator) deployWith(ctx context.Context, req gantry.DeployRequest, kind, fromEnv string, opts rolloutOpts, progress gantry.Progress) (*gantry.Deployment, error) {
+// planDeploy makes the op that puts req's release on req's environment.
+func (o *Orchestrator) planDeploy(ctx context.Context, req gantry.DeployRequest, kind string) (*op, error) {
 	if req.Release == "" {
 		return nil, gantry.Errorf(gantry.EINVALID, "no release given")
 	}
@@ -51,61 +67,12 @@ func (o *Orchestrator) deployWith(ctx context.Context, req gantry.DeployRequest,
 	if strategy != gantry.StrategyBlueGreen && strategy != gantry.StrategyRestart && strategy != gantry.StrategyMaintenance {
 		return nil, gantry.Errorf(gantry.EINVALID, "unknown strategy %q (want bluegreen, restart or maintenance)", strategy)
 	}
-	var running *gantry.EnvironmentSpec
-	if existing != nil {
-		running = &existing.Spec
-	}
-	if err := o.checkFreeze(req.Env, spec, req.BreakGlass, running); err != nil {
+	op := &op{kind: kind, app: req.App, env: req.Env, actor: req.Actor, rel: rel, m: m, spec: spec, current: existing,
+		breakGlass: req.BreakGlass, wait: req.Wait, strategy: strategy, pauseAfter: req.PauseAfter, only: req.Only}
+	if err := o.checkOpts(op); err != nil {
 		return nil, err
 	}
-	if err := o.checkOpts(m, strategy, opts); err != nil {
-		return nil, err
-	}
-	d := &gantry.Deployment{App: req.App, Env: req.Env, Kind: kind, ReleaseID: rel.ID, Version: rel.Version, FromEnv: fromEnv, Strategy: strategy, Actor: req.Actor}
-	r, unlock, err := o.begin(ctx, d, req.Wait, progress)
-	if err != nil {
-		return nil, err
-	}
-	// A paused rollout keeps the lock until it is continued.
-	paused := false
-	defer func() {
-		if !paused {
-			unlock()
-		}
-	}()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer o.track(d.ID, cancel)()
-	if err := o.recordPolicy(ctx, r, existing, rel, req.BreakGlass); err != nil {
-		return d, r.finish(ctx, err)
-	}
-	o.notify(d, rel, m)
-	envForHooks := existing
-	if envForHooks == nil {
-		envForHooks = &gantry.Environment{App: req.App, Name: req.Env, Spec: *spec}
-	}
-	phase := phaseOf(kind)
-	host := firstHost(spec.Hosts)
-	err = o.runHooks(ctx, r, m, rel, envForHooks, "before_"+phase, host)
-	if err == nil && strategy == gantry.StrategyMaintenance {
-		err = o.deployHoldingWrites(ctx, r, rel, m, spec, opts)
-	} else if sd, ok := o.slotDriver(spec); ok && err == nil {
-		err = o.deploySlots(ctx, r, sd, rel, m, spec)
-	} else if err == nil {
-		err = o.deployOrdered(ctx, r, rel, m, spec, strategy, opts)
-	}
-	if errors.Is(err, errPaused) {
-		if err = r.pause(ctx); err == nil {
-			paused = true
-			return d, nil
-		}
-	}
-	if err == nil {
-		err = o.runHooks(ctx, r, m, rel, envForHooks, "after_"+phase, host)
-	}
-	err = r.finish(ctx, err)
-	o.notify(d, rel, m)
-	return d, err
+	return op, nil
 }
 
 func envNames(m *gantry.Manifest) []string {

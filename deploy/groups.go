@@ -49,14 +49,6 @@ func (g group) has(service string) bool {
 	return false
 }
 
-// rolloutOpts are the options of an ordered rollout.
-type rolloutOpts struct {
-	// pauseAfter, when set, pauses the rollout once that group is healthy.
-	pauseAfter *int
-	// only, when set, redeploys that one service.
-	only string
-}
-
 // plan is what a rollout starts: its groups in ascending order, and a
 // manifest whose services are the definitions the parts run (for --only, a
 // mix of the deployed release's and the active release's).
@@ -149,8 +141,8 @@ func (p *plan) orders() string {
 	return strings.Join(s, " → ")
 }
 
-// describe is the journal's record of a plan; parseOnly reads it back
-// when a paused rollout resumes.
+// describe is the journal's record of a plan, for people: a paused
+// rollout resumes from the deployment's typed fields, never from this.
 func (p *plan) describe(pauseAfter *int) string {
 	s := "groups " + p.orders()
 	if p.only != "" {
@@ -167,18 +159,6 @@ func (p *plan) describe(pauseAfter *int) string {
 		s += fmt.Sprintf("; pause-after=%d", *pauseAfter)
 	}
 	return s
-}
-
-func parseOnly(detail string) string {
-	_, rest, ok := strings.Cut(detail, "; only=")
-	if !ok {
-		return ""
-	}
-	end := strings.IndexAny(rest, ",;")
-	if end < 0 {
-		return rest
-	}
-	return rest[:end]
 }
 
 // startGroup starts a group's instances into slot and waits until each is

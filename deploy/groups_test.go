@@ -117,8 +117,8 @@ func TestMakePlanOnly(t *testing.T) {
 			}
 		}
 	}
-	if got := parseOnly(p.describe(nil)); got != "web" {
-		t.Errorf("parseOnly(%q) = %q, want web", p.describe(nil), got)
+	if got := p.describe(nil); !strings.Contains(got, "only=web") {
+		t.Errorf("describe = %q, want it to say only=web", got)
 	}
 }
 
@@ -148,21 +148,23 @@ func TestCheckOpts(t *testing.T) {
 	m := mustManifest(t)
 	n := func(i int) *int { return &i }
 	for _, tc := range []struct {
-		name     string
-		strategy string
-		opts     rolloutOpts
-		want     string // empty: accepted
+		name       string
+		strategy   string
+		pauseAfter *int
+		only       string
+		want       string // empty: accepted
 	}{
-		{"no options", gantry.StrategyBlueGreen, rolloutOpts{}, ""},
-		{"pause after a group", gantry.StrategyBlueGreen, rolloutOpts{pauseAfter: n(1)}, ""},
-		{"pause after group 0", gantry.StrategyBlueGreen, rolloutOpts{pauseAfter: n(0)}, ""},
-		{"no such group", gantry.StrategyBlueGreen, rolloutOpts{pauseAfter: n(5)}, "groups: 0, 1, 2"},
-		{"pause with restart", gantry.StrategyRestart, rolloutOpts{pauseAfter: n(1)}, "bluegreen"},
-		{"only unknown", gantry.StrategyBlueGreen, rolloutOpts{only: "db"}, "no service"},
-		{"only with restart", gantry.StrategyRestart, rolloutOpts{only: "web"}, ""},
+		{"no options", gantry.StrategyBlueGreen, nil, "", ""},
+		{"pause after a group", gantry.StrategyBlueGreen, n(1), "", ""},
+		{"pause after group 0", gantry.StrategyBlueGreen, n(0), "", ""},
+		{"no such group", gantry.StrategyBlueGreen, n(5), "", "groups: 0, 1, 2"},
+		{"pause with restart", gantry.StrategyRestart, n(1), "", "bluegreen"},
+		{"pause with maintenance", gantry.StrategyMaintenance, n(1), "", "holds writes"},
+		{"only unknown", gantry.StrategyBlueGreen, nil, "db", "no service"},
+		{"only with restart", gantry.StrategyRestart, nil, "web", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := o.checkOpts(m, tc.strategy, tc.opts)
+			err := o.checkOpts(&op{m: m, spec: &gantry.EnvironmentSpec{}, strategy: tc.strategy, pauseAfter: tc.pauseAfter, only: tc.only})
 			if tc.want == "" {
 				if err != nil {
 					t.Errorf("checkOpts = %v, want accepted", err)
@@ -171,36 +173,6 @@ func TestCheckOpts(t *testing.T) {
 			}
 			if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), tc.want) {
 				t.Errorf("checkOpts = %v, want EINVALID saying %q", err, tc.want)
-			}
-		})
-	}
-}
-
-func TestPausePoint(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		steps     []gantry.Step
-		wantAfter int
-		wantOnly  string
-		wantOK    bool
-	}{
-		{"not paused", []gantry.Step{{Name: "plan", State: gantry.StepDone, Detail: "groups 1 (a) → 2 (b)"}}, 0, "", false},
-		{"paused", []gantry.Step{
-			{Name: "plan", State: gantry.StepDone, Detail: "groups 1 (a) → 2 (b); pause-after=1"},
-			{Name: "start-group", State: gantry.StepDone},
-			{Name: "pause-after", State: gantry.StepDone, Detail: "after group 1; done: group 1: a; pending: group 2: b"},
-		}, 1, "", true},
-		{"paused, only", []gantry.Step{
-			{Name: "plan", State: gantry.StepDone, Detail: "groups 0 (a) → 3 (b); only=b, a stays on 1.0.0; pause-after=3"},
-			{Name: "pause-after", State: gantry.StepDone, Detail: "after group 3; done: …"},
-		}, 3, "b", true},
-		{"pause step failed", []gantry.Step{{Name: "pause-after", State: gantry.StepFailed, Detail: "router down"}}, 0, "", false},
-		{"route pause of a restart", []gantry.Step{{Name: "pause", State: gantry.StepDone, Detail: "stack/test"}}, 0, "", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			after, only, ok := pausePoint(tc.steps)
-			if after != tc.wantAfter || only != tc.wantOnly || ok != tc.wantOK {
-				t.Errorf("pausePoint = %d, %q, %v; want %d, %q, %v", after, only, ok, tc.wantAfter, tc.wantOnly, tc.wantOK)
 			}
 		})
 	}

@@ -17,9 +17,13 @@ type run struct {
 	// softFail marks a step that failed without failing the operation (an
 	// after_* hook that kept failing); the step's detail says so.
 	softFail bool
-	// maintenance: writes are held at the router, so migrations are applied
-	// completely instead of expanded beside the running release.
-	maintenance bool
+}
+
+// reached records, as the deployment's typed resume state, that an order
+// group is up on the candidate.
+func (r *run) reached(ctx context.Context, order int) error {
+	r.d.GroupDone = &order
+	return r.o.Store.UpdateDeployment(context.WithoutCancel(ctx), r.d)
 }
 
 // step journals a step before running fn, then records its result. The
@@ -86,30 +90,4 @@ func (r *run) finish(ctx context.Context, err error) error {
 	}
 	r.emit("", r.d.State, r.d.Error)
 	return err
-}
-
-// begin takes the environment's lock and creates the deployment record.
-// The lock is taken first so that a refused operation leaves no record.
-// With wait, the request queues behind the lock and the requests queued
-// before it; without, it fails at once with ECONFLICT naming the holder.
-func (o *Orchestrator) begin(ctx context.Context, d *gantry.Deployment, wait bool, progress gantry.Progress) (*run, func(), error) {
-	lock := &gantry.Lock{App: d.App, Env: d.Env, Holder: d.Actor, Operation: d.Kind + " " + d.Version, Since: o.now()}
-	if err := o.acquire(ctx, lock, wait, progress); err != nil {
-		return nil, nil, err
-	}
-	d.State = gantry.DeploymentRunning
-	d.CreatedAt = o.now()
-	if err := o.Store.CreateDeployment(ctx, d); err != nil {
-		_ = o.Store.ReleaseLock(context.WithoutCancel(ctx), d.App, d.Env, d.Actor, true)
-		return nil, nil, err
-	}
-	lock.DeploymentID = d.ID
-	r := &run{o: o, d: d, progress: progress, start: time.Now()}
-	r.emit("", gantry.DeploymentRunning, fmt.Sprintf("%s #%d of %s to %s", d.Kind, d.ID, d.Version, d.Env))
-	unlock := func() {
-		if err := o.Store.ReleaseLock(context.WithoutCancel(ctx), d.App, d.Env, d.Actor, true); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-			o.logger().Error("release lock", "app", d.App, "env", d.Env, "error", err)
-		}
-	}
-	return r, unlock, nil
 }

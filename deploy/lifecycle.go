@@ -10,6 +10,14 @@ import (
 
 var _ gantry.WorkflowService = (*Orchestrator)(nil)
 
+// cloneOp is what a clone adds to its op: the new environment's record,
+// and the database copy when asked.
+type cloneOp struct {
+	dst      *gantry.Environment
+	copy     *copyPlan
+	postCopy string
+}
+
 // Clone creates environment Dst with Src's settings, variables and secret
 // references, and deploys to it the release Src runs. Its hosts follow its
 // name. The new environment records where it came from.
@@ -28,14 +36,13 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 	if active == nil {
 		return nil, gantry.Errorf(gantry.EINVALID, "environment %q runs nothing to clone", req.Src)
 	}
-	if err := o.checkFreeze(req.Src, &src.Spec, ""); err != nil {
-		return nil, err
-	}
 	spec := src.Spec
 	spec.Hosts = renameHosts(src.Spec.Hosts, req.Src, req.Dst)
 	spec.PromoteFrom = ""
 	spec.Approvals = nil
+	spec.HotfixApprovals = nil
 	spec.Freeze = nil
+	spec.MigrationsViaClone = false
 	dst := &gantry.Environment{App: req.App, Name: req.Dst, Spec: spec, ClonedFrom: req.Src, CreatedAt: o.now()}
 	rel, err := o.Store.FindRelease(ctx, req.App, active.ReleaseID)
 	if err != nil {
@@ -45,31 +52,33 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 	if err != nil {
 		return nil, err
 	}
-	var cp *copyPlan
+	c := &cloneOp{dst: dst, postCopy: req.PostCopy}
 	if req.WithData {
-		if cp, err = o.planCopy(ctx, src, dst, m); err != nil {
+		if c.copy, err = o.planCopy(ctx, src, dst, m); err != nil {
 			return nil, err
 		}
 	}
-	d := &gantry.Deployment{App: req.App, Env: req.Dst, Kind: gantry.KindClone, ReleaseID: active.ReleaseID, Version: active.Version, FromEnv: req.Src, Actor: req.Actor}
-	r, unlock, err := o.begin(ctx, d, false, progress)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	err = r.step(ctx, "create", fmt.Sprintf("%s from %s, hosts %s", req.Dst, req.Src, strings.Join(spec.Hosts, ",")), func() (string, error) {
-		return "", o.saveEnv(ctx, dst)
+	op := &op{kind: gantry.KindClone, app: req.App, env: req.Dst, actor: req.Actor, rel: rel, m: m, spec: &dst.Spec,
+		fromEnv: req.Src, source: src, alsoFrozen: []*gantry.EnvironmentSpec{&src.Spec}, strategy: gantry.StrategyBlueGreen, clone: c}
+	return o.execute(ctx, op, progress)
+}
+
+// performClone creates the new environment, copies its data when asked,
+// and rolls the source's release out on it.
+func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
+	c := op.clone
+	err := r.step(ctx, "create", fmt.Sprintf("%s from %s, hosts %s", op.env, op.fromEnv, strings.Join(c.dst.Spec.Hosts, ",")), func() (string, error) {
+		return "", o.saveEnv(ctx, c.dst)
 	})
 	if err != nil {
-		return d, r.finish(ctx, err)
+		return err
 	}
-	if cp != nil {
-		if err := o.copyData(ctx, r, cp, req.PostCopy); err != nil {
-			return d, r.finish(ctx, err)
+	if c.copy != nil {
+		if err := o.copyData(ctx, r, c.copy, c.postCopy); err != nil {
+			return err
 		}
 	}
-	err = o.deploy(ctx, r, rel, m, &spec, gantry.StrategyBlueGreen)
-	return d, r.finish(ctx, err)
+	return o.roll(ctx, r, op)
 }
 
 func validEnvName(name string) error {
@@ -79,11 +88,20 @@ func validEnvName(name string) error {
 	return nil
 }
 
+// renameOp is what a rename adds to its op.
+type renameOp struct {
+	old        *gantry.Environment
+	displaced  *gantry.Environment // the environment that had the new name, or nil
+	displaceTo string
+}
+
 // Rename renames Old to New, moving its history with it and its traffic to
 // New's hosts. When New exists, it is first renamed to DisplaceTo (test →
 // testold), so that the two renames of a migration (testnew → test) are one
-// journaled operation. Each step is idempotent: running the same rename
-// again after an interruption finishes it.
+// journaled operation. New's policy applies to the release Old serves: a
+// rename onto prod is judged as a deployment to prod would be. Each step is
+// idempotent: running the same rename again after an interruption finishes
+// it.
 func (o *Orchestrator) Rename(ctx context.Context, req gantry.RenameRequest, progress gantry.Progress) (*gantry.Deployment, error) {
 	if err := validEnvName(req.New); err != nil {
 		return nil, err
@@ -93,11 +111,11 @@ func (o *Orchestrator) Rename(ctx context.Context, req gantry.RenameRequest, pro
 			return nil, err
 		}
 	}
+	if req.Old == req.New {
+		return nil, gantry.Errorf(gantry.EINVALID, "environment %q already has that name", req.Old)
+	}
 	old, err := o.Store.FindEnvironment(ctx, req.App, req.Old)
 	if err != nil {
-		return nil, err
-	}
-	if err := o.checkFreeze(req.Old, &old.Spec, ""); err != nil {
 		return nil, err
 	}
 	displaced, err := o.Store.FindEnvironment(ctx, req.App, req.New)
@@ -105,9 +123,6 @@ func (o *Orchestrator) Rename(ctx context.Context, req gantry.RenameRequest, pro
 	case err == nil && req.DisplaceTo == "":
 		return nil, gantry.Errorf(gantry.ECONFLICT, "environment %q exists; rename it out of the way with --displace-to NAME (e.g. %sold)", req.New, req.New)
 	case err == nil:
-		if err := o.checkFreeze(req.New, &displaced.Spec, ""); err != nil {
-			return nil, err
-		}
 	case gantry.ErrorCode(err) == gantry.ENOTFOUND:
 		displaced = nil
 	default:
@@ -118,42 +133,57 @@ func (o *Orchestrator) Rename(ctx context.Context, req gantry.RenameRequest, pro
 			return nil, gantry.Errorf(gantry.ECONFLICT, "environment %q exists already: choose another --displace-to", req.DisplaceTo)
 		}
 	}
-	version := ""
-	if a := old.ActiveSlot(); a != nil {
-		version = a.Version
+	op := &op{kind: gantry.KindRename, app: req.App, env: req.New, actor: req.Actor, fromEnv: req.Old, source: old, current: displaced,
+		alsoFrozen: []*gantry.EnvironmentSpec{&old.Spec}, alsoLock: []string{req.Old},
+		rename: &renameOp{old: old, displaced: displaced, displaceTo: req.DisplaceTo}}
+	if displaced != nil {
+		op.alsoLock = append(op.alsoLock, req.DisplaceTo)
 	}
-	d := &gantry.Deployment{App: req.App, Env: req.New, Kind: gantry.KindRename, Version: version, FromEnv: req.Old, Actor: req.Actor}
+	spec := old.Spec
 	if a := old.ActiveSlot(); a != nil {
-		d.ReleaseID = a.ReleaseID
-	}
-	// Every name involved is locked for the whole operation.
-	var unlocks []func()
-	defer func() {
-		for _, u := range unlocks {
-			u()
-		}
-	}()
-	for _, name := range []string{req.Old, req.DisplaceTo} {
-		if name == "" || (name == req.DisplaceTo && displaced == nil) {
-			continue
-		}
-		l := &gantry.Lock{App: req.App, Env: name, Holder: req.Actor, Operation: "rename " + req.Old + " → " + req.New, Since: o.now()}
-		if err := o.Store.AcquireLock(ctx, l); err != nil {
+		if op.rel, err = o.Store.FindRelease(ctx, req.App, a.ReleaseID); err != nil {
 			return nil, err
 		}
-		unlocks = append(unlocks, func() { _ = o.Store.ReleaseLock(context.WithoutCancel(ctx), req.App, name, req.Actor, true) })
-	}
-	r, unlock, err := o.begin(ctx, d, false, progress)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if displaced != nil {
-		if err := o.renameOne(ctx, r, displaced, req.DisplaceTo, true); err != nil {
-			return d, r.finish(ctx, err)
+		if op.m, err = o.manifestOf(op.rel); err != nil {
+			return nil, err
 		}
 	}
-	return d, r.finish(ctx, o.renameOne(ctx, r, old, req.New, false))
+	op.spec = renamedSpec(&spec, op.m, req.Old, req.New)
+	return o.execute(ctx, op, progress)
+}
+
+// renamedSpec is the configuration an environment has under a new name: the
+// policy and hosts the manifest declares for that name, or else its own with
+// hosts derived from the new name.
+func renamedSpec(spec *gantry.EnvironmentSpec, m *gantry.Manifest, oldName, newName string) *gantry.EnvironmentSpec {
+	out := *spec
+	var declared *gantry.EnvironmentSpec
+	if m != nil {
+		declared = m.Environments[newName]
+	}
+	if declared == nil {
+		out.Hosts = renameHosts(spec.Hosts, oldName, newName)
+		return &out
+	}
+	out.Hosts = declared.Hosts
+	out.PromoteFrom = declared.PromoteFrom
+	out.Approvals = declared.Approvals
+	out.HotfixApprovals = declared.HotfixApprovals
+	out.Freeze = declared.Freeze
+	out.MigrationsViaClone = declared.MigrationsViaClone
+	return &out
+}
+
+// performRename renames the displaced environment out of the way, then
+// the old one to its new name.
+func (o *Orchestrator) performRename(ctx context.Context, r *run, op *op) error {
+	rn := op.rename
+	if op.current != nil {
+		if err := o.renameOne(ctx, r, op.current, rn.displaceTo, true); err != nil {
+			return err
+		}
+	}
+	return o.renameOne(ctx, r, rn.old, op.env, false)
 }
 
 // renameOne renames one environment: its record and history, then its
@@ -178,19 +208,7 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 	if err != nil {
 		return err
 	}
-	// The new name's hosts: as the manifest declares them for that name, or
-	// derived from the old ones.
-	var declared *gantry.EnvironmentSpec
-	if m != nil {
-		declared = m.Environments[newName]
-	}
-	if declared != nil {
-		env.Spec.Hosts = declared.Hosts
-		env.Spec.PromoteFrom = declared.PromoteFrom
-		env.Spec.Approvals = declared.Approvals
-	} else {
-		env.Spec.Hosts = renameHosts(env.Spec.Hosts, oldName, newName)
-	}
+	env.Spec = *renamedSpec(&env.Spec, m, oldName, newName)
 	if err := o.saveEnv(ctx, env); err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 // and the held writes are released to it in order. Writes held past the
 // route's pause bound get 503 with Retry-After: each write is either done
 // by the new release or cleanly refused, never half applied.
-func (o *Orchestrator) deployHoldingWrites(ctx context.Context, r *run, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec, opts rolloutOpts) error {
+func (o *Orchestrator) deployHoldingWrites(ctx context.Context, r *run, op *op) error {
 	name := gantry.RouteName(r.d.App, r.d.Env)
 	held := false
 	err := r.step(ctx, "hold-writes", name, func() (string, error) {
@@ -34,6 +34,5 @@ func (o *Orchestrator) deployHoldingWrites(ctx context.Context, r *run, rel *gan
 			})
 		}()
 	}
-	r.maintenance = true
-	return o.deployOrdered(ctx, r, rel, m, spec, gantry.StrategyBlueGreen, opts)
+	return o.deployOrdered(ctx, r, op)
 }

@@ -14,10 +14,11 @@ import (
 // deployment is not over, so neither its lock nor its candidate go away.
 var errPaused = errors.New("rollout paused")
 
-// bgRollout is a blue-green rollout in progress: everything a paused one
-// needs to go on.
-type bgRollout struct {
+// rollout is a blue-green rollout in progress: the operation's state, in
+// one place, for every step of it and for a paused one to go on.
+type rollout struct {
 	r    *run
+	op   *op
 	env  *gantry.Environment
 	drv  gantry.Driver
 	rel  *gantry.Release
@@ -32,37 +33,51 @@ type bgRollout struct {
 
 // checkOpts refuses rollout options that cannot apply, before anything is
 // locked or recorded.
-func (o *Orchestrator) checkOpts(m *gantry.Manifest, strategy string, opts rolloutOpts) error {
-	if opts.only != "" && m.Services[opts.only] == nil {
-		return gantry.Errorf(gantry.EINVALID, "--only %s: the release has no service %q (services: %s)", opts.only, opts.only, strings.Join(serviceNames(m), ", "))
+func (o *Orchestrator) checkOpts(op *op) error {
+	m := op.m
+	if op.only != "" && m.Services[op.only] == nil {
+		return gantry.Errorf(gantry.EINVALID, "--only %s: the release has no service %q (services: %s)", op.only, op.only, strings.Join(serviceNames(m), ", "))
 	}
-	if opts.pauseAfter == nil {
+	if _, ok := o.slotDriver(op.spec); ok {
+		// The runtime switches whole slots: it cannot hold writes, mix
+		// releases in a slot or stop between groups.
+		switch {
+		case op.only != "":
+			return gantry.Errorf(gantry.EINVALID, "--only %s: the %s runtime switches whole slots; deploy the whole release", op.only, op.spec.Runtime.Driver)
+		case op.pauseAfter != nil:
+			return gantry.Errorf(gantry.EINVALID, "--pause-after: the %s runtime rolls a slot out whole; deploy without it", op.spec.Runtime.Driver)
+		case op.strategy == gantry.StrategyMaintenance:
+			return gantry.Errorf(gantry.EINVALID, "strategy maintenance needs Gantry's router to hold writes; the %s runtime routes its own traffic", op.spec.Runtime.Driver)
+		}
+	}
+	if op.pauseAfter == nil {
 		return nil
 	}
-	if strategy == gantry.StrategyRestart {
+	switch op.strategy {
+	case gantry.StrategyRestart:
 		return gantry.Errorf(gantry.EINVALID, "--pause-after needs the bluegreen strategy: a restart holds the route's requests while it runs")
-	}
-	if o.Databases != nil && m.Database != nil {
-		return gantry.Errorf(gantry.EINVALID, "--pause-after is not supported for an app with a database yet")
+	case gantry.StrategyMaintenance:
+		return gantry.Errorf(gantry.EINVALID, "--pause-after needs the bluegreen strategy: maintenance holds writes until the new release serves, and a pause would hold them for as long")
 	}
 	var orders []string
 	for _, s := range m.ServicesInOrder() {
-		if s.Order == *opts.pauseAfter {
+		if s.Order == *op.pauseAfter {
 			return nil
 		}
 		if n := fmt.Sprint(s.Order); len(orders) == 0 || orders[len(orders)-1] != n {
 			orders = append(orders, n)
 		}
 	}
-	return gantry.Errorf(gantry.EINVALID, "--pause-after %d: the release has no order group %d (groups: %s)", *opts.pauseAfter, *opts.pauseAfter, strings.Join(orders, ", "))
+	return gantry.Errorf(gantry.EINVALID, "--pause-after %d: the release has no order group %d (groups: %s)", *op.pauseAfter, *op.pauseAfter, strings.Join(orders, ", "))
 }
 
-// deploy runs a whole release, every group in order.
-func (o *Orchestrator) deploy(ctx context.Context, r *run, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec, strategy string) error {
-	return o.deployOrdered(ctx, r, rel, m, spec, strategy, rolloutOpts{})
-}
-
-func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec, strategy string, opts rolloutOpts) error {
+// deployOrdered is the blue-green rollout through Gantry's router: the
+// candidate slot's groups start in order, each healthy before the next; the
+// candidate is verified through its preview host; the router switches; the
+// previous slot stays warm. With the restart strategy the active slot is
+// patched in place instead.
+func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, op *op) error {
+	rel, m, spec := op.rel, op.m, op.spec
 	env, err := o.loadEnv(ctx, rel.App, r.d.Env, spec)
 	if err != nil {
 		return err
@@ -78,17 +93,17 @@ func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, rel *gantry.Re
 	if active != nil {
 		r.d.FromRelease = active.ReleaseID
 	}
-	p, err := o.makePlan(ctx, rel, m, active, opts.only)
+	p, err := o.makePlan(ctx, rel, m, active, op.only)
 	if err != nil {
 		return err
 	}
-	if len(p.groups) > 1 || opts.only != "" || opts.pauseAfter != nil {
-		if err := r.step(ctx, "plan", p.describe(opts.pauseAfter), func() (string, error) { return "", nil }); err != nil {
+	if len(p.groups) > 1 || op.only != "" || op.pauseAfter != nil {
+		if err := r.step(ctx, "plan", p.describe(op.pauseAfter), func() (string, error) { return "", nil }); err != nil {
 			return err
 		}
 	}
-	if strategy == gantry.StrategyRestart && active != nil {
-		if len(p.groups) > 1 || opts.only != "" {
+	if op.strategy == gantry.StrategyRestart && active != nil {
+		if len(p.groups) > 1 || op.only != "" {
 			return o.restartGroups(ctx, r, env, drv, rel, m, p)
 		}
 		return o.restartInPlace(ctx, r, env, drv, rel, m)
@@ -109,7 +124,7 @@ func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, rel *gantry.Re
 	if err := o.contractStep(ctx, r, env, m); err != nil {
 		return err
 	}
-	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
+	db, err := o.expandDatabase(ctx, r, env, rel, m, op.strategy == gantry.StrategyMaintenance)
 	if err != nil {
 		return err
 	}
@@ -117,7 +132,7 @@ func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, rel *gantry.Re
 	if err := o.saveEnv(ctx, env); err != nil {
 		return err
 	}
-	ro := &bgRollout{r: r, env: env, drv: drv, rel: rel, m: m, spec: spec, p: p, cand: cand, db: db, pauseAfter: opts.pauseAfter}
+	ro := &rollout{r: r, op: op, env: env, drv: drv, rel: rel, m: m, spec: spec, p: p, cand: cand, db: db, pauseAfter: op.pauseAfter}
 	if err := o.rollGroups(ctx, ro, nil); err != nil {
 		if errors.Is(err, errPaused) {
 			return err
@@ -129,7 +144,7 @@ func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, rel *gantry.Re
 
 // rollGroups starts the groups after group after (all when nil), one at a
 // time, each healthy before the next starts.
-func (o *Orchestrator) rollGroups(ctx context.Context, ro *bgRollout, after *int) error {
+func (o *Orchestrator) rollGroups(ctx context.Context, ro *rollout, after *int) error {
 	for _, g := range ro.p.groups {
 		if after != nil && g.order <= *after {
 			continue
@@ -138,6 +153,9 @@ func (o *Orchestrator) rollGroups(ctx context.Context, ro *bgRollout, after *int
 			msg, err := o.startGroup(ctx, ro.env, ro.drv, ro.cand, ro.p.m, g, ro.db.connVars())
 			return msg, groupErr(g, err)
 		}); err != nil {
+			return err
+		}
+		if err := ro.r.reached(ctx, g.order); err != nil {
 			return err
 		}
 		if ro.pauseAfter != nil && g.order == *ro.pauseAfter {
@@ -153,7 +171,7 @@ func (o *Orchestrator) rollGroups(ctx context.Context, ro *bgRollout, after *int
 // pauseAt journals where the rollout stopped and what to check before it
 // goes on. The candidate's web instances, when some are up, answer on the
 // preview host.
-func (o *Orchestrator) pauseAt(ctx context.Context, ro *bgRollout, g group) error {
+func (o *Orchestrator) pauseAt(ctx context.Context, ro *rollout, g group) error {
 	route := o.route(ro.env, ro.p.m)
 	var pending []string
 	for _, x := range ro.p.groups {
@@ -207,7 +225,7 @@ func (o *Orchestrator) previewURL(host string) string {
 // failRollout puts a rollout that failed before the switch back: the
 // candidate's started groups are stopped, last group first, while the old
 // slot, which traffic never left, keeps serving.
-func (o *Orchestrator) failRollout(ctx context.Context, ro *bgRollout, cause error) error {
+func (o *Orchestrator) failRollout(ctx context.Context, ro *rollout, cause error) error {
 	wctx := context.WithoutCancel(ctx)
 	detail := o.failureLogs(ctx, ro.drv, ro.cand)
 	_ = o.Router.SetPreview(wctx, gantry.RouteName(ro.env.App, ro.env.Name), nil)
@@ -238,7 +256,7 @@ func (o *Orchestrator) failRollout(ctx context.Context, ro *bgRollout, cause err
 
 // switchOver verifies a fully started candidate through its preview host,
 // switches traffic to it and sets the previous slot aside.
-func (o *Orchestrator) switchOver(ctx context.Context, ro *bgRollout) error {
+func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	r, env, cand, m := ro.r, ro.env, ro.cand, ro.p.m
 	slot := cand.Name
 	targets := webTargets(cand, m)
@@ -298,13 +316,4 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *bgRollout) error {
 		return o.contractStep(ctx, r, env, ro.m)
 	}
 	return nil
-}
-
-// DeployOrdered deploys like Deploy, with the options of an ordered
-// rollout: pauseAfter (when not nil) pauses the deployment once that order
-// group is healthy, keeping the environment's lock until Continue; only
-// (when not empty) redeploys that one service, the others keeping the
-// release they run on the active slot.
-func (o *Orchestrator) DeployOrdered(ctx context.Context, req gantry.DeployRequest, pauseAfter *int, only string, progress gantry.Progress) (*gantry.Deployment, error) {
-	return o.deployWith(ctx, req, gantry.KindDeploy, "", rolloutOpts{pauseAfter: pauseAfter, only: only}, progress)
 }

@@ -3,8 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -40,9 +38,11 @@ func (o *Orchestrator) pausedDeployment(ctx context.Context, app, env string) (*
 }
 
 // Continue resumes the paused rollout of an environment from the group
-// after the one it paused after, as the same deployment. With abort it
-// puts the candidate's groups back instead (in reverse order) and records
-// the deployment as failed.
+// after the one it paused after, as the same deployment, through the same
+// gates as any operation (the database or the source may have changed
+// while it was paused). With abort it puts the candidate's groups back
+// instead (in reverse order) and records the deployment as failed; an
+// abort changes nothing that serves, so no gate stands in its way.
 func (o *Orchestrator) Continue(ctx context.Context, app, envName, actor string, abort bool, progress gantry.Progress) (*gantry.Deployment, error) {
 	d, err := o.pausedDeployment(ctx, app, envName)
 	if err != nil {
@@ -51,54 +51,70 @@ func (o *Orchestrator) Continue(ctx context.Context, app, envName, actor string,
 	if d == nil {
 		return nil, gantry.Errorf(gantry.ENOTFOUND, "no deployment is paused on environment %q", envName)
 	}
+	if d.GroupDone == nil {
+		return nil, gantry.Errorf(gantry.EINTERNAL, "paused deployment #%d does not record the group it reached", d.ID)
+	}
 	if !o.claim(d.ID) {
 		return nil, gantry.Errorf(gantry.ECONFLICT, "deployment #%d on %q is already being continued", d.ID, envName)
 	}
 	defer o.unclaim(d.ID)
-	// The pause kept the lock; a manual unlock since then may have freed it.
-	l, err := o.Store.FindLock(ctx, app, envName)
-	switch {
-	case gantry.ErrorCode(err) == gantry.ENOTFOUND:
-		nl := &gantry.Lock{App: app, Env: envName, Holder: d.Actor, Operation: d.Kind + " " + d.Version, DeploymentID: d.ID, Since: o.now()}
-		if err := o.Store.AcquireLock(ctx, nl); err != nil {
+	rel, err := o.Store.FindRelease(ctx, app, d.ReleaseID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return nil, err
+	}
+	env, err := o.Store.FindEnvironment(ctx, app, envName)
+	if err != nil {
+		return nil, err
+	}
+	spec := env.Spec
+	op := &op{kind: gantry.KindContinue, app: app, env: envName, actor: d.Actor, rel: rel, m: m, spec: &spec, current: env,
+		fromEnv: d.FromEnv, strategy: d.Strategy, pauseAfter: d.PauseAfter, only: d.Only, resume: d, abort: abort, continuedBy: actor}
+	if d.FromEnv != "" {
+		if op.source, err = o.Store.FindEnvironment(ctx, app, d.FromEnv); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 			return nil, err
 		}
+	}
+	return o.execute(ctx, op, progress)
+}
+
+// reclaimLock finds the lock a paused deployment kept, or takes it again
+// when a manual unlock freed it since.
+func (o *Orchestrator) reclaimLock(ctx context.Context, d *gantry.Deployment) error {
+	l, err := o.Store.FindLock(ctx, d.App, d.Env)
+	switch {
+	case gantry.ErrorCode(err) == gantry.ENOTFOUND:
+		nl := &gantry.Lock{App: d.App, Env: d.Env, Holder: d.Actor, Operation: d.Kind + " " + d.Version, DeploymentID: d.ID, Since: o.now()}
+		return o.Store.AcquireLock(ctx, nl)
 	case err != nil:
-		return nil, err
-	case l.Holder != d.Actor || l.Operation != d.Kind+" "+d.Version:
-		return nil, gantry.Errorf(gantry.ECONFLICT, "environment %q is locked by %s (%s), not by paused deployment #%d", envName, l.Holder, l.Operation, d.ID)
+		return err
+	case l.Holder != d.Actor || (l.DeploymentID != 0 && l.DeploymentID != d.ID):
+		return gantry.Errorf(gantry.ECONFLICT, "environment %q is locked by %s (%s), not by paused deployment #%d", d.Env, l.Holder, l.Operation, d.ID)
 	}
-	unlock := func() {
-		if err := o.Store.ReleaseLock(context.WithoutCancel(ctx), app, envName, d.Actor, true); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-			o.logger().Error("release lock", "app", app, "env", envName, "error", err)
-		}
-	}
-	after, only, ok := pausePoint(d.Steps)
-	if !ok {
-		return nil, gantry.Errorf(gantry.EINTERNAL, "the journal of paused deployment #%d does not say where it paused", d.ID)
-	}
-	r := &run{o: o, d: d, progress: progress, start: time.Now()}
-	d.State = gantry.DeploymentRunning
-	if err := o.Store.UpdateDeployment(ctx, d); err != nil {
-		return nil, err
-	}
-	defer unlock()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer o.track(d.ID, cancel)()
-	r.emit("", gantry.DeploymentRunning, fmt.Sprintf("continuing %s #%d of %s to %s after group %d", d.Kind, d.ID, d.Version, d.Env, after))
-	ro, rel, err := o.resumeRollout(ctx, r, d, only)
+	return nil
+}
+
+// performContinue goes on with a paused rollout from its typed resume
+// state: the groups up to GroupDone must still be up, the rest start, then
+// verify, switch and the after hooks, as in any rollout.
+func (o *Orchestrator) performContinue(ctx context.Context, r *run, op *op) error {
+	d := op.resume
+	after := *d.GroupDone
+	ro, err := o.resumeRollout(ctx, r, op)
 	if err != nil {
-		return d, r.finish(ctx, err)
+		return err
 	}
-	o.notify(d, rel, ro.m)
-	verb, detail := "continue", fmt.Sprintf("by %s, after group %d", actor, after)
-	if abort {
+	o.notify(d, op.rel, op.m)
+	verb, detail := "continue", fmt.Sprintf("by %s, after group %d", op.continuedBy, after)
+	if op.abort {
 		verb = "abort"
 	}
 	err = r.step(ctx, verb, detail, func() (string, error) {
-		if abort {
-			return "", gantry.Errorf(gantry.EFAILED, "rollout aborted by %s after group %d", actor, after)
+		if op.abort {
+			return "", gantry.Errorf(gantry.EFAILED, "rollout aborted by %s after group %d", op.continuedBy, after)
 		}
 		// The groups already started must still be up: a restart of the
 		// host may have taken them away.
@@ -117,72 +133,43 @@ func (o *Orchestrator) Continue(ctx context.Context, app, envName, actor string,
 				}
 			}
 		}
-		return fmt.Sprintf("by %s; groups up to %d still healthy", actor, after), nil
+		return fmt.Sprintf("by %s; groups up to %d still healthy", op.continuedBy, after), nil
 	})
 	if err == nil {
 		err = o.rollGroups(ctx, ro, &after)
 	}
 	if err != nil {
-		err = o.failRollout(ctx, ro, err)
-	} else {
-		err = o.switchOver(ctx, ro)
+		return o.failRollout(ctx, ro, err)
 	}
-	if err == nil {
-		err = o.runHooks(ctx, r, ro.m, rel, ro.env, "after_"+phaseOf(d.Kind), firstHost(ro.env.Spec.Hosts))
+	if err := o.switchOver(ctx, ro); err != nil {
+		return err
 	}
-	err = r.finish(ctx, err)
-	o.notify(d, rel, ro.m)
-	return d, err
+	return o.runHooks(ctx, r, ro.m, op.rel, ro.env, "after_"+phaseOf(d.Kind), firstHost(ro.env.Spec.Hosts))
 }
 
-// resumeRollout rebuilds a paused rollout from the records.
-func (o *Orchestrator) resumeRollout(ctx context.Context, r *run, d *gantry.Deployment, only string) (*bgRollout, *gantry.Release, error) {
-	rel, err := o.Store.FindRelease(ctx, d.App, d.ReleaseID)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := o.manifestOf(rel)
-	if err != nil {
-		return nil, nil, err
-	}
-	env, err := o.Store.FindEnvironment(ctx, d.App, d.Env)
-	if err != nil {
-		return nil, nil, err
-	}
+// resumeRollout rebuilds a paused rollout from the records: the candidate
+// slot, the plan (with the service it is limited to), and the database
+// change its first groups were started with.
+func (o *Orchestrator) resumeRollout(ctx context.Context, r *run, op *op) (*rollout, error) {
+	d, env := op.resume, op.current
 	drv, err := o.driver(&env.Spec)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cand := pausedSlot(env, d)
 	if cand == nil {
-		return nil, nil, gantry.Errorf(gantry.ECONFLICT, "the candidate slot of paused deployment #%d is gone; deploy again", d.ID)
+		return nil, gantry.Errorf(gantry.ECONFLICT, "the candidate slot of paused deployment #%d is gone; deploy again", d.ID)
 	}
 	d.Slot = cand.Name
-	p, err := o.makePlan(ctx, rel, m, env.ActiveSlot(), only)
+	p, err := o.makePlan(ctx, op.rel, op.m, env.ActiveSlot(), op.only)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	spec := env.Spec
-	return &bgRollout{r: r, env: env, drv: drv, rel: rel, m: m, spec: &spec, p: p, cand: cand}, rel, nil
-}
-
-// pausePoint reads from a journal the group a rollout paused after and
-// the service it was limited to.
-func pausePoint(steps []gantry.Step) (after int, only string, ok bool) {
-	for _, s := range steps {
-		switch s.Name {
-		case "plan":
-			only = parseOnly(s.Detail)
-		case "pause-after":
-			if s.State != gantry.StepDone {
-				continue
-			}
-			if _, err := fmt.Sscanf(strings.TrimPrefix(s.Detail, "after group "), "%d", &after); err == nil {
-				ok = true
-			}
-		}
+	db, err := o.resumeDatabase(ctx, env, op.rel, op.m)
+	if err != nil {
+		return nil, err
 	}
-	return after, only, ok
+	return &rollout{r: r, op: op, env: env, drv: drv, rel: op.rel, m: op.m, spec: op.spec, p: p, cand: cand, db: db, pauseAfter: op.pauseAfter}, nil
 }
 
 // claim marks a paused deployment as being continued in this process, so

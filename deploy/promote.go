@@ -18,10 +18,11 @@ func (o *Orchestrator) Promote(ctx context.Context, req gantry.PromoteRequest, p
 	}
 	active := src.ActiveSlot()
 	if active == nil {
-		return nil, gantry.Errorf(gantry.EPOLICY, "environment %q runs no release to promote", req.From)
+		return nil, refuse(GatePromoteFrom, "gantry deploy "+req.From+" --release ID", "environment %q runs no release to promote", req.From)
 	}
 	if !active.Verified {
-		return nil, gantry.Errorf(gantry.EPOLICY, "release %s on %q did not pass health and verify checks; promotion refused", active.Version, req.From)
+		return nil, refuse(GatePromoteFrom, "gantry deploy "+req.From+" --release "+active.ReleaseID+" (to verify it again)",
+			"release %s on %q did not pass health and verify checks; promotion refused", active.Version, req.From)
 	}
 	rel, err := o.Store.FindRelease(ctx, req.App, active.ReleaseID)
 	if err != nil {
@@ -35,17 +36,15 @@ func (o *Orchestrator) Promote(ctx context.Context, req gantry.PromoteRequest, p
 	if !ok {
 		return nil, gantry.Errorf(gantry.EINVALID, "environment %q is not declared in the manifest of release %s", req.To, rel.Version)
 	}
-	if spec.PromoteFrom != req.From {
-		if spec.PromoteFrom == "" {
-			return nil, gantry.Errorf(gantry.EPOLICY, "environment %q does not accept promotions (no promote_from); deploy a release to it instead", req.To)
-		}
-		return nil, gantry.Errorf(gantry.EPOLICY, "environment %q is promoted from %q, not from %q", req.To, spec.PromoteFrom, req.From)
+	if spec.PromoteFrom == "" {
+		return nil, refuse(GatePromoteFrom, "gantry deploy "+req.To+" --release "+rel.ID,
+			"environment %q does not accept promotions (no promote_from); deploy a release to it instead", req.To)
 	}
-	if err := o.checkApprovals(ctx, req, rel, spec); err != nil {
+	op, err := o.planDeploy(ctx, gantry.DeployRequest{App: req.App, Env: req.To, Release: rel.ID, Actor: req.Actor,
+		BreakGlass: req.BreakGlass, Wait: req.Wait, PauseAfter: req.PauseAfter}, gantry.KindPromote)
+	if err != nil {
 		return nil, err
 	}
-	if err := o.checkMigrationPath(ctx, req, src, rel, spec); err != nil {
-		return nil, err
-	}
-	return o.deployAs(ctx, gantry.DeployRequest{App: req.App, Env: req.To, Release: rel.ID, Actor: req.Actor, BreakGlass: req.BreakGlass, Wait: req.Wait}, gantry.KindPromote, req.From, progress)
+	op.fromEnv, op.source = req.From, src
+	return o.execute(ctx, op, progress)
 }

@@ -10,7 +10,8 @@ import (
 
 // Rollback flips traffic back to the warm standby slot when it still runs
 // the wanted release, and otherwise redeploys that release cold (reported
-// as such in the deployment's journal).
+// as such in the deployment's journal). Either way the release to go back
+// to passes every gate, the database's schema included.
 func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest, progress gantry.Progress) (*gantry.Deployment, error) {
 	env, err := o.Store.FindEnvironment(ctx, req.App, req.Env)
 	if err != nil {
@@ -40,97 +41,82 @@ func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest,
 	if target == active.ReleaseID {
 		return nil, gantry.Errorf(gantry.EINVALID, "release %s is already active on %s", active.Version, req.Env)
 	}
-	var targetSpec *gantry.EnvironmentSpec
-	if m := o.manifestOfRelease(ctx, req.App, target); m != nil {
-		targetSpec, _ = specFor(m, env, req.Env)
-	}
-	if err := o.checkFreeze(req.Env, &env.Spec, req.BreakGlass, targetSpec); err != nil {
+	op, err := o.planDeploy(ctx, gantry.DeployRequest{App: req.App, Env: req.Env, Release: target, Actor: req.Actor,
+		BreakGlass: req.BreakGlass, Wait: req.Wait}, gantry.KindRollback)
+	if err != nil {
 		return nil, err
 	}
-	if !warm || standby.ReleaseID != target {
-		return o.deployAs(ctx, gantry.DeployRequest{App: req.App, Env: req.Env, Release: target, Actor: req.Actor, BreakGlass: req.BreakGlass, Wait: req.Wait}, gantry.KindRollback, "", progress)
-	}
-	return o.flipBack(ctx, req, standby, progress)
+	op.force = req.Force
+	op.flip = warm && standby.ReleaseID == target
+	return o.execute(ctx, op, progress)
 }
 
-// flipBack is the instant rollback: the router switches to the standby
-// slot's instances, which are still running and were healthy.
-func (o *Orchestrator) flipBack(ctx context.Context, req gantry.RollbackRequest, standby *gantry.Slot, progress gantry.Progress) (*gantry.Deployment, error) {
-	d := &gantry.Deployment{App: req.App, Env: req.Env, Kind: gantry.KindRollback, ReleaseID: standby.ReleaseID, Version: standby.Version, Slot: standby.Name, Strategy: "flip", Actor: req.Actor}
-	r, unlock, err := o.begin(ctx, d, req.Wait, progress)
-	if err != nil {
-		return nil, err
+// flipBack is the instant rollback: traffic switches to the standby slot's
+// instances, which are still running and were healthy.
+func (o *Orchestrator) flipBack(ctx context.Context, r *run, op *op) error {
+	env := op.current
+	d := r.d
+	standby := env.Slots[gantry.OtherSlot(env.Active)]
+	if env.ActiveSlot() == nil || standby == nil || standby.State != gantry.SlotStandby || standby.ReleaseID != op.rel.ID || len(standby.Instances) == 0 {
+		return gantry.Errorf(gantry.ECONFLICT, "environment %q changed while the rollback waited: no warm slot runs %s any more; run it again", op.env, op.rel.Version)
 	}
-	defer unlock()
-	// The environment may have changed while we waited for the lock.
-	env, err := o.Store.FindEnvironment(ctx, req.App, req.Env)
-	if err != nil {
-		return d, r.finish(ctx, err)
-	}
-	d.FromRelease = env.ActiveSlot().ReleaseID
-	if req.BreakGlass != "" {
-		if err := r.step(ctx, "break-glass", req.BreakGlass, func() (string, error) { return "by " + req.Actor + ": " + req.BreakGlass, nil }); err != nil {
-			return d, r.finish(ctx, err)
-		}
-	}
-	rel, err := o.Store.FindRelease(ctx, req.App, standby.ReleaseID)
-	if err != nil {
-		return d, r.finish(ctx, err)
-	}
-	m, err := o.manifestOf(rel)
-	if err != nil {
-		return d, r.finish(ctx, err)
-	}
-	slot := env.Slot(standby.Name)
-	if slot.State != gantry.SlotStandby || slot.ReleaseID != standby.ReleaseID || len(slot.Instances) == 0 {
-		return d, r.finish(ctx, gantry.Errorf(gantry.ECONFLICT, "environment %q changed while the rollback waited; run it again", req.Env))
-	}
+	d.FromRelease, d.Slot = env.ActiveSlot().ReleaseID, standby.Name
+	m := op.m
+	slot := standby
 	drv, err := o.driver(&env.Spec)
 	if err != nil {
-		return d, r.finish(ctx, err)
+		return err
 	}
 	_, slotDriven := drv.(gantry.SlotDriver)
 	if slotDriven {
 		// The runtime keeps a standby slot whole (workers included).
-	} else if err := o.startMissingWorkers(ctx, r, env, drv, slot, rel, m); err != nil {
+	} else if err := o.startMissingWorkers(ctx, r, env, drv, slot, op.rel, m); err != nil {
 		// Traffic did not move: the workers started for nothing go again.
 		_ = o.stopOldWorkers(context.WithoutCancel(ctx), r, env, drv, slot, m)
-		return d, r.finish(ctx, err)
+		return err
 	}
 	left := env.ActiveSlot()
 	err = r.step(ctx, "switch", fmt.Sprintf("%s → warm slot %s (%s)", gantry.RouteName(env.App, env.Name), slot.Name, slot.Version), func() (string, error) {
-		start := time.Now()
-		if sd, ok := drv.(gantry.SlotDriver); ok {
-			if err := sd.Switch(ctx, gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot.Name}); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("traffic on %s after %s (the runtime's switch)", slot.Version, time.Since(start).Round(time.Millisecond)), nil
-		}
-		targets := webTargets(slot, m)
-		if len(targets) == 0 {
-			return "no http service", nil
-		}
-		res, err := o.routerFlip(ctx, env, m, targets)
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("traffic on %s after %s; drained %d, cancelled %d", slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.Cancelled), nil
+		return o.switchTraffic(ctx, env, drv, slot, m)
 	})
 	if err != nil {
-		return d, r.finish(ctx, err)
+		return err
 	}
 	o.promoteSlot(env, slot.Name, env.Spec.KeepWarm)
 	if err := o.saveEnv(ctx, env); err != nil {
-		return d, r.finish(ctx, err)
+		return err
 	}
 	if left != nil && !slotDriven {
 		if err := o.stopOldWorkers(ctx, r, env, drv, left, o.manifestOfRelease(ctx, env.App, left.ReleaseID)); err != nil {
-			return d, r.finish(ctx, err)
+			return err
 		}
 	}
 	// The release left behind may have expanded a migration the restored
 	// one does not know: undo it, now that no instance uses its schema.
-	return d, r.finish(ctx, o.rollbackLeftMigration(ctx, r, env, m, d.FromRelease))
+	return o.rollbackLeftMigration(ctx, r, env, m, d.FromRelease)
+}
+
+// switchTraffic points an environment's traffic at a slot that already
+// runs and was healthy: the runtime's own switch for a SlotDriver, the
+// router's otherwise. It is the one switch of a warm slot, for a rollback
+// and for the watch's automatic one.
+func (o *Orchestrator) switchTraffic(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, m *gantry.Manifest) (string, error) {
+	start := time.Now()
+	if sd, ok := drv.(gantry.SlotDriver); ok {
+		if err := sd.Switch(ctx, gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot.Name}); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("traffic on %s after %s (the runtime's switch)", slot.Version, time.Since(start).Round(time.Millisecond)), nil
+	}
+	targets := webTargets(slot, m)
+	if len(targets) == 0 {
+		return "no http service", nil
+	}
+	res, err := o.routerFlip(ctx, env, m, targets)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("traffic on %s after %s; drained %d, cancelled %d", slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.Cancelled), nil
 }
 
 func (o *Orchestrator) rollbackLeftMigration(ctx context.Context, r *run, env *gantry.Environment, m *gantry.Manifest, left string) error {

@@ -29,7 +29,12 @@ func (o *Orchestrator) slotDriver(spec *gantry.EnvironmentSpec) (gantry.SlotDriv
 // driver waits on the runtime's own rollout status), then the runtime's
 // switch points the environment's traffic at them; the previous slot stays
 // warm for keep_warm.
-func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDriver, rel *gantry.Release, m *gantry.Manifest, spec *gantry.EnvironmentSpec) error {
+//
+// With the restart strategy the active slot is updated in place (the
+// runtime's rolling update, which never has fewer ready instances) and no
+// switch is needed.
+func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDriver, op *op) error {
+	rel, m, spec := op.rel, op.m, op.spec
 	env, err := o.loadEnv(ctx, rel.App, r.d.Env, spec)
 	if err != nil {
 		return err
@@ -41,9 +46,13 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		return err
 	}
 	slot := gantry.SlotBlue
+	inPlace := false
 	if a := env.ActiveSlot(); a != nil {
 		r.d.FromRelease = a.ReleaseID
 		slot = gantry.OtherSlot(a.Name)
+		if op.strategy == gantry.StrategyRestart {
+			slot, inPlace = a.Name, true
+		}
 	}
 	r.d.Slot = slot
 	ref := gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot}
@@ -66,6 +75,9 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		names = append(names, fmt.Sprintf("%s×%d", svc.Name, svc.Instances))
 	}
 	cand := env.Slot(slot)
+	if inPlace {
+		return o.updateSlotInPlace(ctx, r, sd, env, cand, rel, s, names)
+	}
 	*cand = gantry.Slot{Name: slot, State: gantry.SlotStarting, ReleaseID: rel.ID, Version: rel.Version, Since: o.now()}
 	if err := o.saveEnv(ctx, env); err != nil {
 		return err
@@ -104,6 +116,11 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 	}); err != nil {
 		return err
 	}
+	if spec.Watch != nil {
+		_ = r.step(ctx, "watch", "", func() (string, error) {
+			return fmt.Sprintf("not run: the post-switch watch reads Gantry's router, and the %s runtime routes its own traffic", spec.Runtime.Driver), nil
+		})
+	}
 	o.promoteSlot(env, slot, spec.KeepWarm)
 	if err := o.saveEnv(ctx, env); err != nil {
 		return err
@@ -114,6 +131,24 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		})
 	}
 	return nil
+}
+
+// updateSlotInPlace is the restart strategy on a runtime that switches
+// traffic itself: the active slot's workloads are updated to the release by
+// the runtime's rolling update, which keeps ready instances serving
+// throughout; traffic never leaves the slot.
+func (o *Orchestrator) updateSlotInPlace(ctx context.Context, r *run, sd gantry.SlotDriver, env *gantry.Environment, slot *gantry.Slot, rel *gantry.Release, s gantry.SlotSpec, names []string) error {
+	return r.step(ctx, "rolling-update", fmt.Sprintf("active slot %s: %s → %s (%s)", slot.Name, slot.Version, rel.Version, strings.Join(names, ", ")), func() (string, error) {
+		insts, err := sd.StartSlot(ctx, s)
+		if err != nil {
+			return "", err
+		}
+		slot.Instances, slot.ReleaseID, slot.Version, slot.Since, slot.Verified = insts, rel.ID, rel.Version, o.now(), true
+		if err := o.saveEnv(ctx, env); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d instances rolled out and ready; traffic stayed on slot %s", len(insts), slot.Name), nil
+	})
 }
 
 // stopSlotDriven scales a slot of a slot-driven runtime down, keeping its

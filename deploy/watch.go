@@ -245,7 +245,7 @@ func roundDuration(d time.Duration) time.Duration {
 // bound, flips traffic back to the previous release (still warm), sets the
 // new one aside, and fails the deployment with the figure that crossed
 // which bound.
-func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *bgRollout, route gantry.Route, before gantry.RouteStatus, targets []string) error {
+func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *rollout, route gantry.Route, before gantry.RouteStatus, targets []string) error {
 	r, env := ro.r, ro.env
 	w := ro.spec.Watch
 	old := env.Slots[gantry.OtherSlot(ro.cand.Name)]
@@ -266,12 +266,24 @@ func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *bgRollout, route
 	if err != nil || breach == nil {
 		return err
 	}
+	// Going back is a change of what serves like any other: the release
+	// left warm must pass the gates, the database's schema above all (after
+	// a maintenance deploy the old release's schema is gone).
+	oldM, err := o.gateAutoRollback(ctx, ro, old)
+	if err != nil {
+		_ = r.step(ctx, "auto-rollback", breach.Figure+" crossed its bound: back to "+old.Version, func() (string, error) {
+			return "", err
+		})
+		return gantry.Errorf(gantry.EFAILED, "%s after the switch; the automatic rollback to %s was refused (%s), so %s keeps serving",
+			breach.Detail, old.Version, gantry.ErrorMessage(err), ro.rel.Version)
+	}
 	err = r.step(ctx, "auto-rollback", breach.Figure+" crossed its bound: back to "+old.Version, func() (string, error) {
-		if _, err := o.Router.Rollback(ctx, route.Name); err != nil {
+		msg, err := o.switchTraffic(ctx, env, ro.drv, old, oldM)
+		if err != nil {
 			return "", err
 		}
 		o.promoteSlot(env, old.Name, ro.spec.KeepWarm)
-		return "", o.saveEnv(ctx, env)
+		return breach.Figure + " crossed its bound: " + msg, o.saveEnv(ctx, env)
 	})
 	if err != nil {
 		return err
@@ -280,4 +292,24 @@ func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *bgRollout, route
 		return err
 	}
 	return gantry.Errorf(gantry.EFAILED, "rolled back automatically after the switch: %s", breach.Detail)
+}
+
+// gateAutoRollback runs the gates for the watch's flip back to old, under
+// the lock the deployment already holds.
+func (o *Orchestrator) gateAutoRollback(ctx context.Context, ro *rollout, old *gantry.Slot) (*gantry.Manifest, error) {
+	rel, err := o.Store.FindRelease(ctx, ro.env.App, old.ReleaseID)
+	if err != nil {
+		return nil, err
+	}
+	m, err := o.manifestOf(rel)
+	if err != nil {
+		return nil, err
+	}
+	spec, ok := specFor(m, ro.env, ro.env.Name)
+	if !ok {
+		spec = &ro.env.Spec
+	}
+	back := &op{kind: gantry.KindRollback, app: ro.env.App, env: ro.env.Name, actor: ro.r.d.Actor, rel: rel, m: m, spec: spec,
+		current: ro.env, breakGlass: ro.op.breakGlass, flip: true}
+	return m, o.checkGates(ctx, back)
 }

@@ -71,11 +71,18 @@ func newDeployCmd(m *Main) *cobra.Command {
 
 func newPromoteCmd(m *Main) *cobra.Command {
 	var req gantry.PromoteRequest
+	var pauseAfter int
 	cmd := &cobra.Command{
-		Use:   "promote FROM TO",
+		Use:   "promote FROM TO [--pause-after GROUP]",
 		Short: "Deploy to TO exactly the release that runs on FROM (same digests, never rebuilt)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("pause-after") {
+				if pauseAfter < 0 {
+					return usagef("promote: --pause-after takes an order group (0 or more)")
+				}
+				req.PauseAfter = &pauseAfter
+			}
 			c := m.client()
 			app, err := m.appName(cmd.Context(), c)
 			if err != nil {
@@ -91,13 +98,14 @@ func newPromoteCmd(m *Main) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "promote through a freeze window; the reason is recorded")
 	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
+	cmd.Flags().IntVar(&pauseAfter, "pause-after", 0, "pause once this order group is healthy; go on with `gantry continue TO`")
 	return cmd
 }
 
 func newRollbackCmd(m *Main) *cobra.Command {
 	var req gantry.RollbackRequest
 	cmd := &cobra.Command{
-		Use:   "rollback ENV [--to RELEASE]",
+		Use:   "rollback ENV [--to RELEASE] [--force]",
 		Short: "Go back to the warm previous release (a router flip), or redeploy an older one",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -117,6 +125,7 @@ func newRollbackCmd(m *Main) *cobra.Command {
 	cmd.Flags().StringVar(&req.To, "to", "", "release id or version to go back to (default: the warm standby)")
 	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "roll back through a freeze window; the reason is recorded")
 	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
+	cmd.Flags().BoolVar(&req.Force, "force", false, "when the release predates the database's schema, roll the database back first (restores its snapshot; writes since are lost)")
 	return cmd
 }
 

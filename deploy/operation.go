@@ -1,0 +1,294 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// op is one operation on one environment as the engine plans it: which
+// release would serve, with which configuration, coming from where, asked
+// by whom. Every public operation (Deploy, Promote, Rollback, Clone, Rename,
+// Continue) builds one and hands it to execute, which takes the lock, runs
+// the gates and then the operation's steps. Nothing in between decides
+// policy.
+type op struct {
+	kind     string // gantry.Kind*
+	app, env string
+	actor    string
+	// rel is the release that will serve on env when op succeeds, and m
+	// its manifest; spec is the configuration it will run with there.
+	rel  *gantry.Release
+	m    *gantry.Manifest
+	spec *gantry.EnvironmentSpec
+	// current is env's record as it is (nil before its first deploy); it is
+	// read again once the lock is held.
+	current *gantry.Environment
+	// fromEnv names where the release comes from (promote, clone, rename),
+	// and source is that environment's record.
+	fromEnv string
+	source  *gantry.Environment
+	// alsoFrozen are further configurations whose freeze windows apply
+	// (a clone's source, a rename's environment being renamed).
+	alsoFrozen []*gantry.EnvironmentSpec
+	// alsoLock names further environments locked for the whole operation.
+	alsoLock []string
+
+	breakGlass string
+	wait       bool
+	// strategy is how the release starts: bluegreen, restart, maintenance.
+	strategy string
+	// pauseAfter and only are an ordered rollout's options.
+	pauseAfter *int
+	only       string
+	// flip: a warm rollback, the standby slot takes traffic back.
+	flip bool
+	// force: a rollback whose release predates the schema rolls the
+	// database back first.
+	force bool
+
+	// The kind-specific parts.
+	clone  *cloneOp
+	rename *renameOp
+	// resume is the paused deployment a Continue goes on with; abort puts
+	// its candidate back instead.
+	resume      *gantry.Deployment
+	abort       bool
+	continuedBy string
+
+	// Set by the gates.
+	served          *bool
+	dbPlan          *gantry.MigrationPlan
+	dbRollbackFirst *gantry.DatabaseBinding
+}
+
+// record is the deployment record op starts.
+func (op *op) record() *gantry.Deployment {
+	d := &gantry.Deployment{App: op.app, Env: op.env, Kind: op.kind, FromEnv: op.fromEnv, Strategy: op.strategy,
+		Actor: op.actor, PauseAfter: op.pauseAfter, Only: op.only}
+	if op.rel != nil {
+		d.ReleaseID, d.Version = op.rel.ID, op.rel.Version
+	}
+	if op.flip {
+		d.Strategy = "flip"
+	}
+	return d
+}
+
+// execute runs op: the environment's lock (queued behind others with
+// op.wait), the gates, the deployment record, the operation's steps, the
+// outcome. A refused op leaves nothing behind but its error.
+func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Progress) (*gantry.Deployment, error) {
+	d := op.record()
+	if op.resume != nil {
+		d = op.resume
+	}
+	unlock, err := o.lockFor(ctx, op, d, progress)
+	if err != nil {
+		return nil, err
+	}
+	paused := false
+	defer func() {
+		if !paused {
+			unlock()
+		}
+	}()
+	if err := o.refresh(ctx, op); err != nil {
+		return nil, err
+	}
+	if !op.abort {
+		if err := o.checkGates(ctx, op); err != nil {
+			return nil, err
+		}
+	}
+	r, err := o.start(ctx, d, progress)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer o.track(d.ID, cancel)()
+	err = o.perform(ctx, r, op)
+	if errors.Is(err, errPaused) {
+		if err = r.pause(ctx); err == nil {
+			paused = true
+			return d, nil
+		}
+	}
+	err = r.finish(ctx, err)
+	if op.rel != nil && op.kind != gantry.KindRename {
+		o.notify(d, op.rel, op.m)
+	}
+	return d, err
+}
+
+// refresh reads op's environment again now that its lock is held: what
+// the gates judge is what the operation will change.
+func (o *Orchestrator) refresh(ctx context.Context, op *op) error {
+	env, err := o.Store.FindEnvironment(ctx, op.app, op.env)
+	switch {
+	case gantry.ErrorCode(err) == gantry.ENOTFOUND:
+		if op.current != nil && op.kind != gantry.KindRename {
+			return gantry.Errorf(gantry.ECONFLICT, "environment %q was deleted while the %s waited; run it again", op.env, op.kind)
+		}
+		op.current = nil
+	case err != nil:
+		return err
+	default:
+		op.current = env
+	}
+	if op.kind == gantry.KindClone && op.current != nil {
+		return gantry.Errorf(gantry.ECONFLICT, "environment %q already exists", op.env)
+	}
+	return nil
+}
+
+// perform runs op's steps once the gates let it through.
+func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
+	switch op.kind {
+	case gantry.KindClone:
+		return o.performClone(ctx, r, op)
+	case gantry.KindRename:
+		return o.performRename(ctx, r, op)
+	case gantry.KindContinue:
+		return o.performContinue(ctx, r, op)
+	}
+	if err := o.recordPolicy(ctx, r, op); err != nil {
+		return err
+	}
+	if op.dbRollbackFirst != nil {
+		if err := o.rollBackSchemaFirst(ctx, r, op); err != nil {
+			return err
+		}
+	}
+	if op.flip {
+		return o.flipBack(ctx, r, op)
+	}
+	o.notify(r.d, op.rel, op.m)
+	phase := phaseOf(op.kind)
+	hooksEnv := o.hooksEnv(op)
+	if err := o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "before_"+phase, firstHost(op.spec.Hosts)); err != nil {
+		return err
+	}
+	if err := o.roll(ctx, r, op); err != nil {
+		return err
+	}
+	return o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "after_"+phase, firstHost(op.spec.Hosts))
+}
+
+// hooksEnv is the environment as hooks see it: its record, or for a first
+// deploy one made of the configuration it will have.
+func (o *Orchestrator) hooksEnv(op *op) *gantry.Environment {
+	if op.current != nil {
+		return op.current
+	}
+	return &gantry.Environment{App: op.app, Name: op.env, Spec: *op.spec}
+}
+
+// roll is the one place that decides how a release reaches an
+// environment's traffic: by the runtime's own switch (a SlotDriver), with
+// writes held (maintenance), in place (restart), or blue-green by order
+// group through the router.
+func (o *Orchestrator) roll(ctx context.Context, r *run, op *op) error {
+	if sd, ok := o.slotDriver(op.spec); ok {
+		return o.deploySlots(ctx, r, sd, op)
+	}
+	if op.strategy == gantry.StrategyMaintenance {
+		return o.deployHoldingWrites(ctx, r, op)
+	}
+	return o.deployOrdered(ctx, r, op)
+}
+
+// rollBackSchemaFirst is a forced rollback's database step: the release to
+// go back to predates the schema, so the database goes back first (the
+// snapshot taken before the change is restored), and the release must fit
+// it afterwards.
+func (o *Orchestrator) rollBackSchemaFirst(ctx context.Context, r *run, op *op) error {
+	b := op.dbRollbackFirst
+	err := r.step(ctx, "db-rollback", "forced: "+op.rel.Version+" predates the schema", func() (string, error) {
+		rec, err := o.Databases.Rollback(ctx, *b, gantry.RollbackOptions{Force: true})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s %s; the writes since the snapshot are gone", rec.Phase, rec.Migration), nil
+	})
+	if err != nil {
+		return refuse(GateSchema, "", "the database could not be rolled back for %s: %s", op.rel.Version, gantry.ErrorMessage(err))
+	}
+	plan, err := o.planFor(ctx, op.current, b, op.rel, op.m, false)
+	if err != nil {
+		return err
+	}
+	if plan.Action == gantry.PlanRefuse {
+		return refuse(GateSchema, "", "after the database rollback, release %s still does not fit: %s", op.rel.Version, plan.Reason)
+	}
+	return nil
+}
+
+// lockFor takes the environment's lock for op (and the other names op
+// locks), queued when op.wait. A Continue finds the lock its paused
+// deployment kept, or takes it again.
+func (o *Orchestrator) lockFor(ctx context.Context, op *op, d *gantry.Deployment, progress gantry.Progress) (func(), error) {
+	var unlocks []func()
+	unlockAll := func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+	release := func(env string) func() {
+		return func() {
+			if err := o.Store.ReleaseLock(context.WithoutCancel(ctx), op.app, env, d.Actor, false); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+				o.logger().Error("release lock", "app", op.app, "env", env, "error", err)
+			}
+		}
+	}
+	for _, name := range op.alsoLock {
+		l := &gantry.Lock{App: op.app, Env: name, Holder: d.Actor, Operation: d.Kind + " " + op.fromEnv + " → " + op.env, Since: o.now()}
+		if err := o.Store.AcquireLock(ctx, l); err != nil {
+			unlockAll()
+			return nil, err
+		}
+		unlocks = append(unlocks, release(name))
+	}
+	if op.resume != nil {
+		if err := o.reclaimLock(ctx, op.resume); err != nil {
+			unlockAll()
+			return nil, err
+		}
+	} else {
+		l := &gantry.Lock{App: op.app, Env: op.env, Holder: d.Actor, Operation: d.Kind + " " + d.Version, Since: o.now()}
+		if err := o.acquire(ctx, l, op.wait, progress); err != nil {
+			unlockAll()
+			return nil, err
+		}
+	}
+	unlocks = append(unlocks, release(op.env))
+	return unlockAll, nil
+}
+
+// start records a new deployment (or marks a resumed one running) and
+// names it in the environment's lock, so that a refused operation learns
+// which deployment holds the environment.
+func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, progress gantry.Progress) (*run, error) {
+	r := &run{o: o, d: d, progress: progress, start: time.Now()}
+	d.State = gantry.DeploymentRunning
+	if d.ID != 0 {
+		if err := o.Store.UpdateDeployment(ctx, d); err != nil {
+			return nil, err
+		}
+		r.emit("", gantry.DeploymentRunning, fmt.Sprintf("continuing %s #%d of %s to %s", d.Kind, d.ID, d.Version, d.Env))
+		return r, nil
+	}
+	d.CreatedAt = o.now()
+	if err := o.Store.CreateDeployment(ctx, d); err != nil {
+		return nil, err
+	}
+	if err := o.Store.SetLockDeployment(ctx, d.App, d.Env, d.Actor, d.ID); err != nil {
+		return nil, r.finish(ctx, err)
+	}
+	r.emit("", gantry.DeploymentRunning, fmt.Sprintf("%s #%d of %s to %s", d.Kind, d.ID, d.Version, d.Env))
+	return r, nil
+}
