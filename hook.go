@@ -8,15 +8,17 @@ import "context"
 // program a command runs.
 const CommandPath = "/usr/local/bin:/usr/bin:/bin"
 
-// CommandEnv is the base environment of an app's command that runs in dir
-// (the release's unpacked files or the build's export): PATH, HOME (dir
-// itself, a throwaway directory) and LANG. Callers add the GANTRY_*
-// variables they document; nothing else of the server's environment is
-// passed, because the server's credentials must not reach the app's code.
-func CommandEnv(dir string) []string {
+// CommandEnv is the base environment of an app's command: PATH, LANG and
+// HOME, a throwaway directory of the operation's own (removed with the
+// release's unpacked files, or after the build hooks), so that what tools
+// cache there neither reaches the server's home nor mixes with the commit's
+// files. Callers add the GANTRY_* variables they document; nothing else of
+// the server's environment is passed, because the server's credentials
+// must not reach the app's code.
+func CommandEnv(home string) []string {
 	env := []string{"PATH=" + CommandPath, "LANG=C.UTF-8"}
-	if dir != "" {
-		env = append(env, "HOME="+dir)
+	if home != "" {
+		env = append(env, "HOME="+home)
 	}
 	return env
 }
@@ -46,6 +48,8 @@ type HookContext struct {
 	// clean export of the commit for build hooks. Never the server's own
 	// working directory: a caller with commands to run must set it.
 	Dir string
+	// Home is the commands' HOME: an empty throwaway directory beside Dir.
+	Home string
 }
 
 // HookRunner runs an app's hooks and sends its notifications (package hook).

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -34,7 +35,14 @@ func (h *buildHooks) before(ctx context.Context, dir, version string, m *gantry.
 	if h.s.Hooks == nil || m == nil || len(m.Hooks["before_build"]) == 0 {
 		return nil
 	}
-	hc := gantry.HookContext{App: h.app.Name, Commit: h.commit, Version: version, Actor: h.req.Actor, Phase: "before_build", Dir: dir}
+	// HOME is not the export: what tools cache there must not end up in
+	// the build's artifacts.
+	home, err := os.MkdirTemp("", "gantry-build-home-")
+	if err != nil {
+		return fmt.Errorf("before_build hooks: %w", err)
+	}
+	defer removeTree(home)
+	hc := gantry.HookContext{App: h.app.Name, Commit: h.commit, Version: version, Actor: h.req.Actor, Phase: "before_build", Dir: dir, Home: home}
 	summary, _, err := h.s.Hooks.RunPhase(ctx, m.Hooks, hc)
 	if err != nil {
 		return err

@@ -72,7 +72,8 @@ func (o *Orchestrator) runHooks(ctx context.Context, r *run, m *gantry.Manifest,
 	})
 }
 
-// hookDir sets hc.Dir to the release's files when hooks run a command.
+// hookDir sets hc.Dir to the release's files, and hc.Home beside them, when
+// hooks run a command.
 func hookDir(ctx context.Context, files *releaseFiles, hooks []gantry.Hook, hc *gantry.HookContext) error {
 	if !hasCommand(hooks) {
 		return nil
@@ -81,7 +82,7 @@ func hookDir(ctx context.Context, files *releaseFiles, hooks []gantry.Hook, hc *
 	if err != nil {
 		return err
 	}
-	hc.Dir = dir
+	hc.Dir, hc.Home = dir, files.Home()
 	return nil
 }
 

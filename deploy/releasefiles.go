@@ -16,11 +16,11 @@ import (
 // server's working directory, which may be a working tree with uncommitted
 // changes. The files are unpacked on first use, so that an operation
 // without commands neither pays for them nor needs them, and removed by
-// Close.
+// Close, with the commands' HOME beside them.
 type releaseFiles struct {
 	arts gantry.ArtifactStore
 	rel  *gantry.Release
-	dir  string
+	root string // holds files/ and home/
 }
 
 func newReleaseFiles(arts gantry.ArtifactStore, rel *gantry.Release) *releaseFiles {
@@ -32,8 +32,8 @@ func newReleaseFiles(arts gantry.ArtifactStore, rel *gantry.Release) *releaseFil
 // commands in: it gets an error saying how to rebuild it, and nothing falls
 // back to the server's directory.
 func (f *releaseFiles) Dir(ctx context.Context) (string, error) {
-	if f.dir != "" {
-		return f.dir, nil
+	if f.root != "" {
+		return filepath.Join(f.root, "files"), nil
 	}
 	a, ok := f.rel.Artifacts[gantry.SourceArtifact]
 	if !ok {
@@ -47,35 +47,53 @@ func (f *releaseFiles) Dir(ctx context.Context) (string, error) {
 	if f.arts == nil {
 		return "", gantry.Errorf(gantry.EINTERNAL, "no artifact store to unpack the files of release %s from", f.rel.ID)
 	}
-	dir, err := os.MkdirTemp("", "gantry-release-")
+	root, err := os.MkdirTemp("", "gantry-release-")
 	if err != nil {
 		return "", fmt.Errorf("files of release %s: %w", f.rel.ID, err)
 	}
-	rc, err := f.arts.Open(ctx, a.Digest)
-	if err != nil {
-		os.RemoveAll(dir)
+	dir := filepath.Join(root, "files")
+	if err := f.unpack(ctx, a.Digest, dir, filepath.Join(root, "home")); err != nil {
+		removeTree(root)
 		return "", fmt.Errorf("files of release %s: %w", f.rel.ID, err)
+	}
+	f.root = root
+	return dir, nil
+}
+
+func (f *releaseFiles) unpack(ctx context.Context, digest, dir, home string) error {
+	for _, d := range []string{dir, home} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return err
+		}
+	}
+	rc, err := f.arts.Open(ctx, digest)
+	if err != nil {
+		return err
 	}
 	defer rc.Close()
-	if err := tarball.Extract(rc, dir); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("files of release %s: %w", f.rel.ID, err)
+	return tarball.Extract(rc, dir)
+}
+
+// Home is the commands' HOME: an empty directory beside the files (once
+// Dir has unpacked them), so what tools cache there does not mix with the
+// release's files.
+func (f *releaseFiles) Home() string {
+	if f.root == "" {
+		return ""
 	}
-	f.dir = dir
-	return dir, nil
+	return filepath.Join(f.root, "home")
 }
 
 // Close removes the unpacked files, with whatever the commands left there.
 func (f *releaseFiles) Close() {
-	if f.dir != "" {
-		removeTree(f.dir)
-		f.dir = ""
+	if f.root != "" {
+		removeTree(f.root)
+		f.root = ""
 	}
 }
 
 // removeTree removes dir even when a command left read-only directories in
-// it: HOME is the same directory, and Go's module cache, for one, is
-// written read-only.
+// it: Go's module cache in HOME, for one, is written read-only.
 func removeTree(dir string) {
 	if os.RemoveAll(dir) == nil {
 		return

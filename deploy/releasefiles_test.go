@@ -51,13 +51,19 @@ func TestReleaseFiles(t *testing.T) {
 	if again, _ := files.Dir(ctx); again != dir {
 		t.Errorf("second Dir = %s, want the same unpacked %s", again, dir)
 	}
+	home := files.Home()
+	if entries, err := os.ReadDir(home); err != nil || len(entries) != 0 || filepath.Dir(home) != filepath.Dir(dir) {
+		t.Errorf("Home() = %s (%v, %d entries), want an empty directory beside %s", home, err, len(entries), dir)
+	}
 	// A command may leave read-only directories (a Go module cache in HOME).
-	if err := os.Mkdir(filepath.Join(dir, "ro"), 0o555); err != nil {
+	if err := os.Mkdir(filepath.Join(home, "ro"), 0o555); err != nil {
 		t.Fatal(err)
 	}
 	files.Close()
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("unpacked files still at %s after Close (%v)", dir, err)
+	for _, d := range []string{dir, home} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s still there after Close (%v)", d, err)
+		}
 	}
 
 	old := &gantry.Release{ID: "0.9.0-def5678", Ref: "releases/0.9", Artifacts: map[string]gantry.Artifact{"web": {Digest: digest}}}

@@ -50,7 +50,7 @@ func (o *Orchestrator) verify(ctx context.Context, rel *gantry.Release, route ga
 				}
 				return "", fmt.Errorf("verify check %d (%s): %w", i+1, c.Command, err)
 			}
-			out, err := o.verifyCommand(ctx, dir, c.Command, url, base, host)
+			out, err := o.verifyCommand(ctx, dir, files.Home(), c.Command, url, base, host)
 			if err != nil {
 				return "", gantry.Errorf(gantry.EFAILED, "verify check %d (%s) failed: %v\n%s", i+1, c.Command, err, tail(out, 20))
 			}
@@ -90,17 +90,18 @@ func (o *Orchestrator) verifyHTTP(ctx context.Context, base, host string, c *gan
 }
 
 // verifyCommand runs a verify command in dir, the release's files, with
-// only the documented environment: gantry.CommandEnv's PATH, HOME and LANG,
+// only the documented environment: gantry.CommandEnv's PATH, HOME (home,
+// beside dir) and LANG,
 // and the candidate's URL as GANTRY_URL (through the router), with
 // GANTRY_ROUTER_URL and GANTRY_PREVIEW_HOST for clients that cannot resolve
 // *.localhost. Nothing of the server's environment reaches it: a verify
 // command is the app's code, and the server's credentials are not its.
-func (o *Orchestrator) verifyCommand(ctx context.Context, dir, command, url, base, host string) (string, error) {
+func (o *Orchestrator) verifyCommand(ctx context.Context, dir, home, command, url, base, host string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", command)
 	cmd.Dir = dir
-	cmd.Env = append(gantry.CommandEnv(dir), "GANTRY_URL="+url, "GANTRY_ROUTER_URL="+base, "GANTRY_PREVIEW_HOST="+host)
+	cmd.Env = append(gantry.CommandEnv(home), "GANTRY_URL="+url, "GANTRY_ROUTER_URL="+base, "GANTRY_PREVIEW_HOST="+host)
 	// A background process left holding the output must not hold the
 	// deployment past the command's own end.
 	cmd.WaitDelay = 5 * time.Second

@@ -64,12 +64,16 @@ func (r *Runner) command(ctx context.Context, script string, hc Context, m maske
 }
 
 // commandEnv is the environment a command gets: the fixed base of
-// gantry.CommandEnv (PATH, HOME as the command's directory, LANG), the
+// gantry.CommandEnv (PATH, HOME as hc.Home or else hc.Dir, LANG), the
 // environment's vars and secrets, then the GANTRY_* variables, which nothing
 // may override. Nothing of the server's own environment leaks into a hook:
 // not its PATH, not its HOME, not its credentials.
 func commandEnv(hc Context) []string {
-	env := gantry.CommandEnv(hc.Dir)
+	home := hc.Home
+	if home == "" {
+		home = hc.Dir
+	}
+	env := gantry.CommandEnv(home)
 	var extra []string
 	for _, vs := range []map[string]string{hc.Vars, hc.Secrets} {
 		for k, v := range vs {

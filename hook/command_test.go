@@ -144,7 +144,7 @@ func TestAfterReportsEveryFailure(t *testing.T) {
 }
 
 // TestCommandEnvironment: a command runs in its Dir and gets the documented
-// GANTRY_* variables, the fixed PATH, HOME (its Dir), LANG, the
+// GANTRY_* variables, the fixed PATH, HOME (the context's Home), LANG, the
 // environment's vars and secrets, and nothing else of the server's
 // environment: not a marker variable, not the server's PATH or HOME.
 // GANTRY_*, PATH and HOME cannot be overridden by vars.
@@ -154,7 +154,7 @@ func TestCommandEnvironment(t *testing.T) {
 	t.Setenv("HOME", "/server/only/home")
 	r, _ := MustRunner(t)
 	hc := sampleContext()
-	hc.Dir = t.TempDir()
+	hc.Dir, hc.Home = t.TempDir(), t.TempDir()
 	hc.Vars = map[string]string{"LOG_LEVEL": "debug", "GANTRY_APP": "spoofed", "HOME": "/spoofed"}
 	hc.Secrets = map[string]string{"CDN_TOKEN": "tok-123456"}
 	results, err := r.Before(context.Background(), commands(`env | sort; echo "pwd=$(pwd)"`), hc)
@@ -174,7 +174,7 @@ func TestCommandEnvironment(t *testing.T) {
 		// The secret reaches the command; only its echo in the output is masked.
 		"CDN_TOKEN": "[secret]",
 		"PATH":      gantry.CommandPath,
-		"HOME":      hc.Dir,
+		"HOME":      hc.Home,
 		"LANG":      "C.UTF-8",
 	}
 	for k, v := range want {

@@ -27,5 +27,5 @@ func (h hookRunner) Notify(ctx context.Context, targets []gantry.NotifyTarget, d
 
 func hookContext(hc gantry.HookContext) hook.Context {
 	return hook.Context{App: hc.App, Env: hc.Env, Release: hc.Release, Version: hc.Version, Commit: hc.Commit,
-		Actor: hc.Actor, Phase: hc.Phase, DeploymentID: hc.DeploymentID, URL: hc.URL, Dir: hc.Dir, Vars: hc.Vars, Secrets: hc.Secrets}
+		Actor: hc.Actor, Phase: hc.Phase, DeploymentID: hc.DeploymentID, URL: hc.URL, Dir: hc.Dir, Home: hc.Home, Vars: hc.Vars, Secrets: hc.Secrets}
 }

@@ -69,7 +69,7 @@ echo smoke test passed against $GANTRY_URL
   - command: ./scripts/smoke.sh
 hooks:
   before_build:
-    - command: test -f gantry.yml && test ! -e uncommitted.txt && pwd > ` + out + `/before_build.txt
+    - command: test -f gantry.yml && test ! -e uncommitted.txt && pwd > ` + out + `/before_build.txt && echo "$HOME" > ` + out + `/before_build_home.txt
   after_build:
     - command: test -x scripts/smoke.sh && pwd > ` + out + `/after_build.txt
 `
@@ -134,7 +134,7 @@ func TestVerifyAndHooksRunInReleaseFiles(t *testing.T) {
 	wantVersion(t, s.RouterURL, "test.hello.localhost", "1.1.0")
 
 	v := readKV(t, filepath.Join(out, "verify.txt"))
-	if v["pwd"] == "" || v["pwd"] == repo || strings.HasPrefix(v["pwd"], repo+"/") || !strings.Contains(filepath.Base(v["pwd"]), "gantry-release-") {
+	if v["pwd"] == "" || v["pwd"] == repo || strings.HasPrefix(v["pwd"], repo+"/") || !strings.Contains(v["pwd"], "/gantry-release-") {
 		t.Errorf("verify command ran in %q, want the release's unpacked files (gantry-release-*), not the repository %s", v["pwd"], repo)
 	}
 	// The environment's first deploy has no route yet: the checks go to
@@ -145,10 +145,10 @@ func TestVerifyAndHooksRunInReleaseFiles(t *testing.T) {
 	if v["marker"] != "unset" {
 		t.Errorf("verify command saw the server's RELEASE_FILES_MARKER=%q", v["marker"])
 	}
-	if v["home"] != v["pwd"] || v["path"] != gantry.CommandPath || v["version"] != "1.1.0" {
-		t.Errorf("verify command saw HOME=%q PATH=%q VERSION=%q; want HOME its directory, PATH %s, version 1.1.0", v["home"], v["path"], v["version"], gantry.CommandPath)
+	if filepath.Dir(v["home"]) != filepath.Dir(v["pwd"]) || v["home"] == v["pwd"] || v["path"] != gantry.CommandPath || v["version"] != "1.1.0" {
+		t.Errorf("verify command saw HOME=%q PATH=%q VERSION=%q; want HOME beside its files, PATH %s, version 1.1.0", v["home"], v["path"], v["version"], gantry.CommandPath)
 	}
-	if _, err := os.Stat(v["pwd"]); err == nil {
+	if _, err := os.Stat(filepath.Dir(v["pwd"])); err == nil {
 		t.Errorf("the release's unpacked files %s are still there after the deploy", v["pwd"])
 	}
 	d := lastDeployment(t, s, "test")
@@ -159,10 +159,13 @@ func TestVerifyAndHooksRunInReleaseFiles(t *testing.T) {
 	if bb := readLine(t, filepath.Join(out, "before_build.txt")); !strings.HasPrefix(bb, filepath.Join(data, "build")+"/export-") {
 		t.Errorf("before_build hook ran in %q, want the build's export under %s", bb, filepath.Join(data, "build"))
 	}
-	if ab := readLine(t, filepath.Join(out, "after_build.txt")); !strings.Contains(filepath.Base(ab), "gantry-release-") {
+	if home := readLine(t, filepath.Join(out, "before_build_home.txt")); home == "" || strings.HasPrefix(home, data) || strings.HasPrefix(home, repo) {
+		t.Errorf("before_build hook had HOME=%q, want a throwaway directory outside the export and the repository", home)
+	}
+	if ab := readLine(t, filepath.Join(out, "after_build.txt")); !strings.Contains(ab, "/gantry-release-") {
 		t.Errorf("after_build hook ran in %q, want the release's unpacked files", ab)
 	}
-	if bd := readLine(t, filepath.Join(out, "before_deploy.txt")); !strings.Contains(filepath.Base(bd), "gantry-release-") {
+	if bd := readLine(t, filepath.Join(out, "before_deploy.txt")); !strings.Contains(bd, "/gantry-release-") {
 		t.Errorf("before_deploy hook ran in %q, want the release's unpacked files", bd)
 	}
 	env, err := os.ReadFile(filepath.Join(out, "before_deploy.env"))
