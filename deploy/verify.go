@@ -91,10 +91,9 @@ func (o *Orchestrator) verifyHTTP(ctx context.Context, base, host string, c *gan
 
 // verifyCommand runs a verify command in dir, the release's files, with
 // only the documented environment: gantry.CommandEnv's PATH, HOME (home,
-// beside dir) and LANG,
-// and the candidate's URL as GANTRY_URL (through the router), with
-// GANTRY_ROUTER_URL and GANTRY_PREVIEW_HOST for clients that cannot resolve
-// *.localhost. Nothing of the server's environment reaches it: a verify
+// beside dir) and LANG, and the candidate's URL as GANTRY_URL (through the
+// router), with GANTRY_ROUTER_URL and GANTRY_PREVIEW_HOST for clients that
+// cannot resolve *.localhost. Nothing of the server's environment reaches it: a verify
 // command is the app's code, and the server's credentials are not its.
 func (o *Orchestrator) verifyCommand(ctx context.Context, dir, home, command, url, base, host string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
