@@ -2,6 +2,27 @@ package gantry
 
 import "context"
 
+// CommandPath is the PATH of the app's own commands (verify commands and
+// hooks): a fixed safe default, so that nothing of the server's PATH, which
+// may point into a working tree or a user's bin directory, decides which
+// program a command runs.
+const CommandPath = "/usr/local/bin:/usr/bin:/bin"
+
+// CommandEnv is the base environment of an app's command: PATH, LANG and
+// HOME, a throwaway directory of the operation's own (removed with the
+// release's unpacked files, or after the build hooks), so that what tools
+// cache there neither reaches the server's home nor mixes with the commit's
+// files. Callers add the GANTRY_* variables they document; nothing else of
+// the server's environment is passed, because the server's credentials
+// must not reach the app's code.
+func CommandEnv(home string) []string {
+	env := []string{"PATH=" + CommandPath, "LANG=C.UTF-8"}
+	if home != "" {
+		env = append(env, "HOME="+home)
+	}
+	return env
+}
+
 // NotifyTarget is where deployment events are announced. Exactly one field is
 // set. A URL may hold ${NAME} placeholders, filled at send time from the
 // environment's vars and secrets, so a webhook token need not be committed.
@@ -23,6 +44,12 @@ type HookContext struct {
 	URL string
 	// Vars and Secrets are the environment's; secrets are masked in output.
 	Vars, Secrets map[string]string
+	// Dir is where commands run: the release's unpacked files, or the
+	// clean export of the commit for build hooks. Never the server's own
+	// working directory: a caller with commands to run must set it.
+	Dir string
+	// Home is the commands' HOME: an empty throwaway directory beside Dir.
+	Home string
 }
 
 // HookRunner runs an app's hooks and sends its notifications (package hook).

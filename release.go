@@ -3,6 +3,8 @@ package gantry
 import (
 	"context"
 	"io"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -14,13 +16,41 @@ type Release struct {
 	Version string `json:"version"`
 	Commit  string `json:"commit"`
 	Ref     string `json:"ref,omitempty"`
-	// Artifacts maps a service name to what was built for it.
+	// Artifacts maps a service name to what was built for it. Keys that
+	// start with "@" are not services but files kept with the release
+	// (SourceArtifact, MigrationsArtifact); see ServiceNames.
 	Artifacts map[string]Artifact `json:"artifacts"`
 	// Manifest is the gantry.yml of the commit, byte for byte.
 	Manifest       []byte    `json:"manifest"`
 	ManifestDigest string    `json:"manifest_digest"`
 	Builder        string    `json:"builder"`
 	CreatedAt      time.Time `json:"created_at"`
+}
+
+// SourceArtifact is the key, in Release.Artifacts, of the tarball of the
+// clean export of the release's commit, taken before any build command ran.
+// Verify commands and hooks run in an unpacked copy of it, so that
+// ./scripts/smoke.sh is the script of the commit deployed, never a file of
+// the server's working directory. It cannot collide with a service: service
+// names never start with "@".
+const SourceArtifact = "@source"
+
+// IsReservedArtifact reports whether key names files kept with a release
+// (SourceArtifact, MigrationsArtifact) rather than a service's build.
+func IsReservedArtifact(key string) bool { return strings.HasPrefix(key, "@") }
+
+// ServiceNames returns the sorted names of the services the release has
+// artifacts for, leaving out the reserved "@" keys: the place to go for any
+// code that treats artifact keys as services.
+func (r *Release) ServiceNames() []string {
+	names := make([]string, 0, len(r.Artifacts))
+	for k := range r.Artifacts {
+		if !IsReservedArtifact(k) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // Artifact kinds.

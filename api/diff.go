@@ -81,7 +81,7 @@ func (s *Server) computeDiff(ctx context.Context, app, a, b string) (*Diff, erro
 	services := map[string]bool{}
 	for _, rel := range rels {
 		if rel != nil {
-			for svc := range rel.Artifacts {
+			for _, svc := range rel.ServiceNames() {
 				services[svc] = true
 			}
 		}

@@ -1,7 +1,9 @@
 // Package build makes releases from git refs: it resolves a ref to a commit,
 // exports exactly that commit into a fresh directory, reads the commit's
-// gantry.yml, runs each service's build command in the export, stores the
-// artifacts as deterministic tarballs, and derives the version.
+// gantry.yml, keeps the export itself with the release (gantry.SourceArtifact,
+// where verify commands and hooks later run), runs the before_build callback
+// and each service's build command in the export, stores the artifacts as
+// deterministic tarballs, and derives the version.
 //
 // It must never build from a working tree (uncommitted or unpushed work can
 // not leak into a release), never store anything but artifacts (the caller
@@ -68,6 +70,9 @@ type Request struct {
 	Version  string // optional override
 	Builder  string // actor recorded in the release
 	Progress io.Writer
+	// BeforeBuild, when set, runs in the export before any service is built
+	// (the before_build hooks, wired by the caller).
+	BeforeBuild BeforeBuildFunc
 }
 
 func (b *Builder) logger() *slog.Logger {
@@ -182,8 +187,22 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 	}
 	p.stepf("exported %s into a clean directory", shortSHA(commit))
 
-	env := buildEnv(os.Getenv, req.App, version, commit)
 	artifacts := map[string]gantry.Artifact{}
+	// The commit's files travel with the release, taken before any hook or
+	// build command could change them.
+	src, err := b.storeSource(ctx, exportDir)
+	if err != nil {
+		return nil, err
+	}
+	artifacts[gantry.SourceArtifact] = src
+	p.stepf("kept the commit's files: %s", src.Digest)
+	if req.BeforeBuild != nil {
+		if err := req.BeforeBuild(ctx, exportDir, version, m); err != nil {
+			return nil, err
+		}
+	}
+
+	env := buildEnv(os.Getenv, req.App, version, commit)
 	// Services with the same command and artifacts share one build: the
 	// environment does not name the service, so the result is the same.
 	done := map[string]gantry.Artifact{}

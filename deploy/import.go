@@ -65,6 +65,9 @@ func (s *Releases) ImportRelease(ctx context.Context, req gantry.ImportRequest) 
 			}
 		}
 	}
+	if err := s.keepSource(ctx, app, commit, arts); err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(raw)
 	rel := &gantry.Release{
 		ID: fmt.Sprintf("%s-%s", req.Version, short(commit)), App: app.Name, Version: req.Version, Commit: commit, Ref: req.Ref,

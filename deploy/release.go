@@ -20,9 +20,10 @@ type Releases struct {
 	Store gantry.Store
 	// Resolve turns a ref of a repository into a full commit sha.
 	Resolve func(ctx context.Context, repo, ref string) (string, error)
-	// Build exports the commit, builds it and stores its artifacts; the
+	// Build exports the commit, keeps its files (gantry.SourceArtifact),
+	// calls before in the export, builds it and stores its artifacts; the
 	// release it returns has no ID yet.
-	Build func(ctx context.Context, app *gantry.App, req gantry.BuildRequest, out io.Writer) (*gantry.Release, error)
+	Build func(ctx context.Context, app *gantry.App, req gantry.BuildRequest, before BuildHook, out io.Writer) (*gantry.Release, error)
 	// Manifest reads the gantry.yml of a ref (for imports); CheckImage checks
 	// that a registry serves an image by its digest. Both are nil without
 	// Docker support.
@@ -30,6 +31,11 @@ type Releases struct {
 	CheckImage func(ctx context.Context, ref string) (gantry.Artifact, error)
 	// Hooks runs the manifest's before_build and after_build hooks; nil runs none.
 	Hooks gantry.HookRunner
+	// Artifacts holds the releases' kept files, where after_build commands run.
+	Artifacts gantry.ArtifactStore
+	// Source keeps the files of a commit (for imports, which build nothing);
+	// nil keeps none.
+	Source func(ctx context.Context, repo, commit string) (gantry.Artifact, error)
 }
 
 // BuildRelease returns the release of ref's commit, building it when there is
@@ -61,21 +67,8 @@ func (s *Releases) BuildRelease(ctx context.Context, req gantry.BuildRequest, pr
 		say("reuse", fmt.Sprintf("commit %s was built before as release %s; reusing it (--rebuild to build again)", short(commit), existing[0].ID))
 		return existing[0], nil
 	}
-	var m *gantry.Manifest
-	if s.Hooks != nil && s.Manifest != nil {
-		if _, _, m, err = s.Manifest(ctx, app.Repo, commit); err != nil {
-			return nil, err
-		}
-		hc := gantry.HookContext{App: app.Name, Commit: commit, Version: req.Version, Actor: req.Actor, Phase: "before_build"}
-		if len(m.Hooks["before_build"]) > 0 {
-			summary, _, err := s.Hooks.RunPhase(ctx, m.Hooks, hc)
-			if err != nil {
-				return nil, err
-			}
-			say("hooks before_build", summary)
-		}
-	}
-	rel, err := s.Build(ctx, app, req, progressWriter{step: "build", say: say})
+	hooks := &buildHooks{s: s, app: app, req: req, commit: commit, say: say}
+	rel, err := s.Build(ctx, app, req, hooks.before, progressWriter{step: "build", say: say})
 	if err != nil {
 		return nil, err
 	}
@@ -91,14 +84,7 @@ func (s *Releases) BuildRelease(ctx context.Context, req gantry.BuildRequest, pr
 		return nil, err
 	}
 	say("release", fmt.Sprintf("release %s recorded", rel.ID))
-	if m != nil && len(m.Hooks["after_build"]) > 0 {
-		hc := gantry.HookContext{App: app.Name, Release: rel.ID, Version: rel.Version, Commit: rel.Commit, Actor: req.Actor, Phase: "after_build"}
-		summary, failed, _ := s.Hooks.RunPhase(context.WithoutCancel(ctx), m.Hooks, hc)
-		if failed {
-			summary = "FAILED after retries: " + summary
-		}
-		say("hooks after_build", summary)
-	}
+	hooks.after(ctx, rel)
 	return rel, nil
 }
 

@@ -17,8 +17,11 @@ import (
 // verify runs the manifest's verify checks against the candidate through
 // the router's preview host. Before the first switch of an environment the
 // route does not exist yet, and the checks go to the first candidate
-// instance directly.
-func (o *Orchestrator) verify(ctx context.Context, route gantry.Route, targets []string, m *gantry.Manifest) (string, error) {
+// instance directly. Commands run in the release's unpacked files, so that
+// ./scripts/smoke.sh is the script of the release being verified.
+func (o *Orchestrator) verify(ctx context.Context, rel *gantry.Release, route gantry.Route, targets []string, m *gantry.Manifest) (string, error) {
+	files := newReleaseFiles(o.Artifacts, rel)
+	defer files.Close()
 	base, host := "http://"+targets[0], ""
 	if err := o.Router.SetPreview(ctx, route.Name, targets); err == nil && o.RouterURL != "" && len(route.PreviewHosts) > 0 {
 		base, host = strings.TrimRight(o.RouterURL, "/"), route.PreviewHosts[0]
@@ -40,7 +43,14 @@ func (o *Orchestrator) verify(ctx context.Context, route gantry.Route, targets [
 					url = "http://" + host + ":" + u.Port()
 				}
 			}
-			out, err := o.verifyCommand(ctx, c.Command, url, base, host)
+			dir, err := files.Dir(ctx)
+			if err != nil {
+				if code := gantry.ErrorCode(err); code != gantry.EINTERNAL {
+					return "", gantry.Errorf(code, "verify check %d (%s): %s", i+1, c.Command, gantry.ErrorMessage(err))
+				}
+				return "", fmt.Errorf("verify check %d (%s): %w", i+1, c.Command, err)
+			}
+			out, err := o.verifyCommand(ctx, dir, files.Home(), c.Command, url, base, host)
 			if err != nil {
 				return "", gantry.Errorf(gantry.EFAILED, "verify check %d (%s) failed: %v\n%s", i+1, c.Command, err, tail(out, 20))
 			}
@@ -79,14 +89,21 @@ func (o *Orchestrator) verifyHTTP(ctx context.Context, base, host string, c *gan
 	return nil
 }
 
-// verifyCommand runs a verify command with the candidate's URL in its
-// environment: GANTRY_URL (through the router), GANTRY_ROUTER_URL and
-// GANTRY_PREVIEW_HOST for clients that cannot resolve *.localhost.
-func (o *Orchestrator) verifyCommand(ctx context.Context, command, url, base, host string) (string, error) {
+// verifyCommand runs a verify command in dir, the release's files, with
+// only the documented environment: gantry.CommandEnv's PATH, HOME (home,
+// beside dir) and LANG, and the candidate's URL as GANTRY_URL (through the
+// router), with GANTRY_ROUTER_URL and GANTRY_PREVIEW_HOST for clients that
+// cannot resolve *.localhost. Nothing of the server's environment reaches it: a verify
+// command is the app's code, and the server's credentials are not its.
+func (o *Orchestrator) verifyCommand(ctx context.Context, dir, home, command, url, base, host string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-c", command)
-	cmd.Env = append(cmd.Environ(), "GANTRY_URL="+url, "GANTRY_ROUTER_URL="+base, "GANTRY_PREVIEW_HOST="+host)
+	cmd.Dir = dir
+	cmd.Env = append(gantry.CommandEnv(home), "GANTRY_URL="+url, "GANTRY_ROUTER_URL="+base, "GANTRY_PREVIEW_HOST="+host)
+	// A background process left holding the output must not hold the
+	// deployment past the command's own end.
+	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"time"
+
+	gantry "github.com/gantry-dev/gantry"
 )
 
 // command runs one attempt of a command hook: `sh -c` in hc.Dir, with only
@@ -62,21 +63,21 @@ func (r *Runner) command(ctx context.Context, script string, hc Context, m maske
 	return a
 }
 
-// commandEnv is the environment a command gets: PATH and HOME from the
-// server, the environment's vars and secrets, then the GANTRY_* variables,
-// which nothing may override. Nothing else of the server's environment
-// leaks into a hook.
+// commandEnv is the environment a command gets: the fixed base of
+// gantry.CommandEnv (PATH, HOME as hc.Home or else hc.Dir, LANG), the
+// environment's vars and secrets, then the GANTRY_* variables, which nothing
+// may override. Nothing of the server's own environment leaks into a hook:
+// not its PATH, not its HOME, not its credentials.
 func commandEnv(hc Context) []string {
-	var env []string
-	for _, k := range []string{"PATH", "HOME"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
+	home := hc.Home
+	if home == "" {
+		home = hc.Dir
 	}
+	env := gantry.CommandEnv(home)
 	var extra []string
 	for _, vs := range []map[string]string{hc.Vars, hc.Secrets} {
 		for k, v := range vs {
-			if !strings.HasPrefix(k, "GANTRY_") {
+			if !strings.HasPrefix(k, "GANTRY_") && !reservedName(k) {
 				extra = append(extra, k+"="+v)
 			}
 		}
@@ -84,6 +85,17 @@ func commandEnv(hc Context) []string {
 	slices.Sort(extra)
 	env = append(env, extra...)
 	return append(env, hc.env()...)
+}
+
+// reservedName reports whether an environment's variable would replace one
+// of the base variables: an app's vars may not move PATH back to the
+// server's directories or HOME out of the throwaway directory.
+func reservedName(k string) bool {
+	switch k {
+	case "PATH", "HOME", "LANG":
+		return true
+	}
+	return false
 }
 
 // tail is an io.Writer that keeps the last limit bytes written to it, and

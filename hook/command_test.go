@@ -143,15 +143,19 @@ func TestAfterReportsEveryFailure(t *testing.T) {
 	}
 }
 
-// TestCommandEnvironment: a command gets the documented GANTRY_* variables,
-// PATH, HOME, the environment's vars and secrets, and nothing else of the
-// server's environment; GANTRY_* cannot be overridden.
+// TestCommandEnvironment: a command runs in its Dir and gets the documented
+// GANTRY_* variables, the fixed PATH, HOME (the context's Home), LANG, the
+// environment's vars and secrets, and nothing else of the server's
+// environment: not a marker variable, not the server's PATH or HOME.
+// GANTRY_*, PATH and HOME cannot be overridden by vars.
 func TestCommandEnvironment(t *testing.T) {
 	t.Setenv("SERVER_ONLY_SETTING", "leak")
+	t.Setenv("PATH", os.Getenv("PATH")+":/server/only/bin")
+	t.Setenv("HOME", "/server/only/home")
 	r, _ := MustRunner(t)
 	hc := sampleContext()
-	hc.Dir = t.TempDir()
-	hc.Vars = map[string]string{"LOG_LEVEL": "debug", "GANTRY_APP": "spoofed"}
+	hc.Dir, hc.Home = t.TempDir(), t.TempDir()
+	hc.Vars = map[string]string{"LOG_LEVEL": "debug", "GANTRY_APP": "spoofed", "HOME": "/spoofed"}
 	hc.Secrets = map[string]string{"CDN_TOKEN": "tok-123456"}
 	results, err := r.Before(context.Background(), commands(`env | sort; echo "pwd=$(pwd)"`), hc)
 	if err != nil {
@@ -169,16 +173,24 @@ func TestCommandEnvironment(t *testing.T) {
 		"GANTRY_URL": "http://shop.localhost:8080", "LOG_LEVEL": "debug",
 		// The secret reaches the command; only its echo in the output is masked.
 		"CDN_TOKEN": "[secret]",
-		"PATH":      os.Getenv("PATH"),
-		"HOME":      os.Getenv("HOME"),
+		"PATH":      gantry.CommandPath,
+		"HOME":      hc.Home,
+		"LANG":      "C.UTF-8",
 	}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
 		}
 	}
-	if _, ok := got["SERVER_ONLY_SETTING"]; ok {
-		t.Error("SERVER_ONLY_SETTING leaked from the server's environment into the hook")
+	// Exactly the documented names: anything else came from the server.
+	allowed := map[string]bool{"pwd": true, "PWD": true, "SHLVL": true, "_": true, "OLDPWD": true}
+	for k := range want {
+		allowed[k] = true
+	}
+	for k, v := range got {
+		if !allowed[k] {
+			t.Errorf("%s=%q reached the hook: it is not in the documented environment", k, v)
+		}
 	}
 	if wd, _ := filepath.EvalSymlinks(hc.Dir); got["pwd"] != wd && got["pwd"] != hc.Dir {
 		t.Errorf("pwd = %q, want the context's Dir %q", got["pwd"], hc.Dir)

@@ -82,8 +82,12 @@ type Context struct {
 	URL          string `json:"url,omitempty"`           // GANTRY_URL: where the environment (or the candidate, before the switch) answers
 
 	// Dir is the working directory of commands: the release's unpacked
-	// files or the build's export. Empty means the server's own.
+	// files or the build's export. The orchestrator always sets it; empty
+	// (left for tests of webhooks) would mean the server's own directory,
+	// which app commands must never run in.
 	Dir string `json:"-"`
+	// Home is the commands' HOME, a throwaway directory; empty means Dir.
+	Home string `json:"-"`
 	// Vars and Secrets are the environment's variables and secret values.
 	// Commands get both; ${NAME} in a webhook URL expands from both. Secret
 	// values are masked in every output, error and log record.

@@ -108,7 +108,7 @@ func (d *Dashboard) overviewOf(ctx context.Context, id *gantry.Identity, app str
 	for _, e := range envs {
 		if s := e.ActiveSlot(); s != nil {
 			if rel := rc.get(s.ReleaseID); rel != nil {
-				for svc := range rel.Artifacts {
+				for _, svc := range rel.ServiceNames() {
 					if !slices.Contains(oa.Services, svc) {
 						oa.Services = append(oa.Services, svc)
 					}
@@ -257,10 +257,7 @@ func (d *Dashboard) release(w http.ResponseWriter, r *http.Request, rq *request)
 	}
 	active, standby := runningOn(envs)
 	det := releaseDetail{releaseRow: releaseRow{Release: &rel, Active: active[rel.ID], Standby: standby[rel.ID]}}
-	for svc := range rel.Artifacts {
-		det.Services = append(det.Services, svc)
-	}
-	slices.Sort(det.Services)
+	det.Services = rel.ServiceNames()
 	for _, e := range envs {
 		det.Envs = append(det.Envs, e.Name)
 		var as []gantry.Approval

@@ -133,8 +133,8 @@ func TestBinaryWorkflow(t *testing.T) {
 	cli(0, "app", "add", "hello", "--repo", repo)
 	var rel gantry.Release
 	mustJSON(t, cli(0, "release", "build", "--ref", "v1.0.0", "--json"), &rel)
-	if rel.Version != "1.0.0" || len(rel.Artifacts) != 1 {
-		t.Fatalf("release = %+v, want version 1.0.0 with one artifact", rel)
+	if rel.Version != "1.0.0" || len(rel.ServiceNames()) != 1 || rel.Artifacts[gantry.SourceArtifact].Digest == "" {
+		t.Fatalf("release = %+v, want version 1.0.0 with one service and its commit's files", rel)
 	}
 	// Building the same commit again reuses the release.
 	var again gantry.Release

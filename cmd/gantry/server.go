@@ -118,12 +118,15 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	builder := &build.Builder{Artifacts: arts, WorkDir: filepath.Join(s.DataDir, "build"), Decode: manifest.Decode, Logger: s.Logger.With("component", "build")}
 	releases := &deploy.Releases{
-		Store:    s.Store,
-		Manifest: builder.Manifest,
-		Hooks:    s.Orchestrator.Hooks,
-		Resolve:  builder.Resolve,
-		Build: func(ctx context.Context, app *gantry.App, req gantry.BuildRequest, out io.Writer) (*gantry.Release, error) {
-			return builder.Build(ctx, build.Request{App: app.Name, Repo: app.Repo, Ref: req.Ref, Version: req.Version, Builder: req.Actor, Progress: out})
+		Store:     s.Store,
+		Manifest:  builder.Manifest,
+		Hooks:     s.Orchestrator.Hooks,
+		Resolve:   builder.Resolve,
+		Artifacts: arts,
+		Source:    builder.Source,
+		Build: func(ctx context.Context, app *gantry.App, req gantry.BuildRequest, before deploy.BuildHook, out io.Writer) (*gantry.Release, error) {
+			return builder.Build(ctx, build.Request{App: app.Name, Repo: app.Repo, Ref: req.Ref, Version: req.Version, Builder: req.Actor, Progress: out,
+				BeforeBuild: build.BeforeBuildFunc(before)})
 		},
 	}
 	if dk := openDocker(s.DockerHost, s.Logger.With("driver", "docker")); dk != nil {
