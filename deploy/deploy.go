@@ -164,7 +164,11 @@ func (o *Orchestrator) verifyArtifacts(ctx context.Context, rel *gantry.Release)
 			return "", err
 		}
 		if !ok {
-			return "", gantry.Errorf(gantry.ENOTFOUND, "artifact %s of service %s (release %s) is missing from the artifact store", a.Digest, svc, rel.ID)
+			what := "service " + svc
+			if gantry.IsReservedArtifact(svc) {
+				what = svc
+			}
+			return "", gantry.Errorf(gantry.ENOTFOUND, "artifact %s of %s (release %s) is missing from the artifact store", a.Digest, what, rel.ID)
 		}
 	}
 	return fmt.Sprintf("%d artifacts present", len(rel.Artifacts)), nil
