@@ -336,7 +336,11 @@ func (c *Changer) Rollback(ctx context.Context, b gantry.DatabaseBinding, opts g
 		if _, active, err = eng.state(ctx, db); err != nil {
 			return nil, err
 		} else if active == "" {
-			return nil, gantry.Errorf(gantry.EFAILED, "restored %s but no migration is active in it", contract.Snapshot)
+			// The snapshot predates the migration's expand (a migration
+			// applied whole, with no app live or under maintenance): the
+			// restore alone undid it.
+			return &gantry.MigrationRecord{App: b.App, Env: b.Env, ReleaseID: contract.ReleaseID, Engine: eng.name(),
+				Migration: contract.Migration, Phase: gantry.PhaseRestore, Snapshot: contract.Snapshot, Note: note}, nil
 		}
 	}
 	releaseID := ""

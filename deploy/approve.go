@@ -133,7 +133,7 @@ func (o *Orchestrator) checkApprovals(ctx context.Context, op *op, p *gantry.App
 		msg += "; approvals by " + strings.Join(voided, ", ") + " no longer count: the release's digests or the environment's configuration changed since they were given"
 	}
 	if len(self) > 0 {
-		msg += "; " + op.actor + " cannot approve their own deployment"
+		msg += "; " + op.actor + " cannot approve their own promotion"
 	}
 	if len(wrongRole) > 0 {
 		msg += "; approvals by " + strings.Join(wrongRole, ", ") + " are not from a required role"

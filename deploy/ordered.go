@@ -185,10 +185,15 @@ func (o *Orchestrator) pauseAt(ctx context.Context, ro *rollout, g group) error 
 	err := ro.r.step(ctx, "pause-after", fmt.Sprintf("after group %d", g.order), func() (string, error) {
 		check := "no http service runs on the candidate yet"
 		if targets := webTargets(ro.cand, ro.p.m); len(targets) > 0 && len(route.PreviewHosts) > 0 {
-			if err := o.Router.SetPreview(ctx, route.Name, targets); err != nil {
+			switch err := o.Router.SetPreview(ctx, route.Name, targets); {
+			case gantry.ErrorCode(err) == gantry.ENOTFOUND:
+				// A first deploy: no route, so no preview host yet.
+				check = "the instances directly at http://" + strings.Join(targets, ", http://")
+			case err != nil:
 				return "", err
+			default:
+				check = "preview " + o.previewURL(route.PreviewHosts[0])
 			}
-			check = "preview " + o.previewURL(route.PreviewHosts[0])
 		}
 		serving := "nothing serves yet"
 		if a := ro.env.ActiveSlot(); a != nil {
