@@ -75,6 +75,21 @@ func TestLockNamesItsDeployment(t *testing.T) {
 	wantVersion(t, s.RouterURL, "test.hello.localhost", "1.1.0")
 }
 
+// TestPromotePauseAfter: a promotion pauses after a group like a deploy
+// does, and continues on the target environment.
+func TestPromotePauseAfter(t *testing.T) {
+	needTools(t)
+	s := openServer(t, t.TempDir())
+	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", helloRepo(t))
+	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "main")
+	mustCLI(t, s.APIURL, "promote", "test", "prod", "--pause-after", "0")
+	if st := routeOf(t, s, "hello/prod"); st != nil && len(st.Active) > 0 {
+		t.Fatalf("prod takes traffic while its promotion is paused: %+v", st)
+	}
+	mustCLI(t, s.APIURL, "continue", "prod")
+	wantVersion(t, s.RouterURL, "hello.localhost", "1.1.0")
+}
+
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 // routeOf returns the router's status of a route, or nil when it has none.

@@ -149,3 +149,17 @@ func TestRollbackAfterForcedContract(t *testing.T) {
 		t.Errorf("schema after the forced rollback: %q, want 01_writes", got)
 	}
 }
+
+// TestPauseAfterWithDatabase: an app with a database pauses after a group
+// (its migration expanded, the candidate up on the new schema version) and
+// goes on with `gantry continue`, which finds the schema it started with.
+func TestPauseAfterWithDatabase(t *testing.T) {
+	s, _ := writerServer(t, "bluegreen")
+	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "HEAD~1")
+	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "main", "--pause-after", "0")
+	wantWriterVersion(t, s, "1.0.0")
+	mustCLI(t, s.APIURL, "continue", "test")
+	wantWriterVersion(t, s, "2.0.0")
+	mustCLI(t, s.APIURL, "rollback", "test")
+	wantWriterVersion(t, s, "1.0.0")
+}
