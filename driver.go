@@ -11,17 +11,19 @@ import (
 
 // InstanceSpec is what a driver needs to start one instance of a service.
 type InstanceSpec struct {
-	App       string      `json:"app"`
-	Env       string      `json:"env"`
-	Slot      string      `json:"slot"`
-	Service   string      `json:"service"`
-	Index     int         `json:"index"`
-	ReleaseID string      `json:"release_id"`
-	Artifact  Artifact    `json:"artifact"`
-	Command   string      `json:"command"`
-	Port      int         `json:"port"`
-	Stop      StopSpec    `json:"stop"`
-	Health    HealthCheck `json:"health"`
+	App       string   `json:"app"`
+	Env       string   `json:"env"`
+	Slot      string   `json:"slot"`
+	Service   string   `json:"service"`
+	Index     int      `json:"index"`
+	ReleaseID string   `json:"release_id"`
+	Artifact  Artifact `json:"artifact"`
+	Command   string   `json:"command"`
+	// Port is what the instance listens on ($PORT); 0 lets the driver pick
+	// a free one, which it reports in Instance.Addr.
+	Port   int         `json:"port"`
+	Stop   StopSpec    `json:"stop"`
+	Health HealthCheck `json:"health"`
 	// Env holds variables and resolved secrets. Drivers must not log it, and
 	// it is never stored in the handle.
 	Vars map[string]string `json:"-"`

@@ -39,13 +39,11 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 			art = placed
 		}
 		for i := 1; i <= svc.Instances; i++ {
-			port, err := freePort()
-			if err != nil {
-				return "", fmt.Errorf("allocate port: %w", err)
-			}
+			// Port 0: the driver picks the instance's port, and knows
+			// which it handed out to instances still starting.
 			spec := gantry.InstanceSpec{
 				App: env.App, Env: env.Name, Slot: slot.Name, Service: svc.Name, Index: i, ReleaseID: rel.ID,
-				Artifact: art, Command: svc.Run, Port: port, Stop: svc.Stop, Health: svc.Health, Vars: vars,
+				Artifact: art, Command: svc.Run, Stop: svc.Stop, Health: svc.Health, Vars: vars,
 			}
 			inst, err := drv.Start(ctx, spec)
 			if err != nil {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -100,16 +99,6 @@ func (o *Orchestrator) manifestOf(r *gantry.Release) (*gantry.Manifest, error) {
 		return nil, fmt.Errorf("manifest of release %s: %w", r.ID, err)
 	}
 	return m, nil
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func short(commit string) string {

@@ -35,6 +35,7 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/portalloc"
 	"github.com/gantry-dev/gantry/driver/docker/registry"
 )
 
@@ -81,6 +82,9 @@ var logConfig = container.LogConfig{Type: "json-file", Config: map[string]string
 type Driver struct {
 	Client *client.Client
 	Logger *slog.Logger
+	// Ports picks the port of an instance started without one (default
+	// portalloc.Default, shared with the other drivers of the process).
+	Ports *portalloc.Allocator
 	// Network is NetworkHost (default) or NetworkPublish.
 	Network string
 	// Now stamps Instance.StartedAt (default time.Now).
@@ -155,10 +159,6 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 	if n := d.network(); n != NetworkHost && n != NetworkPublish {
 		return gantry.Instance{}, gantry.Errorf(gantry.EINVALID, "docker driver: network %q is neither %q nor %q", n, NetworkHost, NetworkPublish)
 	}
-	env, err := environ(spec)
-	if err != nil {
-		return gantry.Instance{}, err
-	}
 	name := ContainerName(spec.App, spec.Env, spec.Slot, spec.Service, spec.Index)
 	log := d.logger().With(attrInstance, name, attrRelease, spec.ReleaseID)
 	if inst, ok, err := d.adopt(ctx, spec, name); err != nil || ok {
@@ -166,6 +166,17 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 			log.Info("adopted a running container", attrContainer, shortID(inst.Handle))
 		}
 		return inst, err
+	}
+	if spec.Port == 0 {
+		p, err := d.ports().Take()
+		if err != nil {
+			return gantry.Instance{}, fmt.Errorf("start %s: %w", name, err)
+		}
+		spec.Port = p
+	}
+	env, err := environ(spec)
+	if err != nil {
+		return gantry.Instance{}, err
 	}
 	if err := d.ensureImage(ctx, spec.Artifact.Image); err != nil {
 		return gantry.Instance{}, fmt.Errorf("start %s: %w", name, err)
@@ -184,6 +195,13 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 	}
 	log.Info("instance started", attrContainer, shortID(created.ID), attrImage, spec.Artifact.Image)
 	return instance(spec, created.ID, started), nil
+}
+
+func (d *Driver) ports() *portalloc.Allocator {
+	if d.Ports != nil {
+		return d.Ports
+	}
+	return portalloc.Default
 }
 
 func (d *Driver) network() string {
@@ -208,6 +226,9 @@ func (d *Driver) adopt(ctx context.Context, spec gantry.InstanceSpec, name strin
 	if c.State != nil && (c.State.Running || c.State.Restarting || c.State.Paused) {
 		if c.Config.Labels[LabelRelease] == spec.ReleaseID && c.Config.Image == spec.Artifact.Image {
 			started, _ := time.Parse(time.RFC3339Nano, c.State.StartedAt)
+			if p, err := strconv.Atoi(c.Config.Labels[LabelPort]); err == nil && spec.Port == 0 {
+				spec.Port = p // the port it was started with
+			}
 			return instance(spec, c.ID, started), true, nil
 		}
 		return gantry.Instance{}, false, gantry.Errorf(gantry.ECONFLICT, "container %s already runs release %s", name, c.Config.Labels[LabelRelease])

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/portalloc"
 )
 
 var _ gantry.Driver = (*Driver)(nil)
@@ -61,6 +62,9 @@ type Driver struct {
 	RotateInterval time.Duration
 	// Now stamps Instance.StartedAt and exit records (default time.Now).
 	Now func() time.Time
+	// Ports picks the port of an instance started without one (default
+	// portalloc.Default, shared with the other drivers of the process).
+	Ports *portalloc.Allocator
 
 	mu       sync.Mutex
 	children map[string]*child   // instances this value started, by handle key
@@ -101,6 +105,13 @@ func (d *Driver) logger() *slog.Logger {
 	return d.Logger
 }
 
+func (d *Driver) ports() *portalloc.Allocator {
+	if d.Ports != nil {
+		return d.Ports
+	}
+	return portalloc.Default
+}
+
 func (d *Driver) now() time.Time {
 	if d.Now != nil {
 		return d.Now()
@@ -114,6 +125,13 @@ func (d *Driver) now() time.Time {
 func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.Instance, error) {
 	if err := validateSpec(spec); err != nil {
 		return gantry.Instance{}, err
+	}
+	if spec.Port == 0 {
+		p, err := d.ports().Take()
+		if err != nil {
+			return gantry.Instance{}, fmt.Errorf("start %s-%d: %w", spec.Service, spec.Index, err)
+		}
+		spec.Port = p
 	}
 	env, err := environ(spec)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +71,20 @@ func testEnvironment(t *testing.T, s *suite) {
 	}
 	if strings.Contains(inst.Handle, secret) {
 		t.Errorf("the handle holds a secret value: %s", inst.Handle)
+	}
+}
+
+// testDriverPicksPort: a spec without a port gets one from the driver,
+// which the instance sees as $PORT and the orchestrator as Instance.Addr.
+func testDriverPicksPort(t *testing.T, s *suite) {
+	_, inst := s.start(t, "envcheck", 3, func(spec *gantry.InstanceSpec) { spec.Port = 0 })
+	_, port, err := net.SplitHostPort(inst.Addr)
+	if err != nil || port == "0" {
+		t.Fatalf("Instance.Addr %q of a spec without a port: want 127.0.0.1:<port picked by the driver>", inst.Addr)
+	}
+	WaitUp(t, inst)
+	if got := MustGet(t, inst, "/env?name=PORT"); got != port {
+		t.Errorf("instance sees PORT=%q, want the port of its address %s", got, port)
 	}
 }
 

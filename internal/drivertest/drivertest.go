@@ -82,6 +82,7 @@ func Run(t *testing.T, h Harness) {
 	}{
 		{"StartServesHTTP", testStartServesHTTP, false},
 		{"Environment", testEnvironment, true},
+		{"DriverPicksPort", testDriverPicksPort, true},
 		{"ManyInstances", testManyInstances, true},
 		{"StopLetsInflightFinish", testStopLetsInflightFinish, true},
 		{"StopKillsAfterTimeout", testStopKillsAfterTimeout, true},
