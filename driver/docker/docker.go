@@ -35,8 +35,8 @@ import (
 	"github.com/docker/go-connections/nat"
 
 	"github.com/gantry-dev/gantry"
-	"github.com/gantry-dev/gantry/internal/portalloc"
 	"github.com/gantry-dev/gantry/driver/docker/registry"
+	"github.com/gantry-dev/gantry/internal/portalloc"
 )
 
 var _ gantry.Driver = (*Driver)(nil)
