@@ -24,6 +24,8 @@ type InstanceSpec struct {
 	Port   int         `json:"port"`
 	Stop   StopSpec    `json:"stop"`
 	Health HealthCheck `json:"health"`
+	// Runtime is the environment's runtime settings, for the driver.
+	Runtime RuntimeSpec `json:"runtime"`
 	// Env holds variables and resolved secrets. Drivers must not log it, and
 	// it is never stored in the handle.
 	Vars map[string]string `json:"-"`

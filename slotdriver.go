@@ -29,7 +29,8 @@ type SlotDriver interface {
 	Switch(ctx context.Context, ref SlotRef) error
 	// ActiveSlot reports the slot taking traffic as the runtime sees it
 	// ("" when none), so the orchestrator can re-attach after a restart.
-	ActiveSlot(ctx context.Context, app, env string) (string, error)
+	// ref.Slot is ignored.
+	ActiveSlot(ctx context.Context, ref SlotRef) (string, error)
 	// StopSlot scales the slot down to zero, keeping its objects so a
 	// rollback can scale it up again; remove deletes them. Stopping the
 	// active slot is refused with ECONFLICT.
@@ -41,6 +42,9 @@ type SlotRef struct {
 	App  string `json:"app"`
 	Env  string `json:"env"`
 	Slot string `json:"slot"`
+	// Runtime is the environment's runtime settings (a Kubernetes
+	// namespace, …): a driver learns them here, never from the store.
+	Runtime RuntimeSpec `json:"runtime"`
 }
 
 // SlotSpec is a whole slot: one release, every service of it.

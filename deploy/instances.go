@@ -43,7 +43,7 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 			// which it handed out to instances still starting.
 			spec := gantry.InstanceSpec{
 				App: env.App, Env: env.Name, Slot: slot.Name, Service: svc.Name, Index: i, ReleaseID: rel.ID,
-				Artifact: art, Command: svc.Run, Stop: svc.Stop, Health: svc.Health, Vars: vars,
+				Artifact: art, Command: svc.Run, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: vars,
 			}
 			inst, err := drv.Start(ctx, spec)
 			if err != nil {

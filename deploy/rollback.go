@@ -103,7 +103,7 @@ func (o *Orchestrator) flipBack(ctx context.Context, r *run, op *op) error {
 func (o *Orchestrator) switchTraffic(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, m *gantry.Manifest) (string, error) {
 	start := time.Now()
 	if sd, ok := drv.(gantry.SlotDriver); ok {
-		if err := sd.Switch(ctx, gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot.Name}); err != nil {
+		if err := sd.Switch(ctx, slotRef(env, slot.Name)); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("traffic on %s after %s (the runtime's switch)", slot.Version, time.Since(start).Round(time.Millisecond)), nil

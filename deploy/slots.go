@@ -55,7 +55,7 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		}
 	}
 	r.d.Slot = slot
-	ref := gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot}
+	ref := slotRef(env, slot)
 	vars, err := o.instanceVars(env, rel, slot)
 	if err != nil {
 		return err
@@ -69,7 +69,7 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		}
 		s.Services = append(s.Services, gantry.SlotServiceSpec{
 			Spec: gantry.InstanceSpec{App: env.App, Env: env.Name, Slot: slot, Service: svc.Name, ReleaseID: rel.ID,
-				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Vars: vars},
+				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: vars},
 			Instances: svc.Instances, HTTP: svc.HTTP,
 		})
 		names = append(names, fmt.Sprintf("%s×%d", svc.Name, svc.Instances))
@@ -154,7 +154,7 @@ func (o *Orchestrator) updateSlotInPlace(ctx context.Context, r *run, sd gantry.
 // stopSlotDriven scales a slot of a slot-driven runtime down, keeping its
 // objects for a later rollback.
 func (o *Orchestrator) stopSlotDriven(ctx context.Context, sd gantry.SlotDriver, env *gantry.Environment, s *gantry.Slot) error {
-	if err := sd.StopSlot(ctx, gantry.SlotRef{App: env.App, Env: env.Name, Slot: s.Name}, false); err != nil {
+	if err := sd.StopSlot(ctx, slotRef(env, s.Name), false); err != nil {
 		return err
 	}
 	s.Instances, s.State, s.WarmUntil = nil, gantry.SlotStopped, time.Time{}
@@ -165,7 +165,7 @@ func (o *Orchestrator) stopSlotDriven(ctx context.Context, sd gantry.SlotDriver,
 // runtime after a restart: the runtime says which slot takes traffic, and
 // the instances of the environment are re-attached, never recreated.
 func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver, drv gantry.Driver, env *gantry.Environment) (string, error) {
-	active, err := sd.ActiveSlot(ctx, env.App, env.Name)
+	active, err := sd.ActiveSlot(ctx, slotRef(env, ""))
 	if err != nil {
 		return "", err
 	}
@@ -192,4 +192,10 @@ func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver,
 		}
 	}
 	return fmt.Sprintf("%s serving from slot %s (as the runtime routes it)", env.Slots[active].Version, active), o.saveEnv(ctx, env)
+}
+
+// slotRef names a slot of env, with the environment's runtime settings the
+// driver needs to find it.
+func slotRef(env *gantry.Environment, slot string) gantry.SlotRef {
+	return gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot, Runtime: env.Spec.Runtime}
 }

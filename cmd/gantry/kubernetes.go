@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
-	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/driver/kubernetes"
 )
 
@@ -13,7 +11,7 @@ import (
 // kubeconfig ("" when no cluster is configured: the driver is then not
 // offered). An environment's namespace is its runtime.namespace (the
 // manifest's default is <app>-<env>); the driver creates it when missing.
-func openKubernetes(kubeconfig string, progressDeadline time.Duration, store gantry.Store, logger *slog.Logger) (*kubernetes.Driver, error) {
+func openKubernetes(kubeconfig string, progressDeadline time.Duration, logger *slog.Logger) (*kubernetes.Driver, error) {
 	if kubeconfig == "" {
 		return nil, nil
 	}
@@ -28,11 +26,5 @@ func openKubernetes(kubeconfig string, progressDeadline time.Duration, store gan
 	d.Logger = logger
 	d.ProgressDeadline = progressDeadline
 	d.CreateNamespace = true
-	d.Namespace = func(app, env string) string {
-		if e, err := store.FindEnvironment(context.Background(), app, env); err == nil {
-			return e.Spec.Runtime.Namespace
-		}
-		return ""
-	}
 	return d, nil
 }

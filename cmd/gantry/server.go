@@ -139,7 +139,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if kubeconfig == "" {
 		kubeconfig = s.Getenv("KUBECONFIG")
 	}
-	if k, err := openKubernetes(kubeconfig, s.KubeProgressDeadline, s.Store, s.Logger.With("driver", "kubernetes")); err != nil {
+	if k, err := openKubernetes(kubeconfig, s.KubeProgressDeadline, s.Logger.With("driver", "kubernetes")); err != nil {
 		return fmt.Errorf("kubernetes: %w", err)
 	} else if k != nil {
 		s.Orchestrator.Drivers["kubernetes"] = k

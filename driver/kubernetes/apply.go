@@ -25,7 +25,7 @@ import (
 // current one (0 and false when there is none); it is asked again when a
 // concurrent writer got there first.
 func (d *Driver) applyDeployment(ctx context.Context, spec gantry.InstanceSpec, http bool, replicas func(cur int32, exists bool) int32) (*appsv1.Deployment, error) {
-	ns := d.namespace(spec.App, spec.Env)
+	ns := d.namespace(spec.Runtime, spec.App, spec.Env)
 	name := deploymentName(spec.App, spec.Service, spec.Slot)
 	vars, err := envVars(spec)
 	if err != nil {
@@ -186,7 +186,7 @@ func (d *Driver) deleteDeployment(ctx context.Context, ns, name string) error {
 
 // slotDeployments lists the Deployments of one slot of an environment.
 func (d *Driver) slotDeployments(ctx context.Context, ref gantry.SlotRef) ([]appsv1.Deployment, error) {
-	ns := d.namespace(ref.App, ref.Env)
+	ns := d.namespace(ref.Runtime, ref.App, ref.Env)
 	sel := labels.SelectorFromSet(map[string]string{
 		LabelManagedBy: managedBy,
 		LabelApp:       labelValue(ref.App),

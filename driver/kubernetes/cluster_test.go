@@ -43,7 +43,7 @@ func newDriver(t *testing.T, c *k8stest.Cluster, ns string) *kubernetes.Driver {
 	}
 	return &kubernetes.Driver{
 		Client:    client,
-		Namespace: func(app, env string) string { return ns },
+		Namespace: ns,
 		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	}
 }
@@ -231,7 +231,7 @@ func TestBlueGreenSwitchAndRollback(t *testing.T) {
 	}
 
 	// Nothing takes traffic before the first switch.
-	if active, err := d.ActiveSlot(context.Background(), "shop", "bg"); err != nil || active != "" {
+	if active, err := d.ActiveSlot(context.Background(), gantry.SlotRef{App: "shop", Env: "bg"}); err != nil || active != "" {
 		t.Fatalf("ActiveSlot before any switch: %q, %v; want \"\", nil", active, err)
 	}
 	MustSwitch(t, d, blue)
@@ -278,7 +278,7 @@ func TestBlueGreenSwitchAndRollback(t *testing.T) {
 		t.Errorf("after rollback the live Service selects %q, want blue", got)
 	}
 	waitEndpoints(t, c, ns, "shop-web", podIPs(t, c, ns, "shop", "web", "blue"))
-	if active, _ := d.ActiveSlot(context.Background(), "shop", "bg"); active != "blue" {
+	if active, _ := d.ActiveSlot(context.Background(), gantry.SlotRef{App: "shop", Env: "bg"}); active != "blue" {
 		t.Errorf("ActiveSlot after rollback: %q, want blue", active)
 	}
 

@@ -133,7 +133,7 @@ func TestReattachAfterRestart(t *testing.T) {
 
 	// A new driver value over a new client: the server restarted.
 	d2 := newDriver(t, c, ns)
-	active, err := d2.ActiveSlot(context.Background(), "re", "prod")
+	active, err := d2.ActiveSlot(context.Background(), gantry.SlotRef{App: "re", Env: "prod"})
 	if err != nil || active != "blue" {
 		t.Fatalf("ActiveSlot after restart: %q, %v; want blue", active, err)
 	}

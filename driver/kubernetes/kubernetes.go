@@ -59,9 +59,9 @@ const (
 // Driver runs slots on a cluster. The zero value is not usable: set Client.
 type Driver struct {
 	Client k8s.Interface
-	// Namespace maps an environment to its namespace; nil means
-	// "<app>-<env>".
-	Namespace func(app, env string) string
+	// Namespace is the namespace of an environment whose runtime settings
+	// name none; empty means "<app>-<env>".
+	Namespace string
 	// CreateNamespace creates a missing namespace (which needs a
 	// cluster-level permission); otherwise a missing one is an error.
 	CreateNamespace bool
@@ -126,11 +126,14 @@ func (d *Driver) now() time.Time {
 	return time.Now()
 }
 
-func (d *Driver) namespace(app, env string) string {
-	if d.Namespace != nil {
-		if ns := d.Namespace(app, env); ns != "" {
-			return ns
-		}
+// namespace is an environment's namespace: its runtime.namespace, or the
+// driver's default, or "<app>-<env>".
+func (d *Driver) namespace(rt gantry.RuntimeSpec, app, env string) string {
+	switch {
+	case rt.Namespace != "":
+		return rt.Namespace
+	case d.Namespace != "":
+		return d.Namespace
 	}
 	return dnsName(app + "-" + env)
 }

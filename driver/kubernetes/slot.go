@@ -43,7 +43,7 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 		}
 		specs[i] = svc
 	}
-	active, err := d.ActiveSlot(ctx, s.App, s.Env)
+	active, err := d.ActiveSlot(ctx, s.SlotRef)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 			if !svc.HTTP {
 				continue
 			}
-			ns := d.namespace(s.App, s.Env)
+			ns := d.namespace(s.Runtime, s.App, s.Env)
 			if err := d.applyService(ctx, serviceObject(ns, previewName(s.App, svc.Spec.Service), RolePreview, svc.Spec, s.Slot)); err != nil {
 				return nil, err
 			}
@@ -156,7 +156,7 @@ func (d *Driver) Switch(ctx context.Context, ref gantry.SlotRef) error {
 			return err
 		}
 	}
-	ns := d.namespace(ref.App, ref.Env)
+	ns := d.namespace(ref.Runtime, ref.App, ref.Env)
 	begin := d.now()
 	for _, dep := range deps {
 		if dep.Annotations[AnnotationHTTP] != "true" {
@@ -211,8 +211,9 @@ func (d *Driver) scale(ctx context.Context, ns, name string, n int32) error {
 
 // ActiveSlot implements gantry.SlotDriver, from the environment's state
 // ConfigMap; the live Services' selectors agree with it after a Switch.
-func (d *Driver) ActiveSlot(ctx context.Context, app, env string) (string, error) {
-	ns := d.namespace(app, env)
+func (d *Driver) ActiveSlot(ctx context.Context, ref gantry.SlotRef) (string, error) {
+	app, env := ref.App, ref.Env
+	ns := d.namespace(ref.Runtime, app, env)
 	cm, err := d.Client.CoreV1().ConfigMaps(ns).Get(ctx, stateName(app, env), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", nil
@@ -224,7 +225,7 @@ func (d *Driver) ActiveSlot(ctx context.Context, app, env string) (string, error
 }
 
 func (d *Driver) setActive(ctx context.Context, ref gantry.SlotRef) error {
-	ns := d.namespace(ref.App, ref.Env)
+	ns := d.namespace(ref.Runtime, ref.App, ref.Env)
 	cms := d.Client.CoreV1().ConfigMaps(ns)
 	name := stateName(ref.App, ref.Env)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -259,7 +260,7 @@ func (d *Driver) setActive(ctx context.Context, ref gantry.SlotRef) error {
 
 // StopSlot implements gantry.SlotDriver.
 func (d *Driver) StopSlot(ctx context.Context, ref gantry.SlotRef, remove bool) error {
-	active, err := d.ActiveSlot(ctx, ref.App, ref.Env)
+	active, err := d.ActiveSlot(ctx, ref)
 	if err != nil {
 		return err
 	}
