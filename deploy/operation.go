@@ -159,21 +159,27 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 	if err := o.recordPolicy(ctx, r, op); err != nil {
 		return err
 	}
-	if op.dbRollbackFirst != nil {
-		if err := o.rollBackSchemaFirst(ctx, r, op); err != nil {
-			return err
-		}
-	}
-	if op.flip {
-		return o.flipBack(ctx, r, op)
-	}
 	o.notify(r.d, op.rel, op.m)
 	phase := phaseOf(op.kind)
 	hooksEnv := o.hooksEnv(op)
 	if err := o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "before_"+phase, firstHost(op.spec.Hosts)); err != nil {
 		return err
 	}
-	if err := o.roll(ctx, r, op); err != nil {
+	if op.dbRollbackFirst != nil {
+		if err := o.rollBackSchemaFirst(ctx, r, op); err != nil {
+			return err
+		}
+	}
+	if op.flip {
+		// A flip back is a switch like any other: what purges a cache
+		// after a switch runs after this one too.
+		if err := o.flipBack(ctx, r, op); err != nil {
+			return err
+		}
+		if err := o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "after_switch", firstHost(op.spec.Hosts)); err != nil {
+			return err
+		}
+	} else if err := o.roll(ctx, r, op); err != nil {
 		return err
 	}
 	return o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "after_"+phase, firstHost(op.spec.Hosts))
