@@ -39,7 +39,7 @@ import (
 //     `(not run by the docs test: REASON)`, `<!-- docs-test: skip REASON -->`.
 //
 // When the document ends, the processes it left in the background are
-// interrupted and the app instances of every server it started are stopped.
+// stopped (SIGTERM) and the app instances of every server it started too.
 func TestDocs(t *testing.T) {
 	needTools(t)
 	bin := gantryBinary(t)
@@ -245,7 +245,7 @@ func (s *docSession) run(i int, st docStep) bool {
 // the sample app take a few seconds.
 const docStepTimeout = 90 * time.Second
 
-// close ends the shell, interrupts what the document left running and
+// close ends the shell, terminates what the document left running and
 // stops the app instances of its servers.
 func (s *docSession) close() {
 	t := s.t
@@ -262,11 +262,11 @@ func (s *docSession) close() {
 		if bg.pid <= 0 {
 			continue
 		}
-		syscall.Kill(bg.pid, syscall.SIGINT)
+		syscall.Kill(bg.pid, syscall.SIGTERM)
 		deadline := time.Now().Add(30 * time.Second)
 		for syscall.Kill(bg.pid, 0) == nil {
 			if time.Now().After(deadline) {
-				t.Errorf("%s:%d: pid %d still running 30s after SIGINT: killed", s.doc, bg.step.Line, bg.pid)
+				t.Errorf("%s:%d: pid %d still running 30s after SIGTERM: killed", s.doc, bg.step.Line, bg.pid)
 				syscall.Kill(bg.pid, syscall.SIGKILL)
 				break
 			}
