@@ -29,9 +29,9 @@ import (
 // new directory with a git identity, and PATH starts with the freshly
 // built gantry. What differs from a reader's terminal, and why:
 //
-//   - every address 127.0.0.1:PORT in a command is replaced by a free port
-//     (the same one for the same address throughout a document), so the
-//     test never binds the documented fixed ports;
+//   - every port in a command, written 127.0.0.1:PORT or PORT=NNNN, is
+//     replaced by a free port (the same one for the same number throughout
+//     a document), so the test never binds the documented fixed ports;
 //   - after a command that leaves a process in the background (ends with
 //     `&`), the test waits until the first address of that command accepts
 //     connections, as a reader would before typing the next command;
@@ -93,8 +93,8 @@ type docSession struct {
 	dir    string // the sandbox, where the session starts
 	sh     *exec.Cmd
 	stdin  io.WriteCloser
-	status *bufio.Scanner // "N EXIT PID PWD" after each command
-	addrs  map[string]string
+	status *bufio.Scanner    // "N EXIT PID PWD" after each command
+	ports  map[string]string // documented port → free port
 	bg     []docBackground
 }
 
@@ -106,7 +106,9 @@ type docBackground struct {
 	out  string // the file that receives its output
 }
 
-var addrRE = regexp.MustCompile(`127\.0\.0\.1:(\d{4,5})\b`)
+// addrRE matches the ports a command may bind or reach: 127.0.0.1:PORT, and
+// PORT=NNNN (how the sample app is told where to listen).
+var addrRE = regexp.MustCompile(`(127\.0\.0\.1:|\bPORT=)(\d{4,5})\b`)
 
 func runDoc(t *testing.T, bin, doc string, steps []docStep) {
 	s := newDocSession(t, bin, doc)
@@ -171,17 +173,22 @@ func newDocSession(t *testing.T, bin, doc string) *docSession {
 		t.Fatal(err)
 	}
 	statusW.Close()
-	return &docSession{t: t, doc: doc, dir: dir, sh: sh, stdin: stdin, status: bufio.NewScanner(statusR), addrs: map[string]string{}}
+	return &docSession{t: t, doc: doc, dir: dir, sh: sh, stdin: stdin, status: bufio.NewScanner(statusR), ports: map[string]string{}}
 }
 
 // run runs step i and reports whether the document may go on.
 func (s *docSession) run(i int, st docStep) bool {
 	t := s.t
+	var first string // the first address the command names
 	text := addrRE.ReplaceAllStringFunc(st.Text, func(a string) string {
-		if s.addrs[a] == "" {
-			s.addrs[a] = freeAddr(t)
+		m := addrRE.FindStringSubmatch(a)
+		if s.ports[m[2]] == "" {
+			_, s.ports[m[2]], _ = net.SplitHostPort(freeAddr(t))
 		}
-		return s.addrs[a]
+		if first == "" {
+			first = "127.0.0.1:" + s.ports[m[2]]
+		}
+		return m[1] + s.ports[m[2]]
 	})
 	out := filepath.Join(filepath.Dir(s.dir), "out", strconv.Itoa(i))
 	// The command reads no script from the session's stdin, and its
@@ -231,9 +238,9 @@ func (s *docSession) run(i int, st docStep) bool {
 			}
 		}
 		s.bg = append(s.bg, bg)
-		if a := addrRE.FindString(text); a != "" {
-			if err := waitListening(a, 60*time.Second); err != nil {
-				t.Errorf("%s:%d: %s\nnothing listens on %s: %v; output:\n%s", s.doc, st.Line, text, a, err, readFile(out))
+		if first != "" {
+			if err := waitListening(first, 60*time.Second); err != nil {
+				t.Errorf("%s:%d: %s\nnothing listens on %s: %v; output:\n%s", s.doc, st.Line, text, first, err, readFile(out))
 				return false
 			}
 		}
