@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/pgtest"
 )
 
 // TestDocs runs the how-tos: every command of every ```sh block of
@@ -65,17 +67,27 @@ func TestDocs(t *testing.T) {
 			if !callsGantry(steps) {
 				t.Skipf("%s runs no gantry command", doc)
 			}
+			var ports map[string]string
 			if need := docNeeds[name]; need != nil {
-				need(t)
+				ports = need(t)
 			}
-			runDoc(t, bin, doc, steps)
+			runDoc(t, bin, doc, steps, ports)
 		})
 	}
 }
 
-// docNeeds holds, per document, a check that skips it (or, with
-// GANTRY_INTEGRATION=1, fails) when this machine lacks what it needs.
-var docNeeds = map[string]func(*testing.T){}
+// docNeeds holds, per document, what it needs beyond gantry, git and go:
+// it starts it, or skips the document (with GANTRY_INTEGRATION=1, fails)
+// when this machine lacks it, and returns the documented ports it serves on
+// (documented port → port).
+var docNeeds = map[string]func(*testing.T) map[string]string{
+	// A PostgreSQL on 127.0.0.1:5432 with an empty database hello_test.
+	"w4-blue-green-database": func(t *testing.T) map[string]string {
+		pg := pgtest.Start(t)
+		pg.CreateDB(t, "hello_test")
+		return map[string]string{"5432": strconv.Itoa(pg.Port)}
+	},
+}
 
 func callsGantry(steps []docStep) bool {
 	for _, s := range steps {
@@ -110,8 +122,11 @@ type docBackground struct {
 // PORT=NNNN (how the sample app is told where to listen).
 var addrRE = regexp.MustCompile(`(127\.0\.0\.1:|\bPORT=)(\d{4,5})\b`)
 
-func runDoc(t *testing.T, bin, doc string, steps []docStep) {
+func runDoc(t *testing.T, bin, doc string, steps []docStep, ports map[string]string) {
 	s := newDocSession(t, bin, doc)
+	for k, v := range ports {
+		s.ports[k] = v
+	}
 	defer s.close()
 	for i, st := range steps {
 		if st.Skip != "" {
