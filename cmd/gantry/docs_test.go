@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gantry-dev/gantry/internal/pgtest"
 )
 
 // TestDocs runs the how-tos: every command of every ```sh block of
@@ -67,26 +65,13 @@ func TestDocs(t *testing.T) {
 			if !callsGantry(steps) {
 				t.Skipf("%s runs no gantry command", doc)
 			}
-			var ports map[string]string
+			setup := &docSetup{}
 			if need := docNeeds[name]; need != nil {
-				ports = need(t)
+				setup = need(t)
 			}
-			runDoc(t, bin, doc, steps, ports)
+			runDoc(t, bin, doc, steps, setup)
 		})
 	}
-}
-
-// docNeeds holds, per document, what it needs beyond gantry, git and go:
-// it starts it, or skips the document (with GANTRY_INTEGRATION=1, fails)
-// when this machine lacks it, and returns the documented ports it serves on
-// (documented port → port).
-var docNeeds = map[string]func(*testing.T) map[string]string{
-	// A PostgreSQL on 127.0.0.1:5432 with an empty database hello_test.
-	"w4-blue-green-database": func(t *testing.T) map[string]string {
-		pg := pgtest.Start(t)
-		pg.CreateDB(t, "hello_test")
-		return map[string]string{"5432": strconv.Itoa(pg.Port)}
-	},
 }
 
 func callsGantry(steps []docStep) bool {
@@ -108,6 +93,8 @@ type docSession struct {
 	status *bufio.Scanner    // "N EXIT PID PWD" after each command
 	ports  map[string]string // documented port → free port
 	bg     []docBackground
+	// dockerHost is the Docker Engine the document's servers use.
+	dockerHost string
 }
 
 // docBackground is a process a command left running.
@@ -122,11 +109,8 @@ type docBackground struct {
 // PORT=NNNN (how the sample app is told where to listen).
 var addrRE = regexp.MustCompile(`(127\.0\.0\.1:|\bPORT=)(\d{4,5})\b`)
 
-func runDoc(t *testing.T, bin, doc string, steps []docStep, ports map[string]string) {
-	s := newDocSession(t, bin, doc)
-	for k, v := range ports {
-		s.ports[k] = v
-	}
+func runDoc(t *testing.T, bin, doc string, steps []docStep, setup *docSetup) {
+	s := newDocSession(t, bin, doc, setup)
 	defer s.close()
 	for i, st := range steps {
 		if st.Skip != "" {
@@ -139,7 +123,7 @@ func runDoc(t *testing.T, bin, doc string, steps []docStep, ports map[string]str
 	}
 }
 
-func newDocSession(t *testing.T, bin, doc string) *docSession {
+func newDocSession(t *testing.T, bin, doc string, setup *docSetup) *docSession {
 	t.Helper()
 	root := t.TempDir()
 	dir, home, outs := filepath.Join(root, "gantry"), filepath.Join(root, "home"), filepath.Join(root, "out")
@@ -165,9 +149,12 @@ func newDocSession(t *testing.T, bin, doc string) *docSession {
 		env = append(env, k+"="+strings.TrimSpace(string(v)))
 	}
 	for _, kv := range os.Environ() { // what the tools need, none of the caller's gantry settings
-		if k, _, _ := strings.Cut(kv, "="); k == "TMPDIR" || k == "USER" || k == "DOCKER_HOST" || k == "GANTRY_INTEGRATION" {
+		if k, _, _ := strings.Cut(kv, "="); k == "TMPDIR" || k == "USER" || k == "GANTRY_INTEGRATION" {
 			env = append(env, kv)
 		}
+	}
+	if setup.dockerHost != "" {
+		env = append(env, "DOCKER_HOST="+setup.dockerHost)
 	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
@@ -188,7 +175,11 @@ func newDocSession(t *testing.T, bin, doc string) *docSession {
 		t.Fatal(err)
 	}
 	statusW.Close()
-	return &docSession{t: t, doc: doc, dir: dir, sh: sh, stdin: stdin, status: bufio.NewScanner(statusR), ports: map[string]string{}}
+	s := &docSession{t: t, doc: doc, dir: dir, sh: sh, stdin: stdin, status: bufio.NewScanner(statusR), ports: map[string]string{}, dockerHost: setup.dockerHost}
+	for k, v := range setup.ports {
+		s.ports[k] = v
+	}
+	return s
 }
 
 // run runs step i and reports whether the document may go on.
@@ -299,7 +290,7 @@ func (s *docSession) close() {
 		if bg.data == "" {
 			continue
 		}
-		srv := &Server{DataDir: bg.data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(io.Discard, "text"),
+		srv := &Server{DataDir: bg.data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(io.Discard, "text"), DockerHost: s.dockerHost,
 			SecretsKey: filepath.Join(filepath.Dir(s.dir), "home", ".config", "gantry", "secrets.key")}
 		if err := srv.Open(context.Background()); err != nil {
 			t.Errorf("cleanup: open %s to stop the app's instances: %v", bg.data, err)
