@@ -196,6 +196,10 @@ func (s *docSession) run(i int, st docStep) bool {
 		}
 		return m[1] + s.ports[m[2]]
 	})
+	shown := st.Text // as printed, and as run when the ports differ
+	if text != st.Text {
+		shown += "\n(run as: " + text + ")"
+	}
 	out := filepath.Join(filepath.Dir(s.dir), "out", strconv.Itoa(i))
 	// The command reads no script from the session's stdin, and its
 	// background processes do not hold the status pipe.
@@ -218,17 +222,17 @@ func (s *docSession) run(i int, st docStep) bool {
 	case r = <-done:
 	case <-time.After(docStepTimeout):
 		syscall.Kill(-s.sh.Process.Pid, syscall.SIGKILL)
-		t.Errorf("%s:%d: %s\nstill running after %s; output so far:\n%s%s", s.doc, st.Line, text, docStepTimeout, readFile(out), s.backgroundLogs())
+		t.Errorf("%s:%d: %s\nstill running after %s; output so far:\n%s%s", s.doc, st.Line, shown, docStepTimeout, readFile(out), s.backgroundLogs())
 		return false
 	}
 	if !r.ok || len(r.fields) < 4 {
-		t.Errorf("%s:%d: %s\nthe shell ended (a syntax error?); output:\n%s", s.doc, st.Line, text, readFile(out))
+		t.Errorf("%s:%d: %s\nthe shell ended (a syntax error?); output:\n%s", s.doc, st.Line, shown, readFile(out))
 		return false
 	}
 	code, _ := strconv.Atoi(r.fields[1])
 	t.Logf("%s:%d: exit %d in %.1fs: %s\n%s", s.doc, st.Line, code, time.Since(start).Seconds(), firstLine(text), indent(lastLines(readFile(out), 12)))
 	if code != st.WantExit {
-		t.Errorf("%s:%d: %s\nexit %d, want %d; output:\n%s%s", s.doc, st.Line, text, code, st.WantExit, readFile(out), s.backgroundLogs())
+		t.Errorf("%s:%d: %s\nexit %d, want %d; output:\n%s%s", s.doc, st.Line, shown, code, st.WantExit, readFile(out), s.backgroundLogs())
 		return false
 	}
 	if st.background() {
@@ -246,7 +250,7 @@ func (s *docSession) run(i int, st docStep) bool {
 		s.bg = append(s.bg, bg)
 		if first != "" {
 			if err := waitListening(first, 60*time.Second); err != nil {
-				t.Errorf("%s:%d: %s\nnothing listens on %s: %v; output:\n%s", s.doc, st.Line, text, first, err, readFile(out))
+				t.Errorf("%s:%d: %s\nnothing listens on %s: %v; output:\n%s", s.doc, st.Line, shown, first, err, readFile(out))
 				return false
 			}
 		}
@@ -254,9 +258,9 @@ func (s *docSession) run(i int, st docStep) bool {
 	return true
 }
 
-// docStepTimeout bounds one command; a builds and a blue-green deploy of
+// docStepTimeout bounds one command; a build and a blue-green deploy of
 // the sample app take a few seconds.
-const docStepTimeout = 90 * time.Second
+var docStepTimeout = 90 * time.Second
 
 // close ends the shell, terminates what the document left running and
 // stops the app instances of its servers.
