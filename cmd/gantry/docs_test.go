@@ -95,6 +95,7 @@ type docSession struct {
 	bg     []docBackground
 	// dockerHost is the Docker Engine the document's servers use.
 	dockerHost string
+	shOut      *syncWriter
 }
 
 // docBackground is a process a command left running.
@@ -140,7 +141,7 @@ func newDocSession(t *testing.T, bin, doc string, setup *docSetup) *docSession {
 		t.Fatal(err)
 	}
 	env := []string{"HOME=" + home, "PATH=" + filepath.Dir(bin) + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"DOCS_OUT=" + outs, "LANG=C.UTF-8", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false"}
+		"LANG=C.UTF-8", "GOTOOLCHAIN=local", "GOFLAGS=-buildvcs=false"}
 	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {
 		v, err := exec.Command("go", "env", k).Output()
 		if err != nil {
@@ -168,14 +169,13 @@ func newDocSession(t *testing.T, bin, doc string, setup *docSetup) *docSession {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var shErr syncWriter
-	shErr.w = io.Discard
-	sh.Stdout, sh.Stderr = &shErr, &shErr
+	shOut := &syncWriter{w: &strings.Builder{}} // the shell's own complaints
+	sh.Stdout, sh.Stderr = shOut, shOut
 	if err := sh.Start(); err != nil {
 		t.Fatal(err)
 	}
 	statusW.Close()
-	s := &docSession{t: t, doc: doc, dir: dir, sh: sh, stdin: stdin, status: bufio.NewScanner(statusR), ports: map[string]string{}, dockerHost: setup.dockerHost}
+	s := &docSession{t: t, doc: doc, dir: dir, sh: sh, stdin: stdin, status: bufio.NewScanner(statusR), ports: map[string]string{}, dockerHost: setup.dockerHost, shOut: shOut}
 	for k, v := range setup.ports {
 		s.ports[k] = v
 	}
@@ -226,7 +226,10 @@ func (s *docSession) run(i int, st docStep) bool {
 		return false
 	}
 	if !r.ok || len(r.fields) < 4 {
-		t.Errorf("%s:%d: %s\nthe shell ended (a syntax error?); output:\n%s", s.doc, st.Line, shown, readFile(out))
+		s.shOut.mu.Lock()
+		complaint := s.shOut.w.(*strings.Builder).String()
+		s.shOut.mu.Unlock()
+		t.Errorf("%s:%d: %s\nthe shell ended (a syntax error?): %s\noutput:\n%s", s.doc, st.Line, shown, complaint, readFile(out))
 		return false
 	}
 	code, _ := strconv.Atoi(r.fields[1])
