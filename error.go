@@ -3,6 +3,7 @@ package gantry
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes. They are part of the API contract: the HTTP layer maps them to
@@ -74,4 +75,17 @@ func ExitCode(err error) int {
 	default:
 		return 1
 	}
+}
+
+// CommandLine is a gantry command that an error message advises, written
+// so that it works as printed: it names the environment and, when known,
+// the app (--app), so that it works from any directory and with several
+// apps registered. Example: CommandLine("db rollback", "prod", "shop",
+// "--force") is "gantry db rollback prod --force --app shop".
+func CommandLine(verb, env, app string, flags ...string) string {
+	parts := append([]string{"gantry", verb, env}, flags...)
+	if app != "" {
+		parts = append(parts, "--app", app)
+	}
+	return strings.Join(parts, " ")
 }

@@ -21,7 +21,10 @@ type Server struct {
 	Store    gantry.Store
 	Deploys  gantry.DeployService
 	Releases gantry.ReleaseService
-	Router   gantry.Router
+	// Databases runs the gantry db verbs; nil: this server manages no
+	// databases.
+	Databases gantry.DatabaseService
+	Router    gantry.Router
 	// Tokens authenticates bearer tokens. Without it only requests that
 	// already carry an identity (the unix socket, the dashboard) get in.
 	Tokens gantry.TokenStore
@@ -78,6 +81,7 @@ func (s *Server) routes() []route {
 		{"GET /v1/apps/{app}/diff", PermRead, s.diff},
 	}
 	rs = append(rs, s.accessRoutes()...)
+	rs = append(rs, s.databaseRoutes()...)
 	return append(rs, s.workflowRoutes()...)
 }
 

@@ -21,8 +21,6 @@ func (s *Server) workflowRoutes() []route {
 		{"POST /v1/apps/{app}/releases/import", PermBuild, s.importRelease},
 		{"GET /v1/apps/{app}/releases/{id}/evidence", PermRead, s.releaseEvidence},
 		{"POST /v1/images/prune", PermAdmin, s.pruneImages},
-		{"GET /v1/apps/{app}/environments/{env}/db", PermRead, s.databaseStatus},
-		{"POST /v1/apps/{app}/environments/{env}/db/contract", PermDeploy, s.databaseContract},
 	}
 }
 
