@@ -112,6 +112,14 @@ func TestDBVerbsThroughServer(t *testing.T) {
 		t.Errorf("snapshot %s is not in the server's snapshot directory %s: %v", expand.Name, dir, err)
 	}
 
+	// A db verb that changes the database waits for no deployment: a held
+	// lock is a conflict that names its holder.
+	cli("lock", "test", "--reason", "maintenance window")
+	if _, errs, code := runCLI(t, s.APIURL, "db", "snapshot", "test"); code != 3 || !strings.Contains(errs, "tester") {
+		t.Errorf("db snapshot of a locked environment: exit %d (%s), want 3 naming the holder", code, errs)
+	}
+	cli("unlock", "test")
+
 	// A manual snapshot, then a restore of it (the state 2.1.0 runs on).
 	if out := cli("db", "snapshot", "test", "--reason", "by hand"); !strings.HasPrefix(out, "snapshot ") {
 		t.Errorf("db snapshot printed %q", out)
@@ -127,6 +135,19 @@ func TestDBVerbsThroughServer(t *testing.T) {
 		t.Errorf("after the restore: active %q, last ledger row %+v", st.Active, st.Ledger[len(st.Ledger)-1])
 	}
 	wantVersion(t, s.RouterURL, "test.hello.localhost", "2.1.0")
+	audit, err := s.Store.ListAudit(context.Background(), gantry.AuditFilter{App: "hello", Env: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string]bool{}
+	for _, e := range audit {
+		audited[e.Operation+" "+e.Actor+" "+e.Result] = true
+	}
+	for _, op := range []string{"POST /v1/apps/{app}/environments/{env}/db/snapshots", "POST /v1/apps/{app}/environments/{env}/db/snapshots/{name}/restore"} {
+		if !audited[op+" tester "+gantry.AuditOK] {
+			t.Errorf("the audit trail lacks %s by tester", op)
+		}
+	}
 
 	// 2.1.0 is active and needs 02: a database rollback is refused, and
 	// the advised command flips back, rolling the migration back with it.
