@@ -16,15 +16,25 @@ import (
 	"github.com/gantry-dev/gantry"
 )
 
-// Server serves the API.
+// Server serves the API. It receives each service it uses as a field of
+// its own, so that what a server offers is said where it is built
+// (cmd/gantry); an endpoint whose service is nil answers that this server
+// does not offer it.
 type Server struct {
 	Store    gantry.Store
 	Deploys  gantry.DeployService
 	Releases gantry.ReleaseService
-	// Databases runs the gantry db verbs; nil: this server manages no
-	// databases.
+	// Importer records releases of images built elsewhere.
+	Importer gantry.ReleaseImporter
+	// Rollouts runs ordered rollouts and their continuation.
+	Rollouts RolloutService
+	// Workflows runs environment clone, rename, delete and approvals.
+	Workflows gantry.WorkflowService
+	// Databases runs the gantry db verbs.
 	Databases gantry.DatabaseService
-	Router    gantry.Router
+	// Images prunes unused images.
+	Images gantry.ImageService
+	Router gantry.Router
 	// Tokens authenticates bearer tokens. Without it only requests that
 	// already carry an identity (the unix socket, the dashboard) get in.
 	Tokens gantry.TokenStore

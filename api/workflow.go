@@ -24,13 +24,12 @@ func (s *Server) workflowRoutes() []route {
 	}
 }
 
-// workflows returns the service behind the workflow endpoints: the deploy
-// service, when it offers them.
+// workflows returns the service behind the workflow endpoints.
 func (s *Server) workflows() (gantry.WorkflowService, error) {
-	if w, ok := s.Deploys.(gantry.WorkflowService); ok {
-		return w, nil
+	if s.Workflows == nil {
+		return nil, gantry.Errorf(gantry.EINVALID, "this server does not run environment workflows")
 	}
-	return nil, gantry.Errorf(gantry.EINVALID, "this server does not run environment workflows")
+	return s.Workflows, nil
 }
 
 // CloneRequest is the body of a clone: the new environment and its data.

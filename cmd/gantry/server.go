@@ -168,7 +168,7 @@ const socketName = "gantry.sock"
 // serveAPI serves the API under /v1 and the dashboard under /, on the TCP
 // address (tokens and sessions) and on the unix socket (the server's own
 // user is admin there).
-func (s *Server) serveAPI(releases gantry.ReleaseService) error {
+func (s *Server) serveAPI(releases *deploy.Releases) error {
 	keyPath := s.SecretsKey
 	if keyPath == "" {
 		home, err := os.UserHomeDir()
@@ -183,7 +183,8 @@ func (s *Server) serveAPI(releases gantry.ReleaseService) error {
 	}
 	s.Secrets = box
 	apiSrv := &api.Server{
-		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Router: s.Router, Databases: s.Orchestrator,
+		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Router: s.Router,
+		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
 		Tokens: s.Store, Audit: s.Store, Secrets: box,
 		Logger: s.Logger.With("component", "api"),
 	}
