@@ -3,6 +3,7 @@ package gantry
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -58,6 +59,31 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// HTTPStatus is the HTTP status that answers an error of code: the one map
+// from codes to statuses, used by the API, the dashboard and the router's
+// admin API alike, so a refusal is a 403 wherever it is answered.
+func HTTPStatus(code string) int {
+	switch code {
+	case "":
+		return http.StatusOK
+	case EINVALID:
+		return http.StatusBadRequest
+	case ENOTFOUND:
+		return http.StatusNotFound
+	case ECONFLICT:
+		return http.StatusConflict
+	case EPOLICY, EFORBIDDEN:
+		return http.StatusForbidden
+	case EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	case EFAILED:
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusInternalServerError
 }
 
 // ExitCode maps an error to the CLI's exit codes: 0 ok, 1 failed, 2 usage,

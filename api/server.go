@@ -133,27 +133,6 @@ func actor(r *http.Request) string {
 	return "anonymous"
 }
 
-// errorStatus maps a coded error to an HTTP status.
-func errorStatus(code string) int {
-	switch code {
-	case gantry.EINVALID:
-		return http.StatusBadRequest
-	case gantry.ENOTFOUND:
-		return http.StatusNotFound
-	case gantry.ECONFLICT:
-		return http.StatusConflict
-	case gantry.EPOLICY, gantry.EFORBIDDEN:
-		return http.StatusForbidden
-	case gantry.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case gantry.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	case gantry.EFAILED:
-		return http.StatusUnprocessableEntity
-	}
-	return http.StatusInternalServerError
-}
-
 // ErrorBody is the JSON body of an error response.
 type ErrorBody struct {
 	Error string `json:"error"`
@@ -166,7 +145,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == gantry.EINTERNAL {
 		s.logger().Error("api", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
-	writeJSON(w, errorStatus(code), ErrorBody{Error: gantry.ErrorMessage(err), Code: code})
+	writeJSON(w, gantry.HTTPStatus(code), ErrorBody{Error: gantry.ErrorMessage(err), Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
