@@ -50,6 +50,10 @@ func (s *Server) cloneEnvironment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := gantry.ValidName("environment", body.Dst); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	req := gantry.CloneRequest{App: r.PathValue("app"), Src: r.PathValue("env"), Dst: body.Dst, WithData: body.WithData, PostCopy: body.PostCopy, Actor: actor(r)}
 	s.stream(w, r, func(ctx context.Context, p gantry.Progress) (any, error) {
 		return deploymentResult(wf.Clone(ctx, req, p))
@@ -72,6 +76,16 @@ func (s *Server) renameEnvironment(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	names := []string{body.New}
+	if body.DisplaceTo != "" {
+		names = append(names, body.DisplaceTo)
+	}
+	for _, name := range names {
+		if err := gantry.ValidName("environment", name); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	req := gantry.RenameRequest{App: r.PathValue("app"), Old: r.PathValue("env"), New: body.New, DisplaceTo: body.DisplaceTo, Actor: actor(r)}
 	s.stream(w, r, func(ctx context.Context, p gantry.Progress) (any, error) {
