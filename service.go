@@ -143,7 +143,9 @@ type ReleaseImporter interface {
 // the actor is the identity in ctx (gantry.IdentityFrom).
 type DatabaseService interface {
 	DatabaseStatus(ctx context.Context, app, env string) (*DatabaseStatus, error)
-	Contract(ctx context.Context, app, env string, force bool) (*MigrationRecord, error)
+	// DatabaseContract completes the active migration now: refused while a
+	// slot that needs the old schema may take traffic, unless force.
+	DatabaseContract(ctx context.Context, app, env string, force bool) (*MigrationRecord, error)
 	// DatabaseRollback undoes the active migration; across a contract only
 	// with force. It refuses while the release of the active slot needs
 	// the migration: `gantry rollback ENV` flips back first.

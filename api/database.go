@@ -53,7 +53,7 @@ func (s *Server) databaseStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) databaseContract(w http.ResponseWriter, r *http.Request) {
 	force := r.URL.Query().Get("force") == "true"
 	s.withDatabases(w, r, func(d gantry.DatabaseService, app, env string) (any, error) {
-		return d.Contract(r.Context(), app, env, force)
+		return d.DatabaseContract(r.Context(), app, env, force)
 	})
 }
 

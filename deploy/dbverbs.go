@@ -54,6 +54,22 @@ func (o *Orchestrator) databaseOf(ctx context.Context, app, envName string) (*ga
 	return o.bindingOfActive(ctx, app, envName)
 }
 
+// DatabaseContract is `gantry db contract` through the server: Contract
+// under the environment's lock, so that a contract by hand never runs
+// beside a deployment, which may be expanding or switching.
+func (o *Orchestrator) DatabaseContract(ctx context.Context, app, envName string, force bool) (*gantry.MigrationRecord, error) {
+	if o.Databases == nil {
+		_, _, err := o.databaseOf(ctx, app, envName)
+		return nil, err
+	}
+	unlock, err := o.lockForDatabase(ctx, app, envName, "contract")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return o.Contract(ctx, app, envName, force)
+}
+
 // Snapshots lists an environment's database snapshots, newest first: those
 // the server took before each expand and contract, and manual ones.
 func (o *Orchestrator) Snapshots(ctx context.Context, app, envName string) ([]*gantry.Snapshot, error) {

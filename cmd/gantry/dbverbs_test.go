@@ -115,8 +115,10 @@ func TestDBVerbsThroughServer(t *testing.T) {
 	// A db verb that changes the database waits for no deployment: a held
 	// lock is a conflict that names its holder.
 	cli("lock", "test", "--reason", "maintenance window")
-	if _, errs, code := runCLI(t, s.APIURL, "db", "snapshot", "test"); code != 3 || !strings.Contains(errs, "tester") {
-		t.Errorf("db snapshot of a locked environment: exit %d (%s), want 3 naming the holder", code, errs)
+	for _, verb := range [][]string{{"snapshot", "test"}, {"contract", "test"}, {"rollback", "test"}, {"rollback", "test", "--force"}, {"restore", "test", "any", "--yes"}} {
+		if _, errs, code := runCLI(t, s.APIURL, append([]string{"db"}, verb...)...); code != 3 || !strings.Contains(errs, "tester") {
+			t.Errorf("db %s on a locked environment: exit %d (%s), want 3 naming the holder", strings.Join(verb, " "), code, errs)
+		}
 	}
 	cli("unlock", "test")
 
