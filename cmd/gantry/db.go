@@ -44,9 +44,18 @@ func (f *dbFlags) binding(m *Main, env string) (gantry.DatabaseBinding, error) {
 	app := m.localApp()
 	dir := f.snapshots
 	if dir == "" {
-		dir = gantry.SnapshotDir(gantry.SnapshotRoot(f.dataDir(m)), app, env)
+		if app == "" {
+			return gantry.DatabaseBinding{}, usagef("db: name the app with --app (or run in its directory): direct mode keeps snapshots in DATA/snapshots/APP/%s, as the server does", env)
+		}
+		dir = f.snapshotDir(m, app, env)
 	}
 	return gantry.DatabaseBinding{App: app, Env: env, Engine: f.engine, URL: u, SnapshotDir: dir, KeepSnapshots: f.keep}, nil
+}
+
+// snapshotDir is where direct mode keeps an environment's snapshots: the
+// server's own layout under the data directory.
+func (f *dbFlags) snapshotDir(m *Main, app, env string) string {
+	return gantry.SnapshotDir(gantry.SnapshotRoot(f.dataDir(m)), app, env)
 }
 
 // dataDir is the server's data directory as direct mode assumes it: --data,
@@ -400,7 +409,11 @@ func newDBCopyCmd(m *Main, f *dbFlags) *cobra.Command {
 			}
 			to := from
 			to.Env, to.URL = args[1], toURL
-			to.SnapshotDir = filepath.Join(filepath.Dir(from.SnapshotDir), args[1])
+			to.SnapshotDir = f.snapshotDir(m, from.App, args[1])
+			if f.snapshots != "" {
+				// An explicit directory is from's own: the copy's sits beside it.
+				to.SnapshotDir = filepath.Join(filepath.Dir(from.SnapshotDir), args[1])
+			}
 			req := gantry.CopyRequest{From: from, To: to, Method: method}
 			if postCopy != "" {
 				b, err := os.ReadFile(postCopy)

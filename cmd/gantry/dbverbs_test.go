@@ -16,12 +16,12 @@ import (
 // dbServer starts a server whose hello app declares a pgroll database
 // bound to a throwaway PostgreSQL, with release 2.0.0 (migration 01) tagged
 // v2.0.0 and 2.1.0 (migration 02, a column rename) tagged v2.1.0.
-func dbServer(t *testing.T) (*Server, string) {
+func dbServer(t *testing.T) (s *Server, repo, dbURL string) {
 	t.Helper()
 	needTools(t)
 	pg := pgtest.Start(t)
-	dbURL := pg.CreateDB(t, "hello_test")
-	s := &Server{DataDir: t.TempDir(), Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text"),
+	dbURL = pg.CreateDB(t, "hello_test")
+	s = &Server{DataDir: t.TempDir(), Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text"),
 		Getenv: func(k string) string {
 			if k == "GANTRY_SECRET_DATABASE_URL" {
 				return dbURL
@@ -34,7 +34,7 @@ func dbServer(t *testing.T) (*Server, string) {
 	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
 	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
 
-	repo := helloRepo(t)
+	repo = helloRepo(t)
 	migrations := filepath.Join(repo, "db", "migrations")
 	os.MkdirAll(migrations, 0o755)
 	writeFile(t, migrations, "01_create_users.yaml", "operations:\n  - create_table:\n      name: users\n      columns:\n        - {name: id, type: bigserial, pk: true}\n        - {name: name, type: text}\n")
@@ -49,7 +49,7 @@ func dbServer(t *testing.T) (*Server, string) {
 	git(t, repo, "add", "-A")
 	commitChange(t, repo, "VERSION", "2.1.0\n", "2.1.0")
 	git(t, repo, "tag", "v2.1.0")
-	return s, repo
+	return s, repo, dbURL
 }
 
 // advised is the command an error message advises, in backquotes, whose
@@ -70,7 +70,7 @@ func advised(t *testing.T, msg, prefix string) []string {
 // refused while the active release needs the migration, and every command
 // that a refusal advises works as printed.
 func TestDBVerbsThroughServer(t *testing.T) {
-	s, repo := dbServer(t)
+	s, repo, dbURL := dbServer(t)
 	cli := func(args ...string) string { t.Helper(); return mustCLI(t, s.APIURL, args...) }
 	status := func() *gantry.DatabaseStatus {
 		t.Helper()
@@ -110,6 +110,15 @@ func TestDBVerbsThroughServer(t *testing.T) {
 	dir := gantry.SnapshotDir(gantry.SnapshotRoot(s.DataDir), "hello", "test")
 	if _, err := os.Stat(filepath.Join(dir, expand.Name+".json")); err != nil {
 		t.Errorf("snapshot %s is not in the server's snapshot directory %s: %v", expand.Name, dir, err)
+	}
+	// Direct mode, given the URL and the server's data directory, sees the
+	// very same snapshots.
+	var direct []*gantry.Snapshot
+	if err := json.Unmarshal([]byte(cli("--json", "--app", "hello", "db", "snapshots", "test", "--url", dbURL, "--data", s.DataDir)), &direct); err != nil {
+		t.Fatal(err)
+	}
+	if len(direct) != len(snaps) || len(direct) == 0 || direct[0].Name != snaps[0].Name {
+		t.Errorf("direct mode lists %d snapshots, the server %d: want the same", len(direct), len(snaps))
 	}
 
 	// A db verb that changes the database waits for no deployment: a held
