@@ -229,6 +229,9 @@ func (o *Orchestrator) DatabaseRollback(ctx context.Context, app, envName string
 	if needs {
 		return o.undoContract(ctx, b, env, active, t)
 	}
+	// Slots that need the migration stop before it goes: afterwards they
+	// would serve errors. A rollback that then fails leaves a cold standby,
+	// not a broken one.
 	var stopped []string
 	for _, name := range []string{gantry.SlotBlue, gantry.SlotGreen} {
 		s := env.Slots[name]
