@@ -3,6 +3,7 @@ package gantry
 import (
 	"context"
 	"io/fs"
+	"path/filepath"
 	"time"
 )
 
@@ -48,6 +49,19 @@ type DatabaseBinding struct {
 	KeepSnapshots int `json:"keep_snapshots,omitempty"`
 }
 
+// SnapshotRoot is where a server whose data directory is dataDir (gantry
+// server --data) keeps every environment's database snapshots.
+func SnapshotRoot(dataDir string) string {
+	return filepath.Join(dataDir, "snapshots")
+}
+
+// SnapshotDir is where an environment's database snapshots live under a
+// SnapshotRoot: <data>/snapshots/<app>/<env>. The server and the CLI's
+// direct mode both call it, so they list and restore the same snapshots.
+func SnapshotDir(root, app, env string) string {
+	return filepath.Join(root, app, env)
+}
+
 // PlanRequest is what Plan looks at.
 type PlanRequest struct {
 	Release *Release
@@ -75,6 +89,9 @@ type MigrationPlan struct {
 	Pending []string `json:"pending,omitempty"`
 	// Schema is the schema the release's instances will use after Expand.
 	Schema string `json:"schema,omitempty"`
+	// Migrations names every migration the release carries, in order: the
+	// ones its instances may rely on.
+	Migrations []string `json:"migrations,omitempty"`
 	// Reason explains a refusal (and is shown to the user as is).
 	Reason string `json:"reason,omitempty"`
 

@@ -3,6 +3,8 @@ package gantry
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 )
 
 // Error codes. They are part of the API contract: the HTTP layer maps them to
@@ -59,6 +61,31 @@ func ErrorMessage(err error) string {
 	return "internal error"
 }
 
+// HTTPStatus is the HTTP status that answers an error of code: the one map
+// from codes to statuses, used by the API, the dashboard and the router's
+// admin API alike, so a refusal is a 403 wherever it is answered.
+func HTTPStatus(code string) int {
+	switch code {
+	case "":
+		return http.StatusOK
+	case EINVALID:
+		return http.StatusBadRequest
+	case ENOTFOUND:
+		return http.StatusNotFound
+	case ECONFLICT:
+		return http.StatusConflict
+	case EPOLICY, EFORBIDDEN:
+		return http.StatusForbidden
+	case EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	case EFAILED:
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusInternalServerError
+}
+
 // ExitCode maps an error to the CLI's exit codes: 0 ok, 1 failed, 2 usage,
 // 3 conflict or locked, 4 refused by policy.
 func ExitCode(err error) int {
@@ -74,4 +101,17 @@ func ExitCode(err error) int {
 	default:
 		return 1
 	}
+}
+
+// CommandLine is a gantry command that an error message advises, written
+// so that it works as printed: it names the environment and, when known,
+// the app (--app), so that it works from any directory and with several
+// apps registered. Example: CommandLine("db rollback", "prod", "shop",
+// "--force") is "gantry db rollback prod --force --app shop".
+func CommandLine(verb, env, app string, flags ...string) string {
+	parts := append([]string{"gantry", verb, env}, flags...)
+	if app != "" {
+		parts = append(parts, "--app", app)
+	}
+	return strings.Join(parts, " ")
 }

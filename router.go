@@ -21,6 +21,44 @@ type HealthCheck struct {
 	UnhealthyAfter int `json:"unhealthy_after,omitempty"`
 }
 
+// Health check defaults beyond the path, interval and timeout (manifest.go):
+// one set, applied by WithDefaults wherever a check runs or is described.
+const (
+	DefaultHealthyAfter    = 1
+	DefaultUnhealthyAfter  = 2
+	DefaultHealthStatusMin = 200
+	DefaultHealthStatusMax = 399
+)
+
+// WithDefaults fills the fields of a health check left at zero: the one
+// home of the defaults that the manifest, the router, the orchestrator's
+// own probes and the runtimes' probes (Kubernetes readiness) all apply.
+// The accepted status range is an HTTP check's only: a TCP check (no Path)
+// keeps none.
+func (h HealthCheck) WithDefaults() HealthCheck {
+	if h.Interval <= 0 {
+		h.Interval = DefaultHealthPeriod
+	}
+	if h.Timeout <= 0 {
+		h.Timeout = DefaultHealthWait
+	}
+	if h.HealthyAfter <= 0 {
+		h.HealthyAfter = DefaultHealthyAfter
+	}
+	if h.UnhealthyAfter <= 0 {
+		h.UnhealthyAfter = DefaultUnhealthyAfter
+	}
+	if h.Path != "" {
+		if h.StatusMin <= 0 {
+			h.StatusMin = DefaultHealthStatusMin
+		}
+		if h.StatusMax <= 0 {
+			h.StatusMax = DefaultHealthStatusMax
+		}
+	}
+	return h
+}
+
 // Route is the router's configuration for one named route. The control plane
 // names routes "<app>/<env>".
 type Route struct {

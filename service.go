@@ -149,11 +149,26 @@ type ReleaseImporter interface {
 	ImportRelease(ctx context.Context, req ImportRequest) (*Release, error)
 }
 
-// DatabaseService reports and completes an environment's database changes
-// through the server, which holds the binding (package deploy).
+// DatabaseService runs the gantry db verbs on an environment's database
+// through the server, which holds its binding (the DATABASE_URL secret and
+// the one snapshot directory) (package deploy). The verbs that change the
+// database hold the environment's lock, so none runs beside a deployment;
+// the actor is the identity in ctx (gantry.IdentityFrom).
 type DatabaseService interface {
 	DatabaseStatus(ctx context.Context, app, env string) (*DatabaseStatus, error)
-	Contract(ctx context.Context, app, env string, force bool) (*MigrationRecord, error)
+	// DatabaseContract completes the active migration now: refused while a
+	// slot that needs the old schema may take traffic, unless force.
+	DatabaseContract(ctx context.Context, app, env string, force bool) (*MigrationRecord, error)
+	// DatabaseRollback undoes the active migration; across a contract only
+	// with force. It refuses while the release of the active slot needs
+	// the migration: `gantry rollback ENV` flips back first.
+	DatabaseRollback(ctx context.Context, app, env string, force bool) (*MigrationRecord, error)
+	// Snapshots lists the environment's snapshots, newest first.
+	Snapshots(ctx context.Context, app, env string) ([]*Snapshot, error)
+	// Snapshot takes a snapshot now.
+	Snapshot(ctx context.Context, app, env, reason string) (*Snapshot, error)
+	// Restore replaces the environment's database with a snapshot.
+	Restore(ctx context.Context, app, env, name string) (*MigrationRecord, error)
 }
 
 // ImageService prunes unused images (package deploy).

@@ -32,7 +32,6 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 
 var (
 	tokenName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-	envName    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 )
 
@@ -64,8 +63,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, e := range req.Envs {
-		if !envName.MatchString(e) {
-			s.fail(w, r, gantry.Errorf(gantry.EINVALID, "environment name %q is not valid", e))
+		if err := gantry.ValidName("environment", e); err != nil {
+			s.fail(w, r, err)
 			return
 		}
 	}
@@ -188,8 +187,8 @@ func (s *Server) secrets(w http.ResponseWriter, r *http.Request) bool {
 		s.fail(w, r, err)
 		return false
 	}
-	if !envName.MatchString(r.PathValue("env")) {
-		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "environment name %q is not valid", r.PathValue("env")))
+	if err := gantry.ValidName("environment", r.PathValue("env")); err != nil {
+		s.fail(w, r, err)
 		return false
 	}
 	return true

@@ -3,14 +3,11 @@ package api
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/gantry-dev/gantry"
 )
-
-var appName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // CreateAppRequest registers an app.
 type CreateAppRequest struct {
@@ -33,8 +30,8 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !appName.MatchString(req.Name) {
-		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "app name %q: use lower-case letters, digits and dashes", req.Name))
+	if err := gantry.ValidName("app", req.Name); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if req.Repo == "" {

@@ -14,12 +14,11 @@ func (s *Server) pruneImages(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, ok := s.Deploys.(gantry.ImageService)
-	if !ok {
+	if s.Images == nil {
 		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "this server does not manage images"))
 		return
 	}
-	removed, err := p.PruneImages(r.Context(), keep)
+	removed, err := s.Images.PruneImages(r.Context(), keep)
 	if err != nil {
 		s.fail(w, r, err)
 		return

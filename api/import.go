@@ -12,12 +12,11 @@ func (s *Server) importRelease(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	imp, ok := s.Releases.(gantry.ReleaseImporter)
-	if !ok {
+	if s.Importer == nil {
 		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "this server does not import releases"))
 		return
 	}
-	rel, err := imp.ImportRelease(r.Context(), gantry.ImportRequest{App: r.PathValue("app"), Version: req.Version, Commit: req.Commit,
+	rel, err := s.Importer.ImportRelease(r.Context(), gantry.ImportRequest{App: r.PathValue("app"), Version: req.Version, Commit: req.Commit,
 		Ref: req.Ref, Images: req.Images, Actor: actor(r)})
 	if err != nil {
 		s.fail(w, r, err)

@@ -32,10 +32,10 @@ type ContinueRequest struct {
 }
 
 func (s *Server) rollouts() (RolloutService, error) {
-	if rs, ok := s.Deploys.(RolloutService); ok {
-		return rs, nil
+	if s.Rollouts == nil {
+		return nil, gantry.Errorf(gantry.EINVALID, "this server does not run ordered rollouts")
 	}
-	return nil, gantry.Errorf(gantry.EINVALID, "this server does not run ordered rollouts")
+	return s.Rollouts, nil
 }
 
 func (s *Server) rollout(w http.ResponseWriter, r *http.Request) {

@@ -33,14 +33,20 @@ func (s *scriptedRollouts) Continue(ctx context.Context, app, env, actor string,
 	return &gantry.Deployment{ID: 3, State: gantry.DeploymentSucceeded}, nil
 }
 
-func newRolloutServer(t *testing.T, deploys gantry.DeployService) (*api.Client, *sqlite.DB) {
+// newRolloutServer serves the rollout endpoints from rollouts; nil makes a
+// server that runs no ordered rollouts.
+func newRolloutServer(t *testing.T, rollouts *scriptedRollouts) (*api.Client, *sqlite.DB) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	srv := httptest.NewServer((&api.Server{Store: db, Deploys: deploys, Tokens: db, Audit: db}).Handler())
+	s := &api.Server{Store: db, Deploys: &scriptedDeploys{}, Tokens: db, Audit: db}
+	if rollouts != nil {
+		s.Deploys, s.Rollouts = rollouts, rollouts
+	}
+	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return api.NewClient(srv.URL, mustToken(t, db, "alice", gantry.RoleDeployer)), db
 }
@@ -86,7 +92,7 @@ func TestRolloutEndpoints(t *testing.T) {
 }
 
 func TestRolloutNeedsAnOrchestrator(t *testing.T) {
-	c, _ := newRolloutServer(t, &scriptedDeploys{})
+	c, _ := newRolloutServer(t, nil)
 	_, err := c.Continue(context.Background(), "hello", "test", "", false, nil)
 	if gantry.ErrorCode(err) != gantry.EINVALID {
 		t.Errorf("continue on a server without ordered rollouts: %v, want EINVALID", err)

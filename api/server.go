@@ -16,12 +16,25 @@ import (
 	"github.com/gantry-dev/gantry"
 )
 
-// Server serves the API.
+// Server serves the API. It receives each service it uses as a field of
+// its own, so that what a server offers is said where it is built
+// (cmd/gantry); an endpoint whose service is nil answers that this server
+// does not offer it.
 type Server struct {
 	Store    gantry.Store
 	Deploys  gantry.DeployService
 	Releases gantry.ReleaseService
-	Router   gantry.Router
+	// Importer records releases of images built elsewhere.
+	Importer gantry.ReleaseImporter
+	// Rollouts runs ordered rollouts and their continuation.
+	Rollouts RolloutService
+	// Workflows runs environment clone, rename, delete and approvals.
+	Workflows gantry.WorkflowService
+	// Databases runs the gantry db verbs.
+	Databases gantry.DatabaseService
+	// Images prunes unused images.
+	Images gantry.ImageService
+	Router gantry.Router
 	// Tokens authenticates bearer tokens. Without it only requests that
 	// already carry an identity (the unix socket, the dashboard) get in.
 	Tokens gantry.TokenStore
@@ -78,6 +91,7 @@ func (s *Server) routes() []route {
 		{"GET /v1/apps/{app}/diff", PermRead, s.diff},
 	}
 	rs = append(rs, s.accessRoutes()...)
+	rs = append(rs, s.databaseRoutes()...)
 	return append(rs, s.workflowRoutes()...)
 }
 
@@ -119,27 +133,6 @@ func actor(r *http.Request) string {
 	return "anonymous"
 }
 
-// errorStatus maps a coded error to an HTTP status.
-func errorStatus(code string) int {
-	switch code {
-	case gantry.EINVALID:
-		return http.StatusBadRequest
-	case gantry.ENOTFOUND:
-		return http.StatusNotFound
-	case gantry.ECONFLICT:
-		return http.StatusConflict
-	case gantry.EPOLICY, gantry.EFORBIDDEN:
-		return http.StatusForbidden
-	case gantry.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case gantry.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	case gantry.EFAILED:
-		return http.StatusUnprocessableEntity
-	}
-	return http.StatusInternalServerError
-}
-
 // ErrorBody is the JSON body of an error response.
 type ErrorBody struct {
 	Error string `json:"error"`
@@ -152,7 +145,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == gantry.EINTERNAL {
 		s.logger().Error("api", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
-	writeJSON(w, errorStatus(code), ErrorBody{Error: gantry.ErrorMessage(err), Code: code})
+	writeJSON(w, gantry.HTTPStatus(code), ErrorBody{Error: gantry.ErrorMessage(err), Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

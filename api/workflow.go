@@ -21,18 +21,15 @@ func (s *Server) workflowRoutes() []route {
 		{"POST /v1/apps/{app}/releases/import", PermBuild, s.importRelease},
 		{"GET /v1/apps/{app}/releases/{id}/evidence", PermRead, s.releaseEvidence},
 		{"POST /v1/images/prune", PermAdmin, s.pruneImages},
-		{"GET /v1/apps/{app}/environments/{env}/db", PermRead, s.databaseStatus},
-		{"POST /v1/apps/{app}/environments/{env}/db/contract", PermDeploy, s.databaseContract},
 	}
 }
 
-// workflows returns the service behind the workflow endpoints: the deploy
-// service, when it offers them.
+// workflows returns the service behind the workflow endpoints.
 func (s *Server) workflows() (gantry.WorkflowService, error) {
-	if w, ok := s.Deploys.(gantry.WorkflowService); ok {
-		return w, nil
+	if s.Workflows == nil {
+		return nil, gantry.Errorf(gantry.EINVALID, "this server does not run environment workflows")
 	}
-	return nil, gantry.Errorf(gantry.EINVALID, "this server does not run environment workflows")
+	return s.Workflows, nil
 }
 
 // CloneRequest is the body of a clone: the new environment and its data.
@@ -50,6 +47,10 @@ func (s *Server) cloneEnvironment(w http.ResponseWriter, r *http.Request) {
 	}
 	wf, err := s.workflows()
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := gantry.ValidName("environment", body.Dst); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -75,6 +76,16 @@ func (s *Server) renameEnvironment(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	names := []string{body.New}
+	if body.DisplaceTo != "" {
+		names = append(names, body.DisplaceTo)
+	}
+	for _, name := range names {
+		if err := gantry.ValidName("environment", name); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	req := gantry.RenameRequest{App: r.PathValue("app"), Old: r.PathValue("env"), New: body.New, DisplaceTo: body.DisplaceTo, Actor: actor(r)}
 	s.stream(w, r, func(ctx context.Context, p gantry.Progress) (any, error) {

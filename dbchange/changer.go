@@ -106,6 +106,9 @@ func (c *Changer) Plan(ctx context.Context, b gantry.DatabaseBinding, req gantry
 	if len(local) > 0 {
 		p.Schema = local[len(local)-1].schema
 	}
+	for _, lm := range local {
+		p.Migrations = append(p.Migrations, lm.src.Name)
+	}
 	refuse := func(format string, args ...any) (*gantry.MigrationPlan, error) {
 		p.Action, p.Reason = gantry.PlanRefuse, fmt.Sprintf(format, args...)
 		return p, nil
@@ -121,8 +124,8 @@ func (c *Changer) Plan(ctx context.Context, b gantry.DatabaseBinding, req gantry
 			return p, nil // the expand kept the schema this release uses
 		}
 		return refuse("the release predates migration(s) %s, already contracted: the schema it needs is gone. "+
-			"Rolling back across a contract needs `gantry db rollback %s --force`, which restores the snapshot taken before the contract and loses the writes made since",
-			strings.Join(missing, ", "), b.Env)
+			"Rolling back across a contract needs `%s` first, which restores the snapshot taken before the contract and loses the writes made since; then run this again",
+			strings.Join(missing, ", "), gantry.CommandLine("db rollback", b.Env, b.App, "--force"))
 	}
 	pending := local[len(applied):]
 	if len(pending) == 0 {
@@ -135,8 +138,8 @@ func (c *Changer) Plan(ctx context.Context, b gantry.DatabaseBinding, req gantry
 	}
 	switch {
 	case active != "":
-		return refuse("migration %s is still active: its contract is due before %s can start. Run `gantry db contract %s` once the slot running the previous release has stopped",
-			active, p.Pending[0], b.Env)
+		return refuse("migration %s is still active: its contract is due before %s can start. Run `%s` once the slot running the previous release has stopped",
+			active, p.Pending[0], gantry.CommandLine("db contract", b.Env, b.App))
 	case !req.Live || req.Maintenance:
 		p.Action = gantry.PlanApply
 	case len(pending) > 1:
@@ -322,8 +325,8 @@ func (c *Changer) Rollback(ctx context.Context, b gantry.DatabaseBinding, opts g
 			return nil, gantry.Errorf(gantry.EINVALID, "no migration is active on %s/%s: nothing to roll back", b.App, b.Env)
 		}
 		if !opts.Force {
-			return nil, gantry.Errorf(gantry.EPOLICY, "migration %s was contracted at %s: rolling back across the contract restores snapshot %s and loses every write made since then. Re-run with --force to do that",
-				contract.Migration, contract.At.Format(time.RFC3339), contract.Snapshot)
+			return nil, gantry.Errorf(gantry.EPOLICY, "migration %s was contracted at %s: rolling back across the contract restores snapshot %s and loses every write made since then. `%s` does that",
+				contract.Migration, contract.At.Format(time.RFC3339), contract.Snapshot, gantry.CommandLine("db rollback", b.Env, b.App, "--force"))
 		}
 		if err := c.restoreLocked(ctx, b, db, contract.Snapshot); err != nil {
 			return nil, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -27,7 +26,7 @@ func (o *Orchestrator) dbBinding(env *gantry.Environment, m *gantry.Manifest) (*
 			env.App, env.Name, DatabaseURLSecret, env.Name, DatabaseURLSecret)
 	}
 	return &gantry.DatabaseBinding{App: env.App, Env: env.Name, Engine: m.Database.Migrations.Engine, URL: url,
-		SnapshotDir: filepath.Join(o.SnapshotRoot, env.App, env.Name)}, nil
+		SnapshotDir: gantry.SnapshotDir(o.SnapshotRoot, env.App, env.Name)}, nil
 }
 
 // migrationsOf unpacks a release's migrations into a temporary directory.

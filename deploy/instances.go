@@ -149,7 +149,7 @@ func (o *Orchestrator) waitInstance(ctx context.Context, drv gantry.Driver, inst
 		}
 		return nil
 	}
-	need := max(svc.Health.HealthyAfter, 1)
+	need := svc.Health.WithDefaults().HealthyAfter
 	ok := 0
 	var last string
 	for {
@@ -174,11 +174,8 @@ func (o *Orchestrator) waitInstance(ctx context.Context, drv gantry.Driver, inst
 }
 
 func (o *Orchestrator) probe(ctx context.Context, addr string, hc gantry.HealthCheck) error {
-	timeout := hc.Timeout
-	if timeout <= 0 {
-		timeout = gantry.DefaultHealthWait
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	hc = hc.WithDefaults()
+	ctx, cancel := context.WithTimeout(ctx, hc.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+hc.Path, nil)
 	if err != nil {
@@ -190,11 +187,7 @@ func (o *Orchestrator) probe(ctx context.Context, addr string, hc gantry.HealthC
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	resp.Body.Close()
-	lo, hi := hc.StatusMin, hc.StatusMax
-	if lo == 0 {
-		lo, hi = 200, 399
-	}
-	if resp.StatusCode < lo || resp.StatusCode > hi {
+	if resp.StatusCode < hc.StatusMin || resp.StatusCode > hc.StatusMax {
 		return fmt.Errorf("GET %s: status %d", hc.Path, resp.StatusCode)
 	}
 	return nil

@@ -22,7 +22,7 @@ type cloneOp struct {
 // references, and deploys to it the release Src runs. Its hosts follow its
 // name. The new environment records where it came from.
 func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progress gantry.Progress) (*gantry.Deployment, error) {
-	if err := validEnvName(req.Dst); err != nil {
+	if err := gantry.ValidName("environment", req.Dst); err != nil {
 		return nil, err
 	}
 	src, err := o.Store.FindEnvironment(ctx, req.App, req.Src)
@@ -81,13 +81,6 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 	return o.roll(ctx, r, op)
 }
 
-func validEnvName(name string) error {
-	if name == "" || len(name) > 63 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || strings.HasPrefix(name, "-") || strings.HasSuffix(name, "-") {
-		return gantry.Errorf(gantry.EINVALID, "environment name %q: use lower-case letters, digits and dashes", name)
-	}
-	return nil
-}
-
 // renameOp is what a rename adds to its op.
 type renameOp struct {
 	old        *gantry.Environment
@@ -103,11 +96,11 @@ type renameOp struct {
 // idempotent: running the same rename again after an interruption finishes
 // it.
 func (o *Orchestrator) Rename(ctx context.Context, req gantry.RenameRequest, progress gantry.Progress) (*gantry.Deployment, error) {
-	if err := validEnvName(req.New); err != nil {
+	if err := gantry.ValidName("environment", req.New); err != nil {
 		return nil, err
 	}
 	if req.DisplaceTo != "" {
-		if err := validEnvName(req.DisplaceTo); err != nil {
+		if err := gantry.ValidName("environment", req.DisplaceTo); err != nil {
 			return nil, err
 		}
 	}

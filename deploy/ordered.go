@@ -121,7 +121,7 @@ func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, op *op) error 
 			return err
 		}
 	}
-	if err := o.contractStep(ctx, r, env, m); err != nil {
+	if err := o.contractBeforeExpand(ctx, r, env, rel, m); err != nil {
 		return err
 	}
 	db, err := o.expandDatabase(ctx, r, env, rel, m, op.strategy == gantry.StrategyMaintenance)

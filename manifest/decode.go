@@ -57,16 +57,13 @@ func truncate(ps []Problem) []Problem {
 	return append(ps[:maxProblems:maxProblems], more)
 }
 
-var (
-	namePattern    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	varNamePattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
-)
+var varNamePattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
-// checkName reports a bad app, service or environment name. Names end up in
-// host names, process names and Kubernetes objects, hence DNS label rules.
+// checkName reports a bad app, service, environment or namespace name, by
+// the one rule of gantry.ValidName.
 func (d *decoder) checkName(n *yaml.Node, path, what, s string) bool {
-	if len(s) > 63 || !namePattern.MatchString(s) {
-		d.addf(n, path, "invalid %s name %q: use lowercase letters, digits and '-' (not first or last), at most 63 characters", what, clip(s))
+	if err := gantry.ValidName(what, s); err != nil {
+		d.addf(n, path, "%s", gantry.ErrorMessage(err))
 		return false
 	}
 	return true

@@ -15,8 +15,6 @@ const (
 	defaultContext     = "."
 	defaultStopSignal  = "SIGTERM"
 	defaultReadyDelay  = time.Second
-	defaultStatusMin   = 200
-	defaultStatusMax   = 399
 	maxInstances       = 100
 	maxOrder           = 1000
 	maxHealthyAfter    = 100
@@ -99,18 +97,7 @@ func (d *decoder) service(name string, n *yaml.Node, path string) *gantry.Servic
 	if s.HTTP && !healthPathSet {
 		s.Health.Path = gantry.DefaultHealthPath
 	}
-	if s.Health.Path != "" && s.Health.StatusMin == 0 {
-		s.Health.StatusMin, s.Health.StatusMax = defaultStatusMin, defaultStatusMax
-	}
-	if s.Health.Interval == 0 {
-		s.Health.Interval = gantry.DefaultHealthPeriod
-	}
-	if s.Health.Timeout == 0 {
-		s.Health.Timeout = gantry.DefaultHealthWait
-	}
-	if s.Health.HealthyAfter == 0 {
-		s.Health.HealthyAfter = 1
-	}
+	s.Health = s.Health.WithDefaults()
 	return s
 }
 

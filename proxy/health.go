@@ -14,38 +14,6 @@ import (
 	"github.com/gantry-dev/gantry"
 )
 
-// Health check defaults, applied when a route leaves a field at zero.
-const (
-	defaultHealthInterval = time.Second
-	defaultHealthTimeout  = 2 * time.Second
-	defaultHealthyAfter   = 1
-	defaultUnhealthyAfter = 2
-	defaultStatusMin      = 200
-	defaultStatusMax      = 399
-)
-
-func withHealthDefaults(hc gantry.HealthCheck) gantry.HealthCheck {
-	if hc.Interval <= 0 {
-		hc.Interval = defaultHealthInterval
-	}
-	if hc.Timeout <= 0 {
-		hc.Timeout = defaultHealthTimeout
-	}
-	if hc.HealthyAfter <= 0 {
-		hc.HealthyAfter = defaultHealthyAfter
-	}
-	if hc.UnhealthyAfter <= 0 {
-		hc.UnhealthyAfter = defaultUnhealthyAfter
-	}
-	if hc.StatusMin <= 0 {
-		hc.StatusMin = defaultStatusMin
-	}
-	if hc.StatusMax <= 0 {
-		hc.StatusMax = defaultStatusMax
-	}
-	return hc
-}
-
 // newHealthClient probes without keep-alive, so a restarted backend is seen
 // as it is now rather than through a stale pooled connection, and without
 // following redirects, so a 3xx is judged by its own status.

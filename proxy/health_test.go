@@ -17,8 +17,7 @@ func TestProbe(t *testing.T) {
 	redirect.status.Store(302)
 	dead := refusedAddr(t)
 	hc := func(path string, min, max int) gantry.HealthCheck {
-		h := withHealthDefaults(gantry.HealthCheck{Path: path, StatusMin: min, StatusMax: max, Timeout: 2 * time.Second})
-		return h
+		return gantry.HealthCheck{Path: path, StatusMin: min, StatusMax: max, Timeout: 2 * time.Second}.WithDefaults()
 	}
 	tests := []struct {
 		name    string
@@ -46,10 +45,19 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// TestHealthDefaults: a route's health check gets gantry's one set of
+// defaults; the status range is an HTTP check's only.
 func TestHealthDefaults(t *testing.T) {
-	got := withHealthDefaults(gantry.HealthCheck{})
-	want := gantry.HealthCheck{StatusMin: 200, StatusMax: 399, Interval: time.Second, Timeout: 2 * time.Second, HealthyAfter: 1, UnhealthyAfter: 2}
-	if got != want {
-		t.Errorf("defaults = %+v, want %+v", got, want)
+	for _, tt := range []struct{ in, want gantry.HealthCheck }{
+		{gantry.HealthCheck{}, gantry.HealthCheck{Interval: time.Second, Timeout: 2 * time.Second, HealthyAfter: 1, UnhealthyAfter: 2}},
+		{gantry.HealthCheck{Path: "/up"}, gantry.HealthCheck{Path: "/up", StatusMin: 200, StatusMax: 399, Interval: time.Second, Timeout: 2 * time.Second, HealthyAfter: 1, UnhealthyAfter: 2}},
+	} {
+		rc, err := withRouteDefaults(gantry.Route{Name: "shop/test", Hosts: []string{"shop.localhost"}, Health: tt.in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rc.Health != tt.want {
+			t.Errorf("defaults of %+v = %+v, want %+v", tt.in, rc.Health, tt.want)
+		}
 	}
 }

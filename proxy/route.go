@@ -97,7 +97,7 @@ func withRouteDefaults(in gantry.Route) (*gantry.Route, error) {
 	default:
 		return nil, gantry.Errorf(gantry.EINVALID, "route %q: balance %q: want %s or %s", rc.Name, rc.Balance, BalanceLeastInFlight, BalanceRoundRobin)
 	}
-	rc.Health = withHealthDefaults(rc.Health)
+	rc.Health = rc.Health.WithDefaults()
 	if rc.DeployTimeout <= 0 {
 		rc.DeployTimeout = defaultDeployTimeout
 	}

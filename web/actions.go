@@ -129,18 +129,7 @@ func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, rq *request) {
 
 // confirmAgain shows the confirmation page with why the action failed.
 func (d *Dashboard) confirmAgain(w http.ResponseWriter, rq *request, app string, a *action, err error) {
-	status := http.StatusUnprocessableEntity
-	switch gantry.ErrorCode(err) {
-	case gantry.EFORBIDDEN, gantry.EPOLICY:
-		status = http.StatusForbidden
-	case gantry.ECONFLICT:
-		status = http.StatusConflict
-	case gantry.EINVALID:
-		status = http.StatusBadRequest
-	case gantry.ENOTFOUND:
-		status = http.StatusNotFound
-	}
 	p := rq.page(a.Verb+" — refused", gantry.ErrorMessage(err), a)
 	p.App = app
-	d.render(w, status, "confirm.html", p)
+	d.render(w, gantry.HTTPStatus(gantry.ErrorCode(err)), "confirm.html", p)
 }

@@ -148,20 +148,9 @@ func (d *Dashboard) render(w http.ResponseWriter, status int, name string, p pag
 
 // fail renders an error page with the status the error's code maps to.
 func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, rq *request, err error) {
-	status := http.StatusInternalServerError
-	switch gantry.ErrorCode(err) {
-	case gantry.EINVALID:
-		status = http.StatusBadRequest
-	case gantry.ENOTFOUND:
-		status = http.StatusNotFound
-	case gantry.ECONFLICT:
-		status = http.StatusConflict
-	case gantry.EFORBIDDEN, gantry.EPOLICY:
-		status = http.StatusForbidden
-	case gantry.EUNAUTHORIZED:
-		status = http.StatusUnauthorized
-	case gantry.EINTERNAL:
+	code := gantry.ErrorCode(err)
+	if code == gantry.EINTERNAL {
 		d.Logger.Error("dashboard", "path", r.URL.Path, "error", err)
 	}
-	d.render(w, status, "error.html", rq.page("Error", gantry.ErrorMessage(err), nil))
+	d.render(w, gantry.HTTPStatus(code), "error.html", rq.page("Error", gantry.ErrorMessage(err), nil))
 }

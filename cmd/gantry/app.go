@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/gantry-dev/gantry"
 	"github.com/spf13/cobra"
 )
 
@@ -22,6 +23,9 @@ func newAppCmd(m *Main) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if repo == "" {
 				return usagef("app add: --repo is required")
+			}
+			if err := gantry.ValidName("app", args[0]); err != nil {
+				return err
 			}
 			// A local path is made absolute: the server may run elsewhere.
 			if !strings.Contains(repo, "://") && !strings.HasPrefix(repo, "git@") {

@@ -42,7 +42,7 @@ func (m *Main) client() *api.Client {
 }
 
 // defaultSocket is where `gantry server` with its default --data listens.
-var defaultSocket = filepath.Join(".gantry", socketName)
+var defaultSocket = filepath.Join(defaultDataDir, socketName)
 
 // localApp is --app, else the app of the gantry.yml in the current
 // directory, else "".

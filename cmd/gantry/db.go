@@ -14,18 +14,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
 	"github.com/gantry-dev/gantry/dbchange"
 )
 
 func init() { register(newDBCmd) }
 
-// dbFlags bind the db verbs to a database. `db status` and `db contract`
-// go through the server, which holds each environment's binding, unless a
-// URL is given; the other verbs work on the database directly, with the URL
-// from --url or $GANTRY_DB_URL (it is a secret: it is never printed).
+// dbFlags bind the db verbs to a database. Every verb that acts on an
+// environment the server manages (status, contract, rollback, snapshots,
+// snapshot, restore) goes through the server, which holds the
+// environment's DATABASE_URL secret and keeps its snapshots. Given a URL
+// (--url or $GANTRY_DB_URL; a secret, never printed), a verb works on that
+// database directly instead: direct mode, for a database the server does
+// not manage, and for plan and copy. Direct mode keeps its snapshots where
+// the server would (gantry.SnapshotDir under --data), so both see the same.
 type dbFlags struct {
-	url, engine, snapshots string
-	keep, jobs             int
+	url, engine, snapshots, data string
+	keep, jobs                   int
 }
 
 func (f *dbFlags) binding(m *Main, env string) (gantry.DatabaseBinding, error) {
@@ -39,14 +44,30 @@ func (f *dbFlags) binding(m *Main, env string) (gantry.DatabaseBinding, error) {
 	app := m.localApp()
 	dir := f.snapshots
 	if dir == "" {
-		data := m.Getenv("GANTRY_DATA")
-		if data == "" {
-			home, _ := os.UserHomeDir()
-			data = filepath.Join(home, ".gantry")
+		if app == "" {
+			return gantry.DatabaseBinding{}, usagef("db: name the app with --app (or run in its directory): direct mode keeps snapshots in DATA/snapshots/APP/%s, as the server does", env)
 		}
-		dir = filepath.Join(data, "snapshots", app, env)
+		dir = f.snapshotDir(m, app, env)
 	}
 	return gantry.DatabaseBinding{App: app, Env: env, Engine: f.engine, URL: u, SnapshotDir: dir, KeepSnapshots: f.keep}, nil
+}
+
+// snapshotDir is where direct mode keeps an environment's snapshots: the
+// server's own layout under the data directory.
+func (f *dbFlags) snapshotDir(m *Main, app, env string) string {
+	return gantry.SnapshotDir(gantry.SnapshotRoot(f.dataDir(m)), app, env)
+}
+
+// dataDir is the server's data directory as direct mode assumes it: --data,
+// else $GANTRY_DATA, else the default of `gantry server --data`.
+func (f *dbFlags) dataDir(m *Main) string {
+	if f.data != "" {
+		return f.data
+	}
+	if d := m.Getenv("GANTRY_DATA"); d != "" {
+		return d
+	}
+	return defaultDataDir
 }
 
 // direct says whether the verb talks to the database itself.
@@ -56,18 +77,30 @@ func (f *dbFlags) changer() *dbchange.Changer {
 	return &dbchange.Changer{Jobs: f.jobs}
 }
 
+// serverApp returns a client of the server and the app a verb acts on.
+func (m *Main) serverApp(ctx context.Context) (*api.Client, string, error) {
+	c := m.client()
+	app, err := m.appName(ctx, c)
+	return c, app, err
+}
+
 func newDBCmd(m *Main) *cobra.Command {
 	f := &dbFlags{}
 	cmd := &cobra.Command{
 		Use:   "db",
 		Short: "Database changes: status, contract, rollback, snapshots, restore, copy",
+		Long: `Database changes of an environment. Through the server (the default), which
+holds the environment's DATABASE_URL secret and its snapshots. With --url (or
+$GANTRY_DB_URL), on that database directly: for a database the server does not
+manage, and for plan and copy.`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&f.url, "url", "", "the environment's database URL (default $GANTRY_DB_URL)")
-	pf.StringVar(&f.engine, "engine", gantry.MigrationEnginePgroll, "migrations engine: pgroll or sql")
-	pf.StringVar(&f.snapshots, "snapshots", "", "snapshot directory (default $GANTRY_DATA/snapshots/APP/ENV)")
-	pf.IntVar(&f.keep, "keep", dbchange.DefaultKeepSnapshots, "snapshots to keep")
-	pf.IntVar(&f.jobs, "jobs", 2, "parallel jobs of pg_dump and pg_restore")
+	pf.StringVar(&f.url, "url", "", "direct mode: the database URL of a database the server does not manage (default $GANTRY_DB_URL)")
+	pf.StringVar(&f.engine, "engine", gantry.MigrationEnginePgroll, "direct mode: migrations engine, pgroll or sql")
+	pf.StringVar(&f.data, "data", "", "direct mode: the data directory whose snapshots/APP/ENV holds the snapshots (default $GANTRY_DATA, else "+defaultDataDir+", as gantry server)")
+	pf.StringVar(&f.snapshots, "snapshots", "", "direct mode: snapshot directory (default DATA/snapshots/APP/ENV)")
+	pf.IntVar(&f.keep, "keep", dbchange.DefaultKeepSnapshots, "direct mode: snapshots to keep")
+	pf.IntVar(&f.jobs, "jobs", 2, "direct mode: parallel jobs of pg_dump and pg_restore")
 	cmd.AddCommand(newDBStatusCmd(m, f), newDBPlanCmd(m, f), newDBContractCmd(m, f), newDBRollbackCmd(m, f),
 		newDBSnapshotsCmd(m, f), newDBSnapshotCmd(m, f), newDBRestoreCmd(m, f), newDBCopyCmd(m, f))
 	return cmd
@@ -89,8 +122,7 @@ func newDBStatusCmd(m *Main, f *dbFlags) *cobra.Command {
 					return err
 				}
 			} else {
-				c := m.client()
-				app, err := m.appName(cmd.Context(), c)
+				c, app, err := m.serverApp(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -183,8 +215,7 @@ func newDBContractCmd(m *Main, f *dbFlags) *cobra.Command {
 					return err
 				}
 			} else {
-				c := m.client()
-				app, err := m.appName(cmd.Context(), c)
+				c, app, err := m.serverApp(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -206,18 +237,38 @@ func newDBRollbackCmd(m *Main, f *dbFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rollback ENV [--force]",
 		Short: "Roll back the active migration (across a contract only with --force, which loses writes)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Roll back the environment's active migration. Through the server it is refused
+while the active slot's release needs the migration (gantry rollback ENV flips
+back first), and a warm standby that needs it is stopped. Across a contract it
+needs --force (admin), which restores the snapshot taken before the contract;
+while the active release still needs the migration, that undoes the contract
+alone, so that gantry rollback ENV can run next.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := f.binding(m, args[0])
-			if err != nil {
-				return err
-			}
-			rec, err := f.changer().Rollback(cmd.Context(), b, gantry.RollbackOptions{Force: force})
-			if err != nil {
-				return err
+			var rec *gantry.MigrationRecord
+			if f.direct(m) {
+				b, err := f.binding(m, args[0])
+				if err != nil {
+					return err
+				}
+				if rec, err = f.changer().Rollback(cmd.Context(), b, gantry.RollbackOptions{Force: force}); err != nil {
+					return err
+				}
+			} else {
+				c, app, err := m.serverApp(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if rec, err = c.DatabaseRollback(cmd.Context(), app, args[0], force); err != nil {
+					return err
+				}
 			}
 			return m.output(rec, func(w io.Writer) {
-				fmt.Fprintf(w, "rolled back %s", rec.Migration)
+				if rec.Phase == gantry.PhaseRestore {
+					fmt.Fprintf(w, "restored %s", rec.Snapshot)
+				} else {
+					fmt.Fprintf(w, "rolled back %s", rec.Migration)
+				}
 				if rec.Note != "" {
 					fmt.Fprintf(w, " (%s)", rec.Note)
 				}
@@ -235,13 +286,26 @@ func newDBSnapshotsCmd(m *Main, f *dbFlags) *cobra.Command {
 		Short: "List the environment's database snapshots, newest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := f.binding(m, args[0])
-			if err != nil {
-				return err
+			var snaps []*gantry.Snapshot
+			if f.direct(m) {
+				b, err := f.binding(m, args[0])
+				if err != nil {
+					return err
+				}
+				if snaps, err = f.changer().Snapshots(cmd.Context(), b); err != nil {
+					return err
+				}
+			} else {
+				c, app, err := m.serverApp(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if snaps, err = c.Snapshots(cmd.Context(), app, args[0]); err != nil {
+					return err
+				}
 			}
-			snaps, err := f.changer().Snapshots(cmd.Context(), b)
-			if err != nil {
-				return err
+			if snaps == nil {
+				snaps = []*gantry.Snapshot{}
 			}
 			return m.output(snaps, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -262,13 +326,23 @@ func newDBSnapshotCmd(m *Main, f *dbFlags) *cobra.Command {
 		Short: "Take a snapshot of the environment's database now",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := f.binding(m, args[0])
-			if err != nil {
-				return err
-			}
-			s, err := f.changer().Snapshot(cmd.Context(), b, reason)
-			if err != nil {
-				return err
+			var s *gantry.Snapshot
+			if f.direct(m) {
+				b, err := f.binding(m, args[0])
+				if err != nil {
+					return err
+				}
+				if s, err = f.changer().Snapshot(cmd.Context(), b, reason); err != nil {
+					return err
+				}
+			} else {
+				c, app, err := m.serverApp(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if s, err = c.Snapshot(cmd.Context(), app, args[0], reason); err != nil {
+					return err
+				}
 			}
 			return m.output(s, func(w io.Writer) { fmt.Fprintf(w, "snapshot %s (%d bytes)\n", s.Name, s.Size) })
 		},
@@ -284,9 +358,12 @@ func newDBRestoreCmd(m *Main, f *dbFlags) *cobra.Command {
 		Short: "Replace the environment's database with a snapshot (asks for confirmation)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := f.binding(m, args[0])
-			if err != nil {
-				return err
+			var b gantry.DatabaseBinding
+			if f.direct(m) {
+				var err error
+				if b, err = f.binding(m, args[0]); err != nil {
+					return err
+				}
 			}
 			if !yes {
 				fmt.Fprintf(m.Stderr, "Restore %s into the database of %s? Every change made since the snapshot is lost. Type the environment's name to confirm: ", args[1], args[0])
@@ -295,7 +372,17 @@ func newDBRestoreCmd(m *Main, f *dbFlags) *cobra.Command {
 					return gantry.Errorf(gantry.EINVALID, "restore not confirmed")
 				}
 			}
-			rec, err := f.changer().Restore(cmd.Context(), b, args[1])
+			var rec *gantry.MigrationRecord
+			var err error
+			if f.direct(m) {
+				rec, err = f.changer().Restore(cmd.Context(), b, args[1])
+			} else {
+				var c *api.Client
+				var app string
+				if c, app, err = m.serverApp(cmd.Context()); err == nil {
+					rec, err = c.Restore(cmd.Context(), app, args[0], args[1])
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -322,7 +409,11 @@ func newDBCopyCmd(m *Main, f *dbFlags) *cobra.Command {
 			}
 			to := from
 			to.Env, to.URL = args[1], toURL
-			to.SnapshotDir = filepath.Join(filepath.Dir(from.SnapshotDir), args[1])
+			to.SnapshotDir = f.snapshotDir(m, from.App, args[1])
+			if f.snapshots != "" {
+				// An explicit directory is from's own: the copy's sits beside it.
+				to.SnapshotDir = filepath.Join(filepath.Dir(from.SnapshotDir), args[1])
+			}
 			req := gantry.CopyRequest{From: from, To: to, Method: method}
 			if postCopy != "" {
 				b, err := os.ReadFile(postCopy)

@@ -20,6 +20,9 @@ func newEnvCmd(m *Main) *cobra.Command {
 		Short: "Create DST with SRC's settings, variables, secret references and release (hosts follow the new name)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := gantry.ValidName("environment", args[1]); err != nil {
+				return err
+			}
 			c := m.client()
 			app, err := m.appName(cmd.Context(), c)
 			if err != nil {
@@ -49,6 +52,15 @@ func newEnvCmd(m *Main) *cobra.Command {
 		Short: "Rename an environment with its history; --displace-to first renames an existing NEW out of the way",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			names := []string{args[1]}
+			if displace != "" {
+				names = append(names, displace)
+			}
+			for _, name := range names {
+				if err := gantry.ValidName("environment", name); err != nil {
+					return err
+				}
+			}
 			c := m.client()
 			app, err := m.appName(cmd.Context(), c)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/gantry-dev/gantry"
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-dev/gantry/api"
@@ -67,9 +68,8 @@ is exactly what was built. The commit's gantry.yml becomes the release's manifes
 }
 
 var (
-	importService = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
-	importImage   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(/[a-z0-9._-]+)+@sha256:[a-f0-9]{64}$`)
-	importCommit  = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+	importImage  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(/[a-z0-9._-]+)+@sha256:[a-f0-9]{64}$`)
+	importCommit = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
 )
 
 // parseImportServices reads the --service flags: service → image by digest.
@@ -81,7 +81,7 @@ func parseImportServices(flags []string) (map[string]string, error) {
 	for _, s := range flags {
 		name, ref, ok := strings.Cut(s, "=")
 		switch {
-		case !ok || !importService.MatchString(name):
+		case !ok || gantry.ValidName("service", name) != nil:
 			return nil, usagef("release import: --service %q: want NAME=REPOSITORY@sha256:DIGEST with a service name of lowercase letters, digits and -", s)
 		case images[name] != "":
 			return nil, usagef("release import: service %s is given twice", name)

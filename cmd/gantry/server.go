@@ -33,6 +33,11 @@ import (
 
 func init() { register(newServerCmd) }
 
+// defaultDataDir is where `gantry server` keeps its state unless --data
+// says otherwise; the CLI looks there for the server's socket and, in
+// direct mode, for the snapshots.
+const defaultDataDir = ".gantry"
+
 // Server is a running control plane: API, orchestrator, store, process
 // driver, and either the in-process router or a client of `gantry proxy`.
 type Server struct {
@@ -114,7 +119,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Logger:       s.Logger.With("component", "deploy"),
 		Hooks:        hookRunner{r: &hook.Runner{Logger: s.Logger.With("component", "hook")}},
 		Databases:    &dbchange.Changer{Logger: s.Logger.With("component", "dbchange")},
-		SnapshotRoot: filepath.Join(s.DataDir, "snapshots"),
+		SnapshotRoot: gantry.SnapshotRoot(s.DataDir),
 	}
 	builder := &build.Builder{Artifacts: arts, WorkDir: filepath.Join(s.DataDir, "build"), Decode: manifest.Decode, Logger: s.Logger.With("component", "build")}
 	releases := &deploy.Releases{
@@ -166,7 +171,7 @@ const socketName = "gantry.sock"
 // serveAPI serves the API under /v1 and the dashboard under /, on the TCP
 // address (tokens and sessions) and on the unix socket (the server's own
 // user is admin there).
-func (s *Server) serveAPI(releases gantry.ReleaseService) error {
+func (s *Server) serveAPI(releases *deploy.Releases) error {
 	keyPath := s.SecretsKey
 	if keyPath == "" {
 		home, err := os.UserHomeDir()
@@ -181,7 +186,8 @@ func (s *Server) serveAPI(releases gantry.ReleaseService) error {
 	}
 	s.Secrets = box
 	apiSrv := &api.Server{
-		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Router: s.Router,
+		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Router: s.Router,
+		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
 		Tokens: s.Store, Audit: s.Store, Secrets: box,
 		Logger: s.Logger.With("component", "api"),
 	}
@@ -341,7 +347,7 @@ func newServerCmd(m *Main) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&s.DataDir, "data", ".gantry", "state directory: database, artifacts, logs")
+	f.StringVar(&s.DataDir, "data", defaultDataDir, "state directory: database, artifacts, logs, database snapshots")
 	f.StringVar(&s.Listen, "listen", "127.0.0.1:7878", "API and dashboard address")
 	f.StringVar(&s.RouterAddr, "router", "127.0.0.1:8080", "address of the in-process router")
 	f.StringVar(&s.ProxyAdmin, "proxy-admin", "", "admin socket of a separate `gantry proxy` to drive instead of the in-process router")

@@ -328,8 +328,8 @@ func validateSpec(spec gantry.InstanceSpec) error {
 	for _, f := range []struct{ what, v string }{
 		{"app", spec.App}, {"env", spec.Env}, {"slot", spec.Slot}, {"service", spec.Service},
 	} {
-		if !validName.MatchString(f.v) {
-			return gantry.Errorf(gantry.EINVALID, "instance %s %q: want lowercase letters, digits and -", f.what, f.v)
+		if err := gantry.ValidName(f.what, f.v); err != nil {
+			return gantry.Errorf(gantry.EINVALID, "instance %s: %s", f.what, gantry.ErrorMessage(err))
 		}
 	}
 	if spec.Index < 0 {
@@ -345,8 +345,6 @@ func validateSpec(spec gantry.InstanceSpec) error {
 	}
 	return nil
 }
-
-var validName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
 // environ builds an instance's environment: nothing of the server's own
 // goes in.

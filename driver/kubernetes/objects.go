@@ -176,11 +176,12 @@ func (d *Driver) deploymentObject(ns, name string, spec gantry.InstanceSpec, rep
 // readinessProbe turns the service's health check into the kubelet's: the
 // pod is an endpoint of the Service only while it passes.
 func readinessProbe(h gantry.HealthCheck) *corev1.Probe {
+	h = h.WithDefaults()
 	p := &corev1.Probe{
 		PeriodSeconds:    seconds(h.Interval, 1),
 		TimeoutSeconds:   seconds(h.Timeout, 1),
-		SuccessThreshold: max(int32(h.HealthyAfter), 1),
-		FailureThreshold: max(int32(h.UnhealthyAfter), 3),
+		SuccessThreshold: int32(h.HealthyAfter),
+		FailureThreshold: int32(h.UnhealthyAfter),
 	}
 	if h.Path != "" {
 		p.HTTPGet = &corev1.HTTPGetAction{Path: h.Path, Port: intstr.FromString(containerPortName)}

@@ -9,11 +9,7 @@
 // its own; what the proxy persists is the caller's business.
 package admin
 
-import (
-	"net/http"
-
-	"github.com/gantry-dev/gantry"
-)
+import "github.com/gantry-dev/gantry"
 
 // The endpoints. Route names contain a slash ("<app>/<env>"), so they
 // travel in request bodies rather than in paths.
@@ -72,24 +68,4 @@ type StatusResponse struct {
 type ErrorResponse struct {
 	Error string `json:"error"`
 	Code  string `json:"code"`
-}
-
-// StatusCode maps a gantry error code to the HTTP status the API answers with.
-func StatusCode(code string) int {
-	switch code {
-	case gantry.EINVALID:
-		return http.StatusBadRequest
-	case gantry.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case gantry.EFORBIDDEN, gantry.EPOLICY:
-		return http.StatusForbidden
-	case gantry.ENOTFOUND:
-		return http.StatusNotFound
-	case gantry.ECONFLICT:
-		return http.StatusConflict
-	case gantry.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
-	}
 }

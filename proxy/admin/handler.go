@@ -204,7 +204,7 @@ func (h *handler) fail(w http.ResponseWriter, req *http.Request, err error) {
 	if code == gantry.EUNAVAILABLE && gantry.ErrorCode(err) == gantry.EINTERNAL {
 		msg = "request cancelled"
 	}
-	writeJSON(w, StatusCode(code), ErrorResponse{Error: msg, Code: code})
+	writeJSON(w, gantry.HTTPStatus(code), ErrorResponse{Error: msg, Code: code})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
