@@ -30,7 +30,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest,
 			return nil, err
 		}
 		target = rel.ID
-	} else if warm {
+	} else if warm && standby.ReleaseID != active.ReleaseID {
 		target = standby.ReleaseID
 	} else {
 		target, err = o.previousRelease(ctx, env)
@@ -93,7 +93,14 @@ func (o *Orchestrator) flipBack(ctx context.Context, r *run, op *op) error {
 	}
 	// The release left behind may have expanded a migration the restored
 	// one does not know: undo it, now that no instance uses its schema.
-	return o.rollbackLeftMigration(ctx, r, env, m, d.FromRelease)
+	// Its slot then cannot serve again, so it does not stay warm.
+	undone, err := o.rollbackLeftMigration(ctx, r, env, m, d.FromRelease)
+	if err != nil || !undone || left == nil || slotDriven {
+		return err
+	}
+	return r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s): its migration was rolled back, so it cannot serve again", left.Name, left.Version), func() (string, error) {
+		return "", o.stopSlot(ctx, env, drv, left, o.manifestOfRelease(ctx, env.App, left.ReleaseID))
+	})
 }
 
 // switchTraffic points an environment's traffic at a slot that already
@@ -119,19 +126,19 @@ func (o *Orchestrator) switchTraffic(ctx context.Context, env *gantry.Environmen
 	return fmt.Sprintf("traffic on %s after %s; drained %d, cancelled %d", slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.Cancelled), nil
 }
 
-func (o *Orchestrator) rollbackLeftMigration(ctx context.Context, r *run, env *gantry.Environment, m *gantry.Manifest, left string) error {
+func (o *Orchestrator) rollbackLeftMigration(ctx context.Context, r *run, env *gantry.Environment, m *gantry.Manifest, left string) (bool, error) {
 	b, err := o.dbBinding(env, m)
 	if err != nil || b == nil {
-		return err
+		return false, err
 	}
 	st, err := o.Databases.Status(ctx, *b)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if st.Active == "" || st.ActiveRelease != left {
-		return nil
+		return false, nil
 	}
-	return o.rollbackDatabase(ctx, r, b)
+	return true, o.rollbackDatabase(ctx, r, b)
 }
 
 // routerFlip switches the route to targets, through the router's own
