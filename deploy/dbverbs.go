@@ -86,31 +86,38 @@ func (o *Orchestrator) Snapshot(ctx context.Context, app, envName, reason string
 	if strings.TrimSpace(reason) == "" {
 		reason = "manual"
 	}
-	unlock, err := o.lockForDatabase(ctx, app, envName, "snapshot")
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	_, b, err := o.databaseOf(ctx, app, envName)
-	if err != nil {
-		return nil, err
-	}
-	return o.Databases.Snapshot(ctx, *b, reason)
+	var snap *gantry.Snapshot
+	err := o.underLock(ctx, app, envName, "snapshot", func(b *gantry.DatabaseBinding) (err error) {
+		snap, err = o.Databases.Snapshot(ctx, *b, reason)
+		return err
+	})
+	return snap, err
 }
 
 // Restore replaces an environment's database with one of its snapshots.
 func (o *Orchestrator) Restore(ctx context.Context, app, envName, name string) (*gantry.MigrationRecord, error) {
-	unlock, err := o.lockForDatabase(ctx, app, envName, "restore")
+	var rec *gantry.MigrationRecord
+	err := o.underLock(ctx, app, envName, "restore", func(b *gantry.DatabaseBinding) (err error) {
+		o.logger().Warn("database restore", "app", app, "env", envName, "snapshot", name, "actor", dbActor(ctx))
+		rec, err = o.Databases.Restore(ctx, *b, name)
+		return err
+	})
+	return rec, err
+}
+
+// underLock runs fn with the binding of an environment's database while
+// the environment's lock is held for a db verb op.
+func (o *Orchestrator) underLock(ctx context.Context, app, envName, op string, fn func(*gantry.DatabaseBinding) error) error {
+	unlock, err := o.lockForDatabase(ctx, app, envName, op)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unlock()
 	_, b, err := o.databaseOf(ctx, app, envName)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	o.logger().Warn("database restore", "app", app, "env", envName, "snapshot", name, "actor", dbActor(ctx))
-	return o.Databases.Restore(ctx, *b, name)
+	return fn(b)
 }
 
 // dbRollbackTarget is the migration a database rollback would undo.

@@ -47,18 +47,7 @@ func TestW4ExpandSwitchContract(t *testing.T) {
 	pg := pgtest.Start(t)
 	dbURL := pg.CreateDB(t, "hello_test")
 	dir := t.TempDir()
-	s := &Server{DataDir: dir, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text"),
-		Getenv: func(k string) string {
-			if k == "GANTRY_SECRET_DATABASE_URL" {
-				return dbURL
-			}
-			return os.Getenv(k)
-		}}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	s := openServerWithDatabase(t, dir, dbURL)
 
 	repo := helloRepo(t)
 	migration := func(name, body string) {

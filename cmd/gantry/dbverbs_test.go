@@ -21,18 +21,7 @@ func dbServer(t *testing.T) (s *Server, repo, dbURL string) {
 	needTools(t)
 	pg := pgtest.Start(t)
 	dbURL = pg.CreateDB(t, "hello_test")
-	s = &Server{DataDir: t.TempDir(), Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text"),
-		Getenv: func(k string) string {
-			if k == "GANTRY_SECRET_DATABASE_URL" {
-				return dbURL
-			}
-			return os.Getenv(k)
-		}}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	s = openServerWithDatabase(t, t.TempDir(), dbURL)
 
 	repo = helloRepo(t)
 	migrations := filepath.Join(repo, "db", "migrations")

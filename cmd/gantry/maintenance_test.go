@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -27,18 +26,7 @@ func TestHeldWritesDuringMaintenanceDeploy(t *testing.T) {
 	pg := pgtest.Start(t)
 	dbURL := pg.CreateDB(t, "writer_test")
 	dir := t.TempDir()
-	s := &Server{DataDir: dir, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text"),
-		Getenv: func(k string) string {
-			if k == "GANTRY_SECRET_DATABASE_URL" {
-				return dbURL
-			}
-			return os.Getenv(k)
-		}}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	s := openServerWithDatabase(t, dir, dbURL)
 
 	repo := filepath.Join(t.TempDir(), "writer")
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(repo, "bin", "app"), "../../internal/dbtestapp").CombinedOutput(); err != nil {

@@ -24,18 +24,7 @@ func writerServer(t *testing.T, strategy string) (*Server, string) {
 	needTools(t)
 	pg := pgtest.Start(t)
 	dbURL := pg.CreateDB(t, "schema_gate")
-	s := &Server{DataDir: t.TempDir(), Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text"),
-		Getenv: func(k string) string {
-			if k == "GANTRY_SECRET_DATABASE_URL" {
-				return dbURL
-			}
-			return os.Getenv(k)
-		}}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	s := openServerWithDatabase(t, t.TempDir(), dbURL)
 
 	repo := filepath.Join(t.TempDir(), "writer")
 	if out, err := exec.Command("go", "build", "-o", filepath.Join(repo, "bin", "app"), "../../internal/dbtestapp").CombinedOutput(); err != nil {
@@ -162,4 +151,23 @@ func TestPauseAfterWithDatabase(t *testing.T) {
 	wantWriterVersion(t, s, "2.0.0")
 	mustCLI(t, s.APIURL, "rollback", "test")
 	wantWriterVersion(t, s, "1.0.0")
+}
+
+// openServerWithDatabase opens a server on dataDir whose environments'
+// DATABASE_URL secret is dbURL, stopped with the test.
+func openServerWithDatabase(t *testing.T, dataDir, dbURL string) *Server {
+	t.Helper()
+	s := &Server{DataDir: dataDir, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text"),
+		Getenv: func(k string) string {
+			if k == "GANTRY_SECRET_DATABASE_URL" {
+				return dbURL
+			}
+			return os.Getenv(k)
+		}}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
+	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	return s
 }
