@@ -207,10 +207,8 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 	}
 	return r.step(ctx, "move-traffic", fmt.Sprintf("%s now serves %s", newName, strings.Join(env.Spec.Hosts, ",")), func() (string, error) {
 		if a := env.ActiveSlot(); a != nil && m != nil {
-			if targets := webTargets(a, m); len(targets) > 0 {
-				if _, err := o.Router.Deploy(ctx, o.route(env, m), targets); err != nil {
-					return "", err
-				}
+			if _, err := o.routeTo(ctx, env, a, m, false); err != nil {
+				return "", err
 			}
 		}
 		if keepRoute {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -279,18 +278,14 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	}
 	var before gantry.RouteStatus
 	if err := r.step(ctx, "switch", fmt.Sprintf("%s → slot %s", route.Name, slot), func() (string, error) {
-		if len(targets) == 0 {
-			return "no http service: nothing to route", nil
-		}
-		if ro.spec.Watch != nil {
+		if ro.spec.Watch != nil && len(targets) > 0 {
 			before, _, _ = o.routeSnapshot(ctx, route.Name)
 		}
-		res, err := o.Router.Deploy(ctx, route, targets)
-		if err != nil {
-			return "", err
+		msg, err := o.switchTo(ctx, env, ro.drv, cand, m, false)
+		if err == nil && len(targets) > 0 {
+			_ = o.Router.SetPreview(ctx, route.Name, nil)
 		}
-		_ = o.Router.SetPreview(ctx, route.Name, nil)
-		return fmt.Sprintf("drained %d requests in %s, cancelled %d", res.Drained, res.DrainTime.Round(time.Millisecond), res.Cancelled), nil
+		return msg, err
 	}); err != nil {
 		return o.failRollout(ctx, ro, err)
 	}

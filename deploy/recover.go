@@ -116,10 +116,8 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment) (
 		return "", gantry.Errorf(gantry.EINTERNAL, "release %s of slot %s cannot be read", slot.ReleaseID, serving)
 	}
 	if routed != serving {
-		if targets := webTargets(slot, m); len(targets) > 0 {
-			if _, err := o.Router.Deploy(ctx, o.route(env, m), targets); err != nil {
-				return "", fmt.Errorf("route traffic to slot %s: %w", serving, err)
-			}
+		if _, err := o.switchTo(ctx, env, drv, slot, m, false); err != nil {
+			return "", fmt.Errorf("route traffic to slot %s: %w", serving, err)
 		}
 	}
 	if env.Active != serving {

@@ -52,12 +52,7 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 	}
 	slot.Verified = true
 	if err := r.step(ctx, "switch", route.Name, func() (string, error) {
-		targets := webTargets(slot, m)
-		if len(targets) == 0 {
-			return "no http service", nil
-		}
-		_, err := o.Router.Deploy(ctx, route, targets)
-		return "", err
+		return o.switchTo(ctx, env, drv, slot, m, false)
 	}); err != nil {
 		return err
 	}
@@ -129,12 +124,7 @@ func (o *Orchestrator) restartGroups(ctx context.Context, r *run, env *gantry.En
 	}
 	slot.Verified = true
 	if err := r.step(ctx, "switch", route.Name, func() (string, error) {
-		targets := webTargets(slot, p.m)
-		if len(targets) == 0 {
-			return "no http service", nil
-		}
-		_, err := o.Router.Deploy(ctx, route, targets)
-		return "", err
+		return o.switchTo(ctx, env, drv, slot, p.m, false)
 	}); err != nil {
 		return err
 	}
@@ -216,12 +206,7 @@ func (o *Orchestrator) restoreGroups(ctx context.Context, r *run, env *gantry.En
 	slot.ReleaseID, slot.Version, slot.State = oldRelease, oldVersion, gantry.SlotActive
 	_ = o.saveEnv(wctx, env)
 	_ = r.step(wctx, "switch", route.Name+" → the restored instances", func() (string, error) {
-		targets := webTargets(slot, oldM)
-		if len(targets) == 0 {
-			return "no http service", nil
-		}
-		_, err := o.Router.Deploy(wctx, route, targets)
-		return "", err
+		return o.switchTo(wctx, env, drv, slot, oldM, false)
 	})
 	if detail != "" {
 		return withDetail(cause, detail)

@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -77,7 +76,7 @@ func (o *Orchestrator) flipBack(ctx context.Context, r *run, op *op) error {
 	}
 	left := env.ActiveSlot()
 	err = r.step(ctx, "switch", fmt.Sprintf("%s → warm slot %s (%s)", gantry.RouteName(env.App, env.Name), slot.Name, slot.Version), func() (string, error) {
-		return o.switchTraffic(ctx, env, drv, slot, m)
+		return o.switchTo(ctx, env, drv, slot, m, true)
 	})
 	if err != nil {
 		return err
@@ -103,29 +102,6 @@ func (o *Orchestrator) flipBack(ctx context.Context, r *run, op *op) error {
 	})
 }
 
-// switchTraffic points an environment's traffic at a slot that already
-// runs and was healthy: the runtime's own switch for a SlotDriver, the
-// router's otherwise. It is the one switch of a warm slot, for a rollback
-// and for the watch's automatic one.
-func (o *Orchestrator) switchTraffic(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, m *gantry.Manifest) (string, error) {
-	start := time.Now()
-	if sd, ok := drv.(gantry.SlotDriver); ok {
-		if err := sd.Switch(ctx, slotRef(env, slot.Name)); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("traffic on %s after %s (the runtime's switch)", slot.Version, time.Since(start).Round(time.Millisecond)), nil
-	}
-	targets := webTargets(slot, m)
-	if len(targets) == 0 {
-		return "no http service", nil
-	}
-	res, err := o.routerFlip(ctx, env, m, targets)
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("traffic on %s after %s; drained %d, cancelled %d", slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.Cancelled), nil
-}
-
 func (o *Orchestrator) rollbackLeftMigration(ctx context.Context, r *run, env *gantry.Environment, m *gantry.Manifest, left string) (bool, error) {
 	b, err := o.dbBinding(env, m)
 	if err != nil || b == nil {
@@ -139,37 +115,6 @@ func (o *Orchestrator) rollbackLeftMigration(ctx context.Context, r *run, env *g
 		return false, nil
 	}
 	return true, o.rollbackDatabase(ctx, r, b)
-}
-
-// routerFlip switches the route to targets, through the router's own
-// rollback when they are the set it remembers (no health round), and a
-// health-gated deploy otherwise.
-func (o *Orchestrator) routerFlip(ctx context.Context, env *gantry.Environment, m *gantry.Manifest, targets []string) (*gantry.SwitchResult, error) {
-	name := gantry.RouteName(env.App, env.Name)
-	if sts, err := o.Router.Status(ctx); err == nil {
-		for _, st := range sts {
-			if st.Route.Name == name && sameSet(st.Previous, targets) {
-				return o.Router.Rollback(ctx, name)
-			}
-		}
-	}
-	return o.Router.Deploy(ctx, o.route(env, m), targets)
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) || len(a) == 0 {
-		return false
-	}
-	seen := map[string]int{}
-	for _, x := range a {
-		seen[x]++
-	}
-	for _, x := range b {
-		if seen[x]--; seen[x] < 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // previousRelease finds the release that was active before the current one,

@@ -35,6 +35,10 @@ func (o *Orchestrator) slotDriver(spec *gantry.EnvironmentSpec) (gantry.SlotDriv
 // switch is needed.
 func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDriver, op *op) error {
 	rel, m, spec := op.rel, op.m, op.spec
+	drv, err := o.driver(spec) // sd's own Driver side, for the switch
+	if err != nil {
+		return err
+	}
 	env, err := o.loadEnv(ctx, rel.App, r.d.Env, spec)
 	if err != nil {
 		return err
@@ -112,7 +116,7 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 	}
 	cand.Verified = true
 	if err := r.step(ctx, "switch", fmt.Sprintf("%s/%s → slot %s (the runtime's switch)", env.App, env.Name, slot), func() (string, error) {
-		return "", sd.Switch(ctx, ref)
+		return o.switchTo(ctx, env, drv, cand, m, false)
 	}); err != nil {
 		return err
 	}

@@ -278,7 +278,7 @@ func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *rollout, route g
 			breach.Detail, old.Version, gantry.ErrorMessage(err), ro.rel.Version)
 	}
 	err = r.step(ctx, "auto-rollback", breach.Figure+" crossed its bound: back to "+old.Version, func() (string, error) {
-		msg, err := o.switchTraffic(ctx, env, ro.drv, old, oldM)
+		msg, err := o.switchTo(ctx, env, ro.drv, old, oldM, true)
 		if err != nil {
 			return "", err
 		}
