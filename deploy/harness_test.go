@@ -532,3 +532,8 @@ func (h *Harness) webTargets(tb testing.TB, app string, s *gantry.Slot) []string
 	}
 	return WebAddrs(s, workers...)
 }
+
+var (
+	noKnobs        = memdriver.Knobs{}
+	memKnobFailWeb = memdriver.Knobs{FailStart: true}
+)
