@@ -166,6 +166,35 @@ func (h *Harness) onStep(d *gantry.Deployment, s gantry.Step) {
 	}
 }
 
+// SetOnStep sets the observer of every journal event (nil: none).
+func (h *Harness) SetOnStep(fn func(d *gantry.Deployment, s gantry.Step)) {
+	h.mu.Lock()
+	h.OnStep = fn
+	h.mu.Unlock()
+}
+
+// CrashAt runs fn (an operation) in a goroutine that stops for good when a
+// journal step named step reaches state: the process "dies" there, its
+// records as they were written. It returns once that happened.
+func (h *Harness) CrashAt(tb testing.TB, step, state string, fn func()) {
+	tb.Helper()
+	reached := make(chan struct{})
+	var once sync.Once
+	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if s.Name == step && s.State == state {
+			once.Do(func() { close(reached) })
+			select {} // never returns: the process is gone
+		}
+	})
+	go fn()
+	select {
+	case <-reached:
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("the operation never reached step %s (%s)", step, state)
+	}
+	h.SetOnStep(nil)
+}
+
 // DatabaseURL is the (fake) database of an environment.
 func DatabaseURL(app, env string) string { return "mem://" + app + "/" + env }
 
