@@ -38,10 +38,10 @@ func (h *Harness) state(tb testing.TB, app string) string {
 	for _, r := range h.Driver.Running() {
 		fmt.Fprintf(&b, "instance %s %s\n", r.Handle, r.ReleaseID)
 	}
-	if applied, active := h.DB.Applied(DatabaseURL(app, "prod")); len(applied) > 0 {
+	if applied, active := h.DB.Applied(h.DBURL(app, "prod")); len(applied) > 0 {
 		fmt.Fprintf(&b, "db prod %v active %q\n", applied, active)
 	}
-	if applied, active := h.DB.Applied(DatabaseURL(app, "test")); len(applied) > 0 {
+	if applied, active := h.DB.Applied(h.DBURL(app, "test")); len(applied) > 0 {
 		fmt.Fprintf(&b, "db test %v active %q\n", applied, active)
 	}
 	return b.String()

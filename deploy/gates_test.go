@@ -283,7 +283,7 @@ func TestGateSchemaWarmRollback(t *testing.T) {
 		t.Run(complete, func(t *testing.T) {
 			h := NewHarness(t, Options{})
 			migrated(t, h, complete, false)
-			if _, active := h.DB.Applied(DatabaseURL("shop", "test")); active != "" {
+			if _, active := h.DB.Applied(h.DBURL("shop", "test")); active != "" {
 				t.Fatalf("02 is still active (%s): the setup did not complete it", active)
 			}
 			before := h.state(t, "shop")
@@ -302,7 +302,7 @@ func TestGateSchemaForcedRollback(t *testing.T) {
 	if got := h.ActiveRelease(t, "shop", "test"); got != v1.ID {
 		t.Errorf("after rollback --force %s is active, want %s", got, v1.ID)
 	}
-	if applied, active := h.DB.Applied(DatabaseURL("shop", "test")); strings.Join(applied, ",") != "01" || active != "" {
+	if applied, active := h.DB.Applied(h.DBURL("shop", "test")); strings.Join(applied, ",") != "01" || active != "" {
 		t.Errorf("database after rollback --force: %v active %q, want 01 alone", applied, active)
 	}
 	forced := false
@@ -423,7 +423,7 @@ func TestGatePauseAfterWithDatabase(t *testing.T) {
 	if got := h.ActiveRelease(t, "shop", "test"); got != v2.ID {
 		t.Errorf("active %s, want %s", got, v2.ID)
 	}
-	if _, active := h.DB.Applied(DatabaseURL("shop", "test")); active != "02" {
+	if _, active := h.DB.Applied(h.DBURL("shop", "test")); active != "02" {
 		t.Errorf("active migration %q, want 02 expanded", active)
 	}
 }

@@ -90,6 +90,7 @@ type Harness struct {
 
 	mu    sync.Mutex
 	steps []string // "<deployment id> <step> <state>", from OnStep
+	dbs   int
 	// OnStep, when set, is called for every journal event of every orchestrator.
 	OnStep func(d *gantry.Deployment, s gantry.Step)
 }
@@ -195,14 +196,30 @@ func (h *Harness) CrashAt(tb testing.TB, step, state string, fn func()) {
 	h.SetOnStep(nil)
 }
 
-// DatabaseURL is the (fake) database of an environment.
-func DatabaseURL(app, env string) string { return "mem://" + app + "/" + env }
-
+// secretFor resolves secrets from the store, where they follow an
+// environment through a rename as the server's do. Each environment's
+// DATABASE_URL is made on first use, a fake database of its own.
 func (h *Harness) secretFor(app, env, name string) (string, bool) {
-	if name == deploy.DatabaseURLSecret {
-		return DatabaseURL(app, env), true
+	if b, err := h.Store.FindSecret(h.Ctx, app, env, name); err == nil {
+		return string(b), true
 	}
-	return "", false
+	if name != deploy.DatabaseURLSecret {
+		return "", false
+	}
+	h.mu.Lock()
+	h.dbs++
+	url := fmt.Sprintf("mem://%s/%s/%d", app, env, h.dbs)
+	h.mu.Unlock()
+	if err := h.Store.PutSecret(h.Ctx, app, env, name, []byte(url)); err != nil {
+		return "", false
+	}
+	return url, true
+}
+
+// DBURL is the (fake) database an environment is bound to.
+func (h *Harness) DBURL(app, env string) string {
+	url, _ := h.secretFor(app, env, deploy.DatabaseURLSecret)
+	return url
 }
 
 // Svc is a service of a test manifest.

@@ -27,7 +27,7 @@ func TestCloneWithData(t *testing.T) {
 	if got := h.ActiveRelease(t, "shop", "testnew"); got != v1.ID {
 		t.Errorf("testnew runs %s, want %s", got, v1.ID)
 	}
-	if applied, _ := h.DB.Applied(DatabaseURL("shop", "testnew")); strings.Join(applied, ",") != "01_init" {
+	if applied, _ := h.DB.Applied(h.DBURL("shop", "testnew")); strings.Join(applied, ",") != "01_init" {
 		t.Errorf("testnew's database: %v, want a copy of prod's", applied)
 	}
 	if !strings.Contains(strings.Join(h.Steps(t, d.ID), ","), "create,copy-data") {

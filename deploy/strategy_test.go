@@ -59,7 +59,7 @@ func TestDeployMaintenanceStrategyAppliesEveryMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applied, active := h.DB.Applied(DatabaseURL("shop", "test"))
+	applied, active := h.DB.Applied(h.DBURL("shop", "test"))
 	if strings.Join(applied, ",") != "01_init,02_split,03_drop" || active != "" {
 		t.Errorf("database: %v active %q, want every migration applied completely", applied, active)
 	}
@@ -94,7 +94,7 @@ func TestDeployWithDatabaseExpandsThenContracts(t *testing.T) {
 	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Migrations: []string{"01_init", "02_add"}})
 	h.MustDeploy(t, "shop", "test", v1)
 	h.MustDeploy(t, "shop", "test", v2)
-	url := DatabaseURL("shop", "test")
+	url := h.DBURL("shop", "test")
 	if _, active := h.DB.Applied(url); active != "02_add" {
 		t.Fatalf("after the deploy of v2: active migration %q, want 02_add (expanded, the old slot is warm)", active)
 	}

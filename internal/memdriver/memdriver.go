@@ -269,6 +269,7 @@ func (d *Driver) Stop(ctx context.Context, inst gantry.Instance, stop gantry.Sto
 		d.end(in, gantry.InstanceGone, 0)
 		d.mu.Lock()
 		in.state = gantry.InstanceGone
+		delete(d.insts, inst.Handle) // gone is what an unknown handle reports
 		d.mu.Unlock()
 	}
 	d.record(c)
