@@ -91,6 +91,8 @@ type Harness struct {
 	mu    sync.Mutex
 	steps []string // "<deployment id> <step> <state>", from OnStep
 	dbs   int
+	migs  map[string]gantry.Artifact  // migrations tarballs by their names
+	mans  map[string]*gantry.Manifest // decoded manifests by release ID
 	// OnStep, when set, is called for every journal event of every orchestrator.
 	OnStep func(d *gantry.Deployment, s gantry.Step)
 }
@@ -369,8 +371,21 @@ func (h *Harness) MustRelease(tb testing.TB, a App, r Rel) *gantry.Release {
 		rel.Artifacts[s.Name] = gantry.Artifact{Kind: gantry.ArtifactTarball, Digest: dg, Size: size}
 	}
 	if a.Database {
-		dg, size := h.mustMigrations(tb, r.Migrations)
-		rel.Artifacts[gantry.MigrationsArtifact] = gantry.Artifact{Kind: gantry.ArtifactTarball, Digest: dg, Size: size}
+		key := strings.Join(r.Migrations, ",")
+		h.mu.Lock()
+		art, ok := h.migs[key]
+		h.mu.Unlock()
+		if !ok {
+			dg, size := h.mustMigrations(tb, r.Migrations)
+			art = gantry.Artifact{Kind: gantry.ArtifactTarball, Digest: dg, Size: size}
+			h.mu.Lock()
+			if h.migs == nil {
+				h.migs = map[string]gantry.Artifact{}
+			}
+			h.migs[key] = art
+			h.mu.Unlock()
+		}
+		rel.Artifacts[gantry.MigrationsArtifact] = art
 	}
 	if err := h.Store.CreateRelease(h.Ctx, rel); err != nil {
 		tb.Fatalf("create release %s: %v", r.Version, err)
@@ -562,13 +577,23 @@ func (h *Harness) MustConsistent(tb testing.TB, app, env string) {
 // manifest of the release it runs.
 func (h *Harness) webTargets(tb testing.TB, app string, s *gantry.Slot) []string {
 	tb.Helper()
-	rel, err := h.Store.FindRelease(h.Ctx, app, s.ReleaseID)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := manifest.Decode("gantry.yml", rel.Manifest)
-	if err != nil {
-		tb.Fatal(err)
+	h.mu.Lock()
+	m := h.mans[s.ReleaseID]
+	h.mu.Unlock()
+	if m == nil {
+		rel, err := h.Store.FindRelease(h.Ctx, app, s.ReleaseID)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if m, err = manifest.Decode("gantry.yml", rel.Manifest); err != nil {
+			tb.Fatal(err)
+		}
+		h.mu.Lock()
+		if h.mans == nil {
+			h.mans = map[string]*gantry.Manifest{}
+		}
+		h.mans[s.ReleaseID] = m
+		h.mu.Unlock()
 	}
 	var workers []string
 	for n, svc := range m.Services {
