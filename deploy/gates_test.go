@@ -452,3 +452,22 @@ func describe(d *gantry.Deployment) string {
 	}
 	return fmt.Sprintf("#%d %s %s of %s", d.ID, d.Kind, d.State, d.Version)
 }
+
+// TestGateSchemaRestartRefusalChangesNothing: on a restart environment, a
+// release that predates a completed migration must be refused before the
+// running instances are stopped (found by TestModel: the engine stopped
+// them, then the database plan refused, and the environment served nothing).
+func TestGateSchemaRestartRefusalChangesNothing(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	app.Database = true
+	app.Envs[0].Strategy = gantry.StrategyRestart
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Migrations: []string{"01"}})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Migrations: []string{"01", "02"}})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.MustDeploy(t, "shop", "test", v2) // a restart: nothing live beside it, so 02 is applied completely
+	before := h.state(t, "shop")
+	_, err := h.O.Deploy(h.Ctx, dreq("test", v1), nil)
+	h.mustRefuse(t, "shop", before, err, "schema", "")
+	h.MustConsistent(t, "shop", "test")
+}

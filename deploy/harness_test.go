@@ -93,6 +93,7 @@ type Harness struct {
 	dbs   int
 	migs  map[string]gantry.Artifact  // migrations tarballs by their names
 	mans  map[string]*gantry.Manifest // decoded manifests by release ID
+	ymls  map[string]bool             // test manifests known to decode
 	// OnStep, when set, is called for every journal event of every orchestrator.
 	OnStep func(d *gantry.Deployment, s gantry.Step)
 }
@@ -345,8 +346,19 @@ func (h *Harness) MustRelease(tb testing.TB, a App, r Rel) *gantry.Release {
 	tb.Helper()
 	h.MustApp(tb, a.Name)
 	yml := a.YAML()
-	if _, err := manifest.Decode("gantry.yml", []byte(yml)); err != nil {
-		tb.Fatalf("test manifest does not decode: %v\n%s", err, yml)
+	h.mu.Lock()
+	checked := h.ymls[yml]
+	h.mu.Unlock()
+	if !checked {
+		if _, err := manifest.Decode("gantry.yml", []byte(yml)); err != nil {
+			tb.Fatalf("test manifest does not decode: %v\n%s", err, yml)
+		}
+		h.mu.Lock()
+		if h.ymls == nil {
+			h.ymls = map[string]bool{}
+		}
+		h.ymls[yml] = true
+		h.mu.Unlock()
 	}
 	sum := sha256.Sum256([]byte(a.Name + "\x00" + r.Version + "\x00" + yml + "\x00" + strings.Join(r.Migrations, ",")))
 	id := "r" + hex.EncodeToString(sum[:])[:15]

@@ -82,11 +82,12 @@ type envState struct {
 
 func (m *model) read() map[string]envState {
 	out := map[string]envState{}
-	for _, n := range modelEnvs {
-		e, err := m.h.Store.FindEnvironment(m.h.Ctx, m.app.Name, n)
-		if err != nil {
-			continue
-		}
+	envs, err := m.h.Store.ListEnvironments(m.h.Ctx, m.app.Name)
+	if err != nil {
+		m.h.TB.Error(err)
+	}
+	for _, e := range envs {
+		n := e.Name
 		st := envState{exists: true, clonedFrom: e.ClonedFrom}
 		if a := e.ActiveSlot(); a != nil {
 			st.active, st.version, st.verified = a.ReleaseID, a.Version, a.Verified
@@ -128,6 +129,23 @@ func (m *model) run(steps int) error {
 		}
 	}
 	return nil
+}
+
+// cleanup stops the sequence's instances and removes its routes, so that
+// the next sequences on this harness do not pay for them.
+func (m *model) cleanup() {
+	h, app := m.h, m.app.Name
+	for _, r := range h.Driver.Running() {
+		if r.App == app {
+			_ = h.Driver.Stop(h.Ctx, r.Instance, gantry.StopSpec{})
+		}
+	}
+	sts, _ := h.Router.Status(h.Ctx)
+	for _, st := range sts {
+		if strings.HasPrefix(st.Route.Name, app+"/") {
+			_ = h.Router.RemoveRoute(h.Ctx, st.Route.Name)
+		}
+	}
 }
 
 func errText(err error) string {

@@ -32,11 +32,12 @@ import (
 )
 
 var (
-	modelN        = flag.Int("model.n", envInt("GANTRY_MODEL_N", 400), "number of random sequences of TestModel")
+	modelN        = flag.Int("model.n", envInt("GANTRY_MODEL_N", 300), "number of random sequences of TestModel")
 	modelSteps    = flag.Int("model.steps", 10, "operations per sequence")
 	modelSeed     = flag.Int64("model.seed", 0, "first sequence's seed (0: from the clock)")
 	modelWorkers  = flag.Int("model.workers", 3, "sequences run at once, each worker with its own harness")
 	modelContract = flag.Bool("model.contract", true, "check invariants (a) and (d), the gates of the engine's new contract")
+	modelShow     = flag.Int("model.show", 5, "how many failed sequences to report in full")
 	modelGoOn     = flag.Bool("model.keepgoing", false, "run every sequence even after one failed, and count the failures")
 )
 
@@ -64,15 +65,21 @@ func TestModel(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := NewHarness(t, Options{})
-			for *modelGoOn || !failed.Load() {
+			var h *Harness
+			for k := 0; *modelGoOn || !failed.Load(); k++ {
 				i := next.Add(1) - 1
 				if i >= int64(n) {
 					return
 				}
+				// A fresh harness now and then: ReapStandby and Recover
+				// read every app of the store.
+				if k%50 == 0 {
+					h = NewHarness(t, Options{})
+				}
 				s := seed + i
 				m := newModel(h, s, fmt.Sprintf("m%d-%d", w, i))
 				err := m.run(*modelSteps)
+				m.cleanup()
 				ops.Add(int64(m.steps))
 				done.Add(1)
 				if err != nil {
@@ -97,7 +104,7 @@ func TestModel(t *testing.T) {
 		t.Errorf("%d of %d sequences broke an invariant; the first ones:", nfail, done.Load())
 	}
 	for i, f := range failures {
-		if i == 5 {
+		if i == *modelShow {
 			break
 		}
 		t.Error(f)
