@@ -254,6 +254,8 @@ type App struct {
 	Database bool
 	Verify   bool
 	Envs     []Env
+	// Extra is top-level YAML added as is (hooks:, notify:, verify: …).
+	Extra string
 }
 
 // Simple is a one-service app with test and prod (prod promoted from test).
@@ -283,6 +285,7 @@ func (a App) YAML() string {
 	if a.Database {
 		b.WriteString("database:\n  engine: postgres\n  migrations: {engine: pgroll, dir: db/migrations}\n")
 	}
+	b.WriteString(a.Extra)
 	b.WriteString("environments:\n")
 	for _, e := range a.Envs {
 		fmt.Fprintf(&b, "  %s:\n    hosts: [%s.%s.localhost]\n", e.Name, e.Name, a.Name)
