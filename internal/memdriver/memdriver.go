@@ -305,8 +305,9 @@ func (d *Driver) state(handle string) gantry.InstanceState {
 	return gantry.InstanceState{State: in.state, ExitCode: in.code}
 }
 
-// Logs writes the instance's few log lines; follow is not supported and
-// returns at once.
+// Logs writes the instance's few log lines (the last tail when tail > 0)
+// and, when follow, returns only once ctx ends: nothing more is ever
+// written by an in-memory instance.
 func (d *Driver) Logs(ctx context.Context, inst gantry.Instance, tail int, follow bool, w io.Writer) error {
 	d.record(Call{Op: "logs", Service: inst.Service, Index: inst.Index, ReleaseID: inst.ReleaseID, Handle: inst.Handle})
 	d.mu.Lock()
@@ -326,6 +327,9 @@ func (d *Driver) Logs(ctx context.Context, inst gantry.Instance, tail int, follo
 		if _, err := io.WriteString(w, l+"\n"); err != nil {
 			return err
 		}
+	}
+	if follow {
+		<-ctx.Done()
 	}
 	return nil
 }
