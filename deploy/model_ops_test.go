@@ -6,6 +6,7 @@ import (
 	"math/rand"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -146,6 +147,10 @@ func (m *model) cleanup() {
 			_ = h.Router.RemoveRoute(h.Ctx, st.Route.Name)
 		}
 	}
+	envs, _ := h.Store.ListEnvironments(h.Ctx, app)
+	for _, e := range envs {
+		_ = h.Store.DeleteEnvironment(h.Ctx, app, e.Name)
+	}
 }
 
 func errText(err error) string {
@@ -168,7 +173,7 @@ func (m *model) step() (op, error) {
 	if r.Intn(4) == 0 {
 		bg = "incident"
 	}
-	switch n := r.Intn(100); {
+	switch n := r.Intn(110); {
 	case n < 30:
 		env := m.pick("test", "test", "prod", "c1")
 		_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: app, Env: env, Release: rel.ID, Actor: "dev", BreakGlass: bg}, nil)
@@ -221,9 +226,62 @@ func (m *model) step() (op, error) {
 		d := []time.Duration{10 * time.Minute, 2 * time.Hour}[r.Intn(2)]
 		h.Clock.Advance(d)
 		return op{fmt.Sprintf("clock +%s (frozen: %t)", d, m.frozen("test") || m.frozen("prod")), "other", "", ""}, nil
-	default:
+	case n < 98:
 		return op{"reap standby slots", "other", "", ""}, h.O.ReapStandby(h.Ctx)
+	case n < 104:
+		env := m.pick("test", "prod")
+		at := [][2]string{{"start-group", gantry.StepStarted}, {"switch", gantry.StepStarted}, {"switch", gantry.StepDone}, {"db-expand", gantry.StepDone}}[r.Intn(4)]
+		reached := m.crash(at[0], at[1], func() {
+			h.O.Deploy(h.Ctx, gantry.DeployRequest{App: app, Env: env, Release: rel.ID, Actor: "dev", BreakGlass: bg}, nil)
+		})
+		desc := fmt.Sprintf("deploy %s to %s (break-glass %q), the server crashing at %s %s (reached: %t), then a restart", rel.Version, env, bg, at[0], at[1], reached)
+		h.O = h.NewOrchestrator()
+		return op{desc, "deploy", env, bg}, h.O.Recover(h.Ctx)
+	default:
+		env := m.pick("test", "prod")
+		if d, _ := m.pausedOn(env); d != nil {
+			abort := r.Intn(3) == 0
+			_, err := h.O.Continue(h.Ctx, app, env, "dev", abort, nil)
+			return op{fmt.Sprintf("continue %s (abort %t)", env, abort), "deploy", env, ""}, err
+		}
+		after := 1
+		_, err := h.O.DeployOrdered(h.Ctx, gantry.DeployRequest{App: app, Env: env, Release: rel.ID, Actor: "dev", BreakGlass: bg}, &after, "", nil)
+		return op{fmt.Sprintf("deploy %s to %s --pause-after 1 (break-glass %q)", rel.Version, env, bg), "other", env, bg}, err
 	}
+}
+
+// crash runs fn in a goroutine that stops for good when the journal step
+// reaches state: the server "dies" there. It returns once that happened,
+// or fn returned without reaching it.
+func (m *model) crash(step, state string, fn func()) bool {
+	reached, done := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	m.h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if s.Name == step && s.State == state {
+			once.Do(func() { close(reached) })
+			select {} // the process is gone
+		}
+	})
+	defer m.h.SetOnStep(nil)
+	go func() {
+		fn()
+		close(done)
+	}()
+	select {
+	case <-reached:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+// pausedOn returns the paused deployment of env, if any.
+func (m *model) pausedOn(env string) (*gantry.Deployment, error) {
+	ds, err := m.h.Store.ListDeployments(m.h.Ctx, gantry.DeploymentFilter{App: m.app.Name, Env: env, State: gantry.DeploymentPaused, Limit: 1})
+	if err != nil || len(ds) == 0 {
+		return nil, err
+	}
+	return ds[0], nil
 }
 
 // setJSON sets a field by its JSON name, and drops it silently when the
@@ -354,7 +412,8 @@ func (m *model) check(o op, pre, post map[string]envState) error {
 				return fmt.Errorf("(d) %s serves %s, incompatible with its database: %v", e.Name, a.Version, err)
 			}
 		}
-		if l, err := h.Store.FindLock(h.Ctx, app, e.Name); err == nil && !(l.Holder == "alice" && m.locked[e.Name]) {
+		paused, _ := m.pausedOn(e.Name)
+		if l, err := h.Store.FindLock(h.Ctx, app, e.Name); err == nil && !(l.Holder == "alice" && m.locked[e.Name]) && paused == nil {
 			return fmt.Errorf("(c) %s is still locked by %s (%s)", e.Name, l.Holder, l.Operation)
 		}
 	}
@@ -384,8 +443,10 @@ func (m *model) check(o op, pre, post map[string]envState) error {
 		sort.Strings(extra)
 		return fmt.Errorf("(b) instances: running but in no record %v; in a record but not running %v", extra, missing)
 	}
-	if ds := h.Running(h.TB, app); len(ds) > 0 {
-		return fmt.Errorf("(c) deployment #%d (%s) is still %s", ds[0].ID, ds[0].Kind, ds[0].State)
+	for _, d := range h.Running(h.TB, app) {
+		if d.State != gantry.DeploymentPaused {
+			return fmt.Errorf("(c) deployment #%d (%s) is still %s", d.ID, d.Kind, d.State)
+		}
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ func TestModel(t *testing.T) {
 				}
 				// A fresh harness now and then: ReapStandby and Recover
 				// read every app of the store.
-				if k%50 == 0 {
+				if k%25 == 0 {
 					h = NewHarness(t, Options{})
 				}
 				s := seed + i
