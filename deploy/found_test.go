@@ -59,3 +59,35 @@ func TestFoundRestartRefusedByTheDatabaseKeepsServing(t *testing.T) {
 		t.Error("nothing runs on test any more")
 	}
 }
+
+// A crash during a maintenance-strategy deploy, once every migration was
+// applied completely but before the switch: Recover keeps the old release
+// serving, on a schema that is gone (invariant (d) of TestModel; the
+// schema gate of the new contract). It must also not leave the route
+// holding writes.
+func TestFoundRecoverAfterAMaintenanceApply(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	app.Database = true
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Migrations: []string{"01"}})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Migrations: []string{"01", "02", "03"}})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.CrashAt(t, "switch", gantry.StepStarted, func() {
+		h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Strategy: gantry.StrategyMaintenance, Actor: "dev"}, nil)
+	})
+	h.O = h.NewOrchestrator()
+	if err := h.O.Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := h.MustEnv(t, "shop", "test")
+	if a := e.ActiveSlot(); a == nil {
+		t.Fatal("nothing is active after recovery")
+	} else if err := h.DB.Compatible(h.DBURL("shop", "test"), map[string][]string{v1.ID: {"01"}, v2.ID: {"01", "02", "03"}}[a.ReleaseID]); err != nil {
+		t.Errorf("after recovery %s serves on a schema it cannot use: %v", a.Version, err)
+	}
+	if st, _ := h.Mem.Route("shop/test"); st.Paused {
+		t.Error("after recovery the route still holds writes")
+	}
+	h.MustConsistent(t, "shop", "test")
+	h.MustNoLock(t, "shop", "test")
+}

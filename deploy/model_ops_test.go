@@ -419,8 +419,14 @@ func (m *model) check(o op, pre, post map[string]envState) error {
 	}
 	sts, _ := h.Router.Status(h.Ctx)
 	for _, st := range sts {
-		if strings.HasPrefix(st.Route.Name, app+"/") && !names[st.Route.Name] && len(st.Active) > 0 {
+		if !strings.HasPrefix(st.Route.Name, app+"/") {
+			continue
+		}
+		if !names[st.Route.Name] && len(st.Active) > 0 {
 			return fmt.Errorf("(b) route %s serves %v but no environment has that name", st.Route.Name, addrsOf(st.Active))
+		}
+		if st.Paused {
+			return fmt.Errorf("(b) route %s still holds requests (writes only: %t)", st.Route.Name, st.WritesOnly)
 		}
 	}
 	var extra, missing []string
