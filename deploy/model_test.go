@@ -1,23 +1,33 @@
 package deploy_test
 
-// The model-based test drives random sequences of operations under random
-// policies and checks, after every step, invariants that every sequence
-// must keep:
+// The model-based test drives random sequences of operations (deploy,
+// promote, rollback warm, cold and forced, db contract, clone, rename,
+// approve, manual lock and unlock, the clock moving in and out of a freeze
+// window, keep-warm reaping, a server crash at a journal step followed by a
+// restart and Recover, deploy --pause-after and continue or abort) under
+// random policies (promote_from, approvals, migrations_via_clone, freeze
+// windows, a database or not, bluegreen, restart or maintenance on test,
+// keep_warm 0 or not, with or without a worker) against memdriver,
+// memrouter and fakedb, and checks after every step:
 //
 //	(a) no environment takes a release a gate forbids (the model knows what
 //	    is allowed: what is active and verified on the source, the
-//	    approvals given, each environment's history, freezes, clones);
+//	    approvals given, each environment's history, freezes, clones), and
+//	    no operation changes an environment it does not deploy to;
 //	(b) what an environment's record says is active is what the router
-//	    serves, and the instances the records list are exactly those the
-//	    driver runs for the app;
+//	    serves, the instances the records list are exactly those the
+//	    driver runs for the app, and no route is left holding requests;
 //	(c) no lock is left held, and no deployment left running, once an
-//	    operation returned (but the model's own manual locks);
+//	    operation returned (but the model's manual locks and a paused
+//	    deployment's);
 //	(d) the database's schema is compatible with the release serving.
 //
-// go test ./deploy -run TestModel -v                 # the default count
+// go test ./deploy -run TestModel -v                 # the default count (or GANTRY_MODEL_N)
 // go test ./deploy -run TestModel -model.n=5000      # more
 // go test ./deploy -run TestModel -model.seed=S -model.n=1 -v   # one sequence, with its transcript
-// -model.contract=false checks (b), (c) and (d) only: the engine before its new gates.
+// -model.contract=false checks (b) and (c) only: (a) and (d) are the gates
+// of the engine's new contract. -model.keepgoing runs every sequence and
+// counts the failures.
 
 import (
 	"flag"
