@@ -135,6 +135,17 @@ func NewHarness(tb testing.TB, opts Options) *Harness {
 	return h
 }
 
+// Close stops the harness's instances and closes its store (the test's
+// cleanup does it too); for tests that go through many harnesses.
+func (h *Harness) Close() {
+	h.Driver.Close()
+	h.Slots.Close()
+	h.Store.Close()
+	if c, ok := h.Router.(interface{ Close() error }); ok {
+		c.Close()
+	}
+}
+
 // NewOrchestrator returns another orchestrator on the same store, driver,
 // router and database: what a server restarted after a crash would have.
 func (h *Harness) NewOrchestrator() *deploy.Orchestrator {

@@ -84,6 +84,9 @@ func TestModel(t *testing.T) {
 				// A fresh harness now and then: ReapStandby and Recover
 				// read every app of the store.
 				if k%25 == 0 {
+					if h != nil {
+						h.Close()
+					}
 					h = NewHarness(t, Options{})
 				}
 				s := seed + i
