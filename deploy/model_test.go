@@ -47,6 +47,7 @@ var (
 	modelSeed     = flag.Int64("model.seed", 0, "first sequence's seed (0: from the clock)")
 	modelWorkers  = flag.Int("model.workers", 3, "sequences run at once, each worker with its own harness")
 	modelContract = flag.Bool("model.contract", true, "check invariants (a) and (d), the gates of the engine's new contract")
+	modelReal     = flag.Bool("model.realrouter", false, "run the sequences against the real router (package proxy) instead of memrouter")
 	modelShow     = flag.Int("model.show", 5, "how many failed sequences to report in full")
 	modelGoOn     = flag.Bool("model.keepgoing", false, "run every sequence even after one failed, and count the failures")
 )
@@ -87,7 +88,7 @@ func TestModel(t *testing.T) {
 					if h != nil {
 						h.Close()
 					}
-					h = NewHarness(t, Options{})
+					h = NewHarness(t, Options{RealRouter: *modelReal})
 				}
 				s := seed + i
 				m := newModel(h, s, fmt.Sprintf("m%d-%d", w, i))
