@@ -246,7 +246,7 @@ func (m *model) step() (op, error) {
 		}
 		after := 1
 		_, err := h.O.DeployOrdered(h.Ctx, gantry.DeployRequest{App: app, Env: env, Release: rel.ID, Actor: "dev", BreakGlass: bg}, &after, "", nil)
-		return op{fmt.Sprintf("deploy %s to %s --pause-after 1 (break-glass %q)", rel.Version, env, bg), "other", env, bg}, err
+		return op{fmt.Sprintf("deploy %s to %s --pause-after 1 (break-glass %q)", rel.Version, env, bg), "deploy", env, bg}, err
 	}
 }
 
