@@ -1,0 +1,187 @@
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// hooks records the phases run and the notifications sent; a phase named in
+// fail fails.
+type hooks struct {
+	mu     sync.Mutex
+	phases []string
+	urls   []string
+	sent   chan string
+	fail   string
+}
+
+func (k *hooks) RunPhase(ctx context.Context, hs map[string][]gantry.Hook, hc gantry.HookContext) (string, bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.phases = append(k.phases, hc.Phase)
+	k.urls = append(k.urls, hc.URL)
+	if hc.Phase == k.fail {
+		if strings.HasPrefix(hc.Phase, "after_") {
+			return "webhook answered 500", true, nil
+		}
+		return "", false, gantry.Errorf(gantry.EFAILED, "hook %s failed", hc.Phase)
+	}
+	return "ran " + hc.Phase, false, nil
+}
+
+func (k *hooks) Notify(ctx context.Context, ts []gantry.NotifyTarget, d *gantry.Deployment, rel *gantry.Release) {
+	k.sent <- d.State
+}
+
+const hookYAML = `hooks:
+  before_deploy: [{command: "true"}]
+  before_switch: [{command: "true"}]
+  after_switch: [{command: "true"}]
+  after_deploy: [{command: "true"}]
+notify:
+  - webhook: https://chat.example/hook
+verify:
+  - command: test -n "$GANTRY_URL"
+`
+
+func TestHooksAndNotifications(t *testing.T) {
+	h := NewHarness(t, Options{})
+	k := &hooks{sent: make(chan string, 10)}
+	h.O.Hooks = k
+	h.O.RouterURL = "http://127.0.0.1:8080"
+	app := Simple("shop")
+	app.Extra = hookYAML
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	d := h.MustDeploy(t, "shop", "test", v1)
+	if got, want := strings.Join(k.phases, ","), "before_deploy,before_switch,after_switch,after_deploy"; got != want {
+		t.Errorf("hook phases: got %s, want %s", got, want)
+	}
+	if k.urls[len(k.urls)-1] != "http://test.shop.localhost:8080" {
+		t.Errorf("after_deploy hook URL: %q", k.urls[len(k.urls)-1])
+	}
+	for _, want := range []string{gantry.DeploymentRunning, gantry.DeploymentSucceeded} {
+		select {
+		case got := <-k.sent:
+			if got != want {
+				t.Errorf("notification: %s, want %s", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s notification", want)
+		}
+	}
+	if !strings.Contains(strings.Join(h.Steps(t, d.ID), ","), "hooks before_deploy") {
+		t.Errorf("journal %v lacks the hooks", h.Steps(t, d.ID))
+	}
+	// A failing after_* hook is a failed step; the deployment stands.
+	k.fail = "after_switch"
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1"})
+	d2 := h.MustDeploy(t, "shop", "test", v2)
+	rec, _ := h.Store.FindDeployment(h.Ctx, d2.ID)
+	failedStep := false
+	for _, s := range rec.Steps {
+		failedStep = failedStep || (s.Name == "hooks after_switch" && s.State == gantry.StepFailed)
+	}
+	if !failedStep || h.ActiveRelease(t, "shop", "test") != v2.ID {
+		t.Errorf("a failing after_switch hook: failed step %t, active %s; want a failed step and v2 active", failedStep, h.ActiveRelease(t, "shop", "test"))
+	}
+	// A failing before_* hook stops the deployment before anything starts.
+	k.fail = "before_deploy"
+	v3 := h.MustRelease(t, app, Rel{Version: "1.0.2"})
+	h.Driver.ResetCalls()
+	if _, err := h.O.Deploy(h.Ctx, dreq("test", v3), nil); gantry.ErrorCode(err) != gantry.EFAILED {
+		t.Errorf("failing before_deploy: got %v, want EFAILED", err)
+	}
+	if n := len(h.Driver.Calls("start")); n != 0 {
+		t.Errorf("a failed before_deploy hook started %d instances", n)
+	}
+}
+
+func TestVerifyFailureStopsTheCandidate(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	app.Extra = "verify:\n  - command: exit 3\n"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	_, err := h.O.Deploy(h.Ctx, dreq("test", v1), nil)
+	if gantry.ErrorCode(err) != gantry.EFAILED || !strings.Contains(gantry.ErrorMessage(err), "verify check 1") {
+		t.Fatalf("deploy with a failing verify command: got %v, want EFAILED naming the check", err)
+	}
+	if n := len(h.Driver.Running()); n != 0 {
+		t.Errorf("%d instances run after a failed verify", n)
+	}
+	h.MustNoLock(t, "shop", "test")
+}
+
+func TestLogsStopAllAndTheReaperLoop(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1"})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.MustDeploy(t, "shop", "test", v2)
+	var buf bytes.Buffer
+	if err := h.O.Logs(h.Ctx, "shop", "test", "", 10, false, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "==> web-1 (1.0.1) <==") || !strings.Contains(buf.String(), "listening on") {
+		t.Errorf("logs: %q", buf.String())
+	}
+	if err := h.O.Logs(h.Ctx, "shop", "test", "nope", 10, false, &buf); gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		t.Errorf("logs of an unknown service: got %v, want ENOTFOUND", err)
+	}
+	// The reaper loop stops the standby once keep-warm is over.
+	h.Clock.Advance(gantry.DefaultKeepWarm + time.Second)
+	ctx, cancel := context.WithCancel(h.Ctx)
+	go h.O.Watch(ctx, time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.MustEnv(t, "shop", "test").Slots[gantry.SlotBlue].Instances) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the reaper loop did not stop the standby")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	wctx, wcancel := context.WithTimeout(h.Ctx, 5*time.Second)
+	h.O.Wait(wctx)
+	wcancel()
+	if err := h.O.StopAll(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.Driver.Running()); n != 0 {
+		t.Errorf("StopAll left %d instances", n)
+	}
+}
+
+func TestRecoverKeepsAPausedDeployment(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := ordered("shop")
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1"})
+	h.MustDeploy(t, "shop", "test", v1)
+	two := 2
+	d, err := h.O.DeployOrdered(h.Ctx, dreq("test", v2), &two, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.O = h.NewOrchestrator()
+	if err := h.O.Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := h.Store.FindDeployment(h.Ctx, d.ID)
+	if rec.State != gantry.DeploymentPaused {
+		t.Errorf("after recovery the paused deployment is %s", rec.State)
+	}
+	if st, _ := h.Mem.Route("shop/test"); len(st.Preview) != 1 {
+		t.Errorf("after recovery the preview is %v, want the paused candidate's api", st.Preview)
+	}
+	if _, err := h.O.Continue(h.Ctx, "shop", "test", "dev", false, nil); err != nil {
+		t.Fatalf("continue after a restart: %v", err)
+	}
+	h.MustConsistent(t, "shop", "test")
+	h.MustNoLock(t, "shop", "test")
+}

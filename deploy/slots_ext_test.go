@@ -1,0 +1,108 @@
+package deploy_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// k8s is an app on the slot-switching runtime (the memdriver's Slots).
+func k8s() App {
+	app := Simple("shop")
+	app.Services[0].Instances = 2
+	app.Envs[0].Runtime = "kubernetes"
+	return app
+}
+
+func slotOps(h *Harness) string {
+	var ops []string
+	for _, c := range h.Slots.Calls("start-slot", "switch", "stop-slot") {
+		ops = append(ops, c.Op+" "+c.Slot)
+	}
+	return strings.Join(ops, ",")
+}
+
+func TestSlotDriverDeployAndRollback(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := k8s()
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1", Images: true})
+	h.MustDeploy(t, "shop", "test", v1)
+	d := h.MustDeploy(t, "shop", "test", v2)
+	if got, want := slotOps(h), "start-slot blue,switch blue,start-slot green,switch green"; got != want {
+		t.Errorf("slot calls: got %s, want %s", got, want)
+	}
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, "shop", "test"); a != gantry.SlotGreen {
+		t.Errorf("the runtime routes to %q, want green", a)
+	}
+	if n := len(h.Mem.Calls()); n != 0 {
+		t.Errorf("the router was called %d times; the runtime switches itself", n)
+	}
+	e := h.MustEnv(t, "shop", "test")
+	if e.Active != gantry.SlotGreen || len(e.Slots[gantry.SlotGreen].Instances) != 2 || e.Slots[gantry.SlotBlue].State != gantry.SlotStandby {
+		t.Errorf("record: active %s, green %d instances, blue %s", e.Active, len(e.Slots[gantry.SlotGreen].Instances), e.Slots[gantry.SlotBlue].State)
+	}
+	if !strings.Contains(strings.Join(h.Steps(t, d.ID), ","), "verify-artifacts,start,switch") {
+		t.Errorf("journal: %v", h.Steps(t, d.ID))
+	}
+	h.Slots.ResetCalls()
+	rb, err := h.O.Rollback(h.Ctx, gantry.RollbackRequest{App: "shop", Env: "test", Actor: "dev"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.Strategy != "flip" || rb.ReleaseID != v1.ID {
+		t.Errorf("rollback: %s to %s, want a flip to %s", rb.Strategy, rb.ReleaseID, v1.ID)
+	}
+	if got := slotOps(h); got != "switch blue" {
+		t.Errorf("rollback's slot calls: %s, want switch blue", got)
+	}
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, "shop", "test"); a != gantry.SlotBlue {
+		t.Errorf("after the rollback the runtime routes to %q, want blue", a)
+	}
+	// The standby's keep-warm ends: the reaper scales it down.
+	h.Clock.Advance(gantry.DefaultKeepWarm + 1)
+	if err := h.O.ReapStandby(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.Slots.SlotInstances("shop", "test", gantry.SlotGreen)); n != 0 {
+		t.Errorf("green after keep-warm: %d instances, want 0", n)
+	}
+	// A cold rollback to v2 starts green again.
+	if d, err := h.O.Rollback(h.Ctx, gantry.RollbackRequest{App: "shop", Env: "test", Actor: "dev"}, nil); err != nil || d.Strategy == "flip" {
+		t.Fatalf("cold rollback on the slot runtime: %+v %v", d, err)
+	}
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, "shop", "test"); a != gantry.SlotGreen {
+		t.Errorf("after the cold rollback the runtime routes to %q, want green", a)
+	}
+}
+
+func TestSlotDriverFailedStartAndRecover(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := k8s()
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1", Images: true})
+	tar := h.MustRelease(t, app, Rel{Version: "1.0.2"})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.Slots.SetRelease(v2.ID, memKnobFailWeb)
+	if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil); err == nil {
+		t.Fatal("deploy of a release that does not start: got nil error")
+	}
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, "shop", "test"); a != gantry.SlotBlue {
+		t.Errorf("after a failed start the runtime routes to %q, want blue", a)
+	}
+	if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: tar.ID, Actor: "dev"}, nil); gantry.ErrorCode(err) != gantry.EINVALID {
+		t.Errorf("a tarball release on the slot runtime: got %v, want EINVALID", err)
+	}
+	h.Slots.ResetCalls()
+	if err := h.NewOrchestrator().Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := h.Slots.Calls("active-slot"); len(c) != 1 {
+		t.Errorf("recovery asked the runtime %d times for its active slot, want 1", len(c))
+	}
+	if got := h.ActiveRelease(t, "shop", "test"); got != v1.ID {
+		t.Errorf("after recovery %s is active, want %s", got, v1.ID)
+	}
+	h.MustNoLock(t, "shop", "test")
+}
