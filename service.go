@@ -55,6 +55,16 @@ type RollbackRequest struct {
 	Force bool `json:"force,omitempty"`
 }
 
+// ContinueRequest asks for the paused rollout of an environment to go on
+// from its next order group, or with Abort to put its candidate back.
+type ContinueRequest struct {
+	App        string `json:"app"`
+	Env        string `json:"env"`
+	Actor      string `json:"actor"`
+	Abort      bool   `json:"abort,omitempty"`
+	BreakGlass string `json:"break_glass,omitempty"`
+}
+
 // CloneRequest asks for a new environment Dst with Src's settings and release.
 type CloneRequest struct {
 	App      string `json:"app"`
@@ -63,6 +73,9 @@ type CloneRequest struct {
 	WithData bool   `json:"with_data,omitempty"`
 	PostCopy string `json:"post_copy,omitempty"`
 	Actor    string `json:"actor"`
+	// BreakGlass is the recorded reason to clone during a freeze window of
+	// the source.
+	BreakGlass string `json:"break_glass,omitempty"`
 }
 
 // RenameRequest renames Old to New; when New exists it is first renamed
@@ -73,6 +86,7 @@ type RenameRequest struct {
 	New        string `json:"new"`
 	DisplaceTo string `json:"displace_to,omitempty"`
 	Actor      string `json:"actor"`
+	BreakGlass string `json:"break_glass,omitempty"`
 }
 
 // DeleteEnvironmentRequest deletes an environment, keeping its history.

@@ -12,7 +12,7 @@ import (
 // a paused one (package deploy's orchestrator).
 type RolloutService interface {
 	DeployOrdered(ctx context.Context, req gantry.DeployRequest, pauseAfter *int, only string, progress gantry.Progress) (*gantry.Deployment, error)
-	Continue(ctx context.Context, app, env, actor string, abort bool, progress gantry.Progress) (*gantry.Deployment, error)
+	Continue(ctx context.Context, req gantry.ContinueRequest, progress gantry.Progress) (*gantry.Deployment, error)
 }
 
 // RolloutRequest is the body of an ordered deploy: a deploy request and
@@ -29,6 +29,8 @@ type RolloutRequest struct {
 type ContinueRequest struct {
 	// Abort puts the paused candidate's groups back instead of going on.
 	Abort bool `json:"abort,omitempty"`
+	// BreakGlass is the recorded reason to go on during a freeze window.
+	BreakGlass string `json:"break_glass,omitempty"`
 }
 
 func (s *Server) rollouts() (RolloutService, error) {
@@ -70,6 +72,6 @@ func (s *Server) continueRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	app, env, who := r.PathValue("app"), r.PathValue("env"), actor(r)
 	s.stream(w, r, func(ctx context.Context, p gantry.Progress) (any, error) {
-		return deploymentResult(rs.Continue(ctx, app, env, who, body.Abort, p))
+		return deploymentResult(rs.Continue(ctx, gantry.ContinueRequest{App: app, Env: env, Actor: who, Abort: body.Abort, BreakGlass: body.BreakGlass}, p))
 	})
 }

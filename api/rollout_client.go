@@ -14,10 +14,10 @@ func (c *Client) DeployOrdered(ctx context.Context, req gantry.DeployRequest, pa
 	return orNil(&out, err)
 }
 
-// Continue resumes the paused rollout of env, or with abort puts its
-// candidate back.
-func (c *Client) Continue(ctx context.Context, app, env, actor string, abort bool, progress gantry.Progress) (*gantry.Deployment, error) {
+// Continue resumes the paused rollout of req.Env, or with req.Abort puts
+// its candidate back. The actor is the caller's credential's.
+func (c *Client) Continue(ctx context.Context, req gantry.ContinueRequest, progress gantry.Progress) (*gantry.Deployment, error) {
 	var out gantry.Deployment
-	err := c.stream(ctx, envPath(app, env)+"/continue", ContinueRequest{Abort: abort}, &out, progress)
+	err := c.stream(ctx, envPath(req.App, req.Env)+"/continue", ContinueRequest{Abort: req.Abort, BreakGlass: req.BreakGlass}, &out, progress)
 	return orNil(&out, err)
 }

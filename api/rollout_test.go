@@ -27,8 +27,8 @@ func (s *scriptedRollouts) DeployOrdered(ctx context.Context, req gantry.DeployR
 	return &gantry.Deployment{ID: 3, State: gantry.DeploymentPaused}, nil
 }
 
-func (s *scriptedRollouts) Continue(ctx context.Context, app, env, actor string, abort bool, p gantry.Progress) (*gantry.Deployment, error) {
-	s.app, s.env, s.actor, s.abort = app, env, actor, abort
+func (s *scriptedRollouts) Continue(ctx context.Context, req gantry.ContinueRequest, p gantry.Progress) (*gantry.Deployment, error) {
+	s.app, s.env, s.actor, s.abort = req.App, req.Env, req.Actor, req.Abort
 	p(gantry.Event{Step: "continue", State: gantry.StepDone})
 	return &gantry.Deployment{ID: 3, State: gantry.DeploymentSucceeded}, nil
 }
@@ -77,7 +77,7 @@ func TestRolloutEndpoints(t *testing.T) {
 	if fake.pauseAfter == nil || *fake.pauseAfter != 0 {
 		t.Errorf("pause after group 0 arrived as %v", fake.pauseAfter)
 	}
-	if _, err := c.Continue(ctx, "hello", "test", "mallory", true, nil); err != nil {
+	if _, err := c.Continue(ctx, gantry.ContinueRequest{App: "hello", Env: "test", Actor: "mallory", Abort: true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if fake.app != "hello" || fake.env != "test" || fake.actor != "alice" || !fake.abort {
@@ -86,14 +86,14 @@ func TestRolloutEndpoints(t *testing.T) {
 
 	// A viewer may neither deploy nor continue.
 	viewer := api.NewClient(c.URL, mustToken(t, db, "vic", gantry.RoleViewer))
-	if _, err := viewer.Continue(ctx, "hello", "test", "", false, nil); gantry.ErrorCode(err) != gantry.EFORBIDDEN {
+	if _, err := viewer.Continue(ctx, gantry.ContinueRequest{App: "hello", Env: "test", Actor: "", Abort: false}, nil); gantry.ErrorCode(err) != gantry.EFORBIDDEN {
 		t.Errorf("continue by a viewer: %v, want EFORBIDDEN", err)
 	}
 }
 
 func TestRolloutNeedsAnOrchestrator(t *testing.T) {
 	c, _ := newRolloutServer(t, nil)
-	_, err := c.Continue(context.Background(), "hello", "test", "", false, nil)
+	_, err := c.Continue(context.Background(), gantry.ContinueRequest{App: "hello", Env: "test", Actor: "", Abort: false}, nil)
 	if gantry.ErrorCode(err) != gantry.EINVALID {
 		t.Errorf("continue on a server without ordered rollouts: %v, want EINVALID", err)
 	}

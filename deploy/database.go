@@ -197,10 +197,23 @@ func (o *Orchestrator) contractIfDue(ctx context.Context, env *gantry.Environmen
 // Contract completes an environment's active migration now (gantry db
 // contract): refused while a slot that needs the old schema may take
 // traffic, unless forced.
+//
+// Force overrides the warm standby only: a contract that would remove the
+// schema of the release serving traffic is refused whatever the flags.
 func (o *Orchestrator) Contract(ctx context.Context, app, envName string, force bool) (*gantry.MigrationRecord, error) {
 	env, b, err := o.bindingOfActive(ctx, app, envName)
 	if err != nil {
 		return nil, err
+	}
+	if force {
+		st, err := o.Databases.Status(ctx, *b)
+		if err != nil {
+			return nil, err
+		}
+		if a := env.ActiveSlot(); st.Active != "" && a != nil && a.ReleaseID != st.ActiveRelease {
+			return nil, refuse(GateSchema, fmt.Sprintf("gantry deploy %s --release %s, then the contract", envName, st.ActiveRelease),
+				"migration %s was expanded by release %s, but %s serves traffic on %q and needs the schema the contract would remove", st.Active, st.ActiveRelease, a.Version, envName)
+		}
 	}
 	return o.Databases.Contract(ctx, *b, gantry.ContractGuard{Env: env, Force: force})
 }

@@ -1,7 +1,7 @@
 package deploy_test
 
-// Failures TestModel found in the engine as it was on this branch, each
-// pinned by a test of its own. They fail until the engine is fixed.
+// Failures TestModel found in the engine, each pinned by a test of its own
+// so that it stays fixed.
 
 import (
 	"testing"

@@ -1,10 +1,8 @@
 package deploy_test
 
-// Gate tests: the engine's new contract. Every operation that changes what
-// an environment serves passes the same gates; a refusal is EPOLICY with a
-// message "<gate>: …" naming the command that would be allowed, and
-// changes nothing. Several of these fail on the engine as it was when they
-// were written; see the report of branch helper/enginetests.
+// Gate tests: every operation that changes what an environment serves
+// passes the same gates; a refusal is EPOLICY with a message "<gate>: …"
+// naming the command that would be allowed, and changes nothing.
 
 import (
 	"fmt"
@@ -192,19 +190,11 @@ func TestGateFreeze(t *testing.T) {
 			return err
 		}},
 		{"clone", "--break-glass", func(h *Harness, r map[string]*gantry.Release, bg string) error {
-			req := gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", Actor: "dev"}
-			if bg != "" {
-				req = withJSON(h.TB, req, map[string]any{"break_glass": bg})
-			}
-			_, err := h.O.Clone(h.Ctx, req, nil)
+			_, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", Actor: "dev", BreakGlass: bg}, nil)
 			return err
 		}},
 		{"rename", "--break-glass", func(h *Harness, r map[string]*gantry.Release, bg string) error {
-			req := gantry.RenameRequest{App: "shop", Old: "test", New: "staging", Actor: "dev"}
-			if bg != "" {
-				req = withJSON(h.TB, req, map[string]any{"break_glass": bg})
-			}
-			_, err := h.O.Rename(h.Ctx, req, nil)
+			_, err := h.O.Rename(h.Ctx, gantry.RenameRequest{App: "shop", Old: "test", New: "staging", Actor: "dev", BreakGlass: bg}, nil)
 			return err
 		}},
 	}
@@ -239,7 +229,7 @@ func TestGateFreezeContinue(t *testing.T) {
 	}
 	h.Clock.Advance(2 * time.Hour)
 	before := h.state(t, "shop")
-	_, err := h.O.Continue(h.Ctx, "shop", "test", "dev", false, nil)
+	_, err := h.O.Continue(h.Ctx, gantry.ContinueRequest{App: "shop", Env: "test", Actor: "dev", Abort: false}, nil)
 	h.mustRefuse(t, "shop", before, err, "freeze", "--break-glass")
 }
 
@@ -296,7 +286,7 @@ func TestGateSchemaWarmRollback(t *testing.T) {
 func TestGateSchemaForcedRollback(t *testing.T) {
 	h := NewHarness(t, Options{})
 	v1, _ := migrated(t, h, "contract", false)
-	req := forceRollback(t, gantry.RollbackRequest{App: "shop", Env: "test", Actor: "dev"})
+	req := gantry.RollbackRequest{App: "shop", Env: "test", Actor: "dev", Force: true}
 	_, err := h.O.Rollback(h.Ctx, req, nil)
 	mustAllow(t, "rollback --force across a contract", err)
 	if got := h.ActiveRelease(t, "shop", "test"); got != v1.ID {
@@ -323,10 +313,7 @@ func TestGateSchemaWatchDoesNotFlipIntoAGoneSchema(t *testing.T) {
 	}
 	h.MustConsistent(t, "shop", "test")
 	ds, _ := h.Store.ListDeployments(h.Ctx, gantry.DeploymentFilter{App: "shop", Env: "test", Limit: 1})
-	var journal []string
-	for _, s := range h.Steps(t, ds[0].ID) {
-		journal = append(journal, s)
-	}
+	journal := h.Steps(t, ds[0].ID)
 	d, _ := h.Store.FindDeployment(h.Ctx, ds[0].ID)
 	said := false
 	for _, s := range d.Steps {
@@ -352,13 +339,12 @@ func TestGateTypedResumeState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := jsonField(t, rec, "pause_after"); got != float64(2) {
-		t.Errorf("record's pause_after: %v, want 2", got)
+	if rec.PauseAfter == nil || *rec.PauseAfter != 2 {
+		t.Errorf("record's pause_after: %v, want 2", rec.PauseAfter)
 	}
-	if got := jsonField(t, rec, "group_done"); got != float64(2) {
-		t.Errorf("record's group_done: %v, want 2", got)
+	if rec.GroupDone == nil || *rec.GroupDone != 2 {
+		t.Errorf("record's group_done: %v, want 2", rec.GroupDone)
 	}
-	jsonField(t, rec, "only")
 	// Continue reads the typed fields, not the journal's text.
 	for _, s := range rec.Steps {
 		if s.Name == "pause-after" || s.Name == "plan" {
@@ -368,7 +354,7 @@ func TestGateTypedResumeState(t *testing.T) {
 			}
 		}
 	}
-	d2, err := h.O.Continue(h.Ctx, "shop", "test", "dev", false, nil)
+	d2, err := h.O.Continue(h.Ctx, gantry.ContinueRequest{App: "shop", Env: "test", Actor: "dev", Abort: false}, nil)
 	mustAllow(t, "continue from the typed resume state", err)
 	if d2 != nil && d2.State != gantry.DeploymentSucceeded {
 		t.Errorf("continued deployment: %s, want succeeded", d2.State)
@@ -418,7 +404,7 @@ func TestGatePauseAfterWithDatabase(t *testing.T) {
 	if d == nil || d.State != gantry.DeploymentPaused {
 		t.Fatalf("deployment: %s, want paused", describe(d))
 	}
-	_, err = h.O.Continue(h.Ctx, "shop", "test", "dev", false, nil)
+	_, err = h.O.Continue(h.Ctx, gantry.ContinueRequest{App: "shop", Env: "test", Actor: "dev", Abort: false}, nil)
 	mustAllow(t, "continue", err)
 	if got := h.ActiveRelease(t, "shop", "test"); got != v2.ID {
 		t.Errorf("active %s, want %s", got, v2.ID)
@@ -433,13 +419,14 @@ func TestGatePromotePauseAfter(t *testing.T) {
 	app := ordered("shop")
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 	h.MustDeploy(t, "shop", "test", v1)
-	req := withJSON(t, gantry.PromoteRequest{App: "shop", From: "test", To: "prod", Actor: "dev"}, map[string]any{"pause_after": 1})
+	one := 1
+	req := gantry.PromoteRequest{App: "shop", From: "test", To: "prod", Actor: "dev", PauseAfter: &one}
 	d, err := h.O.Promote(h.Ctx, req, nil)
 	mustAllow(t, "promote --pause-after 1", err)
 	if d == nil || d.State != gantry.DeploymentPaused || d.Kind != gantry.KindPromote {
 		t.Fatalf("promotion: %s, want a paused promotion", describe(d))
 	}
-	d2, err := h.O.Continue(h.Ctx, "shop", "prod", "dev", false, nil)
+	d2, err := h.O.Continue(h.Ctx, gantry.ContinueRequest{App: "shop", Env: "prod", Actor: "dev", Abort: false}, nil)
 	mustAllow(t, "continue the promotion", err)
 	if d2.ID != d.ID || h.ActiveRelease(t, "shop", "prod") != v1.ID {
 		t.Errorf("continued #%d, prod runs %s; want #%d and %s", d2.ID, h.ActiveRelease(t, "shop", "prod"), d.ID, v1.ID)

@@ -179,7 +179,7 @@ func TestRecoverKeepsAPausedDeployment(t *testing.T) {
 	if st, _ := h.Mem.Route("shop/test"); len(st.Preview) != 1 {
 		t.Errorf("after recovery the preview is %v, want the paused candidate's api", st.Preview)
 	}
-	if _, err := h.O.Continue(h.Ctx, "shop", "test", "dev", false, nil); err != nil {
+	if _, err := h.O.Continue(h.Ctx, gantry.ContinueRequest{App: "shop", Env: "test", Actor: "dev", Abort: false}, nil); err != nil {
 		t.Fatalf("continue after a restart: %v", err)
 	}
 	h.MustConsistent(t, "shop", "test")

@@ -59,7 +59,8 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 		}
 	}
 	op := &op{kind: gantry.KindClone, app: req.App, env: req.Dst, actor: req.Actor, rel: rel, m: m, spec: &dst.Spec,
-		fromEnv: req.Src, source: src, alsoFrozen: []*gantry.EnvironmentSpec{&src.Spec}, strategy: gantry.StrategyBlueGreen, clone: c}
+		fromEnv: req.Src, source: src, alsoFrozen: []*gantry.EnvironmentSpec{&src.Spec}, strategy: gantry.StrategyBlueGreen, clone: c,
+		breakGlass: req.BreakGlass}
 	return o.execute(ctx, op, progress)
 }
 
@@ -126,7 +127,7 @@ func (o *Orchestrator) Rename(ctx context.Context, req gantry.RenameRequest, pro
 			return nil, gantry.Errorf(gantry.ECONFLICT, "environment %q exists already: choose another --displace-to", req.DisplaceTo)
 		}
 	}
-	op := &op{kind: gantry.KindRename, app: req.App, env: req.New, actor: req.Actor, fromEnv: req.Old, source: old, current: displaced,
+	op := &op{kind: gantry.KindRename, app: req.App, env: req.New, actor: req.Actor, fromEnv: req.Old, source: old, current: displaced, breakGlass: req.BreakGlass,
 		alsoFrozen: []*gantry.EnvironmentSpec{&old.Spec}, alsoLock: []string{req.Old},
 		rename: &renameOp{old: old, displaced: displaced, displaceTo: req.DisplaceTo}}
 	if displaced != nil {

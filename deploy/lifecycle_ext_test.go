@@ -12,7 +12,10 @@ func TestCloneWithData(t *testing.T) {
 	app := Simple("shop")
 	app.Database = true
 	v1 := h.MustRelease(t, app, Rel{Version: "3.0.0", Migrations: []string{"01_init"}})
-	h.MustDeploy(t, "shop", "prod", v1)
+	h.MustDeploy(t, "shop", "test", v1)
+	if _, err := h.O.Promote(h.Ctx, gantry.PromoteRequest{App: "shop", From: "test", To: "prod", Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
 	d, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "prod", Dst: "testnew", WithData: true, Actor: "dev"}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -241,7 +241,7 @@ func (m *model) step() (op, error) {
 		env := m.pick("test", "prod")
 		if d, _ := m.pausedOn(env); d != nil {
 			abort := r.Intn(3) == 0
-			_, err := h.O.Continue(h.Ctx, app, env, "dev", abort, nil)
+			_, err := h.O.Continue(h.Ctx, gantry.ContinueRequest{App: app, Env: env, Actor: "dev", Abort: abort}, nil)
 			return op{fmt.Sprintf("continue %s (abort %t)", env, abort), "deploy", env, ""}, err
 		}
 		after := 1

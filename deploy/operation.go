@@ -90,9 +90,11 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 	if err != nil {
 		return nil, err
 	}
-	paused := false
+	// A paused deployment keeps its lock until it goes on: a Continue that
+	// is refused leaves it paused, lock and all.
+	keep := op.resume != nil
 	defer func() {
-		if !paused {
+		if !keep {
 			unlock()
 		}
 	}()
@@ -108,13 +110,14 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 	if err != nil {
 		return nil, err
 	}
+	keep = false
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer o.track(d.ID, cancel)()
 	err = o.perform(ctx, r, op)
 	if errors.Is(err, errPaused) {
 		if err = r.pause(ctx); err == nil {
-			paused = true
+			keep = true
 			return d, nil
 		}
 	}

@@ -57,7 +57,7 @@ func TestDeployOrderedPauseAndContinue(t *testing.T) {
 		t.Errorf("deploy while paused: got %v, want ECONFLICT (lock held by %s)", err, l.Holder)
 	}
 	h.Driver.ResetCalls()
-	d2, err := h.O.Continue(h.Ctx, "shop", "test", "dev", false, nil)
+	d2, err := h.O.Continue(h.Ctx, gantry.ContinueRequest{App: "shop", Env: "test", Actor: "dev", Abort: false}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestDeployOrderedPauseAndContinue(t *testing.T) {
 	}
 	h.MustConsistent(t, "shop", "test")
 	h.MustNoLock(t, "shop", "test")
-	if _, err := h.O.Continue(h.Ctx, "shop", "test", "dev", false, nil); gantry.ErrorCode(err) != gantry.ENOTFOUND {
+	if _, err := h.O.Continue(h.Ctx, gantry.ContinueRequest{App: "shop", Env: "test", Actor: "dev", Abort: false}, nil); gantry.ErrorCode(err) != gantry.ENOTFOUND {
 		t.Errorf("continue with nothing paused: got %v, want ENOTFOUND", err)
 	}
 }
@@ -87,7 +87,7 @@ func TestDeployOrderedAbort(t *testing.T) {
 	if _, err := h.O.DeployOrdered(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, &one, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	d, err := h.O.Continue(h.Ctx, "shop", "test", "dev", true, nil)
+	d, err := h.O.Continue(h.Ctx, gantry.ContinueRequest{App: "shop", Env: "test", Actor: "dev", Abort: true}, nil)
 	if gantry.ErrorCode(err) != gantry.EFAILED || d.State != gantry.DeploymentFailed {
 		t.Fatalf("continue --abort: %v, state %v; want EFAILED, failed", err, d)
 	}

@@ -43,7 +43,8 @@ func (o *Orchestrator) pausedDeployment(ctx context.Context, app, env string) (*
 // while it was paused). With abort it puts the candidate's groups back
 // instead (in reverse order) and records the deployment as failed; an
 // abort changes nothing that serves, so no gate stands in its way.
-func (o *Orchestrator) Continue(ctx context.Context, app, envName, actor string, abort bool, progress gantry.Progress) (*gantry.Deployment, error) {
+func (o *Orchestrator) Continue(ctx context.Context, req gantry.ContinueRequest, progress gantry.Progress) (*gantry.Deployment, error) {
+	app, envName, actor, abort := req.App, req.Env, req.Actor, req.Abort
 	d, err := o.pausedDeployment(ctx, app, envName)
 	if err != nil {
 		return nil, err
@@ -72,7 +73,7 @@ func (o *Orchestrator) Continue(ctx context.Context, app, envName, actor string,
 	}
 	spec := env.Spec
 	op := &op{kind: gantry.KindContinue, app: app, env: envName, actor: d.Actor, rel: rel, m: m, spec: &spec, current: env,
-		fromEnv: d.FromEnv, strategy: d.Strategy, pauseAfter: d.PauseAfter, only: d.Only, resume: d, abort: abort, continuedBy: actor}
+		fromEnv: d.FromEnv, strategy: d.Strategy, pauseAfter: d.PauseAfter, only: d.Only, resume: d, abort: abort, continuedBy: actor, breakGlass: req.BreakGlass}
 	if d.FromEnv != "" {
 		if op.source, err = o.Store.FindEnvironment(ctx, app, d.FromEnv); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 			return nil, err

@@ -28,8 +28,14 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		seen := map[string]bool{}
 		for _, env := range envs {
-			outcome, err := o.reconcile(ctx, env)
+			seen[env.Name] = true
+			heldWrites := false
+			for _, d := range interrupted {
+				heldWrites = heldWrites || (d.Env == env.Name && d.Strategy == gantry.StrategyMaintenance)
+			}
+			outcome, err := o.reconcile(ctx, env, heldWrites)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("recover %s/%s: %w", env.App, env.Name, err))
 				outcome = "recovery failed: " + err.Error()
@@ -50,12 +56,31 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 				o.logger().Warn("recovered interrupted deployment", "deployment", d.ID, "app", d.App, "env", d.Env, "outcome", outcome)
 			}
 		}
+		// A first deploy interrupted before its environment was recorded
+		// started nothing: close it and free its lock.
+		for _, d := range interrupted {
+			if seen[d.Env] {
+				continue
+			}
+			d.State, d.Error, d.FinishedAt = gantry.DeploymentRecovered, "interrupted by a server restart before anything was started", o.now()
+			if err := o.Store.UpdateDeployment(ctx, d); err != nil {
+				errs = append(errs, err)
+			}
+			if err := o.Store.ReleaseLock(ctx, d.App, d.Env, d.Actor, true); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+				errs = append(errs, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
 }
 
 // reconcile makes one environment consistent and describes the result.
-func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment) (string, error) {
+//
+// heldWrites says a maintenance deploy was interrupted: it held every write
+// at the router from before its migrations were applied, so when the
+// release that still serves does not fit the schema they left, the
+// snapshot taken before them is restored, which loses no write.
+func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, heldWrites bool) (string, error) {
 	drv, err := o.driver(&env.Spec)
 	if err != nil {
 		return "", err
@@ -108,7 +133,25 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment) (
 		if env.Active == "" {
 			return "nothing was deployed yet", o.saveEnv(ctx, env)
 		}
-		return "", gantry.Errorf(gantry.EUNAVAILABLE, "no instance of environment %s is running; redeploy a release", env.Name)
+		// A restart in place interrupted between stopping the old
+		// instances and starting the new: start the active slot's release
+		// again, so that the environment serves.
+		if err := o.startActiveAgain(ctx, env, drv, manifests[env.Active]); err != nil {
+			return "", gantry.Errorf(gantry.EUNAVAILABLE, "no instance of environment %s is running, and starting %s again failed: %s; redeploy a release",
+				env.Name, env.Slots[env.Active].Version, gantry.ErrorMessage(err))
+		}
+		serving = env.Active
+	}
+	// The slot that served may need a schema the database no longer has
+	// (a maintenance deploy applied its migrations, then the server died
+	// before the switch): then the slot whose release fits it serves, if
+	// it is up and healthy.
+	if fit := o.slotFittingSchema(ctx, env, serving, manifests); fit != "" {
+		serving = fit
+	} else if heldWrites && !o.fitsSchema(ctx, env, serving, manifests) {
+		if err := o.restoreBeforeMaintenance(ctx, env, manifests[serving]); err != nil {
+			return "", err
+		}
 	}
 	slot := env.Slots[serving]
 	m := manifests[serving]
@@ -146,7 +189,93 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment) (
 		other.State = gantry.SlotStopped
 	}
 	_ = o.Router.SetPreview(ctx, name, nil)
+	o.resumeHeldRoute(ctx, name)
 	return fmt.Sprintf("%s serving from slot %s", slot.Version, serving), o.saveEnv(ctx, env)
+}
+
+// startActiveAgain starts the release of env's active slot, which has no
+// live instance, and waits until it is healthy.
+func (o *Orchestrator) startActiveAgain(ctx context.Context, env *gantry.Environment, drv gantry.Driver, m *gantry.Manifest) error {
+	slot := env.Slots[env.Active]
+	if slot == nil || m == nil {
+		return gantry.Errorf(gantry.ENOTFOUND, "the active slot's release cannot be read")
+	}
+	rel, err := o.Store.FindRelease(ctx, env.App, slot.ReleaseID)
+	if err != nil {
+		return err
+	}
+	db, err := o.resumeDatabase(ctx, env, rel, m)
+	if err != nil {
+		return err
+	}
+	o.logger().Warn("no instance of the active slot runs: starting it again", "app", env.App, "env", env.Name, "slot", slot.Name, "release", rel.ID)
+	if _, err := o.startSlot(ctx, env, drv, slot, rel, m, m.ServicesInOrder(), db.connVars()); err != nil {
+		return err
+	}
+	if _, err := o.waitHealthy(ctx, drv, slot, m); err != nil {
+		return err
+	}
+	slot.State = gantry.SlotActive
+	return o.saveEnv(ctx, env)
+}
+
+// resumeHeldRoute lets a route go that an interrupted restart or
+// maintenance deploy left holding requests: nothing runs that would
+// release it.
+func (o *Orchestrator) resumeHeldRoute(ctx context.Context, name string) {
+	st, ok, err := o.routeSnapshot(ctx, name)
+	if err != nil || !ok || !st.Paused {
+		return
+	}
+	if err := o.Router.Resume(ctx, name); err != nil {
+		o.logger().Error("resume a route held by an interrupted deployment", "route", name, "error", err)
+	}
+}
+
+// fitsSchema says whether the release of env's slot name can run on the
+// database as it is (true when there is nothing to judge by).
+func (o *Orchestrator) fitsSchema(ctx context.Context, env *gantry.Environment, name string, manifests map[string]*gantry.Manifest) bool {
+	s, m := env.Slots[name], manifests[name]
+	if s == nil || m == nil {
+		return false
+	}
+	b, err := o.dbBinding(env, m)
+	if err != nil || b == nil {
+		return true
+	}
+	rel, err := o.Store.FindRelease(ctx, env.App, s.ReleaseID)
+	if err != nil {
+		return true
+	}
+	plan, err := o.planFor(ctx, env, b, rel, m, false)
+	return err != nil || plan.Action != gantry.PlanRefuse
+}
+
+// restoreBeforeMaintenance puts the database back to the snapshot taken
+// before an interrupted maintenance deploy applied its migrations.
+func (o *Orchestrator) restoreBeforeMaintenance(ctx context.Context, env *gantry.Environment, m *gantry.Manifest) error {
+	b, err := o.dbBinding(env, m)
+	if err != nil || b == nil {
+		return err
+	}
+	rec, err := o.Databases.Rollback(ctx, *b, gantry.RollbackOptions{Force: true})
+	if err != nil {
+		return fmt.Errorf("restore the database from before the interrupted maintenance deploy: %w", err)
+	}
+	o.logger().Warn("interrupted maintenance deploy: database restored from before its migrations", "app", env.App, "env", env.Name, "migration", rec.Migration, "snapshot", rec.Snapshot)
+	return nil
+}
+
+// slotFittingSchema returns the other slot of env when the serving slot's
+// release does not fit the database's schema and the other's, which has
+// live instances, does; "" otherwise.
+func (o *Orchestrator) slotFittingSchema(ctx context.Context, env *gantry.Environment, serving string, manifests map[string]*gantry.Manifest) string {
+	other := gantry.OtherSlot(serving)
+	if s := env.Slots[other]; s == nil || len(s.Instances) == 0 || o.fitsSchema(ctx, env, serving, manifests) || !o.fitsSchema(ctx, env, other, manifests) {
+		return ""
+	}
+	o.logger().Warn("the serving release does not fit the database's schema: the other slot takes over", "app", env.App, "env", env.Name, "slot", other)
+	return other
 }
 
 func addrs(ts []gantry.TargetStatus) []string {

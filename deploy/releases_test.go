@@ -97,10 +97,33 @@ func (h *Harness) MustRelease(tb testing.TB, a App, r Rel) *gantry.Release {
 		}
 		rel.Artifacts[gantry.MigrationsArtifact] = art
 	}
+	// The commit's files, kept with every release built since they are:
+	// verify commands and hooks run in them.
+	src := h.mustSource(tb, yml)
+	rel.Artifacts[gantry.SourceArtifact] = src
 	if err := h.Store.CreateRelease(h.Ctx, rel); err != nil {
 		tb.Fatalf("create release %s: %v", r.Version, err)
 	}
 	return rel
+}
+
+// mustSource puts a tarball of a commit's files (its gantry.yml) into the
+// artifact store.
+func (h *Harness) mustSource(tb testing.TB, yml string) gantry.Artifact {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "gantry.yml"), []byte(yml), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := tarball.Write(&buf, dir, []string{"gantry.yml"}); err != nil {
+		tb.Fatal(err)
+	}
+	dg, size, err := h.Artifacts.Put(h.Ctx, &buf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return gantry.Artifact{Kind: gantry.ArtifactTarball, Digest: dg, Size: size}
 }
 
 // mustMigrations puts a tarball of db/migrations/<name>.json into the

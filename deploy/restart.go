@@ -20,6 +20,12 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 	if oldM == nil {
 		oldM = m
 	}
+	// The expand comes first, while the old instances still serve: it keeps
+	// their schema, and a refusal or a failure leaves them untouched.
+	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
+	if err != nil {
+		return err
+	}
 	if err := r.step(ctx, "pause", route.Name, func() (string, error) { return "", o.Router.Pause(ctx, route.Name, false) }); err != nil {
 		return err
 	}
@@ -32,10 +38,6 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 	if err := r.step(ctx, "stop-old", fmt.Sprintf("slot %s (%s)", slot.Name, slot.Version), func() (string, error) {
 		return "", o.stopSlot(ctx, env, drv, slot, oldM)
 	}); err != nil {
-		return err
-	}
-	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
-	if err != nil {
 		return err
 	}
 	*slot = gantry.Slot{Name: slot.Name, State: gantry.SlotStarting, ReleaseID: rel.ID, Version: rel.Version, Since: o.now()}
@@ -57,7 +59,13 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 		return err
 	}
 	slot.State = gantry.SlotActive
-	return o.saveEnv(ctx, env)
+	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	// No other slot runs the old release: the migration expanded for this
+	// one is contracted now, as a blue-green deploy does once its old slot
+	// has stopped.
+	return o.contractStep(ctx, r, env, m)
 }
 
 // restartGroups patches the active slot one order group at a time: each
@@ -87,6 +95,10 @@ func (o *Orchestrator) restartGroups(ctx context.Context, r *run, env *gantry.En
 		oldM.Services[n] = pt.svc
 	}
 	route := o.route(env, p.m)
+	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
+	if err != nil {
+		return err
+	}
 	if err := r.step(ctx, "pause", route.Name, func() (string, error) { return "", o.Router.Pause(ctx, route.Name, false) }); err != nil {
 		return err
 	}
@@ -95,10 +107,6 @@ func (o *Orchestrator) restartGroups(ctx context.Context, r *run, env *gantry.En
 			return "", o.Router.Resume(context.WithoutCancel(ctx), route.Name)
 		})
 	}()
-	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
-	if err != nil {
-		return err
-	}
 	oldRelease, oldVersion := slot.ReleaseID, slot.Version
 	slot.State, slot.ReleaseID, slot.Version, slot.Since = gantry.SlotStarting, rel.ID, rel.Version, o.now()
 	if err := o.saveEnv(ctx, env); err != nil {
@@ -129,7 +137,16 @@ func (o *Orchestrator) restartGroups(ctx context.Context, r *run, env *gantry.En
 		return err
 	}
 	slot.State = gantry.SlotActive
-	return o.saveEnv(ctx, env)
+	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	if p.only != "" {
+		return nil // the other services still run the old release, on its schema
+	}
+	// No other slot runs the old release: the migration expanded for this
+	// one is contracted now, as a blue-green deploy does once its old slot
+	// has stopped.
+	return o.contractStep(ctx, r, env, m)
 }
 
 // newParts keeps the parts of g that run rel: with --only the other

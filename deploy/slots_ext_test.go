@@ -33,7 +33,7 @@ func TestSlotDriverDeployAndRollback(t *testing.T) {
 	if got, want := slotOps(h), "start-slot blue,switch blue,start-slot green,switch green"; got != want {
 		t.Errorf("slot calls: got %s, want %s", got, want)
 	}
-	if a, _ := h.Slots.ActiveSlot(h.Ctx, "shop", "test"); a != gantry.SlotGreen {
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, gantry.SlotRef{App: "shop", Env: "test"}); a != gantry.SlotGreen {
 		t.Errorf("the runtime routes to %q, want green", a)
 	}
 	if n := len(h.Mem.Calls()); n != 0 {
@@ -57,7 +57,7 @@ func TestSlotDriverDeployAndRollback(t *testing.T) {
 	if got := slotOps(h); got != "switch blue" {
 		t.Errorf("rollback's slot calls: %s, want switch blue", got)
 	}
-	if a, _ := h.Slots.ActiveSlot(h.Ctx, "shop", "test"); a != gantry.SlotBlue {
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, gantry.SlotRef{App: "shop", Env: "test"}); a != gantry.SlotBlue {
 		t.Errorf("after the rollback the runtime routes to %q, want blue", a)
 	}
 	// The standby's keep-warm ends: the reaper scales it down.
@@ -72,7 +72,7 @@ func TestSlotDriverDeployAndRollback(t *testing.T) {
 	if d, err := h.O.Rollback(h.Ctx, gantry.RollbackRequest{App: "shop", Env: "test", Actor: "dev"}, nil); err != nil || d.Strategy == "flip" {
 		t.Fatalf("cold rollback on the slot runtime: %+v %v", d, err)
 	}
-	if a, _ := h.Slots.ActiveSlot(h.Ctx, "shop", "test"); a != gantry.SlotGreen {
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, gantry.SlotRef{App: "shop", Env: "test"}); a != gantry.SlotGreen {
 		t.Errorf("after the cold rollback the runtime routes to %q, want green", a)
 	}
 }
@@ -88,7 +88,7 @@ func TestSlotDriverFailedStartAndRecover(t *testing.T) {
 	if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil); err == nil {
 		t.Fatal("deploy of a release that does not start: got nil error")
 	}
-	if a, _ := h.Slots.ActiveSlot(h.Ctx, "shop", "test"); a != gantry.SlotBlue {
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, gantry.SlotRef{App: "shop", Env: "test"}); a != gantry.SlotBlue {
 		t.Errorf("after a failed start the runtime routes to %q, want blue", a)
 	}
 	if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: tar.ID, Actor: "dev"}, nil); gantry.ErrorCode(err) != gantry.EINVALID {

@@ -12,9 +12,9 @@ import (
 func init() { register(newContinueCmd) }
 
 func newContinueCmd(m *Main) *cobra.Command {
-	var abort bool
+	var req gantry.ContinueRequest
 	cmd := &cobra.Command{
-		Use:   "continue ENV [--abort]",
+		Use:   "continue ENV [--abort] [--break-glass REASON]",
 		Short: "Resume a deployment paused by deploy --pause-after, from its next order group",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -25,12 +25,14 @@ func newContinueCmd(m *Main) *cobra.Command {
 			}
 			p := m.newProgress()
 			defer p.done()
-			d, err := c.Continue(cmd.Context(), app, args[0], "", abort, p.event)
+			req.App, req.Env = app, args[0]
+			d, err := c.Continue(cmd.Context(), req, p.event)
 			p.done()
 			return m.deploymentOutput(d, err)
 		},
 	}
-	cmd.Flags().BoolVar(&abort, "abort", false, "stop the paused candidate's groups (in reverse order) instead of going on")
+	cmd.Flags().BoolVar(&req.Abort, "abort", false, "stop the paused candidate's groups (in reverse order) instead of going on")
+	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "go on through a freeze window; the reason is recorded")
 	return cmd
 }
 

@@ -44,9 +44,10 @@ func newEnvCmd(m *Main) *cobra.Command {
 		},
 	}
 	cloneCmd.Flags().BoolVar(&clone.WithData, "with-data", false, "also copy SRC's database")
+	cloneCmd.Flags().StringVar(&clone.BreakGlass, "break-glass", "", "clone through a freeze window of SRC; the reason is recorded")
 	cloneCmd.Flags().StringVar(&postCopy, "post-copy", "", "SQL file run in the copied database (anonymise, neutralise e-mail and webhooks)")
 
-	var displace string
+	var displace, renameBreakGlass string
 	renameCmd := &cobra.Command{
 		Use:   "rename OLD NEW [--displace-to NAME]",
 		Short: "Rename an environment with its history; --displace-to first renames an existing NEW out of the way",
@@ -68,7 +69,7 @@ func newEnvCmd(m *Main) *cobra.Command {
 			}
 			p := m.newProgress()
 			defer p.done()
-			d, err := c.Rename(cmd.Context(), gantry.RenameRequest{App: app, Old: args[0], New: args[1], DisplaceTo: displace}, p.event)
+			d, err := c.Rename(cmd.Context(), gantry.RenameRequest{App: app, Old: args[0], New: args[1], DisplaceTo: displace, BreakGlass: renameBreakGlass}, p.event)
 			p.done()
 			if d == nil {
 				return err
@@ -90,6 +91,7 @@ func newEnvCmd(m *Main) *cobra.Command {
 		},
 	}
 	renameCmd.Flags().StringVar(&displace, "displace-to", "", "when NEW exists, rename it to this name first")
+	renameCmd.Flags().StringVar(&renameBreakGlass, "break-glass", "", "rename through a freeze window; the reason is recorded")
 
 	var force bool
 	deleteCmd := &cobra.Command{

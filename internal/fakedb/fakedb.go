@@ -373,7 +373,10 @@ func (c *Changer) rollback(b gantry.DatabaseBinding, opts gantry.RollbackOptions
 		note = fmt.Sprintf("across the contract of %s: restored %s", contract.Migration, contract.Snapshot)
 		c.ledgerAdd(b, d, &gantry.MigrationRecord{Migration: contract.Migration, Phase: gantry.PhaseRestore, Snapshot: contract.Snapshot, Note: "rollback --force"})
 		if d.st.active == "" {
-			return nil, gantry.Errorf(gantry.EFAILED, "restored %s but no migration is active in it", contract.Snapshot)
+			// As dbchange: a snapshot from before the expand (a migration
+			// applied whole) is undone by the restore alone.
+			return &gantry.MigrationRecord{App: b.App, Env: b.Env, ReleaseID: contract.ReleaseID, Migration: contract.Migration,
+				Phase: gantry.PhaseRestore, Snapshot: contract.Snapshot, Note: note}, nil
 		}
 	}
 	active, rel := d.st.active, d.st.activeRelease

@@ -117,7 +117,7 @@ func TestSlots(t *testing.T) {
 	if err := s.Switch(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := s.ActiveSlot(ctx, "shop", "prod"); a != "blue" {
+	if a, _ := s.ActiveSlot(ctx, gantry.SlotRef{App: "shop", Env: "prod"}); a != "blue" {
 		t.Errorf("active: got %q, want blue", a)
 	}
 	if err := s.StopSlot(ctx, ref, false); gantry.ErrorCode(err) != gantry.ECONFLICT {

@@ -143,7 +143,8 @@ func (s *Slots) switchTo(ctx context.Context, ref gantry.SlotRef) error {
 }
 
 // ActiveSlot reports the slot taking traffic ("" when none).
-func (s *Slots) ActiveSlot(ctx context.Context, app, env string) (string, error) {
+func (s *Slots) ActiveSlot(ctx context.Context, ref gantry.SlotRef) (string, error) {
+	app, env := ref.App, ref.Env
 	s.record(Call{Op: "active-slot", App: app, Env: env})
 	s.smu.Lock()
 	defer s.smu.Unlock()
