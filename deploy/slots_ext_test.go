@@ -106,3 +106,58 @@ func TestSlotDriverFailedStartAndRecover(t *testing.T) {
 	}
 	h.MustNoLock(t, "shop", "test")
 }
+
+// On the slot-switching runtime the engine is the same program: ordered
+// options it cannot honour are refused, not ignored; the restart strategy
+// is the runtime's rolling update of the active slot; a clone goes through
+// the runtime's slots, not the router; the gates apply as anywhere.
+func TestSlotDriverIsTheSameEngine(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := k8s()
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1", Images: true})
+	h.MustDeploy(t, "shop", "test", v1)
+	zero := 0
+	for _, tc := range []struct {
+		name string
+		req  gantry.DeployRequest
+		want string
+	}{
+		{"only", gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev", Only: "web"}, "--only"},
+		{"pause-after", gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev", PauseAfter: &zero}, "--pause-after"},
+		{"maintenance", gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev", Strategy: gantry.StrategyMaintenance}, "maintenance"},
+	} {
+		if _, err := h.O.Deploy(h.Ctx, tc.req, nil); gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), tc.want) {
+			t.Errorf("%s on the slot runtime: got %v, want EINVALID naming %s", tc.name, err, tc.want)
+		}
+	}
+	h.Slots.ResetCalls()
+	d, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev", Strategy: gantry.StrategyRestart}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slotOps(h); got != "start-slot blue" {
+		t.Errorf("restart's slot calls: %s, want one rolling update of the active slot (start-slot blue)", got)
+	}
+	if e := h.MustEnv(t, "shop", "test"); e.Active != gantry.SlotBlue || e.Slots[gantry.SlotBlue].ReleaseID != v2.ID {
+		t.Errorf("after the restart: active %s running %s, want blue running %s", e.Active, e.Slots[gantry.SlotBlue].ReleaseID, v2.ID)
+	}
+	if !strings.Contains(strings.Join(h.Steps(t, d.ID), ","), "rolling-update") {
+		t.Errorf("restart's journal: %v", h.Steps(t, d.ID))
+	}
+	h.Slots.ResetCalls()
+	if _, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range h.Slots.Calls("start-slot", "switch") {
+		if c.Env != "testnew" {
+			t.Errorf("clone touched %s/%s", c.Env, c.Slot)
+		}
+	}
+	if got := slotOps(h); got != "start-slot blue,switch blue" {
+		t.Errorf("clone's slot calls: %s, want the new environment's slot started and switched", got)
+	}
+	if n := len(h.Mem.Calls()); n != 0 {
+		t.Errorf("the router was called %d times; the runtime switches itself", n)
+	}
+}
