@@ -82,7 +82,7 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		if t == nil {
 			break
 		}
-		a := r.forward(sw, req, t, &attempt{target: t, retryable: try == 0, body: body})
+		a := r.forwardSettled(sw, req, t, &attempt{target: t, retryable: try == 0, body: body}, rt, start)
 		t.done()
 		if a.err == nil {
 			r.observe(rt, t, sw.code, start)
@@ -101,6 +101,25 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		plainError(sw, http.StatusServiceUnavailable, "no targets for this route")
 	}
 	r.observe(rt, tried, sw.code, start)
+}
+
+// forwardSettled runs one attempt and, when the forwarding aborts the
+// handler (a response cut off mid-body panics with http.ErrAbortHandler),
+// settles the target's in-flight count and the route's figures before the
+// panic goes on to net/http, which closes the client's connection.
+func (r *Router) forwardSettled(w *statusWriter, req *http.Request, t *target, a *attempt, rt *route, start time.Time) *attempt {
+	defer func() {
+		if p := recover(); p != nil {
+			t.done()
+			code := w.code
+			if code == 0 {
+				code = http.StatusBadGateway
+			}
+			r.observe(rt, t, code, start)
+			panic(p)
+		}
+	}()
+	return r.forward(w, req, t, a)
 }
 
 // forward runs one attempt. The request's context is also cancelled if the
