@@ -18,7 +18,7 @@ lint:
 	$(GO) tool staticcheck ./...
 
 bench:
-	./bench/run.sh
+	./bench/proxy/run.sh
 
 demo:
 	$(GO) run ./cmd/gantry demo
