@@ -86,6 +86,7 @@ type Harness struct {
 	steps []string // "<deployment id> <step> <state>", from OnStep
 	dbs   int
 	migs  map[string]gantry.Artifact  // migrations tarballs by their names
+	srcs  map[string]gantry.Artifact  // commit-file tarballs by their gantry.yml
 	mans  map[string]*gantry.Manifest // decoded manifests by release ID
 	ymls  map[string]bool             // test manifests known to decode
 	// OnStep, when set, is called for every journal event of every orchestrator.

@@ -111,6 +111,24 @@ func (h *Harness) MustRelease(tb testing.TB, a App, r Rel) *gantry.Release {
 // artifact store.
 func (h *Harness) mustSource(tb testing.TB, yml string) gantry.Artifact {
 	tb.Helper()
+	h.mu.Lock()
+	art, ok := h.srcs[yml]
+	h.mu.Unlock()
+	if ok {
+		return art
+	}
+	art = h.packSource(tb, yml)
+	h.mu.Lock()
+	if h.srcs == nil {
+		h.srcs = map[string]gantry.Artifact{}
+	}
+	h.srcs[yml] = art
+	h.mu.Unlock()
+	return art
+}
+
+func (h *Harness) packSource(tb testing.TB, yml string) gantry.Artifact {
+	tb.Helper()
 	dir := tb.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "gantry.yml"), []byte(yml), 0o644); err != nil {
 		tb.Fatal(err)
