@@ -83,7 +83,16 @@ type shooter struct {
 func (s *shooter) shot(name string) {
 	s.t.Helper()
 	var buf []byte
-	if err := chromedp.Run(s.ctx, chromedp.FullScreenshot(&buf, 100)); err != nil {
+	var err error
+	// A page that reloads itself (a deployment that just finished) has no
+	// layout for a moment: wait for it to be ready again and retry.
+	for try := 0; try < 5; try++ {
+		if err = chromedp.Run(s.ctx, chromedp.WaitReady("body", chromedp.ByQuery), chromedp.FullScreenshot(&buf, 100)); err == nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
 		s.t.Fatalf("screenshot %s: %v", name, err)
 	}
 	if err := os.WriteFile(filepath.Join(s.dir, name+".png"), buf, 0o644); err != nil {
