@@ -173,7 +173,14 @@ func (d *decoder) database(n *yaml.Node, path string) *gantry.DatabaseSpec {
 	if f, ok := d.require(fs, n, path, "engine"); ok {
 		db.Engine, _ = d.oneOf(f.val, join(path, "engine"), databaseEngines)
 	}
-	if f, ok := fs["migrations"]; ok {
+	// Gantry applies an app's migrations itself, around the switch, so that
+	// the old and the new release each find the schema they know. An app
+	// that migrates its own schema cannot be deployed that way yet: refuse
+	// it here rather than at its first deploy.
+	f, ok := fs["migrations"]
+	if !ok {
+		d.addf(n, join(path, "migrations"), "required: Gantry applies the app's migrations (engine pgroll or sql, from db/migrations by default) around the switch; an app that migrates its own schema is not supported yet")
+	} else {
 		p := join(path, "migrations")
 		ms := d.mapping(f.val, p, "database.migrations")
 		if e, ok := d.require(ms, f.val, p, "engine"); ok {
