@@ -32,6 +32,8 @@ type Server struct {
 	Workflows gantry.WorkflowService
 	// Databases runs the gantry db verbs.
 	Databases gantry.DatabaseService
+	// Cancels stops the deployment that holds an environment.
+	Cancels CancelService
 	// Images prunes unused images.
 	Images gantry.ImageService
 	Router gantry.Router
@@ -93,6 +95,7 @@ func (s *Server) routes() []route {
 		{"GET /v1/apps/{app}/environments/{env}/logs", PermRead, s.logs, nil},
 		{"POST /v1/apps/{app}/environments/{env}/lock", PermDeploy, s.lock, nil},
 		{"DELETE /v1/apps/{app}/environments/{env}/lock", PermDeploy, s.unlock, nil},
+		{"POST /v1/apps/{app}/environments/{env}/cancel", PermDeploy, s.cancel, nil},
 		{"GET /v1/apps/{app}/deployments", PermRead, s.listDeployments, nil},
 		{"GET /v1/apps/{app}/deployments/{id}", PermRead, s.getDeployment, nil},
 		{"GET /v1/apps/{app}/diff", PermRead, s.diff, nil},
