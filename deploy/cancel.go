@@ -33,7 +33,13 @@ func (o *Orchestrator) Cancel(ctx context.Context, app, env, actor string) (*gan
 		return nil, err
 	}
 	if d.State == gantry.DeploymentPaused {
-		return o.Continue(ctx, gantry.ContinueRequest{App: app, Env: d.Env, Actor: actor, Abort: true}, nil)
+		// The abort's own outcome ("rollout aborted") is what was asked
+		// for; only a refusal, which leaves no ended record, is an error.
+		aborted, err := o.Continue(ctx, gantry.ContinueRequest{App: app, Env: d.Env, Actor: actor, Abort: true}, nil)
+		if aborted == nil || aborted.State == gantry.DeploymentRunning || aborted.State == gantry.DeploymentPaused {
+			return aborted, err
+		}
+		return aborted, nil
 	}
 	cancel, err := o.runningCancel(ctx, d)
 	if err != nil {
