@@ -109,3 +109,47 @@ func TestCancelAbortsAPausedRollout(t *testing.T) {
 	}
 	h.MustConsistent(t, "shop", "test")
 }
+
+// TestRenameNamesItsDeploymentInEveryLock: a rename locks its old name, its
+// new name and the name it displaces to; each lock names the deployment, so
+// that unlock refuses every one of them while it runs and cancel finds it
+// from any.
+func TestRenameNamesItsDeploymentInEveryLock(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := App{Name: "shop", Services: []Svc{{Name: "web"}}, Envs: []Env{{Name: "test"}, {Name: "testnew"}}}
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.MustDeploy(t, "shop", "testnew", v1)
+
+	reached, release := make(chan int64), make(chan struct{})
+	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if s.Name == "rename" && s.State == gantry.StepStarted && d.Kind == gantry.KindRename {
+			h.SetOnStep(nil)
+			reached <- d.ID
+			<-release
+		}
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.O.Rename(h.Ctx, gantry.RenameRequest{App: "shop", Old: "testnew", New: "test", DisplaceTo: "testold", Actor: "dev"}, nil)
+		done <- err
+	}()
+	var id int64
+	select {
+	case id = <-reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the rename never reached its rename step")
+	}
+	for _, env := range []string{"test", "testnew", "testold"} {
+		if l, err := h.Store.FindLock(h.Ctx, "shop", env); err != nil || l.DeploymentID != id {
+			t.Errorf("lock of %s during rename #%d: %+v %v, want it naming #%d", env, id, l, err, id)
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("rename: %v", err)
+	}
+	for _, env := range []string{"test", "testnew", "testold"} {
+		h.MustNoLock(t, "shop", env)
+	}
+}
