@@ -79,6 +79,8 @@ func TestCrossEnvironmentAccess(t *testing.T) {
 		{"promote into prod", envs + "prod/promote", `{"from":"test","to":"prod"}`, deployer, "lacks deploy on environment prod"},
 		{"promote into test, to prod in the body", envs + "test/promote", `{"from":"prod","to":"prod"}`, deployer, "lacks deploy on environment prod"},
 		{"promote from prod into test", envs + "test/promote", `{"from":"prod"}`, deployer, ""},
+		{"deploy to test naming prod in the body", envs + "test/deploy", `{"env":"prod","release":"1.0.0"}`, deployer, "lacks deploy on environment prod"},
+		{"deploy to test", envs + "test/deploy", `{"env":"test","release":"1.0.0"}`, deployer, ""},
 		{"root renames onto prod", envs + "test/rename", `{"new":"prod","displace_to":"prodold"}`, root, ""},
 		{"root clones anywhere", envs + "test/clone", `{"dst":"prodcopy"}`, root, ""},
 		{"root promotes into prod", envs + "prod/promote", `{"from":"test"}`, root, ""},

@@ -16,7 +16,7 @@ func (s *Server) workflowRoutes() []route {
 		{"DELETE /v1/apps/{app}/environments/{env}", PermAdmin, s.deleteEnvironment, nil},
 		{"POST /v1/apps/{app}/environments/{env}/approvals", PermApprove, s.approve, nil},
 		{"GET /v1/apps/{app}/environments/{env}/approvals", PermRead, s.listApprovals, nil},
-		{"POST /v1/apps/{app}/environments/{env}/rollout", PermDeploy, s.rollout, nil},
+		{"POST /v1/apps/{app}/environments/{env}/rollout", PermDeploy, s.rollout, []envField{{"env", PermDeploy}}},
 		{"POST /v1/apps/{app}/environments/{env}/continue", PermDeploy, s.continueRollout, nil},
 		{"POST /v1/apps/{app}/releases/import", PermBuild, s.importRelease, nil},
 		{"GET /v1/apps/{app}/releases/{id}/evidence", PermRead, s.releaseEvidence, nil},
