@@ -58,46 +58,41 @@ func (s *Server) lock(w http.ResponseWriter, r *http.Request) {
 func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
 	app, env, who := r.PathValue("app"), r.PathValue("env"), actor(r)
 	force := r.URL.Query().Get("force") == "true"
-	l, err := s.lockInUse(r.Context(), app, env)
-	if err != nil {
+	if err := s.lockInUse(r.Context(), app, env); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	holder := who
-	if force && l != nil {
-		// Take away only the lock that was judged: one that another
-		// deployment took meanwhile stays.
-		holder, force = l.Holder, false
-	}
-	if err := s.Store.ReleaseLock(r.Context(), app, env, holder, force); err != nil {
+	// A forced release is refused by the store too (SQLite) when the lock's
+	// deployment runs, in the transaction that would delete it: a lock
+	// that another deployment took since the check above stays.
+	if err := s.Store.ReleaseLock(r.Context(), app, env, who, force); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "unlocked"})
 }
 
-// lockInUse returns app's environment env's lock (nil when there is none),
-// or the ECONFLICT that refuses to unlock it because the deployment it
-// names is running or paused. Removing a running deployment's lock lets a
+// lockInUse returns the ECONFLICT that refuses to unlock app's environment
+// env because the deployment its lock names is running or paused. Removing a running deployment's lock lets a
 // second deployment run beside it (invariant 12); a paused one is ended by
 // `gantry continue`, which puts its candidate back with --abort. A lock
 // whose deployment has ended (failed, recovered, interrupted) and a manual
 // lock can be released as ever.
-func (s *Server) lockInUse(ctx context.Context, app, env string) (*gantry.Lock, error) {
+func (s *Server) lockInUse(ctx context.Context, app, env string) error {
 	l, err := s.Store.FindLock(ctx, app, env)
 	if gantry.ErrorCode(err) == gantry.ENOTFOUND {
-		return nil, nil
+		return nil
 	} else if err != nil {
-		return nil, err
+		return err
 	}
 	if l.DeploymentID == 0 {
-		return l, nil
+		return nil
 	}
 	d, err := s.Store.FindDeployment(ctx, l.DeploymentID)
 	if gantry.ErrorCode(err) == gantry.ENOTFOUND {
-		return l, nil
+		return nil
 	} else if err != nil {
-		return nil, err
+		return err
 	}
 	what := d.Kind + " #" + strconv.FormatInt(d.ID, 10)
 	if d.Version != "" {
@@ -105,13 +100,13 @@ func (s *Server) lockInUse(ctx context.Context, app, env string) (*gantry.Lock, 
 	}
 	switch d.State {
 	case gantry.DeploymentRunning:
-		return nil, gantry.Errorf(gantry.ECONFLICT, "environment %q is held by %s, started by %s at %s and still running: its lock is not removed from under it, forced or not; stop it with `gantry cancel %s` (before its switch it puts its candidate back)",
+		return gantry.Errorf(gantry.ECONFLICT, "environment %q is held by %s, started by %s at %s and still running: its lock is not removed from under it, forced or not; stop it with `gantry cancel %s` (before its switch it puts its candidate back)",
 			env, what, d.Actor, d.CreatedAt.UTC().Format(time.RFC3339), env)
 	case gantry.DeploymentPaused:
-		return nil, gantry.Errorf(gantry.ECONFLICT, "environment %q is held by %s, paused by %s: `gantry continue %s --abort` puts its candidate back and frees the environment (`gantry continue %s` goes on)",
+		return gantry.Errorf(gantry.ECONFLICT, "environment %q is held by %s, paused by %s: `gantry continue %s --abort` puts its candidate back and frees the environment (`gantry continue %s` goes on)",
 			env, what, d.Actor, d.Env, d.Env)
 	}
-	return l, nil
+	return nil
 }
 
 // cancel stops the deployment that holds the environment and answers with
