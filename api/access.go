@@ -14,15 +14,15 @@ import (
 // secrets.
 func (s *Server) accessRoutes() []route {
 	return []route{
-		{"GET /v1/whoami", PermRead, s.whoami},
-		{"GET /v1/tokens", PermAdmin, s.listTokens},
-		{"POST /v1/tokens", PermAdmin, s.createToken},
-		{"DELETE /v1/tokens/{name}", PermAdmin, s.revokeToken},
-		{"GET /v1/audit", PermRead, s.listAudit},
-		{"GET /v1/audit/verify", PermRead, s.verifyAudit},
-		{"GET /v1/apps/{app}/environments/{env}/secrets", PermRead, s.listSecrets},
-		{"PUT /v1/apps/{app}/environments/{env}/secrets/{name}", PermAdmin, s.setSecret},
-		{"DELETE /v1/apps/{app}/environments/{env}/secrets/{name}", PermAdmin, s.unsetSecret},
+		{"GET /v1/whoami", PermRead, s.whoami, nil},
+		{"GET /v1/tokens", PermAdmin, s.listTokens, nil},
+		{"POST /v1/tokens", PermAdmin, s.createToken, nil},
+		{"DELETE /v1/tokens/{name}", PermAdmin, s.revokeToken, nil},
+		{"GET /v1/audit", PermRead, s.listAudit, nil},
+		{"GET /v1/audit/verify", PermRead, s.verifyAudit, nil},
+		{"GET /v1/apps/{app}/environments/{env}/secrets", PermRead, s.listSecrets, nil},
+		{"PUT /v1/apps/{app}/environments/{env}/secrets/{name}", PermAdmin, s.setSecret, nil},
+		{"DELETE /v1/apps/{app}/environments/{env}/secrets/{name}", PermAdmin, s.unsetSecret, nil},
 	}
 }
 

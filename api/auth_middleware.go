@@ -9,14 +9,14 @@ import (
 
 // withAuth lets a request through to next only when its identity holds the
 // route's permission, on the environment of the path when the route has
-// one. It answers 401 when no known credential comes with the request and
+// one, and the permission the route declares on each environment its body
+// names. It answers 401 when no known credential comes with the request and
 // 403 naming the missing permission otherwise; both are audited.
 func (s *Server) withAuth(rt route, next http.Handler) http.Handler {
 	if rt.perm == "" {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		env := r.PathValue("env")
 		id, err := s.identify(r)
 		if err != nil {
 			s.auditDenied(r, rt, "unauthenticated", err)
@@ -24,8 +24,11 @@ func (s *Server) withAuth(rt route, next http.Handler) http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		if !id.Allows(rt.perm, env) {
-			err := id.Denied(rt.perm, env)
+		uses, err := touchedEnvs(rt, r)
+		if err == nil {
+			err = authorize(id, uses)
+		}
+		if err != nil {
 			s.auditDenied(r, rt, id.Name, err)
 			s.fail(w, r, err)
 			return

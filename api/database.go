@@ -12,13 +12,13 @@ import (
 // replace the database with a snapshot and lose writes, so they are admin's.
 func (s *Server) databaseRoutes() []route {
 	return []route{
-		{"GET /v1/apps/{app}/environments/{env}/db", PermRead, s.databaseStatus},
-		{"POST /v1/apps/{app}/environments/{env}/db/contract", PermDeploy, s.databaseContract},
-		{"POST /v1/apps/{app}/environments/{env}/db/rollback", PermDeploy, s.databaseRollback},
-		{"POST /v1/apps/{app}/environments/{env}/db/rollback/force", PermAdmin, s.databaseForceRollback},
-		{"GET /v1/apps/{app}/environments/{env}/db/snapshots", PermRead, s.databaseSnapshots},
-		{"POST /v1/apps/{app}/environments/{env}/db/snapshots", PermDeploy, s.databaseSnapshot},
-		{"POST /v1/apps/{app}/environments/{env}/db/snapshots/{name}/restore", PermAdmin, s.databaseRestore},
+		{"GET /v1/apps/{app}/environments/{env}/db", PermRead, s.databaseStatus, nil},
+		{"POST /v1/apps/{app}/environments/{env}/db/contract", PermDeploy, s.databaseContract, nil},
+		{"POST /v1/apps/{app}/environments/{env}/db/rollback", PermDeploy, s.databaseRollback, nil},
+		{"POST /v1/apps/{app}/environments/{env}/db/rollback/force", PermAdmin, s.databaseForceRollback, nil},
+		{"GET /v1/apps/{app}/environments/{env}/db/snapshots", PermRead, s.databaseSnapshots, nil},
+		{"POST /v1/apps/{app}/environments/{env}/db/snapshots", PermDeploy, s.databaseSnapshot, nil},
+		{"POST /v1/apps/{app}/environments/{env}/db/snapshots/{name}/restore", PermAdmin, s.databaseRestore, nil},
 	}
 }
 

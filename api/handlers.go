@@ -221,51 +221,6 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// LockRequest locks an environment by hand.
-type LockRequest struct {
-	Reason string `json:"reason"`
-	TTL    string `json:"ttl,omitempty"`
-}
-
-func (s *Server) lock(w http.ResponseWriter, r *http.Request) {
-	var req LockRequest
-	if err := decode(r, &req); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if req.Reason == "" {
-		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "a lock needs a reason"))
-		return
-	}
-	l := &gantry.Lock{App: r.PathValue("app"), Env: r.PathValue("env"), Holder: actor(r), Operation: "manual lock", Reason: req.Reason, Since: s.now()}
-	if req.TTL != "" {
-		ttl, err := time.ParseDuration(req.TTL)
-		if err != nil || ttl <= 0 {
-			s.fail(w, r, gantry.Errorf(gantry.EINVALID, "ttl %q: want a positive duration such as 30m", req.TTL))
-			return
-		}
-		l.Expires = l.Since.Add(ttl)
-	}
-	if _, err := s.Store.FindEnvironment(r.Context(), l.App, l.Env); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.Store.AcquireLock(r.Context(), l); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, l)
-}
-
-func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
-	force := r.URL.Query().Get("force") == "true"
-	if err := s.Store.ReleaseLock(r.Context(), r.PathValue("app"), r.PathValue("env"), actor(r), force); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "unlocked"})
-}
-
 func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) {
 	limit, err := queryInt(r, "limit", 20)
 	if err != nil {

@@ -32,6 +32,8 @@ type Server struct {
 	Workflows gantry.WorkflowService
 	// Databases runs the gantry db verbs.
 	Databases gantry.DatabaseService
+	// Cancels stops the deployment that holds an environment.
+	Cancels CancelService
 	// Images prunes unused images.
 	Images gantry.ImageService
 	Router gantry.Router
@@ -61,34 +63,42 @@ const (
 	PermAdmin   = gantry.PermAdmin
 )
 
-// route is one API endpoint and the permission it requires.
+// route is one API endpoint, the permission it requires (on the
+// environment of its path, when it has one) and the other environments
+// its request body names, each with the permission it requires there: an
+// operation is authorised for every environment it reads or changes, not
+// only the one in its path (see api/access_envs.go).
 type route struct {
 	pattern string
 	perm    string
 	handler http.HandlerFunc
+	body    []envField
 }
 
 // routes lists every endpoint. Access control and the audit trail work from
-// this one list, so an endpoint cannot be added without a permission.
+// this one list, so an endpoint cannot be added without a permission, nor
+// one that names further environments in its body without saying which
+// permission each needs.
 func (s *Server) routes() []route {
 	rs := []route{
-		{"GET /v1/health", "", s.health},
-		{"GET /v1/apps", PermRead, s.listApps},
-		{"POST /v1/apps", PermAdmin, s.createApp},
-		{"GET /v1/apps/{app}/releases", PermRead, s.listReleases},
-		{"POST /v1/apps/{app}/releases", PermBuild, s.buildRelease},
-		{"GET /v1/apps/{app}/releases/{id}", PermRead, s.getRelease},
-		{"GET /v1/apps/{app}/environments", PermRead, s.listEnvironments},
-		{"GET /v1/apps/{app}/environments/{env}", PermRead, s.getEnvironment},
-		{"POST /v1/apps/{app}/environments/{env}/deploy", PermDeploy, s.deploy},
-		{"POST /v1/apps/{app}/environments/{env}/promote", PermDeploy, s.promote},
-		{"POST /v1/apps/{app}/environments/{env}/rollback", PermDeploy, s.rollback},
-		{"GET /v1/apps/{app}/environments/{env}/logs", PermRead, s.logs},
-		{"POST /v1/apps/{app}/environments/{env}/lock", PermDeploy, s.lock},
-		{"DELETE /v1/apps/{app}/environments/{env}/lock", PermDeploy, s.unlock},
-		{"GET /v1/apps/{app}/deployments", PermRead, s.listDeployments},
-		{"GET /v1/apps/{app}/deployments/{id}", PermRead, s.getDeployment},
-		{"GET /v1/apps/{app}/diff", PermRead, s.diff},
+		{"GET /v1/health", "", s.health, nil},
+		{"GET /v1/apps", PermRead, s.listApps, nil},
+		{"POST /v1/apps", PermAdmin, s.createApp, nil},
+		{"GET /v1/apps/{app}/releases", PermRead, s.listReleases, nil},
+		{"POST /v1/apps/{app}/releases", PermBuild, s.buildRelease, nil},
+		{"GET /v1/apps/{app}/releases/{id}", PermRead, s.getRelease, nil},
+		{"GET /v1/apps/{app}/environments", PermRead, s.listEnvironments, nil},
+		{"GET /v1/apps/{app}/environments/{env}", PermRead, s.getEnvironment, nil},
+		{"POST /v1/apps/{app}/environments/{env}/deploy", PermDeploy, s.deploy, []envField{{"env", PermDeploy}}},
+		{"POST /v1/apps/{app}/environments/{env}/promote", PermDeploy, s.promote, []envField{{"from", PermRead}, {"to", PermDeploy}}},
+		{"POST /v1/apps/{app}/environments/{env}/rollback", PermDeploy, s.rollback, []envField{{"env", PermDeploy}}},
+		{"GET /v1/apps/{app}/environments/{env}/logs", PermRead, s.logs, nil},
+		{"POST /v1/apps/{app}/environments/{env}/lock", PermDeploy, s.lock, nil},
+		{"DELETE /v1/apps/{app}/environments/{env}/lock", PermDeploy, s.unlock, nil},
+		{"POST /v1/apps/{app}/environments/{env}/cancel", PermDeploy, s.cancel, nil},
+		{"GET /v1/apps/{app}/deployments", PermRead, s.listDeployments, nil},
+		{"GET /v1/apps/{app}/deployments/{id}", PermRead, s.getDeployment, nil},
+		{"GET /v1/apps/{app}/diff", PermRead, s.diff, nil},
 	}
 	rs = append(rs, s.accessRoutes()...)
 	rs = append(rs, s.databaseRoutes()...)

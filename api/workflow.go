@@ -11,16 +11,16 @@ import (
 // clone, rename and delete, approvals.
 func (s *Server) workflowRoutes() []route {
 	return []route{
-		{"POST /v1/apps/{app}/environments/{env}/clone", PermAdmin, s.cloneEnvironment},
-		{"POST /v1/apps/{app}/environments/{env}/rename", PermAdmin, s.renameEnvironment},
-		{"DELETE /v1/apps/{app}/environments/{env}", PermAdmin, s.deleteEnvironment},
-		{"POST /v1/apps/{app}/environments/{env}/approvals", PermApprove, s.approve},
-		{"GET /v1/apps/{app}/environments/{env}/approvals", PermRead, s.listApprovals},
-		{"POST /v1/apps/{app}/environments/{env}/rollout", PermDeploy, s.rollout},
-		{"POST /v1/apps/{app}/environments/{env}/continue", PermDeploy, s.continueRollout},
-		{"POST /v1/apps/{app}/releases/import", PermBuild, s.importRelease},
-		{"GET /v1/apps/{app}/releases/{id}/evidence", PermRead, s.releaseEvidence},
-		{"POST /v1/images/prune", PermAdmin, s.pruneImages},
+		{"POST /v1/apps/{app}/environments/{env}/clone", PermAdmin, s.cloneEnvironment, []envField{{"dst", PermAdmin}}},
+		{"POST /v1/apps/{app}/environments/{env}/rename", PermAdmin, s.renameEnvironment, []envField{{"new", PermAdmin}, {"displace_to", PermAdmin}}},
+		{"DELETE /v1/apps/{app}/environments/{env}", PermAdmin, s.deleteEnvironment, nil},
+		{"POST /v1/apps/{app}/environments/{env}/approvals", PermApprove, s.approve, nil},
+		{"GET /v1/apps/{app}/environments/{env}/approvals", PermRead, s.listApprovals, nil},
+		{"POST /v1/apps/{app}/environments/{env}/rollout", PermDeploy, s.rollout, []envField{{"env", PermDeploy}}},
+		{"POST /v1/apps/{app}/environments/{env}/continue", PermDeploy, s.continueRollout, nil},
+		{"POST /v1/apps/{app}/releases/import", PermBuild, s.importRelease, nil},
+		{"GET /v1/apps/{app}/releases/{id}/evidence", PermRead, s.releaseEvidence, nil},
+		{"POST /v1/images/prune", PermAdmin, s.pruneImages, nil},
 	}
 }
 

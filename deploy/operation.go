@@ -110,6 +110,7 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 	if err != nil {
 		return nil, err
 	}
+	o.nameOtherLocks(ctx, op, d)
 	keep = false
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

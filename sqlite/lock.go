@@ -54,6 +54,12 @@ func (db *DB) AcquireLock(ctx context.Context, l *gantry.Lock) error {
 // whoever holds it when force. It returns ENOTFOUND when the environment is
 // not locked (an expired lock of another holder counts as none) and
 // ECONFLICT when another holder has it.
+//
+// Force never takes the lock of a deployment that is running or paused:
+// that is ECONFLICT too, decided in the same transaction as the delete, so
+// that a lock another deployment took since the caller looked is not taken
+// from under it either (invariant 12). The engine releases its own locks
+// unforced, once the deployment's outcome is recorded.
 func (db *DB) ReleaseLock(ctx context.Context, app, env, holder string, force bool) error {
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -68,6 +74,16 @@ func (db *DB) ReleaseLock(ctx context.Context, app, env, holder string, force bo
 				return notLocked(app, env)
 			}
 			return lockedError(cur, fmt.Sprintf(", not by %s; unlock with force to take it away", holder))
+		}
+		if force && cur.DeploymentID != 0 {
+			var state string
+			err := tx.QueryRowContext(ctx, `SELECT state FROM deployments WHERE id = ?`, cur.DeploymentID).Scan(&state)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if state == gantry.DeploymentRunning || state == gantry.DeploymentPaused {
+				return lockedError(cur, fmt.Sprintf(", which is %s: its lock is not taken away; `gantry cancel %s` stops it", state, env))
+			}
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM locks WHERE app = ? AND env = ?`, app, env)
 		return err

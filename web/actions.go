@@ -11,7 +11,7 @@ import (
 
 // action is what a confirmation page shows and its form sends back.
 type action struct {
-	Name    string // deploy, promote, rollback, approve, lock, unlock
+	Name    string // deploy, promote, rollback, approve, lock, unlock, cancel
 	Verb    string // the button's label
 	Summary string
 	Danger  bool
@@ -57,7 +57,11 @@ func actionFrom(app string, v url.Values, name string) (*action, error) {
 		a.Verb, a.Summary = "Lock", fmt.Sprintf("Lock %s: deploys, promotions and rollbacks are refused until it is unlocked.", a.Env)
 	case "unlock":
 		err = need("env")
-		a.Verb, a.Summary = "Unlock", fmt.Sprintf("Unlock %s (a lock held by someone else is taken away).", a.Env)
+		a.Verb, a.Summary = "Unlock", fmt.Sprintf("Unlock %s (a lock held by someone else is taken away). The lock of a deployment that is running or paused is not: cancel that deployment instead.", a.Env)
+	case "cancel":
+		err = need("env")
+		a.Verb, a.Danger = "Cancel deployment", true
+		a.Summary = fmt.Sprintf("Cancel the deployment that holds %s. Before its switch its candidate is stopped and the current release keeps serving; after its switch the new release stays. A paused rollout is aborted.", a.Env)
 	default:
 		return nil, gantry.Errorf(gantry.ENOTFOUND, "no action %q", name)
 	}
@@ -113,7 +117,11 @@ func (d *Dashboard) act(w http.ResponseWriter, r *http.Request, rq *request) {
 		}
 		st.err = d.do(r.Context(), rq.id, http.MethodPost, env+"/lock", body)
 	case "unlock":
+		// Forced, to take away a lock someone else left; the API still
+		// refuses the lock of a running or paused deployment.
 		st.err = d.do(r.Context(), rq.id, http.MethodDelete, env+"/lock?force=true", nil)
+	case "cancel":
+		st.err = d.do(r.Context(), rq.id, http.MethodPost, env+"/cancel", nil)
 	}
 	if st.deploymentID > 0 {
 		target := "/apps/" + url.PathEscape(app) + "/deployments/" + strconv.FormatInt(st.deploymentID, 10)

@@ -49,7 +49,7 @@ func newUnlockCmd(m *Main) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "unlock ENV [--force]",
-		Short: "Release an environment's lock (another holder's only with --force)",
+		Short: "Release an environment's lock (another holder's only with --force; never a running deployment's: see cancel)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := m.client()
@@ -63,6 +63,6 @@ func newUnlockCmd(m *Main) *cobra.Command {
 			return m.output(map[string]string{"env": args[0], "status": "unlocked"}, func(w io.Writer) { fmt.Fprintf(w, "%s unlocked\n", args[0]) })
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "release a lock held by someone else")
+	cmd.Flags().BoolVar(&force, "force", false, "release a lock held by someone else, or left by a deployment that has ended")
 	return cmd
 }

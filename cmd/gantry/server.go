@@ -188,7 +188,7 @@ func (s *Server) serveAPI(releases *deploy.Releases) error {
 	apiSrv := &api.Server{
 		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Router: s.Router,
 		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
-		Tokens: s.Store, Audit: s.Store, Secrets: box,
+		Tokens: s.Store, Audit: s.Store, Secrets: box, Cancels: s.Orchestrator,
 		Logger: s.Logger.With("component", "api"),
 	}
 	apiHandler := apiSrv.Handler()
