@@ -152,7 +152,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := s.Orchestrator.Recover(ctx); err != nil {
 		s.Logger.Error("recovery incomplete", "error", err)
 	}
-	if err := s.serveAPI(releases); err != nil {
+	if err := s.serveAPI(releases, builder); err != nil {
 		return err
 	}
 
@@ -171,7 +171,7 @@ const socketName = "gantry.sock"
 // serveAPI serves the API under /v1 and the dashboard under /, on the TCP
 // address (tokens and sessions) and on the unix socket (the server's own
 // user is admin there).
-func (s *Server) serveAPI(releases *deploy.Releases) error {
+func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) error {
 	keyPath := s.SecretsKey
 	if keyPath == "" {
 		home, err := os.UserHomeDir()
@@ -186,7 +186,7 @@ func (s *Server) serveAPI(releases *deploy.Releases) error {
 	}
 	s.Secrets = box
 	apiSrv := &api.Server{
-		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Router: s.Router,
+		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: repos, Router: s.Router,
 		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
 		Tokens: s.Store, Audit: s.Store, Secrets: box,
 		Logger: s.Logger.With("component", "api"),
