@@ -68,19 +68,10 @@ func TestAPISlowClientsAreClosed(t *testing.T) {
 		t.Logf("deploy streamed for %s through the limited API", took.Round(10*time.Millisecond))
 	}()
 
-	lifetimes := dripAPI(t, addr, admin, 20, 8*time.Second)
-	open := 0
-	var longest time.Duration
-	for _, d := range lifetimes {
-		longest = max(longest, d)
-		if d > apiCloseBound {
-			open++
-		}
-	}
-	t.Logf("20 dripping API connections: longest lived %s (bound %s)", longest.Round(10*time.Millisecond), apiCloseBound)
-	if open > 0 {
-		t.Errorf("%d of 20 dripping API connections were open longer than %s", open, apiCloseBound)
-	}
+	wantClosed(t, "API", drip(t, addr, 20, 8*time.Second, func(i int) (string, string) {
+		body := fmt.Sprintf(`{"name":"drip%d","repo":"/nonexistent"}`, i)
+		return fmt.Sprintf("POST /v1/apps HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", addr, admin, len(body)), body
+	}))
 
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -104,9 +95,10 @@ func TestAPISlowClientsAreClosed(t *testing.T) {
 	wg.Wait()
 }
 
-// dripAPI opens n connections that post an app's JSON one byte a second,
-// and returns how long each stayed open (at most wait).
-func dripAPI(t *testing.T, addr, token string, n int, wait time.Duration) []time.Duration {
+// drip opens n connections that each send the head of request(i) at once
+// and then its body one byte a second, and returns how long each stayed
+// open (at most wait): until the server closed it.
+func drip(t *testing.T, addr string, n int, wait time.Duration, request func(i int) (head, body string)) []time.Duration {
 	t.Helper()
 	lifetimes := make([]time.Duration, n)
 	var wg sync.WaitGroup
@@ -120,8 +112,8 @@ func dripAPI(t *testing.T, addr, token string, n int, wait time.Duration) []time
 			defer wg.Done()
 			defer c.Close()
 			start := time.Now()
-			body := fmt.Sprintf(`{"name":"drip%d","repo":"/nonexistent"}`, i)
-			fmt.Fprintf(c, "POST /v1/apps HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", addr, token, len(body))
+			head, body := request(i)
+			io.WriteString(c, head)
 			stop := make(chan struct{})
 			defer close(stop)
 			go func() {
@@ -143,6 +135,38 @@ func dripAPI(t *testing.T, addr, token string, n int, wait time.Duration) []time
 	}
 	wg.Wait()
 	return lifetimes
+}
+
+// wantClosed fails for every connection that lived past apiCloseBound.
+func wantClosed(t *testing.T, what string, lifetimes []time.Duration) {
+	t.Helper()
+	open := 0
+	var longest time.Duration
+	for _, d := range lifetimes {
+		longest = max(longest, d)
+		if d > apiCloseBound {
+			open++
+		}
+	}
+	t.Logf("%d dripping connections to the %s: longest lived %s (bound %s)", len(lifetimes), what, longest.Round(10*time.Millisecond), apiCloseBound)
+	if open > 0 {
+		t.Errorf("%d of %d dripping connections to the %s were open longer than %s", open, len(lifetimes), what, apiCloseBound)
+	}
+}
+
+// TestProxyRunSlowClients: `gantry proxy run` with --body-timeout 2s and
+// --idle-timeout 2s closes 20 connections dripping a body at 1 byte/s
+// within the bound, while a normal request still passes.
+func TestProxyRunSlowClients(t *testing.T) {
+	p := startProxy(t, "--body-timeout", "2s", "--body-min-rate", "1024", "--idle-timeout", "2s", "--read-header-timeout", "2s")
+	MustProxyCLI(t, "proxy", "deploy", "shop/test", "--host", "test.shop.localhost", "--target", MustBackend(t, "a"), "--admin", p.admin)
+	addr := p.addr("http")
+	wantClosed(t, "router", drip(t, addr, 20, 8*time.Second, func(int) (string, string) {
+		return "POST / HTTP/1.1\r\nHost: test.shop.localhost\r\nContent-Length: 1000\r\n\r\n", strings.Repeat("x", 1000)
+	}))
+	if code, body, err := hostGet(http.DefaultClient, addr, "test.shop.localhost", "/"); code != 200 || body != "a" {
+		t.Errorf("a normal request after the slow ones: %d %q %v", code, body, err)
+	}
 }
 
 // mustCLIAs runs the CLI over TCP with token and fails unless it exits 0.
