@@ -33,7 +33,7 @@ func TestSlowClientsAreClosed(t *testing.T) {
 	MustDeploy(t, r, fastRoute("app", "app.test"), b.addr())
 	addr := front.Listener.Addr().String()
 
-	lifetimes := DripClients(t, addr, "app.test", "/", 20, 8*time.Second)
+	lifetimes := dripClients(t, addr, "app.test", "/", 20, 8*time.Second)
 	open := 0
 	var longest time.Duration
 	for _, d := range lifetimes {
@@ -69,10 +69,10 @@ func TestSlowClientsAreClosed(t *testing.T) {
 	}
 }
 
-// DripClients opens n connections to addr that send a request's headers at
+// dripClients opens n connections to addr that send a request's headers at
 // once and then its body one byte a second, and returns how long each
 // stayed open (wait at most): until the server closed it.
-func DripClients(tb testing.TB, addr, host, path string, n int, wait time.Duration) []time.Duration {
+func dripClients(tb testing.TB, addr, host, path string, n int, wait time.Duration) []time.Duration {
 	tb.Helper()
 	lifetimes := make([]time.Duration, n)
 	var wg sync.WaitGroup
