@@ -70,7 +70,8 @@ func TestSlowClientsAreClosed(t *testing.T) {
 }
 
 // dripClients opens n connections to addr that send a request's headers at
-// once and then its body one byte a second, and returns how long each
+// once and then its body one byte a second (half of them claiming an
+// upgrade), and returns how long each
 // stayed open (wait at most): until the server closed it.
 func dripClients(tb testing.TB, addr, host, path string, n int, wait time.Duration) []time.Duration {
 	tb.Helper()
@@ -88,7 +89,13 @@ func dripClients(tb testing.TB, addr, host, path string, n int, wait time.Durati
 			start := time.Now()
 			stop := make(chan struct{})
 			defer close(stop)
-			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", path, host)
+			// Every other one claims an upgrade, which must not let it out
+			// of the limit.
+			upgrade := ""
+			if i%2 == 1 {
+				upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+			}
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\n%sContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", path, host, upgrade)
 			go func() {
 				for {
 					select {

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 )
@@ -83,14 +82,17 @@ func (l Limits) Server(h http.Handler) *http.Server {
 // deliver minRate×timeout bytes or its end, else reading it fails and the
 // server closes the connection. A handler that returns without reading the
 // whole body leaves the server one more period to discard the rest.
-// Upgrade requests are left alone: their connection is handed over.
+// Requests without a body, WebSocket handshakes among them, are left
+// alone; an upgrade request with a body is bounded like any other (else
+// the header would let a slow client out of the limit), and its body has
+// ended before the connection is handed over, which clears the deadline.
 func WithBodyRateMiddleware(next http.Handler, timeout time.Duration, minRate int64) http.Handler {
 	if timeout <= 0 || minRate <= 0 {
 		return next
 	}
 	quota := max(int64(float64(minRate)*timeout.Seconds()), 1)
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.Body == nil || req.Body == http.NoBody || isUpgrade(req) {
+		if req.Body == nil || req.Body == http.NoBody {
 			next.ServeHTTP(w, req)
 			return
 		}
@@ -99,18 +101,6 @@ func WithBodyRateMiddleware(next http.Handler, timeout time.Duration, minRate in
 		defer rr.handlerDone()
 		next.ServeHTTP(w, req)
 	})
-}
-
-// isUpgrade reports whether req asks to switch protocols.
-func isUpgrade(req *http.Request) bool {
-	for _, v := range req.Header.Values("Connection") {
-		for _, tok := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // rateReader moves the connection's read deadline forward each time the
