@@ -43,6 +43,9 @@ func NewMasker(secrets map[string]string) Masker {
 				for _, f := range secretForms(p) {
 					add(f)
 				}
+				// As a URL re-encoded by url.URL.String writes it, which is
+				// how a derived URL (DATABASE_URL with a search_path) shows it.
+				add(strings.TrimPrefix(url.UserPassword("u", p).String(), "u:"))
 			}
 		}
 	}

@@ -11,6 +11,7 @@ func TestMasker(t *testing.T) {
 		"DATABASE_URL": "postgres://app:pa%20ss%2Fw%C3%B6rd@db:5432/shop",
 		"API_KEY":      "k3y-\"quoted\"&more",
 		"SHORT":        "abc",
+		"OTHER_URL":    "postgres://app:a%20b%3Bcdef@db/shop",
 	})
 	for _, tt := range []struct{ in, want string }{
 		{"url=postgres://app:pa%20ss%2Fw%C3%B6rd@db:5432/shop", "url=[secret]"},
@@ -18,6 +19,7 @@ func TestMasker(t *testing.T) {
 		{`FATAL: password "pa ss/wörd" rejected`, `FATAL: password "[secret]" rejected`},
 		{"postgres://app:pa%20ss%2Fw%C3%B6rd@db:5432/shop?options=x", "[secret]?options=x"},
 		{"dsn user=app password=pa+ss%2Fw%C3%B6rd", "dsn user=app password=[secret]"},
+		{"derived postgres://app:a%20b;cdef@db/shop?search_path=v2", "derived postgres://app:[secret]@db/shop?search_path=v2"},
 		{`{"key":"k3y-\"quoted\"\u0026more"}`, `{"key":"[secret]"}`},
 		{"k3y-%22quoted%22&more", "[secret]"},
 		{"abc is too short to mask", "abc is too short to mask"},
