@@ -137,6 +137,13 @@ type DeployService interface {
 	Logs(ctx context.Context, app, env, service string, tail int, follow bool, w io.Writer) error
 }
 
+// RepoChecker checks, before an app is registered, that its repository is
+// a git repository the server can read (package build). It returns
+// EINVALID saying what is wrong with which path or URL.
+type RepoChecker interface {
+	CheckRepo(ctx context.Context, repo string) error
+}
+
 // ReleaseService builds releases.
 type ReleaseService interface {
 	// BuildRelease builds ref, or returns the existing release of the same

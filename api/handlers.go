@@ -38,6 +38,12 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, gantry.Errorf(gantry.EINVALID, "app %s: a repository (path or URL) is required", req.Name))
 		return
 	}
+	if s.Repos != nil {
+		if err := s.Repos.CheckRepo(r.Context(), req.Repo); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	app := &gantry.App{Name: req.Name, Repo: req.Repo, CreatedAt: s.now()}
 	if err := s.Store.CreateApp(r.Context(), app); err != nil {
 		s.fail(w, r, err)

@@ -24,6 +24,9 @@ type Server struct {
 	Store    gantry.Store
 	Deploys  gantry.DeployService
 	Releases gantry.ReleaseService
+	// Repos checks an app's repository before the app is registered; nil
+	// registers any path or URL unchecked.
+	Repos gantry.RepoChecker
 	// Importer records releases of images built elsewhere.
 	Importer gantry.ReleaseImporter
 	// Rollouts runs ordered rollouts and their continuation.

@@ -246,6 +246,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 		if _, err := os.Stat(filepath.Join(exportDir, db.Migrations.Dir)); err != nil {
 			return nil, gantry.Errorf(gantry.EINVALID, "database.migrations.dir %q is not in commit %s", db.Migrations.Dir, shortSHA(commit))
 		}
+		if err := contained(exportDir, []string{db.Migrations.Dir}, "database.migrations.dir"); err != nil {
+			return nil, err
+		}
 		a, err := b.storeTarball(ctx, exportDir, []string{db.Migrations.Dir})
 		if err != nil {
 			return nil, fmt.Errorf("migrations: %w", err)

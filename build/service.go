@@ -84,6 +84,9 @@ func (b *Builder) buildService(ctx context.Context, p *progress, log *slog.Logge
 			return gantry.Artifact{}, gantry.Errorf(gantry.EINVALID, "service %s: artifact %q was not produced by %q", svc.Name, a, svc.Build.Command)
 		}
 	}
+	if err := contained(dir, paths, "service "+svc.Name); err != nil {
+		return gantry.Artifact{}, err
+	}
 	a, err := b.storeTarball(ctx, dir, paths)
 	if err != nil {
 		return gantry.Artifact{}, fmt.Errorf("service %s: %w", svc.Name, err)
@@ -91,6 +94,23 @@ func (b *Builder) buildService(ctx context.Context, p *progress, log *slog.Logge
 	log.Info("service built", logService, svc.Name, logDigest, a.Digest, logElapsed, elapsed)
 	p.stepf("%s: built in %s: %s (%d bytes)", svc.Name, elapsed, a.Digest, a.Size)
 	return a, nil
+}
+
+// contained refuses artifact paths that resolve outside the export through
+// a symlink: a committed link such as etcdir -> /etc would otherwise ship
+// the build machine's files, or point at the runtime machine's. The whole
+// export kept as the source artifact is not checked: its links are the
+// commit's own content and are stored as links, never followed.
+func contained(dir string, paths []string, what string) error {
+	err := tarball.Contained(dir, paths)
+	var oe *tarball.OutsideError
+	if errors.As(err, &oe) {
+		return gantry.Errorf(gantry.EINVALID, "%s: %s; artifacts must stay inside the commit's export", what, oe.Error())
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // storeTarball streams a deterministic tarball of paths under root into the

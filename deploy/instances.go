@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,6 +207,12 @@ func shortErr(err error) string {
 
 // failureLogs returns the last log lines of the candidate's instances that
 // are not running, or of all when each runs, for the deployment's record.
+// An instance may print its own environment, so the excerpt is masked
+// before it goes anywhere: the error, journal, events and hooks all
+// receive it from here. failureLogs is not told the slot's environment, so
+// it masks the secrets (and DATABASE_URL) of every environment the store
+// knows, a superset of what the instances were given; when those cannot be
+// read, the lines are withheld rather than shown unmasked.
 func (o *Orchestrator) failureLogs(ctx context.Context, drv gantry.Driver, slot *gantry.Slot) string {
 	var b strings.Builder
 	for _, inst := range slot.Instances {
@@ -219,5 +226,29 @@ func (o *Orchestrator) failureLogs(ctx context.Context, drv gantry.Driver, slot 
 		fmt.Fprintf(&b, "last log lines of %s-%d:\n%s", inst.Service, inst.Index, strings.TrimRight(buf.String(), "\n"))
 		b.WriteString("\n")
 	}
-	return strings.TrimRight(b.String(), "\n")
+	if b.Len() == 0 {
+		return ""
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	secrets := map[string]string{}
+	apps, err := o.Store.ListApps(sctx)
+	for _, app := range apps {
+		var envs []*gantry.Environment
+		if envs, err = o.Store.ListEnvironments(sctx, app.Name); err != nil {
+			break
+		}
+		for _, env := range envs {
+			for _, name := range append(slices.Clone(env.Spec.Secrets), DatabaseURLSecret) {
+				if v, ok := o.secretValue(env.App, env.Name, name); ok {
+					secrets[env.App+"/"+env.Name+"/"+name] = v
+				}
+			}
+		}
+	}
+	if err != nil {
+		o.logger().Warn("instance log lines withheld: the secrets to mask are unknown", "error", err)
+		return "(last log lines withheld: the secrets to mask in them could not be read)"
+	}
+	return strings.TrimRight(gantry.NewMasker(secrets).Mask(b.String()), "\n")
 }

@@ -14,7 +14,7 @@ import (
 
 // command runs one attempt of a command hook: `sh -c` in hc.Dir, with only
 // the documented environment, bounded in time and in the output it keeps.
-func (r *Runner) command(ctx context.Context, script string, hc Context, m masker) attempt {
+func (r *Runner) command(ctx context.Context, script string, hc Context, m gantry.Masker) attempt {
 	timeout := r.CommandTimeout
 	if timeout <= 0 {
 		timeout = DefaultCommandTimeout
@@ -35,7 +35,7 @@ func (r *Runner) command(ctx context.Context, script string, hc Context, m maske
 	cmd.WaitDelay = 2 * time.Second
 
 	err := cmd.Run()
-	a := attempt{exitCode: -1, output: m.mask(out.String())}
+	a := attempt{exitCode: -1, output: m.Mask(out.String())}
 	if cmd.ProcessState != nil {
 		a.exitCode = cmd.ProcessState.ExitCode()
 	}
@@ -57,7 +57,7 @@ func (r *Runner) command(ctx context.Context, script string, hc Context, m maske
 		a.retryable = true
 	default:
 		// The shell did not start, or the output pipe outlived WaitDelay.
-		a.err = m.mask(err.Error())
+		a.err = m.Mask(err.Error())
 		a.retryable = true
 	}
 	return a

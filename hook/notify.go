@@ -140,8 +140,8 @@ func (r *Runner) Notify(ctx context.Context, targets []gantry.NotifyTarget, ev E
 		ev.Time = r.now()
 	}
 	ev.Time = ev.Time.UTC()
-	m := newMasker(ev.Secrets)
-	ev.Error = m.mask(ev.Error)
+	m := gantry.NewMasker(ev.Secrets)
+	ev.Error = m.Mask(ev.Error)
 	results := make([]Result, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -156,10 +156,10 @@ func (r *Runner) Notify(ctx context.Context, targets []gantry.NotifyTarget, ev E
 		switch {
 		case t.Slack != "":
 			res.Kind, rawURL = KindSlack, t.Slack
-			body = slackBody{Text: slackEscaper.Replace(m.mask(ev.Text()))}
+			body = slackBody{Text: slackEscaper.Replace(m.Mask(ev.Text()))}
 		case t.Webhook != "":
 			res.Kind, rawURL = KindWebhook, t.Webhook
-			body = genericBody{Event: ev, Text: m.mask(ev.Text())}
+			body = genericBody{Event: ev, Text: m.Mask(ev.Text())}
 		default:
 			res.Kind, res.Error = KindWebhook, "empty notification target"
 			results[i] = res

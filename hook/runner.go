@@ -199,7 +199,7 @@ func (r *Runner) After(ctx context.Context, hooks []gantry.Hook, hc Context) []R
 
 // run tries one hook up to attempts times.
 func (r *Runner) run(ctx context.Context, h gantry.Hook, index int, hc Context, attempts int) Result {
-	m := newMasker(hc.Secrets)
+	m := gantry.NewMasker(hc.Secrets)
 	res := Result{Phase: hc.Phase, Index: index}
 	var try func(ctx context.Context) attempt
 	switch {

@@ -12,10 +12,11 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	gantry "github.com/gantry-dev/gantry"
 )
 
 // UserAgent is what webhooks and notifications send as User-Agent.
@@ -30,7 +31,7 @@ type webhookBody struct {
 // post sends one attempt of a webhook and classifies the outcome: 2xx is a
 // success; network errors, timeouts, 5xx and 429 are worth another try; any
 // other status is final, since asking again would get the same answer.
-func (r *Runner) post(ctx context.Context, method, rawURL string, body []byte, delivery string, hc Context, m masker) attempt {
+func (r *Runner) post(ctx context.Context, method, rawURL string, body []byte, delivery string, hc Context, m gantry.Masker) attempt {
 	var a attempt
 	u, err := expand(rawURL, hc)
 	if err != nil {
@@ -78,7 +79,7 @@ func (r *Runner) post(ctx context.Context, method, rawURL string, body []byte, d
 		case ctx.Err() != nil:
 			a.err = fmt.Sprintf("timed out after %s", timeout)
 		default:
-			a.err = m.mask(transportError(err))
+			a.err = m.Mask(transportError(err))
 		}
 		return a
 	}
@@ -89,7 +90,7 @@ func (r *Runner) post(ctx context.Context, method, rawURL string, body []byte, d
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 256<<10))
 
 	a.status = resp.StatusCode
-	a.output = m.mask(strings.ToValidUTF8(string(head), "\uFFFD"))
+	a.output = m.Mask(strings.ToValidUTF8(string(head), "\uFFFD"))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		a.ok = true
@@ -187,37 +188,4 @@ func redactURL(raw string) string {
 		return raw
 	}
 	return "(URL hidden)"
-}
-
-// masker hides secret values in text that leaves the package.
-type masker struct{ r *strings.Replacer }
-
-// minSecret is the shortest value masked: shorter ones would mangle
-// unrelated output without hiding anything worth hiding.
-const minSecret = 4
-
-func newMasker(secrets map[string]string) masker {
-	var vals []string
-	for _, v := range secrets {
-		if len(v) >= minSecret {
-			vals = append(vals, v)
-		}
-	}
-	if len(vals) == 0 {
-		return masker{}
-	}
-	// Longest first, so that a secret containing another is masked whole.
-	slices.SortFunc(vals, func(a, b string) int { return len(b) - len(a) })
-	var pairs []string
-	for _, v := range vals {
-		pairs = append(pairs, v, "[secret]")
-	}
-	return masker{strings.NewReplacer(pairs...)}
-}
-
-func (m masker) mask(s string) string {
-	if m.r == nil {
-		return s
-	}
-	return m.r.Replace(s)
 }

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/httplimit"
 )
 
 // attempt is one try of a request on one target; the reverse proxy's hooks
@@ -142,6 +144,9 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error)
 		a.err = err
 	case errors.As(err, &mbe):
 		bodyTooLarge(w, mbe.Limit)
+	case errors.Is(err, httplimit.ErrBodyTooSlow):
+		w.Header().Set("Connection", "close")
+		plainError(w, http.StatusRequestTimeout, "request body arrived too slowly")
 	case errors.Is(context.Cause(req.Context()), errDrainTimeout):
 		plainError(w, http.StatusServiceUnavailable, "request cancelled: the instance was switched out and its drain timed out")
 	case req.Context().Err() != nil:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/httplimit"
 )
 
 // backend is a real HTTP upstream on 127.0.0.1 that names itself in every
@@ -107,9 +108,15 @@ func (b *backend) handler() http.Handler {
 // MustRouter returns a router and a real front server for it.
 func MustRouter(tb testing.TB, cfg Config) (*Router, *httptest.Server) {
 	tb.Helper()
+	return MustRouterWithin(tb, cfg, httplimit.Limits{})
+}
+
+// MustRouterWithin is MustRouter with the front server's client limits.
+func MustRouterWithin(tb testing.TB, cfg Config, limits httplimit.Limits) (*Router, *httptest.Server) {
+	tb.Helper()
 	r := New(cfg)
 	front := httptest.NewUnstartedServer(r)
-	front.Config = NewServer(r)
+	front.Config = NewServer(r, limits)
 	front.Start()
 	tb.Cleanup(func() {
 		front.Close()

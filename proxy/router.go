@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/httplimit"
 )
 
 // Attribute keys for log lines.
@@ -111,15 +112,13 @@ func New(cfg Config) *Router {
 	return r
 }
 
-// NewServer wraps h in an http.Server with the timeouts a public listener
-// needs. There is no WriteTimeout: it would cut streamed responses and SSE.
-func NewServer(h http.Handler) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
+// NewServer wraps h in an http.Server with the limits a public listener
+// needs (zero fields take httplimit's defaults): header and idle timeouts,
+// and a minimum rate for request bodies, so that slow clients cannot hold
+// connections while uploads that progress, streamed responses, SSE and
+// upgraded connections are never cut (there is no WriteTimeout).
+func NewServer(h http.Handler, limits httplimit.Limits) *http.Server {
+	return limits.Server(h)
 }
 
 // ServeHTTP routes one request.

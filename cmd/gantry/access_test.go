@@ -88,7 +88,7 @@ func TestTokensAndAuditThroughTheCLI(t *testing.T) {
 	if _, errs, code := cliAs(t, s, "gty_wrong", "", "status", "--app", "x"); code != 1 || !strings.Contains(errs, "unknown token") {
 		t.Errorf("unknown token: exit %d %q, want 1 unknown token", code, errs)
 	}
-	if _, _, code := cliAs(t, s, admin, "", "app", "add", "shop", "--repo", t.TempDir()); code != 0 {
+	if _, _, code := cliAs(t, s, admin, "", "app", "add", "shop", "--repo", emptyRepo(t)); code != 0 {
 		t.Fatalf("app add as ops: exit %d", code)
 	}
 	_, errs, code := cliAs(t, s, ci, "", "lock", "prod", "--app", "shop", "--reason", "x")

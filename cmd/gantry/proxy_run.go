@@ -19,6 +19,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/atomicfile"
+	"github.com/gantry-dev/gantry/internal/httplimit"
 	"github.com/gantry-dev/gantry/internal/listenfd"
 	"github.com/gantry-dev/gantry/proxy"
 	"github.com/gantry-dev/gantry/proxy/admin"
@@ -46,6 +47,7 @@ type proxyRunFlags struct {
 	acmeCA                           string
 	pidFile, healthPath              string
 	shutdownTimeout, takeoverTimeout time.Duration
+	limits                           httplimit.Limits
 }
 
 func newProxyRunCmd(m *Main) *cobra.Command {
@@ -84,10 +86,14 @@ drain and stop. Logs are JSON on stderr.`,
 	f.StringVar(&fl.healthPath, "health-path", "/.gantry/up", "path the proxy itself answers 200 on, for every host")
 	f.DurationVar(&fl.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a stopping process lets in-flight requests finish")
 	f.DurationVar(&fl.takeoverTimeout, "takeover-timeout", time.Minute, "how long a takeover waits for admin calls to finish and for the new process to serve")
+	addLimitFlags(cmd, &fl.limits, "the router's HTTP and HTTPS listeners")
 	return cmd
 }
 
 func (fl *proxyRunFlags) check() error {
+	if err := checkLimits(fl.limits); err != nil {
+		return err
+	}
 	if fl.adminTCP != "" {
 		if fl.adminTokenFile == "" {
 			return usagef("--admin-tcp needs --admin-token-file")
@@ -280,7 +286,7 @@ func (p *proxyProcess) listen(reg *prometheus.Registry) error {
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", fl.tlsListen, err)
 		}
-		srv := proxy.NewServer(p.router)
+		srv := proxy.NewServer(p.router, fl.limits)
 		srv.TLSConfig = p.certs.tlsConfig()
 		p.traffic = append(p.traffic, serveHTTP(p.log, lnHTTPS, ln, srv, true))
 		// The port actually bound, for --tls-listen with port 0.
@@ -294,7 +300,7 @@ func (p *proxyProcess) listen(reg *prometheus.Registry) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", fl.listen, err)
 	}
-	p.traffic = append(p.traffic, serveHTTP(p.log, lnHTTP, ln, proxy.NewServer(plain), false))
+	p.traffic = append(p.traffic, serveHTTP(p.log, lnHTTP, ln, proxy.NewServer(plain, fl.limits), false))
 
 	if fl.metrics != "" {
 		ln, err := p.inherit.Listen(lnMetrics, "tcp", fl.metrics)

@@ -23,6 +23,7 @@ import (
 	"github.com/gantry-dev/gantry/driver/process"
 	"github.com/gantry-dev/gantry/hook"
 	"github.com/gantry-dev/gantry/internal/atomicfile"
+	"github.com/gantry-dev/gantry/internal/httplimit"
 	"github.com/gantry-dev/gantry/manifest"
 	"github.com/gantry-dev/gantry/proxy"
 	"github.com/gantry-dev/gantry/proxy/admin"
@@ -55,8 +56,11 @@ type Server struct {
 	// outside DataDir, so that a copy of the state alone reveals nothing.
 	// Default ~/.config/gantry/secrets.key, created on first use.
 	SecretsKey string
-	Logger     *slog.Logger
-	Getenv     func(string) string
+	// Limits bound slow and idle clients of the API, the dashboard and the
+	// in-process router; zero fields take httplimit's defaults.
+	Limits httplimit.Limits
+	Logger *slog.Logger
+	Getenv func(string) string
 
 	// Set by Open.
 	APIURL       string
@@ -152,7 +156,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := s.Orchestrator.Recover(ctx); err != nil {
 		s.Logger.Error("recovery incomplete", "error", err)
 	}
-	if err := s.serveAPI(releases); err != nil {
+	if err := s.serveAPI(releases, builder); err != nil {
 		return err
 	}
 
@@ -171,7 +175,7 @@ const socketName = "gantry.sock"
 // serveAPI serves the API under /v1 and the dashboard under /, on the TCP
 // address (tokens and sessions) and on the unix socket (the server's own
 // user is admin there).
-func (s *Server) serveAPI(releases *deploy.Releases) error {
+func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) error {
 	keyPath := s.SecretsKey
 	if keyPath == "" {
 		home, err := os.UserHomeDir()
@@ -186,7 +190,7 @@ func (s *Server) serveAPI(releases *deploy.Releases) error {
 	}
 	s.Secrets = box
 	apiSrv := &api.Server{
-		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Router: s.Router,
+		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: repos, Router: s.Router,
 		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
 		Tokens: s.Store, Audit: s.Store, Secrets: box, Cancels: s.Orchestrator,
 		Logger: s.Logger.With("component", "api"),
@@ -202,7 +206,9 @@ func (s *Server) serveAPI(releases *deploy.Releases) error {
 		return fmt.Errorf("api listener: %w", err)
 	}
 	s.APIURL = "http://" + ln.Addr().String()
-	s.apiSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+	// The API streams the progress of long deploys: the limits bound
+	// request bodies and idle connections, never responses.
+	s.apiSrv = s.Limits.Server(mux)
 	go s.apiSrv.Serve(ln)
 
 	s.SocketPath = filepath.Join(s.DataDir, socketName)
@@ -213,7 +219,8 @@ func (s *Server) serveAPI(releases *deploy.Releases) error {
 	if err != nil {
 		return fmt.Errorf("api socket: %w", err)
 	}
-	s.sockSrv = &http.Server{Handler: mux, ConnContext: api.LocalConnContext, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	s.sockSrv = s.Limits.Server(mux)
+	s.sockSrv.ConnContext = api.LocalConnContext
 	go s.sockSrv.Serve(sln)
 	s.Client = api.NewClient("unix://"+s.SocketPath, "")
 	return nil
@@ -262,7 +269,7 @@ func (s *Server) openRouter(ctx context.Context) error {
 	}
 	s.inproc, s.Router = r, r
 	s.RouterURL = "http://" + ln.Addr().String()
-	s.routerSrv = proxy.NewServer(r)
+	s.routerSrv = proxy.NewServer(r, s.Limits)
 	go s.routerSrv.Serve(ln)
 	return nil
 }
@@ -334,6 +341,9 @@ func newServerCmd(m *Main) *cobra.Command {
 		Short: "Run the control plane: API and dashboard, orchestrator, router",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimits(s.Limits); err != nil {
+				return err
+			}
 			s.Getenv = m.Getenv
 			s.Logger = newLogger(m.Stderr, logFormat)
 			if err := s.Open(cmd.Context()); err != nil {
@@ -358,5 +368,6 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.SecretsDir, "secrets-dir", "", "directory of secret files (default <data>/secrets)")
 	f.StringVar(&s.SecretsKey, "secrets-key", "", "key file that encrypts stored secrets, outside --data (default ~/.config/gantry/secrets.key, created 0600 on first use)")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
+	addLimitFlags(cmd, &s.Limits, "the API, the dashboard and the in-process router")
 	return cmd
 }
