@@ -229,6 +229,19 @@ func (o *Orchestrator) failureLogs(ctx context.Context, drv gantry.Driver, slot 
 	if b.Len() == 0 {
 		return ""
 	}
+	m, err := o.secretMasker(ctx)
+	if err != nil {
+		o.logger().Warn("instance log lines withheld: the secrets to mask are unknown", "error", err)
+		return "(last log lines withheld: the secrets to mask in them could not be read)"
+	}
+	return strings.TrimRight(m.Mask(b.String()), "\n")
+}
+
+// secretMasker masks every secret value the server holds for any
+// environment (and every database URL): output of the app's own processes
+// (instance logs, verify commands) may print any of them, and it is kept in
+// errors, journal steps, events and the evidence.
+func (o *Orchestrator) secretMasker(ctx context.Context) (gantry.Masker, error) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	secrets := map[string]string{}
@@ -247,8 +260,7 @@ func (o *Orchestrator) failureLogs(ctx context.Context, drv gantry.Driver, slot 
 		}
 	}
 	if err != nil {
-		o.logger().Warn("instance log lines withheld: the secrets to mask are unknown", "error", err)
-		return "(last log lines withheld: the secrets to mask in them could not be read)"
+		return gantry.Masker{}, err
 	}
-	return strings.TrimRight(gantry.NewMasker(secrets).Mask(b.String()), "\n")
+	return gantry.NewMasker(secrets), nil
 }

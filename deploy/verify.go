@@ -105,7 +105,11 @@ func (o *Orchestrator) verifyCommand(ctx context.Context, dir, home, command, ur
 	// deployment past the command's own end.
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
-	return string(out), err
+	m, merr := o.secretMasker(ctx)
+	if merr != nil {
+		return "(output withheld: the secrets to mask in it could not be read)", err
+	}
+	return m.Mask(string(out)), err
 }
 
 func tail(s string, n int) string {
