@@ -41,6 +41,9 @@ type Server struct {
 	// Audit records every state change and every denied attempt; nil
 	// records nothing.
 	Audit gantry.AuditLog
+	// AuditCheck verifies the audit chain against its key and the head
+	// recorded outside the state; nil verifies the chain on its own.
+	AuditCheck gantry.AuditChecker
 	// Secrets sets and lists secrets; nil disables the secret endpoints.
 	Secrets gantry.SecretService
 	Logger  *slog.Logger
