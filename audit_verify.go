@@ -181,8 +181,10 @@ func (r *AuditReport) describe(a AuditAnchor) {
 			fmt.Sprintf("the keyed hashes (HMAC-SHA256 under %s) of entries %d on, and that no entry after the first keyed one is unkeyed", orUnknown(a.KeyPath), from),
 			fmt.Sprintf("the chain's end against the head recorded outside the state in %s (entry %d)", orUnknown(a.HeadPath), r.AnchorSeq))
 		r.Protects = append(r.Protects,
-			"someone who can write the state file but not read the key: an edited, removed, reordered or forged entry, a chain cut short and its stored head moved back, and hashes recomputed without the key are all detected",
-			"entries from before the key existed: the first keyed entry seals the hash of the last unkeyed one")
+			"someone who can write the state file but not read the key: an edited, removed, reordered or forged entry, a chain cut short and its stored head moved back, and hashes recomputed without the key are all detected")
+		if from > 1 {
+			r.Protects = append(r.Protects, fmt.Sprintf("entries 1 to %d, written before the key existed, the same way: the first keyed entry seals the hash of the last unkeyed one", from-1))
+		}
 		r.Unprotected = append(r.Unprotected,
 			"someone who holds both the key and the state file, or who can write the head file beside the key: they can rewrite the chain and its head",
 			"the newest entry when the server stopped between writing it and recording the head outside the state: removing that one entry is not detected")

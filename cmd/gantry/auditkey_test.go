@@ -211,7 +211,10 @@ func TestAuditKeyedChainNormalUse(t *testing.T) {
 		mustIntact(t, s, 5+2*i)
 		s.Close()
 	}
-	out, errs, code := runCLI(t, "unix://"+f.open(t).SocketPath, "audit", "verify")
+	s = f.open(t)
+	defer s.Close()
+	out, errs, code := runCLI(t, "unix://"+s.SocketPath, "audit", "verify")
+	t.Logf("gantry audit verify:\n%s", out)
 	if code != 0 || !strings.Contains(out, "audit trail intact: 7 entries") || !strings.Contains(out, "keyed from entry 1") {
 		t.Errorf("audit verify: exit %d\n%s%s", code, out, errs)
 	}
