@@ -227,9 +227,13 @@ func outsideData(path, dataDir string) (string, error) {
 }
 
 // createKeyFile writes a new random 256-bit key, 0600 in a 0700 directory.
-// O_EXCL: when another server created it first, that key is the one.
+// The key is written whole to a temporary file and then linked into place,
+// so a server starting at the same moment (tests start many) reads either
+// no key or a whole one, never a half-written file; when another created
+// it first, that key is the one.
 func createKeyFile(path string) ([]byte, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	key := make([]byte, 32)
@@ -237,10 +241,13 @@ func createKeyFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	enc := []byte(hex.EncodeToString(key) + "\n")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return os.ReadFile(path)
-	} else if err != nil {
+	f, err := os.CreateTemp(dir, ".audit-key-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
 		return nil, err
 	}
 	if _, err := f.Write(enc); err != nil {
@@ -251,5 +258,13 @@ func createKeyFile(path string) ([]byte, error) {
 		f.Close()
 		return nil, err
 	}
-	return enc, f.Close()
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(f.Name(), path); errors.Is(err, os.ErrExist) {
+		return os.ReadFile(path)
+	} else if err != nil {
+		return nil, err
+	}
+	return enc, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,4 +274,61 @@ func TestAuditKeyMissing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.keys, "audit.key")); err == nil {
 		t.Error("a new audit key was made over a keyed chain")
 	}
+}
+
+// TestAuditKeyCreatedOnce: servers starting together on a new machine all
+// end up with the one key, whole.
+func TestAuditKeyCreatedOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cfg", "audit.key")
+	keys := make([]string, 8)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := createKeyFile(path)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = string(b)
+		}()
+	}
+	wg.Wait()
+	for i, k := range keys {
+		if len(k) != 65 || k != keys[0] {
+			t.Fatalf("key %d: %q, want the same 64 hex digits as key 0 (%q)", i, k, keys[0])
+		}
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, want 0600", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".audit-key-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestAuditNewStateOnPurpose: a state removed on purpose is reported until
+// its head file is removed too; then the new state is anchored afresh.
+func TestAuditNewStateOnPurpose(t *testing.T) {
+	f := newAuditFixture(t)
+	s := f.open(t)
+	appendEntries(t, s, "a", 2)
+	head := mustIntact(t, s, 2)["head_path"].(string)
+	s.Close()
+	for _, n := range []string{"state.db", "state.db-wal", "state.db-shm"} {
+		os.Remove(filepath.Join(f.data, n))
+	}
+	s = f.open(t)
+	if code, v, _ := verify(t, s); code != 1 {
+		t.Errorf("audit verify of a removed state: exit %d, %v; want 1", code, v)
+	}
+	s.Close()
+	if err := os.Remove(head); err != nil {
+		t.Fatal(err)
+	}
+	s = f.open(t)
+	defer s.Close()
+	mustIntact(t, s, 0)
+	appendEntries(t, s, "b", 1)
+	mustIntact(t, s, 1)
 }
