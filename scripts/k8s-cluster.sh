@@ -124,13 +124,15 @@ cmd_build() {
 	export GOWORK=off GOFLAGS=-buildvcs=false
 	local t0=$SECONDS
 	log "cold build into $BIN"
+	# A global, not a local: the EXIT trap runs after a failed step has
+	# left this function.
 	heartbeat &
-	local hb=$!
-	trap 'kill "$hb" 2>/dev/null' EXIT
+	HEARTBEAT_PID=$!
+	trap 'kill "$HEARTBEAT_PID" 2>/dev/null' EXIT
 	build_kubernetes
 	build_etcd
 	build_kwok
-	kill "$hb" 2>/dev/null
+	kill "$HEARTBEAT_PID" 2>/dev/null
 	trap - EXIT
 	rm -rf "$SRC" # 1+ GB of sources; the module cache keeps what a rebuild needs
 	date -u +%FT%TZ >"$STAMP"
