@@ -2,10 +2,12 @@ package gantry
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
+	"hash"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -18,7 +20,10 @@ const (
 
 // AuditEntry is one line of the audit trail: a state change or a denied
 // attempt. Entries are chained: each carries the hash of the one before, so
-// that a changed, removed or reordered entry breaks the chain.
+// that a changed, removed or reordered entry breaks the chain. A keyed
+// entry's hash is an HMAC under a key kept outside the state (see
+// AuditAnchor): without the key nobody can recompute it, so an edit of the
+// state file cannot be covered up by recomputing the chain.
 type AuditEntry struct {
 	Seq       int64     `json:"seq"`
 	Time      time.Time `json:"time"`
@@ -34,21 +39,48 @@ type AuditEntry struct {
 	Hash     string `json:"hash"`
 }
 
-// ComputeHash returns the hash of e's content and PrevHash. The encoding is
-// canonical: every field length-prefixed in a fixed order, times in UTC
-// with nanoseconds, so no two different entries encode the same. Seq is
-// left out on purpose: it is the position, checked by the chain itself.
+// AuditMACPrefix starts the hash of a keyed entry, so that an entry says
+// how it is to be checked; unkeyed hashes (entries written before the key
+// existed) are bare hex.
+const AuditMACPrefix = "hmac-sha256:"
+
+// ComputeHash returns the unkeyed hash of e's content and PrevHash. The
+// encoding is canonical: every field length-prefixed in a fixed order,
+// times in UTC with nanoseconds, so no two different entries encode the
+// same. Seq is left out on purpose: it is the position, checked by the
+// chain itself.
 func (e *AuditEntry) ComputeHash() string {
-	h := sha256.New()
+	return hex.EncodeToString(e.digest(sha256.New(), "gantry-audit-v1"))
+}
+
+// ComputeMAC returns the keyed hash of the same encoding, under a tag of
+// its own so that it can never equal an unkeyed one.
+func (e *AuditEntry) ComputeMAC(key []byte) string {
+	return AuditMACPrefix + hex.EncodeToString(e.digest(hmac.New(sha256.New, key), "gantry-audit-v2-hmac"))
+}
+
+// Seal sets e.Hash: keyed when key is set, else unkeyed.
+func (e *AuditEntry) Seal(key []byte) {
+	if len(key) > 0 {
+		e.Hash = e.ComputeMAC(key)
+	} else {
+		e.Hash = e.ComputeHash()
+	}
+}
+
+// Keyed says whether e's hash claims to be an HMAC.
+func (e *AuditEntry) Keyed() bool { return strings.HasPrefix(e.Hash, AuditMACPrefix) }
+
+func (e *AuditEntry) digest(h hash.Hash, tag string) []byte {
 	for _, f := range []string{
-		"gantry-audit-v1", e.PrevHash, e.Time.UTC().Format(time.RFC3339Nano),
+		tag, e.PrevHash, e.Time.UTC().Format(time.RFC3339Nano),
 		e.Actor, e.Operation, e.App, e.Env, e.Release, e.Result, e.Code,
 	} {
 		h.Write([]byte(strconv.Itoa(len(f))))
 		h.Write([]byte{':'})
 		h.Write([]byte(f))
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return h.Sum(nil)
 }
 
 // AuditFilter narrows ListAudit; zero fields match everything.
@@ -64,52 +96,12 @@ type AuditFilter struct {
 // AuditLog is the append-only audit trail. Implementations: sqlite.
 type AuditLog interface {
 	// AppendAudit sets e.Seq, e.PrevHash and e.Hash and stores e, in one
-	// transaction so that concurrent appends chain correctly.
+	// transaction so that concurrent appends chain correctly. The hash is
+	// keyed when the implementation was given the chain's key.
 	AppendAudit(ctx context.Context, e *AuditEntry) error
 	// ListAudit returns entries oldest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEntry, error)
 	// AuditHead returns the last entry's seq and hash (0 and "" when empty),
 	// kept apart from the entries so that removing the newest is detected.
 	AuditHead(ctx context.Context) (seq int64, hash string, err error)
-}
-
-// AuditBreak says where and how an audit chain is broken.
-type AuditBreak struct {
-	Seq  int64  `json:"seq"`
-	What string `json:"what"` // "changed", "removed", "reordered"
-	Msg  string `json:"message"`
-}
-
-func (b *AuditBreak) Error() string { return b.Msg }
-
-// VerifyAudit checks a whole chain, oldest first, against the head that the
-// log recorded. It returns nil when the chain is intact.
-func VerifyAudit(entries []*AuditEntry, headSeq int64, headHash string) *AuditBreak {
-	byHash := make(map[string]int64, len(entries))
-	for _, e := range entries {
-		byHash[e.Hash] = e.Seq
-	}
-	prevHash, prevSeq := "", int64(0)
-	for _, e := range entries {
-		if got := e.ComputeHash(); got != e.Hash {
-			return &AuditBreak{Seq: e.Seq, What: "changed", Msg: fmt.Sprintf("entry %d was changed: its content does not match its hash", e.Seq)}
-		}
-		if e.PrevHash != prevHash {
-			if at, ok := byHash[e.PrevHash]; ok && at != prevSeq {
-				return &AuditBreak{Seq: e.Seq, What: "reordered", Msg: fmt.Sprintf("entry %d was reordered: it follows entry %d in the chain but sits after entry %d", e.Seq, at, prevSeq)}
-			}
-			return &AuditBreak{Seq: e.Seq, What: "removed", Msg: fmt.Sprintf("entries were removed before entry %d: it does not follow entry %d", e.Seq, prevSeq)}
-		}
-		if e.Seq != prevSeq+1 {
-			return &AuditBreak{Seq: e.Seq, What: "removed", Msg: fmt.Sprintf("entries %d to %d were removed", prevSeq+1, e.Seq-1)}
-		}
-		prevHash, prevSeq = e.Hash, e.Seq
-	}
-	if headSeq != prevSeq || headHash != prevHash {
-		if headSeq > prevSeq {
-			return &AuditBreak{Seq: prevSeq + 1, What: "removed", Msg: fmt.Sprintf("entries %d to %d were removed from the end", prevSeq+1, headSeq)}
-		}
-		return &AuditBreak{Seq: prevSeq, What: "changed", Msg: fmt.Sprintf("the last entry is %d but the log's head records entry %d", prevSeq, headSeq)}
-	}
-	return nil
 }

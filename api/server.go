@@ -46,6 +46,9 @@ type Server struct {
 	// Audit records every state change and every denied attempt; nil
 	// records nothing.
 	Audit gantry.AuditLog
+	// AuditCheck verifies the audit chain against its key and the head
+	// recorded outside the state; nil verifies the chain on its own.
+	AuditCheck gantry.AuditChecker
 	// Secrets sets and lists secrets; nil disables the secret endpoints.
 	Secrets gantry.SecretService
 	Logger  *slog.Logger
@@ -180,7 +183,9 @@ func decode(r *http.Request, v any) error {
 		}
 		return gantry.Errorf(gantry.EINVALID, "request body: %v", err)
 	}
-	if dec.More() {
+	// More is false before a stray ']' or '}', so ask for the end itself:
+	// anything after the one value is an error.
+	if _, err := dec.Token(); err != io.EOF {
 		return gantry.Errorf(gantry.EINVALID, "request body: unexpected data after the JSON object")
 	}
 	return nil

@@ -99,20 +99,41 @@ build_kwok() {
 	done
 }
 
+# heartbeat prints a line every 30 s while a cold build runs: the go builds
+# are silent for minutes, and a silent step on a busy machine looks hung.
+heartbeat() {
+	local t0=$SECONDS
+	while sleep 30; do
+		log "still building ($((SECONDS - t0))s so far; about 7 minutes on two idle cores)"
+	done
+}
+
 cmd_build() {
 	mkdir -p "$BIN" "$SRC"
-	# One build per cache even when several test binaries ask at once.
+	# One build per cache even when several callers ask at once.
 	exec 9>"$TOP/.lock"
-	flock 9
+	if ! flock -n 9; then
+		log "another build of $TOP is running; waiting for it"
+		flock 9
+	fi
 	if [ -f "$STAMP" ]; then
+		log "cached in $BIN"
 		echo "$BIN"
 		return
 	fi
 	export GOWORK=off GOFLAGS=-buildvcs=false
 	local t0=$SECONDS
+	log "cold build into $BIN"
+	# A global, not a local: the EXIT trap runs after a failed step has
+	# left this function.
+	heartbeat &
+	HEARTBEAT_PID=$!
+	trap 'kill "$HEARTBEAT_PID" 2>/dev/null' EXIT
 	build_kubernetes
 	build_etcd
 	build_kwok
+	kill "$HEARTBEAT_PID" 2>/dev/null
+	trap - EXIT
 	rm -rf "$SRC" # 1+ GB of sources; the module cache keeps what a rebuild needs
 	date -u +%FT%TZ >"$STAMP"
 	log "built in $((SECONDS - t0))s into $BIN"

@@ -53,10 +53,22 @@ fi
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 
 # The Kubernetes driver is tested against a real control plane built from the
-# Go module proxy: built once into a cache (minutes), reused by every run.
-if [ "${GANTRY_INTEGRATION:-}" = 1 ]; then
+# Go module proxy: built once into a cache (minutes cold, seconds when cached),
+# here, before go test, in every mode, so that the build never runs under a test
+# binary's timeout (the tests themselves never build it: without it they skip,
+# or fail at once under GANTRY_INTEGRATION=1). It needs go and flock; a build
+# that fails is a failure under GANTRY_INTEGRATION=1 and a skip otherwise.
+if command -v flock >/dev/null 2>&1; then
 	log "kubernetes test cluster: ./scripts/k8s-cluster.sh build (cached after the first run)"
-	./scripts/k8s-cluster.sh build
+	if ! ./scripts/k8s-cluster.sh build >/dev/null; then
+		if [ "${GANTRY_INTEGRATION:-}" = 1 ]; then
+			log "kubernetes test cluster: build failed"
+			exit 1
+		fi
+		log "kubernetes test cluster: build failed; its tests will skip"
+	fi
+else
+	log "flock is missing (Debian: util-linux): the kubernetes test cluster is not built; its tests will skip unless GANTRY_INTEGRATION=1"
 fi
 
 pkgs=${GANTRY_TEST_PACKAGES:-./...}

@@ -5,11 +5,32 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"sync"
 
 	"github.com/gantry-dev/gantry"
 )
 
 var _ gantry.AuditLog = (*DB)(nil)
+
+// auditSeal is how the audit chain is sealed: the key (nil: unkeyed) and a
+// function told of each entry once it is committed, which records the head
+// outside the state.
+type auditSeal struct {
+	// mu orders appends with their after-commit calls, so that the head
+	// recorded outside never moves back between two concurrent appends.
+	mu       sync.Mutex
+	key      []byte
+	appended func(*gantry.AuditEntry)
+}
+
+// SealAudit makes later appends keyed with key (nil: unkeyed, as before the
+// key existed) and calls appended with each entry after it is committed.
+// Set it before the audit trail is used.
+func (db *DB) SealAudit(key []byte, appended func(*gantry.AuditEntry)) {
+	db.audit.mu.Lock()
+	defer db.audit.mu.Unlock()
+	db.audit.key, db.audit.appended = key, appended
+}
 
 // AppendAudit chains e to the newest entry and stores it. Reading the head
 // and writing the entry happen in one IMMEDIATE transaction, so concurrent
@@ -19,6 +40,8 @@ func (db *DB) AppendAudit(ctx context.Context, e *gantry.AuditEntry) error {
 		e.Time = db.now()
 	}
 	e.Time = e.Time.UTC()
+	db.audit.mu.Lock()
+	defer db.audit.mu.Unlock()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var seq int64
 		var prev string
@@ -27,7 +50,7 @@ func (db *DB) AppendAudit(ctx context.Context, e *gantry.AuditEntry) error {
 			return err
 		}
 		e.Seq, e.PrevHash = seq+1, prev
-		e.Hash = e.ComputeHash()
+		e.Seal(db.audit.key)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (seq, time, actor, operation, app, env, release, result, code, prev_hash, hash)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			e.Seq, timeArg(e.Time), e.Actor, e.Operation, e.App, e.Env, e.Release, e.Result, e.Code, e.PrevHash, e.Hash); err != nil {
@@ -36,6 +59,9 @@ func (db *DB) AppendAudit(ctx context.Context, e *gantry.AuditEntry) error {
 		_, err = tx.ExecContext(ctx, `INSERT OR REPLACE INTO audit_head (id, seq, hash) VALUES (1, ?, ?)`, e.Seq, e.Hash)
 		return err
 	})
+	if err == nil && db.audit.appended != nil {
+		db.audit.appended(e)
+	}
 	return internal("append audit", err)
 }
 
@@ -90,4 +116,13 @@ func (db *DB) AuditHead(ctx context.Context) (int64, string, error) {
 		return 0, "", nil
 	}
 	return seq, hash, internal("audit head", err)
+}
+
+// AuditKeyed says whether any entry of the chain is sealed with a key, so
+// that a server that finds no key file knows not to start a new chain key
+// over a keyed chain.
+func (db *DB) AuditKeyed(ctx context.Context) (bool, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM audit WHERE hash LIKE ? LIMIT 1)`, gantry.AuditMACPrefix+"%").Scan(&n)
+	return n > 0, internal("audit keyed", err)
 }

@@ -57,6 +57,8 @@ type DB struct {
 	// read is a pool of query-only connections; a read can never write by
 	// mistake, and reads do not wait behind writes.
 	read *sql.DB
+	// audit seals the audit chain (audit.go).
+	audit auditSeal
 
 	closeOnce sync.Once
 	closeErr  error

@@ -62,6 +62,14 @@ type Server struct {
 	Logger *slog.Logger
 	Getenv func(string) string
 
+	// AuditKey is the key file of the audit chain (default audit.key
+	// beside SecretsKey, created 0600 on first start) and AuditHead the
+	// file where the chain's head is recorded after each append (default
+	// audit-heads/<id of DataDir>.json beside the key). Both must lie
+	// outside DataDir: they are what a rewrite of the state cannot reach.
+	AuditKey  string
+	AuditHead string
+
 	// Set by Open.
 	APIURL       string
 	RouterURL    string
@@ -73,6 +81,7 @@ type Server struct {
 	SocketPath string
 	Client     *api.Client
 	Secrets    *secretBox
+	Audit      *auditAnchor
 
 	inproc    *proxy.Router
 	apiSrv    *http.Server
@@ -169,6 +178,22 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	return nil
 }
 
+// openAudit seals the audit chain with its key, beside the secrets key
+// unless --audit-key says otherwise.
+func (s *Server) openAudit(secretsKey string) (*auditAnchor, error) {
+	keyPath, headPath := s.AuditKey, s.AuditHead
+	if keyPath == "" {
+		keyPath = filepath.Join(filepath.Dir(secretsKey), "audit.key")
+	}
+	if headPath == "" {
+		var err error
+		if headPath, err = defaultAuditHead(keyPath, s.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	return openAuditAnchor(context.Background(), s.Store, keyPath, headPath, s.DataDir, s.Logger.With("component", "audit"))
+}
+
 // socketName is the unix socket's name in the data directory.
 const socketName = "gantry.sock"
 
@@ -189,10 +214,13 @@ func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) e
 		return err
 	}
 	s.Secrets = box
+	if s.Audit, err = s.openAudit(keyPath); err != nil {
+		return err
+	}
 	apiSrv := &api.Server{
 		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: repos, Router: s.Router,
 		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
-		Tokens: s.Store, Audit: s.Store, Secrets: box, Cancels: s.Orchestrator,
+		Tokens: s.Store, Audit: s.Store, AuditCheck: s.Audit, Secrets: box, Cancels: s.Orchestrator,
 		Logger: s.Logger.With("component", "api"),
 	}
 	apiHandler := apiSrv.Handler()
@@ -367,6 +395,8 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.DockerHost, "docker-host", "", "Docker Engine of the docker driver (default $DOCKER_HOST, else the local socket)")
 	f.StringVar(&s.SecretsDir, "secrets-dir", "", "directory of secret files (default <data>/secrets)")
 	f.StringVar(&s.SecretsKey, "secrets-key", "", "key file that encrypts stored secrets, outside --data (default ~/.config/gantry/secrets.key, created 0600 on first use)")
+	f.StringVar(&s.AuditKey, "audit-key", "", "key file of the audit chain, outside --data (default audit.key beside the secrets key, created 0600 on first start)")
+	f.StringVar(&s.AuditHead, "audit-head", "", "file recording the audit chain's head after each append, outside --data (default audit-heads/<id of --data>.json beside the audit key)")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	addLimitFlags(cmd, &s.Limits, "the API, the dashboard and the in-process router")
 	return cmd

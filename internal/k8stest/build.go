@@ -1,7 +1,6 @@
 package k8stest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,18 +9,19 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 )
 
-// buildTimeout bounds a cold build (about 7 minutes on two idle cores).
-const buildTimeout = 25 * time.Minute
+// ErrNotBuilt says the cluster's binaries are not in the cache. Tests skip
+// on it (or fail fast under GANTRY_INTEGRATION=1); they never build.
+var ErrNotBuilt = errors.New("kubernetes test cluster not built")
 
-// Binaries returns the directory holding the cluster's binaries. They come
-// from $GANTRY_K8S_BIN when set, else from the cache of
-// scripts/k8s-cluster.sh, which builds them when build is true and they are
-// not cached yet. The script serialises concurrent builds with a lock, so
-// test binaries of several packages build at most once between them.
-func Binaries(ctx context.Context, build bool) (string, error) {
+// Binaries returns the directory holding the cluster's binaries: from
+// $GANTRY_K8S_BIN when set, else from the cache of scripts/k8s-cluster.sh.
+// It never builds them: a cold build takes minutes and must not run under a
+// test binary's timeout; scripts/test.sh runs `k8s-cluster.sh build` before
+// go test instead. Not built, the error wraps ErrNotBuilt and says the
+// command that builds them.
+func Binaries(ctx context.Context) (string, error) {
 	if dir := os.Getenv("GANTRY_K8S_BIN"); dir != "" {
 		return dir, complete(dir, false)
 	}
@@ -34,29 +34,10 @@ func Binaries(ctx context.Context, build bool) (string, error) {
 		return "", fmt.Errorf("%s bindir: %w", script, err)
 	}
 	dir := strings.TrimSpace(string(out))
-	if complete(dir, true) == nil {
-		return dir, nil
+	if err := complete(dir, true); err != nil {
+		return "", fmt.Errorf("%w in %s: build it with %s build (minutes, once; ./scripts/test.sh does it first): %v", ErrNotBuilt, dir, script, err)
 	}
-	if !build {
-		return "", fmt.Errorf("cluster binaries not cached in %s (run %s build)", dir, script)
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		return "", errors.New("building the cluster needs the go command")
-	}
-	fmt.Fprintf(os.Stderr, "k8stest: building the cluster binaries into %s (minutes, once)\n", dir)
-	begin := time.Now()
-	cmd := exec.CommandContext(ctx, script, "build")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		tail := stderr.String()
-		if len(tail) > 2000 {
-			tail = tail[len(tail)-2000:]
-		}
-		return "", fmt.Errorf("%s build: %w\n%s", script, err, tail)
-	}
-	fmt.Fprintf(os.Stderr, "k8stest: built in %s\n", time.Since(begin).Round(time.Second))
-	return dir, complete(dir, true)
+	return dir, nil
 }
 
 var binaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwok-stages.yaml"}

@@ -16,9 +16,13 @@
 //		…
 //	}
 //
-// When the cluster cannot be built or started the tests skip, unless
-// GANTRY_INTEGRATION=1, in which case they fail. With -short they skip
-// unless the binaries are already cached.
+// A test binary never builds the cluster: a cold build takes minutes (more
+// on a busy machine) and would run under go test's timeout, which killed
+// whole packages. scripts/test.sh builds it first, outside any timeout, with
+// progress. When the binaries are not built the tests skip saying how to
+// build them, unless GANTRY_INTEGRATION=1, in which case the package fails
+// at once with the same words. A cluster that is built but does not start
+// is treated the same way.
 //
 // It is for tests only: nothing in the gantry binary may import it. It starts
 // processes and stops exactly those, by PID.
@@ -28,7 +32,6 @@ import (
 	"context"
 	_ "embed"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,18 +78,17 @@ type Cluster struct {
 	procs []*proc
 }
 
-// Main builds (if needed) and starts a cluster, runs the tests, and stops
+// Main starts a cluster from the built binaries, runs the tests, and stops
 // the cluster. *c is nil when there is no cluster; Need then skips.
 func Main(m *testing.M, c **Cluster) int {
-	flag.Parse() // for testing.Short, before m.Run would parse them
 	cl, err := start()
 	if err != nil {
 		startErr = err
 		if os.Getenv("GANTRY_INTEGRATION") == "1" {
-			fmt.Fprintf(os.Stderr, "k8stest: GANTRY_INTEGRATION=1 and no cluster: %v\n", err)
+			fmt.Fprintf(os.Stderr, "k8stest: GANTRY_INTEGRATION=1 and no kubernetes cluster: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "k8stest: no cluster, kubernetes tests skip: %v\n", err)
+		fmt.Fprintf(os.Stderr, "k8stest: no kubernetes cluster, its tests skip: %v\n", err)
 		return m.Run()
 	}
 	*c = cl
@@ -113,9 +115,9 @@ func Need(tb testing.TB, c *Cluster) *Cluster {
 }
 
 func start() (*Cluster, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	bin, err := Binaries(ctx, !testing.Short())
+	bin, err := Binaries(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -1,12 +1,15 @@
 package k8stest
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPKI(t *testing.T) {
@@ -86,5 +89,21 @@ func TestNeedSkips(t *testing.T) {
 	})
 	if !skipped {
 		t.Error("Need(nil) did not skip")
+	}
+}
+
+// TestBinariesNotBuilt: with an empty cache a test binary neither builds
+// the cluster nor waits: it says at once that the cluster is not built and
+// which command builds it.
+func TestBinariesNotBuilt(t *testing.T) {
+	t.Setenv("GANTRY_K8S_BIN", "")
+	t.Setenv("GANTRY_K8S_CACHE", t.TempDir())
+	begin := time.Now()
+	_, err := Binaries(context.Background())
+	if !errors.Is(err, ErrNotBuilt) || !strings.Contains(err.Error(), "k8s-cluster.sh build") {
+		t.Fatalf("Binaries with an empty cache: %v; want ErrNotBuilt naming k8s-cluster.sh build", err)
+	}
+	if d := time.Since(begin); d > 10*time.Second {
+		t.Errorf("Binaries took %s with an empty cache; want an answer at once", d)
 	}
 }
