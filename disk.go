@@ -2,7 +2,6 @@ package gantry
 
 import (
 	"errors"
-	"fmt"
 	"syscall"
 )
 
@@ -11,7 +10,8 @@ import (
 // (EDQUOT) or read-only (EROFS). Such a failure is the operator's to fix,
 // not a bug, and it goes away when space returns.
 func IsDiskFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)
+	var d *diskFullError
+	return errors.As(err, &d) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)
 }
 
 // DiskFullError is the one coded error of a write to the data directory
@@ -20,5 +20,15 @@ func IsDiskFull(err error) bool {
 // of "internal error". cause stays in the chain for the server's log.
 func DiskFullError(what string, cause error) error {
 	e := Errorf(EUNAVAILABLE, "the disk of the data directory is full or read-only (writing %s: %v); free space there, then retry", what, cause)
-	return fmt.Errorf("%w: %w", e, cause)
+	return &diskFullError{coded: e, cause: cause}
 }
+
+// diskFullError carries both the coded error and its cause, and marks the
+// chain for IsDiskFull whatever the store's own word for it was.
+type diskFullError struct {
+	coded *Error
+	cause error
+}
+
+func (e *diskFullError) Error() string   { return e.coded.Error() }
+func (e *diskFullError) Unwrap() []error { return []error{e.coded, e.cause} }

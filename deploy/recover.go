@@ -70,6 +70,68 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		if err := o.releaseOrphanLocks(ctx, app.Name, envs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// releaseOrphanLocks frees the locks that outlived their deployment: a
+// server killed after a deployment's outcome was recorded and before its
+// lock was released leaves a lock naming a deployment that no longer runs,
+// and every later deploy would be refused until a forced unlock. A lock
+// of a running or paused deployment stays (a paused one keeps its lock
+// until `gantry continue`), and so does one that names no deployment (a
+// manual lock). Each release is logged and said in the deployment's journal.
+func (o *Orchestrator) releaseOrphanLocks(ctx context.Context, app string, envs []*gantry.Environment) error {
+	names := map[string]bool{}
+	for _, env := range envs {
+		names[env.Name] = true
+	}
+	// A first deploy that failed left no environment behind, but may have
+	// left its lock: its name is in the history.
+	recent, err := o.Store.ListDeployments(ctx, gantry.DeploymentFilter{App: app, Limit: 200})
+	if err != nil {
+		return err
+	}
+	for _, d := range recent {
+		names[d.Env] = true
+	}
+	var errs []error
+	for name := range names {
+		l, err := o.Store.FindLock(ctx, app, name)
+		if gantry.ErrorCode(err) == gantry.ENOTFOUND || (err == nil && l.DeploymentID == 0) {
+			continue
+		} else if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		d, err := o.Store.FindDeployment(ctx, l.DeploymentID)
+		if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+			errs = append(errs, err)
+			continue
+		}
+		if d != nil && (d.State == gantry.DeploymentRunning || d.State == gantry.DeploymentPaused) {
+			continue
+		}
+		if err := o.Store.ReleaseLock(ctx, app, name, l.Holder, false); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+			errs = append(errs, err)
+			continue
+		}
+		state := "gone from the history"
+		if d != nil {
+			state = d.State
+		}
+		o.logger().Warn("released a lock that outlived its deployment", "app", app, "env", name, "deployment", l.DeploymentID, "state", state, "holder", l.Holder)
+		if d == nil {
+			continue
+		}
+		s := &gantry.Step{Name: "lock-released", State: gantry.StepDone, StartedAt: o.now(), EndedAt: o.now(),
+			Detail: fmt.Sprintf("the server stopped after this deployment ended (%s) and before it released the lock on %s; released at the next start", d.State, name)}
+		if err := o.Store.AppendStep(ctx, d.ID, s); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -352,7 +414,7 @@ func (o *Orchestrator) reapSlot(ctx context.Context, app, envName, slotName stri
 	return nil
 }
 
-// Watch runs ReapStandby every interval until ctx ends.
+// Watch runs Settle and ReapStandby every interval until ctx ends.
 func (o *Orchestrator) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -361,6 +423,7 @@ func (o *Orchestrator) Watch(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			o.Settle(ctx)
 			if err := o.ReapStandby(ctx); err != nil && ctx.Err() == nil {
 				o.logger().Error("reap standby slots", "error", err)
 			}

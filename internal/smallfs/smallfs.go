@@ -69,4 +69,3 @@ func Fill(tb testing.TB, dir string) (free func()) {
 		}
 	}
 }
-
