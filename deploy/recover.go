@@ -77,65 +77,6 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// releaseOrphanLocks frees the locks that outlived their deployment: a
-// server killed after a deployment's outcome was recorded and before its
-// lock was released leaves a lock naming a deployment that no longer runs,
-// and every later deploy would be refused until a forced unlock. A lock
-// of a running or paused deployment stays (a paused one keeps its lock
-// until `gantry continue`), and so does one that names no deployment (a
-// manual lock). Each release is logged and said in the deployment's journal.
-func (o *Orchestrator) releaseOrphanLocks(ctx context.Context, app string, envs []*gantry.Environment) error {
-	names := map[string]bool{}
-	for _, env := range envs {
-		names[env.Name] = true
-	}
-	// A first deploy that failed left no environment behind, but may have
-	// left its lock: its name is in the history.
-	recent, err := o.Store.ListDeployments(ctx, gantry.DeploymentFilter{App: app, Limit: 200})
-	if err != nil {
-		return err
-	}
-	for _, d := range recent {
-		names[d.Env] = true
-	}
-	var errs []error
-	for name := range names {
-		l, err := o.Store.FindLock(ctx, app, name)
-		if gantry.ErrorCode(err) == gantry.ENOTFOUND || (err == nil && l.DeploymentID == 0) {
-			continue
-		} else if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		d, err := o.Store.FindDeployment(ctx, l.DeploymentID)
-		if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-			errs = append(errs, err)
-			continue
-		}
-		if d != nil && (d.State == gantry.DeploymentRunning || d.State == gantry.DeploymentPaused) {
-			continue
-		}
-		if err := o.Store.ReleaseLock(ctx, app, name, l.Holder, false); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-			errs = append(errs, err)
-			continue
-		}
-		state := "gone from the history"
-		if d != nil {
-			state = d.State
-		}
-		o.logger().Warn("released a lock that outlived its deployment", "app", app, "env", name, "deployment", l.DeploymentID, "state", state, "holder", l.Holder)
-		if d == nil {
-			continue
-		}
-		s := &gantry.Step{Name: "lock-released", State: gantry.StepDone, StartedAt: o.now(), EndedAt: o.now(),
-			Detail: fmt.Sprintf("the server stopped after this deployment ended (%s) and before it released the lock on %s; released at the next start", d.State, name)}
-		if err := o.Store.AppendStep(ctx, d.ID, s); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // reconcile makes one environment consistent and describes the result.
 //
 // heldWrites says a maintenance deploy was interrupted: it held every write
@@ -164,6 +105,10 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 		if m := o.manifestOfRelease(ctx, env.App, s.ReleaseID); m != nil {
 			manifests[s.Name] = m
 		}
+	}
+	note, err := o.adoptFound(ctx, env, drv)
+	if err != nil {
+		return "", err
 	}
 	// Which slot does the router send traffic to?
 	routed := ""
@@ -240,7 +185,7 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 		if err := o.saveEnv(ctx, env); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s serving from slot %s; deployment #%d stays paused on slot %s", slot.Version, serving, paused.ID, other.Name), o.keepPreview(ctx, env, other)
+		return fmt.Sprintf("%s serving from slot %s; deployment #%d stays paused on slot %s%s", slot.Version, serving, paused.ID, other.Name, note), o.keepPreview(ctx, env, other)
 	}
 	if other != nil && other.State == gantry.SlotStarting {
 		if err := o.stopSlot(ctx, env, drv, other, manifests[other.Name]); err != nil {
@@ -252,7 +197,7 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 	}
 	_ = o.Router.SetPreview(ctx, name, nil)
 	o.resumeHeldRoute(ctx, name)
-	return fmt.Sprintf("%s serving from slot %s", slot.Version, serving), o.saveEnv(ctx, env)
+	return fmt.Sprintf("%s serving from slot %s%s", slot.Version, serving, note), o.saveEnv(ctx, env)
 }
 
 // startActiveAgain starts the release of env's active slot, which has no
