@@ -159,4 +159,3 @@ func instancePIDs(t *testing.T, app, env string) map[int]string {
 	}
 	return out
 }
-
