@@ -31,10 +31,19 @@ func (o *Orchestrator) adoptFound(ctx context.Context, env *gantry.Environment, 
 	if err != nil {
 		return "", fmt.Errorf("find the instances of %s: %w", env.Name, err)
 	}
+	// Known means known to any environment of the app: an instance keeps
+	// the name of the environment it was started in, and after a rename
+	// it belongs to the record of the environment's new name.
+	others, err := o.Store.ListEnvironments(ctx, env.App)
+	if err != nil {
+		return "", err
+	}
 	known := map[string]bool{}
-	for _, s := range env.Slots {
-		for _, inst := range s.Instances {
-			known[inst.Handle] = true
+	for _, e := range append(others, env) {
+		for _, s := range e.Slots {
+			for _, inst := range s.Instances {
+				known[inst.Handle] = true
+			}
 		}
 	}
 	var adopted, stopped []string

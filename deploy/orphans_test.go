@@ -85,3 +85,36 @@ func TestRecoverFindsInstanceStartedBeforeCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoverKeepsInstancesOfRenamedEnvironment: instances keep the name
+// of the environment they were started in; after `env rename test
+// testold` (and testnew → test) they belong to testold's record, and a
+// restart must not take them for unknown instances of the new test.
+func TestRecoverKeepsInstancesOfRenamedEnvironment(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	h.MustDeploy(t, "shop", "test", v1)
+	if _, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.O.Rename(h.Ctx, gantry.RenameRequest{App: "shop", Old: "testnew", New: "test", DisplaceTo: "testold", Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	handles := func() string {
+		var hs []string
+		for _, r := range h.Driver.Running() {
+			hs = append(hs, r.Env+"/"+r.Handle)
+		}
+		return strings.Join(hs, " ")
+	}
+	before := handles()
+	if err := h.NewOrchestrator().Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := handles(); after != before {
+		t.Errorf("recovery replaced instances of the renamed environments: ran %s, runs %s", before, after)
+	}
+	h.MustConsistent(t, "shop", "testold")
+	h.MustConsistent(t, "shop", "test")
+}

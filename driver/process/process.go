@@ -123,6 +123,16 @@ func (d *Driver) now() time.Time {
 // with `sh -c` in the unpacked directory. It returns once the process runs;
 // whether it serves is for the health checks to find out.
 func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.Instance, error) {
+	inst, err := d.start(ctx, spec)
+	if gantry.IsDiskFull(err) {
+		// Its log or its identity could not be written: the operator's
+		// to fix, and said as such rather than as an internal error.
+		return inst, gantry.DiskFullError("the process driver's directory "+d.Dir, err)
+	}
+	return inst, err
+}
+
+func (d *Driver) start(ctx context.Context, spec gantry.InstanceSpec) (gantry.Instance, error) {
 	if err := validateSpec(spec); err != nil {
 		return gantry.Instance{}, err
 	}
