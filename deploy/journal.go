@@ -46,9 +46,9 @@ func actedUnrecorded(err error) bool {
 // written again before the engine gives up on it (Orchestrator.RecordRetry).
 const DefaultRecordRetry = 5 * time.Second
 
-// retryRecord runs write until it succeeds, backing off, for at most
-// RecordRetry; refusals that another try cannot change (not found,
-// invalid, conflict) end it at once.
+// retryRecord runs write again, backing off, for at most RecordRetry while
+// the disk refuses it (space may come back: a log rotated, a file
+// removed); any other failure ends it at once, as before.
 func (o *Orchestrator) retryRecord(ctx context.Context, write func() error) error {
 	limit := o.RecordRetry
 	if limit <= 0 {
@@ -58,11 +58,7 @@ func (o *Orchestrator) retryRecord(ctx context.Context, write func() error) erro
 	wait := 20 * time.Millisecond
 	for {
 		err := write()
-		switch gantry.ErrorCode(err) {
-		case "", gantry.ENOTFOUND, gantry.EINVALID, gantry.ECONFLICT:
-			return err
-		}
-		if time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+		if !gantry.IsDiskFull(err) || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			return err
 		}
 		select {

@@ -39,6 +39,17 @@ func TestCrashLeavesNoOrphanOrLock(t *testing.T) {
 	mustCLI(t, srv.API, "app", "add", "hello", "--repo", repo)
 	mustCLI(t, srv.API, "deploy", "test", "--ref", "v1.0.0")
 	mustCLI(t, srv.API, "release", "build", "--ref", "v1.1.0")
+	// The last step a deploy journals, to crash right after it.
+	c := api.NewClient(srv.API, "tester")
+	ds, err := c.ListDeployments(context.Background(), "hello", "test", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.FindDeployment(context.Background(), "hello", ds[0].ID)
+	if err != nil || len(d.Steps) == 0 {
+		t.Fatalf("the first deploy's journal: %v", err)
+	}
+	lastStep := "deploy:" + d.Steps[len(d.Steps)-1].Name + ":done"
 	srv.stop()
 	t.Cleanup(func() {
 		s := &Server{DataDir: data, Listen: "127.0.0.1:0", ProxyAdmin: p.admin, ProxyURL: "http://" + routerAddr, Logger: newLogger(testWriter{t}, "text")}
@@ -58,7 +69,7 @@ func TestCrashLeavesNoOrphanOrLock(t *testing.T) {
 	load := loadtest.Start(loadtest.Options{URL: routerURL + "/", Host: "test.hello.localhost", Workers: 2, MaxDuration: 10 * time.Minute})
 	defer load.Stop()
 	serving := "1.0.0"
-	points := []string{"spawn:1", "spawn:2", "spawn:1", "spawn:2", "spawn:1", "spawn:2", "deploy:switch:done", "finish", "finish", "finish"}
+	points := []string{"spawn:1", "spawn:2", "spawn:1", "spawn:2", "spawn:1", "spawn:2", "deploy:switch:done", lastStep, "finish", "finish", "finish"}
 	orphans, locks := map[int]bool{}, 0
 	for i, at := range points {
 		next := map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}[serving]
