@@ -234,3 +234,37 @@ func TestRecoverReleasesLockOfFinishedDeployment(t *testing.T) {
 	h.O = o
 	h.MustDeploy(t, "shop", "test", v1)
 }
+
+// TestRecoverOnFullDiskSettlesLater: a server restarted after a crash on a
+// disk that is still full cannot close the interrupted deployment; once
+// space returns it does, and frees the lock, without another restart.
+func TestRecoverOnFullDiskSettlesLater(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1"})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.CrashAt(t, "switch", gantry.StepDone, func() {
+		h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
+	})
+	o, fs := fullDiskOrchestrator(h)
+	fs.full.Store(true)
+	if err := o.Recover(h.Ctx); !gantry.IsDiskFull(err) {
+		t.Fatalf("Recover on a full disk: %v, want the disk-full error", err)
+	}
+	if _, err := h.Store.FindLock(h.Ctx, "shop", "test"); err != nil {
+		t.Fatalf("the lock went although nothing could be written: %v", err)
+	}
+	fs.full.Store(false)
+	if n := o.Settle(h.Ctx); n != 0 {
+		t.Fatalf("Settle once space returned: %d unsettled", n)
+	}
+	h.MustNoLock(t, "shop", "test")
+	h.MustConsistent(t, "shop", "test")
+	if rs := h.Running(t, "shop"); len(rs) != 0 {
+		t.Errorf("deployment #%d left %s", rs[0].ID, rs[0].State)
+	}
+	if got := h.ActiveRelease(t, "shop", "test"); got != v2.ID {
+		t.Errorf("the record says %s is active, want %s (what the router serves)", got, v2.ID)
+	}
+}

@@ -47,11 +47,16 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 				d.State = gantry.DeploymentRecovered
 				d.Error = "interrupted by a server restart; " + outcome
 				d.FinishedAt = o.now()
-				if err := o.Store.UpdateDeployment(ctx, d); err != nil {
-					errs = append(errs, err)
+				uerr := o.Store.UpdateDeployment(ctx, d)
+				lerr := o.Store.ReleaseLock(ctx, d.App, d.Env, d.Actor, true)
+				if gantry.ErrorCode(lerr) == gantry.ENOTFOUND {
+					lerr = nil
 				}
-				if err := o.Store.ReleaseLock(ctx, d.App, d.Env, d.Actor, true); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-					errs = append(errs, err)
+				errs = append(errs, uerr, lerr)
+				if gantry.IsDiskFull(err) || gantry.IsDiskFull(uerr) || gantry.IsDiskFull(lerr) {
+					// Started on a full disk: Settle closes it once the
+					// store writes again, without waiting for a restart.
+					o.owe(d, true)
 				}
 				o.logger().Warn("recovered interrupted deployment", "deployment", d.ID, "app", d.App, "env", d.Env, "outcome", outcome)
 			}
