@@ -60,7 +60,7 @@ func TestCrashLeavesNoOrphanOrLock(t *testing.T) {
 			s.Close()
 		}
 		// What the state never knew, this test started: end it by pid.
-		for pid := range instancePIDs(t, "hello", "test") {
+		for pid := range instancePIDs(t, data, "hello", "test") {
 			syscall.Kill(-pid, syscall.SIGKILL)
 		}
 	})
@@ -105,7 +105,7 @@ func TestCrashLeavesNoOrphanOrLock(t *testing.T) {
 				known[h.PID] = true
 			}
 		}
-		for pid, cmd := range instancePIDs(t, "hello", "test") {
+		for pid, cmd := range instancePIDs(t, data, "hello", "test") {
 			if !known[pid] {
 				orphans[pid] = true
 				t.Errorf("round %d (%s): process %d (%s) runs an instance of hello/test unknown to the state", i, at, pid, cmd)
@@ -134,10 +134,11 @@ func TestCrashLeavesNoOrphanOrLock(t *testing.T) {
 }
 
 // instancePIDs returns the live processes (not zombies) whose environment
-// says they are instances of app's environment env, with their command
-// lines. The process driver leads each instance's group with its own
-// process, so a child of one would show up with the same variables.
-func instancePIDs(t *testing.T, app, env string) map[int]string {
+// says they are instances of app's environment env and that run in the
+// data directory data (the process driver runs each instance in its
+// release's files there: other tests on the machine run hello/test too),
+// with their command lines.
+func instancePIDs(t *testing.T, data, app, env string) map[int]string {
 	t.Helper()
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -159,6 +160,9 @@ func instancePIDs(t *testing.T, app, env string) map[int]string {
 			vars[kv] = true
 		}
 		if !vars[want[0]] || !vars[want[1]] {
+			continue
+		}
+		if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err != nil || !strings.HasPrefix(cwd, data+string(os.PathSeparator)) {
 			continue
 		}
 		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
