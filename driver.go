@@ -94,6 +94,26 @@ type ImagePruner interface {
 	PruneImages(ctx context.Context, keep func(ref string) bool) (removed []string, err error)
 }
 
+// InstanceLister is a driver that finds the instances it started for an
+// environment by their identity (labels, or a record the driver writes
+// before its Start returns), whether or not the orchestrator persisted
+// their handles. A server killed between starting an instance and saving
+// its handle would otherwise leave it running unknown to the state: at
+// recovery the orchestrator adopts the found instances that belong to a
+// slot its record keeps, and stops the others.
+type InstanceLister interface {
+	ListInstances(ctx context.Context, app, env string) ([]FoundInstance, error)
+}
+
+// FoundInstance is an instance a driver found by its identity. Its
+// Instance carries the release it runs (ReleaseID) and a handle that
+// Attach, Inspect and Stop take.
+type FoundInstance struct {
+	Instance Instance `json:"instance"`
+	Slot     string   `json:"slot"`
+	Running  bool     `json:"running"`
+}
+
 // Environ returns an instance's environment, sorted: base (what the driver
 // passes of its own, e.g. PATH), then the spec's Vars, then what Gantry
 // sets, which wins: PORT, GANTRY_APP, GANTRY_ENV, GANTRY_SLOT,

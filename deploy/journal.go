@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,56 @@ type run struct {
 	// softFail marks a step that failed without failing the operation (an
 	// after_* hook that kept failing); the step's detail says so.
 	softFail bool
+	// unsettled marks a run whose records may not say what it did (a step
+	// acted but its result could not be written, or its outcome could not
+	// be): it keeps its lock until the record follows what serves (settle).
+	unsettled bool
+}
+
+// unrecordedError is a step whose action succeeded but whose result the
+// journal could not record (the disk was full). It is not a failure of the
+// action: after a switch the traffic has moved, and undoing the step as if
+// it had failed would stop what now serves (invariant 12).
+type unrecordedError struct {
+	step string
+	err  error
+}
+
+func (e *unrecordedError) Error() string { return fmt.Sprintf("journal step %s: %v", e.step, e.err) }
+func (e *unrecordedError) Unwrap() error { return e.err }
+
+// actedUnrecorded reports whether err says a step acted but went unrecorded.
+func actedUnrecorded(err error) bool {
+	var u *unrecordedError
+	return errors.As(err, &u)
+}
+
+// DefaultRecordRetry bounds how long a record that the store refuses is
+// written again before the engine gives up on it (Orchestrator.RecordRetry).
+const DefaultRecordRetry = 5 * time.Second
+
+// retryRecord runs write again, backing off, for at most RecordRetry while
+// the disk refuses it (space may come back: a log rotated, a file
+// removed); any other failure ends it at once, as before.
+func (o *Orchestrator) retryRecord(ctx context.Context, write func() error) error {
+	limit := o.RecordRetry
+	if limit <= 0 {
+		limit = DefaultRecordRetry
+	}
+	deadline := time.Now().Add(limit)
+	wait := 20 * time.Millisecond
+	for {
+		err := write()
+		if !gantry.IsDiskFull(err) || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // reached records, as the deployment's typed resume state, that an order
@@ -55,9 +106,16 @@ func (r *run) step(ctx context.Context, name, detail string, fn func() (string, 
 		}
 	}
 	// The result is written with a fresh context: a cancelled deployment
-	// must still record how its step ended.
-	if uerr := r.o.Store.UpdateStep(context.WithoutCancel(ctx), r.d.ID, s); uerr != nil && err == nil {
-		err = fmt.Errorf("journal step %s: %w", name, uerr)
+	// must still record how its step ended. A result the store refuses is
+	// tried again for a while; if it still cannot be written, an action
+	// that succeeded is reported as such, unrecorded, never as failed.
+	wctx := context.WithoutCancel(ctx)
+	if uerr := r.o.retryRecord(wctx, func() error { return r.o.Store.UpdateStep(wctx, r.d.ID, s) }); uerr != nil {
+		r.o.logger().Error("journal step result", "deployment", r.d.ID, "step", name, "state", s.State, "error", uerr)
+		r.unsettled = true
+		if err == nil {
+			err = &unrecordedError{step: name, err: uerr}
+		}
 	}
 	r.emit(name, s.State, s.Detail)
 	if r.o.OnStep != nil {
@@ -85,8 +143,13 @@ func (r *run) finish(ctx context.Context, err error) error {
 			r.d.Error = err.Error()
 		}
 	}
-	if uerr := r.o.Store.UpdateDeployment(context.WithoutCancel(ctx), r.d); uerr != nil {
+	wctx := context.WithoutCancel(ctx)
+	if uerr := r.o.retryRecord(wctx, func() error { return r.o.Store.UpdateDeployment(wctx, r.d) }); uerr != nil {
 		r.o.logger().Error("record deployment result", "deployment", r.d.ID, "error", uerr)
+		r.unsettled = true
+	}
+	if gantry.IsDiskFull(err) || actedUnrecorded(err) {
+		r.unsettled = true
 	}
 	r.emit("", r.d.State, r.d.Error)
 	return err

@@ -123,6 +123,15 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 		}
 	}
 	err = r.finish(ctx, err)
+	if o.OnFinish != nil {
+		o.OnFinish(d)
+	}
+	if r.unsettled {
+		// What the records say may not be what serves: the lock stays
+		// until Settle has made them follow the router.
+		keep = true
+		o.owe(d, true)
+	}
 	if op.rel != nil && op.kind != gantry.KindRename {
 		o.notify(d, op.rel, op.m)
 	}
@@ -250,8 +259,15 @@ func (o *Orchestrator) lockFor(ctx context.Context, op *op, d *gantry.Deployment
 	}
 	release := func(env string) func() {
 		return func() {
-			if err := o.Store.ReleaseLock(context.WithoutCancel(ctx), op.app, env, d.Actor, false); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+			err := o.Store.ReleaseLock(context.WithoutCancel(ctx), op.app, env, d.Actor, false)
+			if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 				o.logger().Error("release lock", "app", op.app, "env", env, "error", err)
+			}
+			if gantry.IsDiskFull(err) && env == op.env && d.ID != 0 {
+				// The disk refused the release: Settle frees it once the
+				// store writes again, so the lock does not outlive the
+				// deployment.
+				o.owe(d, false)
 			}
 		}
 	}

@@ -52,11 +52,21 @@ type Orchestrator struct {
 	// OnStep observes the journal: it is called once a step is written
 	// (state "started", before the step acts) and once its result is.
 	OnStep func(d *gantry.Deployment, s gantry.Step)
+	// OnFinish observes a deployment once its outcome is recorded and
+	// before its lock is freed: the last moment a crash can interrupt it.
+	OnFinish func(d *gantry.Deployment)
+	// RecordRetry bounds how long a record the store refuses (a full disk)
+	// is tried again before the deployment is ended unsettled
+	// (DefaultRecordRetry when zero).
+	RecordRetry time.Duration
 
 	mu         sync.Mutex
 	running    map[int64]context.CancelFunc
 	queues     map[string][]*waiter // per app/env, in arrival order
 	nextWaiter int64
+	// unsettled are deployments whose records the store refused: each
+	// keeps its lock until Settle has made the records follow what serves.
+	unsettled map[int64]*unsettledRun
 }
 
 func (o *Orchestrator) now() time.Time {

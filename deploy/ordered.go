@@ -287,6 +287,9 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 		}
 		return msg, err
 	}); err != nil {
+		if actedUnrecorded(err) {
+			return o.switchedUnrecorded(ctx, ro, err)
+		}
 		return o.failRollout(ctx, ro, err)
 	}
 	o.promoteSlot(env, slot, ro.spec.KeepWarm)

@@ -47,11 +47,16 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 				d.State = gantry.DeploymentRecovered
 				d.Error = "interrupted by a server restart; " + outcome
 				d.FinishedAt = o.now()
-				if err := o.Store.UpdateDeployment(ctx, d); err != nil {
-					errs = append(errs, err)
+				uerr := o.Store.UpdateDeployment(ctx, d)
+				lerr := o.Store.ReleaseLock(ctx, d.App, d.Env, d.Actor, true)
+				if gantry.ErrorCode(lerr) == gantry.ENOTFOUND {
+					lerr = nil
 				}
-				if err := o.Store.ReleaseLock(ctx, d.App, d.Env, d.Actor, true); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-					errs = append(errs, err)
+				errs = append(errs, uerr, lerr)
+				if gantry.IsDiskFull(err) || gantry.IsDiskFull(uerr) || gantry.IsDiskFull(lerr) {
+					// Started on a full disk: Settle closes it once the
+					// store writes again, without waiting for a restart.
+					o.owe(d, true)
 				}
 				o.logger().Warn("recovered interrupted deployment", "deployment", d.ID, "app", d.App, "env", d.Env, "outcome", outcome)
 			}
@@ -69,6 +74,9 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 			if err := o.Store.ReleaseLock(ctx, d.App, d.Env, d.Actor, true); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 				errs = append(errs, err)
 			}
+		}
+		if err := o.releaseOrphanLocks(ctx, app.Name, envs); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -102,6 +110,10 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 		if m := o.manifestOfRelease(ctx, env.App, s.ReleaseID); m != nil {
 			manifests[s.Name] = m
 		}
+	}
+	note, err := o.adoptFound(ctx, env, drv)
+	if err != nil {
+		return "", err
 	}
 	// Which slot does the router send traffic to?
 	routed := ""
@@ -178,7 +190,7 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 		if err := o.saveEnv(ctx, env); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s serving from slot %s; deployment #%d stays paused on slot %s", slot.Version, serving, paused.ID, other.Name), o.keepPreview(ctx, env, other)
+		return fmt.Sprintf("%s serving from slot %s; deployment #%d stays paused on slot %s%s", slot.Version, serving, paused.ID, other.Name, note), o.keepPreview(ctx, env, other)
 	}
 	if other != nil && other.State == gantry.SlotStarting {
 		if err := o.stopSlot(ctx, env, drv, other, manifests[other.Name]); err != nil {
@@ -190,7 +202,7 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 	}
 	_ = o.Router.SetPreview(ctx, name, nil)
 	o.resumeHeldRoute(ctx, name)
-	return fmt.Sprintf("%s serving from slot %s", slot.Version, serving), o.saveEnv(ctx, env)
+	return fmt.Sprintf("%s serving from slot %s%s", slot.Version, serving, note), o.saveEnv(ctx, env)
 }
 
 // startActiveAgain starts the release of env's active slot, which has no
@@ -352,7 +364,7 @@ func (o *Orchestrator) reapSlot(ctx context.Context, app, envName, slotName stri
 	return nil
 }
 
-// Watch runs ReapStandby every interval until ctx ends.
+// Watch runs Settle and ReapStandby every interval until ctx ends.
 func (o *Orchestrator) Watch(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -361,6 +373,7 @@ func (o *Orchestrator) Watch(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			o.Settle(ctx)
 			if err := o.ReapStandby(ctx); err != nil && ctx.Err() == nil {
 				o.logger().Error("reap standby slots", "error", err)
 			}

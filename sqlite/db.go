@@ -126,14 +126,14 @@ func (db *DB) now() time.Time { return db.Now().UTC() }
 func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
+		return internal("begin", err)
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
+		return internal("commit", err)
 	}
 	return nil
 }
@@ -149,13 +149,42 @@ func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) error {
 }
 
 // internal wraps an unexpected error with what was being done. Coded errors
-// pass through unchanged so that callers still see their code.
+// pass through unchanged so that callers still see their code; a write the
+// disk refused becomes the coded disk-full error, which the operator can act
+// on, instead of an "internal error".
 func internal(op string, err error) error {
 	var e *gantry.Error
 	if err == nil || errors.As(err, &e) {
 		return err
 	}
+	if diskRefused(err) {
+		return gantry.DiskFullError("the state database", fmt.Errorf("sqlite: %s: %w", op, err))
+	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// SQLite's primary result codes for a write the filesystem refused: its
+// unix VFS turns ENOSPC into SQLITE_FULL, and a file on a read-only
+// filesystem is opened read-only, so writes get SQLITE_READONLY.
+const (
+	sqliteReadOnly = 8
+	sqliteFull     = 13
+)
+
+// diskRefused reports whether err is SQLite's or the system's word for a
+// full, over-quota or read-only disk.
+func diskRefused(err error) bool {
+	if gantry.IsDiskFull(err) {
+		return true
+	}
+	var c interface{ Code() int }
+	if errors.As(err, &c) {
+		switch c.Code() & 0xff {
+		case sqliteFull, sqliteReadOnly:
+			return true
+		}
+	}
+	return false
 }
 
 // querier is what *sql.DB and *sql.Tx have in common.

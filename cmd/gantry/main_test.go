@@ -12,8 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -52,9 +54,13 @@ func childServer() int {
 		return 1
 	}
 	if at := os.Getenv("GANTRY_TEST_CRASH_AT"); at != "" {
+		crashAt(s, at)
+	}
+	if at, path := os.Getenv("GANTRY_TEST_FILL_AT"), os.Getenv("GANTRY_TEST_FILL"); at != "" && path != "" {
+		var once sync.Once
 		s.Orchestrator.OnStep = func(d *gantry.Deployment, st gantry.Step) {
 			if d.Kind+":"+st.Name+":"+st.State == at {
-				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				once.Do(func() { fillDisk(path) })
 			}
 		}
 	}
@@ -65,6 +71,64 @@ func childServer() int {
 	io.Copy(io.Discard, os.Stdin)
 	s.Close()
 	return 0
+}
+
+// crashAt makes the child server kill itself (SIGKILL) at a point named
+// by at: KIND:STEP:STATE, a journal event; spawn:N, right after its driver
+// started the Nth instance and before the orchestrator saved it; finish,
+// once a deployment's outcome is recorded and before its lock is freed.
+func crashAt(s *Server, at string) {
+	die := func() { syscall.Kill(os.Getpid(), syscall.SIGKILL); select {} }
+	switch {
+	case strings.HasPrefix(at, "spawn:"):
+		n, _ := strconv.Atoi(strings.TrimPrefix(at, "spawn:"))
+		drv := s.Orchestrator.Drivers["process"]
+		s.Orchestrator.Drivers["process"] = &spawnKiller{Driver: drv, n: int32(n), die: die}
+	case at == "finish":
+		s.Orchestrator.OnFinish = func(*gantry.Deployment) { die() }
+	default:
+		s.Orchestrator.OnStep = func(d *gantry.Deployment, st gantry.Step) {
+			if d.Kind+":"+st.Name+":"+st.State == at {
+				die()
+			}
+		}
+	}
+}
+
+// spawnKiller is the child server's driver when it is to die right after
+// starting its nth instance: the instance runs, its handle is never saved.
+type spawnKiller struct {
+	gantry.Driver
+	n, started int32
+	die        func()
+}
+
+func (k *spawnKiller) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.Instance, error) {
+	inst, err := k.Driver.Start(ctx, spec)
+	if err == nil && atomic.AddInt32(&k.started, 1) == k.n {
+		k.die()
+	}
+	return inst, err
+}
+
+// fillDisk writes path until the filesystem is full, for a test to
+// remove it again once it has seen what a full disk does.
+func fillDisk(path string) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fill the disk:", err)
+		return
+	}
+	defer f.Close()
+	chunk := bytes.Repeat([]byte{'x'}, 1<<20)
+	for n := len(chunk); n > 0; n /= 2 {
+		for {
+			if _, err := f.Write(chunk[:n]); err != nil {
+				break
+			}
+		}
+	}
+	fmt.Fprintln(os.Stderr, "child server: the disk is full now")
 }
 
 // childProc is a server running in a child process.

@@ -123,6 +123,16 @@ func (d *Driver) now() time.Time {
 // with `sh -c` in the unpacked directory. It returns once the process runs;
 // whether it serves is for the health checks to find out.
 func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.Instance, error) {
+	inst, err := d.start(ctx, spec)
+	if gantry.IsDiskFull(err) {
+		// Its log or its identity could not be written: the operator's
+		// to fix, and said as such rather than as an internal error.
+		return inst, gantry.DiskFullError("the process driver's directory "+d.Dir, err)
+	}
+	return inst, err
+}
+
+func (d *Driver) start(ctx context.Context, spec gantry.InstanceSpec) (gantry.Instance, error) {
 	if err := validateSpec(spec); err != nil {
 		return gantry.Instance{}, err
 	}
@@ -177,6 +187,18 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 		return gantry.Instance{}, fmt.Errorf("start %s-%d: read process start time: %w", spec.Service, spec.Index, err)
 	}
 	h := handle{PID: pid, PGID: pid, StartTime: st.StartTime, Log: logPath, Command: spec.Command, Release: rel}
+	inst := gantry.Instance{Service: spec.Service, Index: spec.Index, Handle: h.encode(), StartedAt: started, ReleaseID: spec.ReleaseID}
+	if spec.Port > 0 {
+		inst.Addr = "127.0.0.1:" + strconv.Itoa(spec.Port)
+	}
+	// The instance is known by its identity before Start returns: if the
+	// server dies before the orchestrator saves the handle, recovery finds
+	// it (ListInstances). One that cannot be recorded does not run.
+	if err := d.writeIdentity(h, identity{App: spec.App, Env: spec.Env, Slot: spec.Slot, Instance: inst}); err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return gantry.Instance{}, fmt.Errorf("start %s-%d: record the instance: %w", spec.Service, spec.Index, err)
+	}
 
 	c := &child{done: make(chan struct{})}
 	d.mu.Lock()
@@ -190,10 +212,6 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 	d.watch(h, c.done)
 	d.logger().Info("instance started", attrInstance, name, attrPID, pid, attrRelease, spec.ReleaseID)
 
-	inst := gantry.Instance{Service: spec.Service, Index: spec.Index, Handle: h.encode(), StartedAt: started}
-	if spec.Port > 0 {
-		inst.Addr = "127.0.0.1:" + strconv.Itoa(spec.Port)
-	}
 	return inst, nil
 }
 
@@ -232,6 +250,7 @@ func (d *Driver) forget(h handle) {
 	delete(d.children, h.key())
 	d.mu.Unlock()
 	_ = os.Remove(d.exitPath(h))
+	_ = os.Remove(d.identityPath(h))
 }
 
 // validateSpec refuses what cannot run here, and names that would place a
