@@ -85,12 +85,37 @@ func (s *Server) auditDenied(r *http.Request, rt route, who string, err error) {
 }
 
 // appendAudit writes an entry even when the request's context has ended: a
-// client that hangs up does not erase its trace.
+// client that hangs up does not erase its trace. An entry the store cannot
+// take (a full disk) is kept, in order, and written before the next one, so
+// that what was denied while the disk was full is still audited once it is
+// not; past auditBacklogMax entries the oldest are dropped, and logged.
 func (s *Server) appendAudit(ctx context.Context, e *gantry.AuditEntry) {
-	if err := s.Audit.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
-		s.logger().Error("audit trail: append failed", "operation", e.Operation, "actor", e.Actor, "error", err)
+	ctx = context.WithoutCancel(ctx)
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	for len(s.auditBacklog) > 0 {
+		if err := s.Audit.AppendAudit(ctx, s.auditBacklog[0]); err != nil {
+			break
+		}
+		s.auditBacklog = s.auditBacklog[1:]
 	}
+	if len(s.auditBacklog) == 0 {
+		err := s.Audit.AppendAudit(ctx, e)
+		if err == nil {
+			return
+		}
+		s.logger().Error("audit trail: append failed; kept to write later", "operation", e.Operation, "actor", e.Actor, "error", err)
+	}
+	if len(s.auditBacklog) >= auditBacklogMax {
+		dropped := s.auditBacklog[0]
+		s.auditBacklog = s.auditBacklog[1:]
+		s.logger().Error("audit trail: backlog full, entry lost", "operation", dropped.Operation, "actor", dropped.Actor, "time", dropped.Time)
+	}
+	s.auditBacklog = append(s.auditBacklog, e)
 }
+
+// auditBacklogMax bounds the entries kept while the store refuses writes.
+const auditBacklogMax = 10000
 
 // requestedRelease reads the release a request names in its JSON body
 // ("release", or "to" for a rollback; elsewhere "to" names an environment), so that an operation refused or

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -53,6 +54,9 @@ type Server struct {
 	Secrets gantry.SecretService
 	Logger  *slog.Logger
 	Now     func() time.Time
+
+	auditMu      sync.Mutex
+	auditBacklog []*gantry.AuditEntry // entries the store could not take yet
 }
 
 // maxBody bounds every request body the API reads.
