@@ -25,6 +25,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -125,6 +126,12 @@ func internal(op string, err error) error {
 		return err
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // querier is what the pool and a transaction have in common.

@@ -136,6 +136,15 @@ func (db *DB) RenameEnvironment(ctx context.Context, app, oldName, newName strin
 		return gantry.Errorf(gantry.EINVALID, "rename needs an old and a new environment name")
 	}
 	err := db.update(ctx, func(tx pgx.Tx) error {
+		// The primary key refuses a taken new name, also one created
+		// concurrently; checking gives the clear message.
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM environments WHERE app = $1 AND name = $2`, app, newName).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return gantry.Errorf(gantry.ECONFLICT, "environment %q of app %q already exists", newName, app)
+		}
 		var doc []byte
 		// FOR UPDATE: a concurrent PutEnvironment of the old name waits
 		// for the rename instead of writing a row that then vanishes.
@@ -154,15 +163,6 @@ func (db *DB) RenameEnvironment(ctx context.Context, app, oldName, newName strin
 		if err != nil {
 			return err
 		}
-		// The primary key refuses a taken new name, also one created
-		// concurrently; checking first gives the clear message.
-		var n int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM environments WHERE app = $1 AND name = $2`, app, newName).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			return gantry.Errorf(gantry.ECONFLICT, "environment %q of app %q already exists", newName, app)
-		}
 		for _, q := range []struct {
 			sql  string
 			args []any
@@ -171,7 +171,10 @@ func (db *DB) RenameEnvironment(ctx context.Context, app, oldName, newName strin
 			{`UPDATE deployments SET env = $1 WHERE app = $2 AND env = $3`, []any{newName, app, oldName}},
 			{`UPDATE approvals SET env = $1 WHERE app = $2 AND env = $3`, []any{newName, app, oldName}},
 		} {
-			if _, err := tx.Exec(ctx, q.sql, q.args...); err != nil {
+			if _, err := tx.Exec(ctx, q.sql, q.args...); isUniqueViolation(err) {
+				// Created by another server since the check above.
+				return gantry.Errorf(gantry.ECONFLICT, "environment %q of app %q already exists", newName, app)
+			} else if err != nil {
 				return err
 			}
 		}
