@@ -15,7 +15,6 @@ import (
 	"sync"
 
 	"github.com/gantry-dev/gantry"
-	"github.com/gantry-dev/gantry/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -35,7 +34,7 @@ type secretBox struct {
 
 var _ gantry.SecretService = (*secretBox)(nil)
 
-func newSecretBox(db *sqlite.DB, keyPath, dataDir string) (*secretBox, error) {
+func newSecretBox(db gantry.SecretStore, keyPath, dataDir string) (*secretBox, error) {
 	key, err := filepath.Abs(keyPath)
 	if err != nil {
 		return nil, err

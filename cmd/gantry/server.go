@@ -50,6 +50,7 @@ type Server struct {
 	SecretsDir string
 	DockerHost string // Docker Engine for the docker driver ("": $DOCKER_HOST or the default socket)
 	Kubeconfig string // cluster of the kubernetes driver ("": $KUBECONFIG, else no kubernetes driver)
+	StoreURL   string // where the state lives: "" for SQLite in DataDir, or a postgres:// URL (--store)
 	// KubeProgressDeadline bounds how long a slot's rollout may make no progress.
 	KubeProgressDeadline time.Duration
 	// SecretsKey is the AES key file that seals stored secrets; it must lie
@@ -73,7 +74,8 @@ type Server struct {
 	// Set by Open.
 	APIURL       string
 	RouterURL    string
-	Store        *sqlite.DB
+	State        stateStore // the store in use, SQLite or PostgreSQL
+	Store        *sqlite.DB // State when it is SQLite (else nil), for what only SQLite has: its file
 	Router       gantry.Router
 	Orchestrator *deploy.Orchestrator
 	// SocketPath is the unix socket on which the server's own user is
@@ -109,9 +111,10 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if err := os.MkdirAll(s.DataDir, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	if s.Store, err = sqlite.Open(ctx, filepath.Join(s.DataDir, "state.db")); err != nil {
+	if s.State, err = openState(ctx, s.StoreURL, s.DataDir); err != nil {
 		return fmt.Errorf("open state: %w", err)
 	}
+	s.Store, _ = s.State.(*sqlite.DB)
 	arts, err := artifact.NewLocal(filepath.Join(s.DataDir, "artifacts"))
 	if err != nil {
 		return err
@@ -124,7 +127,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return err
 	}
 	s.Orchestrator = &deploy.Orchestrator{
-		Store: s.Store, Router: s.Router, Artifacts: arts,
+		Store: s.State, Router: s.Router, Artifacts: arts,
 		Drivers:      map[string]gantry.Driver{drv.Name(): drv},
 		Decode:       manifest.Decode,
 		RouterURL:    s.RouterURL,
@@ -136,7 +139,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	builder := &build.Builder{Artifacts: arts, WorkDir: filepath.Join(s.DataDir, "build"), Decode: manifest.Decode, Logger: s.Logger.With("component", "build")}
 	releases := &deploy.Releases{
-		Store:     s.Store,
+		Store:     s.State,
 		Manifest:  builder.Manifest,
 		Hooks:     s.Orchestrator.Hooks,
 		Resolve:   builder.Resolve,
@@ -209,7 +212,7 @@ func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) e
 		}
 		keyPath = filepath.Join(home, ".config", "gantry", "secrets.key")
 	}
-	box, err := newSecretBox(s.Store, keyPath, s.DataDir)
+	box, err := newSecretBox(s.State, keyPath, s.DataDir)
 	if err != nil {
 		return err
 	}
@@ -218,13 +221,13 @@ func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) e
 		return err
 	}
 	apiSrv := &api.Server{
-		Store: s.Store, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: repos, Router: s.Router,
+		Store: s.State, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: repos, Router: s.Router,
 		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
-		Tokens: s.Store, Audit: s.Store, AuditCheck: s.Audit, Secrets: box, Cancels: s.Orchestrator,
+		Tokens: s.State, Audit: s.State, AuditCheck: s.Audit, Secrets: box, Cancels: s.Orchestrator,
 		Logger: s.Logger.With("component", "api"),
 	}
 	apiHandler := apiSrv.Handler()
-	s.dashboard = &web.Dashboard{API: apiHandler, Tokens: s.Store, Logger: s.Logger.With("component", "web")}
+	s.dashboard = &web.Dashboard{API: apiHandler, Tokens: s.State, Logger: s.Logger.With("component", "web")}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiHandler)
 	mux.Handle("/", s.dashboard.Handler())
@@ -355,8 +358,8 @@ func (s *Server) Close() error {
 	if s.inproc != nil {
 		_ = s.inproc.Close()
 	}
-	if s.Store != nil {
-		return s.Store.Close()
+	if s.State != nil {
+		return s.State.Close()
 	}
 	return nil
 }
@@ -378,7 +381,7 @@ func newServerCmd(m *Main) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			s.Logger.Info("gantry server ready", "api", s.APIURL, "socket", s.SocketPath, "router", s.RouterURL, "data", s.DataDir, "version", gantry.Version)
+			s.Logger.Info("gantry server ready", "api", s.APIURL, "socket", s.SocketPath, "router", s.RouterURL, "data", s.DataDir, "store", describeStore(s.StoreURL, s.DataDir), "version", gantry.Version)
 			<-cmd.Context().Done()
 			s.Logger.Info("shutting down; instances keep running and are re-attached at the next start")
 			return nil
@@ -397,6 +400,7 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.SecretsKey, "secrets-key", "", "key file that encrypts stored secrets, outside --data (default ~/.config/gantry/secrets.key, created 0600 on first use)")
 	f.StringVar(&s.AuditKey, "audit-key", "", "key file of the audit chain, outside --data (default audit.key beside the secrets key, created 0600 on first start)")
 	f.StringVar(&s.AuditHead, "audit-head", "", "file recording the audit chain's head after each append, outside --data (default audit-heads/<id of --data>.json beside the audit key)")
+	f.StringVar(&s.StoreURL, "store", "", "where the state lives: a postgres://user@host:port/db?sslmode=disable URL (optional &schema=NAME, default gantry); default SQLite in --data")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	addLimitFlags(cmd, &s.Limits, "the API, the dashboard and the in-process router")
 	return cmd
