@@ -1,6 +1,10 @@
 package gantry
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Slot names.
 const (
@@ -88,4 +92,37 @@ type Lock struct {
 	Since        time.Time `json:"since"`
 	// Expires is zero for a lock without TTL.
 	Expires time.Time `json:"expires,omitempty"`
+}
+
+// HeldAt reports whether l still holds at now: it has no TTL, or its TTL
+// has not passed.
+func (l *Lock) HeldAt(now time.Time) bool {
+	return l.Expires.IsZero() || !l.Expires.Before(now)
+}
+
+// NotLockedError is the ENOTFOUND of an environment without a lock.
+func NotLockedError(app, env string) error {
+	return Errorf(ENOTFOUND, "environment %q of app %q is not locked", env, app)
+}
+
+// LockedError is the ECONFLICT that names who holds l, for what, and since
+// when, so that whoever is refused knows whom to ask. Every store gives it
+// in this form (internal/storetest checks it); suffix is added as is.
+func LockedError(l *Lock, suffix string) error {
+	what := l.Operation
+	if l.DeploymentID != 0 {
+		what = strings.TrimSpace(fmt.Sprintf("%s #%d", what, l.DeploymentID))
+	}
+	msg := fmt.Sprintf("environment %q of app %q is locked by %s", l.Env, l.App, l.Holder)
+	if what != "" {
+		msg += " (" + what + ")"
+	}
+	msg += " since " + l.Since.UTC().Format(time.RFC3339)
+	if !l.Expires.IsZero() {
+		msg += " until " + l.Expires.UTC().Format(time.RFC3339)
+	}
+	if l.Reason != "" {
+		msg += fmt.Sprintf(" (%q)", l.Reason)
+	}
+	return Errorf(ECONFLICT, "%s%s", msg, suffix)
 }

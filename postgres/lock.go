@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/jackc/pgx/v5"
@@ -55,7 +53,7 @@ func (db *DB) AcquireLock(ctx context.Context, l *gantry.Lock) error {
 		if err != nil {
 			return err
 		}
-		return lockedError(cur, "")
+		return gantry.LockedError(cur, "")
 	})
 	if err != nil {
 		return internal("acquire lock", err)
@@ -73,15 +71,15 @@ func (db *DB) ReleaseLock(ctx context.Context, app, env, holder string, force bo
 	err := db.update(ctx, func(tx pgx.Tx) error {
 		cur, err := findLockForUpdate(ctx, tx, app, env)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return notLocked(app, env)
+			return gantry.NotLockedError(app, env)
 		} else if err != nil {
 			return err
 		}
 		if cur.Holder != holder && !force {
-			if !held(cur, now) {
-				return notLocked(app, env)
+			if !cur.HeldAt(now) {
+				return gantry.NotLockedError(app, env)
 			}
-			return lockedError(cur, fmt.Sprintf(", not by %s; unlock with force to take it away", holder))
+			return gantry.LockedError(cur, fmt.Sprintf(", not by %s; unlock with force to take it away", holder))
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM locks WHERE app = $1 AND env = $2`, app, env)
 		return err
@@ -113,8 +111,8 @@ func (db *DB) SetLockDeployment(ctx context.Context, app, env, holder string, de
 // there is none or it has expired.
 func (db *DB) FindLock(ctx context.Context, app, env string) (*gantry.Lock, error) {
 	l, err := findLock(ctx, db.pool, app, env)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !held(l, db.now())) {
-		return nil, notLocked(app, env)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !l.HeldAt(db.now())) {
+		return nil, gantry.NotLockedError(app, env)
 	}
 	return l, internal("find lock", err)
 }
@@ -138,36 +136,4 @@ func scanLock(row pgx.Row) (*gantry.Lock, error) {
 		return nil, err
 	}
 	return &l, nil
-}
-
-// held reports whether l still holds at now: it has no TTL, or its TTL has
-// not passed.
-func held(l *gantry.Lock, now time.Time) bool {
-	return l.Expires.IsZero() || !l.Expires.Before(now)
-}
-
-func notLocked(app, env string) error {
-	return gantry.Errorf(gantry.ENOTFOUND, "environment %q of app %q is not locked", env, app)
-}
-
-// lockedError is the ECONFLICT that names who holds l, for what, and since
-// when, so that whoever is refused knows whom to ask. Its form is the one
-// every store gives (internal/storetest checks it).
-func lockedError(l *gantry.Lock, suffix string) error {
-	what := l.Operation
-	if l.DeploymentID != 0 {
-		what = strings.TrimSpace(fmt.Sprintf("%s #%d", what, l.DeploymentID))
-	}
-	msg := fmt.Sprintf("environment %q of app %q is locked by %s", l.Env, l.App, l.Holder)
-	if what != "" {
-		msg += " (" + what + ")"
-	}
-	msg += " since " + l.Since.UTC().Format(time.RFC3339)
-	if !l.Expires.IsZero() {
-		msg += " until " + l.Expires.UTC().Format(time.RFC3339)
-	}
-	if l.Reason != "" {
-		msg += fmt.Sprintf(" (%q)", l.Reason)
-	}
-	return gantry.Errorf(gantry.ECONFLICT, "%s%s", msg, suffix)
 }

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -31,8 +29,8 @@ func (db *DB) AcquireLock(ctx context.Context, l *gantry.Lock) error {
 			return err
 		}
 		cur, err := findLock(ctx, tx, l.App, l.Env)
-		if err == nil && held(cur, now) {
-			return lockedError(cur, "")
+		if err == nil && cur.HeldAt(now) {
+			return gantry.LockedError(cur, "")
 		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -65,15 +63,15 @@ func (db *DB) ReleaseLock(ctx context.Context, app, env, holder string, force bo
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		cur, err := findLock(ctx, tx, app, env)
 		if errors.Is(err, sql.ErrNoRows) {
-			return notLocked(app, env)
+			return gantry.NotLockedError(app, env)
 		} else if err != nil {
 			return err
 		}
 		if cur.Holder != holder && !force {
-			if !held(cur, now) {
-				return notLocked(app, env)
+			if !cur.HeldAt(now) {
+				return gantry.NotLockedError(app, env)
 			}
-			return lockedError(cur, fmt.Sprintf(", not by %s; unlock with force to take it away", holder))
+			return gantry.LockedError(cur, fmt.Sprintf(", not by %s; unlock with force to take it away", holder))
 		}
 		if force && cur.DeploymentID != 0 {
 			var state string
@@ -82,7 +80,7 @@ func (db *DB) ReleaseLock(ctx context.Context, app, env, holder string, force bo
 				return err
 			}
 			if state == gantry.DeploymentRunning || state == gantry.DeploymentPaused {
-				return lockedError(cur, fmt.Sprintf(", which is %s: its lock is not taken away; `gantry cancel %s` stops it", state, env))
+				return gantry.LockedError(cur, fmt.Sprintf(", which is %s: its lock is not taken away; `gantry cancel %s` stops it", state, env))
 			}
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM locks WHERE app = ? AND env = ?`, app, env)
@@ -97,7 +95,7 @@ func (db *DB) SetLockDeployment(ctx context.Context, app, env, holder string, de
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		cur, err := findLock(ctx, tx, app, env)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && (cur.Holder != holder || !held(cur, now))) {
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && (cur.Holder != holder || !cur.HeldAt(now))) {
 			return gantry.Errorf(gantry.ENOTFOUND, "environment %q of app %q is not locked by %s", env, app, holder)
 		} else if err != nil {
 			return err
@@ -112,8 +110,8 @@ func (db *DB) SetLockDeployment(ctx context.Context, app, env, holder string, de
 // there is none or it has expired.
 func (db *DB) FindLock(ctx context.Context, app, env string) (*gantry.Lock, error) {
 	l, err := findLock(ctx, db.read, app, env)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && !held(l, db.now())) {
-		return nil, notLocked(app, env)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !l.HeldAt(db.now())) {
+		return nil, gantry.NotLockedError(app, env)
 	}
 	return l, internal("find lock", err)
 }
@@ -127,35 +125,4 @@ func findLock(ctx context.Context, q querier, app, env string) (*gantry.Lock, er
 		return nil, err
 	}
 	return &l, nil
-}
-
-// held reports whether l still holds at now: it has no TTL, or its TTL has
-// not passed.
-func held(l *gantry.Lock, now time.Time) bool {
-	return l.Expires.IsZero() || !l.Expires.Before(now)
-}
-
-func notLocked(app, env string) error {
-	return gantry.Errorf(gantry.ENOTFOUND, "environment %q of app %q is not locked", env, app)
-}
-
-// lockedError is the ECONFLICT that names who holds l, for what, and since
-// when, so that whoever is refused knows whom to ask.
-func lockedError(l *gantry.Lock, suffix string) error {
-	what := l.Operation
-	if l.DeploymentID != 0 {
-		what = strings.TrimSpace(fmt.Sprintf("%s #%d", what, l.DeploymentID))
-	}
-	msg := fmt.Sprintf("environment %q of app %q is locked by %s", l.Env, l.App, l.Holder)
-	if what != "" {
-		msg += " (" + what + ")"
-	}
-	msg += " since " + l.Since.UTC().Format(time.RFC3339)
-	if !l.Expires.IsZero() {
-		msg += " until " + l.Expires.UTC().Format(time.RFC3339)
-	}
-	if l.Reason != "" {
-		msg += fmt.Sprintf(" (%q)", l.Reason)
-	}
-	return gantry.Errorf(gantry.ECONFLICT, "%s%s", msg, suffix)
 }
