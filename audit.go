@@ -93,7 +93,7 @@ type AuditFilter struct {
 	Limit    int
 }
 
-// AuditLog is the append-only audit trail. Implementations: sqlite.
+// AuditLog is the append-only audit trail. Implementations: sqlite, postgres.
 type AuditLog interface {
 	// AppendAudit sets e.Seq, e.PrevHash and e.Hash and stores e, in one
 	// transaction so that concurrent appends chain correctly. The hash is
@@ -104,4 +104,19 @@ type AuditLog interface {
 	// AuditHead returns the last entry's seq and hash (0 and "" when empty),
 	// kept apart from the entries so that removing the newest is detected.
 	AuditHead(ctx context.Context) (seq int64, hash string, err error)
+}
+
+// KeyedAuditLog is an AuditLog whose chain can be sealed with a key kept
+// outside the state, as the server does (see AuditAnchor). Implementations:
+// sqlite, postgres.
+type KeyedAuditLog interface {
+	AuditLog
+	// SealAudit makes later appends keyed with key (nil: unkeyed) and calls
+	// appended with each entry after its commit, in chain order, so that
+	// the head can be recorded outside the state.
+	SealAudit(key []byte, appended func(*AuditEntry))
+	// AuditKeyed says whether any entry is sealed with a key, so that a
+	// server that finds no key file does not start a new key over a keyed
+	// chain.
+	AuditKeyed(ctx context.Context) (bool, error)
 }

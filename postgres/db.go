@@ -56,6 +56,8 @@ type DB struct {
 
 	pool   *pgxpool.Pool
 	schema string
+	// audit seals the audit chain (audit.go).
+	audit auditSeal
 
 	closeOnce sync.Once
 }
@@ -119,13 +121,26 @@ func (db *DB) view(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 // internal wraps an unexpected error with what was being done. Coded errors
-// pass through unchanged so that callers still see their code.
+// pass through unchanged so that callers still see their code; a write the
+// disk refused becomes the coded disk-full error.
 func internal(op string, err error) error {
 	var e *gantry.Error
 	if err == nil || errors.As(err, &e) {
 		return err
 	}
+	if isDiskFull(err) {
+		return gantry.DiskFullError("the PostgreSQL state database", fmt.Errorf("postgres: %s: %w", op, err))
+	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// isDiskFull reports whether err is PostgreSQL's disk_full (53100): the
+// server could not extend a file or write WAL. Like SQLite's SQLITE_FULL it
+// is the operator's to fix and goes away when space returns, so it gets the
+// one coded disk-full error instead of "internal error".
+func isDiskFull(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "53100"
 }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.

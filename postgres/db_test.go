@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -11,32 +10,12 @@ import (
 	"github.com/gantry-dev/gantry/internal/storetest"
 )
 
-// withoutAudit lets the access suite's token and secret tests run while the
-// audit trail is not implemented here: its audit tests are skipped (see
-// TestAccessStore), so these methods are never reached.
-type withoutAudit struct{ *DB }
-
-func (withoutAudit) AppendAudit(context.Context, *gantry.AuditEntry) error {
-	return gantry.Errorf(gantry.EINTERNAL, "audit trail not implemented on PostgreSQL")
-}
-
-func (withoutAudit) ListAudit(context.Context, gantry.AuditFilter) ([]*gantry.AuditEntry, error) {
-	return nil, gantry.Errorf(gantry.EINTERNAL, "audit trail not implemented on PostgreSQL")
-}
-
-func (withoutAudit) AuditHead(context.Context) (int64, string, error) {
-	return 0, "", gantry.Errorf(gantry.EINTERNAL, "audit trail not implemented on PostgreSQL")
-}
-
 func TestAccessStore(t *testing.T) {
 	url := mustServer(t)
 	storetest.RunAccess(t, func(t *testing.T, name string, now func() time.Time) gantry.Store {
-		if strings.Contains(name, "audit") {
-			t.Skip("the audit trail is not implemented on PostgreSQL yet")
-		}
 		db := MustOpen(t, url, name)
 		db.Now = now
-		return withoutAudit{db}
+		return db
 	})
 }
 

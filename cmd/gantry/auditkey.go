@@ -16,7 +16,6 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/atomicfile"
-	"github.com/gantry-dev/gantry/sqlite"
 )
 
 // auditAnchor keeps what lets `gantry audit verify` catch someone who can
@@ -25,7 +24,7 @@ import (
 // without the key nobody can recompute a keyed hash, and the recorded head
 // cannot be moved back by cutting the chain short in the state.
 type auditAnchor struct {
-	db       *sqlite.DB
+	db       gantry.KeyedAuditLog
 	keyPath  string
 	headPath string
 	key      []byte // nil: missing (the chain's key file was not found)
@@ -41,15 +40,16 @@ type auditAnchor struct {
 
 var _ gantry.AuditChecker = (*auditAnchor)(nil)
 
-// defaultAuditHead names the head file of the state in dataDir: one per
-// state directory, in a directory beside the key, so that several servers
-// of one user (each with its own --data) share a key but not a head.
-func defaultAuditHead(keyPath, dataDir string) (string, error) {
-	abs, err := filepath.Abs(dataDir)
+// defaultAuditHead names the head file of the state: one per state (the
+// directory that holds SQLite's file, or the PostgreSQL database and
+// schema), in a directory beside the key, so that several servers of one
+// user (each with its own state) share a key but not a head.
+func defaultAuditHead(keyPath, storeURL, dataDir string) (string, error) {
+	id, err := stateID(storeURL, dataDir)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256([]byte(abs))
+	sum := sha256.Sum256([]byte(id))
 	return filepath.Join(filepath.Dir(keyPath), "audit-heads", hex.EncodeToString(sum[:8])+".json"), nil
 }
 
@@ -57,7 +57,7 @@ func defaultAuditHead(keyPath, dataDir string) (string, error) {
 // the first start, and seals the store's later appends with it. A key
 // file is created only where no keyed chain exists yet: over a keyed chain
 // a missing key is reported by verify, never replaced by a new one.
-func openAuditAnchor(ctx context.Context, db *sqlite.DB, keyPath, headPath, dataDir string, logger *slog.Logger) (*auditAnchor, error) {
+func openAuditAnchor(ctx context.Context, db gantry.KeyedAuditLog, keyPath, headPath, dataDir string, logger *slog.Logger) (*auditAnchor, error) {
 	for _, p := range []*string{&keyPath, &headPath} {
 		abs, err := outsideData(*p, dataDir)
 		if err != nil {

@@ -190,11 +190,11 @@ func (s *Server) openAudit(secretsKey string) (*auditAnchor, error) {
 	}
 	if headPath == "" {
 		var err error
-		if headPath, err = defaultAuditHead(keyPath, s.DataDir); err != nil {
+		if headPath, err = defaultAuditHead(keyPath, s.StoreURL, s.DataDir); err != nil {
 			return nil, err
 		}
 	}
-	return openAuditAnchor(context.Background(), s.Store, keyPath, headPath, s.DataDir, s.Logger.With("component", "audit"))
+	return openAuditAnchor(context.Background(), s.State, keyPath, headPath, s.DataDir, s.Logger.With("component", "audit"))
 }
 
 // socketName is the unix socket's name in the data directory.

@@ -4,11 +4,17 @@ import (
 	"context"
 	"net/url"
 	"path/filepath"
-	"strings"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/postgres"
 	"github.com/gantry-dev/gantry/sqlite"
+)
+
+// Both stores hold the whole state; a store that lacked part of it (the
+// audit trail, say) would not compile here rather than half-work at run time.
+var (
+	_ stateStore = (*sqlite.DB)(nil)
+	_ stateStore = (*postgres.DB)(nil)
 )
 
 // stateStore is everything the server keeps in its store: the Store of
@@ -18,7 +24,7 @@ import (
 type stateStore interface {
 	gantry.Store
 	gantry.TokenStore
-	gantry.AuditLog
+	gantry.KeyedAuditLog
 	gantry.SecretStore
 }
 
@@ -38,12 +44,6 @@ func openState(ctx context.Context, storeURL, dataDir string) (stateStore, error
 		// Not err itself: url's message repeats the URL, password included.
 		return nil, gantry.Errorf(gantry.EINVALID, "--store: want a postgres://user@host:port/db URL (or nothing, for SQLite in --data)")
 	}
-	// Refuse before connecting: a server with part of its state (tokens,
-	// the audit trail, secrets) nowhere would half-work.
-	if missing := missingAbilities(any((*postgres.DB)(nil))); len(missing) > 0 {
-		return nil, gantry.Errorf(gantry.EINVALID, "--store %s: the PostgreSQL store does not support %s yet; run without --store to keep the state in SQLite under --data",
-			u.Redacted(), strings.Join(missing, ", "))
-	}
 	q := u.Query()
 	schema := q.Get("schema")
 	q.Del("schema") // ours, not a PostgreSQL connection parameter
@@ -52,30 +52,7 @@ func openState(ctx context.Context, storeURL, dataDir string) (stateStore, error
 	if err != nil {
 		return nil, err
 	}
-	st, ok := any(db).(stateStore)
-	if !ok { // unreachable after missingAbilities; kept so a change there cannot half-wire
-		db.Close()
-		return nil, gantry.Errorf(gantry.EINTERNAL, "postgres store is not a complete state store")
-	}
-	return st, nil
-}
-
-// missingAbilities names what the server needs and s lacks.
-func missingAbilities(s any) []string {
-	var missing []string
-	if _, ok := s.(gantry.Store); !ok {
-		missing = append(missing, "deployments (gantry.Store)")
-	}
-	if _, ok := s.(gantry.TokenStore); !ok {
-		missing = append(missing, "API tokens (gantry.TokenStore)")
-	}
-	if _, ok := s.(gantry.AuditLog); !ok {
-		missing = append(missing, "the audit trail (gantry.AuditLog)")
-	}
-	if _, ok := s.(gantry.SecretStore); !ok {
-		missing = append(missing, "stored secrets (gantry.SecretStore)")
-	}
-	return missing
+	return db, nil
 }
 
 // describeStore is how the server's start-up line names its store, without
@@ -88,4 +65,28 @@ func describeStore(storeURL, dataDir string) string {
 		return u.Redacted()
 	}
 	return "postgres"
+}
+
+// stateID names the state a server keeps, as the audit head file's name is
+// derived from it: SQLite's data directory, made absolute (as it always
+// was, so existing head files are still found); for PostgreSQL the host,
+// port, database and schema, without the user and password, which may
+// change while the state stays the same.
+func stateID(storeURL, dataDir string) (string, error) {
+	if storeURL == "" {
+		return filepath.Abs(dataDir)
+	}
+	u, err := url.Parse(storeURL)
+	if err != nil {
+		return "", gantry.Errorf(gantry.EINVALID, "--store: not a URL")
+	}
+	schema := u.Query().Get("schema")
+	if schema == "" {
+		schema = postgres.DefaultSchema
+	}
+	host := u.Host
+	if host == "" {
+		host = u.Query().Get("host")
+	}
+	return "postgres://" + host + u.Path + "#" + schema, nil
 }
