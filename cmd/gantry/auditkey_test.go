@@ -21,6 +21,8 @@ import (
 // the secrets key and the audit key are kept in production.
 type auditFixture struct {
 	data, keys string
+	// store is --store: "" for SQLite in data, else a PostgreSQL URL.
+	store string
 }
 
 func newAuditFixture(t *testing.T) *auditFixture {
@@ -30,7 +32,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 // open starts a server on the fixture; the caller closes it.
 func (f *auditFixture) open(t *testing.T) *Server {
 	t.Helper()
-	s := &Server{DataDir: f.data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0",
+	s := &Server{DataDir: f.data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", StoreURL: f.store,
 		SecretsKey: filepath.Join(f.keys, "secrets.key"), Logger: newLogger(testWriter{t}, "text")}
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
@@ -74,6 +76,10 @@ func mustIntact(t *testing.T, s *Server, wantEntries int) map[string]any {
 // the server's back, past the append-only triggers.
 func (f *auditFixture) tamper(t *testing.T, fn func(db *sql.DB)) {
 	t.Helper()
+	if f.store != "" {
+		f.tamperPostgres(t, fn)
+		return
+	}
 	db, err := sql.Open("sqlite", filepath.Join(f.data, "state.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -118,14 +124,16 @@ func rechain(t *testing.T, db *sql.DB, from int64) {
 		if e.Seq >= from {
 			e.PrevHash = prev
 			e.Hash = e.ComputeHash()
-			if _, err := db.Exec(`UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?`, e.PrevHash, e.Hash, e.Seq); err != nil {
+			// Literals, not placeholders: SQLite and PostgreSQL spell those
+			// differently, and hashes are hex.
+			if _, err := db.Exec(fmt.Sprintf(`UPDATE audit SET prev_hash = '%s', hash = '%s' WHERE seq = %d`, e.PrevHash, e.Hash, e.Seq)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		prev = e.Hash
 	}
 	last := es[len(es)-1]
-	if _, err := db.Exec(`UPDATE audit_head SET seq = ?, hash = ?`, last.Seq, last.Hash); err != nil {
+	if _, err := db.Exec(fmt.Sprintf(`UPDATE audit_head SET seq = %d, hash = '%s'`, last.Seq, last.Hash)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -135,6 +143,10 @@ func rechain(t *testing.T, db *sql.DB, from int64) {
 // once the chain is keyed and its head recorded beside the key, after a
 // restart as much as by the running server.
 func TestAuditAgainstStateWriter(t *testing.T) {
+	testAuditAgainstStateWriter(t, newAuditFixture)
+}
+
+func testAuditAgainstStateWriter(t *testing.T, newFixture func(t *testing.T) *auditFixture) {
 	tests := []struct {
 		name   string
 		attack func(t *testing.T, db *sql.DB)
@@ -158,7 +170,7 @@ func TestAuditAgainstStateWriter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newAuditFixture(t)
+			f := newFixture(t)
 			s := f.open(t)
 			appendEntries(t, s, "t", 5)
 			mustIntact(t, s, 5)
