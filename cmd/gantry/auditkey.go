@@ -84,11 +84,9 @@ func openAuditAnchor(ctx context.Context, db gantry.KeyedAuditLog, keyPath, head
 	case err != nil:
 		return nil, fmt.Errorf("audit key %s: %w", keyPath, err)
 	default:
-		key, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-		if err != nil || len(key) != 32 {
-			return nil, gantry.Errorf(gantry.EINVALID, "audit key %s: want 64 hex digits (a 256-bit key)", keyPath)
+		if a.key, err = decodeAuditKey(raw, keyPath); err != nil {
+			return nil, err
 		}
-		a.key = key
 	}
 	seq, hash, err := db.AuditHead(ctx)
 	if err != nil {
@@ -115,6 +113,15 @@ func openAuditAnchor(ctx context.Context, db gantry.KeyedAuditLog, keyPath, head
 	a.head = head
 	db.SealAudit(a.key, a.appended)
 	return a, nil
+}
+
+// decodeAuditKey reads the key file's content: 64 hex digits.
+func decodeAuditKey(raw []byte, path string) ([]byte, error) {
+	key, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil || len(key) != 32 {
+		return nil, gantry.Errorf(gantry.EINVALID, "audit key %s: want 64 hex digits (a 256-bit key)", path)
+	}
+	return key, nil
 }
 
 // catchUp moves the head over entries that were committed but whose head

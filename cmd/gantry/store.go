@@ -44,15 +44,22 @@ func openState(ctx context.Context, storeURL, dataDir string) (stateStore, error
 		// Not err itself: url's message repeats the URL, password included.
 		return nil, gantry.Errorf(gantry.EINVALID, "--store: want a postgres://user@host:port/db URL (or nothing, for SQLite in --data)")
 	}
-	q := u.Query()
-	schema := q.Get("schema")
-	q.Del("schema") // ours, not a PostgreSQL connection parameter
-	u.RawQuery = q.Encode()
-	db, err := postgres.Open(ctx, u.String(), schema)
+	db, err := openPostgres(ctx, u)
 	if err != nil {
 		return nil, err
 	}
 	return db, nil
+}
+
+// openPostgres opens the PostgreSQL store of u, whose optional schema
+// parameter (ours, not PostgreSQL's) names the schema.
+func openPostgres(ctx context.Context, u *url.URL) (*postgres.DB, error) {
+	q := u.Query()
+	schema := q.Get("schema")
+	q.Del("schema")
+	c := *u
+	c.RawQuery = q.Encode()
+	return postgres.Open(ctx, c.String(), schema)
 }
 
 // describeStore is how the server's start-up line names its store, without

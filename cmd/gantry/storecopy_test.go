@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/pgtest"
+)
+
+// TestStoreCopy moves a state made by a real server on SQLite (a few
+// deploys, a promotion, an approval, a lock, a secret, tokens, the audit
+// chain) into PostgreSQL, and starts a server on the copy: status and
+// history read the same, the audit chain verifies under the same key, and
+// the running instances are re-attached. A copy of a running server's
+// state, and a copy into a store that is not empty, are refused (exit 3).
+func TestStoreCopy(t *testing.T) {
+	needTools(t)
+	pg := pgtest.Start(t)
+	to := pgStore(t, pg, "copy", "moved")
+	data, keys := t.TempDir(), filepath.Join(t.TempDir(), "keys")
+	var cur *Server
+	keepServer(t, &cur)
+	s := openServerOn(t, data, "", keys)
+	cur = s
+	repo := helloRepo(t)
+	cli := func(args ...string) string { t.Helper(); return mustCLI(t, s.APIURL, args...) }
+	cli("app", "add", "hello", "--repo", repo)
+	cli("deploy", "test", "--ref", "v1.0.0")
+	cli("promote", "test", "prod")
+	cli("deploy", "test", "--ref", "main")
+	cli("approve", "prod", "--release", "1.1.0")
+	if err := s.Client.SetSecret(context.Background(), "hello", "test", "API_KEY", "s3cret-value"); err != nil {
+		t.Fatal(err)
+	}
+	cli("lock", "prod", "--reason", "moving the state")
+	status, hist, histTest := stripVolatile(t, cli("status", "--json")), cli("history", "prod", "--json"), cli("history", "test", "--json")
+	entries := auditEntries(t, s)
+	mustIntact(t, s, entries)
+
+	copyArgs := []string{"store", "copy", "--data", data, "--secrets-key", filepath.Join(keys, "secrets.key"), "--to", to}
+	if _, errs, code := runCLI(t, "", copyArgs...); code != 3 || !strings.Contains(errs, "stop it first") {
+		t.Fatalf("store copy of a running server's state: exit %d, %q; want 3", code, errs)
+	}
+	s.Close()
+	cur = nil
+
+	out, errs, code := runCLI(t, "", append(copyArgs, "--json")...)
+	if code != 0 {
+		t.Fatalf("store copy: exit %d\n%s%s", code, out, errs)
+	}
+	t.Logf("progress:\n%s", errs)
+	var r CopyReport
+	mustJSON(t, out, &r)
+	rows := map[string]int{}
+	for _, tb := range r.Tables {
+		rows[tb.Name] = tb.Rows
+		if !tb.Verified {
+			t.Errorf("table %s not verified", tb.Name)
+		}
+	}
+	if rows["deployments"] != 3 || rows["locks"] != 1 || rows["approvals"] != 1 || rows["secrets"] != 1 || rows["audit"] != entries || rows["steps"] == 0 || len(r.Tables) != len(stateTables) {
+		t.Errorf("copied rows %v; want 3 deployments, 1 lock, 1 approval, 1 secret, %d audit entries, every table", rows, entries)
+	}
+	if r.Audit == nil || !r.Audit.OK || !r.Audit.Keyed || r.AuditHead == "" {
+		t.Errorf("audit on the destination: %+v, head %q; want intact, keyed, its head recorded", r.Audit, r.AuditHead)
+	}
+	if _, errs, code := runCLI(t, "", copyArgs...); code != 3 || !strings.Contains(errs, "not empty") {
+		t.Errorf("store copy into a store that is not empty: exit %d, %q; want 3", code, errs)
+	}
+
+	s = openServerOn(t, data, to, keys)
+	cur = s
+	if got := stripVolatile(t, cli("status", "--json")); got != status {
+		t.Errorf("status on the copy:\n%s\nwant\n%s", got, status)
+	}
+	if got := cli("history", "prod", "--json"); got != hist {
+		t.Errorf("history prod on the copy:\n%s\nwant\n%s", got, hist)
+	}
+	if got := cli("history", "test", "--json"); got != histTest {
+		t.Errorf("history test on the copy:\n%s\nwant\n%s", got, histTest)
+	}
+	mustIntact(t, s, entries)
+	wantVersion(t, s.RouterURL, "hello.localhost", "1.0.0")
+	wantVersion(t, s.RouterURL, "test.hello.localhost", "1.1.0")
+	// The copy goes on: the lock holds, the secret unseals, the chain grows.
+	if _, errs, code := runCLI(t, s.APIURL, "promote", "test", "prod"); code != 3 {
+		t.Errorf("promote to the locked prod on the copy: exit %d, %q; want 3", code, errs)
+	}
+	if v, ok := s.Secrets.resolve(context.Background(), "hello", "test", "API_KEY"); !ok || v != "s3cret-value" {
+		t.Errorf("secret on the copy: %q, %v; want it unsealed", v, ok)
+	}
+	cli("unlock", "prod")
+	cli("promote", "test", "prod")
+	wantVersion(t, s.RouterURL, "hello.localhost", "1.1.0")
+	var d []gantry.Deployment
+	if err := json.Unmarshal([]byte(cli("history", "prod", "--json")), &d); err != nil || len(d) != 2 || d[0].ID != 4 {
+		t.Errorf("history prod after a promotion on the copy: %+v, %v; want deployment #4 after #2", d, err)
+	}
+	mustIntact(t, s, auditEntries(t, s))
+}
