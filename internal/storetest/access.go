@@ -130,6 +130,7 @@ var accessTests = []test{
 			t.Errorf("concurrent appends broke the chain: %v", b)
 		}
 	}},
+	{"AuditSealed", auditSealedTest},
 	{"Secrets", func(t *testing.T, f *fixture) {
 		s := f.access()
 		mustOK(t, "PutSecret", s.PutSecret(f.ctx, "shop", "test", "DB_URL", []byte{1, 2, 3}))
