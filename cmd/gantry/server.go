@@ -66,7 +66,8 @@ type Server struct {
 	// AuditKey is the key file of the audit chain (default audit.key
 	// beside SecretsKey, created 0600 on first start) and AuditHead the
 	// file where the chain's head is recorded after each append (default
-	// audit-heads/<id of DataDir>.json beside the key). Both must lie
+	// audit-heads/<id of the state>.json beside the key: DataDir, or the
+	// PostgreSQL database and schema of StoreURL). Both must lie
 	// outside DataDir: they are what a rewrite of the state cannot reach.
 	AuditKey  string
 	AuditHead string
@@ -399,7 +400,7 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.SecretsDir, "secrets-dir", "", "directory of secret files (default <data>/secrets)")
 	f.StringVar(&s.SecretsKey, "secrets-key", "", "key file that encrypts stored secrets, outside --data (default ~/.config/gantry/secrets.key, created 0600 on first use)")
 	f.StringVar(&s.AuditKey, "audit-key", "", "key file of the audit chain, outside --data (default audit.key beside the secrets key, created 0600 on first start)")
-	f.StringVar(&s.AuditHead, "audit-head", "", "file recording the audit chain's head after each append, outside --data (default audit-heads/<id of --data>.json beside the audit key)")
+	f.StringVar(&s.AuditHead, "audit-head", "", "file recording the audit chain's head after each append, outside --data (default audit-heads/<id of the state: --data, or --store's database and schema>.json beside the audit key)")
 	f.StringVar(&s.StoreURL, "store", "", "where the state lives: a postgres://user@host:port/db?sslmode=disable URL (optional &schema=NAME, default gantry); default SQLite in --data")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	addLimitFlags(cmd, &s.Limits, "the API, the dashboard and the in-process router")
