@@ -99,6 +99,11 @@ func newStoreCmd(m *Main) *cobra.Command {
 				return usagef("store copy: --to postgres://… is required")
 			}
 			c.progress = m.Stderr
+			if c.from != "" && !cmd.Flags().Changed("data") {
+				// The state file's directory is its --data: the audit head
+				// file is named after it, and the socket of its server is in it.
+				c.data = filepath.Dir(c.from)
+			}
 			r, err := c.run(cmd.Context())
 			if err != nil {
 				return err
@@ -108,7 +113,7 @@ func newStoreCmd(m *Main) *cobra.Command {
 	}
 	f := cp.Flags()
 	f.StringVar(&c.data, "data", defaultDataDir, "data directory of the stopped server whose state is copied")
-	f.StringVar(&c.from, "from", "", "the SQLite state file to copy (default <data>/state.db)")
+	f.StringVar(&c.from, "from", "", "the SQLite state file to copy (default <data>/state.db; with --from alone, --data is its directory)")
 	f.StringVar(&c.to, "to", "", "the destination: a postgres://user@host:port/db URL (optional &schema=NAME, default gantry); its schema must be empty")
 	f.StringVar(&c.secretsKey, "secrets-key", "", "the server's --secrets-key (default ~/.config/gantry/secrets.key); the audit key is looked for beside it")
 	f.StringVar(&c.auditKey, "audit-key", "", "the server's --audit-key (default audit.key beside the secrets key)")

@@ -72,6 +72,12 @@ func TestStoreCopy(t *testing.T) {
 		t.Errorf("store copy into a store that is not empty: exit %d, %q; want 3", code, errs)
 	}
 
+	// The same state copied by naming its file, with the summary for people.
+	out, errs, code = runCLI(t, "", "store", "copy", "--from", filepath.Join(data, "state.db"), "--secrets-key", filepath.Join(keys, "secrets.key"), "--to", pgStore(t, pg, "copy2", "gantry"))
+	if code != 0 || !strings.Contains(out, "deployments       3 rows, all equal") || !strings.Contains(out, "audit chain intact on the destination") {
+		t.Errorf("store copy --from: exit %d\n%s%s", code, out, errs)
+	}
+
 	s = openServerOn(t, data, to, keys)
 	cur = s
 	if got := stripVolatile(t, cli("status", "--json")); got != status {
@@ -101,4 +107,29 @@ func TestStoreCopy(t *testing.T) {
 		t.Errorf("history prod after a promotion on the copy: %+v, %v; want deployment #4 after #2", d, err)
 	}
 	mustIntact(t, s, auditEntries(t, s))
+}
+
+// TestSameRows: the comparison after a copy takes the two stores' forms of
+// one value as equal (integer widths, text as bytes, JSON with its keys
+// reordered) and names the table, row and column of any real difference.
+func TestSameRows(t *testing.T) {
+	tbl := copyTable{name: "environments", columns: []string{"id", "name", "doc"}, json: map[string]bool{"doc": true}}
+	src := [][]any{{int64(1), "test", `{"b": 1, "a": [1, 2]}`}, {int64(2), []byte("prod"), nil}}
+	same := [][]any{{int32(1), []byte("test"), `{"a":[1,2],"b":1}`}, {int64(2), "prod", nil}}
+	if err := sameRows(tbl, src, same); err != nil {
+		t.Errorf("sameRows of equal rows: %v", err)
+	}
+	for _, tc := range []struct {
+		got  [][]any
+		want string
+	}{
+		{[][]any{same[0]}, "1 rows on the destination, 2 in the source"},
+		{[][]any{same[0], {int64(2), "prod", `{}`}}, "row 2 column doc differs"},
+		{[][]any{{int64(1), "tests", same[0][2]}, same[1]}, "row 1 column name differs"},
+		{[][]any{{"1", "test", same[0][2]}, same[1]}, "row 1 column id differs"},
+	} {
+		if err := sameRows(tbl, src, tc.got); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("sameRows: got %v, want %q", err, tc.want)
+		}
+	}
 }
