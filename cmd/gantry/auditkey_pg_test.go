@@ -22,6 +22,22 @@ func TestAuditAgainstStateWriterPostgres(t *testing.T) {
 	})
 }
 
+// TestAuditOnPostgres: a keyed chain in PostgreSQL verifies across
+// restarts, and a server without the key of a keyed chain makes no new one.
+func TestAuditOnPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	t.Run("normal use", func(t *testing.T) {
+		f := newAuditFixture(t)
+		f.store = pg.CreateDB(t, "normal")
+		testAuditKeyedChainNormalUse(t, f)
+	})
+	t.Run("key missing", func(t *testing.T) {
+		f := newAuditFixture(t)
+		f.store = pg.CreateDB(t, "keymissing")
+		testAuditKeyMissing(t, f)
+	})
+}
+
 // tamperPostgres edits the store's schema behind the server's back, past
 // the append-only triggers, on one connection so that search_path holds.
 func (f *auditFixture) tamperPostgres(t *testing.T, fn func(db *sql.DB)) {

@@ -196,7 +196,10 @@ func testAuditAgainstStateWriter(t *testing.T, newFixture func(t *testing.T) *au
 // verifies while the server runs and after restarts, says what it checked
 // and what it protects against, and the key file is 0600 outside --data.
 func TestAuditKeyedChainNormalUse(t *testing.T) {
-	f := newAuditFixture(t)
+	testAuditKeyedChainNormalUse(t, newAuditFixture(t))
+}
+
+func testAuditKeyedChainNormalUse(t *testing.T, f *auditFixture) {
 	s := f.open(t)
 	mustIntact(t, s, 0)
 	appendEntries(t, s, "a", 3)
@@ -271,7 +274,10 @@ func TestAuditUnkeyedChainMigrates(t *testing.T) {
 // TestAuditKeyMissing: a server started without the key of a keyed chain
 // does not make a new one; verify refuses to pass.
 func TestAuditKeyMissing(t *testing.T) {
-	f := newAuditFixture(t)
+	testAuditKeyMissing(t, newAuditFixture(t))
+}
+
+func testAuditKeyMissing(t *testing.T, f *auditFixture) {
 	s := f.open(t)
 	appendEntries(t, s, "a", 2)
 	s.Close()
