@@ -251,7 +251,7 @@ func (o *Orchestrator) fitsSchema(ctx context.Context, env *gantry.Environment, 
 	if s == nil || m == nil {
 		return false
 	}
-	b, err := o.dbBinding(env, m)
+	b, err := o.migBinding(env, m)
 	if err != nil || b == nil {
 		return true
 	}
@@ -266,7 +266,7 @@ func (o *Orchestrator) fitsSchema(ctx context.Context, env *gantry.Environment, 
 // restoreBeforeMaintenance puts the database back to the snapshot taken
 // before an interrupted maintenance deploy applied its migrations.
 func (o *Orchestrator) restoreBeforeMaintenance(ctx context.Context, env *gantry.Environment, m *gantry.Manifest) error {
-	b, err := o.dbBinding(env, m)
+	b, err := o.migBinding(env, m)
 	if err != nil || b == nil {
 		return err
 	}
