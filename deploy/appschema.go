@@ -56,6 +56,10 @@ func (o *Orchestrator) gateAppSchema(ctx context.Context, op *op, b *gantry.Data
 			op.rel.Version, shortFP(ran.After), op.env, shortFP(fp))
 	}
 	at := o.snapshotTime(ctx, b, left)
+	by := left.ReleaseID
+	if rel, err := o.Store.FindRelease(ctx, op.app, left.ReleaseID); err == nil {
+		by = rel.Version
+	}
 	if op.force && op.kind == gantry.KindRollback {
 		op.appRestore = &appRestore{b: b, snap: left.Snapshot, at: at}
 		return nil
@@ -67,7 +71,7 @@ func (o *Orchestrator) gateAppSchema(ctx context.Context, op *op, b *gantry.Data
 	return refuse(GateSchema, fmt.Sprintf("%s (restores snapshot %s taken at %s, %s ago; the writes since are lost)",
 		cmd, left.Snapshot, at.UTC().Format(time.RFC3339), o.now().Sub(at).Round(time.Second)),
 		"release %s ran on schema %s of %q; release %s migrated it to %s, after snapshot %s",
-		op.rel.Version, shortFP(ran.After), op.env, left.ReleaseID, shortFP(left.After), left.Snapshot)
+		op.rel.Version, shortFP(ran.After), op.env, by, shortFP(left.After), left.Snapshot)
 }
 
 // standbyRelease is the release a plain rollback would flip to.
