@@ -203,3 +203,61 @@ func shortFP(fp string) string {
 	}
 	return fp
 }
+
+// heldState is what interrupted deployments of an environment held: writes
+// (maintenance), or every request around an app's own migration.
+type heldState struct {
+	writes bool
+	app    *interruptedApp
+}
+
+// interruptedApp is an interrupted deploy of an app that migrates itself:
+// its release, and the snapshot taken before the app migrated.
+type interruptedApp struct{ release, snap string }
+
+// interruptedAppMigration finds, among the interrupted deployments of env,
+// one that took a snapshot before its app migrated and neither recorded
+// the outcome nor restored the snapshot; nil when there is none.
+func (o *Orchestrator) interruptedAppMigration(ctx context.Context, interrupted []*gantry.Deployment, env string) *interruptedApp {
+	for _, d := range interrupted {
+		if d.Env != env {
+			continue
+		}
+		full, err := o.Store.FindDeployment(ctx, d.ID)
+		if err != nil {
+			continue
+		}
+		var snap string
+		closed := false
+		for _, s := range full.Steps {
+			switch {
+			case s.Name == "db-snapshot" && s.State == gantry.StepDone:
+				if rest, ok := strings.CutPrefix(s.Detail, "snapshot "); ok {
+					snap, _, _ = strings.Cut(rest, ";")
+				}
+			case (s.Name == "db-record" || s.Name == "db-restore") && s.State == gantry.StepDone:
+				closed = true
+			}
+		}
+		if snap != "" && !closed {
+			return &interruptedApp{release: d.ReleaseID, snap: snap}
+		}
+	}
+	return nil
+}
+
+// restoreInterruptedAppMigration puts the database back to the snapshot an
+// interrupted deploy took before its app migrated: the release serving now
+// is the old one, and requests were held from the snapshot on, so no write
+// is lost.
+func (o *Orchestrator) restoreInterruptedAppMigration(ctx context.Context, env *gantry.Environment, m *gantry.Manifest, app *interruptedApp) error {
+	b, err := o.dbBinding(env, m)
+	if err != nil || b == nil {
+		return err
+	}
+	if _, err := o.Databases.Restore(ctx, *b, app.snap); err != nil {
+		return fmt.Errorf("restore the database from before the interrupted migration (snapshot %s): %w", app.snap, err)
+	}
+	o.logger().Warn("interrupted app migration: database restored", "app", env.App, "env", env.Name, "snapshot", app.snap)
+	return nil
+}

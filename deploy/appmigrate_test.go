@@ -191,3 +191,43 @@ func TestAppMigrationCompatibleIsBlueGreen(t *testing.T) {
 		t.Errorf("a compatible migration paused the route: %+v", h.Mem.Calls("pause"))
 	}
 }
+
+func TestAppMigrationCrashBeforeTheSwitchRestores(t *testing.T) {
+	h := NewHarness(t, Options{})
+	var held []bool
+	migrateByCommand(t, h, &held)
+	app := selfMigrating("bin/app migrate", false)
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
+	h.MustDeploy(t, "forum", "test", v1)
+	h.CrashAt(t, "start-group", gantry.StepStarted, func() {
+		h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "forum", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
+	})
+	url := h.DBURL("forum", "test")
+	if got := h.DB.Schema(url); got != "schema of 2.0.0" {
+		t.Fatalf("before the crash the app migrated to %q", got)
+	}
+	if err := h.NewOrchestrator().Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.DB.Schema(url); got != "schema of 1.0.0" {
+		t.Errorf("schema after recovery: %q, want 1.0.0's restored", got)
+	}
+	if got := h.ActiveRelease(t, "forum", "test"); got != v1.ID {
+		t.Errorf("active after recovery: %s, want %s", got, v1.ID)
+	}
+	if rs, _ := h.Mem.Route("forum/test"); rs.Paused {
+		t.Error("the route is still paused after recovery")
+	}
+}
+
+func TestAppMigrationRefusesPauseAfter(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := selfMigrating("bin/app migrate", false)
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	one := 0
+	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "forum", Env: "test", Release: v1.ID, Actor: "dev", PauseAfter: &one}, nil)
+	if gantry.ErrorCode(err) != gantry.EINVALID {
+		t.Errorf("--pause-after on a self-migrating app: %v, want EINVALID", err)
+	}
+}

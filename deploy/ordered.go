@@ -52,6 +52,9 @@ func (o *Orchestrator) checkOpts(op *op) error {
 	if op.pauseAfter == nil {
 		return nil
 	}
+	if m.Database.AppMigratesIncompatibly() {
+		return gantry.Errorf(gantry.EINVALID, "--pause-after: app %s migrates its own schema, and every request is held from its migration until the new release serves; a pause would hold them for as long", op.app)
+	}
 	switch op.strategy {
 	case gantry.StrategyRestart:
 		return gantry.Errorf(gantry.EINVALID, "--pause-after needs the bluegreen strategy: a restart holds the route's requests while it runs")

@@ -84,7 +84,7 @@ type (
 		Contains string `yaml:"contains,omitempty"`
 	}
 	yDatabase struct {
-		Engine     string       `yaml:"engine"`
+		Engine         string       `yaml:"engine"`
 		Migrations     *yMigrations `yaml:"migrations,omitempty"`
 		MigrateOnStart bool         `yaml:"migrate_on_start,omitempty"`
 	}
