@@ -231,3 +231,19 @@ func TestAppMigrationRefusesPauseAfter(t *testing.T) {
 		t.Errorf("--pause-after on a self-migrating app: %v, want EINVALID", err)
 	}
 }
+
+func TestAppMigrationCompatibleRollsBack(t *testing.T) {
+	h := NewHarness(t, Options{})
+	var held []bool
+	migrateByCommand(t, h, &held)
+	app := selfMigrating("bin/app migrate", true)
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
+	h.MustDeploy(t, "forum", "test", v1)
+	h.MustDeploy(t, "forum", "test", v2)
+	_, err := h.O.Rollback(h.Ctx, gantry.RollbackRequest{App: "forum", Env: "test", Actor: "dev"}, nil)
+	mustAllow(t, "rollback across a migration declared compatible", err)
+	if got := h.ActiveRelease(t, "forum", "test"); got != v1.ID {
+		t.Errorf("after the rollback %s is active, want %s", got, v1.ID)
+	}
+}

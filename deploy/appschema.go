@@ -34,15 +34,19 @@ func (o *Orchestrator) gateAppSchema(ctx context.Context, op *op, b *gantry.Data
 		return err
 	}
 	var ran *gantry.MigrationRecord
+	ranAt := 0
 	migratedFrom := false
-	for _, rec := range ledger {
+	for i, rec := range ledger {
 		if rec.Phase == gantry.PhaseApp && rec.ReleaseID == op.rel.ID {
-			ran = rec
+			ran, ranAt = rec, i
 			migratedFrom = migratedFrom || rec.Before == fp
 		}
 	}
 	if ran == nil || ran.After == fp || (!op.flip && migratedFrom) {
 		return nil // never ran here (its migration runs), or it fits
+	}
+	if o.compatibleSince(ctx, op.app, ledger[ranAt+1:]) {
+		return nil // every change since was declared compatible: the release works on it
 	}
 	var left *gantry.MigrationRecord
 	for i := len(ledger) - 1; i >= 0; i-- {
@@ -72,6 +76,29 @@ func (o *Orchestrator) gateAppSchema(ctx context.Context, op *op, b *gantry.Data
 		cmd, left.Snapshot, at.UTC().Format(time.RFC3339), o.now().Sub(at).Round(time.Second)),
 		"release %s ran on schema %s of %q; release %s migrated it to %s, after snapshot %s",
 		op.rel.Version, shortFP(ran.After), op.env, by, shortFP(left.After), left.Snapshot)
+}
+
+// compatibleSince says every schema change in recs was made by a release
+// whose manifest declares its migrations compatible (additive: the
+// releases before it keep working).
+func (o *Orchestrator) compatibleSince(ctx context.Context, app string, recs []*gantry.MigrationRecord) bool {
+	for _, rec := range recs {
+		if rec.Phase != gantry.PhaseApp || rec.Before == rec.After {
+			continue
+		}
+		if rec.Note != "" {
+			return false // a restore, not a migration
+		}
+		rel, err := o.Store.FindRelease(ctx, app, rec.ReleaseID)
+		if err != nil {
+			return false
+		}
+		m, err := o.manifestOf(rel)
+		if err != nil || m.Database == nil || !m.Database.Migrations.Compatible {
+			return false
+		}
+	}
+	return true
 }
 
 // standbyRelease is the release a plain rollback would flip to.
