@@ -21,6 +21,18 @@ import (
 // snapshot); rollback --force restores it and flips with every
 // request held, and no request fails during or after it.
 func TestSelfMigratingAppUnderLoad(t *testing.T) {
+	t.Run("command", func(t *testing.T) {
+		selfMigratingUnderLoad(t, `  migrations: {engine: command, run: "bin/app migrate"}`, "", "db-migrate")
+	})
+	t.Run("at-start", func(t *testing.T) {
+		selfMigratingUnderLoad(t, `  migrate_on_start: true`, `    vars: {MIGRATE_ON_START: "1"}
+`, "start-group")
+	})
+}
+
+// selfMigratingUnderLoad runs the scenario with the manifest's database
+// lines db, extra lines for the environment, and the step that migrates.
+func selfMigratingUnderLoad(t *testing.T, db, envExtra, migrates string) {
 	needTools(t)
 	pg := pgtest.Start(t)
 	dbURL := pg.CreateDB(t, "forum_test")
@@ -38,12 +50,12 @@ services:
     health: {path: /up, interval: 100ms}
 database:
   engine: postgres
-  migrations: {engine: command, run: "bin/app migrate"}
+`+db+`
 environments:
   test:
     hosts: [test.forum.localhost]
     secrets: [DATABASE_URL]
-`)
+`+envExtra)
 	writeFile(t, repo, "VERSION", "1.0.0\n")
 	git(t, repo, "init", "-q", "-b", "main")
 	git(t, repo, "add", "-A")
@@ -76,18 +88,18 @@ environments:
 	settle(l, "deploy 1.0.0 → 2.0.0")
 	wantVersion(t, s.RouterURL, "test.forum.localhost", "2.0.0")
 	d := lastDeploymentOf(t, s, "forum", "test")
-	for _, step := range []string{"hold-requests", "db-snapshot", "db-migrate", "switch", "release-requests", "db-record"} {
+	for _, step := range []string{"hold-requests", "db-snapshot", migrates, "switch", "release-requests", "db-record"} {
 		if !journalHas(d, step, "") {
 			t.Errorf("the deploy has no %s step: %+v", step, d.Steps)
 		}
 	}
-	db, err := sql.Open("postgres", dbURL)
+	pgdb, err := sql.Open("postgres", dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer pgdb.Close()
 	var paths int
-	if err := db.QueryRow(`SELECT count(*) FROM visits WHERE path = '/'`).Scan(&paths); err != nil {
+	if err := pgdb.QueryRow(`SELECT count(*) FROM visits WHERE path = '/'`).Scan(&paths); err != nil {
 		t.Fatalf("2.0.0's schema: %v", err)
 	}
 
@@ -104,7 +116,7 @@ environments:
 	settle(l, "during and after rollback --force")
 	wantVersion(t, s.RouterURL, "test.forum.localhost", "1.0.0")
 	var pages int
-	if err := db.QueryRow(`SELECT count(*) FROM visits WHERE page = '/'`).Scan(&pages); err != nil {
+	if err := pgdb.QueryRow(`SELECT count(*) FROM visits WHERE page = '/'`).Scan(&pages); err != nil {
 		t.Fatalf("1.0.0's schema after the restore: %v", err)
 	}
 }
