@@ -42,8 +42,20 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 		return err
 	}
 	name := gantry.RouteName(r.d.App, r.d.Env)
+	held := false
+	// release lets the held requests go, once: right after the switch (so
+	// the new release takes them and the watch sees real traffic), or when
+	// the deploy ends without one.
+	release := func() {
+		if held {
+			held = false
+			_ = r.step(context.WithoutCancel(ctx), "release-requests", name, func() (string, error) {
+				return "", o.Router.Resume(context.WithoutCancel(ctx), name)
+			})
+		}
+	}
+	defer release()
 	if hold {
-		held := false
 		err := r.step(ctx, "hold-requests", name+": the app migrates its own schema; every request waits for the new release", func() (string, error) {
 			err := o.Router.Pause(ctx, name, false)
 			if gantry.ErrorCode(err) == gantry.ENOTFOUND {
@@ -54,13 +66,6 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 		})
 		if err != nil {
 			return err
-		}
-		if held {
-			defer func() {
-				_ = r.step(context.WithoutCancel(ctx), "release-requests", name, func() (string, error) {
-					return "", o.Router.Resume(context.WithoutCancel(ctx), name)
-				})
-			}()
 		}
 	}
 	mig := &appMigration{b: b}
@@ -82,26 +87,26 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 			return o.restoreAppSchema(ctx, r, op, mig, err)
 		}
 	}
+	// Once traffic is on the new release the schema it runs on is
+	// recorded, before the watch: its automatic rollback then meets the
+	// schema gate with the ledger as it is.
+	switched := false
+	op.afterSwitch = func(ctx context.Context) error {
+		switched = true
+		release()
+		return o.recordAppSchema(ctx, r, op, mig, "")
+	}
 	if err := o.deployOrdered(ctx, r, op); err != nil {
-		if o.serving(ctx, op) {
-			// The switch happened: the new release serves on its schema,
-			// which is recorded as such.
-			_ = o.recordAppSchema(context.WithoutCancel(ctx), r, op, mig, "")
+		if switched {
+			// The new release served and took writes: they are kept.
 			return err
 		}
 		return o.restoreAppSchema(ctx, r, op, mig, err)
 	}
-	return o.recordAppSchema(ctx, r, op, mig, "")
-}
-
-// serving says whether op's release serves op's environment now.
-func (o *Orchestrator) serving(ctx context.Context, op *op) bool {
-	env, err := o.Store.FindEnvironment(context.WithoutCancel(ctx), op.app, op.env)
-	if err != nil {
-		return false
+	if !switched {
+		return o.recordAppSchema(ctx, r, op, mig, "")
 	}
-	a := env.ActiveSlot()
-	return a != nil && a.ReleaseID == op.rel.ID
+	return nil
 }
 
 // restoreAppSchema puts the database back to the snapshot taken before a

@@ -247,3 +247,34 @@ func TestAppMigrationCompatibleRollsBack(t *testing.T) {
 		t.Errorf("after the rollback %s is active, want %s", got, v1.ID)
 	}
 }
+
+func TestAppMigrationWatchDoesNotFlipOntoTheNewSchema(t *testing.T) {
+	h := NewHarness(t, Options{})
+	var held []bool
+	migrateByCommand(t, h, &held)
+	app := selfMigrating("bin/app migrate", false)
+	app.Verify = true
+	app.Envs[0].Watch = "{window: 2s, max_error_rate: 0.05, min_requests: 10}"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
+	h.MustDeploy(t, "forum", "test", v1)
+	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if s.Name == "watch" && s.State == gantry.StepStarted {
+			for _, a := range h.Mem.Serving("forum/test") {
+				h.Mem.AddTraffic(a, 100, 40, 0)
+			}
+		}
+	})
+	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "forum", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
+	h.SetOnStep(nil)
+	if msg := gantry.ErrorMessage(err); !strings.Contains(msg, "automatic rollback to 1.0.0 was refused (schema: ") {
+		t.Errorf("the deploy's error does not say the schema gate refused the automatic rollback: %v", err)
+	}
+	if got := h.ActiveRelease(t, "forum", "test"); got != v2.ID {
+		t.Errorf("after a breach, %s is active; want %s to keep serving (1.0.0 never ran on 2.0.0's schema)", got, v2.ID)
+	}
+	if got := h.DB.Schema(h.DBURL("forum", "test")); got != "schema of 2.0.0" {
+		t.Errorf("schema after the refused automatic rollback: %q", got)
+	}
+	h.MustConsistent(t, "forum", "test")
+}

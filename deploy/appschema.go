@@ -45,7 +45,7 @@ func (o *Orchestrator) gateAppSchema(ctx context.Context, op *op, b *gantry.Data
 	if ran == nil || ran.After == fp || (!op.flip && migratedFrom) {
 		return nil // never ran here (its migration runs), or it fits
 	}
-	if o.compatibleSince(ctx, op.app, ledger[ranAt+1:]) {
+	if o.compatibleSince(ctx, op.app, ledger[ranAt+1:], fp) {
 		return nil // every change since was declared compatible: the release works on it
 	}
 	var left *gantry.MigrationRecord
@@ -78,10 +78,14 @@ func (o *Orchestrator) gateAppSchema(ctx context.Context, op *op, b *gantry.Data
 		op.rel.Version, shortFP(ran.After), op.env, by, shortFP(left.After), left.Snapshot)
 }
 
-// compatibleSince says every schema change in recs was made by a release
-// whose manifest declares its migrations compatible (additive: the
-// releases before it keep working).
-func (o *Orchestrator) compatibleSince(ctx context.Context, app string, recs []*gantry.MigrationRecord) bool {
+// compatibleSince says the schema went to fp by the changes in recs alone,
+// each made by a release whose manifest declares its migrations compatible
+// (additive: the releases before it keep working). A change the ledger
+// does not show (made outside a deploy) is not known to be compatible.
+func (o *Orchestrator) compatibleSince(ctx context.Context, app string, recs []*gantry.MigrationRecord, fp string) bool {
+	if len(recs) == 0 || recs[len(recs)-1].After != fp {
+		return false
+	}
 	for _, rec := range recs {
 		if rec.Phase != gantry.PhaseApp || rec.Before == rec.After {
 			continue

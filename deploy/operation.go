@@ -67,6 +67,9 @@ type op struct {
 	// this snapshot first; held says requests are held already.
 	appRestore *appRestore
 	held       bool
+	// afterSwitch, when set, runs once traffic is on the new release, before
+	// the watch (a self-migrating app releases its held requests there).
+	afterSwitch func(ctx context.Context) error
 }
 
 // record is the deployment record op starts.

@@ -299,6 +299,11 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	if err := o.saveEnv(ctx, env); err != nil {
 		return err
 	}
+	if ro.op.afterSwitch != nil {
+		if err := ro.op.afterSwitch(ctx); err != nil {
+			return err
+		}
+	}
 	if err := o.watchOrRollBack(ctx, ro, route, before, targets); err != nil {
 		return err
 	}
