@@ -48,7 +48,7 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 	// the deploy ends without one.
 	release := func() {
 		if held {
-			held = false
+			held, op.held = false, false
 			_ = r.step(context.WithoutCancel(ctx), "release-requests", name, func() (string, error) {
 				return "", o.Router.Resume(context.WithoutCancel(ctx), name)
 			})
@@ -62,6 +62,7 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 				return "no route yet: nothing serves, nothing to hold", nil
 			}
 			held = err == nil
+			op.held = held
 			return "", err
 		})
 		if err != nil {

@@ -64,7 +64,8 @@ type op struct {
 	dbPlan          *gantry.MigrationPlan
 	dbRollbackFirst *gantry.DatabaseBinding
 	// appRestore: a forced rollback of an app that migrates itself restores
-	// this snapshot first; held says requests are held already.
+	// this snapshot first. held says the route holds every request now (no
+	// preview through it, no second hold).
 	appRestore *appRestore
 	held       bool
 	// afterSwitch, when set, runs once traffic is on the new release, before

@@ -270,7 +270,7 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	route := o.route(env, m)
 	if len(m.Verify) > 0 && len(targets) > 0 {
 		if err := r.step(ctx, "verify", fmt.Sprintf("%d checks through %s", len(m.Verify), strings.Join(route.PreviewHosts, ",")), func() (string, error) {
-			return o.verify(ctx, ro.rel, route, targets, m)
+			return o.verify(ctx, ro.rel, route, targets, m, ro.op.held)
 		}); err != nil {
 			return o.failRollout(ctx, ro, err)
 		}

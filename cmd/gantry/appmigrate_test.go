@@ -48,6 +48,8 @@ services:
     build: {command: "true", artifacts: [bin/app]}
     run: bin/app
     health: {path: /up, interval: 100ms}
+verify:
+  - http: {path: /, status: 200, contains: version}
 database:
   engine: postgres
 `+db+`
