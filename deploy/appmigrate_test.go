@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/memdriver"
@@ -260,9 +261,15 @@ func TestAppMigrationWatchDoesNotFlipOntoTheNewSchema(t *testing.T) {
 	h.MustDeploy(t, "forum", "test", v1)
 	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
 		if s.Name == "watch" && s.State == gantry.StepStarted {
-			for _, a := range h.Mem.Serving("forum/test") {
-				h.Mem.AddTraffic(a, 100, 40, 0)
-			}
+			// The candidate had no preview traffic (the route was held):
+			// the watch takes its counters at its first poll as the base,
+			// so the failing traffic comes after it.
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				for _, a := range h.Mem.Serving("forum/test") {
+					h.Mem.AddTraffic(a, 100, 40, 0)
+				}
+			}()
 		}
 	})
 	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "forum", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
