@@ -285,3 +285,31 @@ func TestAppMigrationWatchDoesNotFlipOntoTheNewSchema(t *testing.T) {
 	}
 	h.MustConsistent(t, "forum", "test")
 }
+
+func TestAppMigrationColdForcedRollback(t *testing.T) {
+	h := NewHarness(t, Options{})
+	var held []bool
+	migrateByCommand(t, h, &held)
+	app := selfMigrating("bin/app migrate", false)
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
+	v3 := h.MustRelease(t, app, Rel{Version: "3.0.0"})
+	for _, rel := range []*gantry.Release{v1, v2, v3} {
+		h.MustDeploy(t, "forum", "test", rel)
+	}
+	before := h.state(t, "forum")
+	_, err := h.O.Rollback(h.Ctx, gantry.RollbackRequest{App: "forum", Env: "test", To: v1.ID, Actor: "dev"}, nil)
+	h.mustRefuse(t, "forum", before, err, "schema", "gantry rollback test --to "+v1.ID+" --force")
+	_, err = h.O.Rollback(h.Ctx, gantry.RollbackRequest{App: "forum", Env: "test", To: v1.ID, Actor: "dev", Force: true}, nil)
+	mustAllow(t, "cold rollback --force", err)
+	if got := h.ActiveRelease(t, "forum", "test"); got != v1.ID {
+		t.Errorf("after the cold rollback --force %s is active, want %s", got, v1.ID)
+	}
+	if got := h.DB.Schema(h.DBURL("forum", "test")); got != "schema of 1.0.0" {
+		t.Errorf("schema after the cold rollback --force: %q", got)
+	}
+	if rs, _ := h.Mem.Route("forum/test"); rs.Paused {
+		t.Error("the route is still paused after the cold rollback --force")
+	}
+	h.MustConsistent(t, "forum", "test")
+}
