@@ -11,6 +11,10 @@ import (
 const (
 	MigrationEnginePgroll = "pgroll"
 	MigrationEngineSQL    = "sql"
+	// MigrationEngineCommand is the app's own migration command (Rails,
+	// Django, Gitea…): Gantry cannot see what it changes, so it runs it with
+	// every request held and a snapshot taken first.
+	MigrationEngineCommand = "command"
 )
 
 // MigrationsArtifact is the key, in Release.Artifacts, of the tarball of the
@@ -33,6 +37,9 @@ const (
 	PhaseRollback = "rollback"
 	PhaseRestore  = "restore"
 	PhaseCopy     = "copy"
+	// PhaseApp records a deploy of an app that migrates its own schema:
+	// the schema's fingerprint before and after, and the snapshot before.
+	PhaseApp = "app"
 )
 
 // DatabaseBinding is an environment's database as the changer sees it.
@@ -130,16 +137,20 @@ type RollbackOptions struct {
 // MigrationRecord is one ledger row: which release applied which migration,
 // in which phase, when, and the snapshot taken before it.
 type MigrationRecord struct {
-	ID        int64     `json:"id"`
-	App       string    `json:"app"`
-	Env       string    `json:"env"`
-	ReleaseID string    `json:"release_id,omitempty"`
-	Engine    string    `json:"engine"`
-	Migration string    `json:"migration"`
-	Phase     string    `json:"phase"`
-	Snapshot  string    `json:"snapshot,omitempty"`
-	Note      string    `json:"note,omitempty"`
-	At        time.Time `json:"at"`
+	ID        int64  `json:"id"`
+	App       string `json:"app"`
+	Env       string `json:"env"`
+	ReleaseID string `json:"release_id,omitempty"`
+	Engine    string `json:"engine"`
+	Migration string `json:"migration"`
+	Phase     string `json:"phase"`
+	Snapshot  string `json:"snapshot,omitempty"`
+	Note      string `json:"note,omitempty"`
+	// Before and After are the schema's fingerprints around an app's own
+	// migration (PhaseApp): After is the schema ReleaseID ran on.
+	Before string    `json:"before,omitempty"`
+	After  string    `json:"after,omitempty"`
+	At     time.Time `json:"at"`
 }
 
 // DatabaseStatus is the ledger and the migration in flight, if any.
@@ -221,6 +232,15 @@ type DatabaseChanger interface {
 	Restore(ctx context.Context, b DatabaseBinding, name string) (*MigrationRecord, error)
 	// Copy refuses (ECONFLICT) while a pgroll migration is active on From.
 	Copy(ctx context.Context, req CopyRequest) (*CopyRecord, error)
+
+	// Fingerprint is a digest of the app's schema (tables, columns, types,
+	// constraints, indexes; Gantry's own bookkeeping excluded): for apps
+	// that migrate themselves it is the only way to see a change.
+	Fingerprint(ctx context.Context, b DatabaseBinding) (string, error)
+	// Record appends rec to the ledger (an app's own migration, PhaseApp).
+	Record(ctx context.Context, b DatabaseBinding, rec *MigrationRecord) (*MigrationRecord, error)
+	// Ledger returns the ledger, oldest first, whatever the engine.
+	Ledger(ctx context.Context, b DatabaseBinding) ([]*MigrationRecord, error)
 }
 
 // OldSchemaSlot returns a slot of env that runs a release other than

@@ -74,8 +74,28 @@ type DatabaseSpec struct {
 	Engine     string `json:"engine"`
 	Migrations struct {
 		Engine string `json:"engine"`
-		Dir    string `json:"dir"`
+		Dir    string `json:"dir,omitempty"`
+		// Run is the app's own migration command (engine command), run in
+		// the release's files with the environment's variables and secrets.
+		Run string `json:"run,omitempty"`
+		// Compatible says the app's migrations keep the previous release
+		// working: deployed blue-green with no requests held.
+		Compatible bool `json:"compatible,omitempty"`
 	} `json:"migrations"`
+	// MigrateOnStart: the app migrates its schema as it starts.
+	MigrateOnStart bool `json:"migrate_on_start,omitempty"`
+}
+
+// AppMigrates says the app changes its own schema (its command, or at
+// start) rather than through migrations Gantry reads.
+func (d *DatabaseSpec) AppMigrates() bool {
+	return d != nil && (d.MigrateOnStart || d.Migrations.Engine == MigrationEngineCommand)
+}
+
+// AppMigratesIncompatibly says a deploy that runs the app's migration must
+// hold every request while it runs: nothing says the old release survives it.
+func (d *DatabaseSpec) AppMigratesIncompatibly() bool {
+	return d.AppMigrates() && !d.Migrations.Compatible
 }
 
 // Hook is a command or a webhook run around a phase.

@@ -398,6 +398,16 @@ func (c *Changer) ConnVars(ctx context.Context, b gantry.DatabaseBinding, migrat
 
 // Status returns the ledger and the migration in flight.
 func (c *Changer) Status(ctx context.Context, b gantry.DatabaseBinding) (*gantry.DatabaseStatus, error) {
+	if b.Engine == gantry.MigrationEngineCommand {
+		// The app keeps its own history: the ledger is all Gantry knows,
+		// and the schema version is the catalog's fingerprint.
+		recs, err := c.Ledger(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		fp, err := c.Fingerprint(ctx, b)
+		return &gantry.DatabaseStatus{App: b.App, Env: b.Env, Engine: b.Engine, SchemaVersion: fp, Ledger: recs}, err
+	}
 	eng, err := c.engine(b)
 	if err != nil {
 		return nil, err

@@ -21,7 +21,9 @@ CREATE TABLE IF NOT EXISTS ` + ledgerSchema + `.ledger (
 	snapshot   text NOT NULL DEFAULT '',
 	note       text NOT NULL DEFAULT '',
 	at         timestamptz NOT NULL
-);`
+);
+ALTER TABLE ` + ledgerSchema + `.ledger ADD COLUMN IF NOT EXISTS schema_before text NOT NULL DEFAULT '';
+ALTER TABLE ` + ledgerSchema + `.ledger ADD COLUMN IF NOT EXISTS schema_after text NOT NULL DEFAULT '';`
 
 func ensureLedger(ctx context.Context, db *sql.DB) error {
 	if _, err := db.ExecContext(ctx, ledgerDDL); err != nil {
@@ -38,9 +40,9 @@ func (c *Changer) record(ctx context.Context, db *sql.DB, r *gantry.MigrationRec
 		r.At = c.now()
 	}
 	err := db.QueryRowContext(ctx, `INSERT INTO `+ledgerSchema+`.ledger
-		(app, env, release_id, engine, migration, phase, snapshot, note, at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) RETURNING id`,
-		r.App, r.Env, r.ReleaseID, r.Engine, r.Migration, r.Phase, r.Snapshot, r.Note, r.At.UTC()).Scan(&r.ID)
+		(app, env, release_id, engine, migration, phase, snapshot, note, schema_before, schema_after, at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id`,
+		r.App, r.Env, r.ReleaseID, r.Engine, r.Migration, r.Phase, r.Snapshot, r.Note, r.Before, r.After, r.At.UTC()).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("write ledger: %w", err)
 	}
@@ -53,7 +55,11 @@ func ledger(ctx context.Context, db *sql.DB) ([]*gantry.MigrationRecord, error) 
 	if err != nil || !ok {
 		return []*gantry.MigrationRecord{}, err
 	}
-	rows, err := db.QueryContext(ctx, `SELECT id, app, env, release_id, engine, migration, phase, snapshot, note, at
+	// An older ledger lacks the fingerprint columns until a write adds them.
+	if err := ensureLedger(ctx, db); err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, `SELECT id, app, env, release_id, engine, migration, phase, snapshot, note, schema_before, schema_after, at
 		FROM `+ledgerSchema+`.ledger ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger: %w", err)
@@ -62,7 +68,7 @@ func ledger(ctx context.Context, db *sql.DB) ([]*gantry.MigrationRecord, error) 
 	out := []*gantry.MigrationRecord{}
 	for rows.Next() {
 		r := &gantry.MigrationRecord{}
-		if err := rows.Scan(&r.ID, &r.App, &r.Env, &r.ReleaseID, &r.Engine, &r.Migration, &r.Phase, &r.Snapshot, &r.Note, &r.At); err != nil {
+		if err := rows.Scan(&r.ID, &r.App, &r.Env, &r.ReleaseID, &r.Engine, &r.Migration, &r.Phase, &r.Snapshot, &r.Note, &r.Before, &r.After, &r.At); err != nil {
 			return nil, err
 		}
 		r.At = r.At.UTC()

@@ -25,8 +25,22 @@ func (o *Orchestrator) dbBinding(env *gantry.Environment, m *gantry.Manifest) (*
 		return nil, gantry.Errorf(gantry.EINVALID, "app %s declares a database: environment %s needs the secret %s (gantry secret set %s %s)",
 			env.App, env.Name, DatabaseURLSecret, env.Name, DatabaseURLSecret)
 	}
-	return &gantry.DatabaseBinding{App: env.App, Env: env.Name, Engine: m.Database.Migrations.Engine, URL: url,
+	engine := m.Database.Migrations.Engine
+	if m.Database.AppMigrates() {
+		engine = gantry.MigrationEngineCommand
+	}
+	return &gantry.DatabaseBinding{App: env.App, Env: env.Name, Engine: engine, URL: url,
 		SnapshotDir: gantry.SnapshotDir(o.SnapshotRoot, env.App, env.Name)}, nil
+}
+
+// migBinding is dbBinding for the steps of migrations Gantry applies
+// itself (plan, expand, contract, rollback): nil for an app that migrates
+// its own schema, whose changes Gantry only snapshots and fingerprints.
+func (o *Orchestrator) migBinding(env *gantry.Environment, m *gantry.Manifest) (*gantry.DatabaseBinding, error) {
+	if m != nil && m.Database.AppMigrates() {
+		return nil, nil
+	}
+	return o.dbBinding(env, m)
 }
 
 // migrationsOf unpacks a release's migrations into a temporary directory.
@@ -70,7 +84,7 @@ type dbChange struct {
 // instances then connect through the new schema version while the old slot
 // keeps its own.
 func (o *Orchestrator) expandDatabase(ctx context.Context, r *run, env *gantry.Environment, rel *gantry.Release, m *gantry.Manifest, maintenance bool) (*dbChange, error) {
-	b, err := o.dbBinding(env, m)
+	b, err := o.migBinding(env, m)
 	if err != nil || b == nil {
 		return nil, err
 	}
@@ -138,7 +152,7 @@ func (o *Orchestrator) planFor(ctx context.Context, env *gantry.Environment, b *
 // whether the release expanded the migration in flight (to be rolled back
 // if the rollout fails now).
 func (o *Orchestrator) resumeDatabase(ctx context.Context, env *gantry.Environment, rel *gantry.Release, m *gantry.Manifest) (*dbChange, error) {
-	b, err := o.dbBinding(env, m)
+	b, err := o.migBinding(env, m)
 	if err != nil || b == nil {
 		return nil, err
 	}
@@ -172,7 +186,7 @@ func (o *Orchestrator) rollbackDatabase(ctx context.Context, r *run, b *gantry.D
 // old schema may take traffic. It is a no-op without a database or without
 // an active migration.
 func (o *Orchestrator) contractIfDue(ctx context.Context, env *gantry.Environment, m *gantry.Manifest) (string, error) {
-	b, err := o.dbBinding(env, m)
+	b, err := o.migBinding(env, m)
 	if err != nil || b == nil {
 		return "", err
 	}

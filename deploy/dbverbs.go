@@ -345,7 +345,7 @@ func (o *Orchestrator) activeMigrationUnknownTo(ctx context.Context, env *gantry
 	if o.Databases == nil || m == nil || m.Database == nil {
 		return ""
 	}
-	b, err := o.dbBinding(env, m)
+	b, err := o.migBinding(env, m)
 	if err != nil || b == nil {
 		return ""
 	}

@@ -106,7 +106,7 @@ func (o *Orchestrator) saveEnv(ctx context.Context, env *gantry.Environment) err
 
 // contractStep journals a contract when one is due.
 func (o *Orchestrator) contractStep(ctx context.Context, r *run, env *gantry.Environment, m *gantry.Manifest) error {
-	if o.Databases == nil || m.Database == nil {
+	if o.Databases == nil || m.Database == nil || m.Database.AppMigrates() {
 		return nil
 	}
 	return r.step(ctx, "db-contract", "when no slot needs the old schema", func() (string, error) {

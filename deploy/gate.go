@@ -171,6 +171,9 @@ func (o *Orchestrator) gateSchema(ctx context.Context, op *op) error {
 	if err != nil || b == nil {
 		return err
 	}
+	if op.m.Database.AppMigrates() {
+		return o.gateAppSchema(ctx, op, b)
+	}
 	plan, err := o.planFor(ctx, op.current, b, op.rel, op.m, op.strategy == gantry.StrategyMaintenance)
 	if err != nil {
 		return err

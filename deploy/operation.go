@@ -63,6 +63,14 @@ type op struct {
 	served          *bool
 	dbPlan          *gantry.MigrationPlan
 	dbRollbackFirst *gantry.DatabaseBinding
+	// appRestore: a forced rollback of an app that migrates itself restores
+	// this snapshot first. held says the route holds every request now (no
+	// preview through it, no second hold).
+	appRestore *appRestore
+	held       bool
+	// afterSwitch, when set, runs once traffic is on the new release, before
+	// the watch (a self-migrating app releases its held requests there).
+	afterSwitch func(ctx context.Context) error
 }
 
 // record is the deployment record op starts.
@@ -183,6 +191,13 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 			return err
 		}
 	}
+	if op.appRestore != nil {
+		release, err := o.restoreAppSnapshot(ctx, r, op)
+		defer release()
+		if err != nil {
+			return err
+		}
+	}
 	if op.flip {
 		// A flip back is a switch like any other: what purges a cache
 		// after a switch runs after this one too.
@@ -212,8 +227,17 @@ func (o *Orchestrator) hooksEnv(op *op) *gantry.Environment {
 // writes held (maintenance), in place (restart), or blue-green by order
 // group through the router.
 func (o *Orchestrator) roll(ctx context.Context, r *run, op *op) error {
+	db := op.m.Database
 	if sd, ok := o.slotDriver(op.spec); ok {
+		if db.AppMigratesIncompatibly() {
+			return gantry.Errorf(gantry.EINVALID, "app %s migrates its own schema: the %s runtime routes its own traffic, so Gantry cannot hold requests while it migrates; mark the migrations compatible: true, or deploy with the process driver", op.app, op.spec.Runtime.Driver)
+		}
 		return o.deploySlots(ctx, r, sd, op)
+	}
+	if db.AppMigrates() {
+		// The app changes its own schema: snapshot, fingerprints, and
+		// (unless compatible) every request held while it migrates.
+		return o.deployMigratingApp(ctx, r, op, db.AppMigratesIncompatibly() && !op.held)
 	}
 	if op.strategy == gantry.StrategyMaintenance {
 		return o.deployHoldingWrites(ctx, r, op)

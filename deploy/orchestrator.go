@@ -47,6 +47,10 @@ type Orchestrator struct {
 	// no database support. SnapshotRoot holds the databases' snapshots.
 	Databases    gantry.DatabaseChanger
 	SnapshotRoot string
+	// RunMigration, when set, runs an app's own migration command instead
+	// of a shell in the release's files (tests: a fake database migrates).
+	// vars are the environment's variables and secrets, DATABASE_URL included.
+	RunMigration func(ctx context.Context, rel *gantry.Release, command string, vars map[string]string) (string, error)
 	// Hooks runs the manifest's hooks and notifications; nil runs none.
 	Hooks gantry.HookRunner
 	// OnStep observes the journal: it is called once a step is written

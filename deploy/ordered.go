@@ -52,6 +52,9 @@ func (o *Orchestrator) checkOpts(op *op) error {
 	if op.pauseAfter == nil {
 		return nil
 	}
+	if m.Database.AppMigratesIncompatibly() {
+		return gantry.Errorf(gantry.EINVALID, "--pause-after: app %s migrates its own schema, and every request is held from its migration until the new release serves; a pause would hold them for as long", op.app)
+	}
 	switch op.strategy {
 	case gantry.StrategyRestart:
 		return gantry.Errorf(gantry.EINVALID, "--pause-after needs the bluegreen strategy: a restart holds the route's requests while it runs")
@@ -267,7 +270,7 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	route := o.route(env, m)
 	if len(m.Verify) > 0 && len(targets) > 0 {
 		if err := r.step(ctx, "verify", fmt.Sprintf("%d checks through %s", len(m.Verify), strings.Join(route.PreviewHosts, ",")), func() (string, error) {
-			return o.verify(ctx, ro.rel, route, targets, m)
+			return o.verify(ctx, ro.rel, route, targets, m, ro.op.held)
 		}); err != nil {
 			return o.failRollout(ctx, ro, err)
 		}
@@ -295,6 +298,11 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	o.promoteSlot(env, slot, ro.spec.KeepWarm)
 	if err := o.saveEnv(ctx, env); err != nil {
 		return err
+	}
+	if ro.op.afterSwitch != nil {
+		if err := ro.op.afterSwitch(ctx); err != nil {
+			return err
+		}
 	}
 	if err := o.watchOrRollBack(ctx, ro, route, before, targets); err != nil {
 		return err

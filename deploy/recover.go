@@ -31,11 +31,11 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 		seen := map[string]bool{}
 		for _, env := range envs {
 			seen[env.Name] = true
-			heldWrites := false
+			held := heldState{app: o.interruptedAppMigration(ctx, interrupted, env.Name)}
 			for _, d := range interrupted {
-				heldWrites = heldWrites || (d.Env == env.Name && d.Strategy == gantry.StrategyMaintenance)
+				held.writes = held.writes || (d.Env == env.Name && d.Strategy == gantry.StrategyMaintenance)
 			}
-			outcome, err := o.reconcile(ctx, env, heldWrites)
+			outcome, err := o.reconcile(ctx, env, held)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("recover %s/%s: %w", env.App, env.Name, err))
 				outcome = "recovery failed: " + err.Error()
@@ -88,7 +88,13 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 // at the router from before its migrations were applied, so when the
 // release that still serves does not fit the schema they left, the
 // snapshot taken before them is restored, which loses no write.
-func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, heldWrites bool) (string, error) {
+//
+// held.app is an interrupted deploy of an app that migrates itself, which
+// held every request and took a snapshot before the app migrated: when
+// its release does not serve, the snapshot is restored before the route
+// lets requests go to the old release.
+func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, held heldState) (string, error) {
+	heldWrites := held.writes
 	drv, err := o.driver(&env.Spec)
 	if err != nil {
 		return "", err
@@ -201,6 +207,12 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 		other.State = gantry.SlotStopped
 	}
 	_ = o.Router.SetPreview(ctx, name, nil)
+	if held.app != nil && slot.ReleaseID != held.app.release {
+		if err := o.restoreInterruptedAppMigration(ctx, env, m, held.app); err != nil {
+			return "", err
+		}
+		note += "; database restored from snapshot " + held.app.snap
+	}
 	o.resumeHeldRoute(ctx, name)
 	return fmt.Sprintf("%s serving from slot %s%s", slot.Version, serving, note), o.saveEnv(ctx, env)
 }
@@ -251,7 +263,7 @@ func (o *Orchestrator) fitsSchema(ctx context.Context, env *gantry.Environment, 
 	if s == nil || m == nil {
 		return false
 	}
-	b, err := o.dbBinding(env, m)
+	b, err := o.migBinding(env, m)
 	if err != nil || b == nil {
 		return true
 	}
@@ -266,7 +278,7 @@ func (o *Orchestrator) fitsSchema(ctx context.Context, env *gantry.Environment, 
 // restoreBeforeMaintenance puts the database back to the snapshot taken
 // before an interrupted maintenance deploy applied its migrations.
 func (o *Orchestrator) restoreBeforeMaintenance(ctx context.Context, env *gantry.Environment, m *gantry.Manifest) error {
-	b, err := o.dbBinding(env, m)
+	b, err := o.migBinding(env, m)
 	if err != nil || b == nil {
 		return err
 	}

@@ -103,7 +103,7 @@ func (o *Orchestrator) flipBack(ctx context.Context, r *run, op *op) error {
 }
 
 func (o *Orchestrator) rollbackLeftMigration(ctx context.Context, r *run, env *gantry.Environment, m *gantry.Manifest, left string) (bool, error) {
-	b, err := o.dbBinding(env, m)
+	b, err := o.migBinding(env, m)
 	if err != nil || b == nil {
 		return false, err
 	}

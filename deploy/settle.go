@@ -90,7 +90,7 @@ func (o *Orchestrator) settle(ctx context.Context, u *unsettledRun) error {
 		case err != nil:
 			return err
 		default:
-			if outcome, err = o.reconcile(ctx, env, d.Strategy == gantry.StrategyMaintenance); err != nil {
+			if outcome, err = o.reconcile(ctx, env, heldState{writes: d.Strategy == gantry.StrategyMaintenance}); err != nil {
 				return err
 			}
 		}

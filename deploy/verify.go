@@ -19,11 +19,16 @@ import (
 // route does not exist yet, and the checks go to the first candidate
 // instance directly. Commands run in the release's unpacked files, so that
 // ./scripts/smoke.sh is the script of the release being verified.
-func (o *Orchestrator) verify(ctx context.Context, rel *gantry.Release, route gantry.Route, targets []string, m *gantry.Manifest) (string, error) {
+//
+// With held, the route holds every request (a self-migrating app's deploy),
+// its preview host included: the checks then go to the instance directly.
+func (o *Orchestrator) verify(ctx context.Context, rel *gantry.Release, route gantry.Route, targets []string, m *gantry.Manifest, held bool) (string, error) {
 	files := newReleaseFiles(o.Artifacts, rel)
 	defer files.Close()
 	base, host := "http://"+targets[0], ""
-	if err := o.Router.SetPreview(ctx, route.Name, targets); err == nil && o.RouterURL != "" && len(route.PreviewHosts) > 0 {
+	if held {
+		// No preview through a held route: the instance answers directly.
+	} else if err := o.Router.SetPreview(ctx, route.Name, targets); err == nil && o.RouterURL != "" && len(route.PreviewHosts) > 0 {
 		base, host = strings.TrimRight(o.RouterURL, "/"), route.PreviewHosts[0]
 	} else if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 		return "", fmt.Errorf("set preview: %w", err)

@@ -173,25 +173,55 @@ func (d *decoder) database(n *yaml.Node, path string) *gantry.DatabaseSpec {
 	if f, ok := d.require(fs, n, path, "engine"); ok {
 		db.Engine, _ = d.oneOf(f.val, join(path, "engine"), databaseEngines)
 	}
-	// Gantry applies an app's migrations itself, around the switch, so that
-	// the old and the new release each find the schema they know. An app
-	// that migrates its own schema cannot be deployed that way yet: refuse
-	// it here rather than at its first deploy.
+	// Either Gantry applies the app's migrations (pgroll, sql), or the app
+	// does (its own command, or at start): a database with neither would
+	// change under Gantry without a trace, so it is refused here rather
+	// than at its first deploy.
+	if f, ok := fs["migrate_on_start"]; ok {
+		db.MigrateOnStart, _ = d.boolean(f.val, join(path, "migrate_on_start"))
+	}
 	f, ok := fs["migrations"]
-	if !ok {
-		d.addf(n, join(path, "migrations"), "required: Gantry applies the app's migrations (engine pgroll or sql, from db/migrations by default) around the switch; an app that migrates its own schema is not supported yet")
-	} else {
-		p := join(path, "migrations")
-		ms := d.mapping(f.val, p, "database.migrations")
-		if e, ok := d.require(ms, f.val, p, "engine"); ok {
-			db.Migrations.Engine, _ = d.oneOf(e.val, join(p, "engine"), migrationEngines)
-		}
-		db.Migrations.Dir = "db/migrations"
-		if dir, ok := ms["dir"]; ok {
-			db.Migrations.Dir, _ = d.relPath(dir.val, join(p, "dir"))
-		}
+	switch {
+	case !ok && !db.MigrateOnStart:
+		d.addf(n, join(path, "migrations"), "required unless migrate_on_start: true: Gantry applies the app's migrations (engine pgroll or sql, from db/migrations by default), or runs the app's own (engine command, with run), or the app migrates as it starts (migrate_on_start: true)")
+	case ok:
+		d.migrations(f.val, join(path, "migrations"), db)
 	}
 	return db
+}
+
+// migrations reads database.migrations: Gantry's engines read a directory;
+// the command engine runs the app's own command instead.
+func (d *decoder) migrations(n *yaml.Node, p string, db *gantry.DatabaseSpec) {
+	ms := d.mapping(n, p, "database.migrations")
+	if e, ok := d.require(ms, n, p, "engine"); ok {
+		db.Migrations.Engine, _ = d.oneOf(e.val, join(p, "engine"), migrationEngines)
+	}
+	if c, ok := ms["compatible"]; ok {
+		db.Migrations.Compatible, _ = d.boolean(c.val, join(p, "compatible"))
+	}
+	if db.Migrations.Engine == gantry.MigrationEngineCommand {
+		if dir, ok := ms["dir"]; ok {
+			d.addf(dir.key, join(p, "dir"), "not with engine command: the app's command finds its own migrations; remove dir")
+		}
+		if db.MigrateOnStart {
+			d.addf(n, p, "engine command and migrate_on_start: true both migrate the schema; keep one")
+		}
+		if r, ok := d.require(ms, n, p, "run"); ok {
+			db.Migrations.Run, _ = d.nonEmpty(r.val, join(p, "run"))
+		}
+		return
+	}
+	if r, ok := ms["run"]; ok {
+		d.addf(r.key, join(p, "run"), "only with engine command: pgroll and sql migrations are files under dir")
+	}
+	if db.MigrateOnStart {
+		d.addf(n, p, "migrate_on_start: true means the app migrates itself; remove migrations, or migrate_on_start")
+	}
+	db.Migrations.Dir = "db/migrations"
+	if dir, ok := ms["dir"]; ok {
+		db.Migrations.Dir, _ = d.relPath(dir.val, join(p, "dir"))
+	}
 }
 
 // relPath reads a path inside the repository: relative, and not escaping it.

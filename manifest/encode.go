@@ -84,12 +84,15 @@ type (
 		Contains string `yaml:"contains,omitempty"`
 	}
 	yDatabase struct {
-		Engine     string       `yaml:"engine"`
-		Migrations *yMigrations `yaml:"migrations,omitempty"`
+		Engine         string       `yaml:"engine"`
+		Migrations     *yMigrations `yaml:"migrations,omitempty"`
+		MigrateOnStart bool         `yaml:"migrate_on_start,omitempty"`
 	}
 	yMigrations struct {
-		Engine string `yaml:"engine"`
-		Dir    string `yaml:"dir"`
+		Engine     string `yaml:"engine"`
+		Dir        string `yaml:"dir,omitempty"`
+		Run        string `yaml:"run,omitempty"`
+		Compatible bool   `yaml:"compatible,omitempty"`
 	}
 	yHook struct {
 		Command string    `yaml:"command,omitempty"`
@@ -175,9 +178,9 @@ func toYAML(m *gantry.Manifest) yManifest {
 		y.Verify = append(y.Verify, v)
 	}
 	if db := m.Database; db != nil {
-		y.Database = &yDatabase{Engine: db.Engine}
+		y.Database = &yDatabase{Engine: db.Engine, MigrateOnStart: db.MigrateOnStart}
 		if db.Migrations.Engine != "" {
-			y.Database.Migrations = &yMigrations{Engine: db.Migrations.Engine, Dir: db.Migrations.Dir}
+			y.Database.Migrations = &yMigrations{Engine: db.Migrations.Engine, Dir: db.Migrations.Dir, Run: db.Migrations.Run, Compatible: db.Migrations.Compatible}
 		}
 	}
 	if len(m.Hooks) > 0 {

@@ -21,8 +21,8 @@ var keys = map[string][]string{
 	"services.<service>.stop":   {"signal", "timeout"},
 	"verify[]":                  {"http", "command"},
 	"verify[].http":             {"path", "status", "contains"},
-	"database":                  {"engine", "migrations"},
-	"database.migrations":       {"engine", "dir"},
+	"database":                  {"engine", "migrations", "migrate_on_start"},
+	"database.migrations":       {"engine", "dir", "run", "compatible"},
 	"hooks":                     phases,
 	"hooks.<phase>[]":           {"command", "webhook"},
 	"hooks.<phase>[].webhook":   {"url", "method"},
@@ -70,7 +70,7 @@ var (
 	strategies        = []string{"bluegreen", "restart", "maintenance"}
 	drivers           = []string{"process", "docker", "kubernetes"}
 	databaseEngines   = []string{"postgres"}
-	migrationEngines  = []string{"pgroll", "sql"}
+	migrationEngines  = []string{"pgroll", "sql", "command"}
 	webhookMethods    = []string{"POST", "GET", "PUT", "PATCH", "DELETE"}
 	stopSignals       = []string{"SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGKILL"}
 	reservedVarPrefix = "GANTRY_"

@@ -39,6 +39,9 @@ type state struct {
 	applied       []string
 	active        string
 	activeRelease string
+	// schema stands for the app's catalog when the app migrates itself:
+	// Migrate changes it, Restore puts it back, Fingerprint digests it.
+	schema string
 }
 
 func (s state) clone() state {
