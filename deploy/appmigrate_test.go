@@ -313,3 +313,19 @@ func TestAppMigrationColdForcedRollback(t *testing.T) {
 	}
 	h.MustConsistent(t, "forum", "test")
 }
+
+// An app that migrates itself has no migration Gantry could undo: a db
+// rollback says so and names the commands that do go back.
+func TestAppMigrationDatabaseRollbackPointsToTheSnapshot(t *testing.T) {
+	for _, run := range []string{"bin/app migrate", ""} {
+		h := NewHarness(t, Options{})
+		var held []bool
+		migrateByCommand(t, h, &held)
+		app := selfMigrating(run, false)
+		h.MustDeploy(t, "forum", "test", h.MustRelease(t, app, Rel{Version: "1.0.0"}))
+		_, err := h.O.DatabaseRollback(h.Ctx, "forum", "test", false)
+		if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), "gantry rollback test --force") {
+			t.Errorf("db rollback of an app that migrates itself (run %q): got %v, want EINVALID naming the forced rollback", run, err)
+		}
+	}
+}
