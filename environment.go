@@ -126,3 +126,31 @@ func LockedError(l *Lock, suffix string) error {
 	}
 	return Errorf(ECONFLICT, "%s%s", msg, suffix)
 }
+
+// InUTC returns a copy of e with every time in UTC, so that a stored record
+// reads the same whichever zone the writer's clock was in. e is left alone.
+func (e *Environment) InUTC() *Environment {
+	c := *e
+	c.CreatedAt, c.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
+	if e.Slots == nil {
+		return &c
+	}
+	c.Slots = make(map[string]*Slot, len(e.Slots))
+	for name, s := range e.Slots {
+		if s == nil {
+			c.Slots[name] = nil
+			continue
+		}
+		sc := *s
+		sc.Since, sc.WarmUntil = s.Since.UTC(), s.WarmUntil.UTC()
+		if s.Instances != nil {
+			sc.Instances = make([]Instance, len(s.Instances))
+			for i, inst := range s.Instances {
+				inst.StartedAt = inst.StartedAt.UTC()
+				sc.Instances[i] = inst
+			}
+		}
+		c.Slots[name] = &sc
+	}
+	return &c
+}

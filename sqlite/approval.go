@@ -76,7 +76,7 @@ func (db *DB) RenameEnvironment(ctx context.Context, app, oldName, newName strin
 			return err
 		}
 		env.UpdatedAt = db.now()
-		newDoc, err := json.Marshal(inUTC(env))
+		newDoc, err := json.Marshal(env.InUTC())
 		if err != nil {
 			return err
 		}

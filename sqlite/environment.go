@@ -23,7 +23,7 @@ func (db *DB) PutEnvironment(ctx context.Context, env *gantry.Environment) error
 	if env.UpdatedAt.IsZero() {
 		env.UpdatedAt = now
 	}
-	doc, err := json.Marshal(inUTC(env))
+	doc, err := json.Marshal(env.InUTC())
 	if err != nil {
 		return internal("put environment", err)
 	}
@@ -37,35 +37,6 @@ func (db *DB) PutEnvironment(ctx context.Context, env *gantry.Environment) error
 		return err
 	})
 	return internal("put environment", err)
-}
-
-// inUTC returns a copy of env with every time in UTC, so that the stored
-// document, like every other time in the store, reads the same whichever
-// zone the caller's clock was in. env itself is left alone.
-func inUTC(env *gantry.Environment) *gantry.Environment {
-	c := *env
-	c.CreatedAt, c.UpdatedAt = env.CreatedAt.UTC(), env.UpdatedAt.UTC()
-	if env.Slots == nil {
-		return &c
-	}
-	c.Slots = make(map[string]*gantry.Slot, len(env.Slots))
-	for name, s := range env.Slots {
-		if s == nil {
-			c.Slots[name] = nil
-			continue
-		}
-		sc := *s
-		sc.Since, sc.WarmUntil = s.Since.UTC(), s.WarmUntil.UTC()
-		if s.Instances != nil {
-			sc.Instances = make([]gantry.Instance, len(s.Instances))
-			for i, inst := range s.Instances {
-				inst.StartedAt = inst.StartedAt.UTC()
-				sc.Instances[i] = inst
-			}
-		}
-		c.Slots[name] = &sc
-	}
-	return &c
 }
 
 func decodeEnvironment(app, name, doc string) (*gantry.Environment, error) {
