@@ -82,3 +82,22 @@ type ArtifactStore interface {
 	Open(ctx context.Context, digest string) (io.ReadCloser, error)
 	Has(ctx context.Context, digest string) (bool, error)
 }
+
+// OneRelease is what a lookup of ref among an app's releases found: the one
+// match, or ENOTFOUND saying none matched or which ones make ref ambiguous.
+// Every Store resolves a ref (an ID, its prefix or a version) through it.
+func OneRelease(app, ref string, matches []*Release) (*Release, error) {
+	switch len(matches) {
+	case 0:
+		return nil, Errorf(ENOTFOUND, "release %q of app %q not found", ref, app)
+	case 1:
+		return matches[0], nil
+	}
+	ids := []string{matches[0].ID, matches[1].ID}
+	more := ""
+	if len(matches) > 2 {
+		more = ", …"
+	}
+	return nil, Errorf(ENOTFOUND, "release %q of app %q is ambiguous: it matches %s%s; give more of the ID",
+		ref, app, strings.Join(ids, ", "), more)
+}

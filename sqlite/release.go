@@ -122,23 +122,8 @@ func (db *DB) FindRelease(ctx context.Context, app, ref string) (*gantry.Release
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		switch len(matches) {
-		case 0:
-			return gantry.Errorf(gantry.ENOTFOUND, "release %q of app %q not found", ref, app)
-		case 1:
-			found = matches[0]
-			return nil
-		}
-		ids := make([]string, 0, len(matches))
-		for _, m := range matches[:2] {
-			ids = append(ids, m.ID)
-		}
-		more := ""
-		if len(matches) > 2 {
-			more = ", …"
-		}
-		return gantry.Errorf(gantry.ENOTFOUND, "release %q of app %q is ambiguous: it matches %s%s; give more of the ID",
-			ref, app, strings.Join(ids, ", "), more)
+		found, err = gantry.OneRelease(app, ref, matches)
+		return err
 	})
 	if err != nil {
 		return nil, internal("find release", err)

@@ -4,15 +4,11 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/gantry-dev/gantry/internal/pgtest"
 	_ "github.com/lib/pq"
 )
 
@@ -22,46 +18,7 @@ import (
 // runs and the new release takes over; afterwards every write that got a
 // 2xx is in the database, and every other one got a clean 503.
 func TestHeldWritesDuringMaintenanceDeploy(t *testing.T) {
-	needTools(t)
-	pg := pgtest.Start(t)
-	dbURL := pg.CreateDB(t, "writer_test")
-	dir := t.TempDir()
-	s := openServerWithDatabase(t, dir, dbURL)
-
-	repo := filepath.Join(t.TempDir(), "writer")
-	if out, err := exec.Command("go", "build", "-o", filepath.Join(repo, "bin", "app"), "../../internal/dbtestapp").CombinedOutput(); err != nil {
-		t.Fatalf("build the test app: %v\n%s", err, out)
-	}
-	writeFile(t, repo, "gantry.yml", `app: writer
-services:
-  web:
-    build: {command: "true", artifacts: [bin/app]}
-    run: bin/app
-    instances: 2
-    health: {path: /up, interval: 100ms}
-database:
-  engine: postgres
-  migrations: {engine: pgroll, dir: db/migrations}
-environments:
-  test:
-    hosts: [test.writer.localhost]
-    secrets: [DATABASE_URL]
-    strategy: maintenance
-`)
-	os.MkdirAll(filepath.Join(repo, "db", "migrations"), 0o755)
-	writeFile(t, filepath.Join(repo, "db", "migrations"), "01_writes.yaml",
-		"operations:\n  - create_table:\n      name: writes\n      columns:\n        - {name: id, type: text, pk: true}\n        - {name: by_version, type: text}\n")
-	writeFile(t, repo, "VERSION", "1.0.0\n")
-	git(t, repo, "init", "-q", "-b", "main")
-	git(t, repo, "add", "-A")
-	git(t, repo, "commit", "-q", "-m", "1.0.0")
-	writeFile(t, filepath.Join(repo, "db", "migrations"), "02_note.yaml",
-		"operations:\n  - add_column:\n      table: writes\n      column: {name: note, type: text, nullable: true}\n")
-	writeFile(t, repo, "VERSION", "2.0.0\n")
-	git(t, repo, "add", "-A")
-	git(t, repo, "commit", "-q", "-m", "2.0.0")
-
-	mustCLI(t, s.APIURL, "app", "add", "writer", "--repo", repo)
+	s, dbURL := writerServer(t, "maintenance", 2)
 	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "HEAD~1")
 	mustCLI(t, s.APIURL, "release", "build", "--ref", "main")
 

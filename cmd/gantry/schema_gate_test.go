@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +18,10 @@ import (
 )
 
 // writerServer starts a server whose environment test is bound to a fresh
-// PostgreSQL database, and a repository of the database test app with two
-// releases: 1.0.0 creates the table, 2.0.0 adds a column.
-func writerServer(t *testing.T, strategy string) (*Server, string) {
+// PostgreSQL database (its URL is returned), and registers the app
+// "writer": the database test app with two releases, 1.0.0 creating the
+// table and 2.0.0 adding a column, instances of its web service each.
+func writerServer(t *testing.T, strategy string, instances int) (*Server, string) {
 	t.Helper()
 	needTools(t)
 	pg := pgtest.Start(t)
@@ -35,7 +37,7 @@ services:
   web:
     build: {command: "true", artifacts: [bin/app]}
     run: bin/app
-    instances: 1
+    instances: `+strconv.Itoa(instances)+`
     health: {path: /up, interval: 100ms}
 database:
   engine: postgres
@@ -59,7 +61,7 @@ environments:
 	git(t, repo, "add", "-A")
 	git(t, repo, "commit", "-q", "-m", "2.0.0")
 	mustCLI(t, s.APIURL, "app", "add", "writer", "--repo", repo)
-	return s, repo
+	return s, dbURL
 }
 
 // wantWriterVersion fails unless the database test app's test
@@ -95,7 +97,7 @@ func schemaVersion(t *testing.T, s *Server) string {
 // named) and traffic stays; the forced rollback restores the database's
 // snapshot first and then flips.
 func TestWarmRollbackMeetsTheSchema(t *testing.T) {
-	s, _ := writerServer(t, "maintenance")
+	s, _ := writerServer(t, "maintenance", 1)
 	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "HEAD~1")
 	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "main")
 	wantWriterVersion(t, s, "2.0.0")
@@ -123,7 +125,7 @@ func TestWarmRollbackMeetsTheSchema(t *testing.T) {
 // the schema gate, and forced it restores the pre-contract snapshot, undoes
 // the migration and flips.
 func TestRollbackAfterForcedContract(t *testing.T) {
-	s, _ := writerServer(t, "bluegreen")
+	s, _ := writerServer(t, "bluegreen", 1)
 	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "HEAD~1")
 	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "main")
 	mustCLI(t, s.APIURL, "db", "contract", "test", "--force")
@@ -143,7 +145,7 @@ func TestRollbackAfterForcedContract(t *testing.T) {
 // (its migration expanded, the candidate up on the new schema version) and
 // goes on with `gantry continue`, which finds the schema it started with.
 func TestPauseAfterWithDatabase(t *testing.T) {
-	s, _ := writerServer(t, "bluegreen")
+	s, _ := writerServer(t, "bluegreen", 1)
 	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "HEAD~1")
 	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "main", "--pause-after", "0")
 	wantWriterVersion(t, s, "1.0.0")
