@@ -215,7 +215,7 @@ func (o *Orchestrator) contractIfDue(ctx context.Context, env *gantry.Environmen
 // Force overrides the warm standby only: a contract that would remove the
 // schema of the release serving traffic is refused whatever the flags.
 func (o *Orchestrator) Contract(ctx context.Context, app, envName string, force bool) (*gantry.MigrationRecord, error) {
-	env, b, err := o.bindingOfActive(ctx, app, envName)
+	env, b, err := o.envDatabase(ctx, app, envName)
 	if err != nil {
 		return nil, err
 	}
@@ -243,40 +243,69 @@ func (c *dbChange) connVars() map[string]string {
 
 // DatabaseStatus returns the ledger of an environment's database.
 func (o *Orchestrator) DatabaseStatus(ctx context.Context, app, envName string) (*gantry.DatabaseStatus, error) {
-	_, b, err := o.bindingOfActive(ctx, app, envName)
+	_, b, err := o.envDatabase(ctx, app, envName)
 	if err != nil {
 		return nil, err
 	}
 	return o.Databases.Status(ctx, *b)
 }
 
-// bindingOfActive returns an environment and the database binding of the
-// release it runs.
-func (o *Orchestrator) bindingOfActive(ctx context.Context, app, envName string) (*gantry.Environment, *gantry.DatabaseBinding, error) {
+// envDatabase returns an environment and its database binding. The
+// database belongs to the environment (its DATABASE_URL secret), not to
+// the release that serves: after a rollback to a release that declares
+// none, it is still the environment's, read with the engine of the latest
+// release that declared it (databaseManifest).
+func (o *Orchestrator) envDatabase(ctx context.Context, app, envName string) (*gantry.Environment, *gantry.DatabaseBinding, error) {
 	env, err := o.Store.FindEnvironment(ctx, app, envName)
 	if err != nil {
 		return nil, nil, err
 	}
-	a := env.ActiveSlot()
-	if a == nil {
-		return nil, nil, gantry.Errorf(gantry.EINVALID, "environment %q runs nothing", envName)
-	}
-	rel, err := o.Store.FindRelease(ctx, app, a.ReleaseID)
+	m, err := o.databaseManifest(ctx, env)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := o.manifestOf(rel)
-	if err != nil {
-		return nil, nil, err
+	if m == nil {
+		if env.ActiveSlot() == nil {
+			return nil, nil, gantry.Errorf(gantry.EINVALID, "environment %q runs nothing, and no release that ran on it declares a database", envName)
+		}
+		return nil, nil, gantry.Errorf(gantry.EINVALID, "environment %q has no database: no release of app %s that ran on it declares one", envName, app)
 	}
 	b, err := o.dbBinding(env, m)
 	if err != nil {
 		return nil, nil, err
 	}
-	if b == nil {
-		return nil, nil, gantry.Errorf(gantry.EINVALID, "release %s of app %s declares no database", rel.Version, app)
-	}
 	return env, b, nil
+}
+
+// databaseManifest is the manifest that declares env's database: that of
+// the release serving, else of the warm one, else of the latest release
+// deployed there that declared one; nil when none did.
+func (o *Orchestrator) databaseManifest(ctx context.Context, env *gantry.Environment) (*gantry.Manifest, error) {
+	var ids []string
+	if a := env.ActiveSlot(); a != nil {
+		ids = append(ids, a.ReleaseID)
+		if s := env.Slots[gantry.OtherSlot(a.Name)]; s != nil {
+			ids = append(ids, s.ReleaseID)
+		}
+	}
+	ds, err := o.Store.ListDeployments(ctx, gantry.DeploymentFilter{App: env.App, Env: env.Name, State: gantry.DeploymentSucceeded, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		ids = append(ids, d.ReleaseID)
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if m := o.manifestOfRelease(ctx, env.App, id); m != nil && m.Database != nil {
+			return m, nil
+		}
+	}
+	return nil, nil
 }
 
 // copyPlan is a validated database copy for a clone.
@@ -289,7 +318,7 @@ func (o *Orchestrator) planCopy(ctx context.Context, src, dst *gantry.Environmen
 	if o.Databases == nil || m.Database == nil {
 		return nil, gantry.Errorf(gantry.EINVALID, "--with-data: app %s declares no database", src.App)
 	}
-	_, from, err := o.bindingOfActive(ctx, src.App, src.Name)
+	_, from, err := o.envDatabase(ctx, src.App, src.Name)
 	if err != nil {
 		return nil, err
 	}
