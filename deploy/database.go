@@ -308,8 +308,12 @@ func (o *Orchestrator) databaseManifest(ctx context.Context, env *gantry.Environ
 	return nil, nil
 }
 
-// copyPlan is a validated database copy for a clone.
-type copyPlan struct{ from, to *gantry.DatabaseBinding }
+// copyPlan is a validated database copy for a clone; made is the copy,
+// once made.
+type copyPlan struct {
+	from, to *gantry.DatabaseBinding
+	made     *gantry.CopyRecord
+}
 
 // planCopy checks, before anything changes, that a clone with data can be
 // made: the source has a database, and the new environment is bound to
@@ -345,7 +349,12 @@ func (o *Orchestrator) copyData(ctx context.Context, r *run, p *copyPlan, postCo
 		if err != nil {
 			return "", err
 		}
+		p.made = rec
+		version := shortFP(rec.SchemaVersion)
+		if version == "" {
+			version = "(none recorded)"
+		}
 		return fmt.Sprintf("copied %s/%s by %s at schema version %s in %s (post-copy script: %t)",
-			rec.FromApp, rec.FromEnv, rec.Method, rec.SchemaVersion, rec.Took.Round(time.Millisecond), rec.PostCopy), nil
+			rec.FromApp, rec.FromEnv, rec.Method, version, rec.Took.Round(time.Millisecond), rec.PostCopy), nil
 	})
 }
