@@ -200,7 +200,7 @@ func (d *decoder) varName(n *yaml.Node, path, s string) bool {
 		d.addf(n, path, "invalid variable name %q: use uppercase letters, digits and '_', not starting with a digit", clip(s))
 		return false
 	case reservedVar(s):
-		d.addf(n, path, "%s is set by Gantry and cannot be declared (PORT and names starting with %s are reserved)", s, reservedVarPrefix)
+		d.addf(n, path, "%s is set by Gantry and cannot be declared (PORT, HOST and names starting with %s are reserved)", s, reservedVarPrefix)
 		return false
 	}
 	return true
