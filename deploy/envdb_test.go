@@ -236,3 +236,37 @@ func TestFailedCloneRemovesWhatItMade(t *testing.T) {
 		t.Errorf("testnew's database after the retry has migrations %v, want prod's copied", applied)
 	}
 }
+
+// TestPromoteTakesAStrategy: promote takes --strategy as deploy does, so
+// that an app whose migration the old release cannot live with is
+// promoted with restart (Miniflux: promote had no --strategy); an unknown
+// one is refused before anything runs.
+func TestPromoteTakesAStrategy(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0"})
+	for _, rel := range []*gantry.Release{v1, v2} {
+		h.MustDeploy(t, "shop", "test", rel)
+		if rel == v1 {
+			if _, err := h.O.Promote(h.Ctx, gantry.PromoteRequest{App: "shop", From: "test", To: "prod", Actor: "dev"}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_, err := h.O.Promote(h.Ctx, gantry.PromoteRequest{App: "shop", From: "test", To: "prod", Actor: "dev", Strategy: "sideways"}, nil)
+	if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), `unknown strategy "sideways"`) {
+		t.Errorf("promote --strategy sideways: %v", err)
+	}
+	d, err := h.O.Promote(h.Ctx, gantry.PromoteRequest{App: "shop", From: "test", To: "prod", Actor: "dev", Strategy: gantry.StrategyRestart}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Strategy != gantry.StrategyRestart {
+		t.Errorf("promotion's strategy %q, want restart", d.Strategy)
+	}
+	env := h.MustEnv(t, "shop", "prod")
+	if env.Active != gantry.SlotBlue || env.ActiveSlot().ReleaseID != v2.ID {
+		t.Errorf("prod after a restart promotion: slot %s runs %s; want 1.1.0 in place on blue", env.Active, env.ActiveSlot().Version)
+	}
+}
