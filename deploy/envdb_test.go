@@ -270,3 +270,30 @@ func TestPromoteTakesAStrategy(t *testing.T) {
 		t.Errorf("prod after a restart promotion: slot %s runs %s; want 1.1.0 in place on blue", env.Active, env.ActiveSlot().Version)
 	}
 }
+
+// TestCloneWarnsOfTheSourcesHosts: a variable that names the source's host
+// as written is copied as written, and the clone's journal says so and
+// how to derive it instead.
+func TestCloneWarnsOfTheSourcesHosts(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	app.Envs = []Env{{Name: "prod", Vars: `{BASE_URL: "https://prod.shop.localhost/", LOG_LEVEL: info}`}}
+	h.MustDeploy(t, "shop", "prod", h.MustRelease(t, app, Rel{Version: "1.0.0"}))
+	d, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "prod", Dst: "testnew", Actor: "dev"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := h.Store.FindDeployment(h.Ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var detail string
+	for _, s := range full.Steps {
+		if s.Name == "create" && s.State == gantry.StepDone {
+			detail = s.Detail
+		}
+	}
+	if !strings.Contains(detail, "BASE_URL (prod.shop.localhost)") || !strings.Contains(detail, "{host}") || strings.Contains(detail, "LOG_LEVEL") {
+		t.Errorf("the clone's create step says %q; want a warning naming BASE_URL alone and {host}", detail)
+	}
+}

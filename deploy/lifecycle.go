@@ -3,6 +3,8 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
@@ -75,7 +77,7 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 	c := op.clone
 	err := r.step(ctx, "create", fmt.Sprintf("%s from %s, hosts %s", op.env, op.fromEnv, strings.Join(c.dst.Spec.Hosts, ",")), func() (string, error) {
-		return "", o.saveEnv(ctx, c.dst)
+		return sourceHostsIn(c.dst.Spec.Vars, op.source, op.env), o.saveEnv(ctx, c.dst)
 	})
 	if err != nil {
 		return err
@@ -131,6 +133,26 @@ func (o *Orchestrator) undoClone(ctx context.Context, r *run, op *op, cause erro
 		return fmt.Errorf("%w (and the clone could not be removed: %s; remove it with gantry env delete %s --force)", cause, gantry.ErrorMessage(err), op.env)
 	}
 	return cause
+}
+
+// sourceHostsIn warns of the variables a clone copies that name one of
+// its source's hosts as written: the clone would link to its source.
+// {host} in their place follows each environment.
+func sourceHostsIn(vars map[string]string, src *gantry.Environment, dst string) string {
+	var named []string
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		for _, h := range src.Spec.Hosts {
+			if !strings.HasPrefix(h, "*.") && strings.Contains(vars[k], h) {
+				named = append(named, k+" ("+h+")")
+				break
+			}
+		}
+	}
+	if len(named) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("warning: %s name %s's hosts as written, so %s links to %s; write {host} in their place (docs/environment.md)",
+		strings.Join(named, ", "), src.Name, dst, src.Name)
 }
 
 // renameOp is what a rename adds to its op.
