@@ -195,15 +195,18 @@ type CopyRequest struct {
 
 // CopyRecord is the provenance of a copied database.
 type CopyRecord struct {
-	FromApp       string        `json:"from_app"`
-	FromEnv       string        `json:"from_env"`
-	ToApp         string        `json:"to_app"`
-	ToEnv         string        `json:"to_env"`
-	Method        string        `json:"method"`
-	SchemaVersion string        `json:"schema_version,omitempty"`
-	PostCopy      bool          `json:"post_copy"`
-	StartedAt     time.Time     `json:"started_at"`
-	Took          time.Duration `json:"took"`
+	FromApp       string `json:"from_app"`
+	FromEnv       string `json:"from_env"`
+	ToApp         string `json:"to_app"`
+	ToEnv         string `json:"to_env"`
+	Method        string `json:"method"`
+	SchemaVersion string `json:"schema_version,omitempty"`
+	PostCopy      bool   `json:"post_copy"`
+	// Created says Copy created To's database (else it found it empty):
+	// DiscardCopy then drops it rather than emptying it.
+	Created   bool          `json:"created,omitempty"`
+	StartedAt time.Time     `json:"started_at"`
+	Took      time.Duration `json:"took"`
 }
 
 // DatabaseChanger applies an app's migrations around a blue-green deploy:
@@ -231,7 +234,12 @@ type DatabaseChanger interface {
 	Snapshots(ctx context.Context, b DatabaseBinding) ([]*Snapshot, error)
 	Restore(ctx context.Context, b DatabaseBinding, name string) (*MigrationRecord, error)
 	// Copy refuses (ECONFLICT) while a pgroll migration is active on From.
+	// A copy that fails removes what it made.
 	Copy(ctx context.Context, req CopyRequest) (*CopyRecord, error)
+	// DiscardCopy removes a copy that rec made in to, for a clone that
+	// failed after it: the database when Copy created it, else everything
+	// in it, so that the clone can run again.
+	DiscardCopy(ctx context.Context, rec *CopyRecord, to DatabaseBinding) error
 
 	// Fingerprint is a digest of the app's schema (tables, columns, types,
 	// constraints, indexes; Gantry's own bookkeeping excluded): for apps

@@ -3,6 +3,7 @@ package gantry
 import (
 	"context"
 	"io"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,13 +115,31 @@ type FoundInstance struct {
 	Running  bool     `json:"running"`
 }
 
+// Listen hosts: the interface an instance is told to listen on ($HOST).
+const (
+	// ListenLoopback: the instance shares the host's network (a process,
+	// a container on the host network) and must not be reachable but
+	// through the router.
+	ListenLoopback = "127.0.0.1"
+	// ListenAll: the instance has a network of its own (a container with a
+	// published port, a pod), reached on its own address.
+	ListenAll = "0.0.0.0"
+)
+
 // Environ returns an instance's environment, sorted: base (what the driver
 // passes of its own, e.g. PATH), then the spec's Vars, then what Gantry
-// sets, which wins: PORT, GANTRY_APP, GANTRY_ENV, GANTRY_SLOT,
-// GANTRY_SERVICE, GANTRY_INSTANCE, GANTRY_RELEASE. A variable that cannot
-// be passed is refused without quoting its value, which may be a secret.
+// sets, which wins: PORT, HOST (127.0.0.1), GANTRY_LISTEN (HOST:PORT),
+// GANTRY_APP, GANTRY_ENV, GANTRY_SLOT, GANTRY_SERVICE, GANTRY_INSTANCE,
+// GANTRY_RELEASE. A variable that cannot be passed is refused without
+// quoting its value, which may be a secret.
 func (spec InstanceSpec) Environ(base map[string]string) ([]string, error) {
-	m := make(map[string]string, len(base)+len(spec.Vars)+7)
+	return spec.EnvironOn(base, ListenLoopback)
+}
+
+// EnvironOn is Environ for an instance that listens on host: a driver
+// whose instances have a network of their own passes ListenAll.
+func (spec InstanceSpec) EnvironOn(base map[string]string, host string) ([]string, error) {
+	m := make(map[string]string, len(base)+len(spec.Vars)+9)
 	for k, v := range base {
 		m[k] = v
 	}
@@ -132,6 +151,8 @@ func (spec InstanceSpec) Environ(base map[string]string) ([]string, error) {
 	}
 	if spec.Port > 0 {
 		m["PORT"] = strconv.Itoa(spec.Port)
+		m["HOST"] = host
+		m["GANTRY_LISTEN"] = net.JoinHostPort(host, m["PORT"])
 	}
 	m["GANTRY_APP"] = spec.App
 	m["GANTRY_ENV"] = spec.Env

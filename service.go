@@ -34,6 +34,9 @@ type PromoteRequest struct {
 	Actor      string `json:"actor"`
 	BreakGlass string `json:"break_glass,omitempty"`
 	Wait       bool   `json:"wait,omitempty"`
+	// Strategy overrides To's strategy (bluegreen, restart, maintenance),
+	// as DeployRequest.Strategy does.
+	Strategy string `json:"strategy,omitempty"`
 	// PauseAfter pauses the rollout on To once this order group is healthy.
 	PauseAfter *int `json:"pause_after,omitempty"`
 }

@@ -20,7 +20,7 @@ import (
 // fast but needs the source to have no other session and both on one server.
 // Copying while a pgroll migration is active is refused: the copy would
 // carry a half-done migration whose contract belongs to the source's slots.
-func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.CopyRecord, error) {
+func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (rec *gantry.CopyRecord, rerr error) {
 	method := req.Method
 	if method == "" {
 		method = gantry.CopyDump
@@ -37,7 +37,7 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.Cop
 		return nil, err
 	}
 	started := c.now()
-	rec := &gantry.CopyRecord{FromApp: req.From.App, FromEnv: req.From.Env, ToApp: req.To.App, ToEnv: req.To.Env, Method: method, StartedAt: started}
+	rec = &gantry.CopyRecord{FromApp: req.From.App, FromEnv: req.From.Env, ToApp: req.To.App, ToEnv: req.To.Env, Method: method, StartedAt: started}
 
 	src, err := openDB(req.From)
 	if err != nil {
@@ -81,9 +81,10 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.Cop
 			return nil, gantry.Errorf(gantry.EFAILED, "copy %s/%s: %v", req.From.App, req.From.Env, err)
 		}
 		release() // the dump is consistent; migrations on the source may go on
-		if err := createTarget(ctx, req.To, toName, ""); err != nil {
+		if rec.Created, err = createTarget(ctx, req.To, toName, ""); err != nil {
 			return nil, err
 		}
+		defer c.discardOnError(ctx, &rerr, rec, req.To)
 		if err := run(ctx, c.tool("pg_restore"), "-j", c.jobs(), "--exit-on-error", "-d", req.To.URL, dump); err != nil {
 			return nil, gantry.Errorf(gantry.EFAILED, "copy into %s/%s: %v", req.To.App, req.To.Env, err)
 		}
@@ -97,9 +98,10 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.Cop
 		// migration starting in between makes CREATE DATABASE fail instead.
 		release()
 		src.Close()
-		if err := createTarget(ctx, req.To, toName, fromName); err != nil {
+		if rec.Created, err = createTarget(ctx, req.To, toName, fromName); err != nil {
 			return nil, err
 		}
+		defer c.discardOnError(ctx, &rerr, rec, req.To)
 	}
 
 	dst, err := openDB(req.To)
@@ -133,9 +135,32 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.Cop
 }
 
 // createTarget creates the target database through the server's maintenance
-// database, or accepts an existing one if it is empty (dump method only).
-func createTarget(ctx context.Context, to gantry.DatabaseBinding, name, template string) error {
-	maint, err := withDatabase(to.URL, "postgres")
+// database (created), or accepts an existing one if it is empty (dump
+// method only).
+func createTarget(ctx context.Context, to gantry.DatabaseBinding, name, template string) (created bool, err error) {
+	q := `CREATE DATABASE ` + quoteIdent(name)
+	if template != "" {
+		q += ` TEMPLATE ` + quoteIdent(template)
+	}
+	err = maintenance(ctx, to, q)
+	var pqErr *pq.Error
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &pqErr) && pqErr.Code == "42P04" && template == "": // duplicate_database
+		return false, ensureEmpty(ctx, to)
+	case errors.As(err, &pqErr) && pqErr.Code == "42P04":
+		return false, gantry.Errorf(gantry.ECONFLICT, "database %s of %s/%s exists: a template copy needs a new database", name, to.App, to.Env)
+	case errors.As(err, &pqErr) && pqErr.Code == "55006": // object_in_use
+		return false, gantry.Errorf(gantry.ECONFLICT, "the source database has other sessions: quiesce it, or copy with the dump method")
+	}
+	return false, fmt.Errorf("create database %s: %w", name, err)
+}
+
+// maintenance runs q through the server's maintenance database (CREATE
+// and DROP DATABASE cannot run inside the database they name).
+func maintenance(ctx context.Context, b gantry.DatabaseBinding, q string) error {
+	maint, err := withDatabase(b.URL, "postgres")
 	if err != nil {
 		return err
 	}
@@ -144,23 +169,49 @@ func createTarget(ctx context.Context, to gantry.DatabaseBinding, name, template
 		return err
 	}
 	defer m.Close()
-	q := `CREATE DATABASE ` + quoteIdent(name)
-	if template != "" {
-		q += ` TEMPLATE ` + quoteIdent(template)
-	}
 	_, err = m.ExecContext(ctx, q)
-	var pqErr *pq.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &pqErr) && pqErr.Code == "42P04" && template == "": // duplicate_database
-		return ensureEmpty(ctx, to)
-	case errors.As(err, &pqErr) && pqErr.Code == "42P04":
-		return gantry.Errorf(gantry.ECONFLICT, "database %s of %s/%s exists: a template copy needs a new database", name, to.App, to.Env)
-	case errors.As(err, &pqErr) && pqErr.Code == "55006": // object_in_use
-		return gantry.Errorf(gantry.ECONFLICT, "the source database has other sessions: quiesce it, or copy with the dump method")
+	return err
+}
+
+// discardOnError removes a copy that failed after its target was made, so
+// that it can run again.
+func (c *Changer) discardOnError(ctx context.Context, err *error, rec *gantry.CopyRecord, to gantry.DatabaseBinding) {
+	if *err == nil {
+		return
 	}
-	return fmt.Errorf("create database %s: %w", name, err)
+	if derr := c.DiscardCopy(context.WithoutCancel(ctx), rec, to); derr != nil {
+		*err = fmt.Errorf("%w (and the partial copy could not be removed: %v)", *err, derr)
+	}
+}
+
+// DiscardCopy removes what Copy made in to: the database when it created
+// it (a session still open on it is ended), else every schema in it,
+// Gantry's ledger included, which leaves it empty as Copy found it.
+func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to gantry.DatabaseBinding) error {
+	name, err := databaseName(to.URL)
+	if err != nil {
+		return err
+	}
+	if rec != nil && rec.Created {
+		if err := maintenance(ctx, to, `DROP DATABASE IF EXISTS `+quoteIdent(name)+` WITH (FORCE)`); err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		c.logger().Warn("database copy discarded", "app", to.App, "env", to.Env, "database", name, "dropped", true)
+		return nil
+	}
+	db, err := openDB(to)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := dropAll(ctx, db); err != nil {
+		return fmt.Errorf("empty database %s: %w", name, err)
+	}
+	if _, err := db.ExecContext(ctx, `DROP SCHEMA IF EXISTS `+ledgerSchema+` CASCADE`); err != nil {
+		return fmt.Errorf("empty database %s: %w", name, err)
+	}
+	c.logger().Warn("database copy discarded", "app", to.App, "env", to.Env, "database", name, "dropped", false)
+	return nil
 }
 
 func ensureEmpty(ctx context.Context, to gantry.DatabaseBinding) error {

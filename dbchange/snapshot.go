@@ -241,8 +241,13 @@ func (c *Changer) schemaVersion(ctx context.Context, b gantry.DatabaseBinding, d
 		return "", err
 	}
 	applied, _, err := eng.state(ctx, db)
-	if err != nil || len(applied) == 0 {
+	if err != nil {
 		return "", err
+	}
+	if len(applied) == 0 {
+		// No migration of Gantry's made this schema (empty migrations,
+		// or tables made by hand): its fingerprint names it.
+		return fingerprint(ctx, db)
 	}
 	return applied[len(applied)-1], nil
 }

@@ -28,6 +28,8 @@ type Env struct {
 	Runtime     string // "" is process
 	Freeze      [][2]time.Time
 	Watch       string // the watch mapping, inline YAML ({window: 1m, …})
+	Secrets     []string
+	Vars        string // the vars mapping, inline YAML ({BASE_URL: …})
 }
 
 // App is a test manifest.
@@ -101,6 +103,12 @@ func (a App) YAML() string {
 		}
 		if e.Watch != "" {
 			fmt.Fprintf(&b, "    watch: %s\n", e.Watch)
+		}
+		if len(e.Secrets) > 0 {
+			fmt.Fprintf(&b, "    secrets: [%s]\n", strings.Join(e.Secrets, ", "))
+		}
+		if e.Vars != "" {
+			fmt.Fprintf(&b, "    vars: %s\n", e.Vars)
 		}
 	}
 	return b.String()

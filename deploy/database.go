@@ -215,7 +215,7 @@ func (o *Orchestrator) contractIfDue(ctx context.Context, env *gantry.Environmen
 // Force overrides the warm standby only: a contract that would remove the
 // schema of the release serving traffic is refused whatever the flags.
 func (o *Orchestrator) Contract(ctx context.Context, app, envName string, force bool) (*gantry.MigrationRecord, error) {
-	env, b, err := o.bindingOfActive(ctx, app, envName)
+	env, b, err := o.envDatabase(ctx, app, envName)
 	if err != nil {
 		return nil, err
 	}
@@ -243,44 +243,77 @@ func (c *dbChange) connVars() map[string]string {
 
 // DatabaseStatus returns the ledger of an environment's database.
 func (o *Orchestrator) DatabaseStatus(ctx context.Context, app, envName string) (*gantry.DatabaseStatus, error) {
-	_, b, err := o.bindingOfActive(ctx, app, envName)
+	_, b, err := o.envDatabase(ctx, app, envName)
 	if err != nil {
 		return nil, err
 	}
 	return o.Databases.Status(ctx, *b)
 }
 
-// bindingOfActive returns an environment and the database binding of the
-// release it runs.
-func (o *Orchestrator) bindingOfActive(ctx context.Context, app, envName string) (*gantry.Environment, *gantry.DatabaseBinding, error) {
+// envDatabase returns an environment and its database binding. The
+// database belongs to the environment (its DATABASE_URL secret), not to
+// the release that serves: after a rollback to a release that declares
+// none, it is still the environment's, read with the engine of the latest
+// release that declared it (databaseManifest).
+func (o *Orchestrator) envDatabase(ctx context.Context, app, envName string) (*gantry.Environment, *gantry.DatabaseBinding, error) {
 	env, err := o.Store.FindEnvironment(ctx, app, envName)
 	if err != nil {
 		return nil, nil, err
 	}
-	a := env.ActiveSlot()
-	if a == nil {
-		return nil, nil, gantry.Errorf(gantry.EINVALID, "environment %q runs nothing", envName)
-	}
-	rel, err := o.Store.FindRelease(ctx, app, a.ReleaseID)
+	m, err := o.databaseManifest(ctx, env)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := o.manifestOf(rel)
-	if err != nil {
-		return nil, nil, err
+	if m == nil {
+		if env.ActiveSlot() == nil {
+			return nil, nil, gantry.Errorf(gantry.EINVALID, "environment %q runs nothing, and no release that ran on it declares a database", envName)
+		}
+		return nil, nil, gantry.Errorf(gantry.EINVALID, "environment %q has no database: no release of app %s that ran on it declares one", envName, app)
 	}
 	b, err := o.dbBinding(env, m)
 	if err != nil {
 		return nil, nil, err
 	}
-	if b == nil {
-		return nil, nil, gantry.Errorf(gantry.EINVALID, "release %s of app %s declares no database", rel.Version, app)
-	}
 	return env, b, nil
 }
 
-// copyPlan is a validated database copy for a clone.
-type copyPlan struct{ from, to *gantry.DatabaseBinding }
+// databaseManifest is the manifest that declares env's database: that of
+// the release serving, else of the warm one, else of the latest release
+// deployed there that declared one; nil when none did.
+func (o *Orchestrator) databaseManifest(ctx context.Context, env *gantry.Environment) (*gantry.Manifest, error) {
+	var ids []string
+	if a := env.ActiveSlot(); a != nil {
+		ids = append(ids, a.ReleaseID)
+		if s := env.Slots[gantry.OtherSlot(a.Name)]; s != nil {
+			ids = append(ids, s.ReleaseID)
+		}
+	}
+	ds, err := o.Store.ListDeployments(ctx, gantry.DeploymentFilter{App: env.App, Env: env.Name, State: gantry.DeploymentSucceeded, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		ids = append(ids, d.ReleaseID)
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if m := o.manifestOfRelease(ctx, env.App, id); m != nil && m.Database != nil {
+			return m, nil
+		}
+	}
+	return nil, nil
+}
+
+// copyPlan is a validated database copy for a clone; made is the copy,
+// once made.
+type copyPlan struct {
+	from, to *gantry.DatabaseBinding
+	made     *gantry.CopyRecord
+}
 
 // planCopy checks, before anything changes, that a clone with data can be
 // made: the source has a database, and the new environment is bound to
@@ -289,7 +322,7 @@ func (o *Orchestrator) planCopy(ctx context.Context, src, dst *gantry.Environmen
 	if o.Databases == nil || m.Database == nil {
 		return nil, gantry.Errorf(gantry.EINVALID, "--with-data: app %s declares no database", src.App)
 	}
-	_, from, err := o.bindingOfActive(ctx, src.App, src.Name)
+	_, from, err := o.envDatabase(ctx, src.App, src.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +349,12 @@ func (o *Orchestrator) copyData(ctx context.Context, r *run, p *copyPlan, postCo
 		if err != nil {
 			return "", err
 		}
+		p.made = rec
+		version := shortFP(rec.SchemaVersion)
+		if version == "" {
+			version = "(none recorded)"
+		}
 		return fmt.Sprintf("copied %s/%s by %s at schema version %s in %s (post-copy script: %t)",
-			rec.FromApp, rec.FromEnv, rec.Method, rec.SchemaVersion, rec.Took.Round(time.Millisecond), rec.PostCopy), nil
+			rec.FromApp, rec.FromEnv, rec.Method, version, rec.Took.Round(time.Millisecond), rec.PostCopy), nil
 	})
 }

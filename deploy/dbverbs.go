@@ -45,13 +45,12 @@ func (o *Orchestrator) lockForDatabase(ctx context.Context, app, envName, op str
 	}, nil
 }
 
-// databaseOf returns the environment and the binding of the database its
-// active release declares.
+// databaseOf returns the environment and the binding of its database.
 func (o *Orchestrator) databaseOf(ctx context.Context, app, envName string) (*gantry.Environment, *gantry.DatabaseBinding, error) {
 	if o.Databases == nil {
 		return nil, nil, gantry.Errorf(gantry.EINVALID, "this server has no database support: use `gantry db` with --url")
 	}
-	return o.bindingOfActive(ctx, app, envName)
+	return o.envDatabase(ctx, app, envName)
 }
 
 // DatabaseContract is `gantry db contract` through the server: Contract
@@ -214,11 +213,9 @@ func (o *Orchestrator) DatabaseRollback(ctx context.Context, app, envName string
 	if err != nil {
 		return nil, err
 	}
-	if b.Engine == gantry.MigrationEngineCommand || b.Engine == "" {
-		if m := o.activeManifest(ctx, env); m != nil && m.Database != nil && m.Database.AppMigrates() {
-			return nil, gantry.Errorf(gantry.EINVALID, "app %s migrates its own database: Gantry cannot undo one of its migrations, only restore the snapshot taken before it. Go back to the release that ran on it with `gantry rollback %s --force --app %s` (it restores that snapshot and switches), or restore one by hand with `gantry db snapshots %s --app %s` and `gantry db restore %s SNAPSHOT --app %s`",
-				app, envName, app, envName, app, envName, app)
-		}
+	if b.Engine == gantry.MigrationEngineCommand {
+		return nil, gantry.Errorf(gantry.EINVALID, "app %s migrates its own database: Gantry cannot undo one of its migrations, only restore the snapshot taken before it. Go back to the release that ran on it with `gantry rollback %s --force --app %s` (it restores that snapshot and switches), or restore one by hand with `gantry db snapshots %s --app %s` and `gantry db restore %s SNAPSHOT --app %s`",
+			app, envName, app, envName, app, envName, app)
 	}
 	st, err := o.Databases.Status(ctx, *b)
 	if err != nil {
@@ -369,12 +366,4 @@ func (o *Orchestrator) activeMigrationUnknownTo(ctx context.Context, env *gantry
 		return ""
 	}
 	return st.Active
-}
-
-// activeManifest is the manifest of the release env's active slot runs, or nil.
-func (o *Orchestrator) activeManifest(ctx context.Context, env *gantry.Environment) *gantry.Manifest {
-	if a := env.ActiveSlot(); a != nil {
-		return o.manifestOfRelease(ctx, env.App, a.ReleaseID)
-	}
-	return nil
 }

@@ -34,7 +34,7 @@ func (o *Orchestrator) runHooks(ctx context.Context, r *run, m *gantry.Manifest,
 	hc := gantry.HookContext{App: r.d.App, Env: r.d.Env, Release: rel.ID, Version: rel.Version, Commit: rel.Commit,
 		Actor: r.d.Actor, Phase: phase, DeploymentID: r.d.ID, URL: o.hostURL(host)}
 	if env != nil {
-		hc.Vars = env.Spec.Vars
+		hc.Vars = env.ExpandedVars()
 		hc.Secrets = map[string]string{}
 		for _, name := range env.Spec.Secrets {
 			if v, ok := o.secretValue(env.App, env.Name, name); ok {
@@ -96,15 +96,6 @@ func (o *Orchestrator) hostURL(host string) string {
 		return ""
 	}
 	return "http://" + host + ":" + u.Port()
-}
-
-func firstHost(hosts []string) string {
-	for _, h := range hosts {
-		if !strings.HasPrefix(h, "*.") {
-			return h
-		}
-	}
-	return ""
 }
 
 // notify announces a deployment's state, without holding it up.

@@ -67,7 +67,7 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 // variables, its resolved secrets and Gantry's own.
 func (o *Orchestrator) instanceVars(env *gantry.Environment, rel *gantry.Release, slot string) (map[string]string, error) {
 	vars := map[string]string{}
-	for k, v := range env.Spec.Vars {
+	for k, v := range env.ExpandedVars() {
 		vars[k] = v
 	}
 	for _, name := range env.Spec.Secrets {

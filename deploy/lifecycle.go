@@ -3,6 +3,8 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
@@ -53,33 +55,104 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 		return nil, err
 	}
 	c := &cloneOp{dst: dst, postCopy: req.PostCopy}
+	op := &op{kind: gantry.KindClone, app: req.App, env: req.Dst, actor: req.Actor, rel: rel, m: m, spec: &dst.Spec,
+		fromEnv: req.Src, source: src, alsoFrozen: []*gantry.EnvironmentSpec{&src.Spec}, strategy: gantry.StrategyBlueGreen, clone: c,
+		breakGlass: req.BreakGlass}
+	// Every secret first, all named at once: the copy's own check would
+	// name DATABASE_URL alone.
+	if err := o.checkNeeds(ctx, op); err != nil {
+		return nil, err
+	}
 	if req.WithData {
 		if c.copy, err = o.planCopy(ctx, src, dst, m); err != nil {
 			return nil, err
 		}
 	}
-	op := &op{kind: gantry.KindClone, app: req.App, env: req.Dst, actor: req.Actor, rel: rel, m: m, spec: &dst.Spec,
-		fromEnv: req.Src, source: src, alsoFrozen: []*gantry.EnvironmentSpec{&src.Spec}, strategy: gantry.StrategyBlueGreen, clone: c,
-		breakGlass: req.BreakGlass}
 	return o.execute(ctx, op, progress)
 }
 
 // performClone creates the new environment, copies its data when asked,
-// and rolls the source's release out on it.
+// and rolls the source's release out on it. A clone that fails before the
+// new environment serves removes what it made.
 func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 	c := op.clone
 	err := r.step(ctx, "create", fmt.Sprintf("%s from %s, hosts %s", op.env, op.fromEnv, strings.Join(c.dst.Spec.Hosts, ",")), func() (string, error) {
-		return "", o.saveEnv(ctx, c.dst)
+		return sourceHostsIn(c.dst.Spec.Vars, op.source, op.env), o.saveEnv(ctx, c.dst)
 	})
 	if err != nil {
 		return err
 	}
 	if c.copy != nil {
 		if err := o.copyData(ctx, r, c.copy, c.postCopy); err != nil {
-			return err
+			return o.undoClone(ctx, r, op, err)
 		}
 	}
-	return o.roll(ctx, r, op)
+	if err := o.roll(ctx, r, op); err != nil {
+		return o.undoClone(ctx, r, op, err)
+	}
+	return nil
+}
+
+// undoClone removes what a failed clone made (its instances, route and
+// database copy, then the environment itself, keeping its history), so
+// that the same clone can run again; a clone that failed after its
+// environment took traffic is kept: it serves. It returns cause.
+func (o *Orchestrator) undoClone(ctx context.Context, r *run, op *op, cause error) error {
+	wctx := context.WithoutCancel(ctx)
+	env, err := o.Store.FindEnvironment(wctx, op.app, op.env)
+	if err != nil || env.ActiveSlot() != nil {
+		return cause
+	}
+	made := "the environment"
+	if cp := op.clone.copy; cp != nil && cp.made != nil {
+		made = "the environment and its database copy"
+	}
+	err = r.step(wctx, "remove-clone", fmt.Sprintf("%s did not come up: removing %s, so that the clone can run again", op.env, made), func() (string, error) {
+		drv, err := o.driver(&env.Spec)
+		if err != nil {
+			return "", err
+		}
+		for _, s := range env.Slots {
+			if len(s.Instances) > 0 {
+				if err := o.stopSlot(wctx, env, drv, s, op.m); err != nil {
+					return "", err
+				}
+			}
+		}
+		if err := o.Router.RemoveRoute(wctx, gantry.RouteName(op.app, op.env)); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+			return "", err
+		}
+		if cp := op.clone.copy; cp != nil && cp.made != nil {
+			if err := o.Databases.DiscardCopy(wctx, cp.made, *cp.to); err != nil {
+				return "", err
+			}
+		}
+		return "", o.Store.DeleteEnvironment(wctx, op.app, op.env)
+	})
+	if err != nil {
+		return fmt.Errorf("%w (and the clone could not be removed: %s; remove it with gantry env delete %s --force)", cause, gantry.ErrorMessage(err), op.env)
+	}
+	return cause
+}
+
+// sourceHostsIn warns of the variables a clone copies that name one of
+// its source's hosts as written: the clone would link to its source.
+// {host} in their place follows each environment.
+func sourceHostsIn(vars map[string]string, src *gantry.Environment, dst string) string {
+	var named []string
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		for _, h := range src.Spec.Hosts {
+			if !strings.HasPrefix(h, "*.") && strings.Contains(vars[k], h) {
+				named = append(named, k+" ("+h+")")
+				break
+			}
+		}
+	}
+	if len(named) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("warning: %s name %s's hosts as written, so %s links to %s; write {host} in their place (docs/environment.md)",
+		strings.Join(named, ", "), src.Name, dst, src.Name)
 }
 
 // renameOp is what a rename adds to its op.

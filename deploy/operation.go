@@ -114,6 +114,9 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 			return nil, err
 		}
 	}
+	if err := o.checkNeeds(ctx, op); err != nil {
+		return nil, err
+	}
 	r, err := o.start(ctx, d, progress)
 	if err != nil {
 		return nil, err
@@ -183,7 +186,7 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 	o.notify(r.d, op.rel, op.m)
 	phase := phaseOf(op.kind)
 	hooksEnv := o.hooksEnv(op)
-	if err := o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "before_"+phase, firstHost(op.spec.Hosts)); err != nil {
+	if err := o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "before_"+phase, gantry.FirstHost(op.spec.Hosts)); err != nil {
 		return err
 	}
 	if op.dbRollbackFirst != nil {
@@ -204,13 +207,13 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 		if err := o.flipBack(ctx, r, op); err != nil {
 			return err
 		}
-		if err := o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "after_switch", firstHost(op.spec.Hosts)); err != nil {
+		if err := o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "after_switch", gantry.FirstHost(op.spec.Hosts)); err != nil {
 			return err
 		}
 	} else if err := o.roll(ctx, r, op); err != nil {
 		return err
 	}
-	return o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "after_"+phase, firstHost(op.spec.Hosts))
+	return o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "after_"+phase, gantry.FirstHost(op.spec.Hosts))
 }
 
 // hooksEnv is the environment as hooks see it: its record, or for a first

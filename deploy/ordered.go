@@ -276,7 +276,7 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 		}
 	}
 	cand.Verified = true
-	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "before_switch", firstHost(route.PreviewHosts)); err != nil {
+	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "before_switch", gantry.FirstHost(route.PreviewHosts)); err != nil {
 		return o.failRollout(ctx, ro, err)
 	}
 	var before gantry.RouteStatus
@@ -307,7 +307,7 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	if err := o.watchOrRollBack(ctx, ro, route, before, targets); err != nil {
 		return err
 	}
-	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "after_switch", firstHost(route.Hosts)); err != nil {
+	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "after_switch", gantry.FirstHost(route.Hosts)); err != nil {
 		return err
 	}
 	old := env.Slots[gantry.OtherSlot(slot)]

@@ -145,7 +145,7 @@ func (o *Orchestrator) performContinue(ctx context.Context, r *run, op *op) erro
 	if err := o.switchOver(ctx, ro); err != nil {
 		return err
 	}
-	return o.runHooks(ctx, r, ro.m, op.rel, ro.env, "after_"+phaseOf(d.Kind), firstHost(ro.env.Spec.Hosts))
+	return o.runHooks(ctx, r, ro.m, op.rel, ro.env, "after_"+phaseOf(d.Kind), gantry.FirstHost(ro.env.Spec.Hosts))
 }
 
 // resumeRollout rebuilds a paused rollout from the records: the candidate

@@ -41,7 +41,7 @@ func (o *Orchestrator) Promote(ctx context.Context, req gantry.PromoteRequest, p
 			"environment %q does not accept promotions (no promote_from); deploy a release to it instead", req.To)
 	}
 	op, err := o.planDeploy(ctx, gantry.DeployRequest{App: req.App, Env: req.To, Release: rel.ID, Actor: req.Actor,
-		BreakGlass: req.BreakGlass, Wait: req.Wait, PauseAfter: req.PauseAfter}, gantry.KindPromote)
+		BreakGlass: req.BreakGlass, Wait: req.Wait, Strategy: req.Strategy, PauseAfter: req.PauseAfter}, gantry.KindPromote)
 	if err != nil {
 		return nil, err
 	}

@@ -174,18 +174,22 @@ func (d *decoder) database(n *yaml.Node, path string) *gantry.DatabaseSpec {
 		db.Engine, _ = d.oneOf(f.val, join(path, "engine"), databaseEngines)
 	}
 	// Either Gantry applies the app's migrations (pgroll, sql), or the app
-	// does (its own command, or at start): a database with neither would
-	// change under Gantry without a trace, so it is refused here rather
-	// than at its first deploy.
-	if f, ok := fs["migrate_on_start"]; ok {
-		db.MigrateOnStart, _ = d.boolean(f.val, join(path, "migrate_on_start"))
+	// does (its own command, or at start). A database with no migrations
+	// key is the app's own: it may change the schema as it starts, so it
+	// is deployed as migrate_on_start is (snapshot, fingerprints, requests
+	// held), never as a database that does not change.
+	mos, explicit := fs["migrate_on_start"]
+	if explicit {
+		db.MigrateOnStart, _ = d.boolean(mos.val, join(path, "migrate_on_start"))
 	}
 	f, ok := fs["migrations"]
 	switch {
-	case !ok && !db.MigrateOnStart:
-		d.addf(n, join(path, "migrations"), "required unless migrate_on_start: true: Gantry applies the app's migrations (engine pgroll or sql, from db/migrations by default), or runs the app's own (engine command, with run), or the app migrates as it starts (migrate_on_start: true)")
 	case ok:
 		d.migrations(f.val, join(path, "migrations"), db)
+	case explicit && !db.MigrateOnStart:
+		d.addf(mos.val, join(path, "migrate_on_start"), "false needs migrations: without them the app owns its schema and may change it as it starts; say how it changes (migrations with engine pgroll, sql or command), or remove migrate_on_start")
+	default:
+		db.MigrateOnStart = true
 	}
 	return db
 }

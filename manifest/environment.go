@@ -104,6 +104,7 @@ func (d *decoder) environment(name string, n *yaml.Node, path, app string, r *en
 		e.Vars = d.stringMap(f.val, join(path, "vars"), func(k *yaml.Node, p string) bool {
 			return d.varName(k, p, k.Value)
 		})
+		d.varPlaceholders(f.val, join(path, "vars"))
 	}
 	if f, ok := fs["secrets"]; ok {
 		p := join(path, "secrets")
@@ -199,7 +200,7 @@ func (d *decoder) varName(n *yaml.Node, path, s string) bool {
 		d.addf(n, path, "invalid variable name %q: use uppercase letters, digits and '_', not starting with a digit", clip(s))
 		return false
 	case reservedVar(s):
-		d.addf(n, path, "%s is set by Gantry and cannot be declared (PORT and names starting with %s are reserved)", s, reservedVarPrefix)
+		d.addf(n, path, "%s is set by Gantry and cannot be declared (PORT, HOST and names starting with %s are reserved)", s, reservedVarPrefix)
 		return false
 	}
 	return true
@@ -373,6 +374,25 @@ func (d *decoder) checkHostsUnique(envs map[string]*gantry.EnvironmentSpec, refs
 				continue
 			}
 			owner[h] = name
+		}
+	}
+}
+
+// varPlaceholders refuses a variable whose value holds a placeholder that
+// Gantry does not fill ({hots} for {host}), which would reach the app as
+// written.
+func (d *decoder) varPlaceholders(n *yaml.Node, path string) {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		return // stringMap said so
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolve(n.Content[i]), resolve(n.Content[i+1])
+		if v.Kind != yaml.ScalarNode {
+			continue
+		}
+		if bad := gantry.UnknownPlaceholders(v.Value); len(bad) > 0 {
+			d.addf(v, join(path, k.Value), "unknown placeholder {%s}: a value may hold {%s}, filled for each environment", strings.Join(bad, "}, {"), strings.Join(gantry.VarPlaceholders, "}, {"))
 		}
 	}
 }

@@ -79,5 +79,5 @@ var (
 // reservedVar reports whether Gantry sets the variable itself, so an app may
 // not declare it.
 func reservedVar(name string) bool {
-	return name == "PORT" || strings.HasPrefix(name, reservedVarPrefix)
+	return name == "PORT" || name == "HOST" || strings.HasPrefix(name, reservedVarPrefix)
 }

@@ -28,6 +28,12 @@ func TestSelfMigratingAppUnderLoad(t *testing.T) {
 		selfMigratingUnderLoad(t, `  migrate_on_start: true`, `    vars: {MIGRATE_ON_START: "1"}
 `, "start-group")
 	})
+	// A database with no migrations key is the app's own (Miniflux's
+	// manifest): deployed as one that migrates at start.
+	t.Run("owns-schema", func(t *testing.T) {
+		selfMigratingUnderLoad(t, ``, `    vars: {MIGRATE_ON_START: "1"}
+`, "start-group")
+	})
 }
 
 // selfMigratingUnderLoad runs the scenario with the manifest's database

@@ -17,40 +17,8 @@ import (
 // journal records where the data came from, and production's data is
 // untouched.
 func TestCloneWithData(t *testing.T) {
-	needTools(t)
-	pg := pgtest.Start(t)
-	dir := t.TempDir()
-	s := &Server{DataDir: dir, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", SecretsKey: filepath.Join(t.TempDir(), "secrets.key"),
-		Logger: newLogger(testWriter{t}, "text")}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	s, urls := helloWithDatabase(t, nil)
 	ctx := context.Background()
-	urls := map[string]string{"test": pg.CreateDB(t, "hello_test"), "prod": pg.CreateDB(t, "hello_prod"), "testnew": pg.URLFor("hello_testnew")}
-	for env, u := range urls {
-		if err := s.Client.SetSecret(ctx, "hello", env, "DATABASE_URL", u); err != nil && !strings.Contains(err.Error(), "not found") {
-			t.Fatalf("set secret of %s: %v", env, err)
-		}
-	}
-
-	repo := helloRepo(t)
-	os.MkdirAll(filepath.Join(repo, "db", "migrations"), 0o755)
-	writeFile(t, filepath.Join(repo, "db", "migrations"), "01_users.yaml",
-		"operations:\n  - create_table:\n      name: users\n      columns:\n        - {name: id, type: bigserial, pk: true}\n        - {name: name, type: text}\n")
-	git(t, repo, "add", "-A")
-	editManifest(t, repo, "database", func(m string) string {
-		m = strings.ReplaceAll(m, "    keep_warm: 10m\n", "    keep_warm: 10m\n    secrets: [DATABASE_URL]\n")
-		return m + "database:\n  engine: postgres\n  migrations: {engine: pgroll, dir: db/migrations}\n"
-	})
-	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
-	// Secrets are set per app; the app exists now.
-	for env, u := range urls {
-		if err := s.Client.SetSecret(ctx, "hello", env, "DATABASE_URL", u); err != nil {
-			t.Fatalf("set secret of %s: %v", env, err)
-		}
-	}
 	mustCLI(t, s.APIURL, "deploy", "test", "--ref", "main")
 	mustCLI(t, s.APIURL, "promote", "test", "prod")
 	prod, err := sql.Open("postgres", urls["prod"])
@@ -89,4 +57,46 @@ func TestCloneWithData(t *testing.T) {
 	if _, err := s.Store.FindEnvironment(ctx, "hello", "other"); err == nil {
 		t.Error("a refused clone left an environment behind")
 	}
+}
+
+// helloWithDatabase opens a server with the hello app, whose releases
+// carry one pgroll migration and whose environments (test, prod, testnew)
+// are bound each to a database of its own: test's and prod's exist,
+// testnew's does not (a clone creates it). edit, when set, changes the
+// manifest further. It returns the server and the databases' URLs.
+func helloWithDatabase(t *testing.T, edit func(string) string) (*Server, map[string]string) {
+	t.Helper()
+	needTools(t)
+	pg := pgtest.Start(t)
+	dir := t.TempDir()
+	s := &Server{DataDir: dir, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", SecretsKey: filepath.Join(t.TempDir(), "secrets.key"),
+		Logger: newLogger(testWriter{t}, "text")}
+	if err := s.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
+	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	urls := map[string]string{"test": pg.CreateDB(t, "hello_test"), "prod": pg.CreateDB(t, "hello_prod"), "testnew": pg.URLFor("hello_testnew")}
+
+	repo := helloRepo(t)
+	os.MkdirAll(filepath.Join(repo, "db", "migrations"), 0o755)
+	writeFile(t, filepath.Join(repo, "db", "migrations"), "01_users.yaml",
+		"operations:\n  - create_table:\n      name: users\n      columns:\n        - {name: id, type: bigserial, pk: true}\n        - {name: name, type: text}\n")
+	git(t, repo, "add", "-A")
+	editManifest(t, repo, "database", func(m string) string {
+		m = strings.ReplaceAll(m, "    keep_warm: 10m\n", "    keep_warm: 10m\n    secrets: [DATABASE_URL]\n")
+		m += "database:\n  engine: postgres\n  migrations: {engine: pgroll, dir: db/migrations}\n"
+		if edit != nil {
+			m = edit(m)
+		}
+		return m
+	})
+	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
+	// Secrets are set per app; the app exists now.
+	for env, u := range urls {
+		if err := s.Client.SetSecret(context.Background(), "hello", env, "DATABASE_URL", u); err != nil {
+			t.Fatalf("set secret of %s: %v", env, err)
+		}
+	}
+	return s, urls
 }

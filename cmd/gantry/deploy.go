@@ -19,7 +19,7 @@ func newDeployCmd(m *Main) *cobra.Command {
 	var ref, version, only string
 	var pauseAfter int
 	cmd := &cobra.Command{
-		Use:   "deploy ENV (--release ID | --ref REF) [--strategy bluegreen|restart] [--pause-after GROUP] [--only SERVICE]",
+		Use:   "deploy ENV (--release ID | --ref REF) [--strategy bluegreen|restart|maintenance] [--pause-after GROUP] [--only SERVICE]",
 		Short: "Deploy a release to an environment (blue-green by default)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -73,7 +73,7 @@ func newPromoteCmd(m *Main) *cobra.Command {
 	var req gantry.PromoteRequest
 	var pauseAfter int
 	cmd := &cobra.Command{
-		Use:   "promote FROM TO [--pause-after GROUP]",
+		Use:   "promote FROM TO [--strategy bluegreen|restart|maintenance] [--pause-after GROUP]",
 		Short: "Deploy to TO exactly the release that runs on FROM (same digests, never rebuilt)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -96,6 +96,7 @@ func newPromoteCmd(m *Main) *cobra.Command {
 			return m.deploymentOutput(d, err)
 		},
 	}
+	cmd.Flags().StringVar(&req.Strategy, "strategy", "", "bluegreen, restart or maintenance (default: TO's)")
 	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "promote through a freeze window; the reason is recorded")
 	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
 	cmd.Flags().IntVar(&pauseAfter, "pause-after", 0, "pause once this order group is healthy; go on with `gantry continue TO`")

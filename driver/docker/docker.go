@@ -174,7 +174,7 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 		}
 		spec.Port = p
 	}
-	env, err := environ(spec)
+	env, err := d.environ(spec)
 	if err != nil {
 		return gantry.Instance{}, err
 	}
@@ -347,8 +347,15 @@ func validateSpec(spec gantry.InstanceSpec) error {
 }
 
 // environ builds an instance's environment: nothing of the server's own
-// goes in.
-func environ(spec gantry.InstanceSpec) ([]string, error) { return spec.Environ(nil) }
+// goes in. On the host's network the instance listens on loopback as a
+// process does; with a published port, on every interface of its own
+// network namespace (Docker publishes the port on the host's loopback).
+func (d *Driver) environ(spec gantry.InstanceSpec) ([]string, error) {
+	if d.network() == NetworkPublish {
+		return spec.EnvironOn(nil, gantry.ListenAll)
+	}
+	return spec.Environ(nil)
+}
 
 // shortID is a container ID as `docker ps` shows it, for logs.
 func shortID(id string) string {

@@ -90,16 +90,28 @@ func TestEnviron(t *testing.T) {
 	t.Setenv("GANTRY_TEST_SERVER_SECRET", "hunter2")
 	spec := gantry.InstanceSpec{App: "shop", Env: "test", Slot: "blue", Service: "web", Index: 1, ReleaseID: "r9", Port: 8000,
 		Vars: map[string]string{"A": "1", "PORT": "1", "GANTRY_APP": "evil"}}
-	env, err := environ(spec)
+	d := &Driver{}
+	env, err := d.environ(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"A=1", "GANTRY_APP=shop", "GANTRY_ENV=test", "GANTRY_INSTANCE=1", "GANTRY_RELEASE=r9", "GANTRY_SERVICE=web", "GANTRY_SLOT=blue", "PORT=8000"}
+	want := []string{"A=1", "GANTRY_APP=shop", "GANTRY_ENV=test", "GANTRY_INSTANCE=1", "GANTRY_LISTEN=127.0.0.1:8000", "GANTRY_RELEASE=r9",
+		"GANTRY_SERVICE=web", "GANTRY_SLOT=blue", "HOST=127.0.0.1", "PORT=8000"}
 	if !slices.Equal(env, want) {
 		t.Errorf("environ = %q, want %q", env, want)
 	}
+	// With a published port the container has a network of its own: it
+	// listens on every interface of it.
+	d.Network = NetworkPublish
+	env, err = d.environ(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(env, "HOST=0.0.0.0") || !slices.Contains(env, "GANTRY_LISTEN=0.0.0.0:8000") {
+		t.Errorf("environ with a published port = %q, want HOST=0.0.0.0 and GANTRY_LISTEN=0.0.0.0:8000", env)
+	}
 	spec.Vars = map[string]string{"BAD=NAME": "s3cret"}
-	if _, err := environ(spec); err == nil || strings.Contains(err.Error(), "s3cret") {
+	if _, err := d.environ(spec); err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("environ with a bad name: %v; want an error that does not show the value", err)
 	}
 }

@@ -44,6 +44,9 @@ func TestDeploymentObject(t *testing.T) {
 	if _, ok := vars["GANTRY_INSTANCE"]; ok || vars["GANTRY_SLOT"] != "green" || vars["PORT"] != "8080" {
 		t.Errorf("variables %v: want GANTRY_SLOT and PORT, no GANTRY_INSTANCE", slices.Sorted(maps.Keys(vars)))
 	}
+	if vars["HOST"] != gantry.ListenAll || vars["GANTRY_LISTEN"] != "0.0.0.0:8080" {
+		t.Errorf("HOST=%q GANTRY_LISTEN=%q: want a pod told to listen on its own address, 0.0.0.0:8080", vars["HOST"], vars["GANTRY_LISTEN"])
+	}
 	dep := d.deploymentObject("shop-prod", deploymentName(spec.App, spec.Service, spec.Slot), spec, 3, true, vars)
 	got, err := json.MarshalIndent(dep, "", "  ")
 	if err != nil {

@@ -57,10 +57,10 @@ func validDigest(d string) bool {
 }
 
 // envVars are the instance's variables as gantry.InstanceSpec.Environ
-// makes them for every driver, less GANTRY_INSTANCE: the replicas of a
-// Deployment are alike.
+// makes them for every driver (HOST is 0.0.0.0: a pod listens on its own
+// address), less GANTRY_INSTANCE: the replicas of a Deployment are alike.
 func envVars(spec gantry.InstanceSpec) (map[string]string, error) {
-	env, err := spec.Environ(nil)
+	env, err := spec.EnvironOn(nil, gantry.ListenAll) // a pod is reached on its own address
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,14 @@ func testEnvironment(t *testing.T, s *suite) {
 			t.Errorf("instance sees %s=%q, want %q", tt.name, got, tt.want)
 		}
 	}
+	// The listen address: a host every driver names, and with the port.
+	host := MustGet(t, inst, "/env?name=HOST")
+	if host != gantry.ListenLoopback && host != gantry.ListenAll {
+		t.Errorf("instance sees HOST=%q, want %s or %s", host, gantry.ListenLoopback, gantry.ListenAll)
+	}
+	if got, want := MustGet(t, inst, "/env?name=GANTRY_LISTEN"), net.JoinHostPort(host, strconv.Itoa(spec.Port)); got != want {
+		t.Errorf("instance sees GANTRY_LISTEN=%q, want %q", got, want)
+	}
 	if strings.Contains(inst.Handle, secret) {
 		t.Errorf("the handle holds a secret value: %s", inst.Handle)
 	}

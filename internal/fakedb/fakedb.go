@@ -26,7 +26,7 @@ import (
 
 // Call is one recorded call.
 type Call struct {
-	Op        string // "plan", "expand", "contract", "rollback", "connvars", "status", "snapshot", "snapshots", "restore", "copy"
+	Op        string // "plan", "expand", "contract", "rollback", "connvars", "status", "snapshot", "snapshots", "restore", "copy", "discard"
 	App, Env  string
 	ReleaseID string
 	Action    string // plan: the action; expand: the plan's action
@@ -80,15 +80,20 @@ func (c *Changer) now() time.Time {
 	return time.Now().UTC()
 }
 
+// key is what a binding's database is known by.
+func key(b gantry.DatabaseBinding) string {
+	if b.URL == "" {
+		return b.App + "/" + b.Env
+	}
+	return b.URL
+}
+
 // db returns the database of a binding; c.mu is held.
 func (c *Changer) db(b gantry.DatabaseBinding) *database {
 	if c.dbs == nil {
 		c.dbs = map[string]*database{}
 	}
-	k := b.URL
-	if k == "" {
-		k = b.App + "/" + b.Env
-	}
+	k := key(b)
 	d := c.dbs[k]
 	if d == nil {
 		d = &database{}

@@ -83,6 +83,7 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.Cop
 }
 
 func (c *Changer) copy(req gantry.CopyRequest) (*gantry.CopyRecord, error) {
+	_, existed := c.dbs[key(req.To)]
 	from, to := c.db(req.From), c.db(req.To)
 	if from.st.active != "" && engine(req.From) == gantry.MigrationEnginePgroll {
 		return nil, gantry.Errorf(gantry.ECONFLICT, "migration %s is active on %s/%s: contract or roll it back before copying", from.st.active, req.From.App, req.From.Env)
@@ -97,5 +98,27 @@ func (c *Changer) copy(req gantry.CopyRequest) (*gantry.CopyRecord, error) {
 	}
 	c.ledgerAdd(req.To, to, &gantry.MigrationRecord{Migration: last(to.st.applied), Phase: gantry.PhaseCopy, Note: "from " + req.From.App + "/" + req.From.Env})
 	return &gantry.CopyRecord{FromApp: req.From.App, FromEnv: req.From.Env, ToApp: req.To.App, ToEnv: req.To.Env, Method: method,
-		SchemaVersion: last(to.st.applied), PostCopy: req.PostCopySQL != "", StartedAt: c.now()}, nil
+		SchemaVersion: last(to.st.applied), PostCopy: req.PostCopySQL != "", Created: !existed, StartedAt: c.now()}, nil
+}
+
+// DiscardCopy forgets the database Copy created, or empties the one it
+// found.
+func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to gantry.DatabaseBinding) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rec != nil && rec.Created {
+		delete(c.dbs, key(to))
+	} else {
+		*c.db(to) = database{}
+	}
+	c.record(Call{Op: "discard", App: to.App, Env: to.Env}, nil)
+	return nil
+}
+
+// Exists says a database was made for url (by a copy or any use).
+func (c *Changer) Exists(url string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.dbs[url]
+	return ok
 }
