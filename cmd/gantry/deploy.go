@@ -127,6 +127,7 @@ func newRollbackCmd(m *Main) *cobra.Command {
 	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "roll back through a freeze window; the reason is recorded")
 	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
 	cmd.Flags().BoolVar(&req.Force, "force", false, "when the release predates the database's schema, roll the database back first (restores its snapshot; writes since are lost)")
+	cmd.Flags().BoolVar(&req.Force, "restore", false, "the same as --force: restore the snapshot taken before the schema changed, then switch")
 	return cmd
 }
 
