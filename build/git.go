@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -106,6 +107,20 @@ func revParse(ctx context.Context, dir, ref string) (string, error) {
 		}
 	}
 	return "", gantry.Errorf(gantry.ENOTFOUND, "ref %q not found in %s (tried %s)", ref, dir, strings.Join(tried, ", "))
+}
+
+// commitTime returns the committer time of commit: where a release's lead
+// time starts.
+func commitTime(ctx context.Context, dir, commit string) (time.Time, error) {
+	out, err := git(ctx, dir, "show", "-s", "--format=%cI", commit)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("commit time of %s: %w", shortSHA(commit), err)
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(string(out)))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("commit time of %s: %w", shortSHA(commit), err)
+	}
+	return t.UTC(), nil
 }
 
 // Resolve returns the full commit sha of ref ("HEAD" when empty) in repo, so
