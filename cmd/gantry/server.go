@@ -19,6 +19,7 @@ import (
 	"github.com/gantry-dev/gantry/artifact"
 	"github.com/gantry-dev/gantry/build"
 	"github.com/gantry-dev/gantry/dbchange"
+	"github.com/gantry-dev/gantry/delivery"
 	"github.com/gantry-dev/gantry/deploy"
 	"github.com/gantry-dev/gantry/driver/process"
 	"github.com/gantry-dev/gantry/hook"
@@ -225,12 +226,13 @@ func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) e
 		Store: s.State, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: repos, Router: s.Router,
 		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
 		Tokens: s.State, Audit: s.State, AuditCheck: s.Audit, Secrets: box, Cancels: s.Orchestrator,
-		Logger: s.Logger.With("component", "api"),
+		Delivery: &delivery.Service{Store: s.State}, Logger: s.Logger.With("component", "api"),
 	}
 	apiHandler := apiSrv.Handler()
 	s.dashboard = &web.Dashboard{API: apiHandler, Tokens: s.State, Logger: s.Logger.With("component", "web")}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiHandler)
+	mux.Handle("GET /metrics", apiHandler) // delivery metrics for Prometheus, behind a token
 	mux.Handle("/", s.dashboard.Handler())
 
 	ln, err := net.Listen("tcp", s.Listen)
