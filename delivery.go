@@ -2,6 +2,9 @@ package gantry
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"strconv"
 	"time"
 )
 
@@ -94,4 +97,19 @@ type DeliveryDay struct {
 // DeliveryService computes delivery metrics from the journal.
 type DeliveryService interface {
 	Delivery(ctx context.Context, q DeliveryQuery) (*DeliveryReport, error)
+}
+
+// HumanSeconds writes a duration of the delivery figures the way a person
+// says it: 2.5d, 2h05m, 4m30s, 1.5s.
+func HumanSeconds(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%.1fd", d.Hours()/24)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return strconv.FormatFloat(math.Round(d.Seconds()*10)/10, 'f', -1, 64) + "s"
 }

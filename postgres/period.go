@@ -9,8 +9,7 @@ import (
 
 // periodWhere selects a period of an app's deployments (of one environment
 // when env is set) through deployments_app_time or deployments_app_env_time.
-// The empty env is a NULL-free way to make one query serve both: $2 = ”
-// matches every environment.
+// One query serves both: an empty $2 matches every environment.
 const periodWhere = `d.app = $1 AND ($2 = '' OR d.env = $2) AND d.created_at >= $3 AND d.created_at < $4`
 
 // periodDeployments reads a period oldest first, in the order of the index

@@ -137,23 +137,9 @@ func durationPair(s gantry.DurationStats) string {
 	if s.Count == 0 {
 		return "-"
 	}
-	return humanSeconds(s.Median) + ", " + humanSeconds(s.P90)
+	return gantry.HumanSeconds(s.Median) + ", " + gantry.HumanSeconds(s.P90)
 }
 
-// humanSeconds writes a duration the way a person says it: 2h05m, 4m30s, 1.5s.
-func humanSeconds(sec float64) string {
-	d := time.Duration(sec * float64(time.Second))
-	switch {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%.1fd", d.Hours()/24)
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		return trimFloat(d.Seconds(), 1) + "s"
-	}
-}
 
 func trimFloat(x float64, decimals int) string {
 	s := fmt.Sprintf("%.*f", decimals, x)
