@@ -140,7 +140,6 @@ func durationPair(s gantry.DurationStats) string {
 	return gantry.HumanSeconds(s.Median) + ", " + gantry.HumanSeconds(s.P90)
 }
 
-
 func trimFloat(x float64, decimals int) string {
 	s := fmt.Sprintf("%.*f", decimals, x)
 	if strings.Contains(s, ".") {
