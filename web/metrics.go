@@ -167,4 +167,3 @@ func leadTimeChart(days []gantry.DeliveryDay) chart {
 	}
 	return c
 }
-

@@ -60,7 +60,7 @@ var funcs = template.FuncMap{
 	"pct": func(x float64) string {
 		return strconv.FormatFloat(math.Round(x*1000)/10, 'f', -1, 64) + "%"
 	},
-	"now":  time.Now,
+	"now": time.Now,
 }
 
 // human is a short duration: 45s, 12m, 3h, 2d.
