@@ -100,7 +100,7 @@ type DeliveryService interface {
 }
 
 // HumanSeconds writes a duration of the delivery figures the way a person
-// says it: 2.5d, 2h05m, 4m30s, 1.5s.
+// says it: 2.5d, 2h05m, 4m30s, 1.5s, 35ms.
 func HumanSeconds(sec float64) string {
 	d := time.Duration(sec * float64(time.Second))
 	switch {
@@ -110,6 +110,8 @@ func HumanSeconds(sec float64) string {
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	case d >= time.Minute:
 		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d > 0 && d < time.Second:
+		return strconv.FormatInt(max(d.Round(time.Millisecond).Milliseconds(), 1), 10) + "ms"
 	}
 	return strconv.FormatFloat(math.Round(d.Seconds()*10)/10, 'f', -1, 64) + "s"
 }

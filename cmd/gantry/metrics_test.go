@@ -73,6 +73,7 @@ func TestMetricsFromRealDeployments(t *testing.T) {
 		t.Errorf("prod time to restore: got %+v, want one, within the test's run", ttr)
 	}
 
+	t.Logf("gantry metrics:\n%s", mustCLI(t, s.APIURL, "metrics", "--app", "hello"))
 	human := mustCLI(t, s.APIURL, "metrics", "--app", "hello", "--env", "prod")
 	for _, want := range []string{"ENV", "prod *", "50%", "1 rolled back"} {
 		if !strings.Contains(human, want) {
