@@ -279,6 +279,16 @@ func errMessage(err error) string {
 	return err.Error()
 }
 
+// CommitTime returns the committer time of commit in repo: where the lead
+// time of a release imported from an outside CI starts.
+func (b *Builder) CommitTime(ctx context.Context, repo, commit string) (time.Time, error) {
+	dir, err := b.gitDir(ctx, repo)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return commitTime(ctx, dir, commit)
+}
+
 // Manifest resolves ref in repo and returns its commit, the raw gantry.yml of
 // that commit and the decoded manifest: what a release imported from an
 // outside CI records, without building anything.

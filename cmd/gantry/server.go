@@ -141,12 +141,13 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	builder := &build.Builder{Artifacts: arts, WorkDir: filepath.Join(s.DataDir, "build"), Decode: manifest.Decode, Logger: s.Logger.With("component", "build")}
 	releases := &deploy.Releases{
-		Store:     s.State,
-		Manifest:  builder.Manifest,
-		Hooks:     s.Orchestrator.Hooks,
-		Resolve:   builder.Resolve,
-		Artifacts: arts,
-		Source:    builder.Source,
+		Store:      s.State,
+		Manifest:   builder.Manifest,
+		Hooks:      s.Orchestrator.Hooks,
+		Resolve:    builder.Resolve,
+		Artifacts:  arts,
+		Source:     builder.Source,
+		CommitTime: builder.CommitTime,
 		Build: func(ctx context.Context, app *gantry.App, req gantry.BuildRequest, before deploy.BuildHook, out io.Writer) (*gantry.Release, error) {
 			return builder.Build(ctx, build.Request{App: app.Name, Repo: app.Repo, Ref: req.Ref, Version: req.Version, Builder: req.Actor, Progress: out,
 				BeforeBuild: build.BeforeBuildFunc(before)})
