@@ -84,3 +84,28 @@ type DeploymentFilter struct {
 	BeforeID int64
 	Limit    int
 }
+
+// PeriodFilter selects an app's deployments created in [From, To), for
+// figures over a period such as delivery metrics.
+type PeriodFilter struct {
+	App string
+	// Env is one environment, or "" for all of the app's.
+	Env      string
+	From, To time.Time
+	// Steps names the journal steps to return with each deployment (only
+	// those, in journal order); none when empty. Delivery metrics need a
+	// few (when the switch ended), not whole journals.
+	Steps []string
+}
+
+// Validate is the one check every store makes of a PeriodFilter.
+func (f PeriodFilter) Validate() error {
+	if f.App == "" {
+		return Errorf(EINVALID, "a period of deployments needs an app")
+	}
+	if !f.To.After(f.From) {
+		return Errorf(EINVALID, "a period must end after it starts (from %s, to %s)",
+			f.From.UTC().Format(time.RFC3339), f.To.UTC().Format(time.RFC3339))
+	}
+	return nil
+}

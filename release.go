@@ -15,7 +15,12 @@ type Release struct {
 	App     string `json:"app"`
 	Version string `json:"version"`
 	Commit  string `json:"commit"`
-	Ref     string `json:"ref,omitempty"`
+	// CommittedAt is the committer time of Commit, where the release's
+	// delivery starts: lead time runs from it to the release serving.
+	// Zero when unknown (a release imported without it, or made before
+	// Gantry recorded it).
+	CommittedAt time.Time `json:"committed_at,omitempty"`
+	Ref         string    `json:"ref,omitempty"`
 	// Artifacts maps a service name to what was built for it. Keys that
 	// start with "@" are not services but files kept with the release
 	// (SourceArtifact, MigrationsArtifact); see ServiceNames.

@@ -35,6 +35,10 @@ type Store interface {
 	FindDeployment(ctx context.Context, id int64) (*Deployment, error)
 	// ListDeployments returns deployments newest first, without steps.
 	ListDeployments(ctx context.Context, f DeploymentFilter) ([]*Deployment, error)
+	// ListDeploymentsIn returns the deployments of f.App (of f.Env when set)
+	// created in [f.From, f.To), oldest first, each with its steps named in
+	// f.Steps. EINVALID without an app or with To not after From.
+	ListDeploymentsIn(ctx context.Context, f PeriodFilter) ([]*Deployment, error)
 	// AppendStep journals a step before it acts and sets s.Seq.
 	AppendStep(ctx context.Context, deploymentID int64, s *Step) error
 	// UpdateStep records a step's result.

@@ -50,6 +50,8 @@ type Server struct {
 	// AuditCheck verifies the audit chain against its key and the head
 	// recorded outside the state; nil verifies the chain on its own.
 	AuditCheck gantry.AuditChecker
+	// Delivery computes delivery metrics; nil disables them.
+	Delivery gantry.DeliveryService
 	// Secrets sets and lists secrets; nil disables the secret endpoints.
 	Secrets gantry.SecretService
 	Logger  *slog.Logger
@@ -109,6 +111,8 @@ func (s *Server) routes() []route {
 		{"GET /v1/apps/{app}/deployments", PermRead, s.listDeployments, nil},
 		{"GET /v1/apps/{app}/deployments/{id}", PermRead, s.getDeployment, nil},
 		{"GET /v1/apps/{app}/diff", PermRead, s.diff, nil},
+		{"GET /v1/apps/{app}/metrics", PermRead, s.delivery, nil},
+		{"GET /metrics", PermRead, s.prometheus, nil},
 	}
 	rs = append(rs, s.accessRoutes()...)
 	rs = append(rs, s.databaseRoutes()...)

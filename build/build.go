@@ -147,6 +147,10 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 	log := b.logger().With(logApp, req.App, logCommit, shortSHA(commit), logRef, ref)
 	p.stepf("resolved %s to %s", ref, commit)
 
+	committed, err := commitTime(ctx, gitDir, commit)
+	if err != nil {
+		return nil, err
+	}
 	raw, m, err := b.readManifest(ctx, gitDir, commit)
 	if err != nil {
 		return nil, err
@@ -262,6 +266,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 		App:            req.App,
 		Version:        version,
 		Commit:         commit,
+		CommittedAt:    committed,
 		Ref:            ref,
 		Artifacts:      artifacts,
 		Manifest:       raw,

@@ -34,6 +34,7 @@ func TestBuild(t *testing.T) {
 		{"manifest", string(rel.Manifest), simpleManifest},
 		{"manifest digest", rel.ManifestDigest, "sha256:" + hex.EncodeToString(sum[:])},
 		{"created", rel.CreatedAt.String(), testNow.String()},
+		{"committed", rel.CommittedAt.String(), "2026-03-01 12:00:00 +0000 UTC"}, // the helper's GIT_COMMITTER_DATE
 		{"artifact kind", rel.Artifacts["web"].Kind, gantry.ArtifactTarball},
 	}
 	for _, c := range checks {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -106,6 +107,20 @@ func revParse(ctx context.Context, dir, ref string) (string, error) {
 		}
 	}
 	return "", gantry.Errorf(gantry.ENOTFOUND, "ref %q not found in %s (tried %s)", ref, dir, strings.Join(tried, ", "))
+}
+
+// commitTime returns the committer time of commit: where a release's lead
+// time starts.
+func commitTime(ctx context.Context, dir, commit string) (time.Time, error) {
+	out, err := git(ctx, dir, "show", "-s", "--format=%cI", commit)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("commit time of %s: %w", shortSHA(commit), err)
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(string(out)))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("commit time of %s: %w", shortSHA(commit), err)
+	}
+	return t.UTC(), nil
 }
 
 // Resolve returns the full commit sha of ref ("HEAD" when empty) in repo, so
@@ -262,6 +277,16 @@ func errMessage(err error) string {
 		return ge.Message
 	}
 	return err.Error()
+}
+
+// CommitTime returns the committer time of commit in repo: where the lead
+// time of a release imported from an outside CI starts.
+func (b *Builder) CommitTime(ctx context.Context, repo, commit string) (time.Time, error) {
+	dir, err := b.gitDir(ctx, repo)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return commitTime(ctx, dir, commit)
 }
 
 // Manifest resolves ref in repo and returns its commit, the raw gantry.yml of

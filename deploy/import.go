@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -68,9 +69,15 @@ func (s *Releases) ImportRelease(ctx context.Context, req gantry.ImportRequest) 
 	if err := s.keepSource(ctx, app, commit, arts); err != nil {
 		return nil, err
 	}
+	var committed time.Time
+	if s.CommitTime != nil {
+		if committed, err = s.CommitTime(ctx, app.Repo, commit); err != nil {
+			return nil, err
+		}
+	}
 	sum := sha256.Sum256(raw)
 	rel := &gantry.Release{
-		ID: fmt.Sprintf("%s-%s", req.Version, short(commit)), App: app.Name, Version: req.Version, Commit: commit, Ref: req.Ref,
+		ID: fmt.Sprintf("%s-%s", req.Version, short(commit)), App: app.Name, Version: req.Version, Commit: commit, CommittedAt: committed, Ref: req.Ref,
 		Artifacts: arts, Manifest: raw, ManifestDigest: "sha256:" + hex.EncodeToString(sum[:]), Builder: req.Actor,
 	}
 	if err := s.Store.CreateRelease(ctx, rel); err != nil {

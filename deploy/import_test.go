@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/artifact"
@@ -63,7 +64,7 @@ func TestImportKeepsSource(t *testing.T) {
 	}
 	b := &build.Builder{Artifacts: store, WorkDir: filepath.Join(t.TempDir(), "work"), Decode: manifest.Decode}
 	digest := "sha256:" + strings.Repeat("4f", 32)
-	s := &Releases{Store: db, Artifacts: store, Manifest: b.Manifest, Source: b.Source,
+	s := &Releases{Store: db, Artifacts: store, Manifest: b.Manifest, Source: b.Source, CommitTime: b.CommitTime,
 		CheckImage: func(ctx context.Context, ref string) (gantry.Artifact, error) {
 			return gantry.Artifact{Kind: gantry.ArtifactImage, Digest: digest, Image: ref}, nil
 		}}
@@ -74,6 +75,9 @@ func TestImportKeepsSource(t *testing.T) {
 	}
 	if got := rel.ServiceNames(); len(got) != 1 || got[0] != "web" {
 		t.Errorf("services = %v, want [web]", got)
+	}
+	if rel.CommittedAt.IsZero() || rel.CommittedAt.After(time.Now()) {
+		t.Errorf("committed at %v: want the commit's time, for its lead time", rel.CommittedAt)
 	}
 	dir, err := newReleaseFiles(store, rel).Dir(ctx)
 	if err != nil {

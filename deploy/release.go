@@ -36,6 +36,9 @@ type Releases struct {
 	// Source keeps the files of a commit (for imports, which build nothing);
 	// nil keeps none.
 	Source func(ctx context.Context, repo, commit string) (gantry.Artifact, error)
+	// CommitTime reads when a commit was made (for imports, whose lead time
+	// starts there); nil records none.
+	CommitTime func(ctx context.Context, repo, commit string) (time.Time, error)
 }
 
 // BuildRelease returns the release of ref's commit, building it when there is

@@ -37,10 +37,10 @@ func (db *DB) CreateRelease(ctx context.Context, r *gantry.Release) error {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `INSERT INTO releases
-			(id, app, version, commit_sha, ref, artifacts, manifest, manifest_digest, builder, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`,
+			(id, app, version, commit_sha, ref, artifacts, manifest, manifest_digest, builder, created_at, committed_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
 			r.ID, r.App, r.Version, r.Commit, r.Ref, string(artifacts), manifest, r.ManifestDigest, r.Builder,
-			timeArg(r.CreatedAt))
+			timeArg(r.CreatedAt), timeArg(r.CommittedAt))
 		if err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func (db *DB) CreateRelease(ctx context.Context, r *gantry.Release) error {
 	return internal("create release", err)
 }
 
-const releaseColumns = `id, app, version, commit_sha, ref, artifacts, manifest, manifest_digest, builder, created_at`
+const releaseColumns = `id, app, version, commit_sha, ref, artifacts, manifest, manifest_digest, builder, created_at, committed_at`
 
 // newestFirst orders releases; seq, the insertion order, breaks ties
 // between equal times.
@@ -79,7 +79,7 @@ func scanRelease(row pgx.Row) (*gantry.Release, error) {
 	var r gantry.Release
 	var artifacts []byte
 	if err := row.Scan(&r.ID, &r.App, &r.Version, &r.Commit, &r.Ref, &artifacts, &r.Manifest,
-		&r.ManifestDigest, &r.Builder, timeCol{&r.CreatedAt}); err != nil {
+		&r.ManifestDigest, &r.Builder, timeCol{&r.CreatedAt}, timeCol{&r.CommittedAt}); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(artifacts, &r.Artifacts); err != nil {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -13,12 +14,13 @@ import (
 // the order they return, so their cost does not grow with history.
 func TestQueryPlans(t *testing.T) {
 	db := MustOpen(t, filepath.Join(t.TempDir(), "gantry.db"))
-	tests := []struct {
+	type planCase struct {
 		name  string
 		query string
 		args  []any
 		want  string
-	}{
+	}
+	tests := []planCase{
 		{"find deployment", deploymentByID, []any{1}, "USING INTEGER PRIMARY KEY"},
 		{"steps", stepsOfDeployment, []any{1}, "USING PRIMARY KEY (deployment_id=?)"},
 		{"find environment", `SELECT doc FROM environments WHERE app = ? AND name = ?`, []any{"a", "b"}, "USING PRIMARY KEY"},
@@ -40,12 +42,17 @@ func TestQueryPlans(t *testing.T) {
 		{gantry.DeploymentFilter{State: gantry.DeploymentRunning}, "deployments_state "},
 	} {
 		q, args := listDeploymentsQuery(l.f)
-		tests = append(tests, struct {
-			name  string
-			query string
-			args  []any
-			want  string
-		}{fmt.Sprintf("list %+v", l.f), q, args, "USING INDEX " + l.index})
+		tests = append(tests, planCase{fmt.Sprintf("list %+v", l.f), q, args, "USING INDEX " + l.index})
+	}
+	// A period (delivery metrics) is read off one of the app's time
+	// indexes, in their order, its steps by primary key.
+	for _, f := range []gantry.PeriodFilter{
+		{App: "shop", From: time.Unix(0, 0), To: time.Unix(3600, 0), Steps: []string{"switch", "auto-rollback"}},
+		{App: "shop", Env: "prod", From: time.Unix(0, 0), To: time.Unix(3600, 0), Steps: []string{"switch"}},
+	} {
+		deps, steps, args, stepArgs := periodQueries(f)
+		tests = append(tests, planCase{fmt.Sprintf("period %+v", f), deps, args, "_time (app=?"},
+			planCase{fmt.Sprintf("steps of period %+v", f), steps, stepArgs, "_time (app=?"})
 	}
 	for _, tt := range tests {
 		rows, err := db.read.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query, tt.args...)

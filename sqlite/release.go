@@ -44,16 +44,16 @@ func (db *DB) CreateRelease(ctx context.Context, r *gantry.Release) error {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO releases
-			(id, app, version, commit_sha, ref, artifacts, manifest, manifest_digest, builder, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, app, version, commit_sha, ref, artifacts, manifest, manifest_digest, builder, created_at, committed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.App, r.Version, r.Commit, r.Ref, string(artifacts), manifest, r.ManifestDigest, r.Builder,
-			timeArg(r.CreatedAt))
+			timeArg(r.CreatedAt), timeArg(r.CommittedAt))
 		return err
 	})
 	return internal("create release", err)
 }
 
-const releaseColumns = `id, app, version, commit_sha, ref, artifacts, manifest, manifest_digest, builder, created_at`
+const releaseColumns = `id, app, version, commit_sha, ref, artifacts, manifest, manifest_digest, builder, created_at, committed_at`
 
 // newestFirst orders releases; rowid breaks ties between equal times.
 const newestFirst = ` ORDER BY created_at DESC, rowid DESC`
@@ -72,7 +72,7 @@ func scanRelease(row interface{ Scan(...any) error }) (*gantry.Release, error) {
 	var r gantry.Release
 	var artifacts string
 	if err := row.Scan(&r.ID, &r.App, &r.Version, &r.Commit, &r.Ref, &artifacts, &r.Manifest,
-		&r.ManifestDigest, &r.Builder, timeCol{&r.CreatedAt}); err != nil {
+		&r.ManifestDigest, &r.Builder, timeCol{&r.CreatedAt}, timeCol{&r.CommittedAt}); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(artifacts), &r.Artifacts); err != nil {

@@ -157,6 +157,15 @@ func TestScale(t *testing.T) {
 			State: gantry.DeploymentRunning, BeforeID: bigDeployments / 2, Limit: 20})
 		return err
 	})
+	// Delivery metrics read a period: one day of one app, 720 deployments.
+	check("ListDeploymentsIn(app, one day, 2 step names)", func() error {
+		from := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+		ds, err := db.ListDeploymentsIn(ctx, gantry.PeriodFilter{App: "app0", From: from, To: from.Add(24 * time.Hour), Steps: []string{"switch", "auto-rollback"}})
+		if err == nil && len(ds) != 720 {
+			err = fmt.Errorf("got %d deployments, want 720", len(ds))
+		}
+		return err
+	})
 	check("FindDeployment", func() error {
 		d, err := db.FindDeployment(ctx, bigDeployments/3)
 		if err == nil && len(d.Steps) != bigSteps {
@@ -213,6 +222,38 @@ func BenchmarkAppendStep(b *testing.B) {
 	}
 	for b.Loop() {
 		if err := db.AppendStep(ctx, d.ID, &gantry.Step{Name: "step", State: gantry.StepStarted}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkListDeploymentsIn100k reads one day of one app (720
+// deployments) out of 100,000, with their switch steps: what delivery
+// metrics read, off deployments_app_time.
+func BenchmarkListDeploymentsIn100k(b *testing.B) {
+	db := bigDB(b)
+	ctx := b.Context()
+	from := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	f := gantry.PeriodFilter{App: "app0", From: from, To: from.Add(24 * time.Hour), Steps: []string{"switch", "auto-rollback"}}
+	for b.Loop() {
+		ds, err := db.ListDeploymentsIn(ctx, f)
+		if err != nil || len(ds) != 720 {
+			b.Fatalf("ListDeploymentsIn: %d, %v", len(ds), err)
+		}
+	}
+}
+
+// BenchmarkCreateDeployment is the cost of recording a deployment, which
+// every index on deployments adds to.
+func BenchmarkCreateDeployment(b *testing.B) {
+	db := MustOpen(b, filepath.Join(b.TempDir(), "gantry.db"))
+	ctx := b.Context()
+	if err := db.CreateApp(ctx, &gantry.App{Name: "shop"}); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		d := &gantry.Deployment{App: "shop", Env: "test", Kind: gantry.KindDeploy, State: gantry.DeploymentRunning}
+		if err := db.CreateDeployment(ctx, d); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -94,6 +94,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("GET /apps/{app}/deployments/{id}", d.auth(d.deployment))
 	mux.HandleFunc("GET /apps/{app}/deployments/{id}/events", d.auth(d.deploymentEvents))
 	mux.HandleFunc("GET /apps/{app}/diff", d.auth(d.diff))
+	mux.HandleFunc("GET /apps/{app}/metrics", d.auth(d.metrics))
 	mux.HandleFunc("GET /apps/{app}/actions/{action}", d.auth(d.confirm))
 	mux.HandleFunc("POST /apps/{app}/actions/{action}", d.auth(d.act))
 	return withSecurityHeaders(mux)

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,8 +51,16 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1fs", end.Sub(dep.CreatedAt).Seconds())
 	},
-	"join": strings.Join,
-	"now":  time.Now,
+	"join":    strings.Join,
+	"seconds": gantry.HumanSeconds,
+	"periods": func() []int { return metricsPeriods },
+	"num":     func(x float64) string { return strconv.FormatFloat(math.Round(x*100)/100, 'f', -1, 64) },
+	"sub":     func(a, b float64) float64 { return a - b },
+	"half":    func(a float64) float64 { return a / 2 },
+	"pct": func(x float64) string {
+		return strconv.FormatFloat(math.Round(x*1000)/10, 'f', -1, 64) + "%"
+	},
+	"now": time.Now,
 }
 
 // human is a short duration: 45s, 12m, 3h, 2d.

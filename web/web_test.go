@@ -18,6 +18,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/api"
+	"github.com/gantry-dev/gantry/delivery"
 	"github.com/gantry-dev/gantry/sqlite"
 	"github.com/gantry-dev/gantry/web"
 )
@@ -113,7 +114,7 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	apiSrv := &api.Server{Store: db, Deploys: f.deploys, Tokens: db, Audit: db}
+	apiSrv := &api.Server{Store: db, Deploys: f.deploys, Tokens: db, Audit: db, Delivery: &delivery.Service{Store: db}}
 	f.dash = &web.Dashboard{API: apiSrv.Handler(), Tokens: db, PollInterval: 20 * time.Millisecond}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiSrv.Handler())
@@ -269,10 +270,17 @@ func TestPagesRender(t *testing.T) {
 		{"/apps/shop/diff?a=test&b=prod", "Same release on both"},
 		{"/apps/shop/diff?a=test&b=prod", "DATABASE_URL"},
 		{"/apps/shop/deployments", "No deployments yet"},
+		{"/apps/shop/metrics", "nothing in this period"},
+		{"/apps/shop/metrics?days=7&env=test", "last 7 days · test"},
 	} {
 		status, body, _ := b.get(tt.path)
 		if status != 200 || !strings.Contains(body, tt.want) {
 			t.Errorf("GET %s: %d, want 200 containing %q\n%.500s", tt.path, status, tt.want, body)
+		}
+	}
+	for path, want := range map[string]int{"/apps/shop/metrics?env=nope": http.StatusNotFound, "/apps/shop/metrics?days=many": http.StatusBadRequest} {
+		if status, _, _ := b.get(path); status != want {
+			t.Errorf("GET %s: %d, want %d", path, status, want)
 		}
 	}
 	if status, _, _ := b.get("/apps/nope/releases/x"); status != http.StatusNotFound {

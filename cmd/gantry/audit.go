@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,17 +100,25 @@ func printAuditReport(w io.Writer, v *gantry.AuditReport) {
 	}
 }
 
-// parseSince reads an RFC 3339 time, a date, or a duration before now.
-func parseSince(s string, now time.Time) (time.Time, error) {
+// parseSince reads --since: an RFC 3339 time, a date, or a duration
+// before now.
+func parseSince(s string, now time.Time) (time.Time, error) { return parseWhen("--since", s, now) }
+
+// parseWhen reads a time flag: an RFC 3339 time, a date (local), or a
+// duration before now, in Go's units or days (30d).
+func parseWhen(flag, s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil && d > 0 {
 		return now.Add(-d), nil
+	}
+	if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil && strings.HasSuffix(s, "d") && n > 0 {
+		return now.AddDate(0, 0, -n), nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02"} {
 		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
 			return t, nil
 		}
 	}
-	return time.Time{}, usagef("--since %q: want a time (2026-11-22T01:00:00Z), a date (2026-11-22) or a duration (24h)", s)
+	return time.Time{}, usagef("%s %q: want a time (2026-11-22T01:00:00Z), a date (2026-11-22) or a duration (24h, 30d)", flag, s)
 }
 
 // shortOperation drops the common prefix of a route pattern:

@@ -21,10 +21,11 @@ type docSetup struct {
 // document (with GANTRY_INTEGRATION=1, fails it) when this machine lacks them,
 // and stops what it started when the test ends.
 var docNeeds = map[string]func(*testing.T) *docSetup{
-	"README":        needCurl,
-	"w1-deployment": needCurl,
-	"w2-migration":  needCurl,
-	"w3-staged-ab":  needCurl,
+	"README":           needCurl,
+	"w1-deployment":    needCurl,
+	"w2-migration":     needCurl,
+	"w3-staged-ab":     needCurl,
+	"init-and-metrics": needCurl,
 	// A stand-in for the CDN's purge API, written in Python.
 	"w6-hotfix": func(t *testing.T) *docSetup { needDocTools(t, "curl", "python3"); return &docSetup{} },
 	// A PostgreSQL on 127.0.0.1:5432 with an empty database hello_test.

@@ -19,6 +19,7 @@ import (
 	"github.com/gantry-dev/gantry/artifact"
 	"github.com/gantry-dev/gantry/build"
 	"github.com/gantry-dev/gantry/dbchange"
+	"github.com/gantry-dev/gantry/delivery"
 	"github.com/gantry-dev/gantry/deploy"
 	"github.com/gantry-dev/gantry/driver/process"
 	"github.com/gantry-dev/gantry/hook"
@@ -140,12 +141,13 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	}
 	builder := &build.Builder{Artifacts: arts, WorkDir: filepath.Join(s.DataDir, "build"), Decode: manifest.Decode, Logger: s.Logger.With("component", "build")}
 	releases := &deploy.Releases{
-		Store:     s.State,
-		Manifest:  builder.Manifest,
-		Hooks:     s.Orchestrator.Hooks,
-		Resolve:   builder.Resolve,
-		Artifacts: arts,
-		Source:    builder.Source,
+		Store:      s.State,
+		Manifest:   builder.Manifest,
+		Hooks:      s.Orchestrator.Hooks,
+		Resolve:    builder.Resolve,
+		Artifacts:  arts,
+		Source:     builder.Source,
+		CommitTime: builder.CommitTime,
 		Build: func(ctx context.Context, app *gantry.App, req gantry.BuildRequest, before deploy.BuildHook, out io.Writer) (*gantry.Release, error) {
 			return builder.Build(ctx, build.Request{App: app.Name, Repo: app.Repo, Ref: req.Ref, Version: req.Version, Builder: req.Actor, Progress: out,
 				BeforeBuild: build.BeforeBuildFunc(before)})
@@ -225,12 +227,13 @@ func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) e
 		Store: s.State, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: repos, Router: s.Router,
 		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
 		Tokens: s.State, Audit: s.State, AuditCheck: s.Audit, Secrets: box, Cancels: s.Orchestrator,
-		Logger: s.Logger.With("component", "api"),
+		Delivery: &delivery.Service{Store: s.State}, Logger: s.Logger.With("component", "api"),
 	}
 	apiHandler := apiSrv.Handler()
 	s.dashboard = &web.Dashboard{API: apiHandler, Tokens: s.State, Logger: s.Logger.With("component", "web")}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiHandler)
+	mux.Handle("GET /metrics", apiHandler) // delivery metrics for Prometheus, behind a token
 	mux.Handle("/", s.dashboard.Handler())
 
 	ln, err := net.Listen("tcp", s.Listen)

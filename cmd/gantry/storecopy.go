@@ -41,7 +41,7 @@ type copyTable struct {
 // stateTables is every table of the state, parents before children.
 var stateTables = []copyTable{
 	{name: "apps", columns: []string{"name", "repo", "created_at"}, srcOrder: "name", dstOrderCols: []string{"name"}},
-	{name: "releases", columns: []string{"id", "app", "version", "commit_sha", "ref", "artifacts", "manifest", "manifest_digest", "builder", "created_at"},
+	{name: "releases", columns: []string{"id", "app", "version", "commit_sha", "ref", "artifacts", "manifest", "manifest_digest", "builder", "created_at", "committed_at"},
 		// rowid is SQLite's insertion order, the tie-break of releases made
 		// at one instant; inserted in it, PostgreSQL's seq keeps it.
 		srcOrder: "rowid", dstOrderCols: []string{"seq"}, json: map[string]bool{"artifacts": true}},

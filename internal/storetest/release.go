@@ -23,6 +23,7 @@ func release(app, id, version, commit string, at time.Time) *gantry.Release {
 		ManifestDigest: "sha256:" + strings.Repeat("c", 64),
 		Builder:        "ci",
 		CreatedAt:      at,
+		CommittedAt:    at.Add(-90*time.Minute - 250*time.Millisecond),
 	}
 }
 
@@ -42,6 +43,9 @@ var releaseTests = []test{
 		mustOK(t, "FindRelease", err)
 		if !got.CreatedAt.Equal(T0) || !r.CreatedAt.Equal(T0) {
 			t.Errorf("CreatedAt: got %v (stored %v), want the store's clock %v", r.CreatedAt, got.CreatedAt, T0)
+		}
+		if !got.CommittedAt.IsZero() {
+			t.Errorf("CommittedAt: got %v, want zero (unknown) when none is given", got.CommittedAt)
 		}
 		if len(got.Manifest) != 0 || len(got.Artifacts) != 0 {
 			t.Errorf("empty release: got manifest %q artifacts %v, want none", got.Manifest, got.Artifacts)

@@ -57,6 +57,7 @@ func Run(t *testing.T, open Opener) {
 		{"Environment", environmentTests},
 		{"Deployment", deploymentTests},
 		{"Step", stepTests},
+		{"Period", periodTests},
 		{"Lock", lockTests},
 		{"Workflow", workflowTests},
 		{"Store", storeTests},

@@ -43,6 +43,9 @@ func Write(w io.Writer, root string, paths []string) error {
 				return err
 			}
 			rel = filepath.ToSlash(rel)
+			if rel == "." {
+				return nil // the root itself (artifacts: [.]): it needs no entry
+			}
 			if !seen[rel] {
 				seen[rel] = true
 				names = append(names, rel)

@@ -64,6 +64,27 @@ func TestDeterministicRoundTrip(t *testing.T) {
 	}
 }
 
+// TestWholeDirectory packs "." (artifacts: [.]): every file, and a
+// tarball that extracts, with no entry for the root itself.
+func TestWholeDirectory(t *testing.T) {
+	files := map[string]string{"server.js": "x", "node_modules/a/index.js": "y"}
+	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	var buf bytes.Buffer
+	if err := Write(&buf, dir, []string{"."}); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	if err := Extract(bytes.NewReader(buf.Bytes()), out); err != nil {
+		t.Fatalf("extract a tarball of \".\": %v", err)
+	}
+	for name, want := range files {
+		if got, err := os.ReadFile(filepath.Join(out, name)); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", name, got, err, want)
+		}
+	}
+}
+
 func TestWriteRefusesEscapes(t *testing.T) {
 	dir := t.TempDir()
 	for _, p := range []string{"../x", "/etc/passwd", "a/../../x"} {
