@@ -121,3 +121,38 @@ type CanaryRouter interface {
 	// route has none.
 	CanaryStatus(ctx context.Context, name string) (*CanaryStatus, error)
 }
+
+// CanaryVerdict is the judgment of one canary step, with its figures (the
+// latency samples left out).
+type CanaryVerdict struct {
+	Step       int         `json:"step"`
+	Weight     int         `json:"weight"`
+	Verdict    string      `json:"verdict"` // pass, fail, extended, promoted, aborted
+	Reason     string      `json:"reason"`
+	Extensions int         `json:"extensions,omitempty"`
+	Stable     SlotFigures `json:"stable"`
+	Candidate  SlotFigures `json:"candidate"`
+	At         time.Time   `json:"at"`
+}
+
+// CanaryReport is what `gantry canary status` shows: the running canary
+// of an environment, its steps, the verdicts so far and the live figures
+// of the current step.
+type CanaryReport struct {
+	App          string          `json:"app"`
+	Env          string          `json:"env"`
+	DeploymentID int64           `json:"deployment_id"`
+	Stable       string          `json:"stable"`    // slot:version
+	Candidate    string          `json:"candidate"` // slot:version
+	Steps        []CanaryStep    `json:"steps"`
+	Step         int             `json:"step"` // 1-based; 0 before the first
+	Weight       int             `json:"weight"`
+	Verdicts     []CanaryVerdict `json:"verdicts"`
+	Live         *CanaryVerdict  `json:"live,omitempty"`
+}
+
+// WithoutSample drops the latency sample, which is for the judge only.
+func (f SlotFigures) WithoutSample() SlotFigures {
+	f.LatencyMicros = nil
+	return f
+}

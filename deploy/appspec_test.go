@@ -28,6 +28,7 @@ type Env struct {
 	Runtime     string // "" is process
 	Freeze      [][2]time.Time
 	Watch       string // the watch mapping, inline YAML ({window: 1m, …})
+	Canary      string // the canary mapping, inline YAML ({steps: […]})
 }
 
 // App is a test manifest.
@@ -101,6 +102,9 @@ func (a App) YAML() string {
 		}
 		if e.Watch != "" {
 			fmt.Fprintf(&b, "    watch: %s\n", e.Watch)
+		}
+		if e.Canary != "" {
+			fmt.Fprintf(&b, "    canary: %s\n", e.Canary)
 		}
 	}
 	return b.String()
