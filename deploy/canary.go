@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -122,7 +123,6 @@ func (c *canary) steps(ctx context.Context) error {
 	n := len(c.spec.Steps)
 	for i, st := range c.spec.Steps {
 		c.split.Step, c.split.Weight = i+1, st.Weight
-		c.run.update(func(rep *gantry.CanaryReport) { rep.Step, rep.Weight, rep.Live = i+1, st.Weight, nil })
 		for ext := 0; ; ext++ {
 			var v gantry.CanaryVerdict
 			detail := fmt.Sprintf("step %d/%d: %d%% of new clients to %s for %s", i+1, n, st.Weight, c.split.CandidateRelease, stepLength(st))
@@ -133,6 +133,8 @@ func (c *canary) steps(ctx context.Context) error {
 				if err := c.cr.SetCanary(ctx, c.route, c.split); err != nil {
 					return "", err
 				}
+				// The report says a step runs once the router runs it.
+				c.run.update(func(rep *gantry.CanaryReport) { rep.Step, rep.Weight, rep.Live = i+1, st.Weight, nil })
 				var err error
 				v, err = c.judgeStep(ctx, st, ext)
 				if err != nil {
@@ -199,10 +201,20 @@ func (c *canary) judgeStep(ctx context.Context, st gantry.CanaryStep, ext int) (
 		live.Stable, live.Candidate = cs.Stable.WithoutSample(), cs.Candidate.WithoutSample()
 		c.run.update(func(rep *gantry.CanaryReport) { rep.Live = &live })
 		elapsed := c.o.now().Sub(start)
+		served := cs.Candidate.Requests
+		if st.Weight == 0 {
+			served = cs.Candidate.Targeted
+		}
 		timeDone := st.Duration == 0 || elapsed >= st.Duration
-		reqDone := st.Requests == 0 || cs.Candidate.Requests >= int64(st.Requests) || st.Duration == 0 && elapsed >= canaryRequestsWait
+		reqDone := st.Requests == 0 || served >= int64(st.Requests) || st.Duration == 0 && elapsed >= canaryRequestsWait
 		if !timeDone || !reqDone {
 			continue
+		}
+		if st.Weight == 0 {
+			// Only testers reach the candidate: there is no share of
+			// everyone's traffic to compare.
+			v.Verdict, v.Reason, v.At = string(canaryjudge.Pass), fmt.Sprintf("testers only: %d requests sent to the candidate by the match rule; nothing is judged at 0%%", served), c.o.now()
+			return v, nil
 		}
 		res := canaryjudge.Judge(cs.Stable, cs.Candidate, c.tol)
 		v.Stable, v.Candidate = live.Stable, live.Candidate
@@ -228,7 +240,12 @@ func (c *canary) judgeStep(ctx context.Context, st gantry.CanaryStep, ext int) (
 func (c *canary) rollBack(ctx context.Context, cause error) {
 	wctx := context.WithoutCancel(ctx)
 	a := c.ro.env.ActiveSlot()
-	_ = c.ro.r.step(wctx, "canary-rollback", fmt.Sprintf("traffic back on slot %s (%s): %s", a.Name, a.Version, gantry.ErrorMessage(cause)), func() (string, error) {
+	why := "the canary ended: " + gantry.ErrorMessage(cause)
+	var cf *CanaryFailure
+	if errors.As(cause, &cf) {
+		why = fmt.Sprintf("step %d failed on %s", cf.Step, cf.Test)
+	}
+	_ = c.ro.r.step(wctx, "canary-rollback", fmt.Sprintf("traffic back on slot %s (%s) at once: %s", a.Name, a.Version, why), func() (string, error) {
 		return "", c.cr.ClearCanary(wctx, c.route)
 	})
 	c.run.update(func(rep *gantry.CanaryReport) { rep.Weight = 0 })

@@ -68,6 +68,9 @@ func (d *decoder) canary(n *yaml.Node, path string) *gantry.CanarySpec {
 	if f, ok := fs["match"]; ok {
 		c.Match = d.canaryMatch(f.val, join(path, "match"))
 	}
+	if len(c.Steps) > 0 && c.Steps[0].Weight == 0 && c.Match == nil {
+		d.addf(fs["steps"].key, join(path, "steps"), "a 0%% step sends the candidate only the requests a match rule picks: add a match, such as match: {header: X-Gantry-Canary}")
+	}
 	if f, ok := fs["min_requests"]; ok {
 		if v, ok := d.integer(f.val, join(path, "min_requests"), 1, maxCanaryRequests); ok {
 			c.MinRequests = v
@@ -108,7 +111,7 @@ func (d *decoder) canaryStep(n *yaml.Node, path string) (gantry.CanaryStep, bool
 	if !ok {
 		return s, false
 	}
-	if s.Weight, ok = d.integer(f.val, join(path, "weight"), 1, 99); !ok {
+	if s.Weight, ok = d.integer(f.val, join(path, "weight"), 0, 99); !ok {
 		return s, false
 	}
 	if f, ok := fs["duration"]; ok {
