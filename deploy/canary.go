@@ -192,6 +192,14 @@ func (c *canary) judgeStep(ctx context.Context, st gantry.CanaryStep, ext int) (
 		case <-time.After(poll):
 		}
 		cs, err := c.cr.CanaryStatus(ctx, c.route)
+		if gantry.ErrorCode(err) == gantry.ENOTFOUND {
+			// The router lost the split (it restarted without it): put it
+			// back; the step's figures start again.
+			c.o.logger().Warn("canary: the router has no split; setting it again", "route", c.route)
+			err = c.cr.SetCanary(ctx, c.route, c.split)
+			start = c.o.now()
+			continue
+		}
 		if err != nil {
 			c.o.logger().Warn("canary: router status", "route", c.route, "error", err)
 			continue

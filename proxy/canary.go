@@ -65,11 +65,13 @@ func (cs *canarySplit) choose(w http.ResponseWriter, req *http.Request, rt *rout
 	if cs.matches(req) {
 		return &cs.cand, cs.targeted
 	}
-	switch label {
-	case cs.cfg.StableRelease:
-		return &rt.active, cs.stable
-	case cs.cfg.CandidateRelease:
-		return &cs.cand, cs.candidate
+	if label != "" {
+		switch label {
+		case cs.cfg.StableRelease:
+			return &rt.active, cs.stable
+		case cs.cfg.CandidateRelease:
+			return &cs.cand, cs.candidate
+		}
 	}
 	toCand := cs.cfg.Weight >= 100 || cs.cfg.Weight > 0 && rand.IntN(100) < cs.cfg.Weight
 	give := cs.cfg.StableRelease
@@ -160,11 +162,19 @@ func (r *Router) SetCanary(ctx context.Context, name string, split gantry.Canary
 		return err
 	}
 	rt.opMu.Lock()
-	defer rt.opMu.Unlock()
+	err = r.setCanaryLocked(ctx, rt, split)
+	rt.opMu.Unlock()
+	if err == nil {
+		r.notifyChange()
+	}
+	return err
+}
+
+func (r *Router) setCanaryLocked(ctx context.Context, rt *route, split gantry.CanarySplit) error {
+	name := rt.name
 	cfg := rt.cfg.Load()
 	cur := rt.canary.Load()
-	next := &canarySplit{cfg: split, since: r.now(), path: cookiePath(cfg.PathPrefix),
-		stable: newLaneFigures(false), candidate: newLaneFigures(false), targeted: newLaneFigures(true)}
+	next := newCanarySplit(split, r.now(), cfg.PathPrefix)
 	if cur != nil && cur.cand.Load() != nil && cur.cfg.Step == split.Step {
 		// The same step with new settings keeps its figures.
 		next.since, next.stable, next.candidate, next.targeted = cur.since, cur.stable, cur.candidate, cur.targeted
@@ -189,6 +199,12 @@ func (r *Router) SetCanary(ctx context.Context, name string, split gantry.Canary
 	}
 	rt.collect()
 	return nil
+}
+
+// newCanarySplit is a split with empty figures, for a new step.
+func newCanarySplit(split gantry.CanarySplit, since time.Time, pathPrefix string) *canarySplit {
+	return &canarySplit{cfg: split, since: since, path: cookiePath(pathPrefix),
+		stable: newLaneFigures(false), candidate: newLaneFigures(false), targeted: newLaneFigures(true)}
 }
 
 func cookiePath(prefix string) string {
@@ -309,4 +325,13 @@ func (r *Router) endTail(rt *route, tail *canarySplit) {
 		rt.collect()
 		rt.opMu.Unlock()
 	}()
+}
+
+// restoreCanary installs a split kept in a snapshot, its candidate assumed
+// healthy as Restore assumes the active set is; its figures start again.
+func (rt *route) restoreCanary(split gantry.CanarySplit, now time.Time) {
+	cfg := rt.cfg.Load()
+	cs := newCanarySplit(split, now, cfg.PathPrefix)
+	cs.cand.Store(newTargetSet(rt.targetsFor(split.Candidate, cfg.Health, true)))
+	rt.canary.Store(cs)
 }

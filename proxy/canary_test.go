@@ -214,3 +214,28 @@ func TestCanaryRefusesBadSplits(t *testing.T) {
 		t.Errorf("no split after a refused one: err %v", err)
 	}
 }
+
+// A router restarted from its snapshot splits as before.
+func TestCanarySurvivesSnapshot(t *testing.T) {
+	r, _ := MustRouter(t, Config{})
+	blue, green := MustBackend(t, "blue"), MustBackend(t, "green")
+	MustDeploy(t, r, fastRoute("app/prod", "app.test"), blue.addr())
+	if err := r.SetCanary(context.Background(), "app/prod", canarySplitFor(green.addr(), 100, 3)); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Snapshot()
+	if len(st.Routes) != 1 || st.Routes[0].Canary == nil || st.Routes[0].Canary.Step != 3 {
+		t.Fatalf("snapshot: %+v", st)
+	}
+	r2, front2 := MustRouter(t, Config{})
+	if err := r2.Restore(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	if body, cookie := getAs(t, testClient(), front2, "app.test", nil); body != "green" || cookie != "green:1.1.0" {
+		t.Errorf("after restore: got %s cookie %q", body, cookie)
+	}
+	cs, err := r2.CanaryStatus(context.Background(), "app/prod")
+	if err != nil || cs.Split.Step != 3 || cs.Candidate.Requests != 1 {
+		t.Errorf("restored status: %+v %v", cs, err)
+	}
+}
