@@ -196,7 +196,9 @@ func (c *canary) judgeStep(ctx context.Context, st gantry.CanaryStep, ext int) (
 			// The router lost the split (it restarted without it): put it
 			// back; the step's figures start again.
 			c.o.logger().Warn("canary: the router has no split; setting it again", "route", c.route)
-			err = c.cr.SetCanary(ctx, c.route, c.split)
+			if err := c.cr.SetCanary(ctx, c.route, c.split); err != nil {
+				c.o.logger().Warn("canary: set the split again", "route", c.route, "error", err)
+			}
 			start = c.o.now()
 			continue
 		}

@@ -260,3 +260,28 @@ func activeVersion(t *testing.T, h *Harness) string {
 	t.Helper()
 	return h.MustEnv(t, "shop", "prod").ActiveSlot().Version
 }
+
+// A server that dies in the middle of a canary comes back with every
+// request on the stable release and the candidate stopped.
+func TestCanaryCrashRecoversToStable(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := canaryApp("{steps: [{weight: 30, duration: 1h}]}")
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0"})
+	h.MustDeploy(t, "shop", "prod", v1)
+	h.CrashAt(t, "canary-step", gantry.StepStarted, func() {
+		_, _ = h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "prod", Release: v2.ID, Actor: "dev"}, nil)
+	})
+	// The crash came before the split; a separate proxy may have it.
+	_ = h.Mem.SetCanary(h.Ctx, "shop/prod", gantry.CanarySplit{Candidate: h.webTargets(t, "shop", h.MustEnv(t, "shop", "prod").Slots[gantry.SlotGreen]), Weight: 30})
+	if err := h.NewOrchestrator().Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.Mem.Route("shop/prod"); st.Canary != nil {
+		t.Errorf("split left after recovery: %+v", st.Canary)
+	}
+	if got := activeVersion(t, h); got != "1.0.0" {
+		t.Errorf("serving %s, want 1.0.0", got)
+	}
+	h.MustConsistent(t, "shop", "prod")
+}
