@@ -223,7 +223,7 @@ func (c *canary) judgeStep(ctx context.Context, st gantry.CanaryStep, ext int) (
 		if st.Weight == 0 {
 			// Only testers reach the candidate: there is no share of
 			// everyone's traffic to compare.
-			v.Verdict, v.Reason, v.At = string(canaryjudge.Pass), fmt.Sprintf("testers only: %d requests sent to the candidate by the match rule; nothing is judged at 0%%", served), c.o.now()
+			v.Verdict, v.Reason, v.At = string(canaryjudge.Pass), fmt.Sprintf("testers only: %s sent to the candidate by the match rule; nothing is judged at 0%%", plural(served, "request")), c.o.now()
 			return v, nil
 		}
 		res := canaryjudge.Judge(cs.Stable, cs.Candidate, c.tol)
@@ -340,4 +340,11 @@ func (o *Orchestrator) checkCanaryOpts(op *op) error {
 		return gantry.Errorf(gantry.EINVALID, "strategy canary: %s", strings.Join(why, "; "))
 	}
 	return nil
+}
+
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -76,8 +76,8 @@ func orDash(s string) string {
 
 // faults are what a release of the sample may be told to do wrong, to show
 // a canary judged: HELLO_DELAY_MS delays every page, HELLO_ERROR_PERCENT
-// answers that many pages in a hundred with a 500 (deterministically, so a
-// test knows what to expect).
+// answers that many pages in a hundred with a 500 (spread evenly and
+// deterministically, so a test knows what to expect).
 type faults struct {
 	delay   time.Duration
 	percent uint64
@@ -100,7 +100,12 @@ func (f *faults) inject() bool {
 	if f.delay > 0 {
 		time.Sleep(f.delay)
 	}
-	return f.percent > 0 && f.n.Add(1)%100 < f.percent
+	if f.percent == 0 {
+		return false
+	}
+	// Spread evenly: page n fails when n·percent/100 passes a whole number.
+	n := f.n.Add(1)
+	return n*f.percent/100 != (n-1)*f.percent/100
 }
 
 func handler(in info) http.Handler {
