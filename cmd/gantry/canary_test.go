@@ -22,8 +22,8 @@ func canaryRelease(t *testing.T, repo, version, canary, vars string) {
 	editManifest(t, repo, "canary for "+version, func(m string) string {
 		// The test environment's block is the first one.
 		head, rest, _ := strings.Cut(m, "  test:\n")
-		env, tail, _ := strings.Cut(rest, "  prod:\n")
-		env = "    hosts: [test.hello.localhost]\n    runtime: {driver: process}\n    strategy: canary\n    keep_warm: 10m\n" +
+		_, tail, _ := strings.Cut(rest, "  prod:\n")
+		env := "    hosts: [test.hello.localhost]\n    runtime: {driver: process}\n    strategy: canary\n    keep_warm: 10m\n" +
 			"    canary: " + canary + "\n"
 		if vars != "" {
 			env += "    vars: " + vars + "\n"
