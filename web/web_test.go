@@ -76,10 +76,11 @@ func (j *journalDeploys) Logs(ctx context.Context, app, env, service string, tai
 }
 
 type fixture struct {
-	db      *sqlite.DB
-	deploys *journalDeploys
-	url     string
-	dash    *web.Dashboard
+	db       *sqlite.DB
+	deploys  *journalDeploys
+	canaries *canaryStub
+	url      string
+	dash     *web.Dashboard
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -90,7 +91,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{db: db, deploys: &journalDeploys{db: db}}
+	f := &fixture{db: db, deploys: &journalDeploys{db: db}, canaries: &canaryStub{}}
 	if err := db.CreateApp(ctx, &gantry.App{Name: "shop", Repo: "/r"}); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	apiSrv := &api.Server{Store: db, Deploys: f.deploys, Tokens: db, Audit: db}
+	apiSrv := &api.Server{Store: db, Deploys: f.deploys, Tokens: db, Audit: db, Canaries: f.canaries}
 	f.dash = &web.Dashboard{API: apiSrv.Handler(), Tokens: db, PollInterval: 20 * time.Millisecond}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiSrv.Handler())
