@@ -285,3 +285,42 @@ func TestCanaryCrashRecoversToStable(t *testing.T) {
 	}
 	h.MustConsistent(t, "shop", "prod")
 }
+
+// A canary runs inside the expand window: the schema is expanded before
+// the first step, and nothing is contracted before the final switch.
+func TestCanaryRunsInsideTheExpandWindow(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := canaryApp("{steps: [{weight: 10, duration: 2s}]}")
+	app.Database = true
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Migrations: []string{"01_init"}})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Migrations: []string{"01_init", "02_add"}})
+	h.MustDeploy(t, "shop", "prod", v1)
+	h.Mem.SetCanaryFigures(func(gantry.CanarySplit) (gantry.SlotFigures, gantry.SlotFigures) {
+		return sideFigures(900, 0, 3), sideFigures(100, 0, 3)
+	})
+	h.Clock.SetTick(time.Second)
+	var during []string
+	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if s.Name == "canary-step" && s.State == gantry.StepStarted {
+			applied, active := h.DB.Applied(h.DBURL("shop", "prod"))
+			during = append(applied, "active="+active)
+		}
+	})
+	d, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "prod", Release: v2.ID, Actor: "dev"}, nil)
+	h.SetOnStep(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(during, ","); got != "01_init,02_add,active=02_add" {
+		t.Errorf("during the canary: %s, want 02_add expanded and not completed", got)
+	}
+	journal := strings.Join(h.Steps(t, d.ID), ",")
+	if i, j := strings.Index(journal, "db-expand"), strings.Index(journal, "canary-step"); i < 0 || j < i {
+		t.Errorf("journal %s: want db-expand before the canary", journal)
+	}
+	// (A contract before the expand completes the previous release's.)
+	_, afterExpand, _ := strings.Cut(journal, "db-expand")
+	if c := strings.Index(afterExpand, "db-contract"); c >= 0 && c < strings.Index(afterExpand, "switch") {
+		t.Errorf("journal %s: a contract between the expand and the switch", journal)
+	}
+}

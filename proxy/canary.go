@@ -290,6 +290,8 @@ func (r *Router) stickAfterSwitch(rt *route, from, next *targetSet, retired []*t
 	}
 	if cs.cand.Load() == nil || !cs.cand.Load().sameAddrs(next.addrs) || from == nil || cs.cfg.Sticky <= 0 {
 		rt.canary.Store(nil)
+		// A tail's set leaves with it, drained like any other.
+		r.endTail(rt, cs)
 		return retired
 	}
 	tail := &canarySplit{cfg: cs.cfg, since: cs.since, path: cs.path, until: r.now().Add(cs.cfg.Sticky),
@@ -311,9 +313,13 @@ func (r *Router) stickAfterSwitch(rt *route, from, next *targetSet, retired []*t
 	return nil
 }
 
-// endTail drains, in the background, the set a tail kept. Callers hold
-// opMu and have already taken the tail out of the route.
+// endTail drains, in the background, the set a tail kept (none for a
+// split that is not a tail). Callers hold opMu and have already taken the
+// split out of the route.
 func (r *Router) endTail(rt *route, tail *canarySplit) {
+	if tail.cand.Load() != nil {
+		return
+	}
 	retired := rt.leaving(tail.old.Load())
 	if len(retired) == 0 {
 		return
