@@ -206,9 +206,9 @@ func (c *canary) judgeStep(ctx context.Context, st gantry.CanaryStep, ext int) (
 			c.o.logger().Warn("canary: router status", "route", c.route, "error", err)
 			continue
 		}
-		v.Stable, v.Candidate = cs.Stable, cs.Candidate
+		// The samples are for the judge; reports carry the counts.
+		v.Stable, v.Candidate = cs.Stable.WithoutSample(), cs.Candidate.WithoutSample()
 		live := v
-		live.Stable, live.Candidate = cs.Stable.WithoutSample(), cs.Candidate.WithoutSample()
 		c.run.update(func(rep *gantry.CanaryReport) { rep.Live = &live })
 		elapsed := c.o.now().Sub(start)
 		served := cs.Candidate.Requests
@@ -227,7 +227,6 @@ func (c *canary) judgeStep(ctx context.Context, st gantry.CanaryStep, ext int) (
 			return v, nil
 		}
 		res := canaryjudge.Judge(cs.Stable, cs.Candidate, c.tol)
-		v.Stable, v.Candidate = live.Stable, live.Candidate
 		v.Verdict, v.Reason, v.At = string(res.Verdict), res.Reason, c.o.now()
 		switch {
 		case res.Verdict == canaryjudge.Fail && res.Errors.Failed:
