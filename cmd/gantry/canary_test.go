@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -206,6 +207,23 @@ func TestCanaryJudgesRealReleasesUnderLoad(t *testing.T) {
 		t.Errorf("low traffic: journal %+v, want extended steps and no failure", d.Steps)
 	}
 	t.Logf("low traffic: %d requests at 1/s, verdicts extended", n)
+
+	// `gantry canary abort` ends a canary by hand: traffic back at once.
+	canaryRelease(t, repo, "1.5.0", "{steps: [{weight: 30, duration: 10m}]}", "")
+	aborted := make(chan string, 1)
+	go func() {
+		_, errs, code := runCLI(t, s.APIURL, "deploy", "test", "--ref", "main")
+		aborted <- strconv.Itoa(code) + " " + errs
+	}()
+	waitCanaryStep(t, s.APIURL, 1)
+	out := mustCLI(t, s.APIURL, "canary", "abort", "test")
+	if res := <-aborted; !strings.HasPrefix(res, "1 ") || !strings.Contains(res, "failed on abort: aborted by tester") || !strings.Contains(out, "abort asked") {
+		t.Errorf("abort: %s; deploy: %s", out, res)
+	}
+	wantVersion(t, s.RouterURL, host, "1.4.0")
+	if _, _, code := runCLI(t, s.APIURL, "canary", "status", "test"); code != 1 {
+		t.Errorf("status after the abort: exit %d, want 1 (no canary)", code)
+	}
 }
 
 // versionWith fetches host's page with an optional cookie jar and header,
