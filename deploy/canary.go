@@ -216,7 +216,9 @@ func (c *canary) judgeStep(ctx context.Context, st gantry.CanaryStep, ext int) (
 			served = cs.Candidate.Targeted
 		}
 		timeDone := st.Duration == 0 || elapsed >= st.Duration
-		reqDone := st.Requests == 0 || served >= int64(st.Requests) || st.Duration == 0 && elapsed >= canaryRequestsWait
+		// The figures of a step add up through its extensions: each one
+		// asks for the step's requests again.
+		reqDone := st.Requests == 0 || served >= int64(st.Requests)*int64(ext+1) || st.Duration == 0 && elapsed >= canaryRequestsWait
 		if !timeDone || !reqDone {
 			continue
 		}

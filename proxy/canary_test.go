@@ -239,3 +239,41 @@ func TestCanarySurvivesSnapshot(t *testing.T) {
 		t.Errorf("restored status: %+v %v", cs, err)
 	}
 }
+
+// A switch elsewhere during the sticky bound ends it: the clients of the
+// old release go to what serves now, and its set is let go.
+func TestCanaryTailEndsAtTheNextSwitch(t *testing.T) {
+	r, front := MustRouter(t, Config{})
+	blue, green, red := MustBackend(t, "blue"), MustBackend(t, "green"), MustBackend(t, "red")
+	rc := fastRoute("app/prod", "app.test")
+	MustDeploy(t, r, rc, blue.addr())
+	if err := r.SetCanary(context.Background(), "app/prod", canarySplitFor(green.addr(), 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := testClient()
+	c.Jar = jar
+	if body, _ := getAs(t, c, front, "app.test", nil); body != "blue" {
+		t.Fatalf("at 0%%: got %s", body)
+	}
+	MustDeploy(t, r, rc, green.addr())
+	if body, _ := getAs(t, c, front, "app.test", nil); body != "blue" {
+		t.Fatalf("in the sticky bound: got %s, want blue", body)
+	}
+	MustDeploy(t, r, rc, red.addr())
+	if body, _ := getAs(t, c, front, "app.test", nil); body != "red" {
+		t.Errorf("after the next switch: got %s, want red", body)
+	}
+	if _, err := r.CanaryStatus(context.Background(), "app/prod"); gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		t.Errorf("split left after the next switch: %v", err)
+	}
+	waitFor(t, "the tail's set to be let go", 5*time.Second, func() bool {
+		r.mu.Lock()
+		rt := r.routes["app/prod"]
+		r.mu.Unlock()
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		_, kept := rt.targets[blue.addr()]
+		return !kept
+	})
+}

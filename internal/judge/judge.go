@@ -76,13 +76,13 @@ type Result struct {
 // requests makes the verdict Extended: silence is not a pass, and low
 // traffic is not a failure.
 func Judge(stable, cand gantry.SlotFigures, tol Tolerance) Result {
-	min := int64(max(tol.MinRequests, 1))
-	if stable.Requests < min || cand.Requests < min {
-		return Result{Verdict: Extended, Reason: fmt.Sprintf("not enough traffic yet: stable %d, candidate %d requests, %d each needed", stable.Requests, cand.Requests, min)}
+	need := int64(max(tol.MinRequests, 1))
+	if stable.Requests < need || cand.Requests < need {
+		return Result{Verdict: Extended, Reason: fmt.Sprintf("not enough traffic yet: stable %d, candidate %d requests, %d each needed", stable.Requests, cand.Requests, need)}
 	}
 	res := Result{Verdict: Pass}
 	res.Errors = ErrorRates(stable.Errors5xx, stable.Requests, cand.Errors5xx, cand.Requests, tol.ErrorRate)
-	if len(stable.LatencyMicros) >= int(min) && len(cand.LatencyMicros) >= int(min) {
+	if len(stable.LatencyMicros) >= int(need) && len(cand.LatencyMicros) >= int(need) {
 		res.Latency = Latencies(millis(stable.LatencyMicros), millis(cand.LatencyMicros), tol.LatencyMs, tol.LatencyPct)
 	}
 	switch {
