@@ -135,6 +135,8 @@ type EnvironmentSpec struct {
 	// Watch, when set, keeps watching the route after a switch and rolls
 	// the switch back if the new release answers worse than the old one.
 	Watch *WatchSpec `json:"watch,omitempty"`
+	// Canary holds the steps of strategy canary.
+	Canary *CanarySpec `json:"canary,omitempty"`
 }
 
 // WatchSpec bounds a release's figures during the watch after its switch.

@@ -38,6 +38,8 @@ type Server struct {
 	Databases gantry.DatabaseService
 	// Cancels stops the deployment that holds an environment.
 	Cancels CancelService
+	// Canaries reads and steers running canaries.
+	Canaries CanaryService
 	// Images prunes unused images.
 	Images gantry.ImageService
 	Router gantry.Router
@@ -116,6 +118,7 @@ func (s *Server) routes() []route {
 	}
 	rs = append(rs, s.accessRoutes()...)
 	rs = append(rs, s.databaseRoutes()...)
+	rs = append(rs, s.canaryRoutes()...)
 	return append(rs, s.workflowRoutes()...)
 }
 

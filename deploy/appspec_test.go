@@ -30,6 +30,7 @@ type Env struct {
 	Watch       string // the watch mapping, inline YAML ({window: 1m, …})
 	Secrets     []string
 	Vars        string // the vars mapping, inline YAML ({BASE_URL: …})
+	Canary      string // the canary mapping, inline YAML ({steps: […]})
 }
 
 // App is a test manifest.
@@ -109,6 +110,9 @@ func (a App) YAML() string {
 		}
 		if e.Vars != "" {
 			fmt.Fprintf(&b, "    vars: %s\n", e.Vars)
+		}
+		if e.Canary != "" {
+			fmt.Fprintf(&b, "    canary: %s\n", e.Canary)
 		}
 	}
 	return b.String()

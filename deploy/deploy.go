@@ -64,8 +64,8 @@ func (o *Orchestrator) planDeploy(ctx context.Context, req gantry.DeployRequest,
 	if strategy == "" {
 		strategy = gantry.StrategyBlueGreen
 	}
-	if strategy != gantry.StrategyBlueGreen && strategy != gantry.StrategyRestart && strategy != gantry.StrategyMaintenance {
-		return nil, gantry.Errorf(gantry.EINVALID, "unknown strategy %q (want bluegreen, restart or maintenance)", strategy)
+	if strategy != gantry.StrategyBlueGreen && strategy != gantry.StrategyRestart && strategy != gantry.StrategyMaintenance && strategy != gantry.StrategyCanary {
+		return nil, gantry.Errorf(gantry.EINVALID, "unknown strategy %q (want bluegreen, restart, maintenance or canary)", strategy)
 	}
 	op := &op{kind: kind, app: req.App, env: req.Env, actor: req.Actor, rel: rel, m: m, spec: spec, current: existing,
 		breakGlass: req.BreakGlass, wait: req.Wait, strategy: strategy, pauseAfter: req.PauseAfter, only: req.Only}

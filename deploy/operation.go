@@ -39,7 +39,7 @@ type op struct {
 
 	breakGlass string
 	wait       bool
-	// strategy is how the release starts: bluegreen, restart, maintenance.
+	// strategy is how the release starts: bluegreen, restart, maintenance, canary.
 	strategy string
 	// pauseAfter and only are an ordered rollout's options.
 	pauseAfter *int

@@ -66,6 +66,7 @@ type Orchestrator struct {
 
 	mu         sync.Mutex
 	running    map[int64]context.CancelFunc
+	canaries   map[int64]*canaryRun // by deployment, while its canary runs
 	queues     map[string][]*waiter // per app/env, in arrival order
 	nextWaiter int64
 	// unsettled are deployments whose records the store refused: each

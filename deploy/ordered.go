@@ -34,6 +34,9 @@ type rollout struct {
 // locked or recorded.
 func (o *Orchestrator) checkOpts(op *op) error {
 	m := op.m
+	if err := o.checkCanaryOpts(op); err != nil {
+		return err
+	}
 	if op.only != "" && m.Services[op.only] == nil {
 		return gantry.Errorf(gantry.EINVALID, "--only %s: the release has no service %q (services: %s)", op.only, op.only, strings.Join(serviceNames(m), ", "))
 	}
@@ -255,7 +258,10 @@ func (o *Orchestrator) failRollout(ctx context.Context, ro *rollout, cause error
 	if ro.db != nil && ro.db.expanded {
 		_ = o.rollbackDatabase(wctx, ro.r, ro.db.b)
 	}
-	if detail != "" {
+	var judged *CanaryFailure
+	if detail != "" && !errors.As(cause, &judged) {
+		// A canary's verdict is its own evidence; the instances' logs are
+		// for a candidate that failed to start or to verify.
 		return withDetail(cause, detail)
 	}
 	return cause
@@ -277,6 +283,9 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	}
 	cand.Verified = true
 	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "before_switch", gantry.FirstHost(route.PreviewHosts)); err != nil {
+		return o.failRollout(ctx, ro, err)
+	}
+	if err := o.runCanary(ctx, ro, route, targets); err != nil {
 		return o.failRollout(ctx, ro, err)
 	}
 	var before gantry.RouteStatus

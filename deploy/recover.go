@@ -198,6 +198,13 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 		}
 		return fmt.Sprintf("%s serving from slot %s; deployment #%d stays paused on slot %s%s", slot.Version, serving, paused.ID, other.Name, note), o.keepPreview(ctx, env, other)
 	}
+	// A canary that the crash interrupted: every request goes back to the
+	// slot that serves before the candidate stops.
+	if cr, ok := o.Router.(gantry.CanaryRouter); ok {
+		if err := cr.ClearCanary(ctx, name); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+			return "", fmt.Errorf("clear the canary of %s: %w", name, err)
+		}
+	}
 	if other != nil && other.State == gantry.SlotStarting {
 		if err := o.stopSlot(ctx, env, drv, other, manifests[other.Name]); err != nil {
 			return "", err

@@ -120,6 +120,28 @@ type (
 		Freeze      []yFreeze         `yaml:"freeze,omitempty"`
 		ViaClone    bool              `yaml:"migrations_via_clone,omitempty"`
 		Watch       *yWatch           `yaml:"watch,omitempty"`
+		Canary      *yCanary          `yaml:"canary,omitempty"`
+	}
+	yCanary struct {
+		Steps          []yCanaryStep `yaml:"steps"`
+		Sticky         string        `yaml:"sticky"`
+		Match          *yCanaryMatch `yaml:"match,omitempty"`
+		MinRequests    int           `yaml:"min_requests"`
+		MaxExtensions  int           `yaml:"max_extensions"`
+		OnInconclusive string        `yaml:"on_inconclusive"`
+		LatencyMs      float64       `yaml:"latency_ms"`
+		LatencyPercent float64       `yaml:"latency_percent"`
+		ErrorRate      float64       `yaml:"error_rate"`
+	}
+	yCanaryMatch struct {
+		Header string `yaml:"header,omitempty"`
+		Cookie string `yaml:"cookie,omitempty"`
+		Value  string `yaml:"value,omitempty"`
+	}
+	yCanaryStep struct {
+		Weight   int    `yaml:"weight"`
+		Duration string `yaml:"duration,omitempty"`
+		Requests int    `yaml:"requests,omitempty"`
 	}
 	yWatch struct {
 		Window          string  `yaml:"window"`
@@ -215,6 +237,21 @@ func toYAML(m *gantry.Manifest) yManifest {
 		if w := e.Watch; w != nil {
 			ye.Watch = &yWatch{Window: formatDuration(w.Window), MaxErrorRate: w.MaxErrorRate,
 				MaxLatencyRatio: w.MaxLatencyRatio, MinRequests: w.MinRequests}
+		}
+		if c := e.Canary; c != nil {
+			yc := &yCanary{Sticky: formatDuration(c.Sticky), MinRequests: c.MinRequests, MaxExtensions: c.MaxExtensions,
+				OnInconclusive: c.OnInconclusive, LatencyMs: c.LatencyMs, LatencyPercent: c.LatencyPercent, ErrorRate: c.ErrorRate}
+			if m := c.Match; m != nil {
+				yc.Match = &yCanaryMatch{Header: m.Header, Cookie: m.Cookie, Value: m.Value}
+			}
+			for _, st := range c.Steps {
+				ys := yCanaryStep{Weight: st.Weight, Requests: st.Requests}
+				if st.Duration > 0 {
+					ys.Duration = formatDuration(st.Duration)
+				}
+				yc.Steps = append(yc.Steps, ys)
+			}
+			ye.Canary = yc
 		}
 		y.Environments[name] = ye
 	}

@@ -141,6 +141,10 @@ func (d *decoder) environment(name string, n *yaml.Node, path, app string, r *en
 		e.Watch = d.watch(f.val, join(path, "watch"))
 		d.checkWatch(e, f.key, join(path, "watch"))
 	}
+	if f, ok := fs["canary"]; ok {
+		e.Canary = d.canary(f.val, join(path, "canary"))
+	}
+	d.checkCanary(e, fs, path)
 
 	// Defaults that depend on names, applied once the keys are read.
 	if _, ok := fs["hosts"]; !ok && app != "" {

@@ -29,13 +29,19 @@ var keys = map[string][]string{
 	"notify[]":                  {"slack", "webhook", "environments"},
 	"environments.<env>": {
 		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
-		"freeze", "migrations_via_clone", "watch", "hotfix_approvals",
+		"freeze", "migrations_via_clone", "watch", "hotfix_approvals", "canary",
 	},
 	"environments.<env>.runtime":          {"driver", "registry", "namespace"},
 	"environments.<env>.approvals":        {"required", "roles"},
 	"environments.<env>.hotfix_approvals": {"required", "roles"},
 	"environments.<env>.freeze[]":         {"from", "to", "reason"},
 	"environments.<env>.watch":            {"window", "max_error_rate", "max_latency_ratio", "min_requests"},
+	"environments.<env>.canary": {
+		"steps", "sticky", "match", "min_requests", "max_extensions", "on_inconclusive",
+		"latency_ms", "latency_percent", "error_rate",
+	},
+	"environments.<env>.canary.steps[]": {"weight", "duration", "requests"},
+	"environments.<env>.canary.match":   {"header", "cookie", "value"},
 }
 
 // keyPaths returns the full path of every key the decoder knows, sorted, in
@@ -67,7 +73,7 @@ var phases = []string{
 // Values of the enumerated keys; the first one is the default where there is one.
 var (
 	versionSchemes    = []string{"semver", "calver"}
-	strategies        = []string{"bluegreen", "restart", "maintenance"}
+	strategies        = []string{"bluegreen", "restart", "maintenance", "canary"}
 	drivers           = []string{"process", "docker", "kubernetes"}
 	databaseEngines   = []string{"postgres"}
 	migrationEngines  = []string{"pgroll", "sql", "command"}

@@ -62,16 +62,16 @@ func (r *Router) newReverseProxy() *httputil.ReverseProxy {
 func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 	rs := requestStateFrom(req.Context())
 	rt := rs.route
-	set := &rt.active
-	if rs.preview {
-		set = &rt.preview
-	}
+	set, lane := rt.laneFor(w, req, rs.preview)
 	start := time.Now()
 	if g := rt.metrics.inflight; g != nil {
 		g.Inc()
 		defer g.Dec()
 	}
 	sw := &statusWriter{ResponseWriter: w}
+	if lane != nil {
+		defer lane.record(sw, start)
+	}
 	var body *onceBody
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &onceBody{ReadCloser: req.Body}

@@ -32,6 +32,8 @@ type route struct {
 	preview atomic.Pointer[targetSet]
 	pause   atomic.Pointer[pauseGate]
 	maint   atomic.Pointer[maintenance]
+	// canary, when set, splits requests between active and a candidate.
+	canary atomic.Pointer[canarySplit]
 
 	// passing counts requests past the gate (writes also in passingWrites),
 	// so Pause can wait until the requests it did not hold have finished.
@@ -181,7 +183,7 @@ func (rt *route) collect() {
 	defer rt.mu.Unlock()
 	act, pre := rt.active.Load(), rt.preview.Load()
 	for a, t := range rt.targets {
-		if act.contains(t) || pre.contains(t) || rt.previous.contains(t) {
+		if act.contains(t) || pre.contains(t) || rt.previous.contains(t) || rt.canary.Load().holds(t) {
 			continue
 		}
 		t.stop()

@@ -26,6 +26,9 @@ type RouteState struct {
 	Maintenance        bool         `json:"maintenance,omitempty"`
 	MaintenanceMessage string       `json:"maintenance_message,omitempty"`
 	SwitchedAt         time.Time    `json:"switched_at"`
+	// Canary is the route's split while a canary runs (its figures and a
+	// tail after the final switch are not kept).
+	Canary *gantry.CanarySplit `json:"canary,omitempty"`
 }
 
 // Snapshot returns the routes and their target sets, sorted by name.
@@ -56,6 +59,10 @@ func (r *Router) Snapshot() State {
 		if m := rt.maint.Load(); m != nil {
 			rs.Maintenance, rs.MaintenanceMessage = true, m.message
 		}
+		if cs := rt.canary.Load(); cs != nil && cs.cand.Load() != nil {
+			split := cs.cfg
+			rs.Canary = &split
+		}
 		s.Routes = append(s.Routes, rs)
 	}
 	return s
@@ -77,7 +84,11 @@ func (r *Router) Restore(ctx context.Context, s State) error {
 			return gantry.Errorf(gantry.EINVALID, "state lists route %q twice", cfg.Name)
 		}
 		names[cfg.Name] = true
-		for _, addrs := range [][]string{rs.Active, rs.Previous, rs.Preview} {
+		var cand []string
+		if rs.Canary != nil {
+			cand = rs.Canary.Candidate
+		}
+		for _, addrs := range [][]string{rs.Active, rs.Previous, rs.Preview, cand} {
 			if err := validateTargets(cfg.Name, addrs); err != nil {
 				return err
 			}
@@ -132,6 +143,9 @@ func (r *Router) Restore(ctx context.Context, s State) error {
 		}
 		if rs.Maintenance {
 			rt.maint.Store(&maintenance{message: rs.MaintenanceMessage})
+		}
+		if rs.Canary != nil && len(rs.Canary.Candidate) > 0 {
+			rt.restoreCanary(*rs.Canary, r.now())
 		}
 	}
 	r.table.Store(tb)

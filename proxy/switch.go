@@ -87,7 +87,10 @@ func (r *Router) deployLocked(ctx context.Context, rt *route, cfg *gantry.Route,
 	if err == nil {
 		// The switch happens inside the table update, so a first deploy's
 		// hosts never resolve to a route without targets.
-		err = r.applyConfig(rt, cfg, func() { from, retired = r.switchTo(rt, next) })
+		err = r.applyConfig(rt, cfg, func() {
+			from, retired = r.switchTo(rt, next)
+			retired = r.stickAfterSwitch(rt, from, next, retired)
+		})
 	}
 	if err != nil {
 		rt.collect()
@@ -120,6 +123,10 @@ func (r *Router) Rollback(ctx context.Context, name string) (*gantry.SwitchResul
 		return nil, err
 	}
 	from, retired := r.switchTo(rt, newTargetSet(prev.targets))
+	// Going back ends any split: the stable release serves everyone.
+	if cs := rt.canary.Swap(nil); cs != nil {
+		retired = append(retired, rt.leaving(cs.cand.Load())...)
+	}
 	rt.opMu.Unlock()
 	res := &gantry.SwitchResult{Route: name, From: from.addrList(), To: prev.addrList(), HealthRound: round}
 	r.notifyChange()

@@ -32,7 +32,8 @@ func (d *Dashboard) deploymentEvents(w http.ResponseWriter, r *http.Request, rq 
 			return
 		}
 		var buf bytes.Buffer
-		v := deploymentView{Deployment: dep, Running: dep.State == gantry.DeploymentRunning, Now: d.Now()}
+		v := deploymentView{Deployment: dep, Running: dep.State == gantry.DeploymentRunning, Now: d.Now(),
+			Canary: d.loadCanary(r.Context(), rq.id, app, dep)}
 		if err := d.pages["deployment.html"].ExecuteTemplate(&buf, "steps", v); err != nil {
 			d.Logger.Error("render steps", "error", err)
 			return

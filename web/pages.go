@@ -304,6 +304,7 @@ type deploymentView struct {
 	Running bool
 	Logs    string
 	Now     time.Time
+	Canary  *canaryView // a running canary's steps and figures
 }
 
 func (d *Dashboard) loadDeployment(ctx context.Context, id *gantry.Identity, app, depID string) (*gantry.Deployment, error) {
@@ -322,7 +323,8 @@ func (d *Dashboard) deployment(w http.ResponseWriter, r *http.Request, rq *reque
 		d.fail(w, r, rq, err)
 		return
 	}
-	v := deploymentView{Deployment: dep, Running: dep.State == gantry.DeploymentRunning, Now: d.Now()}
+	v := deploymentView{Deployment: dep, Running: dep.State == gantry.DeploymentRunning, Now: d.Now(),
+		Canary: d.loadCanary(r.Context(), rq.id, app, dep)}
 	if dep.State == gantry.DeploymentFailed {
 		v.Logs = d.logs(r.Context(), rq.id, app, dep.Env)
 	}

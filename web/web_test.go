@@ -77,10 +77,11 @@ func (j *journalDeploys) Logs(ctx context.Context, app, env, service string, tai
 }
 
 type fixture struct {
-	db      *sqlite.DB
-	deploys *journalDeploys
-	url     string
-	dash    *web.Dashboard
+	db       *sqlite.DB
+	deploys  *journalDeploys
+	canaries *canaryStub
+	url      string
+	dash     *web.Dashboard
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -91,7 +92,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{db: db, deploys: &journalDeploys{db: db}}
+	f := &fixture{db: db, deploys: &journalDeploys{db: db}, canaries: &canaryStub{}}
 	if err := db.CreateApp(ctx, &gantry.App{Name: "shop", Repo: "/r"}); err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	apiSrv := &api.Server{Store: db, Deploys: f.deploys, Tokens: db, Audit: db, Delivery: &delivery.Service{Store: db}}
+	apiSrv := &api.Server{Store: db, Deploys: f.deploys, Tokens: db, Audit: db, Canaries: f.canaries, Delivery: &delivery.Service{Store: db}}
 	f.dash = &web.Dashboard{API: apiSrv.Handler(), Tokens: db, PollInterval: 20 * time.Millisecond}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiSrv.Handler())

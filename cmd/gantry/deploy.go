@@ -61,7 +61,7 @@ func newDeployCmd(m *Main) *cobra.Command {
 	cmd.Flags().StringVar(&req.Release, "release", "", "release id or version to deploy")
 	cmd.Flags().StringVar(&ref, "ref", "", "build this git ref (or reuse its release) and deploy it")
 	cmd.Flags().StringVar(&version, "version", "", "with --ref: the version to record")
-	cmd.Flags().StringVar(&req.Strategy, "strategy", "", "bluegreen, restart or maintenance (default: the environment's)")
+	cmd.Flags().StringVar(&req.Strategy, "strategy", "", "bluegreen, restart, maintenance or canary (default: the environment's; canary needs the environment's canary steps)")
 	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "deploy through a freeze window; the reason is recorded")
 	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
 	cmd.Flags().IntVar(&pauseAfter, "pause-after", 0, "pause once this order group is healthy; go on with `gantry continue ENV`")

@@ -18,7 +18,7 @@ import (
 )
 
 // TestDocs runs the how-tos: every command of every ```sh block of
-// README.md and docs/workflows/*.md, in order, through the real binary, one
+// README.md, docs/canary.md and docs/workflows/*.md, in order, through the real binary, one
 // subtest per document. A command that exits otherwise than printed fails
 // the test with the document's file:line, the command, its output and its
 // exit code.
@@ -43,7 +43,7 @@ import (
 func TestDocs(t *testing.T) {
 	needTools(t)
 	bin := gantryBinary(t)
-	docs := []string{"README.md"}
+	docs := []string{"README.md", "docs/canary.md"}
 	ws, err := filepath.Glob("../../docs/workflows/*.md")
 	if err != nil {
 		t.Fatal(err)

@@ -226,7 +226,7 @@ func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) e
 	apiSrv := &api.Server{
 		Store: s.State, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: repos, Router: s.Router,
 		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
-		Tokens: s.State, Audit: s.State, AuditCheck: s.Audit, Secrets: box, Cancels: s.Orchestrator,
+		Tokens: s.State, Audit: s.State, AuditCheck: s.Audit, Secrets: box, Cancels: s.Orchestrator, Canaries: s.Orchestrator,
 		Delivery: &delivery.Service{Store: s.State}, Logger: s.Logger.With("component", "api"),
 	}
 	apiHandler := apiSrv.Handler()

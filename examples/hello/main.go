@@ -17,7 +17,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -72,8 +74,43 @@ func orDash(s string) string {
 	return s
 }
 
+// faults are what a release of the sample may be told to do wrong, to show
+// a canary judged: HELLO_DELAY_MS delays every page, HELLO_ERROR_PERCENT
+// answers that many pages in a hundred with a 500 (spread evenly and
+// deterministically, so a test knows what to expect).
+type faults struct {
+	delay   time.Duration
+	percent uint64
+	n       atomic.Uint64
+}
+
+func faultsFromEnv() *faults {
+	f := &faults{}
+	if ms, err := strconv.Atoi(os.Getenv("HELLO_DELAY_MS")); err == nil && ms > 0 {
+		f.delay = time.Duration(ms) * time.Millisecond
+	}
+	if p, err := strconv.Atoi(os.Getenv("HELLO_ERROR_PERCENT")); err == nil && p > 0 && p <= 100 {
+		f.percent = uint64(p)
+	}
+	return f
+}
+
+// inject delays the page and says whether it must fail.
+func (f *faults) inject() bool {
+	if f.delay > 0 {
+		time.Sleep(f.delay)
+	}
+	if f.percent == 0 {
+		return false
+	}
+	// Spread evenly: page n fails when n·percent/100 passes a whole number.
+	n := f.n.Add(1)
+	return n*f.percent/100 != (n-1)*f.percent/100
+}
+
 func handler(in info) http.Handler {
 	mux := http.NewServeMux()
+	fs := faultsFromEnv()
 	mux.HandleFunc("GET /up", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -82,6 +119,10 @@ func handler(in info) http.Handler {
 		// fails its users, to show Gantry's watch after a switch roll it back.
 		if os.Getenv("HELLO_BROKEN") == "1" {
 			http.Error(w, "this release is broken on purpose (HELLO_BROKEN=1)", http.StatusInternalServerError)
+			return
+		}
+		if fs.inject() {
+			http.Error(w, "injected error (HELLO_ERROR_PERCENT)", http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")

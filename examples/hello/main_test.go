@@ -38,3 +38,30 @@ func TestHandler(t *testing.T) {
 		}
 	}
 }
+
+func TestInjectedErrorsAreSpreadEvenly(t *testing.T) {
+	for _, c := range []struct {
+		percent uint64
+		want    string // which of the first 20 pages fail
+	}{
+		{20, "....x....x....x....x"},
+		{3, "...................."},
+		{0, "...................."},
+	} {
+		f := &faults{percent: c.percent}
+		var got strings.Builder
+		failed := 0
+		for i := 0; i < 100; i++ {
+			fail := f.inject()
+			if fail {
+				failed++
+			}
+			if i < 20 {
+				got.WriteByte(map[bool]byte{true: 'x', false: '.'}[fail])
+			}
+		}
+		if got.String() != c.want || failed != int(c.percent) {
+			t.Errorf("%d%%: first pages %s, %d of 100 failed; want %s and %d", c.percent, got.String(), failed, c.want, c.percent)
+		}
+	}
+}

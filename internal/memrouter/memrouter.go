@@ -25,10 +25,11 @@ import (
 
 // Call is one recorded call.
 type Call struct {
-	Op      string // "deploy", "rollback", "set-preview", "pause", "resume", "maintenance", "remove-route"
+	Op      string // "deploy", "rollback", "set-preview", "pause", "resume", "maintenance", "remove-route", "set-canary", "clear-canary"
 	Route   string
 	Targets []string
 	On      bool // pause: writes only; maintenance: on
+	Weight  int  // set-canary: the candidate's percent
 	Err     string
 }
 
@@ -42,6 +43,9 @@ type RouteState struct {
 	WritesOnly  bool
 	Maintenance bool
 	Switches    int64
+	// Canary is the split SetCanary set (nil: none, or a switch ended it).
+	Canary      *gantry.CanarySplit
+	CanarySince time.Time
 }
 
 type counter struct {
@@ -60,6 +64,8 @@ type Router struct {
 	routes   map[string]*RouteState
 	calls    []Call
 	counters map[string]*counter
+	// CanaryFigures makes up the figures of a canary step (SetCanaryFigures).
+	CanaryFigures func(split gantry.CanarySplit) (stable, candidate gantry.SlotFigures)
 }
 
 var _ gantry.Router = (*Router)(nil)
@@ -190,6 +196,7 @@ func (r *Router) deploy(ctx context.Context, route gantry.Route, targets []strin
 		r.routes[route.Name] = rs
 	}
 	rs.Route = route
+	rs.Canary = nil
 	res := &gantry.SwitchResult{Route: route.Name, From: rs.Active, To: append([]string(nil), targets...)}
 	if !sameSet(rs.Active, targets) {
 		if len(rs.Active) > 0 {
@@ -230,7 +237,7 @@ func (r *Router) rollback(ctx context.Context, name string) (*gantry.SwitchResul
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := &gantry.SwitchResult{Route: name, From: rs.Active, To: prev}
-	rs.Active, rs.Previous = prev, rs.Active
+	rs.Active, rs.Previous, rs.Canary = prev, rs.Active, nil
 	rs.Switches++
 	return res, nil
 }

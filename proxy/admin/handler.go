@@ -44,6 +44,9 @@ func Handler(r gantry.Router, token string, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+PathMaintenance, h.maintenance)
 	mux.HandleFunc("POST "+PathRemove, h.remove)
 	mux.HandleFunc("GET "+PathStatus, h.status)
+	mux.HandleFunc("POST "+PathCanary, h.setCanary)
+	mux.HandleFunc("POST "+PathCanaryClear, h.clearCanary)
+	mux.HandleFunc("POST "+PathCanaryStatus, h.canaryStatus)
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		h.fail(w, req, gantry.Errorf(gantry.ENOTFOUND, "no endpoint %s %s", req.Method, req.URL.Path))
 	})
