@@ -139,3 +139,74 @@ type DeliveryStore interface {
 	// older than that by their timestamp, or accepts the bound.
 	RememberDelivery(ctx context.Context, source, id string, at, forgetBefore time.Time) error
 }
+
+// Forges whose webhooks the server accepts, and the poller's pseudo-forge.
+const (
+	ForgeGitHub = "github"
+	ForgeGitLab = "gitlab"
+	ForgeGitea  = "gitea" // Gitea and Forgejo: one payload shape, either header set
+	ForgePoll   = "poll"  // the server polls the repository itself
+)
+
+// Forges lists the forges a hook may be for.
+var Forges = []string{ForgeGitHub, ForgeGitLab, ForgeGitea, ForgePoll}
+
+// ForgeHook is a forge's webhook (or the poller) of an app as the server
+// knows it. It runs as its own token, Token, whose role and environments
+// bound what its events may do; its webhook secret is stored sealed and
+// never shown again after it is made.
+type ForgeHook struct {
+	App   string `json:"app"`
+	Forge string `json:"forge"`
+	Token string `json:"token"`
+	// APIURL is the forge API that statuses are posted to ("" for the
+	// forge's default); StatusToken says whether a token to post them is set.
+	APIURL      string        `json:"api_url,omitempty"`
+	StatusToken bool          `json:"status_token,omitempty"`
+	Poll        time.Duration `json:"poll,omitempty"`
+	CreatedAt   time.Time     `json:"created_at"`
+}
+
+// AddHookRequest makes a hook: its token's grant (Role, Envs), where
+// statuses go, and for the poller how often it looks.
+type AddHookRequest struct {
+	App      string        `json:"app"`
+	Forge    string        `json:"forge"`
+	Role     string        `json:"role"`
+	Envs     []string      `json:"envs,omitempty"`
+	APIURL   string        `json:"api_url,omitempty"`
+	APIToken string        `json:"api_token,omitempty"`
+	Poll     time.Duration `json:"poll,omitempty"`
+	Actor    string        `json:"actor"`
+}
+
+// AddedHook is a new hook with what to paste into the forge, shown once.
+type AddedHook struct {
+	ForgeHook
+	Path   string `json:"path,omitempty"`   // the webhook's path on the server: /v1/hooks/<app>/<forge>
+	Secret string `json:"secret,omitempty"` // the webhook secret (GitHub, Gitea: the HMAC key; GitLab: the token)
+}
+
+// DeliveryResult says what a delivery (or a polled change) was taken as
+// and what the server does about it (in the background).
+type DeliveryResult struct {
+	Forge    string `json:"forge"`
+	Delivery string `json:"delivery,omitempty"`
+	Event    string `json:"event"`
+	Branch   string `json:"branch,omitempty"`
+	Commit   string `json:"commit,omitempty"`
+	// Actor is the hook's token that the work runs as.
+	Actor  string `json:"actor,omitempty"`
+	Action string `json:"action"`
+}
+
+// TriggerService keeps an app's hooks and acts on their deliveries
+// (package trigger).
+type TriggerService interface {
+	AddHook(ctx context.Context, req AddHookRequest) (*AddedHook, error)
+	ListHooks(ctx context.Context, app string) ([]*ForgeHook, error)
+	RemoveHook(ctx context.Context, app, forge string) error
+	// Deliver verifies a delivery's signature, refuses a replay, and
+	// starts what the app's triggers say.
+	Deliver(ctx context.Context, app, forge string, header map[string][]string, body []byte) (*DeliveryResult, error)
+}

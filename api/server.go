@@ -50,6 +50,8 @@ type Server struct {
 	// AuditCheck verifies the audit chain against its key and the head
 	// recorded outside the state; nil verifies the chain on its own.
 	AuditCheck gantry.AuditChecker
+	// Triggers takes forges' webhooks and keeps the hooks; nil disables them.
+	Triggers gantry.TriggerService
 	// Secrets sets and lists secrets; nil disables the secret endpoints.
 	Secrets gantry.SecretService
 	Logger  *slog.Logger
@@ -112,6 +114,7 @@ func (s *Server) routes() []route {
 	}
 	rs = append(rs, s.accessRoutes()...)
 	rs = append(rs, s.databaseRoutes()...)
+	rs = append(rs, s.triggerRoutes()...)
 	return append(rs, s.workflowRoutes()...)
 }
 
