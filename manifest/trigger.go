@@ -31,21 +31,24 @@ func (d *decoder) triggers(n *yaml.Node, path string, m *gantry.Manifest) []gant
 	for i, item := range d.list(n, path) {
 		p := index(path, i)
 		fs := d.mapping(item, p, "triggers[]")
+		// A problem is reported where it is; the manifest is then refused
+		// as a whole, so a bad trigger need not be left out of out.
 		t := gantry.Trigger{On: gantry.TriggerPush}
-		ok := true
 		if f, has := fs["on"]; has {
-			t.On, ok = d.oneOf(f.val, join(p, "on"), triggerEvents)
+			t.On, _ = d.oneOf(f.val, join(p, "on"), triggerEvents)
 		}
 		if f, has := fs["branch"]; has {
-			if t.Branch, ok = d.nonEmpty(f.val, join(p, "branch")); ok && !validGlob(t.Branch) {
-				d.addf(resolve(f.val), join(p, "branch"), "invalid branch pattern %q: a glob such as main or releases/*", clip(t.Branch))
-				ok = false
+			if s, ok := d.nonEmpty(f.val, join(p, "branch")); ok && !validGlob(s) {
+				d.addf(resolve(f.val), join(p, "branch"), "invalid branch pattern %q: a glob such as main or releases/*", clip(s))
+			} else {
+				t.Branch = s
 			}
 		}
 		f, has := d.require(fs, item, p, "do")
 		if !has {
 			continue
 		}
+		var ok bool
 		if t.Do, ok = d.oneOf(f.val, join(p, "do"), triggerActions); !ok {
 			continue
 		}

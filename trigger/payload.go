@@ -45,6 +45,15 @@ type ghPull struct {
 	Repository ghRepo `json:"repository"`
 }
 
+// fill sets ev from a GitHub or Gitea pull request event; update is the
+// forge's action word for new commits.
+func (p *ghPull) fill(ev *Event, update string) {
+	pr := p.PullRequest
+	ev.Kind, ev.MR, ev.Branch, ev.Target, ev.Commit, ev.At = kindMR, p.Number, pr.Head.Ref, pr.Base.Ref, pr.Head.SHA, pr.UpdatedAt
+	ev.Repo, ev.WebURL = p.Repository.FullName, p.Repository.HTMLURL
+	ev.MRAction = mrAction(p.Action, pr.Merged, map[string]string{"opened": mrOpened, "reopened": mrOpened, update: mrUpdate, "closed": mrClosed})
+}
+
 func decodeBody(forge string, body []byte, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		return gantry.Errorf(gantry.EINVALID, "%s delivery: the body is not the JSON payload expected: %v", forge, err)
@@ -72,10 +81,7 @@ func parseGitHub(h http.Header, body []byte) (*Event, error) {
 		if err := decodeBody(ev.Forge, body, &p); err != nil {
 			return nil, err
 		}
-		pr := p.PullRequest
-		ev.Kind, ev.MR, ev.Branch, ev.Target, ev.Commit, ev.At = kindMR, p.Number, pr.Head.Ref, pr.Base.Ref, pr.Head.SHA, pr.UpdatedAt
-		ev.Repo, ev.WebURL = p.Repository.FullName, p.Repository.HTMLURL
-		ev.MRAction = mrAction(p.Action, pr.Merged, map[string]string{"opened": mrOpened, "reopened": mrOpened, "synchronize": mrUpdate, "closed": mrClosed})
+		p.fill(ev, "synchronize")
 	default:
 		ev.Kind = kindNone
 	}
@@ -190,10 +196,7 @@ func parseGitea(h http.Header, body []byte) (*Event, error) {
 		if err := decodeBody(ev.Forge, body, &p); err != nil {
 			return nil, err
 		}
-		pr := p.PullRequest
-		ev.Kind, ev.MR, ev.Branch, ev.Target, ev.Commit, ev.At = kindMR, p.Number, pr.Head.Ref, pr.Base.Ref, pr.Head.SHA, pr.UpdatedAt
-		ev.Repo, ev.WebURL = p.Repository.FullName, p.Repository.HTMLURL
-		ev.MRAction = mrAction(p.Action, pr.Merged, map[string]string{"opened": mrOpened, "reopened": mrOpened, "synchronized": mrUpdate, "closed": mrClosed})
+		p.fill(ev, "synchronized") // Gitea's word for new commits
 	default:
 		ev.Kind = kindNone
 	}

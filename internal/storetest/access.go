@@ -151,7 +151,7 @@ var accessTests = []test{
 		}
 		mustOK(t, "DeleteSecret", s.DeleteSecret(f.ctx, "shop", "test", "DB_URL"))
 		wantCode(t, "DeleteSecret twice", s.DeleteSecret(f.ctx, "shop", "test", "DB_URL"), gantry.ENOTFOUND)
-	}},	{"Deliveries", func(t *testing.T, f *fixture) {
+	}}, {"Deliveries", func(t *testing.T, f *fixture) {
 		s := f.access()
 		day := 24 * time.Hour
 		mustOK(t, "RememberDelivery", s.RememberDelivery(f.ctx, "github/shop", "d1", T0, T0.Add(-day)))
