@@ -24,7 +24,7 @@ func (s *Service) isPreview(ctx context.Context, app, name string) bool {
 // preview builds ev's commit and serves it in the preview environment
 // name: cloned from the template environment through the engine the
 // first time, deployed to it after that; the forge hears the URL.
-func (s *Service) preview(ctx context.Context, app string, id *gantry.Identity, cfg *hookConfig, ev *Event, name string, m *gantry.Manifest) {
+func (s *Service) preview(ctx context.Context, app string, id *gantry.Identity, cfg *hookConfig, ev *Event, name string, m *gantry.Manifest, seq int64) {
 	spec := m.Previews
 	host := spec.HostFor(app, name, ev.Branch)
 	s.status(ctx, cfg, ev, previewCheck, statusPending, "", "building "+short(ev.Commit)+" for preview "+name)
@@ -35,6 +35,12 @@ func (s *Service) preview(ctx context.Context, app string, id *gantry.Identity, 
 	rel, err := s.build(ctx, app, id, ev)
 	if err != nil {
 		fail(err)
+		return
+	}
+	defer s.lockPreview(app, name)()
+	if s.superseded(app, name, seq) {
+		s.logger().Info("preview superseded", "app", app, "env", name, "commit", ev.Commit)
+		s.status(ctx, cfg, ev, previewCheck, statusSuccess, "", "superseded by a later event of preview "+name)
 		return
 	}
 	env, err := s.Store.FindEnvironment(ctx, app, name)
@@ -70,14 +76,19 @@ func (s *Service) createPreview(ctx context.Context, app string, id *gantry.Iden
 	}
 	if err != nil {
 		// Leave nothing half made: the environment if the clone got that
-		// far (its database goes with it), then its secrets.
+		// far (its database goes with it), then its secrets; never what
+		// somebody else made under that name.
 		cleanup := context.WithoutCancel(ctx)
-		if s.isPreview(cleanup, app, name) {
+		env, ferr := s.Store.FindEnvironment(cleanup, app, name)
+		ours := ferr == nil && env.Preview != nil && env.Preview.Commit == ev.Commit
+		if ours {
 			if derr := s.Workflows.DeleteEnvironment(cleanup, gantry.DeleteEnvironmentRequest{App: app, Env: name, Force: true, Actor: id.Name}); derr != nil {
 				s.logger().Error("preview cleanup", "app", app, "env", name, "error", derr)
 			}
 		}
-		s.unsetSecrets(cleanup, app, name)
+		if ours || gantry.ErrorCode(ferr) == gantry.ENOTFOUND {
+			s.unsetSecrets(cleanup, app, name)
+		}
 	}
 	return err
 }
@@ -156,8 +167,10 @@ func (s *Service) touch(ctx context.Context, app, name, actor string, ev *Event,
 
 // deletePreview deletes preview name (its instances, route and, when
 // Gantry made it, its database), then its secrets.
-func (s *Service) deletePreview(ctx context.Context, app, name, actor, why string) {
-	if !s.isPreview(ctx, app, name) {
+// seq is the delivery's number (0 for the TTL, which nothing supersedes).
+func (s *Service) deletePreview(ctx context.Context, app, name, actor, why string, seq int64) {
+	defer s.lockPreview(app, name)()
+	if seq > 0 && s.superseded(app, name, seq) || !s.isPreview(ctx, app, name) {
 		return
 	}
 	err := s.Workflows.DeleteEnvironment(ctx, gantry.DeleteEnvironmentRequest{App: app, Env: name, Force: true, Actor: actor})
@@ -201,7 +214,7 @@ func (s *Service) Reap(ctx context.Context) {
 		}
 		for _, e := range envs {
 			if e.Preview != nil && now.After(e.Preview.ExpiresAt) {
-				s.deletePreview(ctx, a.Name, e.Name, ReapActor, "its TTL passed at "+e.Preview.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"))
+				s.deletePreview(ctx, a.Name, e.Name, ReapActor, "its TTL passed at "+e.Preview.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"), 0)
 			}
 		}
 	}

@@ -43,6 +43,52 @@ type Service struct {
 	base   context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// previews holds one lock per preview environment, so that the work
+	// of two deliveries about one merge request (opened, then a quick
+	// push) never overlaps: the second finds the first's preview.
+	mu       sync.Mutex
+	previews map[string]*sync.Mutex
+	// issued counts, per preview, the deliveries that started work on
+	// it, in the order they arrived: work whose turn comes after a later
+	// delivery's was issued is superseded (the later one does it), so an
+	// older commit never lands over a newer one.
+	issued map[string]int64
+}
+
+// issue numbers a delivery's work on app's preview name.
+func (s *Service) issue(app, name string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.issued == nil {
+		s.issued = map[string]int64{}
+	}
+	s.issued[app+"/"+name]++
+	return s.issued[app+"/"+name]
+}
+
+// superseded reports whether work seq on app's preview name was followed
+// by a later delivery's.
+func (s *Service) superseded(app, name string, seq int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.issued[app+"/"+name] > seq
+}
+
+// lockPreview takes the lock of app's preview name and returns its release.
+func (s *Service) lockPreview(app, name string) func() {
+	s.mu.Lock()
+	if s.previews == nil {
+		s.previews = map[string]*sync.Mutex{}
+	}
+	l, ok := s.previews[app+"/"+name]
+	if !ok {
+		l = &sync.Mutex{}
+		s.previews[app+"/"+name] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 func (s *Service) now() time.Time {
@@ -150,7 +196,8 @@ func (s *Service) dispatch(ctx context.Context, app string, id *gantry.Identity,
 		if !id.Allows(gantry.PermAdmin, name) {
 			return nil, id.Denied(gantry.PermAdmin, name)
 		}
-		s.goRun(func(ctx context.Context) { s.deletePreview(ctx, app, name, id.Name, "its "+describe(ev)) })
+		seq := s.issue(app, name)
+		s.goRun(func(ctx context.Context) { s.deletePreview(ctx, app, name, id.Name, "its "+describe(ev), seq) })
 		return say("delete preview %s", name)
 	case ev.Kind == kindMR && ev.MRAction == mrOther:
 		return say("nothing: merge request %d was %s", ev.MR, ev.Name)
@@ -196,7 +243,8 @@ func (s *Service) dispatch(ctx context.Context, app string, id *gantry.Identity,
 		return nil, id.Denied(gantry.PermRead, m.Previews.From)
 	}
 	host := m.Previews.HostFor(app, name, ev.Branch)
-	s.goRun(func(ctx context.Context) { s.preview(ctx, app, id, cfg, ev, name, m) })
+	seq := s.issue(app, name)
+	s.goRun(func(ctx context.Context) { s.preview(ctx, app, id, cfg, ev, name, m, seq) })
 	return say("build %s and preview it as %s at %s", short(ev.Commit), name, s.url(host))
 }
 

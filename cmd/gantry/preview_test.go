@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,9 +194,15 @@ func TestBranchPreviewDeletedAndExpired(t *testing.T) {
 		t.Errorf("br-feature-a after its branch was deleted: %v", err)
 	}
 
-	b := branchCommit(t, repo, "feature/b", "2.1.0")
-	deliverOK(t, s, push("g-3", "feature/b", b), "preview it as br-feature-b")
-	wantVersion(t, s.RouterURL, "br-feature-b.preview.localhost", "2.1.0")
+	// Two pushes in quick succession: whichever build ends first, the
+	// preview ends up serving the later commit.
+	b1 := branchCommit(t, repo, "feature/b", "2.1.0")
+	b2 := branchCommit(t, repo, "feature/b", "2.2.0")
+	if code, body := push("g-3", "feature/b", b1).Send(t, s.APIURL+"/v1/hooks/hello/gitea"); code != http.StatusAccepted {
+		t.Fatalf("first push: %d %s", code, body)
+	}
+	deliverOK(t, s, push("g-4", "feature/b", b2), "preview it as br-feature-b")
+	wantVersion(t, s.RouterURL, "br-feature-b.preview.localhost", "2.2.0")
 	waitUntil(t, time.Minute, func() bool {
 		_, err := s.Store.FindEnvironment(ctx, "hello", "br-feature-b")
 		return gantry.ErrorCode(err) == gantry.ENOTFOUND
