@@ -239,8 +239,10 @@ func (s *Service) dispatch(ctx context.Context, app string, id *gantry.Identity,
 	if !id.Allows(gantry.PermAdmin, name) {
 		return nil, id.Denied(gantry.PermAdmin, name)
 	}
-	if !id.Allows(gantry.PermRead, m.Previews.From) {
-		return nil, id.Denied(gantry.PermRead, m.Previews.From)
+	// What the clone route asks of a person: admin on the template and on
+	// the new environment.
+	if !id.Allows(gantry.PermAdmin, m.Previews.From) {
+		return nil, id.Denied(gantry.PermAdmin, m.Previews.From)
 	}
 	host := m.Previews.HostFor(app, name, ev.Branch)
 	seq := s.issue(app, name)

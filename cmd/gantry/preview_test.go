@@ -184,6 +184,14 @@ func TestBranchPreviewDeletedAndExpired(t *testing.T) {
 			Body: forgetest.Payload(t, "gitea_push", forgetest.Params{Branch: branch, Commit: commit})}
 	}
 
+	// A hook whose token is a deployer may not make environments, as a
+	// deployer may not clone one.
+	gh := addHook(t, s, "github", gantry.RoleDeployer, nil, "")
+	c := branchCommit(t, repo, "feature/c", "3.0.0")
+	deliverRefused(t, s, forgetest.Delivery{Forge: "github", Event: "push", ID: "gh-1", Secret: gh.Secret,
+		Body: forgetest.Payload(t, "github_push", forgetest.Params{Branch: "feature/c", Commit: c})},
+		http.StatusForbidden, "hook-github-hello (deployer) lacks admin on environment br-feature-c")
+
 	a := branchCommit(t, repo, "feature/a", "2.0.0")
 	deliverOK(t, s, push("g-1", "feature/a", a), "preview it as br-feature-a")
 	wantVersion(t, s.RouterURL, "br-feature-a.preview.localhost", "2.0.0")

@@ -79,6 +79,9 @@ type Server struct {
 	// repository is due (default 1s).
 	ReapInterval time.Duration
 	PollTick     time.Duration
+	// ReplayWindow is how long webhook delivery ids are remembered, and
+	// how old an event may be (default 24h).
+	ReplayWindow time.Duration
 
 	// Set by Open.
 	APIURL       string
@@ -253,7 +256,7 @@ func (s *Server) serveAPI(releases *deploy.Releases, builder *build.Builder) err
 	s.Triggers = &trigger.Service{
 		Store: s.State, Tokens: s.State, Deliveries: s.State, Vault: box,
 		Releases: releases, Deploys: s.Orchestrator, Workflows: s.Orchestrator,
-		Manifest: builder.Manifest, SecretFor: s.secretFor, PublicURL: s.previewURL,
+		Manifest: builder.Manifest, SecretFor: s.secretFor, PublicURL: s.previewURL, ReplayWindow: s.ReplayWindow,
 		Logger: s.Logger.With("component", "trigger"),
 	}
 	apiSrv.Triggers = s.Triggers
@@ -435,6 +438,8 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.AuditKey, "audit-key", "", "key file of the audit chain, outside --data (default audit.key beside the secrets key, created 0600 on first start)")
 	f.StringVar(&s.AuditHead, "audit-head", "", "file recording the audit chain's head after each append, outside --data (default audit-heads/<id of the state: --data, or --store's database and schema>.json beside the audit key)")
 	f.StringVar(&s.StoreURL, "store", "", "where the state lives: a postgres://user@host:port/db?sslmode=disable URL (optional &schema=NAME, default gantry); default SQLite in --data")
+	f.DurationVar(&s.ReplayWindow, "webhook-replay-window", trigger.DefaultReplayWindow, "how long webhook delivery ids are remembered, and how old a delivery's event may be")
+	f.DurationVar(&s.ReapInterval, "preview-reap-interval", time.Minute, "how often preview environments past their TTL are deleted")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	addLimitFlags(cmd, &s.Limits, "the API, the dashboard and the in-process router")
 	return cmd
