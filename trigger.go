@@ -70,6 +70,9 @@ type PreviewSpec struct {
 	TTL  time.Duration `json:"ttl"`
 	Max  int           `json:"max"`
 	Data string        `json:"data"`
+	// PostCopy is SQL run in a copied database before the preview starts
+	// (anonymise it: e-mail addresses, names, tokens).
+	PostCopy string `json:"post_copy,omitempty"`
 }
 
 // HostFor returns the preview host of the environment name made for branch.

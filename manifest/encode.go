@@ -48,11 +48,12 @@ type (
 		Env    string `yaml:"env,omitempty"`
 	}
 	yPreviews struct {
-		From string `yaml:"from"`
-		Host string `yaml:"host"`
-		TTL  string `yaml:"ttl"`
-		Max  int    `yaml:"max"`
-		Data string `yaml:"data"`
+		From     string `yaml:"from"`
+		Host     string `yaml:"host"`
+		TTL      string `yaml:"ttl"`
+		Max      int    `yaml:"max"`
+		Data     string `yaml:"data"`
+		PostCopy string `yaml:"post_copy,omitempty"`
 	}
 	yVersion struct {
 		Scheme string `yaml:"scheme"`
@@ -217,7 +218,7 @@ func toYAML(m *gantry.Manifest) yManifest {
 		y.Triggers = append(y.Triggers, yTrigger{On: t.On, Branch: t.Branch, Do: t.Do, Env: t.Env})
 	}
 	if p := m.Previews; p != nil {
-		y.Previews = &yPreviews{From: p.From, Host: p.Host, TTL: formatDuration(p.TTL), Max: p.Max, Data: p.Data}
+		y.Previews = &yPreviews{From: p.From, Host: p.Host, TTL: formatDuration(p.TTL), Max: p.Max, Data: p.Data, PostCopy: p.PostCopy}
 	}
 	for name, e := range m.Environments {
 		ye := yEnvironment{Hosts: e.Hosts, Strategy: e.Strategy, KeepWarm: formatDuration(e.KeepWarm),

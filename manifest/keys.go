@@ -28,7 +28,7 @@ var keys = map[string][]string{
 	"hooks.<phase>[].webhook":   {"url", "method"},
 	"notify[]":                  {"slack", "webhook", "environments"},
 	"triggers[]":                {"on", "branch", "do", "env"},
-	"previews":                  {"from", "host", "ttl", "max", "data"},
+	"previews":                  {"from", "host", "ttl", "max", "data", "post_copy"},
 	"environments.<env>": {
 		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
 		"freeze", "migrations_via_clone", "watch", "hotfix_approvals",

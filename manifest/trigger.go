@@ -122,5 +122,13 @@ func (d *decoder) previews(n *yaml.Node, path string, m *gantry.Manifest) *gantr
 			}
 		}
 	}
+	if f, ok := fs["post_copy"]; ok {
+		if s, ok := d.nonEmpty(f.val, join(path, "post_copy")); ok {
+			if p.Data != gantry.PreviewDataCopy {
+				d.addf(f.key, join(path, "post_copy"), "post_copy runs in a copied database: it needs data: copy")
+			}
+			p.PostCopy = s
+		}
+	}
 	return p
 }

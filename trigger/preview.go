@@ -71,7 +71,7 @@ func (s *Service) createPreview(ctx context.Context, app string, id *gantry.Iden
 	err := s.previewSecrets(ctx, app, spec.From, name, m, p)
 	if err == nil {
 		req := gantry.CloneRequest{App: app, Src: spec.From, Dst: name, Release: rel.ID, Hosts: []string{host}, Preview: p,
-			WithData: m.Database != nil && spec.Data == gantry.PreviewDataCopy, Actor: id.Name}
+			WithData: m.Database != nil && spec.Data == gantry.PreviewDataCopy, PostCopy: spec.PostCopy, Actor: id.Name}
 		_, err = s.Workflows.Clone(ctx, req, nil)
 	}
 	if err != nil {

@@ -65,7 +65,7 @@ func TestPreviewMergeRequest(t *testing.T) {
 		m = strings.Replace(m, "    keep_warm: 10m\n", "    keep_warm: 10m\n    secrets: [DATABASE_URL]\n", 1)
 		return m + "database:\n  engine: postgres\n  migrations: {engine: pgroll, dir: db/migrations}\n" +
 			"triggers:\n  - {on: merge_request, branch: main, do: preview}\n" +
-			"previews: {from: test, host: \"{branch}.preview.{app}.localhost\", ttl: 72h, max: 1, data: copy}\n"
+			"previews: {from: test, host: \"{branch}.preview.{app}.localhost\", ttl: 72h, max: 1, data: copy, post_copy: \"UPDATE public.users SET name = 'user-' || id\"}\n"
 	})
 	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
 	testURL := pg.CreateDB(t, "hello_test")
@@ -93,13 +93,13 @@ func TestPreviewMergeRequest(t *testing.T) {
 	if err != nil || env.Preview == nil || env.ClonedFrom != "test" || env.Preview.MergeRequest != 7 || !env.Preview.Database {
 		t.Fatalf("mr-7: %+v, %v", env, err)
 	}
-	if d := lastDeployment(t, s, "mr-7"); d.Kind != gantry.KindClone || d.Actor != "hook-github-hello" || !journalHas(d, "copy-data", "copied hello/test by dump") {
+	if d := lastDeployment(t, s, "mr-7"); d.Kind != gantry.KindClone || d.Actor != "hook-github-hello" || !journalHas(d, "copy-data", "copied hello/test by dump") || !journalHas(d, "copy-data", "post-copy script: true") {
 		t.Errorf("mr-7's clone: kind %s actor %s steps %+v", d.Kind, d.Actor, d.Steps)
 	}
 	previewURL := pg.URLFor("hello_test_mr_7")
 	var name string
-	if err := openDB(t, previewURL).QueryRow(`SELECT name FROM public.users`).Scan(&name); err != nil || name != "ada" {
-		t.Errorf("mr-7's database: %q, %v; want the copy of test's row", name, err)
+	if err := openDB(t, previewURL).QueryRow(`SELECT name FROM public.users`).Scan(&name); err != nil || name != "user-1" {
+		t.Errorf("mr-7's database: %q, %v; want the copy of test's row, anonymised by post_copy", name, err)
 	}
 	st := forge.Wait(t, 10*time.Second, func(s forgetest.Status) bool {
 		return s.Fields["context"] == "gantry/preview" && s.Fields["state"] == "success"
