@@ -251,6 +251,17 @@ type DatabaseChanger interface {
 	Ledger(ctx context.Context, b DatabaseBinding) ([]*MigrationRecord, error)
 }
 
+// DatabaseProvisioner creates and drops the database a binding names: the
+// databases of preview environments, which Gantry makes and removes with
+// them. An optional ability of a DatabaseChanger (package dbchange).
+type DatabaseProvisioner interface {
+	// CreateDatabase creates b's database, or accepts an existing empty one.
+	CreateDatabase(ctx context.Context, b DatabaseBinding) error
+	// DropDatabase drops b's database and every session on it; a database
+	// that does not exist is no error.
+	DropDatabase(ctx context.Context, b DatabaseBinding) error
+}
+
 // OldSchemaSlot returns a slot of env that runs a release other than
 // releaseID and may take traffic (starting, active or standby, warm or not),
 // or nil. Such a slot may need the schema a contract would remove.

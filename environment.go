@@ -38,9 +38,11 @@ type Environment struct {
 	Active string           `json:"active"`
 	Slots  map[string]*Slot `json:"slots"`
 	// ClonedFrom records the environment this one was cloned from.
-	ClonedFrom string    `json:"cloned_from,omitempty"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ClonedFrom string `json:"cloned_from,omitempty"`
+	// Preview is set on a preview environment of a branch or merge request.
+	Preview   *Preview  `json:"preview,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Slot is blue or green inside an environment, running one release.
@@ -132,6 +134,11 @@ func LockedError(l *Lock, suffix string) error {
 func (e *Environment) InUTC() *Environment {
 	c := *e
 	c.CreatedAt, c.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
+	if e.Preview != nil {
+		p := *e.Preview
+		p.ExpiresAt = p.ExpiresAt.UTC()
+		c.Preview = &p
+	}
 	if e.Slots == nil {
 		return &c
 	}

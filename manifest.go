@@ -13,6 +13,10 @@ type Manifest struct {
 	Hooks        map[string][]Hook           `json:"hooks,omitempty"`
 	Notify       []NotifyTarget              `json:"notify,omitempty"`
 	Environments map[string]*EnvironmentSpec `json:"environments"`
+	// Triggers say what a push or a merge request does; Previews how a
+	// preview environment is made.
+	Triggers []Trigger    `json:"triggers,omitempty"`
+	Previews *PreviewSpec `json:"previews,omitempty"`
 }
 
 // VersionScheme says how a release's version is derived.

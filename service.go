@@ -79,6 +79,12 @@ type CloneRequest struct {
 	// BreakGlass is the recorded reason to clone during a freeze window of
 	// the source.
 	BreakGlass string `json:"break_glass,omitempty"`
+	// Release, when set, is rolled out on the clone instead of the one Src
+	// runs (a preview serves its branch's build); Hosts replace the hosts
+	// derived from Dst's name; Preview marks the clone as a preview.
+	Release string   `json:"release,omitempty"`
+	Hosts   []string `json:"hosts,omitempty"`
+	Preview *Preview `json:"preview,omitempty"`
 }
 
 // RenameRequest renames Old to New; when New exists it is first renamed

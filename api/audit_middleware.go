@@ -16,6 +16,9 @@ import (
 type auditNote struct {
 	release string
 	code    string
+	// actor, when set, is who the request turned out to act as: a forge's
+	// delivery, authenticated by its signature, acts as its hook's token.
+	actor string
 }
 
 type auditKey struct{}
@@ -58,7 +61,11 @@ func (s *Server) withAudit(rt route, next http.Handler) http.Handler {
 		n := &auditNote{release: requestedRelease(r, strings.HasSuffix(rt.pattern, "/rollback"))}
 		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, n))
 		next.ServeHTTP(w, r)
-		e := s.auditEntry(r, rt, actor(r))
+		who := actor(r)
+		if n.actor != "" {
+			who = n.actor
+		}
+		e := s.auditEntry(r, rt, who)
 		e.Release = n.release
 		if n.code != "" {
 			e.Result, e.Code = gantry.AuditFailed, n.code

@@ -54,6 +54,8 @@ type Server struct {
 	AuditCheck gantry.AuditChecker
 	// Delivery computes delivery metrics; nil disables them.
 	Delivery gantry.DeliveryService
+	// Triggers takes forges' webhooks and keeps the hooks; nil disables them.
+	Triggers gantry.TriggerService
 	// Secrets sets and lists secrets; nil disables the secret endpoints.
 	Secrets gantry.SecretService
 	Logger  *slog.Logger
@@ -119,6 +121,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.accessRoutes()...)
 	rs = append(rs, s.databaseRoutes()...)
 	rs = append(rs, s.canaryRoutes()...)
+	rs = append(rs, s.triggerRoutes()...)
 	return append(rs, s.workflowRoutes()...)
 }
 

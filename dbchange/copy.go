@@ -231,3 +231,39 @@ func ensureEmpty(ctx context.Context, to gantry.DatabaseBinding) error {
 	}
 	return nil
 }
+
+var _ gantry.DatabaseProvisioner = (*Changer)(nil)
+
+// CreateDatabase creates b's database (a preview environment's), or accepts
+// it when it exists and is empty.
+func (c *Changer) CreateDatabase(ctx context.Context, b gantry.DatabaseBinding) error {
+	name, err := databaseName(b.URL)
+	if err != nil {
+		return err
+	}
+	_, err = createTarget(ctx, b, name, "")
+	return err
+}
+
+// DropDatabase drops b's database, ending its sessions first (the preview's
+// instances are stopped by then; a stray psql is not kept waiting for).
+func (c *Changer) DropDatabase(ctx context.Context, b gantry.DatabaseBinding) error {
+	name, err := databaseName(b.URL)
+	if err != nil {
+		return err
+	}
+	maint, err := withDatabase(b.URL, "postgres")
+	if err != nil {
+		return err
+	}
+	m, err := sql.Open("postgres", maint)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if _, err := m.ExecContext(ctx, `DROP DATABASE IF EXISTS `+quoteIdent(name)+` WITH (FORCE)`); err != nil {
+		return fmt.Errorf("drop database %s: %w", name, err)
+	}
+	c.logger().Info("database dropped", "app", b.App, "env", b.Env, "database", name)
+	return nil
+}

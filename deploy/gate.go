@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
@@ -28,6 +29,7 @@ const (
 	GateApprovals          = "approvals"
 	GateMigrationsViaClone = "migrations_via_clone"
 	GateSchema             = "schema"
+	GatePreviews           = "previews"
 )
 
 // gate is one policy check of an op.
@@ -43,6 +45,7 @@ var gates = []gate{
 	{GateApprovals, (*Orchestrator).gateApprovals},
 	{GateMigrationsViaClone, (*Orchestrator).gateMigrationsViaClone},
 	{GateSchema, (*Orchestrator).gateSchema},
+	{GatePreviews, (*Orchestrator).gatePreviews},
 }
 
 // checkGates evaluates every gate for op.
@@ -230,4 +233,36 @@ func (o *Orchestrator) servedBefore(ctx context.Context, op *op) (bool, error) {
 	}
 	op.served = &served
 	return served, nil
+}
+
+// gatePreviews bounds how many preview environments an app has at once:
+// a clone that makes one more than the manifest's previews.max is refused
+// (the oldest is not evicted: a reviewer's preview never disappears under
+// them; the TTL or a merge frees a place).
+func (o *Orchestrator) gatePreviews(ctx context.Context, op *op) error {
+	if op.kind != gantry.KindClone || op.clone.dst.Preview == nil {
+		return nil
+	}
+	if op.m.Previews == nil {
+		return refuse(GatePreviews, "", "release %s declares no previews: section in its gantry.yml", op.rel.Version)
+	}
+	envs, err := o.Store.ListEnvironments(ctx, op.app)
+	if err != nil {
+		return err
+	}
+	var previews []*gantry.Environment
+	for _, e := range envs {
+		if e.Preview != nil && e.Name != op.env {
+			previews = append(previews, e)
+		}
+	}
+	slices.SortFunc(previews, func(a, b *gantry.Environment) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	names := make([]string, len(previews))
+	for i, e := range previews {
+		names[i] = e.Name
+	}
+	if len(names) >= op.m.Previews.Max {
+		return refuse(GatePreviews, "gantry env delete "+names[0]+" --force", "app %s has %d preview environments (%s), its previews.max", op.app, len(names), strings.Join(names, ", "))
+	}
+	return nil
 }

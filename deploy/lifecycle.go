@@ -40,13 +40,20 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 	}
 	spec := src.Spec
 	spec.Hosts = renameHosts(src.Spec.Hosts, req.Src, req.Dst)
+	if len(req.Hosts) > 0 {
+		spec.Hosts = req.Hosts
+	}
 	spec.PromoteFrom = ""
 	spec.Approvals = nil
 	spec.HotfixApprovals = nil
 	spec.Freeze = nil
 	spec.MigrationsViaClone = false
-	dst := &gantry.Environment{App: req.App, Name: req.Dst, Spec: spec, ClonedFrom: req.Src, CreatedAt: o.now()}
-	rel, err := o.Store.FindRelease(ctx, req.App, active.ReleaseID)
+	dst := &gantry.Environment{App: req.App, Name: req.Dst, Spec: spec, ClonedFrom: req.Src, Preview: req.Preview, CreatedAt: o.now()}
+	relID := active.ReleaseID
+	if req.Release != "" {
+		relID = req.Release
+	}
+	rel, err := o.Store.FindRelease(ctx, req.App, relID)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +92,10 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 	if c.copy != nil {
 		if err := o.copyData(ctx, r, c.copy, c.postCopy); err != nil {
 			return o.undoClone(ctx, r, op, err)
+		}
+	} else if p := c.dst.Preview; p != nil && p.Database {
+		if err := o.createPreviewDatabase(ctx, r, c.dst, op.m); err != nil {
+			return err
 		}
 	}
 	if err := o.roll(ctx, r, op); err != nil {
@@ -324,6 +335,9 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 		if err := o.stopSlot(ctx, env, drv, s, o.manifestOfRelease(ctx, req.App, s.ReleaseID)); err != nil {
 			return err
 		}
+	}
+	if err := o.dropPreviewDatabase(ctx, env); err != nil {
+		return err
 	}
 	return o.Store.DeleteEnvironment(ctx, req.App, req.Env)
 }

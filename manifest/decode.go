@@ -107,6 +107,12 @@ func (d *decoder) manifest(root *yaml.Node) *gantry.Manifest {
 	if f, ok := fs["notify"]; ok {
 		m.Notify = d.notify(f.val, "notify", m.Environments)
 	}
+	if f, ok := fs["previews"]; ok {
+		m.Previews = d.previews(f.val, "previews", m)
+	}
+	if f, ok := fs["triggers"]; ok {
+		m.Triggers = d.triggers(f.val, "triggers", m)
+	}
 	return m
 }
 

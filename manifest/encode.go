@@ -38,6 +38,22 @@ type (
 		Hooks        map[string][]yHook      `yaml:"hooks,omitempty"`
 		Notify       []yNotify               `yaml:"notify,omitempty"`
 		Environments map[string]yEnvironment `yaml:"environments"`
+		Triggers     []yTrigger              `yaml:"triggers,omitempty"`
+		Previews     *yPreviews              `yaml:"previews,omitempty"`
+	}
+	yTrigger struct {
+		On     string `yaml:"on"`
+		Branch string `yaml:"branch,omitempty"`
+		Do     string `yaml:"do"`
+		Env    string `yaml:"env,omitempty"`
+	}
+	yPreviews struct {
+		From     string `yaml:"from"`
+		Host     string `yaml:"host"`
+		TTL      string `yaml:"ttl"`
+		Max      int    `yaml:"max"`
+		Data     string `yaml:"data"`
+		PostCopy string `yaml:"post_copy,omitempty"`
 	}
 	yVersion struct {
 		Scheme string `yaml:"scheme"`
@@ -219,6 +235,12 @@ func toYAML(m *gantry.Manifest) yManifest {
 	}
 	for _, t := range m.Notify {
 		y.Notify = append(y.Notify, yNotify{Slack: t.Slack, Webhook: t.Webhook, Environments: t.Environments})
+	}
+	for _, t := range m.Triggers {
+		y.Triggers = append(y.Triggers, yTrigger{On: t.On, Branch: t.Branch, Do: t.Do, Env: t.Env})
+	}
+	if p := m.Previews; p != nil {
+		y.Previews = &yPreviews{From: p.From, Host: p.Host, TTL: formatDuration(p.TTL), Max: p.Max, Data: p.Data, PostCopy: p.PostCopy}
 	}
 	for name, e := range m.Environments {
 		ye := yEnvironment{Hosts: e.Hosts, Strategy: e.Strategy, KeepWarm: formatDuration(e.KeepWarm),

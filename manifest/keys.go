@@ -10,7 +10,7 @@ import (
 // the user chooses, "[]" for an item of a list. The decoder rejects any other
 // key, and a test checks that docs/manifest.md describes exactly these keys.
 var keys = map[string][]string{
-	"":                         {"app", "version", "services", "verify", "database", "hooks", "notify", "environments"},
+	"":                         {"app", "version", "services", "verify", "database", "hooks", "notify", "environments", "triggers", "previews"},
 	"version":                  {"scheme"},
 	"services.<service>":       {"build", "docker", "run", "http", "instances", "health", "stop", "order", "ready_delay"},
 	"services.<service>.build": {"command", "artifacts"},
@@ -27,6 +27,8 @@ var keys = map[string][]string{
 	"hooks.<phase>[]":           {"command", "webhook"},
 	"hooks.<phase>[].webhook":   {"url", "method"},
 	"notify[]":                  {"slack", "webhook", "environments"},
+	"triggers[]":                {"on", "branch", "do", "env"},
+	"previews":                  {"from", "host", "ttl", "max", "data", "post_copy"},
 	"environments.<env>": {
 		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
 		"freeze", "migrations_via_clone", "watch", "hotfix_approvals", "canary",

@@ -26,6 +26,8 @@ var docNeeds = map[string]func(*testing.T) *docSetup{
 	"w2-migration":     needCurl,
 	"w3-staged-ab":     needCurl,
 	"init-and-metrics": needCurl,
+	// curl and openssl send what a forge would, signed as it signs.
+	"triggers": func(t *testing.T) *docSetup { needDocTools(t, "curl", "openssl", "jq"); return &docSetup{} },
 	// A stand-in for the CDN's purge API, written in Python.
 	"w6-hotfix": func(t *testing.T) *docSetup { needDocTools(t, "curl", "python3"); return &docSetup{} },
 	// A PostgreSQL on 127.0.0.1:5432 with an empty database hello_test.

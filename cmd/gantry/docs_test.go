@@ -43,7 +43,7 @@ import (
 func TestDocs(t *testing.T) {
 	needTools(t)
 	bin := gantryBinary(t)
-	docs := []string{"README.md", "docs/canary.md"}
+	docs := []string{"README.md", "docs/canary.md", "docs/triggers.md"}
 	ws, err := filepath.Glob("../../docs/workflows/*.md")
 	if err != nil {
 		t.Fatal(err)

@@ -126,6 +126,12 @@ func (b *secretBox) UnsetSecret(ctx context.Context, app, env, name string) erro
 	return b.store.DeleteSecret(ctx, app, env, name)
 }
 
+// OpenSecret opens the value stored for app's environment env (for the
+// triggers: hooks' secrets, and the secrets a preview takes over).
+func (b *secretBox) OpenSecret(ctx context.Context, app, env, name string) (string, bool) {
+	return b.resolve(ctx, app, env, name)
+}
+
 // resolve opens the value stored for app's environment env.
 func (b *secretBox) resolve(ctx context.Context, app, env, name string) (string, bool) {
 	sealed, err := b.store.FindSecret(ctx, app, env, name)

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -29,6 +31,7 @@ import (
 	"github.com/gantry-dev/gantry/proxy"
 	"github.com/gantry-dev/gantry/proxy/admin"
 	"github.com/gantry-dev/gantry/sqlite"
+	"github.com/gantry-dev/gantry/trigger"
 	"github.com/gantry-dev/gantry/web"
 	"github.com/spf13/cobra"
 )
@@ -72,6 +75,14 @@ type Server struct {
 	// outside DataDir: they are what a rewrite of the state cannot reach.
 	AuditKey  string
 	AuditHead string
+	// ReapInterval is how often previews past their TTL are deleted
+	// (default 1m); PollTick how often the poller looks whether an app's
+	// repository is due (default 1s).
+	ReapInterval time.Duration
+	PollTick     time.Duration
+	// ReplayWindow is how long webhook delivery ids are remembered, and
+	// how old an event may be (default 24h).
+	ReplayWindow time.Duration
 
 	// Set by Open.
 	APIURL       string
@@ -86,6 +97,7 @@ type Server struct {
 	Client     *api.Client
 	Secrets    *secretBox
 	Audit      *auditAnchor
+	Triggers   *trigger.Service
 
 	inproc    *proxy.Router
 	apiSrv    *http.Server
@@ -177,9 +189,23 @@ func (s *Server) Open(ctx context.Context) (err error) {
 
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Add(3)
 	go func() {
-		defer close(s.done)
+		defer bg.Done()
 		s.Orchestrator.Watch(wctx, time.Second)
+	}()
+	go func() {
+		defer bg.Done()
+		s.Triggers.Poll(wctx, orDefault(s.PollTick, time.Second))
+	}()
+	go func() {
+		defer bg.Done()
+		s.reapPreviews(wctx, orDefault(s.ReapInterval, time.Minute))
+	}()
+	go func() {
+		bg.Wait()
+		close(s.done)
 	}()
 	return nil
 }
@@ -206,7 +232,7 @@ const socketName = "gantry.sock"
 // serveAPI serves the API under /v1 and the dashboard under /, on the TCP
 // address (tokens and sessions) and on the unix socket (the server's own
 // user is admin there).
-func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) error {
+func (s *Server) serveAPI(releases *deploy.Releases, builder *build.Builder) error {
 	keyPath := s.SecretsKey
 	if keyPath == "" {
 		home, err := os.UserHomeDir()
@@ -224,11 +250,18 @@ func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) e
 		return err
 	}
 	apiSrv := &api.Server{
-		Store: s.State, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: repos, Router: s.Router,
+		Store: s.State, Deploys: s.Orchestrator, Releases: releases, Importer: releases, Repos: builder, Router: s.Router,
 		Rollouts: s.Orchestrator, Workflows: s.Orchestrator, Databases: s.Orchestrator, Images: s.Orchestrator,
 		Tokens: s.State, Audit: s.State, AuditCheck: s.Audit, Secrets: box, Cancels: s.Orchestrator, Canaries: s.Orchestrator,
 		Delivery: &delivery.Service{Store: s.State}, Logger: s.Logger.With("component", "api"),
 	}
+	s.Triggers = &trigger.Service{
+		Store: s.State, Tokens: s.State, Deliveries: s.State, Vault: box,
+		Releases: releases, Deploys: s.Orchestrator, Workflows: s.Orchestrator,
+		Manifest: builder.Manifest, SecretFor: s.secretFor, PublicURL: s.previewURL, ReplayWindow: s.ReplayWindow,
+		Logger: s.Logger.With("component", "trigger"),
+	}
+	apiSrv.Triggers = s.Triggers
 	apiHandler := apiSrv.Handler()
 	s.dashboard = &web.Dashboard{API: apiHandler, Tokens: s.State, Logger: s.Logger.With("component", "web")}
 	mux := http.NewServeMux()
@@ -353,6 +386,9 @@ func (s *Server) Close() error {
 	if s.sockSrv != nil {
 		_ = s.sockSrv.Shutdown(ctx)
 	}
+	if s.Triggers != nil {
+		s.Triggers.Close() // before the orchestrator: what a trigger started ends first
+	}
 	if s.Orchestrator != nil {
 		s.Orchestrator.Wait(ctx)
 	}
@@ -405,7 +441,43 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.AuditKey, "audit-key", "", "key file of the audit chain, outside --data (default audit.key beside the secrets key, created 0600 on first start)")
 	f.StringVar(&s.AuditHead, "audit-head", "", "file recording the audit chain's head after each append, outside --data (default audit-heads/<id of the state: --data, or --store's database and schema>.json beside the audit key)")
 	f.StringVar(&s.StoreURL, "store", "", "where the state lives: a postgres://user@host:port/db?sslmode=disable URL (optional &schema=NAME, default gantry); default SQLite in --data")
+	f.DurationVar(&s.ReplayWindow, "webhook-replay-window", trigger.DefaultReplayWindow, "how long webhook delivery ids are remembered, and how old a delivery's event may be")
+	f.DurationVar(&s.ReapInterval, "preview-reap-interval", time.Minute, "how often preview environments past their TTL are deleted")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	addLimitFlags(cmd, &s.Limits, "the API, the dashboard and the in-process router")
 	return cmd
+}
+
+// reapPreviews deletes previews past their TTL, every interval, until ctx
+// ends.
+func (s *Server) reapPreviews(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Triggers.Reap(ctx)
+		}
+	}
+}
+
+// previewURL is where the router serves host: its scheme and port.
+func (s *Server) previewURL(host string) string {
+	u, err := url.Parse(s.RouterURL)
+	if err != nil || u.Host == "" {
+		return "http://" + host
+	}
+	if p := u.Port(); p != "" && p != "80" && p != "443" {
+		host = net.JoinHostPort(host, p)
+	}
+	return u.Scheme + "://" + host
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }

@@ -26,6 +26,7 @@ type stateStore interface {
 	gantry.TokenStore
 	gantry.KeyedAuditLog
 	gantry.SecretStore
+	gantry.DeliveryStore
 }
 
 // openState opens the store that --store names: "" for the SQLite file in

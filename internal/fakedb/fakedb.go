@@ -26,7 +26,7 @@ import (
 
 // Call is one recorded call.
 type Call struct {
-	Op        string // "plan", "expand", "contract", "rollback", "connvars", "status", "snapshot", "snapshots", "restore", "copy", "discard"
+	Op        string // "plan", "expand", "contract", "rollback", "connvars", "status", "snapshot", "snapshots", "restore", "copy", "discard", "create-database", "drop-database"
 	App, Env  string
 	ReleaseID string
 	Action    string // plan: the action; expand: the plan's action

@@ -17,6 +17,7 @@ type AccessStore interface {
 	gantry.TokenStore
 	gantry.AuditLog
 	gantry.SecretStore
+	gantry.DeliveryStore
 }
 
 // RunAccess runs the access-control part of the suite against the stores
@@ -150,5 +151,17 @@ var accessTests = []test{
 		}
 		mustOK(t, "DeleteSecret", s.DeleteSecret(f.ctx, "shop", "test", "DB_URL"))
 		wantCode(t, "DeleteSecret twice", s.DeleteSecret(f.ctx, "shop", "test", "DB_URL"), gantry.ENOTFOUND)
+	}}, {"Deliveries", func(t *testing.T, f *fixture) {
+		s := f.access()
+		day := 24 * time.Hour
+		mustOK(t, "RememberDelivery", s.RememberDelivery(f.ctx, "github/shop", "d1", T0, T0.Add(-day)))
+		wantCode(t, "RememberDelivery of a replay", s.RememberDelivery(f.ctx, "github/shop", "d1", T0.Add(time.Minute), T0.Add(-day)), gantry.ECONFLICT)
+		mustOK(t, "RememberDelivery of the same id from another source", s.RememberDelivery(f.ctx, "gitlab/shop", "d1", T0, T0.Add(-day)))
+		f.reopen()
+		s = f.access()
+		wantCode(t, "RememberDelivery of a replay after a restart", s.RememberDelivery(f.ctx, "github/shop", "d1", T0.Add(time.Hour), T0.Add(-day)), gantry.ECONFLICT)
+		// Past the bound the id is forgotten (the caller refuses it by its
+		// timestamp instead).
+		mustOK(t, "RememberDelivery once forgotten", s.RememberDelivery(f.ctx, "github/shop", "d1", T0.Add(2*day), T0.Add(day)))
 	}},
 }

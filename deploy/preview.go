@@ -1,0 +1,50 @@
+package deploy
+
+import (
+	"context"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// A preview environment may have a database of its own that Gantry made
+// for it (previews.data: none makes it empty, copy fills it from the
+// template environment's). It lives and dies with the preview.
+
+// createPreviewDatabase creates the empty database of a preview whose
+// data is none, before its instances start and its migrations run.
+func (o *Orchestrator) createPreviewDatabase(ctx context.Context, r *run, env *gantry.Environment, m *gantry.Manifest) error {
+	b, err := o.dbBinding(env, m)
+	if err != nil || b == nil {
+		return err
+	}
+	p, ok := o.Databases.(gantry.DatabaseProvisioner)
+	if !ok {
+		return gantry.Errorf(gantry.EINVALID, "this server cannot create databases for previews")
+	}
+	return r.step(ctx, "create-database", "an empty database for preview "+env.Name, func() (string, error) {
+		return "", p.CreateDatabase(ctx, *b)
+	})
+}
+
+// dropPreviewDatabase drops the database Gantry made for a preview that
+// is being deleted. The binding is the preview's own DATABASE_URL, never
+// the template's: Clone refuses a copy into the source's database.
+func (o *Orchestrator) dropPreviewDatabase(ctx context.Context, env *gantry.Environment) error {
+	if env.Preview == nil || !env.Preview.Database || o.Databases == nil {
+		return nil
+	}
+	p, ok := o.Databases.(gantry.DatabaseProvisioner)
+	if !ok {
+		return nil
+	}
+	url, ok := o.secretValue(env.App, env.Name, DatabaseURLSecret)
+	if !ok {
+		return gantry.Errorf(gantry.EINVALID, "preview %s: its %s secret is gone, so its database cannot be found to drop", env.Name, DatabaseURLSecret)
+	}
+	// A fallback (a server-wide secret) could name a shared database:
+	// never drop what the template environment uses.
+	if tpl, ok := o.secretValue(env.App, env.ClonedFrom, DatabaseURLSecret); ok && tpl == url {
+		return gantry.Errorf(gantry.EINVALID, "preview %s: its %s is %s's; not dropping it", env.Name, DatabaseURLSecret, env.ClonedFrom)
+	}
+	return p.DropDatabase(ctx, gantry.DatabaseBinding{App: env.App, Env: env.Name, URL: url})
+}
