@@ -25,4 +25,3 @@ func (c *Changer) DropDatabase(ctx context.Context, b gantry.DatabaseBinding) er
 	c.record(Call{Op: "drop-database", App: b.App, Env: b.Env}, nil)
 	return nil
 }
-
