@@ -34,6 +34,10 @@ type Service struct {
 	Stop      StopSpec      `json:"stop"`
 	Order     int           `json:"order"`
 	Ready     time.Duration `json:"ready_delay,omitempty"` // non-HTTP services without a health check
+	// Route, when set, narrows the requests an http service takes under its
+	// environment's hosts; a service without one takes every request that
+	// no other service's route claims.
+	Route *ServiceRoute `json:"route,omitempty"`
 }
 
 // BuildSpec is how a service is built inside the clean export of a commit.

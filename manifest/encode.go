@@ -52,6 +52,11 @@ type (
 		Stop       yStop    `yaml:"stop"`
 		Order      int      `yaml:"order"`
 		ReadyDelay string   `yaml:"ready_delay,omitempty"`
+		Route      *yRoute  `yaml:"route,omitempty"`
+	}
+	yRoute struct {
+		Hosts []string `yaml:"hosts,omitempty"`
+		Path  string   `yaml:"path,omitempty"`
 	}
 	yBuild struct {
 		Command   string   `yaml:"command,omitempty"`
@@ -167,6 +172,9 @@ func toYAML(m *gantry.Manifest) yManifest {
 		}
 		if s.Docker != nil {
 			ys.Docker = &yDocker{Dockerfile: s.Docker.Dockerfile, Context: s.Docker.Context, Target: s.Docker.Target, Args: s.Docker.Args}
+		}
+		if s.Route != nil {
+			ys.Route = &yRoute{Hosts: s.Route.Hosts, Path: s.Route.Path}
 		}
 		y.Services[name] = ys
 	}

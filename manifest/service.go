@@ -30,13 +30,22 @@ func (d *decoder) services(n *yaml.Node, path string) map[string]*gantry.Service
 		return nil
 	}
 	out := map[string]*gantry.Service{}
+	at := map[string]*yaml.Node{} // where each service's route (or the service) is written
 	for _, f := range fs {
 		p := join(path, f.key.Value)
 		if !d.checkName(f.key, p, "service", f.key.Value) {
 			continue
 		}
 		out[f.key.Value] = d.service(f.key.Value, f.val, p)
+		if resolve(f.val).Kind != yaml.MappingNode {
+			continue // reported; a route conflict would only add noise
+		}
+		at[f.key.Value] = f.key
+		if k := keyNode(f.val, "route"); k != nil {
+			at[f.key.Value] = k
+		}
 	}
+	d.checkRoutes(out, at, path)
 	return out
 }
 
@@ -91,6 +100,9 @@ func (d *decoder) service(name string, n *yaml.Node, path string) *gantry.Servic
 		}
 	} else if !s.HTTP && !healthPathSet {
 		s.Ready = defaultReadyDelay
+	}
+	if f, ok := fs["route"]; ok {
+		s.Route = d.route(f.val, join(path, "route"), s)
 	}
 
 	// Defaults that depend on other keys, applied once the keys are read.
