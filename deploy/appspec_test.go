@@ -14,6 +14,10 @@ type Svc struct {
 	Worker    bool
 	Instances int
 	Order     int
+	// Route is the service's route: YAML such as "{path: /api}". The
+	// second and later http services of an app without one are routed at
+	// /<name>, since two services may not take the same requests.
+	Route string
 }
 
 // Env is an environment of a test manifest.
@@ -50,12 +54,21 @@ func Simple(name string) App {
 func (a App) YAML() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "app: %s\nservices:\n", a.Name)
+	web := 0 // http services written so far
 	for _, s := range a.Services {
 		fmt.Fprintf(&b, "  %s:\n    build: {command: \"true\", artifacts: [bin]}\n    run: bin/%s\n", s.Name, s.Name)
 		if s.Worker {
 			b.WriteString("    http: false\n    ready_delay: 0s\n")
 		} else {
 			b.WriteString("    health: {path: /up, interval: 10ms, timeout: 1s}\n")
+			route := s.Route
+			if route == "" && web > 0 {
+				route = "{path: /" + s.Name + "}"
+			}
+			if route != "" {
+				fmt.Fprintf(&b, "    route: %s\n", route)
+			}
+			web++
 		}
 		if s.Instances > 0 {
 			fmt.Fprintf(&b, "    instances: %d\n", s.Instances)

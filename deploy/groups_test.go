@@ -26,6 +26,7 @@ services:
     build: {command: "true", artifacts: [VERSION]}
     run: api
     order: 2
+    route: {path: /api}
   worker:
     build: {command: "true", artifacts: [VERSION]}
     run: worker

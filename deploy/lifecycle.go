@@ -215,10 +215,7 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 		if keepRoute {
 			return "", nil
 		}
-		if err := o.Router.RemoveRoute(ctx, gantry.RouteName(env.App, oldName)); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-			return "", err
-		}
-		return "", nil
+		return "", o.removeRoutes(ctx, env.App, oldName, nil)
 	})
 }
 
@@ -237,7 +234,7 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 		return err
 	}
 	defer o.Store.ReleaseLock(context.WithoutCancel(ctx), req.App, req.Env, req.Actor, true)
-	if err := o.Router.RemoveRoute(ctx, gantry.RouteName(req.App, req.Env)); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+	if err := o.removeRoutes(ctx, req.App, req.Env, nil); err != nil {
 		return err
 	}
 	drv, err := o.driver(&env.Spec)
