@@ -88,6 +88,15 @@ type ImagePlacer interface {
 	PlaceImage(ctx context.Context, a Artifact, registry, service string) (Artifact, error)
 }
 
+// PortReserver is a driver whose instances listen on a host port it picks
+// (InstanceSpec.Port 0): ReservePort hands out such a port ahead of Start,
+// so that the addresses of a slot's services are known before any of them
+// starts and each instance can be told where its siblings are (discovery).
+// The port is not handed out again while an instance may start on it.
+type PortReserver interface {
+	ReservePort() (int, error)
+}
+
 // ImagePruner removes images that nothing keeps: keep is asked for each
 // image reference and must cover every environment on the same engine.
 type ImagePruner interface {

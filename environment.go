@@ -55,6 +55,12 @@ type Slot struct {
 	WarmUntil time.Time `json:"warm_until,omitempty"`
 	// Verified is set when the release passed health and verify on this slot.
 	Verified bool `json:"verified,omitempty"`
+	// Addrs are the host:port addresses of the slot's http services, by
+	// service, one per instance: decided before the slot's first instance
+	// starts and kept while the slot runs, so that every instance is told
+	// where its siblings in the slot are (GANTRY_SERVICE_<NAME>_URL) and a
+	// service restarted in place comes back where its siblings look.
+	Addrs map[string][]string `json:"addrs,omitempty"`
 }
 
 // ActiveSlot returns the slot taking traffic, or nil.

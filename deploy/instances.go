@@ -23,6 +23,12 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 	for k, v := range extra {
 		vars[k] = v
 	}
+	if err := planAddrs(drv, slot, m); err != nil {
+		return "", fmt.Errorf("reserve ports: %w", err)
+	}
+	for k, v := range discoveryVars(slot) {
+		vars[k] = v
+	}
 	var started []string
 	for _, svc := range services {
 		art, ok := rel.Artifacts[svc.Name]
@@ -45,6 +51,7 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 			spec := gantry.InstanceSpec{
 				App: env.App, Env: env.Name, Slot: slot.Name, Service: svc.Name, Index: i, ReleaseID: rel.ID,
 				Artifact: art, Command: svc.Run, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: vars,
+				Port: plannedPort(slot, svc.Name, i),
 			}
 			inst, err := drv.Start(ctx, spec)
 			if err != nil {
@@ -102,6 +109,7 @@ func (o *Orchestrator) stopSlot(ctx context.Context, env *gantry.Environment, dr
 		return firstErr
 	}
 	slot.Instances = nil
+	slot.Addrs = nil
 	slot.State = gantry.SlotStopped
 	slot.WarmUntil = time.Time{}
 	return o.saveEnv(ctx, env)

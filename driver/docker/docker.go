@@ -362,3 +362,9 @@ func shortID(id string) string {
 func notFound(err error) bool {
 	return err != nil && cerrdefs.IsNotFound(err)
 }
+
+var _ gantry.PortReserver = (*Driver)(nil)
+
+// ReservePort hands out the host port an instance will be started on, from
+// the allocator Start uses for an instance started without one.
+func (d *Driver) ReservePort() (int, error) { return d.ports().Take() }
