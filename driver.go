@@ -43,6 +43,11 @@ type Instance struct {
 	// ReleaseID is the release the instance runs. A slot may mix releases
 	// after a one-service deploy (deploy --only).
 	ReleaseID string `json:"release_id,omitempty"`
+	// Config fingerprints what the instance was started with: its
+	// artifact's digest, its service's run settings and the environment's
+	// variables and secrets (a digest, never their values). A deploy leaves
+	// an instance running when the release would start it the same way.
+	Config string `json:"config,omitempty"`
 }
 
 // Instance states reported by Driver.Inspect.

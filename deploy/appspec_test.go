@@ -32,6 +32,7 @@ type Env struct {
 	Runtime     string // "" is process
 	Freeze      [][2]time.Time
 	Watch       string // the watch mapping, inline YAML ({window: 1m, …})
+	Vars        string // the vars mapping, inline YAML ({LOG_LEVEL: debug})
 }
 
 // App is a test manifest.
@@ -93,6 +94,9 @@ func (a App) YAML() string {
 		}
 		if e.KeepWarm != "" {
 			fmt.Fprintf(&b, "    keep_warm: %s\n", e.KeepWarm)
+		}
+		if e.Vars != "" {
+			fmt.Fprintf(&b, "    vars: %s\n", e.Vars)
 		}
 		if e.PromoteFrom != "" {
 			fmt.Fprintf(&b, "    promote_from: %s\n", e.PromoteFrom)

@@ -20,6 +20,10 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 	if err != nil {
 		return "", err
 	}
+	configs := map[string]string{}
+	for _, svc := range services {
+		configs[svc.Name] = instanceConfig(rel.Artifacts[svc.Name], svc, vars)
+	}
 	for k, v := range extra {
 		vars[k] = v
 	}
@@ -57,6 +61,7 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 			if err != nil {
 				return "", fmt.Errorf("start %s-%d: %w", svc.Name, i, err)
 			}
+			inst.Config = configs[svc.Name]
 			slot.Instances = append(slot.Instances, inst)
 			if err := o.saveEnv(ctx, env); err != nil {
 				return "", err

@@ -95,17 +95,21 @@ func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, op *op) error 
 	if active != nil {
 		r.d.FromRelease = active.ReleaseID
 	}
-	p, err := o.makePlan(ctx, rel, m, active, op.only)
+	keep, err := o.unchangedStep(ctx, r, op, env, active)
+	if err != nil || (keep != nil && len(keep) == len(m.Services)) {
+		return err // nothing changed: left running
+	}
+	p, err := o.makePlan(ctx, rel, m, active, op.only, keep)
 	if err != nil {
 		return err
 	}
-	if len(p.groups) > 1 || op.only != "" || op.pauseAfter != nil {
+	if len(p.groups) > 1 || op.only != "" || len(p.keep) > 0 || op.pauseAfter != nil {
 		if err := r.step(ctx, "plan", p.describe(op.pauseAfter), func() (string, error) { return "", nil }); err != nil {
 			return err
 		}
 	}
 	if op.strategy == gantry.StrategyRestart && active != nil {
-		if len(p.groups) > 1 || op.only != "" {
+		if len(p.groups) > 1 || op.only != "" || len(p.keep) > 0 {
 			return o.restartGroups(ctx, r, env, drv, rel, m, p)
 		}
 		return o.restartInPlace(ctx, r, env, drv, rel, m)
