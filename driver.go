@@ -48,6 +48,9 @@ type Instance struct {
 	// variables and secrets (a digest, never their values). A deploy leaves
 	// an instance running when the release would start it the same way.
 	Config string `json:"config,omitempty"`
+	// Version is the version of its service the instance runs (the
+	// service's own, else its release's).
+	Version string `json:"version,omitempty"`
 }
 
 // Instance states reported by Driver.Inspect.

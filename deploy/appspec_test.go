@@ -18,6 +18,8 @@ type Svc struct {
 	// second and later http services of an app without one are routed at
 	// /<name>, since two services may not take the same requests.
 	Route string
+	// Requires is the service's requires mapping, inline YAML.
+	Requires string
 }
 
 // Env is an environment of a test manifest.
@@ -73,6 +75,9 @@ func (a App) YAML() string {
 		}
 		if s.Instances > 0 {
 			fmt.Fprintf(&b, "    instances: %d\n", s.Instances)
+		}
+		if s.Requires != "" {
+			fmt.Fprintf(&b, "    requires: %s\n", s.Requires)
 		}
 		fmt.Fprintf(&b, "    order: %d\n", s.Order)
 	}

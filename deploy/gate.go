@@ -28,6 +28,7 @@ const (
 	GateApprovals          = "approvals"
 	GateMigrationsViaClone = "migrations_via_clone"
 	GateSchema             = "schema"
+	GateRequires           = "requires"
 )
 
 // gate is one policy check of an op.
@@ -42,6 +43,7 @@ var gates = []gate{
 	{GatePromoteFrom, (*Orchestrator).gatePromoteFrom},
 	{GateApprovals, (*Orchestrator).gateApprovals},
 	{GateMigrationsViaClone, (*Orchestrator).gateMigrationsViaClone},
+	{GateRequires, (*Orchestrator).gateRequires},
 	{GateSchema, (*Orchestrator).gateSchema},
 }
 

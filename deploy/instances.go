@@ -61,7 +61,7 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 			if err != nil {
 				return "", fmt.Errorf("start %s-%d: %w", svc.Name, i, err)
 			}
-			inst.Config = configs[svc.Name]
+			inst.Config, inst.Version = configs[svc.Name], rel.ServiceVersion(svc.Name)
 			slot.Instances = append(slot.Instances, inst)
 			if err := o.saveEnv(ctx, env); err != nil {
 				return "", err

@@ -53,6 +53,9 @@ type (
 		Order      int      `yaml:"order"`
 		ReadyDelay string   `yaml:"ready_delay,omitempty"`
 		Route      *yRoute  `yaml:"route,omitempty"`
+		// VersionFile and Requires as written.
+		VersionFile string            `yaml:"version_file,omitempty"`
+		Requires    map[string]string `yaml:"requires,omitempty"`
 	}
 	yRoute struct {
 		Hosts []string `yaml:"hosts,omitempty"`
@@ -173,6 +176,7 @@ func toYAML(m *gantry.Manifest) yManifest {
 		if s.Docker != nil {
 			ys.Docker = &yDocker{Dockerfile: s.Docker.Dockerfile, Context: s.Docker.Context, Target: s.Docker.Target, Args: s.Docker.Args}
 		}
+		ys.VersionFile, ys.Requires = s.VersionFile, s.Requires
 		if s.Route != nil {
 			ys.Route = &yRoute{Hosts: s.Route.Hosts, Path: s.Route.Path}
 		}

@@ -12,7 +12,8 @@ import (
 var keys = map[string][]string{
 	"":                         {"app", "version", "services", "verify", "database", "hooks", "notify", "environments"},
 	"version":                  {"scheme"},
-	"services.<service>":       {"build", "docker", "run", "http", "instances", "health", "stop", "order", "ready_delay", "route"},
+	"services.<service>":       {"build", "docker", "run", "http", "instances", "health", "stop", "order", "ready_delay", "route",
+		"version_file", "requires"},
 	"services.<service>.route": {"hosts", "path"},
 	"services.<service>.build": {"command", "artifacts"},
 	"services.<service>.docker": {

@@ -31,6 +31,7 @@ func (d *decoder) services(n *yaml.Node, path string) map[string]*gantry.Service
 	}
 	out := map[string]*gantry.Service{}
 	at := map[string]*yaml.Node{} // where each service's route (or the service) is written
+	reqAt := map[string]*yaml.Node{}
 	for _, f := range fs {
 		p := join(path, f.key.Value)
 		if !d.checkName(f.key, p, "service", f.key.Value) {
@@ -44,8 +45,12 @@ func (d *decoder) services(n *yaml.Node, path string) map[string]*gantry.Service
 		if k := keyNode(f.val, "route"); k != nil {
 			at[f.key.Value] = k
 		}
+		if k := keyNode(f.val, "requires"); k != nil {
+			reqAt[f.key.Value] = k
+		}
 	}
 	d.checkRoutes(out, at, path)
+	d.checkRequires(out, reqAt, path)
 	return out
 }
 
@@ -103,6 +108,12 @@ func (d *decoder) service(name string, n *yaml.Node, path string) *gantry.Servic
 	}
 	if f, ok := fs["route"]; ok {
 		s.Route = d.route(f.val, join(path, "route"), s)
+	}
+	if f, ok := fs["version_file"]; ok {
+		s.VersionFile, _ = d.relPath(f.val, join(path, "version_file"))
+	}
+	if f, ok := fs["requires"]; ok {
+		s.Requires = d.requires(f.val, join(path, "requires"))
 	}
 
 	// Defaults that depend on other keys, applied once the keys are read.
