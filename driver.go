@@ -26,6 +26,11 @@ type InstanceSpec struct {
 	Health HealthCheck `json:"health"`
 	// Runtime is the environment's runtime settings, for the driver.
 	Runtime RuntimeSpec `json:"runtime"`
+	// Persist maps the name of each persistent directory of the service
+	// to its directory on the host (also in Vars as GANTRY_PERSIST_<NAME>):
+	// a runtime that isolates the file system makes it visible at that
+	// same path.
+	Persist map[string]string `json:"persist,omitempty"`
 	// Env holds variables and resolved secrets. Drivers must not log it, and
 	// it is never stored in the handle.
 	Vars map[string]string `json:"-"`

@@ -37,6 +37,10 @@ type Environment struct {
 	// Active is the slot that takes traffic ("" before the first deploy).
 	Active string           `json:"active"`
 	Slots  map[string]*Slot `json:"slots"`
+	// DataID names the environment's persistent directories
+	// (services.<service>.persist): given when they are first needed, kept
+	// through a rename, new for a clone.
+	DataID string `json:"data_id,omitempty"`
 	// ClonedFrom records the environment this one was cloned from.
 	ClonedFrom string    `json:"cloned_from,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`

@@ -48,6 +48,10 @@ type Service struct {
 	// version constraint (">=1.1.0"): a deploy that would break one is
 	// refused before anything starts.
 	Requires map[string]string `json:"requires,omitempty"`
+	// Persist names directories whose files outlive a release: owned by
+	// the environment, the same for both slots and every release, told to
+	// each instance as GANTRY_PERSIST_<NAME> (see PersistDir).
+	Persist []string `json:"persist,omitempty"`
 }
 
 // BuildSpec is how a service is built inside the clean export of a commit.

@@ -20,6 +20,8 @@ type Svc struct {
 	Route string
 	// Requires is the service's requires mapping, inline YAML.
 	Requires string
+	// Persist is the service's persist list, inline YAML ("[uploads]").
+	Persist string
 }
 
 // Env is an environment of a test manifest.
@@ -75,6 +77,9 @@ func (a App) YAML() string {
 		}
 		if s.Instances > 0 {
 			fmt.Fprintf(&b, "    instances: %d\n", s.Instances)
+		}
+		if s.Persist != "" {
+			fmt.Fprintf(&b, "    persist: %s\n", s.Persist)
 		}
 		if s.Requires != "" {
 			fmt.Fprintf(&b, "    requires: %s\n", s.Requires)

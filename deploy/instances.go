@@ -35,6 +35,10 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 	}
 	var started []string
 	for _, svc := range services {
+		persist, err := o.persistDirs(ctx, env, svc)
+		if err != nil {
+			return "", err
+		}
 		art, ok := rel.Artifacts[svc.Name]
 		if !ok {
 			return "", gantry.Errorf(gantry.EINVALID, "release %s has no artifact for service %s", rel.ID, svc.Name)
@@ -55,7 +59,10 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 			spec := gantry.InstanceSpec{
 				App: env.App, Env: env.Name, Slot: slot.Name, Service: svc.Name, Index: i, ReleaseID: rel.ID,
 				Artifact: art, Command: svc.Run, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: vars,
-				Port: plannedPort(slot, svc.Name, i),
+				Port: plannedPort(slot, svc.Name, i), Persist: persist,
+			}
+			if len(persist) > 0 {
+				spec.Vars = withPersistVars(vars, persist)
 			}
 			inst, err := drv.Start(ctx, spec)
 			if err != nil {

@@ -16,6 +16,8 @@ type cloneOp struct {
 	dst      *gantry.Environment
 	copy     *copyPlan
 	postCopy string
+	// files: copy the source's persistent directories too.
+	files bool
 }
 
 // Clone creates environment Dst with Src's settings, variables and secret
@@ -54,8 +56,14 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 	}
 	c := &cloneOp{dst: dst, postCopy: req.PostCopy}
 	if req.WithData {
-		if c.copy, err = o.planCopy(ctx, src, dst, m); err != nil {
-			return nil, err
+		c.files = hasPersist(m) && o.PersistRoot != ""
+		if m.Database != nil || !c.files {
+			if c.copy, err = o.planCopy(ctx, src, dst, m); err != nil {
+				if !c.files {
+					err = gantry.Errorf(gantry.ErrorCode(err), "%s; and it keeps no persistent directories", gantry.ErrorMessage(err))
+				}
+				return nil, err
+			}
 		}
 	}
 	op := &op{kind: gantry.KindClone, app: req.App, env: req.Dst, actor: req.Actor, rel: rel, m: m, spec: &dst.Spec,
@@ -76,6 +84,11 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 	}
 	if c.copy != nil {
 		if err := o.copyData(ctx, r, c.copy, c.postCopy); err != nil {
+			return err
+		}
+	}
+	if c.files {
+		if err := o.copyPersist(ctx, r, op.source, c.dst); err != nil {
 			return err
 		}
 	}
@@ -249,5 +262,11 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 			return err
 		}
 	}
-	return o.Store.DeleteEnvironment(ctx, req.App, req.Env)
+	if err := o.Store.DeleteEnvironment(ctx, req.App, req.Env); err != nil {
+		return err
+	}
+	if req.Purge {
+		return o.purgePersist(env)
+	}
+	return nil
 }

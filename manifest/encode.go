@@ -56,6 +56,7 @@ type (
 		// VersionFile and Requires as written.
 		VersionFile string            `yaml:"version_file,omitempty"`
 		Requires    map[string]string `yaml:"requires,omitempty"`
+		Persist     []string          `yaml:"persist,omitempty"`
 	}
 	yRoute struct {
 		Hosts []string `yaml:"hosts,omitempty"`
@@ -176,7 +177,7 @@ func toYAML(m *gantry.Manifest) yManifest {
 		if s.Docker != nil {
 			ys.Docker = &yDocker{Dockerfile: s.Docker.Dockerfile, Context: s.Docker.Context, Target: s.Docker.Target, Args: s.Docker.Args}
 		}
-		ys.VersionFile, ys.Requires = s.VersionFile, s.Requires
+		ys.VersionFile, ys.Requires, ys.Persist = s.VersionFile, s.Requires, s.Persist
 		if s.Route != nil {
 			ys.Route = &yRoute{Hosts: s.Route.Hosts, Path: s.Route.Path}
 		}

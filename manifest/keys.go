@@ -13,7 +13,7 @@ var keys = map[string][]string{
 	"":        {"app", "version", "services", "verify", "database", "hooks", "notify", "environments"},
 	"version": {"scheme"},
 	"services.<service>": {"build", "docker", "run", "http", "instances", "health", "stop", "order", "ready_delay", "route",
-		"version_file", "requires"},
+		"version_file", "requires", "persist"},
 	"services.<service>.route": {"hosts", "path"},
 	"services.<service>.build": {"command", "artifacts"},
 	"services.<service>.docker": {

@@ -115,6 +115,11 @@ func (d *decoder) service(name string, n *yaml.Node, path string) *gantry.Servic
 	if f, ok := fs["requires"]; ok {
 		s.Requires = d.requires(f.val, join(path, "requires"))
 	}
+	if f, ok := fs["persist"]; ok {
+		s.Persist = d.stringList(f.val, join(path, "persist"), func(item *yaml.Node, p, name string) bool {
+			return d.checkName(item, p, "persistent directory", name)
+		})
+	}
 
 	// Defaults that depend on other keys, applied once the keys are read.
 	if s.HTTP && !healthPathSet {
