@@ -93,3 +93,16 @@ func TestPersistentDirectories(t *testing.T) {
 		t.Errorf("a delete with --purge left %s: %v", dir, err)
 	}
 }
+
+// TestPersistRefusedOnSlotRuntime: a runtime that switches slots itself
+// (Kubernetes) has no persistent directories yet: a release that declares
+// one is refused with what is missing, and nothing starts.
+func TestPersistRefusedOnSlotRuntime(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := App{Name: "shop", Services: []Svc{{Name: "web", Persist: "[uploads]"}}, Envs: []Env{{Name: "test", Runtime: "kubernetes"}}}
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v1.ID, Actor: "dev"}, nil)
+	if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), "persistent directories (uploads)") {
+		t.Fatalf("deploy = %v, want EINVALID naming the persistent directory", err)
+	}
+}
