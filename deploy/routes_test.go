@@ -128,3 +128,34 @@ func TestServiceRoutesVerifyFails(t *testing.T) {
 		t.Errorf("active release = %s, want %s still", got, v1.ID)
 	}
 }
+
+// TestWatchPerServiceRoute: the post-switch watch judges each service's
+// route by its own figures; errors on the api alone roll the whole release
+// back, every route included.
+func TestWatchPerServiceRoute(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := routedApp()
+	app.Envs[0].Watch = "{window: 2s, max_error_rate: 0.05, min_requests: 10}"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0"})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if s.Name == "watch" && s.State == gantry.StepStarted {
+			for _, a := range h.Mem.Serving("shop/test/api") {
+				h.Mem.AddTraffic(a, 100, 40, 0)
+			}
+			for _, a := range h.Mem.Serving("shop/test") {
+				h.Mem.AddTraffic(a, 100, 0, 0)
+			}
+		}
+	})
+	defer h.SetOnStep(nil)
+	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
+	if msg := gantry.ErrorMessage(err); !strings.Contains(msg, "rolled back automatically") || !strings.Contains(msg, "error rate 40% (40 of 100)") {
+		t.Fatalf("deploy = %v, want an automatic rollback for the api's error rate", err)
+	}
+	if got := h.ActiveRelease(t, "shop", "test"); got != v1.ID {
+		t.Errorf("active release = %s, want %s again", got, v1.ID)
+	}
+	h.MustConsistent(t, "shop", "test")
+}
