@@ -159,3 +159,42 @@ func TestWatchPerServiceRoute(t *testing.T) {
 	}
 	h.MustConsistent(t, "shop", "test")
 }
+
+// TestSwitchPutsRoutesBackWhenOneFails: when one service's route cannot
+// switch (its candidate never gets healthy through the router), the routes
+// switched before it go back, so every service keeps serving one release.
+func TestSwitchPutsRoutesBackWhenOneFails(t *testing.T) {
+	h := NewHarness(t, Options{})
+	h.Mem.Tries = 3
+	app := routedApp()
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0"})
+	h.MustDeploy(t, "shop", "test", v1)
+	before := map[string][]string{}
+	for _, n := range []string{"shop/test", "shop/test/api", "shop/test/admin"} {
+		before[n] = h.Mem.Serving(n)
+	}
+	// web (its route switches last: admin, api, web) answers its health checks until the
+	// orchestrator has seen it healthy, then stops: the router's round fails.
+	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if s.Name == "switch" && s.State == gantry.StepStarted {
+			for _, r := range h.Driver.RunningIn("shop", "test") {
+				if r.Service == "web" && r.ReleaseID == v2.ID {
+					h.Driver.Kill(r.Handle)
+				}
+			}
+		}
+	})
+	defer h.SetOnStep(nil)
+	if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil); err == nil {
+		t.Fatal("deploy succeeded with web dead at the switch")
+	}
+	for n, want := range before {
+		if got := h.Mem.Serving(n); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s serves %v after the failed switch, want %v (v1) again", n, got, want)
+		}
+	}
+	if got := h.ActiveRelease(t, "shop", "test"); got != v1.ID {
+		t.Errorf("active release = %s, want %s", got, v1.ID)
+	}
+}

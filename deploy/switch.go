@@ -47,15 +47,28 @@ func (o *Orchestrator) routeTo(ctx context.Context, env *gantry.Environment, slo
 	var sum *gantry.SwitchResult
 	var done []string
 	keep := map[string]bool{}
-	for _, rt := range o.routes(env, slot, m) {
+	rts := o.routes(env, slot, m)
+	existed := map[string]bool{} // routes that served before: put back by a flip; the others are removed
+	if len(rts) > 1 {
+		names, _ := o.routeNames(ctx, env.App, env.Name)
+		for _, n := range names {
+			existed[n] = true
+		}
+	}
+	for _, rt := range rts {
 		keep[rt.route.Name] = true
 		if len(rt.targets) == 0 {
 			continue
 		}
 		res, err := o.routeOne(ctx, rt, flip)
 		if err != nil {
+			wctx := context.WithoutCancel(ctx)
 			for _, n := range done {
-				_, _ = o.Router.Rollback(context.WithoutCancel(ctx), n)
+				if existed[n] {
+					_, _ = o.Router.Rollback(wctx, n)
+				} else {
+					_ = o.Router.RemoveRoute(wctx, n)
+				}
 			}
 			return nil, err
 		}
