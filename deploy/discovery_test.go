@@ -56,10 +56,19 @@ func mustFind(t *testing.T, h *Harness, env string) {
 func TestDiscovery(t *testing.T) {
 	h := NewHarness(t, Options{})
 	app := routedApp()
-	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Versions: map[string]string{"api": "7.0.0"}})
 	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0"})
 	h.MustDeploy(t, "shop", "test", v1)
 	mustFind(t, h, "test")
+	for _, r := range h.Driver.RunningIn("shop", "test") {
+		want := map[string]string{"api": "7.0.0"}[r.Service]
+		if want == "" {
+			want = "1.0.0"
+		}
+		if got := r.Vars[deploy.ServiceVersionVar]; got != want {
+			t.Errorf("%s: %s = %q, want %q", r.Service, deploy.ServiceVersionVar, got, want)
+		}
+	}
 	h.MustDeploy(t, "shop", "test", v2)
 	told, _ := siblings(h, "test", "api")
 	if len(told) != 2 {

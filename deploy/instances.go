@@ -39,6 +39,7 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 		if err != nil {
 			return "", err
 		}
+		svcVars := serviceVars(vars, rel, svc, persist)
 		art, ok := rel.Artifacts[svc.Name]
 		if !ok {
 			return "", gantry.Errorf(gantry.EINVALID, "release %s has no artifact for service %s", rel.ID, svc.Name)
@@ -58,11 +59,8 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 			// which it handed out to instances still starting.
 			spec := gantry.InstanceSpec{
 				App: env.App, Env: env.Name, Slot: slot.Name, Service: svc.Name, Index: i, ReleaseID: rel.ID,
-				Artifact: art, Command: svc.Run, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: vars,
+				Artifact: art, Command: svc.Run, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: svcVars,
 				Port: plannedPort(slot, svc.Name, i), Persist: persist,
-			}
-			if len(persist) > 0 {
-				spec.Vars = withPersistVars(vars, persist)
 			}
 			inst, err := drv.Start(ctx, spec)
 			if err != nil {
@@ -99,6 +97,19 @@ func (o *Orchestrator) instanceVars(env *gantry.Environment, rel *gantry.Release
 	vars["GANTRY_VERSION"] = rel.Version
 	vars["GANTRY_COMMIT"] = rel.Commit
 	return vars, nil
+}
+
+// ServiceVersionVar tells an instance the version of its own service
+// (services.<service>.version_file or a "<service>/v…" tag), which is the
+// release's (GANTRY_VERSION) when the service has none of its own.
+const ServiceVersionVar = "GANTRY_SERVICE_VERSION"
+
+// serviceVars are the slot's variables plus what is svc's own: its
+// version and its persistent directories.
+func serviceVars(vars map[string]string, rel *gantry.Release, svc *gantry.Service, persist map[string]string) map[string]string {
+	out := withPersistVars(vars, persist)
+	out[ServiceVersionVar] = rel.ServiceVersion(svc.Name)
+	return out
 }
 
 // stopSlot stops every instance of slot (in reverse rollout order) and

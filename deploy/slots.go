@@ -76,7 +76,7 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		}
 		s.Services = append(s.Services, gantry.SlotServiceSpec{
 			Spec: gantry.InstanceSpec{App: env.App, Env: env.Name, Slot: slot, Service: svc.Name, ReleaseID: rel.ID,
-				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: vars},
+				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: serviceVars(vars, rel, svc, nil)},
 			Instances: svc.Instances, HTTP: svc.HTTP,
 		})
 		names = append(names, fmt.Sprintf("%s×%d", svc.Name, svc.Instances))
