@@ -27,6 +27,11 @@ type InstanceSpec struct {
 	Health HealthCheck `json:"health"`
 	// Runtime is the environment's runtime settings, for the driver.
 	Runtime RuntimeSpec `json:"runtime"`
+	// Persist maps the name of each persistent directory of the service
+	// to its directory on the host (also in Vars as GANTRY_PERSIST_<NAME>):
+	// a runtime that isolates the file system makes it visible at that
+	// same path.
+	Persist map[string]string `json:"persist,omitempty"`
 	// Env holds variables and resolved secrets. Drivers must not log it, and
 	// it is never stored in the handle.
 	Vars map[string]string `json:"-"`
@@ -44,6 +49,14 @@ type Instance struct {
 	// ReleaseID is the release the instance runs. A slot may mix releases
 	// after a one-service deploy (deploy --only).
 	ReleaseID string `json:"release_id,omitempty"`
+	// Config fingerprints what the instance was started with: its
+	// artifact's digest, its service's run settings and the environment's
+	// variables and secrets (a digest, never their values). A deploy leaves
+	// an instance running when the release would start it the same way.
+	Config string `json:"config,omitempty"`
+	// Version is the version of its service the instance runs (the
+	// service's own, else its release's).
+	Version string `json:"version,omitempty"`
 }
 
 // Instance states reported by Driver.Inspect.
@@ -87,6 +100,15 @@ type Driver interface {
 // returns the artifact to run (the same digest, possibly another repository).
 type ImagePlacer interface {
 	PlaceImage(ctx context.Context, a Artifact, registry, service string) (Artifact, error)
+}
+
+// PortReserver is a driver whose instances listen on a host port it picks
+// (InstanceSpec.Port 0): ReservePort hands out such a port ahead of Start,
+// so that the addresses of a slot's services are known before any of them
+// starts and each instance can be told where its siblings are (discovery).
+// The port is not handed out again while an instance may start on it.
+type PortReserver interface {
+	ReservePort() (int, error)
 }
 
 // ImagePruner removes images that nothing keeps: keep is asked for each

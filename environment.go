@@ -37,6 +37,10 @@ type Environment struct {
 	// Active is the slot that takes traffic ("" before the first deploy).
 	Active string           `json:"active"`
 	Slots  map[string]*Slot `json:"slots"`
+	// DataID names the environment's persistent directories
+	// (services.<service>.persist): given when they are first needed, kept
+	// through a rename, new for a clone.
+	DataID string `json:"data_id,omitempty"`
 	// ClonedFrom records the environment this one was cloned from.
 	ClonedFrom string `json:"cloned_from,omitempty"`
 	// Preview is set on a preview environment of a branch or merge request.
@@ -57,6 +61,12 @@ type Slot struct {
 	WarmUntil time.Time `json:"warm_until,omitempty"`
 	// Verified is set when the release passed health and verify on this slot.
 	Verified bool `json:"verified,omitempty"`
+	// Addrs are the host:port addresses of the slot's http services, by
+	// service, one per instance: decided before the slot's first instance
+	// starts and kept while the slot runs, so that every instance is told
+	// where its siblings in the slot are (GANTRY_SERVICE_<NAME>_URL) and a
+	// service restarted in place comes back where its siblings look.
+	Addrs map[string][]string `json:"addrs,omitempty"`
 }
 
 // ActiveSlot returns the slot taking traffic, or nil.

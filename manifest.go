@@ -38,6 +38,24 @@ type Service struct {
 	Stop      StopSpec      `json:"stop"`
 	Order     int           `json:"order"`
 	Ready     time.Duration `json:"ready_delay,omitempty"` // non-HTTP services without a health check
+	// Route, when set, narrows the requests an http service takes under its
+	// environment's hosts; a service without one takes every request that
+	// no other service's route claims.
+	Route *ServiceRoute `json:"route,omitempty"`
+	// VersionFile is a file of the commit holding the service's own
+	// version (a monorepo of versioned services); a tag
+	// "<service>/v1.2.0" on the commit gives it too. Without either the
+	// service has the release's version.
+	VersionFile string `json:"version_file,omitempty"`
+	// Requires maps another service of the app, or "app:<name>" for
+	// another app's release on the environment of the same name, to a
+	// version constraint (">=1.1.0"): a deploy that would break one is
+	// refused before anything starts.
+	Requires map[string]string `json:"requires,omitempty"`
+	// Persist names directories whose files outlive a release: owned by
+	// the environment, the same for both slots and every release, told to
+	// each instance as GANTRY_PERSIST_<NAME> (see PersistDir).
+	Persist []string `json:"persist,omitempty"`
 }
 
 // BuildSpec is how a service is built inside the clean export of a commit.

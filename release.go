@@ -70,6 +70,18 @@ type Artifact struct {
 	Digest string `json:"digest"`          // "sha256:<hex>"
 	Image  string `json:"image,omitempty"` // repository@sha256:… for image artifacts
 	Size   int64  `json:"size,omitempty"`
+	// Version is the service's own version when it has one
+	// (services.<service>.version_file or a "<service>/v…" tag); empty
+	// means the release's.
+	Version string `json:"version,omitempty"`
+}
+
+// ServiceVersion is the version of service in r: its own, else r's.
+func (r *Release) ServiceVersion(service string) string {
+	if a, ok := r.Artifacts[service]; ok && a.Version != "" {
+		return a.Version
+	}
+	return r.Version
 }
 
 // ReleaseFilter narrows ListReleases.

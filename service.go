@@ -103,6 +103,9 @@ type DeleteEnvironmentRequest struct {
 	App   string `json:"app"`
 	Env   string `json:"env"`
 	Force bool   `json:"force,omitempty"`
+	// Purge also removes the environment's persistent directories
+	// (services.<service>.persist), which a delete otherwise keeps.
+	Purge bool   `json:"purge,omitempty"`
 	Actor string `json:"actor"`
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
 
@@ -96,6 +97,9 @@ type EnvironmentStatus struct {
 	*gantry.Environment
 	Lock  *gantry.Lock        `json:"lock,omitempty"`
 	Route *gantry.RouteStatus `json:"route,omitempty"`
+	// Routes are the routes of every http service (services.<service>.route),
+	// the environment's own first, when there is more than one.
+	Routes []gantry.RouteStatus `json:"routes,omitempty"`
 }
 
 func (s *Server) envStatus(ctx context.Context, env *gantry.Environment, routes []gantry.RouteStatus) EnvironmentStatus {
@@ -103,11 +107,17 @@ func (s *Server) envStatus(ctx context.Context, env *gantry.Environment, routes 
 	if l, err := s.Store.FindLock(ctx, env.App, env.Name); err == nil {
 		st.Lock = l
 	}
-	name := gantry.RouteName(env.App, env.Name)
 	for i := range routes {
-		if routes[i].Route.Name == name {
-			st.Route = &routes[i]
+		if gantry.IsEnvironmentRoute(routes[i].Route.Name, env.App, env.Name) {
+			st.Routes = append(st.Routes, routes[i])
 		}
+	}
+	sort.Slice(st.Routes, func(i, j int) bool { return st.Routes[i].Route.Name < st.Routes[j].Route.Name })
+	if len(st.Routes) > 0 {
+		st.Route = &st.Routes[0]
+	}
+	if len(st.Routes) < 2 {
+		st.Routes = nil
 	}
 	return st
 }

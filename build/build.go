@@ -244,6 +244,15 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 		}
 	}
 
+	if err := b.serviceVersions(ctx, gitDir, commit, m, artifacts); err != nil {
+		return nil, err
+	}
+	for _, svc := range m.ServicesInOrder() {
+		if v := artifacts[svc.Name].Version; v != "" {
+			p.stepf("%s: version %s", svc.Name, v)
+		}
+	}
+
 	// The database migrations travel with the release, so that a deploy, a
 	// promotion or a rollback applies exactly the migrations of its commit.
 	if db := m.Database; db != nil && db.Migrations.Dir != "" {
@@ -300,6 +309,48 @@ func (b *Builder) readManifest(ctx context.Context, gitDir, commit string) ([]by
 		return nil, nil, gantry.Errorf(gantry.EINTERNAL, "manifest decoder returned nothing for %s", ManifestFile)
 	}
 	return raw, m, nil
+}
+
+// serviceVersions gives each service its own version when it has one: its
+// version_file, or a "<service>/…" tag on the commit, read by the rules of
+// the app's version scheme.
+func (b *Builder) serviceVersions(ctx context.Context, gitDir, commit string, m *gantry.Manifest, artifacts map[string]gantry.Artifact) error {
+	tags, err := tagsAt(ctx, gitDir, commit)
+	if err != nil {
+		return fmt.Errorf("list tags: %w", err)
+	}
+	for _, svc := range m.ServicesInOrder() {
+		var own []string
+		for _, t := range tags {
+			if rest, ok := strings.CutPrefix(t, svc.Name+"/"); ok {
+				own = append(own, rest)
+			}
+		}
+		var vf []byte
+		if svc.VersionFile != "" {
+			var found bool
+			if vf, found, err = showFile(ctx, gitDir, commit, svc.VersionFile); err != nil {
+				return fmt.Errorf("read %s: %w", svc.VersionFile, err)
+			} else if !found {
+				return gantry.Errorf(gantry.EINVALID, "services.%s.version_file %q is not in commit %s", svc.Name, svc.VersionFile, shortSHA(commit))
+			}
+		}
+		if len(own) == 0 && len(vf) == 0 {
+			continue
+		}
+		sort.Strings(own)
+		v, err := DeriveVersion(m.Version.Scheme, "", string(vf), own, "", b.now())
+		if err != nil {
+			return gantry.Errorf(gantry.ErrorCode(err), "version of service %s: %s", svc.Name, gantry.ErrorMessage(err))
+		}
+		a, ok := artifacts[svc.Name]
+		if !ok {
+			continue // not built here (a docker service without an engine)
+		}
+		a.Version = v
+		artifacts[svc.Name] = a
+	}
+	return nil
 }
 
 // version derives the release's version from the override, the commit's

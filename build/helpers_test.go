@@ -19,7 +19,7 @@ import (
 // testDecode is a TEST STAND-IN for package manifest's decoder, which is
 // written separately and wired by the caller (cmd/gantry). It fills only
 // what package build reads: app, version scheme, and each service's build or
-// docker section. Unknown keys are ignored.
+// docker section and version_file. Unknown keys are ignored.
 func testDecode(filename string, data []byte) (*gantry.Manifest, error) {
 	var doc struct {
 		App     string `yaml:"app"`
@@ -34,7 +34,8 @@ func testDecode(filename string, data []byte) (*gantry.Manifest, error) {
 			Docker *struct {
 				Dockerfile string `yaml:"dockerfile"`
 			} `yaml:"docker"`
-			Order int `yaml:"order"`
+			Order       int    `yaml:"order"`
+			VersionFile string `yaml:"version_file"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -45,7 +46,7 @@ func testDecode(filename string, data []byte) (*gantry.Manifest, error) {
 	}
 	m := &gantry.Manifest{App: doc.App, Version: gantry.VersionScheme{Scheme: doc.Version.Scheme}, Services: map[string]*gantry.Service{}}
 	for name, s := range doc.Services {
-		svc := &gantry.Service{Name: name, Order: s.Order}
+		svc := &gantry.Service{Name: name, Order: s.Order, VersionFile: s.VersionFile}
 		if s.Build != nil {
 			svc.Build = &gantry.BuildSpec{Command: s.Build.Command, Artifacts: s.Build.Artifacts}
 		}

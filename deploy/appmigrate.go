@@ -42,27 +42,28 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 		return err
 	}
 	name := gantry.RouteName(r.d.App, r.d.Env)
-	held := false
+	var held []string
 	// release lets the held requests go, once: right after the switch (so
 	// the new release takes them and the watch sees real traffic), or when
 	// the deploy ends without one.
 	release := func() {
-		if held {
-			held, op.held = false, false
+		if len(held) > 0 {
+			names := held
+			held, op.held = nil, false
 			_ = r.step(context.WithoutCancel(ctx), "release-requests", name, func() (string, error) {
-				return "", o.Router.Resume(context.WithoutCancel(ctx), name)
+				return "", o.resumeRoutes(context.WithoutCancel(ctx), names)
 			})
 		}
 	}
 	defer release()
 	if hold {
 		err := r.step(ctx, "hold-requests", name+": the app migrates its own schema; every request waits for the new release", func() (string, error) {
-			err := o.Router.Pause(ctx, name, false)
-			if gantry.ErrorCode(err) == gantry.ENOTFOUND {
+			var err error
+			held, err = o.pauseRoutes(ctx, r.d.App, r.d.Env, false)
+			op.held = len(held) > 0
+			if err == nil && len(held) == 0 {
 				return "no route yet: nothing serves, nothing to hold", nil
 			}
-			held = err == nil
-			op.held = held
 			return "", err
 		})
 		if err != nil {

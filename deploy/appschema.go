@@ -135,26 +135,26 @@ func (o *Orchestrator) snapshotTime(ctx context.Context, b *gantry.DatabaseBindi
 func (o *Orchestrator) restoreAppSnapshot(ctx context.Context, r *run, op *op) (func(), error) {
 	ar := op.appRestore
 	name := gantry.RouteName(r.d.App, r.d.Env)
-	held := false
+	var held []string
 	release := func() {
-		if held {
+		if len(held) > 0 {
 			_ = r.step(context.WithoutCancel(ctx), "release-requests", name, func() (string, error) {
-				return "", o.Router.Resume(context.WithoutCancel(ctx), name)
+				return "", o.resumeRoutes(context.WithoutCancel(ctx), held)
 			})
 		}
 	}
 	err := r.step(ctx, "hold-requests", name+": the database goes back to snapshot "+ar.snap, func() (string, error) {
-		err := o.Router.Pause(ctx, name, false)
-		if gantry.ErrorCode(err) == gantry.ENOTFOUND {
+		var err error
+		held, err = o.pauseRoutes(ctx, r.d.App, r.d.Env, false)
+		if err == nil && len(held) == 0 {
 			return "no route: nothing to hold", nil
 		}
-		held = err == nil
 		return "", err
 	})
 	if err != nil {
 		return release, err
 	}
-	op.held = held
+	op.held = len(held) > 0
 	mig := &appMigration{b: ar.b}
 	err = r.step(ctx, "db-restore", fmt.Sprintf("forced: snapshot %s from %s for %s", ar.snap, ar.at.UTC().Format(time.RFC3339), op.rel.Version), func() (string, error) {
 		if mig.before, err = o.Databases.Fingerprint(ctx, *ar.b); err != nil {

@@ -14,6 +14,14 @@ type Svc struct {
 	Worker    bool
 	Instances int
 	Order     int
+	// Route is the service's route: YAML such as "{path: /api}". The
+	// second and later http services of an app without one are routed at
+	// /<name>, since two services may not take the same requests.
+	Route string
+	// Requires is the service's requires mapping, inline YAML.
+	Requires string
+	// Persist is the service's persist list, inline YAML ("[uploads]").
+	Persist string
 }
 
 // Env is an environment of a test manifest.
@@ -53,15 +61,30 @@ func Simple(name string) App {
 func (a App) YAML() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "app: %s\nservices:\n", a.Name)
+	web := 0 // http services written so far
 	for _, s := range a.Services {
 		fmt.Fprintf(&b, "  %s:\n    build: {command: \"true\", artifacts: [bin]}\n    run: bin/%s\n", s.Name, s.Name)
 		if s.Worker {
 			b.WriteString("    http: false\n    ready_delay: 0s\n")
 		} else {
 			b.WriteString("    health: {path: /up, interval: 10ms, timeout: 1s}\n")
+			route := s.Route
+			if route == "" && web > 0 {
+				route = "{path: /" + s.Name + "}"
+			}
+			if route != "" {
+				fmt.Fprintf(&b, "    route: %s\n", route)
+			}
+			web++
 		}
 		if s.Instances > 0 {
 			fmt.Fprintf(&b, "    instances: %d\n", s.Instances)
+		}
+		if s.Persist != "" {
+			fmt.Fprintf(&b, "    persist: %s\n", s.Persist)
+		}
+		if s.Requires != "" {
+			fmt.Fprintf(&b, "    requires: %s\n", s.Requires)
 		}
 		fmt.Fprintf(&b, "    order: %d\n", s.Order)
 	}
@@ -83,6 +106,9 @@ func (a App) YAML() string {
 		}
 		if e.KeepWarm != "" {
 			fmt.Fprintf(&b, "    keep_warm: %s\n", e.KeepWarm)
+		}
+		if e.Vars != "" {
+			fmt.Fprintf(&b, "    vars: %s\n", e.Vars)
 		}
 		if e.PromoteFrom != "" {
 			fmt.Fprintf(&b, "    promote_from: %s\n", e.PromoteFrom)

@@ -331,6 +331,9 @@ func (o *Orchestrator) checkCanaryOpts(op *op) error {
 	if op.m.Database.AppMigratesIncompatibly() {
 		why = append(why, "the app migrates its own schema incompatibly, so the old release could not run beside it")
 	}
+	if n := httpServices(op.m); n > 1 {
+		why = append(why, fmt.Sprintf("the app has %d http services, each with its own route, and a canary splits one route", n))
+	}
 	if op.pauseAfter != nil || op.only != "" {
 		why = append(why, "--pause-after and --only are for blue-green rollouts")
 	}
@@ -348,4 +351,15 @@ func plural(n int64, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// httpServices counts m's http services: the routes a release serves.
+func httpServices(m *gantry.Manifest) int {
+	n := 0
+	for _, s := range m.Services {
+		if s.HTTP {
+			n++
+		}
+	}
+	return n
 }

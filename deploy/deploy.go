@@ -133,17 +133,6 @@ func (o *Orchestrator) promoteSlot(env *gantry.Environment, slot string, keepWar
 	env.Active = slot
 }
 
-func (o *Orchestrator) route(env *gantry.Environment, m *gantry.Manifest) gantry.Route {
-	rt := gantry.Route{Name: gantry.RouteName(env.App, env.Name), Hosts: env.Spec.Hosts, PreviewHosts: previewHosts(env.Spec.Hosts)}
-	for _, s := range m.ServicesInOrder() {
-		if s.HTTP {
-			rt.Health = s.Health
-			break
-		}
-	}
-	return rt
-}
-
 func webTargets(s *gantry.Slot, m *gantry.Manifest) []string {
 	var out []string
 	for _, inst := range s.Instances {

@@ -30,6 +30,7 @@ const (
 	GateMigrationsViaClone = "migrations_via_clone"
 	GateSchema             = "schema"
 	GatePreviews           = "previews"
+	GateRequires           = "requires"
 )
 
 // gate is one policy check of an op.
@@ -44,6 +45,7 @@ var gates = []gate{
 	{GatePromoteFrom, (*Orchestrator).gatePromoteFrom},
 	{GateApprovals, (*Orchestrator).gateApprovals},
 	{GateMigrationsViaClone, (*Orchestrator).gateMigrationsViaClone},
+	{GateRequires, (*Orchestrator).gateRequires},
 	{GateSchema, (*Orchestrator).gateSchema},
 	{GatePreviews, (*Orchestrator).gatePreviews},
 }

@@ -56,30 +56,33 @@ type plan struct {
 	groups []group
 	m      *gantry.Manifest
 	only   string
+	// keep are the services left running because the release would start
+	// them as they run (the restart strategy); nil for a full rollout.
+	keep map[string]bool
 }
 
 // makePlan groups the services of m. With only, every other service keeps
 // the release its instances run on active (per instance, so a slot that is
 // already a mix stays one).
-func (o *Orchestrator) makePlan(ctx context.Context, rel *gantry.Release, m *gantry.Manifest, active *gantry.Slot, only string) (*plan, error) {
+func (o *Orchestrator) makePlan(ctx context.Context, rel *gantry.Release, m *gantry.Manifest, active *gantry.Slot, only string, keep map[string]bool) (*plan, error) {
 	services := map[string]*gantry.Service{}
 	var parts []part
-	if only == "" {
+	if only == "" && len(keep) == 0 {
 		for _, s := range m.ServicesInOrder() {
 			parts = append(parts, part{svc: s, rel: rel})
 			services[s.Name] = s
 		}
 	} else {
-		if m.Services[only] == nil {
+		if only != "" && m.Services[only] == nil {
 			return nil, gantry.Errorf(gantry.EINVALID, "--only %s: release %s has no service %q (services: %s)", only, rel.Version, only, strings.Join(serviceNames(m), ", "))
 		}
-		if active == nil || len(active.Instances) == 0 {
+		if only != "" && (active == nil || len(active.Instances) == 0) {
 			return nil, gantry.Errorf(gantry.EINVALID, "--only %s: nothing runs on this environment yet; deploy the whole release first", only)
 		}
 		cache := map[string]*gantry.Release{}
 		manifests := map[string]*gantry.Manifest{}
 		for _, s := range m.ServicesInOrder() {
-			if s.Name == only {
+			if s.Name == only || (only == "" && !keep[s.Name]) {
 				parts = append(parts, part{svc: s, rel: rel})
 				services[s.Name] = s
 				continue
@@ -113,7 +116,7 @@ func (o *Orchestrator) makePlan(ctx context.Context, rel *gantry.Release, m *gan
 	}
 	mixed := *m
 	mixed.Services = services
-	p := &plan{m: &mixed, only: only}
+	p := &plan{m: &mixed, only: only, keep: keep}
 	sort.SliceStable(parts, func(i, j int) bool { return parts[i].svc.Order < parts[j].svc.Order })
 	for _, pt := range parts {
 		if n := len(p.groups); n > 0 && p.groups[n-1].order == pt.svc.Order {
@@ -154,6 +157,17 @@ func (p *plan) describe(pauseAfter *int) string {
 				}
 			}
 		}
+	}
+	if len(p.keep) > 0 {
+		var ks []string
+		for _, g := range p.groups {
+			for _, pt := range g.parts {
+				if p.keep[pt.svc.Name] {
+					ks = append(ks, pt.svc.Name)
+				}
+			}
+		}
+		s += "; left running (unchanged): " + strings.Join(ks, ", ")
 	}
 	if pauseAfter != nil {
 		s += fmt.Sprintf("; pause-after=%d", *pauseAfter)

@@ -26,6 +26,7 @@ services:
     build: {command: "true", artifacts: [VERSION]}
     run: api
     order: 2
+    route: {path: /api}
   worker:
     build: {command: "true", artifacts: [VERSION]}
     run: worker
@@ -79,7 +80,7 @@ func mustManifest(tb testing.TB) *gantry.Manifest {
 
 func TestMakePlanGroupsInOrder(t *testing.T) {
 	o, rels := MustOrchestrator(t, "1.0.0")
-	p, err := o.makePlan(context.Background(), rels["1.0.0"], mustManifest(t), nil, "")
+	p, err := o.makePlan(context.Background(), rels["1.0.0"], mustManifest(t), nil, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestMakePlanOnly(t *testing.T) {
 		{Service: "api", Index: 1, ReleaseID: rels["1.1.0"].ID},
 		{Service: "web", Index: 1, ReleaseID: rels["1.1.0"].ID},
 	}}
-	p, err := o.makePlan(context.Background(), rels["1.2.0"], mustManifest(t), active, "web")
+	p, err := o.makePlan(context.Background(), rels["1.2.0"], mustManifest(t), active, "web", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestMakePlanOnlyRefused(t *testing.T) {
 		{"nothing running", nil, "web", "nothing runs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := o.makePlan(context.Background(), rels["1.0.0"], mustManifest(t), tc.active, tc.only)
+			_, err := o.makePlan(context.Background(), rels["1.0.0"], mustManifest(t), tc.active, tc.only, nil)
 			if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), tc.want) {
 				t.Errorf("makePlan(only=%s) = %v, want EINVALID saying %q", tc.only, err, tc.want)
 			}

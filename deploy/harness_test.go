@@ -162,6 +162,7 @@ func (h *Harness) NewOrchestrator() *deploy.Orchestrator {
 		HTTPClient:   h.HTTP,
 		Databases:    h.DB,
 		SnapshotRoot: filepath.Join(h.Dir, "snapshots"),
+		PersistRoot:  filepath.Join(h.Dir, "persist"),
 		OnStep:       h.onStep,
 	}
 }

@@ -20,11 +20,26 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 	if err != nil {
 		return "", err
 	}
+	configs := map[string]string{}
+	for _, svc := range services {
+		configs[svc.Name] = instanceConfig(rel.Artifacts[svc.Name], svc, vars)
+	}
 	for k, v := range extra {
+		vars[k] = v
+	}
+	if err := planAddrs(drv, slot, m); err != nil {
+		return "", fmt.Errorf("reserve ports: %w", err)
+	}
+	for k, v := range discoveryVars(slot) {
 		vars[k] = v
 	}
 	var started []string
 	for _, svc := range services {
+		persist, err := o.persistDirs(ctx, env, svc)
+		if err != nil {
+			return "", err
+		}
+		svcVars := serviceVars(vars, rel, svc, persist)
 		art, ok := rel.Artifacts[svc.Name]
 		if !ok {
 			return "", gantry.Errorf(gantry.EINVALID, "release %s has no artifact for service %s", rel.ID, svc.Name)
@@ -44,12 +59,14 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 			// which it handed out to instances still starting.
 			spec := gantry.InstanceSpec{
 				App: env.App, Env: env.Name, Slot: slot.Name, Service: svc.Name, Index: i, ReleaseID: rel.ID,
-				Artifact: art, Command: svc.Run, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: vars,
+				Artifact: art, Command: svc.Run, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: svcVars,
+				Port: plannedPort(slot, svc.Name, i), Persist: persist,
 			}
 			inst, err := drv.Start(ctx, spec)
 			if err != nil {
 				return "", fmt.Errorf("start %s-%d: %w", svc.Name, i, err)
 			}
+			inst.Config, inst.Version = configs[svc.Name], rel.ServiceVersion(svc.Name)
 			slot.Instances = append(slot.Instances, inst)
 			if err := o.saveEnv(ctx, env); err != nil {
 				return "", err
@@ -82,6 +99,19 @@ func (o *Orchestrator) instanceVars(env *gantry.Environment, rel *gantry.Release
 	return vars, nil
 }
 
+// ServiceVersionVar tells an instance the version of its own service
+// (services.<service>.version_file or a "<service>/v…" tag), which is the
+// release's (GANTRY_VERSION) when the service has none of its own.
+const ServiceVersionVar = "GANTRY_SERVICE_VERSION"
+
+// serviceVars are the slot's variables plus what is svc's own: its
+// version and its persistent directories.
+func serviceVars(vars map[string]string, rel *gantry.Release, svc *gantry.Service, persist map[string]string) map[string]string {
+	out := withPersistVars(vars, persist)
+	out[ServiceVersionVar] = rel.ServiceVersion(svc.Name)
+	return out
+}
+
 // stopSlot stops every instance of slot (in reverse rollout order) and
 // marks it stopped.
 func (o *Orchestrator) stopSlot(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, m *gantry.Manifest) error {
@@ -102,6 +132,7 @@ func (o *Orchestrator) stopSlot(ctx context.Context, env *gantry.Environment, dr
 		return firstErr
 	}
 	slot.Instances = nil
+	slot.Addrs = nil
 	slot.State = gantry.SlotStopped
 	slot.WarmUntil = time.Time{}
 	return o.saveEnv(ctx, env)

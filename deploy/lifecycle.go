@@ -18,6 +18,8 @@ type cloneOp struct {
 	dst      *gantry.Environment
 	copy     *copyPlan
 	postCopy string
+	// files: copy the source's persistent directories too.
+	files bool
 }
 
 // Clone creates environment Dst with Src's settings, variables and secret
@@ -71,8 +73,14 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 		return nil, err
 	}
 	if req.WithData {
-		if c.copy, err = o.planCopy(ctx, src, dst, m); err != nil {
-			return nil, err
+		c.files = hasPersist(m) && o.PersistRoot != ""
+		if m.Database != nil || !c.files {
+			if c.copy, err = o.planCopy(ctx, src, dst, m); err != nil {
+				if !c.files {
+					err = gantry.Errorf(gantry.ErrorCode(err), "%s; and it keeps no persistent directories", gantry.ErrorMessage(err))
+				}
+				return nil, err
+			}
 		}
 	}
 	return o.execute(ctx, op, progress)
@@ -96,6 +104,11 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 	} else if p := c.dst.Preview; p != nil && p.Database {
 		if err := o.createPreviewDatabase(ctx, r, c.dst, op.m); err != nil {
 			return err
+		}
+	}
+	if c.files {
+		if err := o.copyPersist(ctx, r, op.source, c.dst); err != nil {
+			return o.undoClone(ctx, r, op, err)
 		}
 	}
 	if err := o.roll(ctx, r, op); err != nil {
@@ -130,7 +143,7 @@ func (o *Orchestrator) undoClone(ctx context.Context, r *run, op *op, cause erro
 				}
 			}
 		}
-		if err := o.Router.RemoveRoute(wctx, gantry.RouteName(op.app, op.env)); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		if err := o.removeRoutes(wctx, op.app, op.env, nil); err != nil {
 			return "", err
 		}
 		if cp := op.clone.copy; cp != nil && cp.made != nil {
@@ -299,10 +312,7 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 		if keepRoute {
 			return "", nil
 		}
-		if err := o.Router.RemoveRoute(ctx, gantry.RouteName(env.App, oldName)); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-			return "", err
-		}
-		return "", nil
+		return "", o.removeRoutes(ctx, env.App, oldName, nil)
 	})
 }
 
@@ -321,7 +331,7 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 		return err
 	}
 	defer o.Store.ReleaseLock(context.WithoutCancel(ctx), req.App, req.Env, req.Actor, true)
-	if err := o.Router.RemoveRoute(ctx, gantry.RouteName(req.App, req.Env)); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+	if err := o.removeRoutes(ctx, req.App, req.Env, nil); err != nil {
 		return err
 	}
 	drv, err := o.driver(&env.Spec)
@@ -339,5 +349,11 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 	if err := o.dropPreviewDatabase(ctx, env); err != nil {
 		return err
 	}
-	return o.Store.DeleteEnvironment(ctx, req.App, req.Env)
+	if err := o.Store.DeleteEnvironment(ctx, req.App, req.Env); err != nil {
+		return err
+	}
+	if req.Purge {
+		return o.purgePersist(env)
+	}
+	return nil
 }

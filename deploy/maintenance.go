@@ -15,22 +15,22 @@ import (
 // by the new release or cleanly refused, never half applied.
 func (o *Orchestrator) deployHoldingWrites(ctx context.Context, r *run, op *op) error {
 	name := gantry.RouteName(r.d.App, r.d.Env)
-	held := false
+	var held []string
 	err := r.step(ctx, "hold-writes", name, func() (string, error) {
-		err := o.Router.Pause(ctx, name, true)
-		if gantry.ErrorCode(err) == gantry.ENOTFOUND {
+		var err error
+		held, err = o.pauseRoutes(ctx, r.d.App, r.d.Env, true)
+		if err == nil && len(held) == 0 {
 			return "no route yet: nothing to hold", nil
 		}
-		held = err == nil
 		return "", err
 	})
 	if err != nil {
 		return err
 	}
-	if held {
+	if len(held) > 0 {
 		defer func() {
 			_ = r.step(context.WithoutCancel(ctx), "release-writes", name, func() (string, error) {
-				return "", o.Router.Resume(context.WithoutCancel(ctx), name)
+				return "", o.resumeRoutes(context.WithoutCancel(ctx), held)
 			})
 		}()
 	}

@@ -47,6 +47,10 @@ type Orchestrator struct {
 	// no database support. SnapshotRoot holds the databases' snapshots.
 	Databases    gantry.DatabaseChanger
 	SnapshotRoot string
+	// PersistRoot holds the environments' persistent directories
+	// (gantry.PersistDir); empty: this server keeps none, and a release
+	// that declares one is refused.
+	PersistRoot string
 	// RunMigration, when set, runs an app's own migration command instead
 	// of a shell in the release's files (tests: a fake database migrates).
 	// vars are the environment's variables and secrets, DATABASE_URL included.

@@ -98,17 +98,21 @@ func (o *Orchestrator) deployOrdered(ctx context.Context, r *run, op *op) error 
 	if active != nil {
 		r.d.FromRelease = active.ReleaseID
 	}
-	p, err := o.makePlan(ctx, rel, m, active, op.only)
+	keep, err := o.unchangedStep(ctx, r, op, env, active)
+	if err != nil || (keep != nil && len(keep) == len(m.Services)) {
+		return err // nothing changed: left running
+	}
+	p, err := o.makePlan(ctx, rel, m, active, op.only, keep)
 	if err != nil {
 		return err
 	}
-	if len(p.groups) > 1 || op.only != "" || op.pauseAfter != nil {
+	if len(p.groups) > 1 || op.only != "" || len(p.keep) > 0 || op.pauseAfter != nil {
 		if err := r.step(ctx, "plan", p.describe(op.pauseAfter), func() (string, error) { return "", nil }); err != nil {
 			return err
 		}
 	}
 	if op.strategy == gantry.StrategyRestart && active != nil {
-		if len(p.groups) > 1 || op.only != "" {
+		if len(p.groups) > 1 || op.only != "" || len(p.keep) > 0 {
 			return o.restartGroups(ctx, r, env, drv, rel, m, p)
 		}
 		return o.restartInPlace(ctx, r, env, drv, rel, m)
@@ -177,7 +181,7 @@ func (o *Orchestrator) rollGroups(ctx context.Context, ro *rollout, after *int) 
 // goes on. The candidate's web instances, when some are up, answer on the
 // preview host.
 func (o *Orchestrator) pauseAt(ctx context.Context, ro *rollout, g group) error {
-	route := o.route(ro.env, ro.p.m)
+	main, _ := o.mainRoute(ro.env, ro.cand, ro.p.m)
 	var pending []string
 	for _, x := range ro.p.groups {
 		if x.order > g.order {
@@ -189,15 +193,15 @@ func (o *Orchestrator) pauseAt(ctx context.Context, ro *rollout, g group) error 
 	}
 	err := ro.r.step(ctx, "pause-after", fmt.Sprintf("after group %d", g.order), func() (string, error) {
 		check := "no http service runs on the candidate yet"
-		if targets := webTargets(ro.cand, ro.p.m); len(targets) > 0 && len(route.PreviewHosts) > 0 {
-			switch err := o.Router.SetPreview(ctx, route.Name, targets); {
+		if targets := webTargets(ro.cand, ro.p.m); len(targets) > 0 && len(main.route.PreviewHosts) > 0 {
+			switch err := o.setPreview(ctx, ro.env, ro.cand, ro.p.m); {
 			case gantry.ErrorCode(err) == gantry.ENOTFOUND:
 				// A first deploy: no route, so no preview host yet.
 				check = "the instances directly at http://" + strings.Join(targets, ", http://")
 			case err != nil:
 				return "", err
 			default:
-				check = "preview " + o.previewURL(route.PreviewHosts[0])
+				check = "preview " + o.previewURL(main.route.PreviewHosts[0])
 			}
 		}
 		serving := "nothing serves yet"
@@ -238,7 +242,7 @@ func (o *Orchestrator) previewURL(host string) string {
 func (o *Orchestrator) failRollout(ctx context.Context, ro *rollout, cause error) error {
 	wctx := context.WithoutCancel(ctx)
 	detail := o.failureLogs(ctx, ro.drv, ro.cand)
-	_ = o.Router.SetPreview(wctx, gantry.RouteName(ro.env.App, ro.env.Name), nil)
+	o.clearPreview(wctx, ro.env.App, ro.env.Name)
 	gs := startedGroups(ro.p, ro.cand)
 	serving := "nothing was serving"
 	if a := ro.env.ActiveSlot(); a != nil {
@@ -273,10 +277,11 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	r, env, cand, m := ro.r, ro.env, ro.cand, ro.p.m
 	slot := cand.Name
 	targets := webTargets(cand, m)
-	route := o.route(env, m)
+	main, _ := o.mainRoute(env, cand, m)
+	route := main.route
 	if len(m.Verify) > 0 && len(targets) > 0 {
 		if err := r.step(ctx, "verify", fmt.Sprintf("%d checks through %s", len(m.Verify), strings.Join(route.PreviewHosts, ",")), func() (string, error) {
-			return o.verify(ctx, ro.rel, route, targets, m, ro.op.held)
+			return o.verify(ctx, ro.rel, env, cand, m, ro.op.held)
 		}); err != nil {
 			return o.failRollout(ctx, ro, err)
 		}
@@ -285,17 +290,17 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "before_switch", gantry.FirstHost(route.PreviewHosts)); err != nil {
 		return o.failRollout(ctx, ro, err)
 	}
-	if err := o.runCanary(ctx, ro, route, targets); err != nil {
+	if err := o.runCanary(ctx, ro, route, main.targets); err != nil {
 		return o.failRollout(ctx, ro, err)
 	}
-	var before gantry.RouteStatus
+	var before []gantry.RouteStatus
 	if err := r.step(ctx, "switch", fmt.Sprintf("%s → slot %s", route.Name, slot), func() (string, error) {
 		if ro.spec.Watch != nil && len(targets) > 0 {
-			before, _, _ = o.routeSnapshot(ctx, route.Name)
+			before, _ = o.Router.Status(ctx)
 		}
 		msg, err := o.switchTo(ctx, env, ro.drv, cand, m, false)
 		if err == nil && len(targets) > 0 {
-			_ = o.Router.SetPreview(ctx, route.Name, nil)
+			o.clearPreview(ctx, env.App, env.Name)
 		}
 		return msg, err
 	}); err != nil {
@@ -313,7 +318,7 @@ func (o *Orchestrator) switchOver(ctx context.Context, ro *rollout) error {
 			return err
 		}
 	}
-	if err := o.watchOrRollBack(ctx, ro, route, before, targets); err != nil {
+	if err := o.watchOrRollBack(ctx, ro, before); err != nil {
 		return err
 	}
 	if err := o.runHooks(ctx, r, ro.m, ro.rel, env, "after_switch", gantry.FirstHost(route.Hosts)); err != nil {

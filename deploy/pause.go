@@ -162,7 +162,7 @@ func (o *Orchestrator) resumeRollout(ctx context.Context, r *run, op *op) (*roll
 		return nil, gantry.Errorf(gantry.ECONFLICT, "the candidate slot of paused deployment #%d is gone; deploy again", d.ID)
 	}
 	d.Slot = cand.Name
-	p, err := o.makePlan(ctx, op.rel, op.m, env.ActiveSlot(), op.only)
+	p, err := o.makePlan(ctx, op.rel, op.m, env.ActiveSlot(), op.only, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -48,24 +48,24 @@ func (h *Harness) ActiveRelease(tb testing.TB, app, env string) string {
 	return ""
 }
 
-// Serving returns the sorted targets the router serves for a route.
+// Serving returns the sorted targets the router serves for an
+// environment: those of its routes, one per http service.
 func (h *Harness) Serving(tb testing.TB, app, env string) []string {
 	tb.Helper()
 	sts, err := h.Router.Status(h.Ctx)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var out []string
 	for _, st := range sts {
-		if st.Route.Name == gantry.RouteName(app, env) {
-			var out []string
+		if gantry.IsEnvironmentRoute(st.Route.Name, app, env) {
 			for _, t := range st.Active {
 				out = append(out, t.Addr)
 			}
-			sort.Strings(out)
-			return out
 		}
 	}
-	return nil
+	sort.Strings(out)
+	return out
 }
 
 // WebAddrs returns the sorted addresses of a slot's web instances.

@@ -123,16 +123,16 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 	}
 	// Which slot does the router send traffic to?
 	routed := ""
-	name := gantry.RouteName(env.App, env.Name)
 	if sts, err := o.Router.Status(ctx); err == nil {
+		var active []string // what the routes of every service serve
 		for _, st := range sts {
-			if st.Route.Name != name {
-				continue
+			if gantry.IsEnvironmentRoute(st.Route.Name, env.App, env.Name) {
+				active = append(active, addrs(st.Active)...)
 			}
-			for _, s := range env.Slots {
-				if m := manifests[s.Name]; m != nil && len(st.Active) > 0 && sameSet(addrs(st.Active), webTargets(s, m)) {
-					routed = s.Name
-				}
+		}
+		for _, s := range env.Slots {
+			if m := manifests[s.Name]; m != nil && len(active) > 0 && sameSet(active, webTargets(s, m)) {
+				routed = s.Name
 			}
 		}
 	}
@@ -201,8 +201,10 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 	// A canary that the crash interrupted: every request goes back to the
 	// slot that serves before the candidate stops.
 	if cr, ok := o.Router.(gantry.CanaryRouter); ok {
-		if err := cr.ClearCanary(ctx, name); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-			return "", fmt.Errorf("clear the canary of %s: %w", name, err)
+		for _, rt := range o.routes(env, nil, m) {
+			if err := cr.ClearCanary(ctx, rt.route.Name); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+				return "", fmt.Errorf("clear the canary of %s: %w", rt.route.Name, err)
+			}
 		}
 	}
 	if other != nil && other.State == gantry.SlotStarting {
@@ -213,14 +215,14 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 	if other != nil && other.State == gantry.SlotStandby && len(other.Instances) == 0 {
 		other.State = gantry.SlotStopped
 	}
-	_ = o.Router.SetPreview(ctx, name, nil)
+	o.clearPreview(ctx, env.App, env.Name)
 	if held.app != nil && slot.ReleaseID != held.app.release {
 		if err := o.restoreInterruptedAppMigration(ctx, env, m, held.app); err != nil {
 			return "", err
 		}
 		note += "; database restored from snapshot " + held.app.snap
 	}
-	o.resumeHeldRoute(ctx, name)
+	o.resumeHeldRoutes(ctx, env)
 	return fmt.Sprintf("%s serving from slot %s%s", slot.Version, serving, note), o.saveEnv(ctx, env)
 }
 
@@ -250,16 +252,21 @@ func (o *Orchestrator) startActiveAgain(ctx context.Context, env *gantry.Environ
 	return o.saveEnv(ctx, env)
 }
 
-// resumeHeldRoute lets a route go that an interrupted restart or
-// maintenance deploy left holding requests: nothing runs that would
-// release it.
-func (o *Orchestrator) resumeHeldRoute(ctx context.Context, name string) {
-	st, ok, err := o.routeSnapshot(ctx, name)
-	if err != nil || !ok || !st.Paused {
+// resumeHeldRoutes lets the routes of env go that an interrupted restart
+// or maintenance deploy left holding requests: nothing runs that would
+// release them.
+func (o *Orchestrator) resumeHeldRoutes(ctx context.Context, env *gantry.Environment) {
+	sts, err := o.Router.Status(ctx)
+	if err != nil {
 		return
 	}
-	if err := o.Router.Resume(ctx, name); err != nil {
-		o.logger().Error("resume a route held by an interrupted deployment", "route", name, "error", err)
+	for _, st := range sts {
+		if !st.Paused || !gantry.IsEnvironmentRoute(st.Route.Name, env.App, env.Name) {
+			continue
+		}
+		if err := o.Router.Resume(ctx, st.Route.Name); err != nil {
+			o.logger().Error("resume a route held by an interrupted deployment", "route", st.Route.Name, "error", err)
+		}
 	}
 }
 
@@ -456,9 +463,5 @@ func (o *Orchestrator) keepPreview(ctx context.Context, env *gantry.Environment,
 	if err != nil {
 		return err
 	}
-	targets := webTargets(slot, m)
-	if len(targets) == 0 {
-		return nil
-	}
-	return o.Router.SetPreview(ctx, gantry.RouteName(env.App, env.Name), targets)
+	return o.setPreview(ctx, env, slot, m)
 }

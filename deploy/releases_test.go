@@ -24,6 +24,11 @@ type Rel struct {
 	Ref        string
 	Migrations []string // names of the release's migrations, in order
 	Images     bool     // image artifacts (for the slot-driven runtime)
+	// Same are services whose artifact does not depend on the version:
+	// every release with Same: [web] has the same web.
+	Same []string
+	// Versions are services' own versions (Artifact.Version).
+	Versions map[string]string
 }
 
 // MustApp creates an app in the store (once).
@@ -58,7 +63,7 @@ func (h *Harness) MustRelease(tb testing.TB, a App, r Rel) *gantry.Release {
 		h.ymls[yml] = true
 		h.mu.Unlock()
 	}
-	sum := sha256.Sum256([]byte(a.Name + "\x00" + r.Version + "\x00" + yml + "\x00" + strings.Join(r.Migrations, ",")))
+	sum := sha256.Sum256([]byte(a.Name + "\x00" + r.Version + "\x00" + yml + "\x00" + strings.Join(r.Migrations, ",") + "\x00" + strings.Join(r.Same, ",") + "\x00" + fmt.Sprint(r.Versions)))
 	id := "r" + hex.EncodeToString(sum[:])[:15]
 	if rel, err := h.Store.FindRelease(h.Ctx, a.Name, id); err == nil {
 		return rel
@@ -74,11 +79,15 @@ func (h *Harness) MustRelease(tb testing.TB, a App, r Rel) *gantry.Release {
 			rel.Artifacts[s.Name] = gantry.Artifact{Kind: gantry.ArtifactImage, Digest: dg, Image: "registry.test/" + a.Name + "@" + dg}
 			continue
 		}
-		dg, size, err := h.Artifacts.Put(h.Ctx, strings.NewReader("binary of "+s.Name+" "+r.Version))
+		content := "binary of " + s.Name + " " + r.Version
+		if contains(r.Same, s.Name) {
+			content = "binary of " + s.Name
+		}
+		dg, size, err := h.Artifacts.Put(h.Ctx, strings.NewReader(content))
 		if err != nil {
 			tb.Fatal(err)
 		}
-		rel.Artifacts[s.Name] = gantry.Artifact{Kind: gantry.ArtifactTarball, Digest: dg, Size: size}
+		rel.Artifacts[s.Name] = gantry.Artifact{Kind: gantry.ArtifactTarball, Digest: dg, Size: size, Version: r.Versions[s.Name]}
 	}
 	if a.Database {
 		key := strings.Join(r.Migrations, ",")

@@ -15,7 +15,7 @@ import (
 func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.Environment, drv gantry.Driver, rel *gantry.Release, m *gantry.Manifest) error {
 	slot := env.ActiveSlot()
 	r.d.Slot = slot.Name
-	route := o.route(env, m)
+	route := gantry.RouteName(env.App, env.Name)
 	oldM := o.manifestOfRelease(ctx, env.App, slot.ReleaseID)
 	if oldM == nil {
 		oldM = m
@@ -26,15 +26,12 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 	if err != nil {
 		return err
 	}
-	if err := r.step(ctx, "pause", route.Name, func() (string, error) { return "", o.Router.Pause(ctx, route.Name, false) }); err != nil {
+	held, err := o.holdRequests(ctx, r, "pause", env)
+	if err != nil {
 		return err
 	}
-	// The route is resumed whatever happens below.
-	defer func() {
-		_ = r.step(context.WithoutCancel(ctx), "resume", route.Name, func() (string, error) {
-			return "", o.Router.Resume(context.WithoutCancel(ctx), route.Name)
-		})
-	}()
+	// The routes are resumed whatever happens below.
+	defer o.letGo(ctx, r, "resume", held)
 	if err := r.step(ctx, "stop-old", fmt.Sprintf("slot %s (%s)", slot.Name, slot.Version), func() (string, error) {
 		return "", o.stopSlot(ctx, env, drv, slot, oldM)
 	}); err != nil {
@@ -53,7 +50,7 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 		return err
 	}
 	slot.Verified = true
-	if err := r.step(ctx, "switch", route.Name, func() (string, error) {
+	if err := r.step(ctx, "switch", route, func() (string, error) {
 		return o.switchTo(ctx, env, drv, slot, m, false)
 	}); err != nil {
 		return err
@@ -94,19 +91,16 @@ func (o *Orchestrator) restartGroups(ctx context.Context, r *run, env *gantry.En
 	for n, pt := range prev {
 		oldM.Services[n] = pt.svc
 	}
-	route := o.route(env, p.m)
+	route := gantry.RouteName(env.App, env.Name)
 	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
 	if err != nil {
 		return err
 	}
-	if err := r.step(ctx, "pause", route.Name, func() (string, error) { return "", o.Router.Pause(ctx, route.Name, false) }); err != nil {
+	held, err := o.holdRequests(ctx, r, "pause", env)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		_ = r.step(context.WithoutCancel(ctx), "resume", route.Name, func() (string, error) {
-			return "", o.Router.Resume(context.WithoutCancel(ctx), route.Name)
-		})
-	}()
+	defer o.letGo(ctx, r, "resume", held)
 	oldRelease, oldVersion := slot.ReleaseID, slot.Version
 	slot.State, slot.ReleaseID, slot.Version, slot.Since = gantry.SlotStarting, rel.ID, rel.Version, o.now()
 	if err := o.saveEnv(ctx, env); err != nil {
@@ -131,7 +125,7 @@ func (o *Orchestrator) restartGroups(ctx context.Context, r *run, env *gantry.En
 		}
 	}
 	slot.Verified = true
-	if err := r.step(ctx, "switch", route.Name, func() (string, error) {
+	if err := r.step(ctx, "switch", route, func() (string, error) {
 		return o.switchTo(ctx, env, drv, slot, p.m, false)
 	}); err != nil {
 		return err
@@ -193,7 +187,7 @@ func (o *Orchestrator) runningParts(ctx context.Context, app string, slot *gantr
 // restoreGroups restarts the groups done (the failed one last in it) on
 // the release each service ran before, in reverse order, and routes
 // traffic to the restored instances.
-func (o *Orchestrator) restoreGroups(ctx context.Context, r *run, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, route gantry.Route, done []group, prev map[string]part, newM, oldM *gantry.Manifest, oldRelease, oldVersion string, cause error) error {
+func (o *Orchestrator) restoreGroups(ctx context.Context, r *run, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, route string, done []group, prev map[string]part, newM, oldM *gantry.Manifest, oldRelease, oldVersion string, cause error) error {
 	wctx := context.WithoutCancel(ctx)
 	detail := o.failureLogs(wctx, drv, slot)
 	var orders []string
@@ -222,7 +216,7 @@ func (o *Orchestrator) restoreGroups(ctx context.Context, r *run, env *gantry.En
 	}
 	slot.ReleaseID, slot.Version, slot.State = oldRelease, oldVersion, gantry.SlotActive
 	_ = o.saveEnv(wctx, env)
-	_ = r.step(wctx, "switch", route.Name+" → the restored instances", func() (string, error) {
+	_ = r.step(wctx, "switch", route+" → the restored instances", func() (string, error) {
 		return o.switchTo(wctx, env, drv, slot, oldM, false)
 	})
 	if detail != "" {

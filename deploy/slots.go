@@ -71,9 +71,12 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		if !ok || art.Kind != gantry.ArtifactImage {
 			return gantry.Errorf(gantry.EINVALID, "service %s of release %s is not an image: the %s runtime runs images by digest", svc.Name, rel.ID, spec.Runtime.Driver)
 		}
+		if len(svc.Persist) > 0 {
+			return gantry.Errorf(gantry.EINVALID, "service %s declares persistent directories (%s), which the %s runtime does not provide yet", svc.Name, strings.Join(svc.Persist, ", "), spec.Runtime.Driver)
+		}
 		s.Services = append(s.Services, gantry.SlotServiceSpec{
 			Spec: gantry.InstanceSpec{App: env.App, Env: env.Name, Slot: slot, Service: svc.Name, ReleaseID: rel.ID,
-				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: vars},
+				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: serviceVars(vars, rel, svc, nil)},
 			Instances: svc.Instances, HTTP: svc.HTTP,
 		})
 		names = append(names, fmt.Sprintf("%s×%d", svc.Name, svc.Instances))

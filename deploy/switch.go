@@ -36,21 +36,62 @@ func (o *Orchestrator) switchTo(ctx context.Context, env *gantry.Environment, dr
 		slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.DrainTime.Round(time.Millisecond), res.Cancelled), nil
 }
 
-// routeTo is the router's side of switchTo: the route of env (under its
-// current name and hosts) to slot's web instances. A slot without web
-// instances routes nothing and returns a nil result.
+// routeTo is the router's side of switchTo: each route of env (under its
+// current name and hosts), one per http service, to slot's instances of
+// that service. A slot without web instances routes nothing and returns a
+// nil result. When one route's switch fails, the routes switched before it
+// are put back, so the environment's services keep serving one release;
+// once all are switched, routes of services the release no longer routes
+// are removed.
 func (o *Orchestrator) routeTo(ctx context.Context, env *gantry.Environment, slot *gantry.Slot, m *gantry.Manifest, flip bool) (*gantry.SwitchResult, error) {
-	targets := webTargets(slot, m)
-	if len(targets) == 0 {
-		return nil, nil
-	}
-	name := gantry.RouteName(env.App, env.Name)
-	if flip {
-		if st, ok, err := o.routeSnapshot(ctx, name); err == nil && ok && sameSet(st.Previous, targets) {
-			return o.Router.Rollback(ctx, name)
+	var sum *gantry.SwitchResult
+	var done []string
+	keep := map[string]bool{}
+	rts := o.routes(env, slot, m)
+	existed := map[string]bool{} // routes that served before: put back by a flip; the others are removed
+	if len(rts) > 1 {
+		names, _ := o.routeNames(ctx, env.App, env.Name)
+		for _, n := range names {
+			existed[n] = true
 		}
 	}
-	return o.Router.Deploy(ctx, o.route(env, m), targets)
+	for _, rt := range rts {
+		keep[rt.route.Name] = true
+		if len(rt.targets) == 0 {
+			continue
+		}
+		res, err := o.routeOne(ctx, rt, flip)
+		if err != nil {
+			wctx := context.WithoutCancel(ctx)
+			for _, n := range done {
+				if existed[n] {
+					_, _ = o.Router.Rollback(wctx, n)
+				} else {
+					_ = o.Router.RemoveRoute(wctx, n)
+				}
+			}
+			return nil, err
+		}
+		done = append(done, rt.route.Name)
+		sum = addResult(sum, res)
+	}
+	if sum != nil {
+		if err := o.removeRoutes(ctx, env.App, env.Name, keep); err != nil {
+			o.logger().Warn("remove routes of services no longer routed", "app", env.App, "env", env.Name, "error", err)
+		}
+	}
+	return sum, nil
+}
+
+// routeOne switches one route; with flip, back to the router's previous
+// target set when that is the one wanted.
+func (o *Orchestrator) routeOne(ctx context.Context, rt routeTargets, flip bool) (*gantry.SwitchResult, error) {
+	if flip {
+		if st, ok, err := o.routeSnapshot(ctx, rt.route.Name); err == nil && ok && sameSet(st.Previous, rt.targets) {
+			return o.Router.Rollback(ctx, rt.route.Name)
+		}
+	}
+	return o.Router.Deploy(ctx, rt.route, rt.targets)
 }
 
 func sameSet(a, b []string) bool {

@@ -22,13 +22,18 @@ import (
 //
 // With held, the route holds every request (a self-migrating app's deploy),
 // its preview host included: the checks then go to the instance directly.
-func (o *Orchestrator) verify(ctx context.Context, rel *gantry.Release, route gantry.Route, targets []string, m *gantry.Manifest, held bool) (string, error) {
+func (o *Orchestrator) verify(ctx context.Context, rel *gantry.Release, env *gantry.Environment, cand *gantry.Slot, m *gantry.Manifest, held bool) (string, error) {
 	files := newReleaseFiles(o.Artifacts, rel)
 	defer files.Close()
-	base, host := "http://"+targets[0], ""
+	main, _ := o.mainRoute(env, cand, m)
+	route := main.route
+	if len(main.targets) == 0 {
+		main.targets = webTargets(cand, m)
+	}
+	base, host := "http://"+main.targets[0], ""
 	if held {
 		// No preview through a held route: the instance answers directly.
-	} else if err := o.Router.SetPreview(ctx, route.Name, targets); err == nil && o.RouterURL != "" && len(route.PreviewHosts) > 0 {
+	} else if err := o.setPreview(ctx, env, cand, m); err == nil && o.RouterURL != "" && len(route.PreviewHosts) > 0 {
 		base, host = strings.TrimRight(o.RouterURL, "/"), route.PreviewHosts[0]
 	} else if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 		return "", fmt.Errorf("set preview: %w", err)
@@ -37,6 +42,10 @@ func (o *Orchestrator) verify(ctx context.Context, rel *gantry.Release, route ga
 	for i, c := range m.Verify {
 		switch {
 		case c.HTTP != nil:
+			base := base
+			if host == "" {
+				base = "http://" + directTarget(o.routes(env, cand, m), main, c.HTTP.Path)
+			}
 			if err := o.verifyHTTP(ctx, base, host, c.HTTP); err != nil {
 				return "", gantry.Errorf(gantry.EFAILED, "verify check %d failed: %v", i+1, err)
 			}
@@ -63,6 +72,26 @@ func (o *Orchestrator) verify(ctx context.Context, rel *gantry.Release, route ga
 		}
 	}
 	return "passed: " + strings.Join(passed, "; "), nil
+}
+
+// directTarget is the candidate instance a check of path goes to when no
+// preview host can take it: one of the service whose route, under the
+// main route's hosts, has the longest prefix of path.
+func directTarget(rts []routeTargets, main routeTargets, path string) string {
+	best, bestLen := main.targets[0], -1
+	for _, rt := range rts {
+		if len(rt.targets) == 0 || strings.Join(rt.route.Hosts, ",") != strings.Join(main.route.Hosts, ",") {
+			continue
+		}
+		p := rt.route.PathPrefix
+		if p != "" && path != p && !strings.HasPrefix(path, strings.TrimSuffix(p, "/")+"/") {
+			continue
+		}
+		if len(p) > bestLen {
+			best, bestLen = rt.targets[0], len(p)
+		}
+	}
+	return best
 }
 
 func (o *Orchestrator) verifyHTTP(ctx context.Context, base, host string, c *gantry.HTTPCheck) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -245,16 +246,24 @@ func roundDuration(d time.Duration) time.Duration {
 // bound, flips traffic back to the previous release (still warm), sets the
 // new one aside, and fails the deployment with the figure that crossed
 // which bound.
-func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *rollout, route gantry.Route, before gantry.RouteStatus, targets []string) error {
+func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *rollout, before []gantry.RouteStatus) error {
 	r, env := ro.r, ro.env
 	w := ro.spec.Watch
 	old := env.Slots[gantry.OtherSlot(ro.cand.Name)]
-	if w == nil || len(targets) == 0 || old == nil || old.State != gantry.SlotStandby || len(old.Instances) == 0 {
+	var watched []routeTargets
+	var names []string
+	for _, rt := range o.routes(env, ro.cand, ro.p.m) {
+		if len(rt.targets) > 0 {
+			watched = append(watched, rt)
+			names = append(names, rt.route.Name)
+		}
+	}
+	if w == nil || len(watched) == 0 || old == nil || old.State != gantry.SlotStandby || len(old.Instances) == 0 {
 		return nil
 	}
 	var breach *WatchBreach
-	err := r.step(ctx, "watch", fmt.Sprintf("%s for %s", route.Name, w.Window), func() (string, error) {
-		err := o.watchAfterSwitch(ctx, route.Name, before, targets, *w)
+	err := r.step(ctx, "watch", fmt.Sprintf("%s for %s", strings.Join(names, ", "), w.Window), func() (string, error) {
+		err := o.watchRoutes(ctx, watched, before, *w)
 		if errors.As(err, &breach) {
 			return breach.Detail, nil
 		}
@@ -298,6 +307,47 @@ func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *rollout, route g
 		})
 	}
 	return gantry.Errorf(gantry.EFAILED, "rolled back automatically after the switch: %s", breach.Detail)
+}
+
+// watchRoutes watches the route of every http service at once; the first
+// breach ends the watch of all of them, since the release is switched back
+// as a whole.
+func (o *Orchestrator) watchRoutes(ctx context.Context, rts []routeTargets, before []gantry.RouteStatus, w gantry.WatchSpec) error {
+	snapshot := func(name string) gantry.RouteStatus {
+		for _, st := range before {
+			if st.Route.Name == name {
+				return st
+			}
+		}
+		return gantry.RouteStatus{}
+	}
+	if len(rts) == 1 {
+		return o.watchAfterSwitch(ctx, rts[0].route.Name, snapshot(rts[0].route.Name), rts[0].targets, w)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(rts))
+	for _, rt := range rts {
+		go func() {
+			err := o.watchAfterSwitch(wctx, rt.route.Name, snapshot(rt.route.Name), rt.targets, w)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range rts {
+		err := <-errs
+		var b *WatchBreach
+		switch {
+		case errors.As(err, &b):
+			first = err // a breach outranks the cancellations it caused
+		case err != nil && first == nil && ctx.Err() != nil:
+			first = err
+		}
+	}
+	return first
 }
 
 // gateAutoRollback runs the gates for the watch's flip back to old, under

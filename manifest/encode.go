@@ -68,6 +68,15 @@ type (
 		Stop       yStop    `yaml:"stop"`
 		Order      int      `yaml:"order"`
 		ReadyDelay string   `yaml:"ready_delay,omitempty"`
+		Route      *yRoute  `yaml:"route,omitempty"`
+		// VersionFile and Requires as written.
+		VersionFile string            `yaml:"version_file,omitempty"`
+		Requires    map[string]string `yaml:"requires,omitempty"`
+		Persist     []string          `yaml:"persist,omitempty"`
+	}
+	yRoute struct {
+		Hosts []string `yaml:"hosts,omitempty"`
+		Path  string   `yaml:"path,omitempty"`
 	}
 	yBuild struct {
 		Command   string   `yaml:"command,omitempty"`
@@ -205,6 +214,10 @@ func toYAML(m *gantry.Manifest) yManifest {
 		}
 		if s.Docker != nil {
 			ys.Docker = &yDocker{Dockerfile: s.Docker.Dockerfile, Context: s.Docker.Context, Target: s.Docker.Target, Args: s.Docker.Args}
+		}
+		ys.VersionFile, ys.Requires, ys.Persist = s.VersionFile, s.Requires, s.Persist
+		if s.Route != nil {
+			ys.Route = &yRoute{Hosts: s.Route.Hosts, Path: s.Route.Path}
 		}
 		y.Services[name] = ys
 	}

@@ -10,9 +10,11 @@ import (
 // the user chooses, "[]" for an item of a list. The decoder rejects any other
 // key, and a test checks that docs/manifest.md describes exactly these keys.
 var keys = map[string][]string{
-	"":                         {"app", "version", "services", "verify", "database", "hooks", "notify", "environments", "triggers", "previews"},
-	"version":                  {"scheme"},
-	"services.<service>":       {"build", "docker", "run", "http", "instances", "health", "stop", "order", "ready_delay"},
+	"":        {"app", "version", "services", "verify", "database", "hooks", "notify", "environments", "triggers", "previews"},
+	"version": {"scheme"},
+	"services.<service>": {"build", "docker", "run", "http", "instances", "health", "stop", "order", "ready_delay", "route",
+		"version_file", "requires", "persist"},
+	"services.<service>.route": {"hosts", "path"},
 	"services.<service>.build": {"command", "artifacts"},
 	"services.<service>.docker": {
 		"dockerfile", "context", "target", "args",

@@ -30,13 +30,27 @@ func (d *decoder) services(n *yaml.Node, path string) map[string]*gantry.Service
 		return nil
 	}
 	out := map[string]*gantry.Service{}
+	at := map[string]*yaml.Node{} // where each service's route (or the service) is written
+	reqAt := map[string]*yaml.Node{}
 	for _, f := range fs {
 		p := join(path, f.key.Value)
 		if !d.checkName(f.key, p, "service", f.key.Value) {
 			continue
 		}
 		out[f.key.Value] = d.service(f.key.Value, f.val, p)
+		if resolve(f.val).Kind != yaml.MappingNode {
+			continue // reported; a route conflict would only add noise
+		}
+		at[f.key.Value] = f.key
+		if k := keyNode(f.val, "route"); k != nil {
+			at[f.key.Value] = k
+		}
+		if k := keyNode(f.val, "requires"); k != nil {
+			reqAt[f.key.Value] = k
+		}
 	}
+	d.checkRoutes(out, at, path)
+	d.checkRequires(out, reqAt, path)
 	return out
 }
 
@@ -91,6 +105,20 @@ func (d *decoder) service(name string, n *yaml.Node, path string) *gantry.Servic
 		}
 	} else if !s.HTTP && !healthPathSet {
 		s.Ready = defaultReadyDelay
+	}
+	if f, ok := fs["route"]; ok {
+		s.Route = d.route(f.val, join(path, "route"), s)
+	}
+	if f, ok := fs["version_file"]; ok {
+		s.VersionFile, _ = d.relPath(f.val, join(path, "version_file"))
+	}
+	if f, ok := fs["requires"]; ok {
+		s.Requires = d.requires(f.val, join(path, "requires"))
+	}
+	if f, ok := fs["persist"]; ok {
+		s.Persist = d.stringList(f.val, join(path, "persist"), func(item *yaml.Node, p, name string) bool {
+			return d.checkName(item, p, "persistent directory", name)
+		})
 	}
 
 	// Defaults that depend on other keys, applied once the keys are read.

@@ -18,6 +18,8 @@ type envStatus struct {
 	gantry.Environment
 	Lock  *gantry.Lock        `json:"lock"`
 	Route *gantry.RouteStatus `json:"route"`
+	// Routes are every http service's routes when there is more than one.
+	Routes []gantry.RouteStatus `json:"routes"`
 }
 
 func appPath(app string) string { return "/v1/apps/" + url.PathEscape(app) }
@@ -73,6 +75,7 @@ type overviewEnv struct {
 type cell struct {
 	Present bool
 	Digest  string
+	Version string // the service's own version, when it has one
 	Health  string // healthy, unhealthy, partial, running, unknown
 	Detail  string
 }
@@ -146,8 +149,8 @@ func (d *Dashboard) overviewOf(ctx context.Context, id *gantry.Identity, app str
 			c := cell{}
 			if rel != nil {
 				if art, ok := rel.Artifacts[svc]; ok {
-					c.Present, c.Digest = true, art.Digest
-					c.Health, c.Detail = health(s, svc, e.Route)
+					c.Present, c.Digest, c.Version = true, art.Digest, art.Version
+					c.Health, c.Detail = health(s, svc, e.Route, e.Routes)
 				}
 			}
 			oe.Cells = append(oe.Cells, c)
@@ -159,21 +162,26 @@ func (d *Dashboard) overviewOf(ctx context.Context, id *gantry.Identity, app str
 
 // health summarises a service's instances on the active slot from the
 // router's view of their addresses.
-func health(s *gantry.Slot, svc string, rt *gantry.RouteStatus) (string, string) {
+func health(s *gantry.Slot, svc string, main *gantry.RouteStatus, routes []gantry.RouteStatus) (string, string) {
+	if len(routes) == 0 && main != nil {
+		routes = []gantry.RouteStatus{*main} // one http service: its route is the environment's
+	}
 	total, healthy, checked := 0, 0, 0
 	for _, in := range s.Instances {
 		if in.Service != svc {
 			continue
 		}
 		total++
-		if in.Addr == "" || rt == nil {
+		if in.Addr == "" {
 			continue
 		}
-		for _, t := range rt.Active {
-			if t.Addr == in.Addr {
-				checked++
-				if t.Healthy {
-					healthy++
+		for _, rt := range routes {
+			for _, t := range rt.Active {
+				if t.Addr == in.Addr {
+					checked++
+					if t.Healthy {
+						healthy++
+					}
 				}
 			}
 		}

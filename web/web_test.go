@@ -99,6 +99,11 @@ func newFixture(t *testing.T) *fixture {
 	for _, v := range []string{"1.0.0", "1.1.0"} {
 		rel := &gantry.Release{ID: "shop-" + v, App: "shop", Version: v, Commit: strings.Repeat("c", 40), Manifest: []byte("app: shop"),
 			ManifestDigest: "sha256:" + strings.Repeat("d", 64), Artifacts: map[string]gantry.Artifact{"web": {Kind: gantry.ArtifactTarball, Digest: "sha256:" + strings.Repeat("a", 64)}}}
+		if v == "1.1.0" {
+			a := rel.Artifacts["web"]
+			a.Version = "4.2.0" // the service's own version
+			rel.Artifacts["web"] = a
+		}
 		if err := db.CreateRelease(ctx, rel); err != nil {
 			t.Fatal(err)
 		}
@@ -268,6 +273,9 @@ func TestPagesRender(t *testing.T) {
 		{"/", `title="year-end freeze">frozen`},
 		{"/apps/shop/releases", "shop-1.0.0"},
 		{"/apps/shop/releases/shop-1.0.0", "standby"},
+		{"/apps/shop/releases/shop-1.0.0", "<td>web</td><td>1.0.0</td>"},
+		{"/apps/shop/releases/shop-1.1.0", "<td>web</td><td>4.2.0</td>"},
+		{"/", "4.2.0 · <code"},
 		{"/apps/shop/diff?a=test&b=prod", "Same release on both"},
 		{"/apps/shop/diff?a=test&b=prod", "DATABASE_URL"},
 		{"/apps/shop/deployments", "No deployments yet"},

@@ -111,6 +111,9 @@ func printRelease(w io.Writer, r *gantry.Release) {
 		if a.Image != "" {
 			ref = a.Image
 		}
+		if a.Version != "" {
+			ref += "  version " + a.Version
+		}
 		fmt.Fprintf(w, "  %-12s %s %s\n", n, a.Kind, ref)
 	}
 }

@@ -150,6 +150,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		Hooks:        hookRunner{r: &hook.Runner{Logger: s.Logger.With("component", "hook")}},
 		Databases:    &dbchange.Changer{Logger: s.Logger.With("component", "dbchange")},
 		SnapshotRoot: gantry.SnapshotRoot(s.DataDir),
+		PersistRoot:  gantry.PersistRoot(s.DataDir),
 	}
 	builder := &build.Builder{Artifacts: arts, WorkDir: filepath.Join(s.DataDir, "build"), Decode: manifest.Decode, Logger: s.Logger.With("component", "build")}
 	releases := &deploy.Releases{

@@ -54,8 +54,12 @@ func printStatus(w io.Writer, app string, envs []api.EnvironmentStatus) {
 	fmt.Fprintln(tw, "ENV\tSLOT\tSTATE\tVERSION\tRELEASE\tSINCE\tINSTANCES\tHOSTS")
 	for _, e := range envs {
 		healthy := map[string]bool{}
-		if e.Route != nil {
-			for _, t := range e.Route.Active {
+		routes := e.Routes
+		if len(routes) == 0 && e.Route != nil {
+			routes = []gantry.RouteStatus{*e.Route}
+		}
+		for _, rt := range routes {
+			for _, t := range rt.Active {
 				healthy[t.Addr] = t.Healthy
 			}
 		}
@@ -79,6 +83,9 @@ func printStatus(w io.Writer, app string, envs []api.EnvironmentStatus) {
 				mark := ""
 				if ok, routed := healthy[in.Addr]; routed && !ok {
 					mark = "!"
+				}
+				if in.Version != "" && in.Version != s.Version {
+					mark += "@" + in.Version // a service with its own version
 				}
 				insts = append(insts, fmt.Sprintf("%s-%d%s", in.Service, in.Index, mark))
 			}

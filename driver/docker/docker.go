@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -280,6 +281,12 @@ func (d *Driver) containerConfig(spec gantry.InstanceSpec, env []string) (*conta
 		LogConfig:     logConfig,
 		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
 	}
+	// A persistent directory of the environment is the same host directory
+	// for every container of both slots, at the path its variable names.
+	for _, dir := range spec.Persist {
+		host.Binds = append(host.Binds, dir+":"+dir)
+	}
+	sort.Strings(host.Binds)
 	if spec.Port > 0 {
 		// The port is no secret, and Find needs it to give back an address.
 		cfg.Labels[LabelPort] = strconv.Itoa(spec.Port)
@@ -369,3 +376,9 @@ func shortID(id string) string {
 func notFound(err error) bool {
 	return err != nil && cerrdefs.IsNotFound(err)
 }
+
+var _ gantry.PortReserver = (*Driver)(nil)
+
+// ReservePort hands out the host port an instance will be started on, from
+// the allocator Start uses for an instance started without one.
+func (d *Driver) ReservePort() (int, error) { return d.ports().Take() }

@@ -323,3 +323,9 @@ func signalName(s syscall.Signal) string {
 	}
 	return "signal " + strconv.Itoa(int(s))
 }
+
+var _ gantry.PortReserver = (*Driver)(nil)
+
+// ReservePort hands out the port an instance will be started on, from the
+// allocator Start uses for an instance started without one.
+func (d *Driver) ReservePort() (int, error) { return d.ports().Take() }

@@ -7,7 +7,9 @@
 // Endpoints: /up (200), / ("release=… slot=…"), /id (a token drawn at
 // start, to tell one process from another), /env?name=X, /slow?d=1s
 // (headers at once, the body after d), /log?line=X (prints X to stdout),
-// /spam?n=N&size=S (prints N numbered lines of S bytes), /exit?code=N.
+// /spam?n=N&size=S (prints N numbered lines of S bytes), /exit?code=N,
+// /file?dir=D&name=N (POST stores the body as N in the persistent
+// directory $GANTRY_PERSIST_<D>, GET reads it back).
 //
 // It listens on -listen, else $TESTAPP_LISTEN (for runtimes whose port
 // mapping needs another interface), else 127.0.0.1:$PORT.
@@ -21,10 +23,12 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +63,30 @@ func main() {
 	mux.HandleFunc("/id", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, id) })
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, os.Getenv(r.URL.Query().Get("name")))
+	})
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		dir := os.Getenv("GANTRY_PERSIST_" + strings.ToUpper(r.URL.Query().Get("dir")))
+		name := filepath.Base(r.URL.Query().Get("name"))
+		if dir == "" || name == "." || name == "/" {
+			http.Error(w, "no such persistent directory or name", http.StatusBadRequest)
+			return
+		}
+		path := filepath.Join(dir, name)
+		if r.Method != http.MethodPost {
+			http.ServeFile(w, r, path)
+			return
+		}
+		b, err := io.ReadAll(r.Body)
+		if err == nil {
+			if err = os.WriteFile(path+".tmp", b, 0o644); err == nil {
+				err = os.Rename(path+".tmp", path)
+			}
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
 	})
 	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		d, err := time.ParseDuration(r.URL.Query().Get("d"))

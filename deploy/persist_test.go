@@ -1,0 +1,108 @@
+package deploy_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// persistDirsOf returns the directory each running instance of app/env was
+// told for GANTRY_PERSIST_UPLOADS, by "<slot> <service>".
+func persistDirsOf(h *Harness, app, env string) map[string]string {
+	out := map[string]string{}
+	for _, r := range h.Driver.RunningIn(app, env) {
+		out[r.Slot+" "+r.Service] = r.Vars[gantry.PersistVar("uploads")]
+	}
+	return out
+}
+
+// TestPersistentDirectories: a persistent directory belongs to the
+// environment: both slots and every release get the same one, a rename
+// keeps it, a clone with --with-data copies it, a delete keeps it unless
+// purged.
+func TestPersistentDirectories(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := App{Name: "shop", Services: []Svc{{Name: "web", Persist: "[uploads]"}, {Name: "jobs", Worker: true, Persist: "[uploads, reports]"}},
+		Envs: []Env{{Name: "test"}, {Name: "prod", PromoteFrom: "test"}}}
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0"})
+	h.MustDeploy(t, "shop", "test", v1)
+	dirs := persistDirsOf(h, "shop", "test")
+	dir := dirs["blue web"]
+	if dir == "" || !strings.HasPrefix(dir, filepath.Join(h.Dir, "persist")) {
+		t.Fatalf("web was told uploads is at %q, want a directory under the server's persist root", dir)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("uploaded by v1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.MustDeploy(t, "shop", "test", v2)
+	for who, d := range persistDirsOf(h, "shop", "test") {
+		if d != dir {
+			t.Errorf("%s: uploads at %q, want the environment's %q", who, d, dir)
+		}
+	}
+	for _, r := range h.Driver.RunningIn("shop", "test") {
+		if got := r.Vars[gantry.PersistVar("reports")]; (got != "") != (r.Service == "jobs") {
+			t.Errorf("%s %s: GANTRY_PERSIST_REPORTS = %q; only jobs declares it", r.Slot, r.Service, got)
+		}
+	}
+
+	// A clone with its data starts with a copy, then goes its own way.
+	if _, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", WithData: true, Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cdir := persistDirsOf(h, "shop", "testnew")["blue web"]
+	if cdir == "" || cdir == dir {
+		t.Fatalf("clone's uploads at %q, want a directory of its own (test's is %q)", cdir, dir)
+	}
+	if b, err := os.ReadFile(filepath.Join(cdir, "a.txt")); err != nil || string(b) != "uploaded by v1" {
+		t.Errorf("clone's copy of a.txt = %q, %v", b, err)
+	}
+	if err := os.WriteFile(filepath.Join(cdir, "b.txt"), []byte("only on the clone"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b.txt")); err == nil {
+		t.Errorf("a file written on the clone appeared on test")
+	}
+
+	// A rename keeps the directory.
+	if _, err := h.O.Rename(h.Ctx, gantry.RenameRequest{App: "shop", Old: "testnew", New: "staging", Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.MustDeploy(t, "shop", "staging", v1)
+	for who, d := range persistDirsOf(h, "shop", "staging") {
+		if d != cdir {
+			t.Errorf("after the rename %s: uploads at %q, want %q still", who, d, cdir)
+		}
+	}
+
+	// A delete keeps it; with purge it goes.
+	if err := h.O.DeleteEnvironment(h.Ctx, gantry.DeleteEnvironmentRequest{App: "shop", Env: "staging", Force: true, Actor: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cdir, "b.txt")); err != nil {
+		t.Errorf("a delete without --purge removed the files: %v", err)
+	}
+	if err := h.O.DeleteEnvironment(h.Ctx, gantry.DeleteEnvironmentRequest{App: "shop", Env: "test", Force: true, Purge: true, Actor: "dev"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("a delete with --purge left %s: %v", dir, err)
+	}
+}
+
+// TestPersistRefusedOnSlotRuntime: a runtime that switches slots itself
+// (Kubernetes) has no persistent directories yet: a release that declares
+// one is refused with what is missing, and nothing starts.
+func TestPersistRefusedOnSlotRuntime(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := App{Name: "shop", Services: []Svc{{Name: "web", Persist: "[uploads]"}}, Envs: []Env{{Name: "test", Runtime: "kubernetes"}}}
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v1.ID, Actor: "dev"}, nil)
+	if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), "persistent directories (uploads)") {
+		t.Fatalf("deploy = %v, want EINVALID naming the persistent directory", err)
+	}
+}
