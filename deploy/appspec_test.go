@@ -134,9 +134,6 @@ func (a App) YAML() string {
 		if len(e.Secrets) > 0 {
 			fmt.Fprintf(&b, "    secrets: [%s]\n", strings.Join(e.Secrets, ", "))
 		}
-		if e.Vars != "" {
-			fmt.Fprintf(&b, "    vars: %s\n", e.Vars)
-		}
 		if e.Canary != "" {
 			fmt.Fprintf(&b, "    canary: %s\n", e.Canary)
 		}
