@@ -117,6 +117,9 @@ type RouterReport struct {
 	// Failed is a version it could not apply, and Error why.
 	Failed int64  `json:"failed,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Routes is the router's own view of its routes: health and traffic
+	// figures of each target, as its Status says.
+	Routes []RouteStatus `json:"routes,omitempty"`
 	// Seen is when the store last heard from it (set by the store).
 	Seen time.Time `json:"seen"`
 }
@@ -146,4 +149,7 @@ type RouteStore interface {
 	PutRouterReport(ctx context.Context, r *RouterReport) error
 	// ListRouterReports returns every router's last report, by name.
 	ListRouterReports(ctx context.Context) ([]*RouterReport, error)
+	// DeleteRouterReport forgets a router that is gone for good, so that
+	// switches no longer wait for it (ENOTFOUND when none has that name).
+	DeleteRouterReport(ctx context.Context, name string) error
 }

@@ -175,23 +175,39 @@ func (db *DB) PutRouterReport(ctx context.Context, r *gantry.RouterReport) error
 		return gantry.Errorf(gantry.EINVALID, "a router report needs the router's name")
 	}
 	r.Seen = db.now()
-	_, err := db.pool.Exec(ctx, `INSERT INTO routers (name, url, applied, failed, error, seen) VALUES ($1, $2, $3, $4, $5, $6)
+	routes, err := json.Marshal(r.Routes)
+	if err != nil {
+		return gantry.Errorf(gantry.EINVALID, "router report: %v", err)
+	}
+	_, err = db.pool.Exec(ctx, `INSERT INTO routers (name, url, applied, failed, error, routes, seen) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (name) DO UPDATE SET url = excluded.url, applied = excluded.applied, failed = excluded.failed,
-			error = excluded.error, seen = excluded.seen`,
-		r.Name, r.URL, r.Applied, r.Failed, r.Error, timeArg(r.Seen))
+			error = excluded.error, routes = excluded.routes, seen = excluded.seen`,
+		r.Name, r.URL, r.Applied, r.Failed, r.Error, string(routes), timeArg(r.Seen))
 	return internal("put router report", err)
+}
+
+// DeleteRouterReport forgets a router.
+func (db *DB) DeleteRouterReport(ctx context.Context, name string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM routers WHERE name = $1`, name)
+	if err == nil && tag.RowsAffected() == 0 {
+		return gantry.Errorf(gantry.ENOTFOUND, "router %q not found", name)
+	}
+	return internal("delete router report", err)
 }
 
 // ListRouterReports returns every router's last report, by name.
 func (db *DB) ListRouterReports(ctx context.Context) ([]*gantry.RouterReport, error) {
-	rows, err := db.pool.Query(ctx, `SELECT name, url, applied, failed, error, seen FROM routers ORDER BY name`)
+	rows, err := db.pool.Query(ctx, `SELECT name, url, applied, failed, error, routes, seen FROM routers ORDER BY name`)
 	if err != nil {
 		return nil, internal("list router reports", err)
 	}
 	rs, err := collect(rows, func(r pgx.Rows) (*gantry.RouterReport, error) {
 		var rr gantry.RouterReport
-		err := r.Scan(&rr.Name, &rr.URL, &rr.Applied, &rr.Failed, &rr.Error, timeCol{&rr.Seen})
-		return &rr, err
+		var routes string
+		if err := r.Scan(&rr.Name, &rr.URL, &rr.Applied, &rr.Failed, &rr.Error, &routes, timeCol{&rr.Seen}); err != nil {
+			return nil, err
+		}
+		return &rr, json.Unmarshal([]byte(routes), &rr.Routes)
 	})
 	return rs, internal("list router reports", err)
 }

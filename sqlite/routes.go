@@ -84,17 +84,36 @@ func (db *DB) PutRouterReport(ctx context.Context, r *gantry.RouterReport) error
 		return gantry.Errorf(gantry.EINVALID, "a router report needs the router's name")
 	}
 	r.Seen = db.now()
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO routers (name, url, applied, failed, error, seen) VALUES (?, ?, ?, ?, ?, ?)`,
-			r.Name, r.URL, r.Applied, r.Failed, r.Error, timeArg(r.Seen))
+	routes, err := json.Marshal(r.Routes)
+	if err != nil {
+		return gantry.Errorf(gantry.EINVALID, "router report: %v", err)
+	}
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO routers (name, url, applied, failed, error, routes, seen) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			r.Name, r.URL, r.Applied, r.Failed, r.Error, string(routes), timeArg(r.Seen))
 		return err
 	})
 	return internal("put router report", err)
 }
 
+// DeleteRouterReport forgets a router.
+func (db *DB) DeleteRouterReport(ctx context.Context, name string) error {
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM routers WHERE name = ?`, name)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return gantry.Errorf(gantry.ENOTFOUND, "router %q not found", name)
+		}
+		return nil
+	})
+	return internal("delete router report", err)
+}
+
 // ListRouterReports returns every router's last report, by name.
 func (db *DB) ListRouterReports(ctx context.Context) ([]*gantry.RouterReport, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT name, url, applied, failed, error, seen FROM routers ORDER BY name`)
+	rows, err := db.read.QueryContext(ctx, `SELECT name, url, applied, failed, error, routes, seen FROM routers ORDER BY name`)
 	if err != nil {
 		return nil, internal("list router reports", err)
 	}
@@ -102,7 +121,11 @@ func (db *DB) ListRouterReports(ctx context.Context) ([]*gantry.RouterReport, er
 	var out []*gantry.RouterReport
 	for rows.Next() {
 		var rr gantry.RouterReport
-		if err := rows.Scan(&rr.Name, &rr.URL, &rr.Applied, &rr.Failed, &rr.Error, timeCol{&rr.Seen}); err != nil {
+		var routes string
+		if err := rows.Scan(&rr.Name, &rr.URL, &rr.Applied, &rr.Failed, &rr.Error, &routes, timeCol{&rr.Seen}); err != nil {
+			return nil, internal("list router reports", err)
+		}
+		if err := json.Unmarshal([]byte(routes), &rr.Routes); err != nil {
 			return nil, internal("list router reports", err)
 		}
 		out = append(out, &rr)

@@ -21,6 +21,7 @@ import (
 	"github.com/gantry-dev/gantry/dbchange"
 	"github.com/gantry-dev/gantry/deploy"
 	"github.com/gantry-dev/gantry/driver/process"
+	"github.com/gantry-dev/gantry/fleet"
 	"github.com/gantry-dev/gantry/hook"
 	"github.com/gantry-dev/gantry/internal/atomicfile"
 	"github.com/gantry-dev/gantry/internal/httplimit"
@@ -72,6 +73,18 @@ type Server struct {
 	AuditKey  string
 	AuditHead string
 
+	// FollowRouters keeps the routes in the store, where routers run as
+	// `gantry proxy run --follow URL` follow them, instead of in an
+	// in-process router (--follow-routers); ProxyURL is then where one of
+	// them serves, for verify checks.
+	FollowRouters bool
+	// Advertise is the URL other servers forward deployments to when
+	// this one leads (default APIURL); LeaseTTL how long its lease runs
+	// unrenewed (deploy.DefaultLeaseTTL when zero). Both matter only on
+	// PostgreSQL, where several servers may share the store.
+	Advertise string
+	LeaseTTL  time.Duration
+
 	// Set by Open.
 	APIURL       string
 	RouterURL    string
@@ -85,6 +98,9 @@ type Server struct {
 	Client     *api.Client
 	Secrets    *secretBox
 	Audit      *auditAnchor
+	// Leader is this server's hold on the lease (nil on SQLite, where the
+	// one server always leads).
+	Leader *deploy.Leader
 
 	inproc    *proxy.Router
 	apiSrv    *http.Server
@@ -166,6 +182,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	} else if k != nil {
 		s.Orchestrator.Drivers["kubernetes"] = k
 	}
+	if s.Store == nil {
+		return s.openLeader(ctx, releases, builder)
+	}
 	if err := s.Orchestrator.Recover(ctx); err != nil {
 		s.Logger.Error("recovery incomplete", "error", err)
 	}
@@ -227,6 +246,9 @@ func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) e
 		Tokens: s.State, Audit: s.State, AuditCheck: s.Audit, Secrets: box, Cancels: s.Orchestrator,
 		Logger: s.Logger.With("component", "api"),
 	}
+	if s.Leader != nil {
+		apiSrv.Leader = s.Leader
+	}
 	apiHandler := apiSrv.Handler()
 	s.dashboard = &web.Dashboard{API: apiHandler, Tokens: s.State, Logger: s.Logger.With("component", "web")}
 	mux := http.NewServeMux()
@@ -261,6 +283,11 @@ func (s *Server) serveAPI(releases *deploy.Releases, repos gantry.RepoChecker) e
 // openRouter starts the in-process router (its state kept in the data
 // directory) or connects to a separate `gantry proxy`.
 func (s *Server) openRouter(ctx context.Context) error {
+	if s.FollowRouters {
+		s.Router = &fleet.Router{Store: s.State}
+		s.RouterURL = s.ProxyURL
+		return nil
+	}
 	if s.ProxyAdmin != "" {
 		s.Router = admin.NewClient(s.ProxyAdmin, "")
 		s.RouterURL = s.ProxyURL
@@ -402,6 +429,9 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.AuditKey, "audit-key", "", "key file of the audit chain, outside --data (default audit.key beside the secrets key, created 0600 on first start)")
 	f.StringVar(&s.AuditHead, "audit-head", "", "file recording the audit chain's head after each append, outside --data (default audit-heads/<id of the state: --data, or --store's database and schema>.json beside the audit key)")
 	f.StringVar(&s.StoreURL, "store", "", "where the state lives: a postgres://user@host:port/db?sslmode=disable URL (optional &schema=NAME, default gantry); default SQLite in --data")
+	f.BoolVar(&s.FollowRouters, "follow-routers", false, "keep the routes in the store, served by routers that run `gantry proxy run --follow URL` (no in-process router; --proxy-url: where one serves)")
+	f.StringVar(&s.Advertise, "advertise", "", "with --store postgres://…: the API URL the other servers forward deployments to while this one leads (default the --listen address)")
+	f.DurationVar(&s.LeaseTTL, "lease-ttl", deploy.DefaultLeaseTTL, "with --store postgres://…: how long the leader's lease runs unrenewed; another server takes over after it")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	addLimitFlags(cmd, &s.Limits, "the API, the dashboard and the in-process router")
 	return cmd

@@ -152,14 +152,23 @@ func testRouterReports(t *testing.T, f *fixture) {
 	mustOK(t, "report r2", f.s.PutRouterReport(f.ctx, &gantry.RouterReport{Name: "r2", URL: "http://r2", Applied: 3}))
 	f.clock.Advance(time.Second)
 	mustOK(t, "report r1", f.s.PutRouterReport(f.ctx, &gantry.RouterReport{Name: "r1", URL: "http://r1", Applied: 2, Failed: 3, Error: "unhealthy"}))
-	mustOK(t, "report r2 again", f.s.PutRouterReport(f.ctx, &gantry.RouterReport{Name: "r2", URL: "http://r2", Applied: 4}))
+	mustOK(t, "report r2 again", f.s.PutRouterReport(f.ctx, &gantry.RouterReport{Name: "r2", URL: "http://r2", Applied: 4,
+		Routes: []gantry.RouteStatus{{Route: gantry.Route{Name: "shop/test"}, Active: []gantry.TargetStatus{{Addr: "127.0.0.1:9001", Healthy: true, Requests: 7}}}}}))
 	rs, err = f.s.ListRouterReports(f.ctx)
 	mustOK(t, "ListRouterReports", err)
 	if len(rs) != 2 || rs[0].Name != "r1" || rs[1].Name != "r2" {
 		t.Fatalf("reports: got %+v, want r1 and r2", rs)
 	}
+	if len(rs[1].Routes) != 1 || len(rs[1].Routes[0].Active) != 1 || rs[1].Routes[0].Active[0].Requests != 7 {
+		t.Errorf("r2's routes: got %+v, want shop/test with 7 requests on 127.0.0.1:9001", rs[1].Routes)
+	}
 	if rs[0].Failed != 3 || rs[0].Error != "unhealthy" || rs[1].Applied != 4 || rs[1].Seen.IsZero() {
 		t.Errorf("reports: got %+v and %+v", *rs[0], *rs[1])
+	}
+	mustOK(t, "DeleteRouterReport r1", f.s.DeleteRouterReport(f.ctx, "r1"))
+	wantCode(t, "DeleteRouterReport r1 again", f.s.DeleteRouterReport(f.ctx, "r1"), gantry.ENOTFOUND)
+	if rs, _ := f.s.ListRouterReports(f.ctx); len(rs) != 1 || rs[0].Name != "r2" {
+		t.Errorf("after forgetting r1: got %+v, want r2 alone", rs)
 	}
 	wantCode(t, "report without a name", f.s.PutRouterReport(f.ctx, &gantry.RouterReport{}), gantry.EINVALID)
 }

@@ -23,5 +23,6 @@ CREATE TABLE routers (
 	applied BIGINT NOT NULL,
 	failed  BIGINT NOT NULL,
 	error   TEXT NOT NULL,
+	routes  TEXT NOT NULL, -- JSON: the router's []RouteStatus
 	seen    TEXT COLLATE "C" NOT NULL
 );

@@ -22,5 +22,6 @@ CREATE TABLE routers (
 	applied INTEGER NOT NULL,
 	failed  INTEGER NOT NULL,
 	error   TEXT NOT NULL,
+	routes  TEXT NOT NULL, -- JSON: the router's []RouteStatus
 	seen    TEXT NOT NULL
 );
