@@ -21,6 +21,12 @@ import (
 	"github.com/gantry-dev/gantry"
 )
 
+// DefaultUnreachable is how long a switch waits for a router that has
+// gone silent (it reports every second while it is up): past it the
+// switch stops and names the router, without waiting out the health round
+// and drain that a router still working on the change is given.
+const DefaultUnreachable = 3 * time.Second
+
 // applyMargin is what a switch waits beyond the route's health round and
 // drain for the routers to say they applied it.
 const applyMargin = 5 * time.Second
@@ -30,7 +36,9 @@ var _ gantry.Router = (*Router)(nil)
 // Router is the control side of following routers.
 type Router struct {
 	Store gantry.RouteStore
-	Now   func() time.Time
+	// Unreachable: see DefaultUnreachable (zero means it).
+	Unreachable time.Duration
+	Now         func() time.Time
 
 	mu sync.Mutex // one change of the table at a time
 }
@@ -93,6 +101,11 @@ func (r *Router) change(ctx context.Context, name string, create bool, fn func(e
 // is slow: what it serves is unknown, so the switch is not complete. One
 // gone for good is forgotten (DeleteRouterReport, `gantry routers forget`).
 func (r *Router) WaitApplied(ctx context.Context, version int64, limit time.Duration) error {
+	start := r.now()
+	silent := r.Unreachable
+	if silent <= 0 {
+		silent = DefaultUnreachable
+	}
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -104,7 +117,11 @@ func (r *Router) WaitApplied(ctx context.Context, version int64, limit time.Dura
 		}
 		for _, b := range behind {
 			if b.Failed >= version && b.Applied < version {
-				return gantry.Errorf(gantry.EUNAVAILABLE, "%s could not apply route table version %d: %s", b.Name, version, b.Error)
+				return gantry.Errorf(gantry.EUNAVAILABLE, "router %s could not apply route table version %d: %s", b.Name, version, b.Error)
+			}
+			if heard := b.Seen; r.now().Sub(later(heard, start)) > silent {
+				return gantry.Errorf(gantry.EUNAVAILABLE, "route table version %d is not applied by every router: %s is behind and has not been heard from for %s (unreachable? `gantry routers forget %s` if it is gone for good)",
+					version, b, r.now().Sub(heard).Round(time.Millisecond), b.Name)
 			}
 		}
 		select {
@@ -288,4 +305,11 @@ func sumTargets(route string, addrs []string, live []*gantry.RouterReport, set f
 
 func sameAddrs(a, b []string) bool {
 	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
