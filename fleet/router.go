@@ -96,12 +96,13 @@ func (r *Router) change(ctx context.Context, name string, create bool, fn func(e
 }
 
 // WaitApplied returns once every registered router has applied version,
-// or an error naming the router that failed to apply it or is still behind
-// after limit. A router that does not answer is waited for like one that
-// is slow: what it serves is unknown, so the switch is not complete. One
-// gone for good is forgotten (DeleteRouterReport, `gantry routers forget`).
+// or an error naming the router that failed to apply it, or that is still
+// behind after limit. A router that does not answer is waited for like one
+// that is slow, since what it serves is unknown, but only until it has
+// been silent for Unreachable (it reports every second while up) and every
+// router that answers has applied the version: then the error names it
+// at once. One gone for good is forgotten with `gantry routers forget`.
 func (r *Router) WaitApplied(ctx context.Context, version int64, limit time.Duration) error {
-	start := r.now()
 	silent := r.Unreachable
 	if silent <= 0 {
 		silent = DefaultUnreachable
@@ -115,14 +116,18 @@ func (r *Router) WaitApplied(ctx context.Context, version int64, limit time.Dura
 		if err != nil || len(behind) == 0 {
 			return err
 		}
+		var lost []string
 		for _, b := range behind {
-			if b.Failed >= version && b.Applied < version {
+			if b.Failed >= version {
 				return gantry.Errorf(gantry.EUNAVAILABLE, "router %s could not apply route table version %d: %s", b.Name, version, b.Error)
 			}
-			if heard := b.Seen; r.now().Sub(later(heard, start)) > silent {
-				return gantry.Errorf(gantry.EUNAVAILABLE, "route table version %d is not applied by every router: %s is behind and has not been heard from for %s (unreachable? `gantry routers forget %s` if it is gone for good)",
-					version, b, r.now().Sub(heard).Round(time.Millisecond), b.Name)
+			if r.now().Sub(b.Seen) > silent {
+				lost = append(lost, fmt.Sprintf("%s is behind and has not been heard from for %s", b, r.now().Sub(b.Seen).Round(time.Millisecond)))
 			}
+		}
+		if len(lost) == len(behind) {
+			return gantry.Errorf(gantry.EUNAVAILABLE, "route table version %d is not applied by every router: %s (unreachable? `gantry routers forget NAME` if it is gone for good)",
+				version, strings.Join(lost, "; "))
 		}
 		select {
 		case <-ctx.Done():
@@ -305,11 +310,4 @@ func sumTargets(route string, addrs []string, live []*gantry.RouterReport, set f
 
 func sameAddrs(a, b []string) bool {
 	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
