@@ -195,3 +195,13 @@ func (o *Orchestrator) runningHere(id int64) bool {
 	_, ok := o.running[id]
 	return ok
 }
+
+// interruptedBy says, in a recovered deployment's error, what interrupted
+// it: a restart of the one server, or the loss of the server that ran it
+// when another took the lease.
+func (o *Orchestrator) interruptedBy() string {
+	if o.Leader == nil {
+		return "interrupted by a server restart"
+	}
+	return "interrupted: the server running it stopped, and " + o.Leader.Holder + " took over"
+}

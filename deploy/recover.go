@@ -57,7 +57,7 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 					continue
 				}
 				d.State = gantry.DeploymentRecovered
-				d.Error = "interrupted by a server restart; " + outcome
+				d.Error = o.interruptedBy() + "; " + outcome
 				d.FinishedAt = o.now()
 				uerr := o.Store.UpdateDeployment(ctx, d)
 				lerr := o.Store.ReleaseLock(ctx, d.App, d.Env, d.Actor, true)
@@ -79,7 +79,7 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 			if seen[d.Env] {
 				continue
 			}
-			d.State, d.Error, d.FinishedAt = gantry.DeploymentRecovered, "interrupted by a server restart before anything was started", o.now()
+			d.State, d.Error, d.FinishedAt = gantry.DeploymentRecovered, o.interruptedBy()+" before anything was started", o.now()
 			if err := o.Store.UpdateDeployment(ctx, d); err != nil {
 				errs = append(errs, err)
 			}

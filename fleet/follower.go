@@ -39,12 +39,16 @@ type Follower struct {
 	// OnApplied, when set, is called after each version is applied.
 	OnApplied func(version int64)
 
-	mu      sync.Mutex
-	applied int64
-	failed  int64
-	err     string
-	last    map[string]gantry.RouteEntry // entries as last applied
-	up      bool                         // the control plane answered last time
+	// reportMu sends one report at a time, so that an older one (a
+	// heartbeat built before a change was applied) never lands after a
+	// newer one.
+	reportMu sync.Mutex
+	mu       sync.Mutex
+	applied  int64
+	failed   int64
+	err      string
+	last     map[string]gantry.RouteEntry // entries as last applied
+	up       bool                         // the control plane answered last time
 }
 
 // Applied returns the version of the route table this router serves.
@@ -199,6 +203,8 @@ func (f *Follower) Report(ctx context.Context) *gantry.RouterReport {
 }
 
 func (f *Follower) report(ctx context.Context) {
+	f.reportMu.Lock()
+	defer f.reportMu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := f.Source.ReportRouter(rctx, f.Report(rctx)); err != nil && ctx.Err() == nil {

@@ -177,6 +177,9 @@ func TestLeaderFailoverOnPostgres(t *testing.T) {
 		d := waitRecovered(t, follower, prev, 20*time.Second)
 		failovers = append(failovers, time.Since(killed))
 		checkJournal(t, d, at)
+		if !strings.Contains(d.Error, "took over") {
+			t.Errorf("recovered deployment's error %q does not say another server took over", d.Error)
+		}
 		got := sameOnRouters(t, []string{r1, r2})
 		env, err := api.NewClient(follower.API, "").Environment(context.Background(), "hello", "test")
 		if err != nil {
