@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-dev/gantry/fleet"
 	"github.com/gantry-dev/gantry/internal/pgtest"
 	"github.com/gantry-dev/gantry/proxy"
+	"github.com/jackc/pgx/v5"
 )
 
 // BenchmarkRouteChangeApplied measures, on a server whose state is in
@@ -104,3 +105,61 @@ func BenchmarkRouteChangeApplied(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkStatusHistory100kPostgres is BenchmarkStatusHistory100k with the
+// state in PostgreSQL: `gantry status` and `gantry history prod` through
+// the API with 100,000 deployments in the store.
+//
+//	GANTRY_INTEGRATION=1 go test ./cmd/gantry -run '^$' -bench StatusHistory100kPostgres
+func BenchmarkStatusHistory100kPostgres(b *testing.B) {
+	pg := pgtest.Start(b)
+	u, err := url.Parse(pg.CreateDB(b, "bench_history"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.RawQuery = "schema=bench_history&" + u.RawQuery
+	s := &Server{DataDir: b.TempDir(), Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", StoreURL: u.String(),
+		SecretsKey: b.TempDir() + "/secrets.key", Logger: newLogger(discard{}, "text")}
+	ctx := context.Background()
+	if err := s.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.State.CreateApp(ctx, &gantry.App{Name: "hello", Repo: "/nonexistent"}); err != nil {
+		b.Fatal(err)
+	}
+	for _, env := range []string{"test", "prod"} {
+		if err := s.State.PutEnvironment(ctx, &gantry.Environment{App: "hello", Name: env}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cfg, err := pgx.ParseConfig(strings.Replace(u.String(), "schema=bench_history&", "", 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = "bench_history"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO deployments
+		(app, env, kind, release_id, version, from_release, from_env, slot, strategy, actor, state, error, created_at, finished_at)
+		SELECT 'hello', (ARRAY['test','prod'])[1 + i % 2], 'deploy', '1.0.0-' || lpad(i::text, 7, '0'), '1.0.0', '', '', 'blue',
+			'bluegreen', 'ci', 'succeeded', '', '2026-01-01T00:00:00.000000000Z', '2026-01-01T00:00:00.000000000Z'
+		FROM generate_series(1, 100000) AS i`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `ANALYZE deployments`); err != nil {
+		b.Fatal(err)
+	}
+	for _, verb := range [][]string{{"status"}, {"history", "prod"}} {
+		b.Run(verb[0], func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, errs, code := runCLIB("unix://"+s.SocketPath, append([]string{"--app", "hello"}, verb...)...); code != 0 {
+					b.Fatalf("gantry %v: exit %d: %s", verb, code, errs)
+				}
+			}
+		})
+	}
+}
