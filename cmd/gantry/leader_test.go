@@ -96,9 +96,9 @@ func (c *cluster) leading(p *childProc, within time.Duration) {
 // server that does not lead is forwarded to the leader; the leader is
 // killed (SIGKILL) at each journal event of the deploy in turn (each step
 // started, and done): the other server takes the lease within seconds and
-// recovers the deployment from
-// the journal (no step of it runs again), both routers serve one and the
-// same consistent release throughout, and no request fails. Then a leader
+// recovers the deployment from the journal (no step of it runs again),
+// both routers serve one and the same consistent release throughout, and
+// no request fails. Then a leader
 // frozen (SIGSTOP) at the switch is deposed and, revived, cannot write:
 // the store refuses its journal and route table writes.
 func TestLeaderFailoverOnPostgres(t *testing.T) {
