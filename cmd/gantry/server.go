@@ -362,9 +362,18 @@ func (s *Server) secretFallback(name string) (string, bool) {
 // Close stops serving. Running instances are left running: the next start
 // re-attaches to them.
 func (s *Server) Close() error {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
+	// A leader keeps (and renews) its lease until its deployments have
+	// ended below: released sooner, another server would recover them
+	// while they still run here, and fence their last writes.
+	stopBackground := func() {
+		if s.cancel != nil {
+			s.cancel()
+			<-s.done
+			s.cancel = nil
+		}
+	}
+	if s.Leader == nil {
+		stopBackground()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -380,6 +389,7 @@ func (s *Server) Close() error {
 	if s.Orchestrator != nil {
 		s.Orchestrator.Wait(ctx)
 	}
+	stopBackground()
 	if s.routerSrv != nil {
 		_ = s.routerSrv.Shutdown(ctx)
 	}
