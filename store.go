@@ -60,5 +60,8 @@ type Store interface {
 	// ListApprovals returns an environment's approvals of a release, oldest first.
 	ListApprovals(ctx context.Context, app, env, releaseID string) ([]*Approval, error)
 
+	LeaseStore
+	RouteStore
+
 	Close() error
 }

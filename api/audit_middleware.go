@@ -54,7 +54,9 @@ func noteResult(r *http.Request, v any) {
 // GET) once it has been answered: who, what, where, which release, and how
 // it ended. Reads are not recorded; denied reads are, by withAuth.
 func (s *Server) withAudit(rt route, next http.Handler) http.Handler {
-	if s.Audit == nil || strings.HasPrefix(rt.pattern, "GET ") {
+	// A router's report is its heartbeat (every second), not a change of
+	// what anyone deploys: recording it would bury the trail.
+	if s.Audit == nil || strings.HasPrefix(rt.pattern, "GET ") || rt.pattern == routerReportPattern {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

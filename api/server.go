@@ -58,8 +58,12 @@ type Server struct {
 	Triggers gantry.TriggerService
 	// Secrets sets and lists secrets; nil disables the secret endpoints.
 	Secrets gantry.SecretService
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Leader, when several servers share the store, says whether this one
+	// runs deployments; the others forward them to it (leader.go). Nil:
+	// this server leads.
+	Leader LeaderService
+	Logger *slog.Logger
+	Now    func() time.Time
 
 	auditMu      sync.Mutex
 	auditBacklog []*gantry.AuditEntry // entries the store could not take yet
@@ -122,6 +126,7 @@ func (s *Server) routes() []route {
 	rs = append(rs, s.databaseRoutes()...)
 	rs = append(rs, s.canaryRoutes()...)
 	rs = append(rs, s.triggerRoutes()...)
+	rs = append(rs, s.followRoutes()...)
 	return append(rs, s.workflowRoutes()...)
 }
 
@@ -130,7 +135,7 @@ func (s *Server) routes() []route {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
-		mux.Handle(rt.pattern, s.withAuth(rt, s.withAudit(rt, rt.handler)))
+		mux.Handle(rt.pattern, s.withAuth(rt, s.withLeader(rt, s.withAudit(rt, rt.handler))))
 	}
 	return WithRecoverMiddleware(s.logger(), mux)
 }

@@ -90,6 +90,10 @@ func (op *op) record() *gantry.Deployment {
 // op.wait), the gates, the deployment record, the operation's steps, the
 // outcome. A refused op leaves nothing behind but its error.
 func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Progress) (*gantry.Deployment, error) {
+	ctx, err := o.fence(ctx)
+	if err != nil {
+		return nil, err
+	}
 	d := op.record()
 	if op.resume != nil {
 		d = op.resume

@@ -67,6 +67,11 @@ type Orchestrator struct {
 	// is tried again before the deployment is ended unsettled
 	// (DefaultRecordRetry when zero).
 	RecordRetry time.Duration
+	// Leader, when set, is this server's hold on the lease of a store
+	// shared by several servers: operations run only while it holds the
+	// lease, and their writes carry its fencing token. Nil: this server
+	// alone uses the store and always runs them.
+	Leader *Leader
 
 	mu         sync.Mutex
 	running    map[int64]context.CancelFunc

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -28,9 +29,20 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		// A server that takes the lease again may still run a deployment
+		// it started before: that one is not interrupted, and its
+		// environment is not recovered from under it.
+		busy := map[string]bool{}
+		interrupted = slices.DeleteFunc(interrupted, func(d *gantry.Deployment) bool {
+			busy[d.Env] = busy[d.Env] || o.runningHere(d.ID)
+			return o.runningHere(d.ID)
+		})
 		seen := map[string]bool{}
 		for _, env := range envs {
 			seen[env.Name] = true
+			if busy[env.Name] {
+				continue
+			}
 			held := heldState{app: o.interruptedAppMigration(ctx, interrupted, env.Name)}
 			for _, d := range interrupted {
 				held.writes = held.writes || (d.Env == env.Name && d.Strategy == gantry.StrategyMaintenance)
@@ -45,7 +57,7 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 					continue
 				}
 				d.State = gantry.DeploymentRecovered
-				d.Error = "interrupted by a server restart; " + outcome
+				d.Error = o.interruptedBy() + "; " + outcome
 				d.FinishedAt = o.now()
 				uerr := o.Store.UpdateDeployment(ctx, d)
 				lerr := o.Store.ReleaseLock(ctx, d.App, d.Env, d.Actor, true)
@@ -67,7 +79,7 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 			if seen[d.Env] {
 				continue
 			}
-			d.State, d.Error, d.FinishedAt = gantry.DeploymentRecovered, "interrupted by a server restart before anything was started", o.now()
+			d.State, d.Error, d.FinishedAt = gantry.DeploymentRecovered, o.interruptedBy()+" before anything was started", o.now()
 			if err := o.Store.UpdateDeployment(ctx, d); err != nil {
 				errs = append(errs, err)
 			}

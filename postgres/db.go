@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -59,6 +60,12 @@ type DB struct {
 	// audit seals the audit chain (audit.go).
 	audit auditSeal
 
+	// routeWatch wakes the watchers of the route table (routes.go);
+	// closing ends its listening connection before the pool closes.
+	routeWatch routeWatch
+	closing    chan struct{}
+	closed     atomic.Bool
+
 	closeOnce sync.Once
 }
 
@@ -92,12 +99,17 @@ func Open(ctx context.Context, url, schema string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: migrate schema %s: %w", schema, err)
 	}
-	return &DB{Now: time.Now, pool: pool, schema: schema}, nil
+	return &DB{Now: time.Now, pool: pool, schema: schema, closing: make(chan struct{})}, nil
 }
 
 // Close closes the pool's connections. Close may be called more than once.
 func (db *DB) Close() error {
-	db.closeOnce.Do(db.pool.Close)
+	db.closeOnce.Do(func() {
+		db.closed.Store(true)
+		close(db.closing)
+		db.routeWatch.stop()
+		db.pool.Close()
+	})
 	return nil
 }
 
@@ -110,8 +122,17 @@ func (db *DB) now() time.Time { return db.Now().UTC() }
 // fn fails. Read committed is enough because every read-then-write below
 // either locks the row it read (FOR UPDATE) or is a single statement that
 // PostgreSQL makes atomic (INSERT … ON CONFLICT, UPDATE … WHERE).
+//
+// A write whose context carries a fencing token (gantry.WithFence) is
+// refused first, in the same transaction, unless the token is the lease's
+// epoch: a deposed leader cannot write.
 func (db *DB) update(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{}, fn)
+	return pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		if err := checkFence(ctx, tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // view runs fn in a read-only repeatable-read transaction, so that its

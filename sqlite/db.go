@@ -57,6 +57,10 @@ type DB struct {
 	// read is a pool of query-only connections; a read can never write by
 	// mistake, and reads do not wait behind writes.
 	read *sql.DB
+
+	// routesWake is closed when the route table changes (routes.go).
+	routesMu   sync.Mutex
+	routesWake chan struct{}
 	// audit seals the audit chain (audit.go).
 	audit auditSeal
 
@@ -129,6 +133,11 @@ func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return internal("begin", err)
 	}
 	defer tx.Rollback()
+	// A fenced write (gantry.WithFence) is refused in its own
+	// transaction unless its token is the lease's epoch.
+	if err := checkFence(ctx, tx); err != nil {
+		return err
+	}
 	if err := fn(tx); err != nil {
 		return err
 	}

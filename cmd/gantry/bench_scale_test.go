@@ -84,7 +84,7 @@ func BenchmarkStatusHistory100k(b *testing.B) {
 	for _, verb := range [][]string{{"status"}, {"history", "prod"}} {
 		b.Run(verb[0], func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				_, errs, code := runCLIB(s.APIURL, append([]string{"--app", "hello"}, verb...)...)
+				_, errs, code := runCLIB("unix://"+s.SocketPath, append([]string{"--app", "hello"}, verb...)...)
 				if code != 0 {
 					b.Fatalf("gantry %v: exit %d: %s", verb, code, errs)
 				}

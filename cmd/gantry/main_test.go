@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -42,11 +43,15 @@ func TestMain(m *testing.M) {
 func childServer() int {
 	s := &Server{
 		DataDir:    os.Getenv("GANTRY_TEST_DATA"),
-		Listen:     "127.0.0.1:0",
+		Listen:     cmp.Or(os.Getenv("GANTRY_TEST_LISTEN"), "127.0.0.1:0"),
 		RouterAddr: os.Getenv("GANTRY_TEST_ROUTER"),
 		ProxyAdmin: os.Getenv("GANTRY_TEST_PROXY_ADMIN"),
 		ProxyURL:   os.Getenv("GANTRY_TEST_PROXY_URL"),
 		Logger:     newLogger(os.Stderr, "text"),
+		// Several servers on one PostgreSQL store (leader_test.go).
+		StoreURL:      os.Getenv("GANTRY_TEST_STORE"),
+		FollowRouters: os.Getenv("GANTRY_TEST_FOLLOW_ROUTERS") != "",
+		LeaseTTL:      time.Second,
 	}
 	ctx := context.Background()
 	if err := s.Open(ctx); err != nil {
@@ -55,6 +60,9 @@ func childServer() int {
 	}
 	if at := os.Getenv("GANTRY_TEST_CRASH_AT"); at != "" {
 		crashAt(s, at)
+	}
+	if path := os.Getenv("GANTRY_TEST_CRASH_FILE"); path != "" {
+		crashByFile(s, path)
 	}
 	if at, path := os.Getenv("GANTRY_TEST_FILL_AT"), os.Getenv("GANTRY_TEST_FILL"); at != "" && path != "" {
 		var once sync.Once
@@ -66,7 +74,7 @@ func childServer() int {
 	}
 	// Tests talk to the child through its unix socket, as its own user:
 	// admin without a token.
-	fmt.Printf("READY %s %s\n", "unix://"+s.SocketPath, s.RouterURL)
+	fmt.Printf("READY %s %s %s\n", "unix://"+s.SocketPath, s.RouterURL, s.APIURL)
 	// Serve until stdin closes (the test ends) or a signal arrives.
 	io.Copy(io.Discard, os.Stdin)
 	s.Close()
@@ -137,6 +145,7 @@ type childProc struct {
 	stdin  io.WriteCloser
 	API    string
 	Router string
+	TCP    string // the API's TCP address (tokens needed there)
 	stderr *bytes.Buffer
 }
 
@@ -171,6 +180,9 @@ func startChild(t *testing.T, dataDir, routerAddr, crashAt string, env ...string
 		}
 		f := strings.Fields(l)
 		c := &childProc{cmd: cmd, stdin: stdin, API: f[1], Router: f[2], stderr: &stderr}
+		if len(f) > 3 {
+			c.TCP = f[3]
+		}
 		// A child still running when its test ends (a failed assertion)
 		// is stopped before the test's other cleanups look at its state.
 		t.Cleanup(func() {

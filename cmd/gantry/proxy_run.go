@@ -48,6 +48,7 @@ type proxyRunFlags struct {
 	pidFile, healthPath              string
 	shutdownTimeout, takeoverTimeout time.Duration
 	limits                           httplimit.Limits
+	follow                           proxyFollowFlags
 }
 
 func newProxyRunCmd(m *Main) *cobra.Command {
@@ -87,11 +88,15 @@ drain and stop. Logs are JSON on stderr.`,
 	f.DurationVar(&fl.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a stopping process lets in-flight requests finish")
 	f.DurationVar(&fl.takeoverTimeout, "takeover-timeout", time.Minute, "how long a takeover waits for admin calls to finish and for the new process to serve")
 	addLimitFlags(cmd, &fl.limits, "the router's HTTP and HTTPS listeners")
+	addProxyFollowFlags(cmd, &fl.follow)
 	return cmd
 }
 
 func (fl *proxyRunFlags) check() error {
 	if err := checkLimits(fl.limits); err != nil {
+		return err
+	}
+	if err := fl.follow.check(); err != nil {
 		return err
 	}
 	if fl.adminTCP != "" {
@@ -199,6 +204,12 @@ func (p *proxyProcess) run(ctx context.Context) error {
 		addrs = append(addrs, s.name, s.ln.Addr().String())
 	}
 	p.log.Info("proxy serving", addrs...)
+	stopFollow, err := p.follow(ctx)
+	if err != nil {
+		p.stopAll(context.Background(), true)
+		return err
+	}
+	defer stopFollow()
 
 	for {
 		select {

@@ -24,6 +24,7 @@ import (
 	"github.com/gantry-dev/gantry/delivery"
 	"github.com/gantry-dev/gantry/deploy"
 	"github.com/gantry-dev/gantry/driver/process"
+	"github.com/gantry-dev/gantry/fleet"
 	"github.com/gantry-dev/gantry/hook"
 	"github.com/gantry-dev/gantry/internal/atomicfile"
 	"github.com/gantry-dev/gantry/internal/httplimit"
@@ -84,6 +85,18 @@ type Server struct {
 	// how old an event may be (default 24h).
 	ReplayWindow time.Duration
 
+	// FollowRouters keeps the routes in the store, where routers run as
+	// `gantry proxy run --follow URL` follow them, instead of in an
+	// in-process router (--follow-routers); ProxyURL is then where one of
+	// them serves, for verify checks.
+	FollowRouters bool
+	// Advertise is the URL other servers forward deployments to when
+	// this one leads (default APIURL); LeaseTTL how long its lease runs
+	// unrenewed (deploy.DefaultLeaseTTL when zero). Both matter only on
+	// PostgreSQL, where several servers may share the store.
+	Advertise string
+	LeaseTTL  time.Duration
+
 	// Set by Open.
 	APIURL       string
 	RouterURL    string
@@ -98,6 +111,9 @@ type Server struct {
 	Secrets    *secretBox
 	Audit      *auditAnchor
 	Triggers   *trigger.Service
+	// Leader is this server's hold on the lease (nil on SQLite, where the
+	// one server always leads).
+	Leader *deploy.Leader
 
 	inproc    *proxy.Router
 	apiSrv    *http.Server
@@ -181,6 +197,9 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	} else if k != nil {
 		s.Orchestrator.Drivers["kubernetes"] = k
 	}
+	if s.Store == nil {
+		return s.openLeader(ctx, releases, builder)
+	}
 	if err := s.Orchestrator.Recover(ctx); err != nil {
 		s.Logger.Error("recovery incomplete", "error", err)
 	}
@@ -263,6 +282,9 @@ func (s *Server) serveAPI(releases *deploy.Releases, builder *build.Builder) err
 		Logger: s.Logger.With("component", "trigger"),
 	}
 	apiSrv.Triggers = s.Triggers
+	if s.Leader != nil {
+		apiSrv.Leader = s.Leader
+	}
 	apiHandler := apiSrv.Handler()
 	s.dashboard = &web.Dashboard{API: apiHandler, Tokens: s.State, Logger: s.Logger.With("component", "web")}
 	mux := http.NewServeMux()
@@ -298,6 +320,11 @@ func (s *Server) serveAPI(releases *deploy.Releases, builder *build.Builder) err
 // openRouter starts the in-process router (its state kept in the data
 // directory) or connects to a separate `gantry proxy`.
 func (s *Server) openRouter(ctx context.Context) error {
+	if s.FollowRouters {
+		s.Router = &fleet.Router{Store: s.State}
+		s.RouterURL = s.ProxyURL
+		return nil
+	}
 	if s.ProxyAdmin != "" {
 		s.Router = admin.NewClient(s.ProxyAdmin, "")
 		s.RouterURL = s.ProxyURL
@@ -372,9 +399,18 @@ func (s *Server) secretFallback(name string) (string, bool) {
 // Close stops serving. Running instances are left running: the next start
 // re-attaches to them.
 func (s *Server) Close() error {
-	if s.cancel != nil {
-		s.cancel()
-		<-s.done
+	// A leader keeps (and renews) its lease until its deployments have
+	// ended below: released sooner, another server would recover them
+	// while they still run here, and fence their last writes.
+	stopBackground := func() {
+		if s.cancel != nil {
+			s.cancel()
+			<-s.done
+			s.cancel = nil
+		}
+	}
+	if s.Leader == nil {
+		stopBackground()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -393,6 +429,7 @@ func (s *Server) Close() error {
 	if s.Orchestrator != nil {
 		s.Orchestrator.Wait(ctx)
 	}
+	stopBackground()
 	if s.routerSrv != nil {
 		_ = s.routerSrv.Shutdown(ctx)
 	}
@@ -444,6 +481,9 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.StoreURL, "store", "", "where the state lives: a postgres://user@host:port/db?sslmode=disable URL (optional &schema=NAME, default gantry); default SQLite in --data")
 	f.DurationVar(&s.ReplayWindow, "webhook-replay-window", trigger.DefaultReplayWindow, "how long webhook delivery ids are remembered, and how old a delivery's event may be")
 	f.DurationVar(&s.ReapInterval, "preview-reap-interval", time.Minute, "how often preview environments past their TTL are deleted")
+	f.BoolVar(&s.FollowRouters, "follow-routers", false, "keep the routes in the store, served by routers that run `gantry proxy run --follow URL` (no in-process router; --proxy-url: where one serves)")
+	f.StringVar(&s.Advertise, "advertise", "", "with --store postgres://…: the API URL the other servers forward deployments to while this one leads (default the --listen address)")
+	f.DurationVar(&s.LeaseTTL, "lease-ttl", deploy.DefaultLeaseTTL, "with --store postgres://…: how long the leader's lease runs unrenewed; another server takes over after it")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	addLimitFlags(cmd, &s.Limits, "the API, the dashboard and the in-process router")
 	return cmd

@@ -61,6 +61,7 @@ func Run(t *testing.T, open Opener) {
 		{"Lock", lockTests},
 		{"Workflow", workflowTests},
 		{"Store", storeTests},
+		{"Lease", leaseTests},
 	}
 	var n atomic.Int64
 	for _, g := range groups {

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
+	"github.com/gantry-dev/gantry/internal/loadtest"
+	"github.com/gantry-dev/gantry/internal/pgtest"
+)
+
+// crashByFile makes a child server stop at the journal event named in the
+// file at path (KIND:STEP:STATE, read at every step, so that a test moves
+// the point while its servers run): SIGKILL, or SIGSTOP when the name is
+// prefixed "stop:" (the test revives it with SIGCONT, deposed).
+func crashByFile(s *Server, path string) {
+	s.Orchestrator.OnStep = func(d *gantry.Deployment, st gantry.Step) {
+		b, _ := os.ReadFile(path)
+		at := strings.TrimSpace(string(b))
+		ev := d.Kind + ":" + st.Name + ":" + st.State
+		switch {
+		case at == "":
+		case at == ev:
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		case at == "stop:"+ev:
+			os.WriteFile(path, nil, 0o600) // once
+			syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		}
+	}
+}
+
+// cluster is a control plane of child servers on one PostgreSQL store,
+// with routers that follow it.
+type cluster struct {
+	t         *testing.T
+	store     string
+	artifacts string // shared by every server, as a network filesystem would be
+	crashFile string
+	proxyURL  string
+	firstSock string // the tests' token is made once, on the first server
+	dir       string
+	n         int
+}
+
+// start runs one more server of the cluster, its API on addr: a server
+// that replaces a dead one comes back at its address, which the routers
+// follow.
+func (c *cluster) start(addr string) *childProc {
+	c.t.Helper()
+	c.n++
+	data := filepath.Join(c.dir, fmt.Sprintf("server%d", c.n))
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.MkdirAll(c.artifacts, 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.Symlink(c.artifacts, filepath.Join(data, "artifacts")); err != nil {
+		c.t.Fatal(err)
+	}
+	p := startChild(c.t, data, "", "", "GANTRY_TEST_LISTEN="+addr, "GANTRY_TEST_STORE="+c.store, "GANTRY_TEST_FOLLOW_ROUTERS=1",
+		"GANTRY_TEST_PROXY_URL="+c.proxyURL, "GANTRY_TEST_CRASH_FILE="+c.crashFile)
+	if c.firstSock == "" {
+		c.firstSock = p.API
+	}
+	testSockets.Store(p.TCP, c.firstSock)
+	return p
+}
+
+func (c *cluster) crashAt(at string) {
+	c.t.Helper()
+	if err := os.WriteFile(c.crashFile, []byte(at), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// leading waits until p says it holds the lease.
+func (c *cluster) leading(p *childProc, within time.Duration) {
+	c.t.Helper()
+	waitUntil(c.t, within, func() bool {
+		st, err := api.NewClient(p.API, "").Leader(context.Background())
+		return err == nil && st.Leading
+	})
+}
+
+// TestLeaderFailoverOnPostgres: two servers on one PostgreSQL store, two
+// routers following them under continuous load. A deploy sent to the
+// server that does not lead is forwarded to the leader; the leader is
+// killed (SIGKILL) at each journal event of the deploy in turn (each step
+// started, and done): the other server takes the lease within seconds and
+// recovers the deployment from the journal (no step of it runs again),
+// both routers serve one and the same consistent release throughout, and
+// no request fails. Then a leader
+// frozen (SIGSTOP) at the switch is deposed and, revived, cannot write:
+// the store refuses its journal and route table writes.
+func TestLeaderFailoverOnPostgres(t *testing.T) {
+	needTools(t)
+	pg := pgtest.Start(t)
+	bin := gantryBinary(t)
+	dir := t.TempDir()
+	r1, r2 := freeAddr(t), freeAddr(t)
+	c := &cluster{t: t, store: pgStore(t, pg, "lead", "lead"), artifacts: filepath.Join(dir, "artifacts"),
+		crashFile: filepath.Join(dir, "crash-at"), proxyURL: "http://" + r1, dir: dir}
+	c.crashAt("")
+	a := c.start(freeAddr(t))
+	c.leading(a, 10*time.Second)
+	b := c.start(freeAddr(t))
+	t.Cleanup(func() { stopClusterInstances(t, c) })
+
+	tokenFile := filepath.Join(dir, "router.token")
+	if err := os.WriteFile(tokenFile, []byte(testerToken(t, a.API)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, addr := range []string{r1, r2} {
+		rdir := filepath.Join(dir, fmt.Sprintf("router%d", i+1))
+		os.MkdirAll(rdir, 0o755)
+		startBinProxy(t, bin, rdir, "--listen", addr, "--follow", a.TCP, "--follow", b.TCP,
+			"--follow-token-file", tokenFile, "--follow-name", fmt.Sprintf("r%d", i+1))
+	}
+	waitUntil(t, 20*time.Second, func() bool {
+		st, err := api.NewClient(b.API, "").Routers(context.Background())
+		return err == nil && len(st.Routers) == 2
+	})
+
+	// Everything through the server that does not lead: it forwards.
+	follower, leader := b, a
+	mustCLI(t, follower.TCP, "app", "add", "hello", "--repo", helloRepo(t))
+	mustCLI(t, follower.TCP, "deploy", "test", "--ref", "v1.0.0")
+	mustCLI(t, follower.TCP, "release", "build", "--ref", "v1.1.0")
+	mustCLI(t, follower.TCP, "deploy", "test", "--release", "1.1.0")
+	mustCLI(t, follower.TCP, "deploy", "test", "--release", "1.0.0")
+	for _, r := range []string{r1, r2} {
+		wantVersion(t, "http://"+r, "test.hello.localhost", "1.0.0")
+	}
+	cl := api.NewClient(follower.API, "")
+	ds, err := cl.ListDeployments(context.Background(), "hello", "test", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := cl.FindDeployment(context.Background(), "hello", ds[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var points []string
+	for _, s := range full.Steps {
+		points = append(points, "deploy:"+s.Name+":started", "deploy:"+s.Name+":done")
+	}
+
+	loads := []*loadtest.Load{}
+	for _, r := range []string{r1, r2} {
+		loads = append(loads, loadtest.Start(loadtest.Options{URL: "http://" + r + "/", Host: "test.hello.localhost", Workers: 2, MaxDuration: 10 * time.Minute}))
+	}
+	var failovers []time.Duration
+	if only := os.Getenv("GANTRY_TEST_ONLY_AT"); only != "" {
+		points = []string{only}
+	}
+	for _, at := range points {
+		c.crashAt(at)
+		prev := latestDeployment(t, follower)
+		killed := deployUntilDeath(t, follower, leader, at)
+		c.crashAt("")
+		d := waitRecovered(t, follower, prev, 20*time.Second)
+		failovers = append(failovers, time.Since(killed))
+		checkJournal(t, d, at)
+		if !strings.Contains(d.Error, "took over") {
+			t.Errorf("recovered deployment's error %q does not say another server took over", d.Error)
+		}
+		got := sameOnRouters(t, []string{r1, r2})
+		env, err := api.NewClient(follower.API, "").Environment(context.Background(), "hello", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := env.ActiveSlot(); a == nil || a.Version != got {
+			t.Fatalf("after the leader died at %s the routers serve %s, the active slot is %s on %s (%s)", at, got, a.Version, a.Name, d.Error)
+		}
+		t.Logf("leader killed at %s: the other server took over and recovered in %s; serving %s (%s)", at, failovers[len(failovers)-1].Round(time.Millisecond), got, d.Error)
+		if got == "1.1.0" {
+			mustCLI(t, follower.TCP, "deploy", "test", "--release", "1.0.0")
+		}
+		leader, follower = follower, c.start(strings.TrimPrefix(leader.TCP, "http://"))
+	}
+
+	// A leader frozen at the switch is deposed; revived, it cannot write.
+	c.crashAt("stop:deploy:switch:started")
+	prev := latestDeployment(t, follower)
+	done := make(chan int, 1)
+	go func() { _, _, code := runCLI(t, follower.TCP, "deploy", "test", "--release", "1.1.0"); done <- code }()
+	d := waitRecovered(t, follower, prev, 30*time.Second)
+	before := len(d.Steps)
+	leader.cmd.Process.Signal(syscall.SIGCONT)
+	select {
+	case code := <-done:
+		if code == 0 {
+			t.Errorf("the deposed leader's deploy succeeded")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the revived leader's deploy did not end")
+	}
+	after, err := api.NewClient(follower.API, "").FindDeployment(context.Background(), "hello", d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Steps) != before || after.State != gantry.DeploymentRecovered {
+		t.Errorf("the deposed leader wrote: %d steps (state %s) after it was revived, %d (recovered) before", len(after.Steps), after.State, before)
+	}
+	waitUntil(t, 10*time.Second, func() bool { return strings.Contains(leader.stderr.String(), "fenced") })
+	sameOnRouters(t, []string{r1, r2})
+	c.leading(follower, 5*time.Second)
+
+	for i, l := range loads {
+		l.Stop()
+		if n := l.Failed.Load(); n != 0 {
+			t.Errorf("router r%d: %d of %d requests failed:\n%s", i+1, n, n+l.OK.Load(), strings.Join(l.Failures(), "\n"))
+		}
+	}
+	t.Logf("failover from the leader's death to the deployment recovered: %v", failovers)
+}
+
+// deployUntilDeath deploys 1.1.0 through follower until leader dies at
+// the crash point, and returns when it died. A deploy refused because the
+// leader's lease looked lapsed for a moment (a renewal slower than the
+// TTL on a loaded machine: "retry in a few seconds") is sent again.
+func deployUntilDeath(t *testing.T, follower, leader *childProc, at string) time.Time {
+	t.Helper()
+	exited := make(chan struct{})
+	go func() { leader.cmd.Wait(); close(exited) }()
+	for try := 0; try < 5; try++ {
+		_, errs, code := runCLI(t, follower.TCP, "deploy", "test", "--release", "1.1.0")
+		select {
+		case <-exited:
+			if code == 0 {
+				t.Fatalf("the deploy survived the leader's death at %s", at)
+			}
+			return time.Now()
+		case <-time.After(10 * time.Second):
+		}
+		if code == 0 || !strings.Contains(errs, "does not run deployments") && !strings.Contains(errs, "no server holds the lease") {
+			t.Fatalf("deploy meant to crash the leader at %s: exit %d without its death:\n%s", at, code, errs)
+		}
+		t.Logf("deploy refused for a moment (%s); again", strings.TrimSpace(errs))
+	}
+	t.Fatalf("the leader never died at %s", at)
+	return time.Time{}
+}
+
+// latestDeployment returns the ID of p's latest deployment of test.
+func latestDeployment(t *testing.T, p *childProc) int64 {
+	t.Helper()
+	ds, err := api.NewClient(p.API, "").ListDeployments(context.Background(), "hello", "test", 1, 0)
+	if err != nil || len(ds) == 0 {
+		t.Fatalf("latest deployment: %v", err)
+	}
+	return ds[0].ID
+}
+
+// waitRecovered waits until p's latest deployment, newer than after, is no
+// longer running and returns it with its journal.
+func waitRecovered(t *testing.T, p *childProc, after int64, within time.Duration) *gantry.Deployment {
+	t.Helper()
+	cl := api.NewClient(p.API, "")
+	var d *gantry.Deployment
+	waitUntil(t, within, func() bool {
+		ds, err := cl.ListDeployments(context.Background(), "hello", "test", 1, 0)
+		if err != nil || len(ds) == 0 || ds[0].ID <= after || ds[0].State == gantry.DeploymentRunning {
+			return false
+		}
+		d, err = cl.FindDeployment(context.Background(), "hello", ds[0].ID)
+		return err == nil
+	})
+	if d.State != gantry.DeploymentRecovered {
+		t.Fatalf("deployment #%d: state %s (%s), want recovered", d.ID, d.State, d.Error)
+	}
+	return d
+}
+
+// checkJournal: the interrupted step is the journal's last, written once:
+// the server that took over ran no step of the deployment again.
+func checkJournal(t *testing.T, d *gantry.Deployment, at string) {
+	t.Helper()
+	parts := strings.Split(at, ":")
+	name, state := parts[1], parts[2]
+	last := d.Steps[len(d.Steps)-1]
+	if last.Name != name || last.State != state {
+		t.Errorf("crash at %s: the journal ends with %s (%s), want %s", at, last.Name, last.State, name)
+	}
+	seen := map[string]int{}
+	for _, s := range d.Steps {
+		seen[s.Name]++
+		if seen[s.Name] > 1 {
+			t.Errorf("crash at %s: step %s is in the journal twice: %+v", at, s.Name, d.Steps)
+		}
+	}
+}
+
+// sameOnRouters returns the version every router serves, failing unless
+// they all serve the same one (once the last change has reached them).
+func sameOnRouters(t *testing.T, routers []string) string {
+	t.Helper()
+	var got []string
+	waitUntil(t, 10*time.Second, func() bool {
+		got = got[:0]
+		for _, r := range routers {
+			v, err := getVersion("http://"+r, "test.hello.localhost")
+			if err != nil {
+				return false
+			}
+			got = append(got, v)
+		}
+		return got[0] == got[len(got)-1]
+	})
+	return got[0]
+}
+
+// stopClusterInstances stops the app's instances once the servers are gone.
+func stopClusterInstances(t *testing.T, c *cluster) {
+	data := filepath.Join(c.dir, "cleanup")
+	os.MkdirAll(data, 0o755)
+	os.Symlink(c.artifacts, filepath.Join(data, "artifacts"))
+	s := &Server{DataDir: data, Listen: "127.0.0.1:0", StoreURL: c.store, FollowRouters: true, Logger: newLogger(testWriter{t}, "text")}
+	if err := s.Open(context.Background()); err != nil {
+		t.Errorf("cleanup: open the store to stop the app's instances: %v", err)
+		return
+	}
+	if err := s.Orchestrator.StopAll(context.Background()); err != nil {
+		t.Errorf("cleanup: stop the app's instances: %v", err)
+	}
+	s.Close()
+}
