@@ -1,0 +1,256 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// framingBackend answers in the framings the fast path must carry.
+func framingBackend(t *testing.T) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/up", func(w http.ResponseWriter, r *http.Request) {})
+	mux.HandleFunc("/chunked", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		io.WriteString(w, "part1,")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "part2")
+		w.Header().Set("X-Sum", "abc")
+	})
+	mux.HandleFunc("/close", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "bye")
+	})
+	mux.HandleFunc("/nocontent", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("/hop", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "X-Secret")
+		w.Header().Set("X-Secret", "1")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("X-Kept", "yes")
+		io.WriteString(w, "hop")
+	})
+	mux.HandleFunc("/sized", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		io.WriteString(w, strings.Repeat("z", 100000))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestFastPathFraming(t *testing.T) {
+	back := framingBackend(t)
+	r, front := MustRouter(t, Config{})
+	MustDeploy(t, r, fastRoute("app", "app.localhost"), back.Listener.Addr().String())
+	c := testClient()
+	do := func(method, path string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, front.URL+path, nil)
+		req.Host = "app.localhost"
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s %s: body: %v", method, path, err)
+		}
+		return resp, string(b)
+	}
+
+	resp, body := do("GET", "/chunked")
+	if body != "part1,part2" || resp.Trailer.Get("X-Sum") != "abc" {
+		t.Errorf("chunked with a trailer: body %q trailer %v, want part1,part2 and X-Sum abc", body, resp.Trailer)
+	}
+	for i := range 3 { // a closed connection is not reused
+		if resp, body = do("GET", "/close"); resp.StatusCode != 200 || body != "bye" {
+			t.Errorf("Connection: close, request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if resp, body = do("GET", "/nocontent"); resp.StatusCode != 204 || body != "" {
+		t.Errorf("204: %d %q", resp.StatusCode, body)
+	}
+	if resp, body = do("HEAD", "/sized"); resp.StatusCode != 200 || body != "" || resp.ContentLength != 100000 {
+		t.Errorf("HEAD: %d %q length %d, want 200, no body, length 100000", resp.StatusCode, body, resp.ContentLength)
+	}
+	if _, body = do("GET", "/sized"); len(body) != 100000 || strings.Trim(body, "z") != "" {
+		t.Errorf("100000-byte body: got %d bytes", len(body))
+	}
+	resp, body = do("GET", "/hop")
+	if body != "hop" || resp.Header.Get("X-Kept") != "yes" || resp.Header.Get("X-Secret") != "" || resp.Header.Get("Keep-Alive") != "" {
+		t.Errorf("hop-by-hop fields: %q %v, want X-Kept only", body, resp.Header)
+	}
+}
+
+// TestFastPathBodyUntilClose: an HTTP/1.0 answer without a length ends
+// with the connection, and the next request gets a fresh one.
+func TestFastPathBodyUntilClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					if req.URL.Path == "/up" {
+						io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+						continue
+					}
+					io.WriteString(conn, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+					return
+				}
+			}()
+		}
+	}()
+	r, front := MustRouter(t, Config{})
+	MustDeploy(t, r, fastRoute("app", "app.localhost"), ln.Addr().String())
+	for i := range 3 {
+		if code, body := MustGet(t, testClient(), front, "app.localhost", "/"); code != 200 || body != "until the end" {
+			t.Errorf("request %d: %d %q, want 200 \"until the end\"", i, code, body)
+		}
+	}
+}
+
+// TestFastPathReusesAndRecoversConnections: sequential requests share one
+// upstream connection; after the target closes its idle connections, a GET
+// (sent again on a fresh connection) and a POST (which gets only a
+// connection that is still open) both succeed.
+func TestFastPathReusesAndRecoversConnections(t *testing.T) {
+	// The upstream connections that carried proxied requests (the health
+	// checker's have their own User-Agent).
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.UserAgent() != "gantry-proxy-health" {
+			mu.Lock()
+			conns[r.RemoteAddr] = true
+			mu.Unlock()
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	defer back.Close()
+	rc := fastRoute("app", "app.localhost")
+	rc.Health.Path = "/"
+	rc.Health.Interval = 1 << 40 // no probe during the test after the first round
+	r, front := MustRouter(t, Config{})
+	MustDeploy(t, r, rc, back.Listener.Addr().String())
+	c := testClient()
+	send := func(method string) (int, string) {
+		t.Helper()
+		var body io.Reader
+		if method == http.MethodPost {
+			body = strings.NewReader(`{"n":1}`)
+		}
+		req, _ := http.NewRequest(method, front.URL+"/", body)
+		req.Host = "app.localhost"
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for range 20 {
+		send(http.MethodGet)
+	}
+	mu.Lock()
+	n := len(conns)
+	mu.Unlock()
+	if n != 1 {
+		t.Errorf("20 sequential requests used %d upstream connections, want 1", n)
+	}
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		back.CloseClientConnections()
+		for i := range 3 {
+			if code, body := send(method); code != 200 || body != "ok" {
+				t.Errorf("%s %d after the target closed its connections: %d %q, want 200 ok", method, i, code, body)
+			}
+		}
+	}
+}
+
+// TestFastPathSendsWhatTheReverseProxySends: the upstream sees the same
+// request line, Host and fields from both paths (less the Accept-Encoding
+// that http.Transport adds on its own).
+func TestFastPathSendsWhatTheReverseProxySends(t *testing.T) {
+	seen := make(chan string, 1)
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/up" {
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		var lines []string
+		for k, vs := range r.Header {
+			if k != "Accept-Encoding" && k != "X-Request-Id" {
+				lines = append(lines, fmt.Sprintf("%s: %q", k, vs))
+			}
+		}
+		slices.Sort(lines)
+		seen <- fmt.Sprintf("%s %s %s host=%s length=%d body=%q\n%s", r.Method, r.RequestURI, r.Proto, r.Host, r.ContentLength, b, strings.Join(lines, "\n"))
+	}))
+	defer back.Close()
+	fast, fastFront := MustRouter(t, Config{})
+	legacy, legacyFront := MustRouter(t, Config{})
+	legacy.legacyForward = true
+	for _, r := range []*Router{fast, legacy} {
+		MustDeploy(t, r, fastRoute("app", "app.localhost"), back.Listener.Addr().String())
+	}
+	send := func(front *httptest.Server, method, path, body string, header map[string]string) string {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, front.URL+path, rd)
+		req.Host = "app.localhost"
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := testClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return <-seen
+	}
+	cases := []struct {
+		method, path, body string
+		header             map[string]string
+	}{
+		{"GET", "/a/b%20c?x=1&y=%2F", "", map[string]string{"Accept": "text/html", "Cookie": "s=1"}},
+		{"POST", "/form", "name=gantry", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+		{"PUT", "/empty", "", nil},
+		{"DELETE", "/thing/1", "", map[string]string{"Connection": "X-Hop", "X-Hop": "1", "Proxy-Authorization": "Basic eA==", "Forwarded": "for=1.2.3.4"}},
+	}
+	for _, tc := range cases {
+		want := send(legacyFront, tc.method, tc.path, tc.body, tc.header)
+		if got := send(fastFront, tc.method, tc.path, tc.body, tc.header); got != want {
+			t.Errorf("%s %s: the upstream saw from the fast path\n%s\nand from the reverse proxy\n%s", tc.method, tc.path, got, want)
+		}
+	}
+}
