@@ -154,7 +154,10 @@ func (r *Router) exchange(uc *upConn, out []byte, method string, rh *respHead, b
 		return buf, err
 	}
 	buf, err := rh.read(uc.br, method, buf)
-	if err == nil {
+	if err == nil && (rh.length < 0 || rh.length > int64(uc.br.Buffered())) {
+		// The body needs more reads, which the head's timeout must not
+		// cut. A connection whose whole answer is in hand keeps the
+		// deadline: its next use sets its own before any read.
 		uc.setReadDeadline(time.Time{})
 	}
 	return buf, err

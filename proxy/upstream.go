@@ -15,7 +15,7 @@ import (
 // own read buffer. No goroutine runs per connection; a request uses one from
 // its handler's goroutine and puts it back when the response has been read.
 const (
-	maxIdlePerTarget    = 256
+	maxIdlePerTarget    = 1024
 	upstreamIdleTimeout = 90 * time.Second
 	upstreamReadBuffer  = 4 << 10
 )
