@@ -6,7 +6,9 @@
 # process tree spent per request served (from /proc), and ratios to nginx.
 # Run by `make bench`, never by tests. See bench/README.md.
 #
-# Knobs (environment): DURATION (5s), CONNS ("64 1000": one table each),
+# Knobs (environment): DURATION (5s), CASES ("small:64 small:1000": one
+# table each, CASE:CONNECTIONS with CASE small (GET /, 33 bytes back), large
+# (GET /1m, 1 MiB back) or upload (POST of 100 KB to /)),
 # ROUNDS (3), WRK_THREADS (1), PROXY_CPU (0: proxy and backend), WRK_CPU
 # (1: wrk), BASE_REF (unset: a git ref, e.g. main, whose gantry runs beside
 # this tree's as gantry-base). Pinning needs taskset and two CPUs; without
@@ -16,7 +18,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 DURATION=${DURATION:-5s}
-CONNS=${CONNS:-64 1000}
+CASES=${CASES:-small:64 small:1000}
 BASE_REF=${BASE_REF:-}
 ROUNDS=${ROUNDS:-3}
 WRK_THREADS=${WRK_THREADS:-1}
@@ -24,6 +26,9 @@ PROXY_CPU=${PROXY_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
 
 work=$(mktemp -d /tmp/gantry-bench.XXXXXX)
+# nginx's workers run as an unprivileged user and spool request bodies under
+# the work directory.
+chmod 755 "$work"
 pids=()
 cleanup() {
 	# Only the processes this script started, by PID.
@@ -144,14 +149,27 @@ cpu_ticks() {
 }
 HZ=$(getconf CLK_TCK)
 
-# bench NAME PORT DURATION OUT CONNS: runs wrk and appends to OUT the CPU
-# ticks the contender's process tree spent meanwhile ("cpu_ticks N").
+# The upload case's request, for wrk.
+cat >"$work/upload.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = string.rep("x", 100000)
+wrk.headers["Content-Type"] = "application/octet-stream"
+LUA
+
+# bench NAME PORT DURATION OUT CONNS [CASE]: runs wrk and appends to OUT the
+# CPU ticks the contender's process tree spent meanwhile ("cpu_ticks N").
 bench() {
-	local t0 t1
+	local t0 t1 path=/ script=()
+	case "${6:-small}" in
+	small) ;;
+	large) path=/1m ;;
+	upload) script=(-s "$work/upload.lua") ;;
+	*) echo "bench: unknown case $6 (want small, large or upload)" >&2; exit 2 ;;
+	esac
 	t0=$(cpu_ticks "${PID[$1]}")
 	# shellcheck disable=SC2046
-	$(pin "$WRK_CPU") wrk -t"$WRK_THREADS" -c"$5" -d"$3" --latency \
-		-H 'Host: bench.localhost' "http://127.0.0.1:$2/" >"$4"
+	$(pin "$WRK_CPU") wrk -t"$WRK_THREADS" -c"$5" -d"$3" --latency "${script[@]}" \
+		-H 'Host: bench.localhost' "http://127.0.0.1:$2$path" >"$4"
 	t1=$(cpu_ticks "${PID[$1]}")
 	echo "cpu_ticks $((t1 - t0))" >>"$4"
 	if ! grep -q '^Requests/sec' "$4"; then
@@ -193,11 +211,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 echo "bench: warming up" >&2
 for i in "${!names[@]}"; do bench "${names[$i]}" "${ports[$i]}" 1s "$work/warmup.txt" 64; done
 
-for conns in $CONNS; do
+for spec in $CASES; do
+	kind=${spec%%:*} conns=${spec##*:}
 	for r in $(seq 1 "$ROUNDS"); do
 		for i in "${!names[@]}"; do
-			echo "bench: -c$conns round $r/${ROUNDS}: ${names[$i]}" >&2
-			bench "${names[$i]}" "${ports[$i]}" "$DURATION" "$work/wrk-${names[$i]}-$conns-$r.txt" "$conns"
+			echo "bench: $kind -c$conns round $r/${ROUNDS}: ${names[$i]}" >&2
+			bench "${names[$i]}" "${ports[$i]}" "$DURATION" "$work/wrk-${names[$i]}-$kind-$conns-$r.txt" "$conns" "$kind"
 		done
 	done
 
@@ -205,7 +224,7 @@ for conns in $CONNS; do
 	for n in "${names[@]}"; do
 		rps=() p50=() p99=() cpu=() errs=0
 		for r in $(seq 1 "$ROUNDS"); do
-			read -r a b c e u < <(parse "$work/wrk-$n-$conns-$r.txt")
+			read -r a b c e u < <(parse "$work/wrk-$n-$kind-$conns-$r.txt")
 			rps+=("$a") p50+=("$b") p99+=("$c") cpu+=("$u")
 			errs=$((errs + e))
 		done
@@ -217,7 +236,7 @@ for conns in $CONNS; do
 	done
 
 	echo
-	echo "wrk -t$WRK_THREADS -c$conns -d$DURATION --latency, $ROUNDS rounds interleaved, medians; pinned: $pinning (proxy+backend CPU $PROXY_CPU, wrk CPU $WRK_CPU)"
+	echo "$kind: wrk -t$WRK_THREADS -c$conns -d$DURATION --latency, $ROUNDS rounds interleaved, medians; pinned: $pinning (proxy+backend CPU $PROXY_CPU, wrk CPU $WRK_CPU)"
 	echo "cpu us/req: CPU time (user+system, /proc) of the proxy's process tree per request served; for direct, the backend's"
 	printf '%-12s %9s %8s %8s %11s %11s %13s %7s\n' proxy 'req/s' 'p50 ms' 'p99 ms' 'cpu us/req' 'rps/nginx' 'cpu nginx/x' errors
 	for n in "${names[@]}"; do
