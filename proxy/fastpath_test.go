@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/httplimit"
 )
 
 // framingBackend answers in the framings the fast path must carry.
@@ -39,6 +43,10 @@ func framingBackend(t *testing.T) *httptest.Server {
 		w.Header().Set("X-Kept", "yes")
 		io.WriteString(w, "hop")
 	})
+	mux.HandleFunc("/length", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%d", n)
+	})
 	mux.HandleFunc("/sized", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100000")
 		io.WriteString(w, strings.Repeat("z", 100000))
@@ -53,9 +61,9 @@ func TestFastPathFraming(t *testing.T) {
 	r, front := MustRouter(t, Config{})
 	MustDeploy(t, r, fastRoute("app", "app.localhost"), back.Listener.Addr().String())
 	c := testClient()
-	do := func(method, path string) (*http.Response, string) {
+	do := func(method, path string, body ...string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, front.URL+path, nil)
+		req, _ := http.NewRequest(method, front.URL+path, strings.NewReader(strings.Join(body, "")))
 		req.Host = "app.localhost"
 		resp, err := c.Do(req)
 		if err != nil {
@@ -86,6 +94,13 @@ func TestFastPathFraming(t *testing.T) {
 	}
 	if _, body = do("GET", "/sized"); len(body) != 100000 || strings.Trim(body, "z") != "" {
 		t.Errorf("100000-byte body: got %d bytes", len(body))
+	}
+	// Bodies on both sides of fastBodyMax: read whole, or streamed by the
+	// reverse proxy.
+	for _, n := range []int{1, fastBodyMax, fastBodyMax + 1, 100000} {
+		if _, body = do("POST", "/length", strings.Repeat("u", n)); body != fmt.Sprint(n) {
+			t.Errorf("POST of %d bytes: the target read %s", n, body)
+		}
 	}
 	resp, body = do("GET", "/hop")
 	if body != "hop" || resp.Header.Get("X-Kept") != "yes" || resp.Header.Get("X-Secret") != "" || resp.Header.Get("Keep-Alive") != "" {
@@ -252,5 +267,55 @@ func TestFastPathSendsWhatTheReverseProxySends(t *testing.T) {
 		if got := send(fastFront, tc.method, tc.path, tc.body, tc.header); got != want {
 			t.Errorf("%s %s: the upstream saw from the fast path\n%s\nand from the reverse proxy\n%s", tc.method, tc.path, got, want)
 		}
+	}
+}
+
+// TestFastPathServesHTTP2Clients: over TLS, HTTP/2 clients are served on
+// the fast path (the target still speaks HTTP/1.1), streams included.
+func TestFastPathServesHTTP2Clients(t *testing.T) {
+	r := New(Config{})
+	front := httptest.NewUnstartedServer(r)
+	front.Config = NewServer(r, httplimit.Limits{})
+	front.EnableHTTP2 = true
+	front.StartTLS()
+	t.Cleanup(func() {
+		front.Close()
+		r.Close()
+	})
+	MustDeploy(t, r, fastRoute("app", "app.localhost"), MustBackend(t, "a").addr())
+	c := front.Client()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	get := func(path string, body io.Reader) *http.Response {
+		t.Helper()
+		method := http.MethodGet
+		if body != nil {
+			method = http.MethodPost
+		}
+		req, _ := http.NewRequestWithContext(ctx, method, front.URL+path, body)
+		req.Host = "app.localhost"
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("%s: answered over %s, want HTTP/2", path, resp.Proto)
+		}
+		return resp
+	}
+	for _, body := range []io.Reader{nil, strings.NewReader("small body")} {
+		resp := get("/", body)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "a" {
+			t.Errorf("HTTP/2 request: %d %q, want 200 \"a\"", resp.StatusCode, b)
+		}
+	}
+	// The backend waits 5 s after its first event: reading it within the
+	// 3 s of ctx proves it was not held back.
+	resp := get("/sse?n=3&gap=5000", nil)
+	defer resp.Body.Close()
+	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "data: 0\n" {
+		t.Errorf("first event over HTTP/2 = %q, %v; want it before the next is sent", line, err)
 	}
 }
