@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -119,7 +120,7 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 		stopC()
 		stopD()
 		uc.close()
-		if try == 0 && uc.reused && replayable && rh.nothingRead && !uc.aborted.Load() {
+		if try == 0 && uc.reused && replayable && rh.nothingRead && closedByPeer(err) && !uc.aborted.Load() {
 			continue
 		}
 		r.answerError(w, a, err, ds.ctx.Err() != nil, ctx.Err() != nil)
@@ -170,6 +171,12 @@ func (uc *upConn) setReadDeadline(t time.Time) {
 	if uc.aborted.Load() {
 		_ = uc.nc.SetDeadline(aLongTimeAgo)
 	}
+}
+
+// closedByPeer says err is how a write or read fails on a connection the
+// target had closed (not a timeout: a slow target is not asked twice).
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 func idempotentMethod(m string) bool {
@@ -392,6 +399,11 @@ func (rh *respHead) frame(method string) {
 		rh.length = 0
 		rh.chunked = false
 	case rh.chunked:
+		// A Content-Length beside chunked framing is ignored, and the
+		// connection not trusted with another request (RFC 9112, 6.3).
+		if rh.length >= 0 {
+			rh.close = true
+		}
 		rh.length = -1
 	case rh.length < 0:
 		// Delimited by the end of the connection.

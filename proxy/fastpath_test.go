@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,5 +318,34 @@ func TestFastPathServesHTTP2Clients(t *testing.T) {
 	defer resp.Body.Close()
 	if line, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || line != "data: 0\n" {
 		t.Errorf("first event over HTTP/2 = %q, %v; want it before the next is sent", line, err)
+	}
+}
+
+// TestFastPathAsksASlowTargetOnce: a GET on a pooled connection that times
+// out waiting for its answer gets 504 and is not sent again.
+func TestFastPathAsksASlowTargetOnce(t *testing.T) {
+	var slowHits atomic.Int64
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			slowHits.Add(1)
+			select {
+			case <-time.After(2 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		io.WriteString(w, "ok")
+	}))
+	defer back.Close()
+	r, front := MustRouter(t, Config{ResponseHeaderTimeout: 200 * time.Millisecond})
+	MustDeploy(t, r, fastRoute("app", "app.localhost"), back.Listener.Addr().String())
+	c := testClient()
+	if code, _ := MustGet(t, c, front, "app.localhost", "/"); code != 200 { // pools a connection
+		t.Fatalf("first request: %d", code)
+	}
+	if code, _ := MustGet(t, c, front, "app.localhost", "/slow"); code != http.StatusGatewayTimeout {
+		t.Errorf("slow target: %d, want 504", code)
+	}
+	if n := slowHits.Load(); n != 1 {
+		t.Errorf("the slow target was asked %d times, want once", n)
 	}
 }
