@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httputil"
 	"slices"
@@ -32,7 +33,7 @@ const fastBodyMax = 16 << 10
 // maxResponseHead bounds the status line and header fields of a response.
 const maxResponseHead = 1 << 20
 
-// maxInformational bounds the 1xx answers skipped before the final one.
+// maxInformational bounds the 1xx answers before the final one.
 const maxInformational = 8
 
 var (
@@ -113,7 +114,7 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 		}
 		stopC = context.AfterFunc(ctx, uc.abortFn)
 		stopD = context.AfterFunc(ds.ctx, uc.abortFn)
-		*respBuf, err = r.exchange(uc, out, req.Method, &rh, (*respBuf)[:0])
+		*respBuf, err = r.exchange(w, uc, out, req.Method, &rh, (*respBuf)[:0])
 		if err == nil {
 			break
 		}
@@ -147,14 +148,15 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 }
 
 // exchange writes the request and reads the response's head into rh,
-// under the response-header timeout. It returns buf, grown.
-func (r *Router) exchange(uc *upConn, out []byte, method string, rh *respHead, buf []byte) ([]byte, error) {
+// under the response-header timeout, passing 1xx answers on to w. It
+// returns buf, grown.
+func (r *Router) exchange(w http.ResponseWriter, uc *upConn, out []byte, method string, rh *respHead, buf []byte) ([]byte, error) {
 	uc.setReadDeadline(time.Now().Add(r.cfg.ResponseHeaderTimeout))
 	if _, err := uc.nc.Write(out); err != nil {
 		rh.nothingRead = true
 		return buf, err
 	}
-	buf, err := rh.read(uc.br, method, buf)
+	buf, err := rh.read(w, uc.br, method, buf)
 	if err == nil && (rh.length < 0 || rh.length > int64(uc.br.Buffered())) {
 		// The body needs more reads, which the head's timeout must not
 		// cut. A connection whose whole answer is in hand keeps the
@@ -286,9 +288,10 @@ func (rh *respHead) field(i int) field {
 	return rh.more[i-len(rh.fieldsBuf)]
 }
 
-// read parses a response head from br, skipping 1xx answers other than
-// 101, into buf (returned, grown) and rh.
-func (rh *respHead) read(br *bufio.Reader, method string, buf []byte) ([]byte, error) {
+// read parses a response head from br into buf (returned, grown) and rh.
+// Informational answers (102, 103 Early Hints) before it are passed on to
+// w, as the reverse proxy does; a 100 Continue nobody asked for is dropped.
+func (rh *respHead) read(w http.ResponseWriter, br *bufio.Reader, method string, buf []byte) ([]byte, error) {
 	for range maxInformational {
 		*rh = respHead{}
 		var err error
@@ -302,6 +305,8 @@ func (rh *respHead) read(br *bufio.Reader, method string, buf []byte) ([]byte, e
 		case rh.code >= 200:
 			rh.frame(method)
 			return buf, nil
+		case rh.code != http.StatusContinue:
+			rh.passInformational(w)
 		}
 	}
 	return buf, errMalformedHead
@@ -509,6 +514,18 @@ func (rh *respHead) copyHeader(h http.Header) {
 		vals[i] = v
 		h[k] = vals[i : i+1 : i+1]
 	}
+}
+
+// passInformational writes a 1xx answer with its own fields, leaving the
+// fields already set for the final answer (X-Request-ID) as they were.
+func (rh *respHead) passInformational(w http.ResponseWriter) {
+	h := w.Header()
+	final := h.Clone()
+	clear(h)
+	rh.copyHeader(h)
+	w.WriteHeader(rh.code)
+	clear(h)
+	maps.Copy(h, final)
 }
 
 func (rh *respHead) namedByConnection(k string) bool {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"slices"
 	"strings"
 	"sync"
@@ -347,5 +349,41 @@ func TestFastPathAsksASlowTargetOnce(t *testing.T) {
 	}
 	if n := slowHits.Load(); n != 1 {
 		t.Errorf("the slow target was asked %d times, want once", n)
+	}
+}
+
+// TestFastPathPassesEarlyHints: a 103 answer reaches the client with its
+// own fields, and the final answer keeps the router's X-Request-ID.
+func TestFastPathPassesEarlyHints(t *testing.T) {
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/up" {
+			return
+		}
+		w.Header().Set("Link", "</app.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		io.WriteString(w, "page")
+	}))
+	defer back.Close()
+	r, front := MustRouter(t, Config{})
+	MustDeploy(t, r, fastRoute("app", "app.localhost"), back.Listener.Addr().String())
+	var hints []string
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		hints = append(hints, fmt.Sprintf("%d %s", code, h.Get("Link")))
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, front.URL+"/", nil)
+	req.Host = "app.localhost"
+	resp, err := testClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := []string{"103 </app.css>; rel=preload"}; !slices.Equal(hints, want) {
+		t.Errorf("informational answers %q, want %q", hints, want)
+	}
+	if string(b) != "page" || resp.Header.Get("Link") != "" || resp.Header.Get(RequestIDHeader) == "" {
+		t.Errorf("final answer %q %v, want page with an X-Request-ID and no Link", b, resp.Header)
 	}
 }
