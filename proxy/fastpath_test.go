@@ -20,6 +20,19 @@ import (
 	"github.com/gantry-dev/gantry/internal/httplimit"
 )
 
+// healthyTarget is a target that passes the health check on /up and hands
+// every other request to h.
+func healthyTarget(t *testing.T, h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/up" {
+			h(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // framingBackend answers in the framings the fast path must carry.
 func framingBackend(t *testing.T) *httptest.Server {
 	t.Helper()
@@ -217,10 +230,7 @@ func TestFastPathReusesAndRecoversConnections(t *testing.T) {
 // that http.Transport adds on its own).
 func TestFastPathSendsWhatTheReverseProxySends(t *testing.T) {
 	seen := make(chan string, 1)
-	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/up" {
-			return
-		}
+	back := healthyTarget(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		var lines []string
 		for k, vs := range r.Header {
@@ -230,8 +240,7 @@ func TestFastPathSendsWhatTheReverseProxySends(t *testing.T) {
 		}
 		slices.Sort(lines)
 		seen <- fmt.Sprintf("%s %s %s host=%s length=%d body=%q\n%s", r.Method, r.RequestURI, r.Proto, r.Host, r.ContentLength, b, strings.Join(lines, "\n"))
-	}))
-	defer back.Close()
+	})
 	fast, fastFront := MustRouter(t, Config{})
 	legacy, legacyFront := MustRouter(t, Config{})
 	legacy.legacyForward = true
@@ -355,16 +364,12 @@ func TestFastPathAsksASlowTargetOnce(t *testing.T) {
 // TestFastPathPassesEarlyHints: a 103 answer reaches the client with its
 // own fields, and the final answer keeps the router's X-Request-ID.
 func TestFastPathPassesEarlyHints(t *testing.T) {
-	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/up" {
-			return
-		}
+	back := healthyTarget(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Link", "</app.css>; rel=preload")
 		w.WriteHeader(http.StatusEarlyHints)
 		w.Header().Del("Link")
 		io.WriteString(w, "page")
-	}))
-	defer back.Close()
+	})
 	r, front := MustRouter(t, Config{})
 	MustDeploy(t, r, fastRoute("app", "app.localhost"), back.Listener.Addr().String())
 	var hints []string
