@@ -65,6 +65,14 @@ func fastEligible(req *http.Request) bool {
 // or parsed.
 var headBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
+// putHeadBuffer keeps a buffer for reuse unless an outsized head grew it.
+func putHeadBuffer(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		headBuffers.Put(b)
+	}
+}
+
 // forwardFast runs one attempt on the fast path. Errors before the
 // response's head are answered as the reverse proxy's are (answerError); a
 // body cut off by the target aborts the handler, as the reverse proxy does.
@@ -75,9 +83,9 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 	respBuf := headBuffers.Get().(*[]byte)
 	out := appendRequestHead((*reqBuf)[:0], req)
 	defer func() {
-		*reqBuf, *respBuf = out[:0], (*respBuf)[:0]
-		headBuffers.Put(reqBuf)
-		headBuffers.Put(respBuf)
+		*reqBuf = out
+		putHeadBuffer(reqBuf)
+		putHeadBuffer(respBuf)
 	}()
 
 	// A request that may be sent twice is retried on a fresh connection
