@@ -179,7 +179,8 @@ bench() {
 	fi
 }
 
-# parse FILE: prints "rps p50ms p99ms errors cpu_us_per_request"
+# parse FILE: prints "rps p50ms p99ms errors timeouts cpu_us_per_request"
+# (errors: connect, read and write errors and non-2xx answers)
 parse() {
 	awk '
 	function ms(v) {
@@ -191,14 +192,14 @@ parse() {
 	/^Requests\/sec:/ { rps = $2 }
 	$1 == "50%" { p50 = ms($2) }
 	$1 == "99%" { p99 = ms($2) }
-	/Socket errors:/ { gsub(/,/, ""); errs += $4 + $6 + $8 + $10 }
+	/Socket errors:/ { gsub(/,/, ""); errs += $4 + $6 + $8; tmo += $10 }
 	/Non-2xx or 3xx responses:/ { errs += $5 }
 	/ requests in / { reqs = $1 }
 	/^cpu_ticks / { ticks = $2 }
 	END {
 		cpu = 0
 		if (reqs > 0) cpu = ticks * 1e6 / hz / reqs
-		printf "%.0f %.3f %.3f %d %.2f\n", rps, p50, p99, errs, cpu
+		printf "%.0f %.3f %.3f %d %d %.2f\n", rps, p50, p99, errs, tmo, cpu
 	}' hz="$HZ" "$1"
 }
 
@@ -220,27 +221,28 @@ for spec in $CASES; do
 		done
 	done
 
-	declare -A RPS P50 P99 ERR CPU
+	declare -A RPS P50 P99 ERR TMO CPU
 	for n in "${names[@]}"; do
-		rps=() p50=() p99=() cpu=() errs=0
+		rps=() p50=() p99=() cpu=() errs=0 tmos=0
 		for r in $(seq 1 "$ROUNDS"); do
-			read -r a b c e u < <(parse "$work/wrk-$n-$kind-$conns-$r.txt")
+			read -r a b c e o u < <(parse "$work/wrk-$n-$kind-$conns-$r.txt")
 			rps+=("$a") p50+=("$b") p99+=("$c") cpu+=("$u")
-			errs=$((errs + e))
+			errs=$((errs + e)) tmos=$((tmos + o))
 		done
 		RPS[$n]=$(median "${rps[@]}")
 		P50[$n]=$(median "${p50[@]}")
 		P99[$n]=$(median "${p99[@]}")
 		CPU[$n]=$(median "${cpu[@]}")
 		ERR[$n]=$errs
+		TMO[$n]=$tmos
 	done
 
 	echo
 	echo "$kind: wrk -t$WRK_THREADS -c$conns -d$DURATION --latency, $ROUNDS rounds interleaved, medians; pinned: $pinning (proxy+backend CPU $PROXY_CPU, wrk CPU $WRK_CPU)"
 	echo "cpu us/req: CPU time (user+system, /proc) of the proxy's process tree per request served; for direct, the backend's"
-	printf '%-12s %9s %8s %8s %11s %11s %13s %7s\n' proxy 'req/s' 'p50 ms' 'p99 ms' 'cpu us/req' 'rps/nginx' 'cpu nginx/x' errors
+	printf '%-12s %9s %8s %8s %11s %11s %13s %7s %8s\n' proxy 'req/s' 'p50 ms' 'p99 ms' 'cpu us/req' 'rps/nginx' 'cpu nginx/x' errors timeouts
 	for n in "${names[@]}"; do
-		printf '%-12s %9s %8s %8s %11s %11s %13s %7s\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${CPU[$n]}" \
-			"$(ratio "${RPS[$n]}" "${RPS[nginx]}")" "$(ratio "${CPU[nginx]}" "${CPU[$n]}")" "${ERR[$n]}"
+		printf '%-12s %9s %8s %8s %11s %11s %13s %7s %8s\n' "$n" "${RPS[$n]}" "${P50[$n]}" "${P99[$n]}" "${CPU[$n]}" \
+			"$(ratio "${RPS[$n]}" "${RPS[nginx]}")" "$(ratio "${CPU[nginx]}" "${CPU[$n]}")" "${ERR[$n]}" "${TMO[$n]}"
 	done
 done
