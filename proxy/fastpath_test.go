@@ -392,3 +392,27 @@ func TestFastPathPassesEarlyHints(t *testing.T) {
 		t.Errorf("final answer %q %v, want page with an X-Request-ID and no Link", b, resp.Header)
 	}
 }
+
+// TestFastPathDropsIdleConnectionsOfAFailingTarget: when a target fails
+// its health check, the connections pooled to it are closed.
+func TestFastPathDropsIdleConnectionsOfAFailingTarget(t *testing.T) {
+	b := MustBackend(t, "a")
+	r, front := MustRouter(t, Config{})
+	MustDeploy(t, r, fastRoute("app", "app.localhost"), b.addr())
+	idle := func() int {
+		r.mu.Lock()
+		tg := r.routes["app"].targets[b.addr()]
+		r.mu.Unlock()
+		tg.conns.mu.Lock()
+		defer tg.conns.mu.Unlock()
+		return len(tg.conns.idle)
+	}
+	if code, _ := MustGet(t, testClient(), front, "app.localhost", "/"); code != 200 {
+		t.Fatalf("got %d", code)
+	}
+	if n := idle(); n != 1 {
+		t.Fatalf("%d idle connections after one request, want 1", n)
+	}
+	b.status.Store(503)
+	waitFor(t, "the failing target's idle connections closed", 5*time.Second, func() bool { return idle() == 0 })
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -114,6 +115,21 @@ func (p *connPool) put(uc *upConn, now time.Time) {
 	}
 	p.idle = append(p.idle, uc)
 	p.mu.Unlock()
+}
+
+// closeIdleBefore closes the connections idle since before cutoff.
+func (p *connPool) closeIdleBefore(cutoff time.Time) {
+	p.mu.Lock()
+	n := 0
+	for n < len(p.idle) && p.idle[n].idleAt.Before(cutoff) {
+		n++
+	}
+	old := slices.Clone(p.idle[:n])
+	p.idle = slices.Delete(p.idle, 0, n)
+	p.mu.Unlock()
+	for _, uc := range old {
+		uc.close()
+	}
 }
 
 // closeIdle closes the idle connections; with forever, connections put back
