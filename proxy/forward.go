@@ -124,9 +124,15 @@ func (r *Router) forwardSettled(w *statusWriter, req *http.Request, t *target, a
 	return r.forward(w, req, t, a)
 }
 
-// forward runs one attempt. The request's context is also cancelled if the
-// target's drain times out, which ends even an upgraded connection.
+// forward runs one attempt: on the fast path (fastpath.go) when it can
+// carry the request, else through the reverse proxy. The request's context
+// is also cancelled if the target's drain times out, which ends even an
+// upgraded connection.
 func (r *Router) forward(w http.ResponseWriter, req *http.Request, t *target, a *attempt) *attempt {
+	if !r.legacyForward && fastEligible(req) {
+		r.forwardFast(w, req, t, a)
+		return a
+	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
 	stop := context.AfterFunc(t.drainCtx.Load().ctx, func() { cancel(errDrainTimeout) })
@@ -137,6 +143,13 @@ func (r *Router) forward(w http.ResponseWriter, req *http.Request, t *target, a 
 
 func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error) {
 	a := req.Context().Value(attemptKey{}).(*attempt)
+	r.answerError(w, a, err, errors.Is(context.Cause(req.Context()), errDrainTimeout), req.Context().Err() != nil)
+}
+
+// answerError answers an attempt that failed before the response's head
+// reached the client; drained: the target's drain timed out; gone: the
+// client went away.
+func (r *Router) answerError(w http.ResponseWriter, a *attempt, err error, drained, gone bool) {
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	switch {
@@ -147,9 +160,9 @@ func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error)
 	case errors.Is(err, httplimit.ErrBodyTooSlow):
 		w.Header().Set("Connection", "close")
 		plainError(w, http.StatusRequestTimeout, "request body arrived too slowly")
-	case errors.Is(context.Cause(req.Context()), errDrainTimeout):
+	case drained:
 		plainError(w, http.StatusServiceUnavailable, "request cancelled: the instance was switched out and its drain timed out")
-	case req.Context().Err() != nil:
+	case gone:
 		// The client went away; nobody reads an answer. 499 is for metrics.
 		w.WriteHeader(499)
 	case errors.As(err, &ne) && ne.Timeout():

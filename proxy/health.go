@@ -59,6 +59,13 @@ func (r *Router) startChecker(rt *route, t *target) {
 				return
 			}
 			r.recordProbe(rt, t, hc, err)
+			// The fast path's idle connections have no goroutine of
+			// their own to notice a timeout; the checker's round does.
+			if err != nil {
+				t.conns.closeIdle(false)
+			} else {
+				t.conns.closeIdleBefore(time.Now().Add(-upstreamIdleTimeout))
+			}
 			timer.Reset(hc.Interval)
 		}
 	}()

@@ -294,22 +294,34 @@ func TestRemoveRoute(t *testing.T) {
 }
 
 // BenchmarkProxy measures a request through ServeHTTP (route lookup,
-// middleware, balancer, reverse proxy) to a tiny real backend.
+// middleware, balancer, forwarding) to a tiny real backend, on the fast
+// path and on the reverse proxy side by side, and reports allocations per
+// request. Compare with:
+//
+//	go test ./proxy -run '^$' -bench 'BenchmarkProxy$' -benchmem -count 3
 func BenchmarkProxy(b *testing.B) {
-	r, _ := MustRouter(b, Config{})
-	be := MustBackend(b, "a")
-	MustDeploy(b, r, fastRoute("app/prod", "app.localhost"), be.addr())
-	req := httptest.NewRequest(http.MethodGet, "http://app.localhost/", nil)
-	req.RemoteAddr = "127.0.0.1:5000"
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		req.Header = http.Header{} // the middleware adds forwarding headers
-		rec := httptest.NewRecorder()
-		r.ServeHTTP(rec, req)
-		if rec.Code != 200 {
-			b.Fatalf("got %d %q", rec.Code, rec.Body.String())
-		}
+	for _, path := range []struct {
+		name   string
+		legacy bool
+	}{{"path=reverseproxy", true}, {"path=fast", false}} {
+		b.Run(path.name, func(b *testing.B) {
+			r, _ := MustRouter(b, Config{})
+			r.legacyForward = path.legacy
+			be := MustBackend(b, "a")
+			MustDeploy(b, r, fastRoute("app/prod", "app.localhost"), be.addr())
+			req := httptest.NewRequest(http.MethodGet, "http://app.localhost/", nil)
+			req.RemoteAddr = "127.0.0.1:5000"
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				req.Header = http.Header{} // the middleware adds forwarding headers
+				rec := httptest.NewRecorder()
+				r.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("got %d %q", rec.Code, rec.Body.String())
+				}
+			}
+		})
 	}
 }
 

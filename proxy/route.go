@@ -187,6 +187,7 @@ func (rt *route) collect() {
 			continue
 		}
 		t.stop()
+		t.conns.closeIdle(true)
 		delete(rt.targets, a)
 		if m := rt.r.cfg.Metrics; m != nil {
 			m.forgetTarget(rt.name, a)
@@ -199,6 +200,7 @@ func (rt *route) stopAll() {
 	defer rt.mu.Unlock()
 	for _, t := range rt.targets {
 		t.stop()
+		t.conns.closeIdle(true)
 	}
 }
 

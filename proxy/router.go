@@ -55,6 +55,9 @@ type Router struct {
 	rp           *httputil.ReverseProxy
 	handler      http.Handler
 	healthClient *http.Client
+	// legacyForward sends every request through rp; benchmarks set it to
+	// compare the fast path with the reverse proxy.
+	legacyForward bool
 
 	// changed wakes health rounds and drains: a probe finished, or the last
 	// request on a retired target ended.

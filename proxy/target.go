@@ -41,6 +41,7 @@ type target struct {
 
 	metrics targetMetrics
 	stats   targetStats
+	conns   connPool // idle upstream connections of the fast path
 }
 
 type drainScope struct {
