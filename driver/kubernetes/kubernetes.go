@@ -24,7 +24,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -58,7 +57,7 @@ const (
 
 // Driver runs slots on a cluster. The zero value is not usable: set Client.
 type Driver struct {
-	Client k8s.Interface
+	Client *Client
 	// Namespace is the namespace of an environment whose runtime settings
 	// name none; empty means "<app>-<env>".
 	Namespace string
@@ -82,9 +81,9 @@ var (
 
 // New returns a driver for the cluster cfg points at.
 func New(cfg *rest.Config) (*Driver, error) {
-	c, err := k8s.NewForConfig(cfg)
+	c, err := NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
 	return &Driver{Client: c}, nil
 }
@@ -201,9 +200,9 @@ func (d *Driver) ensureNamespace(ctx context.Context, ns string) error {
 	if !d.CreateNamespace {
 		return nil
 	}
-	_, err := d.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+	_, err := d.Client.namespaces().Create(ctx, &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{LabelManagedBy: managedBy}},
-	}, metav1.CreateOptions{})
+	})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return apiError(err, "create namespace %s", ns)
 	}

@@ -180,9 +180,9 @@ func (d *Driver) Switch(ctx context.Context, ref gantry.SlotRef) error {
 // scale sets a Deployment's replicas; scaling down to zero remembers the
 // count for a later scale-up.
 func (d *Driver) scale(ctx context.Context, ns, name string, n int32) error {
-	deps := d.Client.AppsV1().Deployments(ns)
+	deps := d.Client.deployments(ns)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := deps.Get(ctx, name, metav1.GetOptions{})
+		cur, err := deps.Get(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func (d *Driver) scale(ctx context.Context, ns, name string, n int32) error {
 			cur.Annotations[AnnotationInstances] = strconv.Itoa(int(remember))
 		}
 		cur.Spec.Replicas = &n
-		_, err = deps.Update(ctx, cur, metav1.UpdateOptions{})
+		_, err = deps.Update(ctx, cur.Name, cur)
 		return err
 	})
 	if err != nil && gantry.ErrorCode(err) == gantry.EINTERNAL {
@@ -214,7 +214,7 @@ func (d *Driver) scale(ctx context.Context, ns, name string, n int32) error {
 func (d *Driver) ActiveSlot(ctx context.Context, ref gantry.SlotRef) (string, error) {
 	app, env := ref.App, ref.Env
 	ns := d.namespace(ref.Runtime, app, env)
-	cm, err := d.Client.CoreV1().ConfigMaps(ns).Get(ctx, stateName(app, env), metav1.GetOptions{})
+	cm, err := d.Client.configMaps(ns).Get(ctx, stateName(app, env))
 	if apierrors.IsNotFound(err) {
 		return "", nil
 	}
@@ -226,17 +226,17 @@ func (d *Driver) ActiveSlot(ctx context.Context, ref gantry.SlotRef) (string, er
 
 func (d *Driver) setActive(ctx context.Context, ref gantry.SlotRef) error {
 	ns := d.namespace(ref.Runtime, ref.App, ref.Env)
-	cms := d.Client.CoreV1().ConfigMaps(ns)
+	cms := d.Client.configMaps(ns)
 	name := stateName(ref.App, ref.Env)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := cms.Get(ctx, name, metav1.GetOptions{})
+		cur, err := cms.Get(ctx, name)
 		if apierrors.IsNotFound(err) {
 			_, err = cms.Create(ctx, &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
 					LabelManagedBy: managedBy, LabelApp: labelValue(ref.App), LabelEnv: labelValue(ref.Env),
 				}},
 				Data: map[string]string{activeKey: ref.Slot},
-			}, metav1.CreateOptions{})
+			})
 			if apierrors.IsAlreadyExists(err) {
 				return apierrors.NewConflict(corev1.Resource("configmaps"), name, err)
 			}
@@ -249,7 +249,7 @@ func (d *Driver) setActive(ctx context.Context, ref gantry.SlotRef) error {
 			cur.Data = map[string]string{}
 		}
 		cur.Data[activeKey] = ref.Slot
-		_, err = cms.Update(ctx, cur, metav1.UpdateOptions{})
+		_, err = cms.Update(ctx, cur.Name, cur)
 		return err
 	})
 	if err != nil && gantry.ErrorCode(err) == gantry.EINTERNAL {
