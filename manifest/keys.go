@@ -31,7 +31,7 @@ var keys = map[string][]string{
 		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
 		"freeze", "migrations_via_clone", "watch", "hotfix_approvals",
 	},
-	"environments.<env>.runtime":          {"driver", "registry", "namespace"},
+	"environments.<env>.runtime":          {"driver", "registry", "namespace", "routing", "gateway"},
 	"environments.<env>.approvals":        {"required", "roles"},
 	"environments.<env>.hotfix_approvals": {"required", "roles"},
 	"environments.<env>.freeze[]":         {"from", "to", "reason"},
@@ -69,6 +69,7 @@ var (
 	versionSchemes    = []string{"semver", "calver"}
 	strategies        = []string{"bluegreen", "restart", "maintenance"}
 	drivers           = []string{"process", "docker", "kubernetes"}
+	routings          = []string{"ingress", "route", "httproute", "none"} // gantry.Routing*
 	databaseEngines   = []string{"postgres"}
 	migrationEngines  = []string{"pgroll", "sql", "command"}
 	webhookMethods    = []string{"POST", "GET", "PUT", "PATCH", "DELETE"}

@@ -59,6 +59,12 @@ func (d *Driver) applyDeployment(ctx context.Context, spec gantry.InstanceSpec, 
 		want := d.deploymentObject(ns, name, spec, replicas(deref(cur.Spec.Replicas), true), http, vars)
 		cur.Labels = want.Labels
 		cur.Annotations = mergeAnnotations(cur.Annotations, want.Annotations)
+		// The selector cannot change: one made before renames were
+		// possible names the environment, and its pods keep that label.
+		if sel := cur.Spec.Selector; sel != nil {
+			want.Spec.Selector = sel
+			maps.Copy(want.Spec.Template.Labels, sel.MatchLabels)
+		}
 		cur.Spec = want.Spec
 		out, err = deps.Update(ctx, cur.Name, cur)
 		return err
@@ -145,9 +151,10 @@ func (d *Driver) applyService(ctx context.Context, want *corev1.Service) error {
 		if err := owned(&cur.ObjectMeta); err != nil {
 			return err
 		}
-		if maps.Equal(cur.Spec.Selector, want.Spec.Selector) {
+		if maps.Equal(cur.Spec.Selector, want.Spec.Selector) && maps.Equal(cur.Labels, want.Labels) {
 			return nil
 		}
+		cur.Labels = want.Labels
 		cur.Spec.Selector = want.Spec.Selector
 		cur.Spec.Ports = want.Spec.Ports
 		_, err = svcs.Update(ctx, cur.Name, cur)
@@ -190,7 +197,6 @@ func (d *Driver) slotDeployments(ctx context.Context, ref gantry.SlotRef) ([]app
 	sel := labels.SelectorFromSet(map[string]string{
 		LabelManagedBy: managedBy,
 		LabelApp:       labelValue(ref.App),
-		LabelEnv:       labelValue(ref.Env),
 		LabelSlot:      labelValue(ref.Slot),
 	})
 	list, err := d.Client.deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})

@@ -157,7 +157,13 @@ func previewName(app, service string) string { return dnsName(app + "-" + servic
 
 // stateName is the ConfigMap that records the active slot, so that an
 // environment of workers only (no Service to read it from) has one too.
-func stateName(app, env string) string { return dnsName("gantry-" + app + "-" + env) }
+// Like every object of an environment it is named without the
+// environment's name, which a rename changes: the namespace is the
+// environment's (one environment of an app per namespace).
+func stateName(app string) string { return dnsName("gantry-" + app) }
+
+// legacyStateName is where drivers before renames worked recorded it.
+func legacyStateName(app, env string) string { return dnsName("gantry-" + app + "-" + env) }
 
 var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
 
@@ -185,11 +191,12 @@ func labelValue(s string) string {
 }
 
 // slotLabels select the pods of one service in one slot; they are the
-// Deployment's (immutable) selector, so the release is not among them.
-func slotLabels(app, env, service, slot string) map[string]string {
+// Deployment's (immutable) selector, so neither the release nor the
+// environment's name (a rename changes it; the namespace is the
+// environment's) is among them.
+func slotLabels(app, service, slot string) map[string]string {
 	return map[string]string{
 		LabelApp:     labelValue(app),
-		LabelEnv:     labelValue(env),
 		LabelService: labelValue(service),
 		LabelSlot:    labelValue(slot),
 	}

@@ -219,6 +219,9 @@ func (c *Cluster) run(bin string) error {
 	if err := c.waitServiceAccount(ctx, "default"); err != nil {
 		return err
 	}
+	if err := c.installCRDs(ctx); err != nil {
+		return fmt.Errorf("custom resource definitions: %w", err)
+	}
 	fmt.Fprintf(os.Stderr, "k8stest: cluster ready in %s (%s)\n", time.Since(begin).Round(10*time.Millisecond), c.Dir)
 	return nil
 }
