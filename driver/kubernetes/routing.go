@@ -235,7 +235,9 @@ func (d *Driver) pruneRouting(ctx context.Context, ns string, sel map[string]str
 			return apiError(err, "list %s of %s", k.gvr.Resource, ns)
 		}
 		for _, obj := range list.Items {
-			if slices.ContainsFunc(keep, func(u *unstructured.Unstructured) bool { return u.GetKind() == obj.GetKind() && u.GetName() == obj.GetName() }) {
+			if slices.ContainsFunc(keep, func(u *unstructured.Unstructured) bool {
+				return u.GetKind() == obj.GetKind() && u.GetName() == obj.GetName()
+			}) {
 				continue
 			}
 			if err := res.Delete(ctx, obj.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
