@@ -38,6 +38,11 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 	}
 	spec := src.Spec
 	spec.Hosts = renameHosts(src.Spec.Hosts, req.Src, req.Dst)
+	if spec.Runtime.Namespace != "" {
+		if spec.Runtime.Namespace, err = o.cloneNamespace(ctx, src, req.Dst); err != nil {
+			return nil, err
+		}
+	}
 	spec.PromoteFrom = ""
 	spec.Approvals = nil
 	spec.HotfixApprovals = nil
@@ -177,7 +182,28 @@ func (o *Orchestrator) performRename(ctx context.Context, r *run, op *op) error 
 			return err
 		}
 	}
-	return o.renameOne(ctx, r, rn.old, op.env, false)
+	if err := o.renameOne(ctx, r, rn.old, op.env, false); err != nil {
+		return err
+	}
+	// A runtime that serves hosts with objects of its own (Kubernetes) kept
+	// the displaced environment's objects of the name until now: the
+	// renamed environment has claimed the hosts in its own namespace.
+	if op.current == nil || op.current.Spec.Runtime.Namespace == rn.old.Spec.Runtime.Namespace {
+		return nil
+	}
+	drv, err := o.driver(&op.current.Spec)
+	if err != nil {
+		return err
+	}
+	hr, ok := drv.(gantry.HostReleaser)
+	if !ok {
+		return nil
+	}
+	ref := slotRef(op.current, "")
+	ref.Env = op.env
+	return r.step(ctx, "release-hosts", fmt.Sprintf("%s's objects of the name %s", rn.displaceTo, op.env), func() (string, error) {
+		return "", hr.ReleaseHosts(ctx, ref)
+	})
 }
 
 // renameOne renames one environment: its record and history, then its
@@ -207,8 +233,14 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 		return err
 	}
 	return r.step(ctx, "move-traffic", fmt.Sprintf("%s now serves %s", newName, strings.Join(env.Spec.Hosts, ",")), func() (string, error) {
+		drv, err := o.driver(&env.Spec)
+		if err != nil {
+			return "", err
+		}
+		// The switch under the new name claims the new hosts first (the
+		// router's health-gated switch, or the runtime's own objects).
 		if a := env.ActiveSlot(); a != nil && m != nil {
-			if _, err := o.routeTo(ctx, env, a, m, false); err != nil {
+			if _, err := o.switchTo(ctx, env, drv, a, m, false); err != nil {
 				return "", err
 			}
 		}
@@ -217,6 +249,11 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 		}
 		if err := o.Router.RemoveRoute(ctx, gantry.RouteName(env.App, oldName)); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 			return "", err
+		}
+		if hr, ok := drv.(gantry.HostReleaser); ok {
+			ref := slotRef(env, "")
+			ref.Env = oldName
+			return "", hr.ReleaseHosts(ctx, ref)
 		}
 		return "", nil
 	})

@@ -101,37 +101,46 @@ type objects[T, L any, PT interface {
 	ns, name string // namespace ("" for cluster-scoped) and resource
 }
 
+// req aims r at the resource; a cluster-scoped one (namespaces) names no
+// namespace, which client-go refuses for an empty one.
+func (o objects[T, L, PT, PL]) req(r *rest.Request) *rest.Request {
+	if o.ns != "" {
+		r = r.Namespace(o.ns)
+	}
+	return r.Resource(o.name)
+}
+
 func (o objects[T, L, PT, PL]) Get(ctx context.Context, name string) (PT, error) {
 	out := PT(new(T))
-	err := o.rc.Get().Namespace(o.ns).Resource(o.name).Name(name).Do(ctx).Into(out)
+	err := o.req(o.rc.Get()).Name(name).Do(ctx).Into(out)
 	return out, err
 }
 
 func (o objects[T, L, PT, PL]) Create(ctx context.Context, obj PT) (PT, error) {
 	out := PT(new(T))
-	err := o.rc.Post().Namespace(o.ns).Resource(o.name).Body(obj).Do(ctx).Into(out)
+	err := o.req(o.rc.Post()).Body(obj).Do(ctx).Into(out)
 	return out, err
 }
 
 func (o objects[T, L, PT, PL]) Update(ctx context.Context, name string, obj PT) (PT, error) {
 	out := PT(new(T))
-	err := o.rc.Put().Namespace(o.ns).Resource(o.name).Name(name).Body(obj).Do(ctx).Into(out)
+	err := o.req(o.rc.Put()).Name(name).Body(obj).Do(ctx).Into(out)
 	return out, err
 }
 
 func (o objects[T, L, PT, PL]) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
-	return o.rc.Delete().Namespace(o.ns).Resource(o.name).Name(name).Body(&opts).Do(ctx).Error()
+	return o.req(o.rc.Delete()).Name(name).Body(&opts).Do(ctx).Error()
 }
 
 func (o objects[T, L, PT, PL]) List(ctx context.Context, opts metav1.ListOptions) (PL, error) {
 	out := PL(new(L))
-	err := o.rc.Get().Namespace(o.ns).Resource(o.name).VersionedParams(&opts, parameterCodec()).Do(ctx).Into(out)
+	err := o.req(o.rc.Get()).VersionedParams(&opts, parameterCodec()).Do(ctx).Into(out)
 	return out, err
 }
 
 func (o objects[T, L, PT, PL]) Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	opts.Watch = true
-	return o.rc.Get().Namespace(o.ns).Resource(o.name).VersionedParams(&opts, parameterCodec()).Watch(ctx)
+	return o.req(o.rc.Get()).VersionedParams(&opts, parameterCodec()).Watch(ctx)
 }
 
 // listWatch lists and watches the objects that sel (label selector) and

@@ -4,27 +4,15 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/driver/kubernetes"
 	"github.com/gantry-dev/gantry/internal/k8stest"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 )
-
-var routingGVR = map[string]schema.GroupVersionResource{
-	gantry.RoutingIngress:   {Group: "networking.k8s.io", Version: "v1", Resource: "ingresses"},
-	gantry.RoutingRoute:     {Group: "route.openshift.io", Version: "v1", Resource: "routes"},
-	gantry.RoutingHTTPRoute: {Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"},
-}
 
 func dynamicClient(t *testing.T, c *k8stest.Cluster) dynamic.Interface {
 	t.Helper()
@@ -35,54 +23,19 @@ func dynamicClient(t *testing.T, c *k8stest.Cluster) dynamic.Interface {
 	return dc
 }
 
-// claims is what one routing object says: the hosts it claims and the
-// Service they go to.
-type claims struct {
-	hosts   []string
-	service string
-}
-
-// routingClaims reads the hosts and backend of any of the three kinds.
-func routingClaims(u *unstructured.Unstructured) claims {
-	var c claims
-	switch u.GetKind() {
-	case "Ingress":
-		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
-		for _, r := range rules {
-			m := r.(map[string]any)
-			c.hosts = append(c.hosts, m["host"].(string))
-			paths, _, _ := unstructured.NestedSlice(m, "http", "paths")
-			c.service, _, _ = unstructured.NestedString(paths[0].(map[string]any), "backend", "service", "name")
-		}
-	case "Route":
-		h, _, _ := unstructured.NestedString(u.Object, "spec", "host")
-		if p, _, _ := unstructured.NestedString(u.Object, "spec", "wildcardPolicy"); p == "Subdomain" {
-			h = "*." + strings.TrimPrefix(h, "wildcard.")
-		}
-		c.hosts = []string{h}
-		c.service, _, _ = unstructured.NestedString(u.Object, "spec", "to", "name")
-	case "HTTPRoute":
-		c.hosts, _, _ = unstructured.NestedStringSlice(u.Object, "spec", "hostnames")
-		rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
-		refs, _, _ := unstructured.NestedSlice(rules[0].(map[string]any), "backendRefs")
-		c.service = refs[0].(map[string]any)["name"].(string)
-	}
-	return c
-}
-
 // routingOf maps each host the app's routing objects of kind in ns claim
 // to the Service it goes to, with the role label of the object.
 func routingOf(t *testing.T, c *k8stest.Cluster, kind, ns string) map[string]string {
 	t.Helper()
-	list, err := dynamicClient(t, c).Resource(routingGVR[kind]).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: kubernetes.LabelManagedBy + "=gantry"})
+	list, err := dynamicClient(t, c).Resource(k8stest.Routing[kind]).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: kubernetes.LabelManagedBy + "=gantry"})
 	if err != nil {
 		t.Fatalf("list %s: %v", kind, err)
 	}
 	out := map[string]string{}
 	for _, u := range list.Items {
-		cl := routingClaims(&u)
-		for _, h := range cl.hosts {
-			out[h] = u.GetLabels()[kubernetes.LabelRole] + "→" + cl.service
+		cl := k8stest.RoutingClaims(&u)
+		for _, h := range cl.Hosts {
+			out[h] = u.GetLabels()[kubernetes.LabelRole] + "→" + cl.Service
 		}
 	}
 	return out
@@ -164,61 +117,6 @@ func TestRoutingValidatedByAPIServer(t *testing.T) {
 	}
 }
 
-// hostWatch records, from one watch of the app's routing objects in every
-// namespace, whether a host was ever without an object claiming it: the
-// watch delivers changes in the order the API server made them.
-type hostWatch struct {
-	mu      sync.Mutex
-	objects map[string][]string // namespace/name → hosts
-	gaps    []string
-	events  int
-}
-
-func watchHosts(t *testing.T, c *k8stest.Cluster, kind, app string, hosts ...string) *hostWatch {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	res := dynamicClient(t, c).Resource(routingGVR[kind])
-	sel := kubernetes.LabelApp + "=" + app
-	list, err := res.List(ctx, metav1.ListOptions{LabelSelector: sel})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hw := &hostWatch{objects: map[string][]string{}}
-	for _, u := range list.Items {
-		hw.objects[u.GetNamespace()+"/"+u.GetName()] = routingClaims(&u).hosts
-	}
-	w, err := res.Watch(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: list.GetResourceVersion()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range w.ResultChan() {
-			u, ok := ev.Object.(*unstructured.Unstructured)
-			if !ok {
-				continue
-			}
-			hw.mu.Lock()
-			hw.events++
-			key := u.GetNamespace() + "/" + u.GetName()
-			if ev.Type == watch.Deleted {
-				delete(hw.objects, key)
-			} else {
-				hw.objects[key] = routingClaims(u).hosts
-			}
-			for _, h := range hosts {
-				if !slices.ContainsFunc(slices.Collect(maps.Values(hw.objects)), func(hs []string) bool { return slices.Contains(hs, h) }) {
-					hw.gaps = append(hw.gaps, fmt.Sprintf("%s unclaimed after %s %s", h, ev.Type, key))
-				}
-			}
-			hw.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { cancel(); w.Stop(); <-done })
-	return hw
-}
-
 // TestRenameMovesHosts is a rename of testnew to test, test going to
 // testold, as the engine runs it on this runtime: switch test under its
 // new name testold (its hosts become testold's; its old objects stay),
@@ -242,7 +140,7 @@ func TestRenameMovesHosts(t *testing.T) {
 				MustStartSlot(t, d, s)
 				MustSwitch(t, d, ref)
 			}
-			hw := watchHosts(t, c, kind, "shop", "test.shop.example", "preview.test.shop.example")
+			hw := c.WatchHosts(t, kind, kubernetes.LabelApp+"=shop", "test.shop.example", "preview.test.shop.example")
 
 			MustSwitch(t, d, env("testold", nsTest, "testold.shop.example"))
 			MustSwitch(t, d, env("test", nsNew, "test.shop.example"))
@@ -263,25 +161,12 @@ func TestRenameMovesHosts(t *testing.T) {
 			}
 			// The watch is asynchronous: wait until it has seen the last
 			// deletion before reading its record.
-			deadline := time.Now().Add(waitTimeout)
-			for {
-				hw.mu.Lock()
-				_, stale := hw.objects[nsTest+"/shop-test"]
-				events, gaps := hw.events, slices.Clone(hw.gaps)
-				hw.mu.Unlock()
-				if !stale {
-					if len(gaps) > 0 {
-						t.Errorf("hosts without an environment during the rename: %v", gaps)
-					}
-					if events < 6 {
-						t.Errorf("the watch saw %d changes, want at least 6 (2 created, 2 deleted, each with its preview)", events)
-					}
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the watch never saw the displaced environment's objects go")
-				}
-				time.Sleep(50 * time.Millisecond)
+			gaps, events := hw.Wait(t, nsTest+"/shop-test", waitTimeout)
+			if len(gaps) > 0 {
+				t.Errorf("hosts without an environment during the rename: %v", gaps)
+			}
+			if events < 8 {
+				t.Errorf("the watch saw %d changes, want at least 8 (4 objects created, 4 deleted)", events)
 			}
 			// The workloads answer under the new names: the live Service of
 			// the renamed environment still selects its pods.

@@ -22,9 +22,17 @@ type Slots struct {
 
 	smu    sync.Mutex
 	active map[string]string                  // app/env → slot
-	specs  map[gantry.SlotRef]gantry.SlotSpec // last spec per slot, to scale up again
-	insts  map[gantry.SlotRef][]gantry.Instance
+	specs  map[slotKey]gantry.SlotSpec // last spec per slot, to scale up again
+	insts  map[slotKey][]gantry.Instance
 }
+
+// slotKey is a SlotRef less its hosts (slices are no map key).
+type slotKey struct {
+	app, env, slot string
+	runtime        gantry.RuntimeSpec
+}
+
+func keyOf(r gantry.SlotRef) slotKey { return slotKey{r.App, r.Env, r.Slot, r.Runtime} }
 
 var (
 	_ gantry.Driver     = (*Slots)(nil)
@@ -35,7 +43,7 @@ var (
 func NewSlots() *Slots {
 	d := New()
 	d.DriverName = "kubernetes"
-	return &Slots{Driver: d, active: map[string]string{}, specs: map[gantry.SlotRef]gantry.SlotSpec{}, insts: map[gantry.SlotRef][]gantry.Instance{}}
+	return &Slots{Driver: d, active: map[string]string{}, specs: map[slotKey]gantry.SlotSpec{}, insts: map[slotKey][]gantry.Instance{}}
 }
 
 func key(app, env string) string { return app + "/" + env }
@@ -54,8 +62,8 @@ func (s *Slots) StartSlot(ctx context.Context, spec gantry.SlotSpec) ([]gantry.I
 
 func (s *Slots) startSlot(ctx context.Context, spec gantry.SlotSpec) ([]gantry.Instance, error) {
 	s.smu.Lock()
-	old := s.insts[spec.SlotRef]
-	s.specs[spec.SlotRef] = spec
+	old := s.insts[keyOf(spec.SlotRef)]
+	s.specs[keyOf(spec.SlotRef)] = spec
 	s.smu.Unlock()
 	var out []gantry.Instance
 	for _, svc := range spec.Services {
@@ -85,7 +93,7 @@ func (s *Slots) startSlot(ctx context.Context, spec gantry.SlotSpec) ([]gantry.I
 
 func (s *Slots) saveInsts(ref gantry.SlotRef, insts []gantry.Instance) {
 	s.smu.Lock()
-	s.insts[ref] = insts
+	s.insts[keyOf(ref)] = insts
 	s.smu.Unlock()
 }
 
@@ -125,8 +133,8 @@ func (s *Slots) Switch(ctx context.Context, ref gantry.SlotRef) error {
 
 func (s *Slots) switchTo(ctx context.Context, ref gantry.SlotRef) error {
 	s.smu.Lock()
-	live := len(s.insts[ref]) > 0
-	spec, known := s.specs[ref]
+	live := len(s.insts[keyOf(ref)]) > 0
+	spec, known := s.specs[keyOf(ref)]
 	s.smu.Unlock()
 	if !live {
 		if !known {
@@ -163,10 +171,10 @@ func (s *Slots) StopSlot(ctx context.Context, ref gantry.SlotRef, remove bool) e
 		s.record(c)
 		return err
 	}
-	insts := s.insts[ref]
-	delete(s.insts, ref)
+	insts := s.insts[keyOf(ref)]
+	delete(s.insts, keyOf(ref))
 	if remove {
-		delete(s.specs, ref)
+		delete(s.specs, keyOf(ref))
 	}
 	s.smu.Unlock()
 	for _, inst := range insts {
@@ -181,7 +189,7 @@ func (s *Slots) StopSlot(ctx context.Context, ref gantry.SlotRef, remove bool) e
 func (s *Slots) SlotInstances(app, env, slot string) []gantry.Instance {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	out := append([]gantry.Instance(nil), s.insts[gantry.SlotRef{App: app, Env: env, Slot: slot}]...)
+	out := append([]gantry.Instance(nil), s.insts[keyOf(gantry.SlotRef{App: app, Env: env, Slot: slot})]...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
 	return out
 }
