@@ -21,7 +21,7 @@ type Slots struct {
 	*Driver
 
 	smu    sync.Mutex
-	active map[string]string                  // app/env → slot
+	active map[string]string           // app/env → slot
 	specs  map[slotKey]gantry.SlotSpec // last spec per slot, to scale up again
 	insts  map[slotKey][]gantry.Instance
 }
