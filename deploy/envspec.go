@@ -48,12 +48,12 @@ func renameHosts(hosts []string, oldName, newName string) []string {
 }
 
 // cloneNamespace is the namespace of a clone of src named dst: src's with
-// its environment's name replaced (shop-prod → shop-testnew) or dst
-// appended, and numbered when another environment of the app has it
+// its environment's name replaced (shop-prod → shop-testnew), else the
+// default <app>-<dst>, numbered when another environment of the app has it
 // already (a namespace holds one environment of an app; a renamed
 // environment keeps its namespace, so the name may be taken).
 func (o *Orchestrator) cloneNamespace(ctx context.Context, src *gantry.Environment, dst string) (string, error) {
-	base := src.Spec.Runtime.Namespace + "-" + dst
+	base := src.App + "-" + dst
 	if prefix, ok := strings.CutSuffix(src.Spec.Runtime.Namespace, "-"+src.Name); ok {
 		base = prefix + "-" + dst
 	}

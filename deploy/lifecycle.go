@@ -247,13 +247,13 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 		if keepRoute {
 			return "", nil
 		}
-		if err := o.Router.RemoveRoute(ctx, gantry.RouteName(env.App, oldName)); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-			return "", err
-		}
 		if hr, ok := drv.(gantry.HostReleaser); ok {
 			ref := slotRef(env, "")
 			ref.Env = oldName
 			return "", hr.ReleaseHosts(ctx, ref)
+		}
+		if err := o.Router.RemoveRoute(ctx, gantry.RouteName(env.App, oldName)); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+			return "", err
 		}
 		return "", nil
 	})
