@@ -2,7 +2,10 @@
 // OpenShift) cluster. An environment maps to a namespace, a slot to one
 // Deployment per service (<app>-<service>-<slot>), and blue-green traffic to
 // a Service per HTTP service whose selector names the active slot; a preview
-// Service selects the other slot.
+// Service selects the other slot. The environment's hosts are routing
+// objects it owns (Ingress, OpenShift Route or Gateway API HTTPRoute). An
+// environment is its namespace: objects are named and selected without the
+// environment's name, which a rename changes.
 //
 // It speaks to the API server only (client-go) and waits for rollouts by
 // watching Deployments. It must not build or push images (releases arrive as
