@@ -6,10 +6,13 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/driver/kubernetes"
 	"github.com/gantry-dev/gantry/internal/k8stest"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 )
@@ -178,4 +181,55 @@ func TestRenameMovesHosts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOlderSelectorKept: a Deployment whose (immutable) selector names the
+// environment, as drivers before renames made them, is updated in place
+// with its selector kept and its pods still labelled to match; the live
+// Service, which no longer names the environment, selects them.
+func TestOlderSelectorKept(t *testing.T) {
+	c := k8stest.Need(t, cluster)
+	ns := c.Namespace(t, "older")
+	d := newDriver(t, c, ns)
+	ref := gantry.SlotRef{App: "shop", Env: "test", Slot: gantry.SlotBlue}
+	MustStartSlot(t, d, slot("shop", "test", "blue", "rel-1", webSpec(imageV1, "rel-1")))
+	MustSwitch(t, d, ref)
+	// Make it an older driver's: the same Deployment, recreated with the
+	// environment in its selector and its pods' labels.
+	ctx := context.Background()
+	dep, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-blue", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Client.AppsV1().Deployments(ns).Delete(ctx, dep.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dep.ResourceVersion, dep.UID, dep.Status = "", "", appsv1.DeploymentStatus{}
+	dep.Spec.Selector.MatchLabels[kubernetes.LabelEnv] = "test"
+	dep.Spec.Template.Labels[kubernetes.LabelEnv] = "test"
+	for {
+		_, err = c.Client.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{})
+		if !apierrors.IsAlreadyExists(err) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the deletion is not done yet
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The environment renamed: same namespace, new name.
+	s := slot("shop", "stage", "blue", "rel-2", webSpec(imageV2, "rel-2"))
+	MustStartSlot(t, d, s)
+	MustSwitch(t, d, gantry.SlotRef{App: "shop", Env: "stage", Slot: gantry.SlotBlue})
+	after, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-blue", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Spec.Selector.MatchLabels[kubernetes.LabelEnv] != "test" || after.Spec.Template.Spec.Containers[0].Image != imageV2 {
+		t.Errorf("updated Deployment: selector %v, image %s; want the older selector kept and %s", after.Spec.Selector.MatchLabels, after.Spec.Template.Spec.Containers[0].Image, imageV2)
+	}
+	if got := len(podIPs(t, c, ns, "shop", "web", "blue")); got != 2 {
+		t.Errorf("%d pods of slot blue, want 2", got)
+	}
+	waitEndpoints(t, c, ns, "shop-web", podIPs(t, c, ns, "shop", "web", "blue"))
 }
