@@ -14,6 +14,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -95,7 +97,7 @@ func TestRoutingObjects(t *testing.T) {
 
 // TestRoutingValidatedByAPIServer: what the API server refuses comes back
 // as an invalid-input error naming the object, and the active slot keeps
-// its routing. 17 hostnames exceed an HTTPRoute's limit of 16; the
+// its routing. 18 hostnames exceed an HTTPRoute's limit of 16; the
 // definition installed in the test cluster says so, as Gateway API's does.
 func TestRoutingValidatedByAPIServer(t *testing.T) {
 	c := k8stest.Need(t, cluster)
@@ -232,4 +234,32 @@ func TestOlderSelectorKept(t *testing.T) {
 		t.Errorf("%d pods of slot blue, want 2", got)
 	}
 	waitEndpoints(t, c, ns, "shop-web", podIPs(t, c, ns, "shop", "web", "blue"))
+}
+
+// TestImageStreamDefinitions: the test control plane serves OpenShift's
+// ImageStream as a definition that validates what a promotion by tag
+// writes: a tag from an image by digest is accepted; a tag with an unknown
+// reference policy is refused.
+func TestImageStreamDefinitions(t *testing.T) {
+	c := k8stest.Need(t, cluster)
+	ns := c.Namespace(t, "images")
+	dc := dynamicClient(t, c)
+	streams := dc.Resource(schema.GroupVersionResource{Group: "image.openshift.io", Version: "v1", Resource: "imagestreams"}).Namespace(ns)
+	tag := func(policy string) map[string]any {
+		return map[string]any{"name": "1.0.0", "from": map[string]any{"kind": "DockerImage", "name": imageV1}, "referencePolicy": map[string]any{"type": policy}}
+	}
+	stream := func(name, policy string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+			"metadata": map[string]any{"name": name},
+			"spec":     map[string]any{"lookupPolicy": map[string]any{"local": true}, "tags": []any{tag(policy)}},
+		}}
+	}
+	ctx := ctxFor(t)
+	if _, err := streams.Create(ctx, stream("web", "Local"), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("a valid ImageStream was refused: %v", err)
+	}
+	if _, err := streams.Create(ctx, stream("bad", "Mirror"), metav1.CreateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "referencePolicy.type") {
+		t.Fatalf("an ImageStream with referencePolicy Mirror: %v, want invalid naming referencePolicy.type", err)
+	}
 }

@@ -5,8 +5,8 @@
 // scripts/k8s-cluster.sh into a cache directory, once, and reused by every
 // later run; starting the cluster takes seconds.
 // The API server also serves the CustomResourceDefinitions of crds/
-// (OpenShift's Route, Gateway API's HTTPRoute), so the objects Gantry
-// writes to those APIs are validated by a real API server.
+// (OpenShift's Route and ImageStream, Gateway API's HTTPRoute), so the
+// objects Gantry writes to those APIs are validated by a real API server.
 //
 // A test package uses it from TestMain:
 //
