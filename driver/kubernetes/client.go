@@ -8,7 +8,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -20,17 +19,17 @@ import (
 )
 
 // Client is the driver's connection to one API server: a REST client per
-// API group it uses, decoding into the typed objects of those groups only,
-// and a dynamic client for the resources that custom resource definitions
-// add (OpenShift Routes and image streams, Gateway API routes).
+// API group whose typed objects it uses (core/v1, apps/v1), and a dynamic
+// client for the routing objects (Ingress, and what custom resource
+// definitions add: OpenShift Routes, Gateway API HTTPRoutes).
 //
 // It replaces client-go's generated clientset on purpose: that one imports
 // k8s.io/client-go/kubernetes/scheme, whose init registers every built-in
 // API group (several milliseconds) in every gantry command, the CLI verbs
-// included. The scheme here holds four groups and is built on first use.
+// included. The scheme here holds two groups and is built on first use.
 type Client struct {
-	core, apps, networking rest.Interface
-	dynamic                dynamic.Interface
+	core, apps rest.Interface
+	dynamic    dynamic.Interface
 }
 
 // localScheme knows the groups the driver reads and writes, and the
@@ -38,7 +37,7 @@ type Client struct {
 var localScheme = sync.OnceValues(func() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme} {
 		if err := add(s); err != nil {
 			return nil, err
 		}
@@ -77,9 +76,6 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	if c.apps, err = group(appsv1.SchemeGroupVersion, "/apis"); err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	if c.networking, err = group(networkingv1.SchemeGroupVersion, "/apis"); err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	if c.dynamic, err = dynamic.NewForConfigAndClient(cfg, hc); err != nil {
