@@ -130,9 +130,19 @@ func (g *gantryServer) start() {
 	}
 }
 
+// stop interrupts the server and kills it if it has not exited after 30s
+// (a test that hangs says nothing; a killed server fails it with its log).
 func (g *gantryServer) stop() {
 	g.server.Process.Signal(os.Interrupt)
-	g.server.Wait()
+	done := make(chan struct{})
+	go func() { g.server.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		g.t.Error("the server did not stop within 30s of an interrupt: killed")
+		g.server.Process.Kill()
+		<-done
+	}
 	os.Remove(filepath.Join(g.data, "gantry.sock"))
 }
 
@@ -140,7 +150,10 @@ func (g *gantryServer) stop() {
 func (g *gantryServer) cli(want int, args ...string) string {
 	t := g.t
 	t.Helper()
-	cmd := exec.Command(g.bin, args...)
+	// Bounded: a command that hangs fails the test with the server's log.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, g.bin, args...)
 	cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+filepath.Join(g.data, "gantry.sock"))
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -149,6 +162,9 @@ func (g *gantryServer) cli(want int, args ...string) string {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("gantry %s: no answer within 3 minutes\n%s", strings.Join(args, " "), out)
 	}
 	if code != want {
 		t.Fatalf("gantry %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
