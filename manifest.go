@@ -187,7 +187,22 @@ type RuntimeSpec struct {
 	Driver    string `json:"driver"`
 	Registry  string `json:"registry,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
+	// Routing is the kind of object that serves the environment's hosts on
+	// a runtime that routes its own traffic (Kubernetes: RoutingIngress,
+	// RoutingRoute, RoutingHTTPRoute or RoutingNone; "" is RoutingIngress).
+	Routing string `json:"routing,omitempty"`
+	// Gateway is the Gateway ("namespace/name", or "name" in the
+	// environment's namespace) that HTTPRoutes attach to.
+	Gateway string `json:"gateway,omitempty"`
 }
+
+// Kinds of routing object (RuntimeSpec.Routing).
+const (
+	RoutingIngress   = "ingress"   // networking.k8s.io/v1 Ingress
+	RoutingRoute     = "route"     // route.openshift.io/v1 Route
+	RoutingHTTPRoute = "httproute" // gateway.networking.k8s.io/v1 HTTPRoute
+	RoutingNone      = "none"      // hosts are served by objects Gantry does not manage
+)
 
 // ApprovalPolicy requires N approvals from the given roles.
 type ApprovalPolicy struct {

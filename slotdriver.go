@@ -45,6 +45,23 @@ type SlotRef struct {
 	// Runtime is the environment's runtime settings (a Kubernetes
 	// namespace, …): a driver learns them here, never from the store.
 	Runtime RuntimeSpec `json:"runtime"`
+	// Hosts and PreviewHosts are the environment's hosts and its preview
+	// hosts, for a runtime that serves them itself (Kubernetes routing
+	// objects): Switch points Hosts at the active slot and PreviewHosts at
+	// the other one.
+	Hosts        []string `json:"hosts,omitempty"`
+	PreviewHosts []string `json:"preview_hosts,omitempty"`
+}
+
+// HostReleaser is an optional ability of a SlotDriver that serves an
+// environment's hosts itself. ReleaseHosts removes what serves the hosts
+// of environment ref.Env in ref.Runtime, once another environment (or the
+// same one under a new name) serves them: a rename first switches the
+// environment under its new name, which claims its hosts, and only then
+// releases the old name's, so the hosts are never without an environment.
+// Releasing what does not exist is not an error.
+type HostReleaser interface {
+	ReleaseHosts(ctx context.Context, ref SlotRef) error
 }
 
 // SlotSpec is a whole slot: one release, every service of it.

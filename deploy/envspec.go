@@ -1,6 +1,9 @@
 package deploy
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
@@ -42,6 +45,30 @@ func renameHosts(hosts []string, oldName, newName string) []string {
 		out = append(out, base)
 	}
 	return out
+}
+
+// cloneNamespace is the namespace of a clone of src named dst: src's with
+// its environment's name replaced (shop-prod → shop-testnew), else the
+// default <app>-<dst>, numbered when another environment of the app has it
+// already (a namespace holds one environment of an app; a renamed
+// environment keeps its namespace, so the name may be taken).
+func (o *Orchestrator) cloneNamespace(ctx context.Context, src *gantry.Environment, dst string) (string, error) {
+	base := src.App + "-" + dst
+	if prefix, ok := strings.CutSuffix(src.Spec.Runtime.Namespace, "-"+src.Name); ok {
+		base = prefix + "-" + dst
+	}
+	envs, err := o.Store.ListEnvironments(ctx, src.App)
+	if err != nil {
+		return "", err
+	}
+	ns := base
+	for i := 2; slices.ContainsFunc(envs, func(e *gantry.Environment) bool { return e.Spec.Runtime.Namespace == ns }); i++ {
+		ns = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := gantry.ValidName("namespace", ns); err != nil {
+		return "", gantry.Errorf(gantry.EINVALID, "namespace of the clone %s: %s", dst, gantry.ErrorMessage(err))
+	}
+	return ns, nil
 }
 
 // classify says whether going from version a to b is a migration (the major

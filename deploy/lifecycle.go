@@ -45,6 +45,11 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 	if len(req.Hosts) > 0 {
 		spec.Hosts = req.Hosts
 	}
+	if spec.Runtime.Namespace != "" {
+		if spec.Runtime.Namespace, err = o.cloneNamespace(ctx, src, req.Dst); err != nil {
+			return nil, err
+		}
+	}
 	spec.PromoteFrom = ""
 	spec.Approvals = nil
 	spec.HotfixApprovals = nil
@@ -274,7 +279,28 @@ func (o *Orchestrator) performRename(ctx context.Context, r *run, op *op) error 
 			return err
 		}
 	}
-	return o.renameOne(ctx, r, rn.old, op.env, false)
+	if err := o.renameOne(ctx, r, rn.old, op.env, false); err != nil {
+		return err
+	}
+	// A runtime that serves hosts with objects of its own (Kubernetes) kept
+	// the displaced environment's objects of the name until now: the
+	// renamed environment has claimed the hosts in its own namespace.
+	if op.current == nil || op.current.Spec.Runtime.Namespace == rn.old.Spec.Runtime.Namespace {
+		return nil
+	}
+	drv, err := o.driver(&op.current.Spec)
+	if err != nil {
+		return err
+	}
+	hr, ok := drv.(gantry.HostReleaser)
+	if !ok {
+		return nil
+	}
+	ref := slotRef(op.current, "")
+	ref.Env = op.env
+	return r.step(ctx, "release-hosts", fmt.Sprintf("%s's objects of the name %s", rn.displaceTo, op.env), func() (string, error) {
+		return "", hr.ReleaseHosts(ctx, ref)
+	})
 }
 
 // renameOne renames one environment: its record and history, then its
@@ -304,13 +330,24 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 		return err
 	}
 	return r.step(ctx, "move-traffic", fmt.Sprintf("%s now serves %s", newName, strings.Join(env.Spec.Hosts, ",")), func() (string, error) {
+		drv, err := o.driver(&env.Spec)
+		if err != nil {
+			return "", err
+		}
+		// The switch under the new name claims the new hosts first (the
+		// router's health-gated switch, or the runtime's own objects).
 		if a := env.ActiveSlot(); a != nil && m != nil {
-			if _, err := o.routeTo(ctx, env, a, m, false); err != nil {
+			if _, err := o.switchTo(ctx, env, drv, a, m, false); err != nil {
 				return "", err
 			}
 		}
 		if keepRoute {
 			return "", nil
+		}
+		if hr, ok := drv.(gantry.HostReleaser); ok {
+			ref := slotRef(env, "")
+			ref.Env = oldName
+			return "", hr.ReleaseHosts(ctx, ref)
 		}
 		return "", o.removeRoutes(ctx, env.App, oldName, nil)
 	})

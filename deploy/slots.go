@@ -202,7 +202,9 @@ func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver,
 }
 
 // slotRef names a slot of env, with the environment's runtime settings the
-// driver needs to find it.
+// driver needs to find it and the hosts a runtime that routes its own
+// traffic serves.
 func slotRef(env *gantry.Environment, slot string) gantry.SlotRef {
-	return gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot, Runtime: env.Spec.Runtime}
+	return gantry.SlotRef{App: env.App, Env: env.Name, Slot: slot, Runtime: env.Spec.Runtime,
+		Hosts: env.Spec.Hosts, PreviewHosts: previewHosts(env.Spec.Hosts)}
 }

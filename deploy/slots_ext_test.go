@@ -161,3 +161,54 @@ func TestSlotDriverIsTheSameEngine(t *testing.T) {
 		t.Errorf("the router was called %d times; the runtime switches itself", n)
 	}
 }
+
+// TestSlotDriverCloneAndRename: on a runtime that serves hosts itself, a
+// clone gets a namespace of its own; a rename switches each environment
+// under its new name (with its new hosts) before anything is released,
+// then releases the old name's hosts and last the displaced environment's
+// objects of the name; Gantry's router is not involved. A second clone
+// numbers the namespace the renamed environment kept.
+func TestSlotDriverCloneAndRename(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := k8s()
+	app.Envs[1].Runtime = "kubernetes"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1", Images: true})
+	h.MustDeploy(t, "shop", "test", v1)
+	if _, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ns := h.MustEnv(t, "shop", "testnew").Spec.Runtime.Namespace; ns != "shop-testnew" {
+		t.Fatalf("the clone's namespace is %q, want shop-testnew (test's is shop-test)", ns)
+	}
+	h.MustDeploy(t, "shop", "testnew", v2)
+	h.Slots.ResetCalls()
+	if _, err := h.O.Rename(h.Ctx, gantry.RenameRequest{App: "shop", Old: "testnew", New: "test", DisplaceTo: "testold", Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range h.Slots.Calls("switch", "release-hosts") {
+		got = append(got, strings.TrimSpace(c.Op+" "+c.Env+" "+c.Namespace+" "+c.Hosts))
+	}
+	want := []string{
+		"switch testold shop-test testold.shop.localhost",
+		"switch test shop-testnew test.shop.localhost",
+		"release-hosts testnew shop-testnew",
+		"release-hosts test shop-test",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rename's calls:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := len(h.Mem.Calls()); n != 0 {
+		t.Errorf("the router was called %d times by the rename; the runtime serves the hosts", n)
+	}
+	if e := h.MustEnv(t, "shop", "test"); e.ActiveSlot() == nil || e.ActiveSlot().ReleaseID != v2.ID {
+		t.Errorf("test after the rename does not serve %s: %+v", v2.ID, e.ActiveSlot())
+	}
+	if _, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ns := h.MustEnv(t, "shop", "testnew").Spec.Runtime.Namespace; ns != "shop-testnew-2" {
+		t.Errorf("the second clone's namespace is %q, want shop-testnew-2 (test kept shop-testnew)", ns)
+	}
+}

@@ -183,6 +183,8 @@ type (
 		Driver    string `yaml:"driver"`
 		Registry  string `yaml:"registry,omitempty"`
 		Namespace string `yaml:"namespace,omitempty"`
+		Routing   string `yaml:"routing,omitempty"`
+		Gateway   string `yaml:"gateway,omitempty"`
 	}
 	yApprovals struct {
 		Required int      `yaml:"required"`
@@ -257,7 +259,7 @@ func toYAML(m *gantry.Manifest) yManifest {
 	}
 	for name, e := range m.Environments {
 		ye := yEnvironment{Hosts: e.Hosts, Strategy: e.Strategy, KeepWarm: formatDuration(e.KeepWarm),
-			Runtime: yRuntime{Driver: e.Runtime.Driver, Registry: e.Runtime.Registry, Namespace: e.Runtime.Namespace},
+			Runtime: yRuntime{Driver: e.Runtime.Driver, Registry: e.Runtime.Registry, Namespace: e.Runtime.Namespace, Routing: e.Runtime.Routing, Gateway: e.Runtime.Gateway},
 			Vars:    e.Vars, Secrets: e.Secrets, PromoteFrom: e.PromoteFrom}
 		if e.Approvals != nil {
 			ye.Approvals = &yApprovals{Required: e.Approvals.Required, Roles: e.Approvals.Roles}

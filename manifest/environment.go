@@ -237,6 +237,30 @@ func (d *decoder) runtime(n *yaml.Node, path string, r *gantry.RuntimeSpec) {
 			r.Namespace = s
 		}
 	}
+	if f, ok := fs["routing"]; ok {
+		p := join(path, "routing")
+		if r.Driver != "kubernetes" {
+			d.addf(f.key, p, "routing is used by the kubernetes driver only")
+		} else if s, ok := d.oneOf(f.val, p, routings); ok {
+			r.Routing = s
+		}
+	}
+	if f, ok := fs["gateway"]; ok {
+		p := join(path, "gateway")
+		if r.Routing != gantry.RoutingHTTPRoute {
+			d.addf(f.key, p, "gateway is used with routing: httproute only")
+		} else if s, ok := d.str(f.val, p); ok {
+			ns, name, cut := strings.Cut(s, "/")
+			if !cut {
+				ns, name = "", s
+			}
+			if (!cut || d.checkName(resolve(f.val), p, "namespace", ns)) && d.checkName(resolve(f.val), p, "gateway", name) {
+				r.Gateway = s
+			}
+		}
+	} else if r.Routing == gantry.RoutingHTTPRoute {
+		d.addf(n, path, "routing: httproute needs gateway: <namespace>/<name> (the Gateway the HTTPRoutes attach to)")
+	}
 }
 
 var rolePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)

@@ -37,13 +37,13 @@ func (d *Driver) applyDeployment(ctx context.Context, spec gantry.InstanceSpec, 
 	if err := d.applySecret(ctx, secretObject(ns, name, spec, vars)); err != nil {
 		return nil, err
 	}
-	deps := d.Client.AppsV1().Deployments(ns)
+	deps := d.Client.deployments(ns)
 	var out *appsv1.Deployment
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := deps.Get(ctx, name, metav1.GetOptions{})
+		cur, err := deps.Get(ctx, name)
 		if apierrors.IsNotFound(err) {
 			want := d.deploymentObject(ns, name, spec, replicas(0, false), http, vars)
-			out, err = deps.Create(ctx, want, metav1.CreateOptions{})
+			out, err = deps.Create(ctx, want)
 			if apierrors.IsAlreadyExists(err) {
 				// Another instance's Start created it: go round again.
 				return apierrors.NewConflict(appsv1.Resource("deployments"), name, err)
@@ -59,8 +59,14 @@ func (d *Driver) applyDeployment(ctx context.Context, spec gantry.InstanceSpec, 
 		want := d.deploymentObject(ns, name, spec, replicas(deref(cur.Spec.Replicas), true), http, vars)
 		cur.Labels = want.Labels
 		cur.Annotations = mergeAnnotations(cur.Annotations, want.Annotations)
+		// The selector cannot change: one made before renames were
+		// possible names the environment, and its pods keep that label.
+		if sel := cur.Spec.Selector; sel != nil {
+			want.Spec.Selector = sel
+			maps.Copy(want.Spec.Template.Labels, sel.MatchLabels)
+		}
 		cur.Spec = want.Spec
-		out, err = deps.Update(ctx, cur, metav1.UpdateOptions{})
+		out, err = deps.Update(ctx, cur.Name, cur)
 		return err
 	})
 	if err != nil {
@@ -93,7 +99,7 @@ func owned(m *metav1.ObjectMeta) error {
 }
 
 func (d *Driver) applySecret(ctx context.Context, want *corev1.Secret) error {
-	secrets := d.Client.CoreV1().Secrets(want.Namespace)
+	secrets := d.Client.secrets(want.Namespace)
 	// Data, not StringData: an update must drop variables that are gone.
 	want.Data = make(map[string][]byte, len(want.StringData))
 	for k, v := range want.StringData {
@@ -101,9 +107,9 @@ func (d *Driver) applySecret(ctx context.Context, want *corev1.Secret) error {
 	}
 	want.StringData = nil
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := secrets.Get(ctx, want.Name, metav1.GetOptions{})
+		cur, err := secrets.Get(ctx, want.Name)
 		if apierrors.IsNotFound(err) {
-			_, err = secrets.Create(ctx, want, metav1.CreateOptions{})
+			_, err = secrets.Create(ctx, want)
 			if apierrors.IsAlreadyExists(err) {
 				return apierrors.NewConflict(corev1.Resource("secrets"), want.Name, err)
 			}
@@ -117,7 +123,7 @@ func (d *Driver) applySecret(ctx context.Context, want *corev1.Secret) error {
 		}
 		cur.Labels = want.Labels
 		cur.Data = want.Data
-		_, err = secrets.Update(ctx, cur, metav1.UpdateOptions{})
+		_, err = secrets.Update(ctx, cur.Name, cur)
 		return err
 	})
 	if err != nil && gantry.ErrorCode(err) == gantry.EINTERNAL {
@@ -129,11 +135,11 @@ func (d *Driver) applySecret(ctx context.Context, want *corev1.Secret) error {
 
 // applyService creates the Service or points its selector at slot.
 func (d *Driver) applyService(ctx context.Context, want *corev1.Service) error {
-	svcs := d.Client.CoreV1().Services(want.Namespace)
+	svcs := d.Client.services(want.Namespace)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := svcs.Get(ctx, want.Name, metav1.GetOptions{})
+		cur, err := svcs.Get(ctx, want.Name)
 		if apierrors.IsNotFound(err) {
-			_, err = svcs.Create(ctx, want, metav1.CreateOptions{})
+			_, err = svcs.Create(ctx, want)
 			if apierrors.IsAlreadyExists(err) {
 				return apierrors.NewConflict(corev1.Resource("services"), want.Name, err)
 			}
@@ -145,12 +151,13 @@ func (d *Driver) applyService(ctx context.Context, want *corev1.Service) error {
 		if err := owned(&cur.ObjectMeta); err != nil {
 			return err
 		}
-		if maps.Equal(cur.Spec.Selector, want.Spec.Selector) {
+		if maps.Equal(cur.Spec.Selector, want.Spec.Selector) && maps.Equal(cur.Labels, want.Labels) {
 			return nil
 		}
+		cur.Labels = want.Labels
 		cur.Spec.Selector = want.Spec.Selector
 		cur.Spec.Ports = want.Spec.Ports
-		_, err = svcs.Update(ctx, cur, metav1.UpdateOptions{})
+		_, err = svcs.Update(ctx, cur.Name, cur)
 		return err
 	})
 	if err != nil && gantry.ErrorCode(err) == gantry.EINTERNAL {
@@ -163,11 +170,11 @@ func (d *Driver) applyService(ctx context.Context, want *corev1.Service) error {
 // its Secret, and waits by watching until it is gone.
 func (d *Driver) deleteDeployment(ctx context.Context, ns, name string) error {
 	fg := metav1.DeletePropagationForeground
-	err := d.Client.AppsV1().Deployments(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg})
+	err := d.Client.deployments(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &fg})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return apiError(err, "delete deployment %s/%s", ns, name)
 	}
-	err = d.Client.CoreV1().Secrets(ns).Delete(ctx, name+"-env", metav1.DeleteOptions{})
+	err = d.Client.secrets(ns).Delete(ctx, name+"-env", metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return apiError(err, "delete secret %s/%s-env", ns, name)
 	}
@@ -190,10 +197,9 @@ func (d *Driver) slotDeployments(ctx context.Context, ref gantry.SlotRef) ([]app
 	sel := labels.SelectorFromSet(map[string]string{
 		LabelManagedBy: managedBy,
 		LabelApp:       labelValue(ref.App),
-		LabelEnv:       labelValue(ref.Env),
 		LabelSlot:      labelValue(ref.Slot),
 	})
-	list, err := d.Client.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	list, err := d.Client.deployments(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
 	if err != nil {
 		return nil, apiError(err, "list deployments of %s/%s slot %s", ref.App, ref.Env, ref.Slot)
 	}
@@ -203,7 +209,7 @@ func (d *Driver) slotDeployments(ctx context.Context, ref gantry.SlotRef) ([]app
 // podsOf lists the ready pods of a Deployment, oldest first, so that
 // instance i keeps naming the same pod while nothing changes.
 func (d *Driver) podsOf(ctx context.Context, dep *appsv1.Deployment) ([]corev1.Pod, error) {
-	list, err := d.Client.CoreV1().Pods(dep.Namespace).List(ctx, metav1.ListOptions{
+	list, err := d.Client.pods(dep.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: labels.SelectorFromSet(dep.Spec.Selector.MatchLabels).String(),
 	})
 	if err != nil {

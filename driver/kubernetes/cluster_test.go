@@ -16,7 +16,6 @@ import (
 	"github.com/gantry-dev/gantry/internal/k8stest"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8s "k8s.io/client-go/kubernetes"
 )
 
 var cluster *k8stest.Cluster
@@ -37,7 +36,7 @@ const waitTimeout = 90 * time.Second
 // server) whose environments all live in ns.
 func newDriver(t *testing.T, c *k8stest.Cluster, ns string) *kubernetes.Driver {
 	t.Helper()
-	client, err := k8s.NewForConfig(c.Config)
+	client, err := kubernetes.NewClient(c.Config)
 	if err != nil {
 		t.Fatal(err)
 	}

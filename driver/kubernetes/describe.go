@@ -28,7 +28,7 @@ func (d *Driver) describePods(ctx context.Context, ns string, dep *appsv1.Deploy
 	if dep == nil || dep.Spec.Selector == nil {
 		return ""
 	}
-	list, err := d.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{
+	list, err := d.Client.pods(ns).List(ctx, metav1.ListOptions{
 		LabelSelector: labels.SelectorFromSet(dep.Spec.Selector.MatchLabels).String(),
 	})
 	if err != nil {
@@ -125,7 +125,7 @@ func (d *Driver) warnings(ctx context.Context, pod *corev1.Pod) []corev1.Event {
 			"type":                corev1.EventTypeWarning,
 		}.String(),
 	}
-	events := d.Client.CoreV1().Events(pod.Namespace)
+	events := d.Client.events(pod.Namespace)
 	list, err := events.List(ctx, opts)
 	if err != nil {
 		return nil

@@ -10,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // handle is what the orchestrator persists per instance. The UID tells a
@@ -75,7 +74,7 @@ func (d *Driver) lookup(ctx context.Context, inst gantry.Instance) (*appsv1.Depl
 	if err != nil {
 		return nil, h, err
 	}
-	dep, err := d.Client.AppsV1().Deployments(h.Namespace).Get(ctx, h.Deployment, metav1.GetOptions{})
+	dep, err := d.Client.deployments(h.Namespace).Get(ctx, h.Deployment)
 	if apierrors.IsNotFound(err) {
 		return nil, h, nil
 	}
@@ -169,7 +168,7 @@ func (d *Driver) Logs(ctx context.Context, inst gantry.Instance, tail int, follo
 	if tail > 0 {
 		opts.TailLines = new(int64(tail))
 	}
-	rc, err := d.Client.CoreV1().Pods(h.Namespace).GetLogs(pods[h.Index].Name, opts).Stream(ctx)
+	rc, err := d.Client.podLogs(ctx, h.Namespace, pods[h.Index].Name, opts)
 	if err != nil {
 		return apiError(err, "logs of pod %s/%s", h.Namespace, pods[h.Index].Name)
 	}

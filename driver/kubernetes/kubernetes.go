@@ -2,7 +2,10 @@
 // OpenShift) cluster. An environment maps to a namespace, a slot to one
 // Deployment per service (<app>-<service>-<slot>), and blue-green traffic to
 // a Service per HTTP service whose selector names the active slot; a preview
-// Service selects the other slot.
+// Service selects the other slot. The environment's hosts are routing
+// objects it owns (Ingress, OpenShift Route or Gateway API HTTPRoute). An
+// environment is its namespace: objects are named and selected without the
+// environment's name, which a rename changes.
 //
 // It speaks to the API server only (client-go) and waits for rollouts by
 // watching Deployments. It must not build or push images (releases arrive as
@@ -24,7 +27,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8s "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -58,7 +60,7 @@ const (
 
 // Driver runs slots on a cluster. The zero value is not usable: set Client.
 type Driver struct {
-	Client k8s.Interface
+	Client *Client
 	// Namespace is the namespace of an environment whose runtime settings
 	// name none; empty means "<app>-<env>".
 	Namespace string
@@ -82,9 +84,9 @@ var (
 
 // New returns a driver for the cluster cfg points at.
 func New(cfg *rest.Config) (*Driver, error) {
-	c, err := k8s.NewForConfig(cfg)
+	c, err := NewClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
 	return &Driver{Client: c}, nil
 }
@@ -158,7 +160,13 @@ func previewName(app, service string) string { return dnsName(app + "-" + servic
 
 // stateName is the ConfigMap that records the active slot, so that an
 // environment of workers only (no Service to read it from) has one too.
-func stateName(app, env string) string { return dnsName("gantry-" + app + "-" + env) }
+// Like every object of an environment it is named without the
+// environment's name, which a rename changes: the namespace is the
+// environment's (one environment of an app per namespace).
+func stateName(app string) string { return dnsName("gantry-" + app) }
+
+// legacyStateName is where drivers before renames worked recorded it.
+func legacyStateName(app, env string) string { return dnsName("gantry-" + app + "-" + env) }
 
 var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
 
@@ -186,11 +194,12 @@ func labelValue(s string) string {
 }
 
 // slotLabels select the pods of one service in one slot; they are the
-// Deployment's (immutable) selector, so the release is not among them.
-func slotLabels(app, env, service, slot string) map[string]string {
+// Deployment's (immutable) selector, so neither the release nor the
+// environment's name (a rename changes it; the namespace is the
+// environment's) is among them.
+func slotLabels(app, service, slot string) map[string]string {
 	return map[string]string{
 		LabelApp:     labelValue(app),
-		LabelEnv:     labelValue(env),
 		LabelService: labelValue(service),
 		LabelSlot:    labelValue(slot),
 	}
@@ -201,9 +210,9 @@ func (d *Driver) ensureNamespace(ctx context.Context, ns string) error {
 	if !d.CreateNamespace {
 		return nil
 	}
-	_, err := d.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+	_, err := d.Client.namespaces().Create(ctx, &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{LabelManagedBy: managedBy}},
-	}, metav1.CreateOptions{})
+	})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return apiError(err, "create namespace %s", ns)
 	}

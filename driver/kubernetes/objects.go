@@ -16,7 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-const containerPortName = "http"
+const (
+	containerPortName = "http"
+	servicePort       = 80 // of the live and preview Services
+)
 
 // validate refuses a spec the cluster could only fail on later, before any
 // object is touched: the active slot stays as it is.
@@ -101,8 +104,9 @@ func secretObject(ns, name string, spec gantry.InstanceSpec, vars map[string]str
 }
 
 func objectLabels(spec gantry.InstanceSpec) map[string]string {
-	l := slotLabels(spec.App, spec.Env, spec.Service, spec.Slot)
+	l := slotLabels(spec.App, spec.Service, spec.Slot)
 	l[LabelManagedBy] = managedBy
+	l[LabelEnv] = labelValue(spec.Env)
 	l[LabelRelease] = labelValue(spec.ReleaseID)
 	return l
 }
@@ -155,7 +159,7 @@ func (d *Driver) deploymentObject(ns, name string, spec gantry.InstanceSpec, rep
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels, Annotations: annotations},
 		Spec: appsv1.DeploymentSpec{
 			Replicas:                &replicas,
-			Selector:                &metav1.LabelSelector{MatchLabels: slotLabels(spec.App, spec.Env, spec.Service, spec.Slot)},
+			Selector:                &metav1.LabelSelector{MatchLabels: slotLabels(spec.App, spec.Service, spec.Slot)},
 			ProgressDeadlineSeconds: &deadline,
 			RevisionHistoryLimit:    new(int32(2)),
 			Strategy: appsv1.DeploymentStrategy{
@@ -210,10 +214,10 @@ func serviceObject(ns, name, role string, spec gantry.InstanceSpec, slot string)
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
-			Selector: slotLabels(spec.App, spec.Env, spec.Service, slot),
+			Selector: slotLabels(spec.App, spec.Service, slot),
 			Ports: []corev1.ServicePort{{
 				Name:       containerPortName,
-				Port:       80,
+				Port:       servicePort,
 				TargetPort: intstr.FromString(containerPortName),
 				Protocol:   corev1.ProtocolTCP,
 			}},

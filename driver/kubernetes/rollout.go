@@ -9,10 +9,8 @@ import (
 	"github.com/gantry-dev/gantry"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
@@ -119,35 +117,14 @@ func deref[T any](p *T) T {
 }
 
 func (d *Driver) deploymentLW(ns, name string) cache.ListerWatcher {
-	fs := fields.OneTermEqualSelector("metadata.name", name).String()
-	deps := d.Client.AppsV1().Deployments(ns)
-	return &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = fs
-			return deps.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = fs
-			return deps.Watch(ctx, o)
-		},
-	}
+	return d.Client.deployments(ns).listWatch("", fields.OneTermEqualSelector("metadata.name", name).String())
 }
 
 // watchPods returns an error as soon as a pod of dep's current template is
 // stuck (image pull error, crash loop…), and nil when ctx ends.
 func (d *Driver) watchPods(ctx context.Context, ns string, dep *appsv1.Deployment) error {
 	sel := labels.SelectorFromSet(dep.Spec.Selector.MatchLabels).String()
-	pods := d.Client.CoreV1().Pods(ns)
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = sel
-			return pods.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = sel
-			return pods.Watch(ctx, o)
-		},
-	}
+	lw := d.Client.pods(ns).listWatch(sel, "")
 	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, nil, func(ev watch.Event) (bool, error) {
 		pod, ok := ev.Object.(*corev1.Pod)
 		if !ok || ev.Type == watch.Deleted || !currentTemplate(pod, dep) {

@@ -31,7 +31,7 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 	}
 	specs := make([]gantry.SlotServiceSpec, len(s.Services))
 	for i, svc := range s.Services {
-		svc.Spec.App, svc.Spec.Env, svc.Spec.Slot = s.App, s.Env, s.Slot
+		svc.Spec.App, svc.Spec.Env, svc.Spec.Slot, svc.Spec.Runtime = s.App, s.Env, s.Slot, s.Runtime
 		if s.ReleaseID != "" {
 			svc.Spec.ReleaseID = s.ReleaseID
 		}
@@ -81,14 +81,20 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 		insts = append(insts, more...)
 	}
 	if s.Slot != active {
+		var web []string
 		for _, svc := range specs {
 			if !svc.HTTP {
 				continue
 			}
+			web = append(web, svc.Spec.Service)
 			ns := d.namespace(s.Runtime, s.App, s.Env)
 			if err := d.applyService(ctx, serviceObject(ns, previewName(s.App, svc.Spec.Service), RolePreview, svc.Spec, s.Slot)); err != nil {
 				return nil, err
 			}
+		}
+		// Testers and verify checks reach the candidate by its preview hosts.
+		if err := d.applyRouting(ctx, s.SlotRef, hostService(web), RolePreview); err != nil {
+			return nil, err
 		}
 	}
 	return insts, nil
@@ -158,17 +164,25 @@ func (d *Driver) Switch(ctx context.Context, ref gantry.SlotRef) error {
 	}
 	ns := d.namespace(ref.Runtime, ref.App, ref.Env)
 	begin := d.now()
+	var web []string
 	for _, dep := range deps {
 		if dep.Annotations[AnnotationHTTP] != "true" {
 			continue
 		}
 		spec := gantry.InstanceSpec{App: ref.App, Env: ref.Env, Service: dep.Labels[LabelService]}
+		web = append(web, spec.Service)
 		if err := d.applyService(ctx, serviceObject(ns, serviceName(ref.App, spec.Service), RoleLive, spec, ref.Slot)); err != nil {
 			return err
 		}
 		if err := d.applyService(ctx, serviceObject(ns, previewName(ref.App, spec.Service), RolePreview, spec, gantry.OtherSlot(ref.Slot))); err != nil {
 			return err
 		}
+	}
+	// After the Services: the hosts reach the slot as soon as they exist.
+	// Under a new name (a rename), this claims the hosts; the old name's
+	// objects are released afterwards (ReleaseHosts).
+	if err := d.applyRouting(ctx, ref, hostService(web), RoleLive, RolePreview); err != nil {
+		return err
 	}
 	if err := d.setActive(ctx, ref); err != nil {
 		return err
@@ -180,9 +194,9 @@ func (d *Driver) Switch(ctx context.Context, ref gantry.SlotRef) error {
 // scale sets a Deployment's replicas; scaling down to zero remembers the
 // count for a later scale-up.
 func (d *Driver) scale(ctx context.Context, ns, name string, n int32) error {
-	deps := d.Client.AppsV1().Deployments(ns)
+	deps := d.Client.deployments(ns)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := deps.Get(ctx, name, metav1.GetOptions{})
+		cur, err := deps.Get(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -200,7 +214,7 @@ func (d *Driver) scale(ctx context.Context, ns, name string, n int32) error {
 			cur.Annotations[AnnotationInstances] = strconv.Itoa(int(remember))
 		}
 		cur.Spec.Replicas = &n
-		_, err = deps.Update(ctx, cur, metav1.UpdateOptions{})
+		_, err = deps.Update(ctx, cur.Name, cur)
 		return err
 	})
 	if err != nil && gantry.ErrorCode(err) == gantry.EINTERNAL {
@@ -214,7 +228,10 @@ func (d *Driver) scale(ctx context.Context, ns, name string, n int32) error {
 func (d *Driver) ActiveSlot(ctx context.Context, ref gantry.SlotRef) (string, error) {
 	app, env := ref.App, ref.Env
 	ns := d.namespace(ref.Runtime, app, env)
-	cm, err := d.Client.CoreV1().ConfigMaps(ns).Get(ctx, stateName(app, env), metav1.GetOptions{})
+	cm, err := d.Client.configMaps(ns).Get(ctx, stateName(app))
+	if apierrors.IsNotFound(err) {
+		cm, err = d.Client.configMaps(ns).Get(ctx, legacyStateName(app, env))
+	}
 	if apierrors.IsNotFound(err) {
 		return "", nil
 	}
@@ -226,17 +243,17 @@ func (d *Driver) ActiveSlot(ctx context.Context, ref gantry.SlotRef) (string, er
 
 func (d *Driver) setActive(ctx context.Context, ref gantry.SlotRef) error {
 	ns := d.namespace(ref.Runtime, ref.App, ref.Env)
-	cms := d.Client.CoreV1().ConfigMaps(ns)
-	name := stateName(ref.App, ref.Env)
+	cms := d.Client.configMaps(ns)
+	name := stateName(ref.App)
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := cms.Get(ctx, name, metav1.GetOptions{})
+		cur, err := cms.Get(ctx, name)
 		if apierrors.IsNotFound(err) {
 			_, err = cms.Create(ctx, &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
 					LabelManagedBy: managedBy, LabelApp: labelValue(ref.App), LabelEnv: labelValue(ref.Env),
 				}},
 				Data: map[string]string{activeKey: ref.Slot},
-			}, metav1.CreateOptions{})
+			})
 			if apierrors.IsAlreadyExists(err) {
 				return apierrors.NewConflict(corev1.Resource("configmaps"), name, err)
 			}
@@ -249,7 +266,11 @@ func (d *Driver) setActive(ctx context.Context, ref gantry.SlotRef) error {
 			cur.Data = map[string]string{}
 		}
 		cur.Data[activeKey] = ref.Slot
-		_, err = cms.Update(ctx, cur, metav1.UpdateOptions{})
+		if cur.Labels == nil {
+			cur.Labels = map[string]string{}
+		}
+		cur.Labels[LabelEnv] = labelValue(ref.Env)
+		_, err = cms.Update(ctx, cur.Name, cur)
 		return err
 	})
 	if err != nil && gantry.ErrorCode(err) == gantry.EINTERNAL {

@@ -33,22 +33,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// seed records an app and its image releases in a state directory, as an
-// outside CI's import would: the images exist only by digest (the cluster's
-// fake nodes run any image).
-func seed(t *testing.T, data, ns string, images map[string]string) {
-	t.Helper()
-	ctx := context.Background()
-	os.MkdirAll(data, 0o755)
-	db, err := sqlite.Open(ctx, filepath.Join(data, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.CreateApp(ctx, &gantry.App{Name: "shop", Repo: "/nonexistent"}); err != nil {
-		t.Fatal(err)
-	}
-	manifest := []byte(`app: shop
+// testManifest is the app of the blue-green test: test on the cluster.
+func testManifest(ns string) string {
+	return `app: shop
 services:
   web:
     docker: {dockerfile: Dockerfile}
@@ -60,7 +47,25 @@ environments:
     hosts: [test.shop.localhost]
     runtime: {driver: kubernetes, namespace: ` + ns + `}
     keep_warm: 10m
-`)
+`
+}
+
+// seed records an app and its image releases in a state directory, as an
+// outside CI's import would: the images exist only by digest (the cluster's
+// fake nodes run any image).
+func seed(t *testing.T, data, manifestText string, images map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	os.MkdirAll(data, 0o755)
+	db, err := sqlite.Open(ctx, filepath.Join(data, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.CreateApp(ctx, &gantry.App{Name: "shop", Repo: "/nonexistent"}); err != nil {
+		t.Fatal(err)
+	}
+	manifest := []byte(manifestText)
 	sum := sha256.Sum256(manifest)
 	for version, image := range images {
 		rel := &gantry.Release{ID: version, App: "shop", Version: version, Commit: strings.Repeat("a", 40), Manifest: manifest,
@@ -72,6 +77,101 @@ environments:
 	}
 }
 
+// gantryServer is the real binary serving a state directory against the
+// test cluster, and its CLI.
+type gantryServer struct {
+	t               *testing.T
+	c               *k8stest.Cluster
+	bin, work, data string
+	api, router     string
+	server          *exec.Cmd
+}
+
+// newServer builds the binary, seeds its state with the manifest's
+// releases and starts the server; it stops when the test ends.
+func newServer(t *testing.T, c *k8stest.Cluster, manifestText string, images map[string]string) *gantryServer {
+	t.Helper()
+	work := t.TempDir()
+	g := &gantryServer{t: t, c: c, work: work, bin: filepath.Join(work, "gantry"), data: filepath.Join(work, "state"), api: freeAddr(t), router: freeAddr(t)}
+	if out, err := exec.Command("go", "build", "-o", g.bin, "../../cmd/gantry").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	seed(t, g.data, manifestText, images)
+	g.start()
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(work, "server.log"))
+			t.Logf("server log:\n%s", b)
+		}
+	})
+	return g
+}
+
+func (g *gantryServer) start() {
+	t := g.t
+	g.server = exec.Command(g.bin, "server", "--data", g.data, "--listen", g.api, "--router", g.router, "--kubeconfig", g.c.Kubeconfig, "--kubernetes-progress-deadline", "15s",
+		"--secrets-key", filepath.Join(g.work, "secrets.key"), "--log-format", "text")
+	logf, _ := os.OpenFile(filepath.Join(g.work, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	g.server.Stdout, g.server.Stderr = logf, logf
+	if err := g.server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logf.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(g.data, "gantry.sock")); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server socket did not appear")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop interrupts the server and kills it if it has not exited after 30s
+// (a test that hangs says nothing; a killed server fails it with its log).
+func (g *gantryServer) stop() {
+	g.server.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { g.server.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		g.t.Error("the server did not stop within 30s of an interrupt: killed")
+		g.server.Process.Kill()
+		<-done
+	}
+	os.Remove(filepath.Join(g.data, "gantry.sock"))
+}
+
+// cli runs a gantry command and fails the test unless it exits want.
+func (g *gantryServer) cli(want int, args ...string) string {
+	t := g.t
+	t.Helper()
+	// Bounded: a command that hangs fails the test with the server's log.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, g.bin, args...)
+	cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+filepath.Join(g.data, "gantry.sock"))
+	out, err := cmd.CombinedOutput()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("gantry %s: no answer within 3 minutes\n%s", strings.Join(args, " "), out)
+	}
+	if code != want {
+		t.Fatalf("gantry %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
+	}
+	return string(out)
+}
+
 // TestBlueGreenOnKubernetes drives the gantry binary against a real
 // control plane: a deploy rolls out a slot's Deployment and points the
 // Service at it; a second deploy goes to the other slot and switches the
@@ -81,69 +181,12 @@ environments:
 func TestBlueGreenOnKubernetes(t *testing.T) {
 	c := k8stest.Need(t, cluster)
 	ns := c.Namespace(t, "shop")
-	work := t.TempDir()
-	bin := filepath.Join(work, "gantry")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/gantry").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	data := filepath.Join(work, "state")
-	seed(t, data, ns, map[string]string{
+	g := newServer(t, c, testManifest(ns), map[string]string{
 		"1.0.0": "registry.example/shop/web@sha256:" + strings.Repeat("1", 64),
 		"1.1.0": "registry.example/shop/web@sha256:" + strings.Repeat("2", 64),
 		"1.2.0": k8stest.NeverReadyImage,
 	})
-	api, router := freeAddr(t), freeAddr(t)
-	var server *exec.Cmd
-	start := func() {
-		server = exec.Command(bin, "server", "--data", data, "--listen", api, "--router", router, "--kubeconfig", c.Kubeconfig, "--kubernetes-progress-deadline", "15s",
-			"--secrets-key", filepath.Join(work, "secrets.key"), "--log-format", "text")
-		logf, _ := os.OpenFile(filepath.Join(work, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		server.Stdout, server.Stderr = logf, logf
-		if err := server.Start(); err != nil {
-			t.Fatal(err)
-		}
-		logf.Close()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			if _, err := os.Stat(filepath.Join(data, "gantry.sock")); err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("server socket did not appear")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	stop := func() {
-		server.Process.Signal(os.Interrupt)
-		server.Wait()
-		os.Remove(filepath.Join(data, "gantry.sock"))
-	}
-	start()
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(work, "server.log"))
-			t.Logf("server log:\n%s", b)
-		}
-	})
-	cli := func(want int, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+filepath.Join(data, "gantry.sock"))
-		out, err := cmd.CombinedOutput()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != want {
-			t.Fatalf("gantry %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
-		}
-		return string(out)
-	}
+	cli := g.cli
 	ctx := context.Background()
 	selector := func() string {
 		t.Helper()
@@ -184,8 +227,8 @@ func TestBlueGreenOnKubernetes(t *testing.T) {
 		t.Fatalf("after a failed rollout the Service selects slot %q, want blue\n%s", got, out)
 	}
 	// A restarted server re-attaches: the same objects, the same active slot.
-	stop()
-	start()
+	g.stop()
+	g.start()
 	status := cli(0, "status", "test")
 	if !strings.Contains(status, "1.0.0") || !strings.Contains(status, "active") {
 		t.Errorf("status after the restart:\n%s", status)

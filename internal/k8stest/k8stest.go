@@ -4,6 +4,9 @@
 // runtime). The binaries are built from the Go module proxy by
 // scripts/k8s-cluster.sh into a cache directory, once, and reused by every
 // later run; starting the cluster takes seconds.
+// The API server also serves the CustomResourceDefinitions of crds/
+// (OpenShift's Route and ImageStream, Gateway API's HTTPRoute), so the
+// objects Gantry writes to those APIs are validated by a real API server.
 //
 // A test package uses it from TestMain:
 //
@@ -218,6 +221,9 @@ func (c *Cluster) run(bin string) error {
 	}
 	if err := c.waitServiceAccount(ctx, "default"); err != nil {
 		return err
+	}
+	if err := c.installCRDs(ctx); err != nil {
+		return fmt.Errorf("custom resource definitions: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "k8stest: cluster ready in %s (%s)\n", time.Since(begin).Round(10*time.Millisecond), c.Dir)
 	return nil

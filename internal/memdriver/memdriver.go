@@ -57,6 +57,8 @@ type Call struct {
 	ReleaseID string
 	Addr      string
 	Handle    string
+	Namespace string // slot operations: the environment's runtime namespace
+	Hosts     string // switch: the hosts, comma-separated
 	Err       string
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,9 +22,22 @@ type Slots struct {
 	*Driver
 
 	smu    sync.Mutex
-	active map[string]string                  // app/env → slot
-	specs  map[gantry.SlotRef]gantry.SlotSpec // last spec per slot, to scale up again
-	insts  map[gantry.SlotRef][]gantry.Instance
+	active map[string]string           // app/env → slot
+	specs  map[slotKey]gantry.SlotSpec // last spec per slot, to scale up again
+	insts  map[slotKey][]gantry.Instance
+}
+
+// slotKey names a slot's workloads. As on Kubernetes, an environment with
+// a namespace is found by it, not by its name, which a rename changes.
+type slotKey struct{ app, env, slot string }
+
+func keyOf(r gantry.SlotRef) slotKey { return slotKey{r.App, envKey(r), r.Slot} }
+
+func envKey(r gantry.SlotRef) string {
+	if r.Runtime.Namespace != "" {
+		return "namespace " + r.Runtime.Namespace
+	}
+	return r.Env
 }
 
 var (
@@ -35,7 +49,7 @@ var (
 func NewSlots() *Slots {
 	d := New()
 	d.DriverName = "kubernetes"
-	return &Slots{Driver: d, active: map[string]string{}, specs: map[gantry.SlotRef]gantry.SlotSpec{}, insts: map[gantry.SlotRef][]gantry.Instance{}}
+	return &Slots{Driver: d, active: map[string]string{}, specs: map[slotKey]gantry.SlotSpec{}, insts: map[slotKey][]gantry.Instance{}}
 }
 
 func key(app, env string) string { return app + "/" + env }
@@ -54,8 +68,8 @@ func (s *Slots) StartSlot(ctx context.Context, spec gantry.SlotSpec) ([]gantry.I
 
 func (s *Slots) startSlot(ctx context.Context, spec gantry.SlotSpec) ([]gantry.Instance, error) {
 	s.smu.Lock()
-	old := s.insts[spec.SlotRef]
-	s.specs[spec.SlotRef] = spec
+	old := s.insts[keyOf(spec.SlotRef)]
+	s.specs[keyOf(spec.SlotRef)] = spec
 	s.smu.Unlock()
 	var out []gantry.Instance
 	for _, svc := range spec.Services {
@@ -85,7 +99,7 @@ func (s *Slots) startSlot(ctx context.Context, spec gantry.SlotSpec) ([]gantry.I
 
 func (s *Slots) saveInsts(ref gantry.SlotRef, insts []gantry.Instance) {
 	s.smu.Lock()
-	s.insts[ref] = insts
+	s.insts[keyOf(ref)] = insts
 	s.smu.Unlock()
 }
 
@@ -114,7 +128,7 @@ func ready(ctx context.Context, url string) error {
 // Switch points the environment's traffic at ref's slot, scaling it up
 // again from its last spec when it was scaled down.
 func (s *Slots) Switch(ctx context.Context, ref gantry.SlotRef) error {
-	c := Call{Op: "switch", App: ref.App, Env: ref.Env, Slot: ref.Slot}
+	c := Call{Op: "switch", App: ref.App, Env: ref.Env, Slot: ref.Slot, Namespace: ref.Runtime.Namespace, Hosts: strings.Join(ref.Hosts, ",")}
 	err := s.switchTo(ctx, ref)
 	if err != nil {
 		c.Err = err.Error()
@@ -125,8 +139,8 @@ func (s *Slots) Switch(ctx context.Context, ref gantry.SlotRef) error {
 
 func (s *Slots) switchTo(ctx context.Context, ref gantry.SlotRef) error {
 	s.smu.Lock()
-	live := len(s.insts[ref]) > 0
-	spec, known := s.specs[ref]
+	live := len(s.insts[keyOf(ref)]) > 0
+	spec, known := s.specs[keyOf(ref)]
 	s.smu.Unlock()
 	if !live {
 		if !known {
@@ -137,10 +151,20 @@ func (s *Slots) switchTo(ctx context.Context, ref gantry.SlotRef) error {
 		}
 	}
 	s.smu.Lock()
-	s.active[key(ref.App, ref.Env)] = ref.Slot
+	s.active[key(ref.App, envKey(ref))] = ref.Slot
+	s.active[key(ref.App, ref.Env)] = ref.Slot // for tests that ask by name
 	s.smu.Unlock()
 	return nil
 }
+
+// ReleaseHosts implements gantry.HostReleaser: it records the call
+// ("release-hosts", with the namespace and the name whose hosts go).
+func (s *Slots) ReleaseHosts(ctx context.Context, ref gantry.SlotRef) error {
+	s.record(Call{Op: "release-hosts", App: ref.App, Env: ref.Env, Namespace: ref.Runtime.Namespace})
+	return nil
+}
+
+var _ gantry.HostReleaser = (*Slots)(nil)
 
 // ActiveSlot reports the slot taking traffic ("" when none).
 func (s *Slots) ActiveSlot(ctx context.Context, ref gantry.SlotRef) (string, error) {
@@ -148,7 +172,7 @@ func (s *Slots) ActiveSlot(ctx context.Context, ref gantry.SlotRef) (string, err
 	s.record(Call{Op: "active-slot", App: app, Env: env})
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	return s.active[key(app, env)], nil
+	return s.active[key(app, envKey(ref))], nil
 }
 
 // StopSlot scales a slot down (forgetting it when remove); the active slot
@@ -163,10 +187,10 @@ func (s *Slots) StopSlot(ctx context.Context, ref gantry.SlotRef, remove bool) e
 		s.record(c)
 		return err
 	}
-	insts := s.insts[ref]
-	delete(s.insts, ref)
+	insts := s.insts[keyOf(ref)]
+	delete(s.insts, keyOf(ref))
 	if remove {
-		delete(s.specs, ref)
+		delete(s.specs, keyOf(ref))
 	}
 	s.smu.Unlock()
 	for _, inst := range insts {
@@ -181,7 +205,12 @@ func (s *Slots) StopSlot(ctx context.Context, ref gantry.SlotRef, remove bool) e
 func (s *Slots) SlotInstances(app, env, slot string) []gantry.Instance {
 	s.smu.Lock()
 	defer s.smu.Unlock()
-	out := append([]gantry.Instance(nil), s.insts[gantry.SlotRef{App: app, Env: env, Slot: slot}]...)
+	var out []gantry.Instance
+	for k, spec := range s.specs { // by the name the slot was last started under
+		if spec.App == app && spec.Env == env && spec.Slot == slot {
+			out = append(out, s.insts[k]...)
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
 	return out
 }
