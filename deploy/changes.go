@@ -21,14 +21,16 @@ import (
 // every service, since it is verified and switched as a whole, and the
 // journal says which services changed.
 
-// instanceConfig fingerprints how an instance of s runs art with vars.
-// Gantry's own variables (its version, commit and the siblings'
-// addresses) are left out: they follow from the rest.
-func instanceConfig(art gantry.Artifact, s *gantry.Service, vars map[string]string) string {
+// instanceConfig fingerprints how an instance of s runs art, at the
+// service's version, with vars. The version counts because an app may read
+// it (GANTRY_VERSION) from one artifact built for several versions; Gantry's
+// other variables (its commit and the siblings' addresses) are left out:
+// they follow from the rest.
+func instanceConfig(art gantry.Artifact, s *gantry.Service, version string, vars map[string]string) string {
 	run := *s
 	run.Build, run.Docker, run.Order = nil, nil, 0 // how it was built or rolled out is not how it runs
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n", art.Digest)
+	fmt.Fprintf(h, "%s\n%s\n", art.Digest, version)
 	b, _ := json.Marshal(run)
 	h.Write(b)
 	keys := make([]string, 0, len(vars))
@@ -58,7 +60,7 @@ func (o *Orchestrator) serviceChanges(env *gantry.Environment, slot *gantry.Slot
 		running[inst.Service] = append(running[inst.Service], inst)
 	}
 	for _, s := range m.ServicesInOrder() {
-		want := instanceConfig(rel.Artifacts[s.Name], s, vars)
+		want := instanceConfig(rel.Artifacts[s.Name], s, rel.ServiceVersion(s.Name), vars)
 		same := len(running[s.Name]) == s.Instances
 		for _, inst := range running[s.Name] {
 			same = same && inst.Config == want
@@ -106,7 +108,7 @@ func (o *Orchestrator) unchangedStep(ctx context.Context, r *run, op *op, env *g
 	if err != nil {
 		return nil, err
 	}
-	if len(changed) == 0 && len(gone) == 0 && o.sameMigrations(ctx, env.App, active.ReleaseID, op.rel) {
+	if len(changed) == 0 && len(gone) == 0 && o.sameMigrations(ctx, env.App, active.ReleaseID, op.rel) && !o.contractWaits(ctx, env, op.m) {
 		keep := map[string]bool{}
 		for _, k := range kept {
 			keep[k] = true
@@ -140,4 +142,23 @@ func (o *Orchestrator) sameMigrations(ctx context.Context, app, running string, 
 		return false
 	}
 	return cur.Artifacts[gantry.MigrationsArtifact].Digest == rel.Artifacts[gantry.MigrationsArtifact].Digest
+}
+
+// contractWaits says whether a migration waits for its contract on a slot
+// that still needs the old schema: a deploy of the same release then
+// replaces that slot, so that the contract runs, rather than leaving
+// everything as it is.
+func (o *Orchestrator) contractWaits(ctx context.Context, env *gantry.Environment, m *gantry.Manifest) bool {
+	if o.Databases == nil || m.Database == nil || m.Database.AppMigrates() {
+		return false
+	}
+	b, err := o.migBinding(env, m)
+	if err != nil || b == nil {
+		return false
+	}
+	st, err := o.Databases.Status(ctx, *b)
+	if err != nil || st.Active == "" {
+		return false
+	}
+	return gantry.OldSchemaSlot(env, st.ActiveRelease) != nil
 }

@@ -36,17 +36,22 @@ func stepMessages(t *testing.T, h *Harness, id int64) string {
 }
 
 // TestDeployLeavesUnchangedRunning: a deploy that would start every
-// service as it runs starts nothing; with the restart strategy only the
-// services whose artifact or configuration changed are restarted, and the
-// journal names those left running; a blue-green candidate says what
-// changed.
+// service as it runs (same artifact, same version of the service, same
+// configuration) starts nothing; with the restart strategy only the
+// services whose artifact, own version or configuration changed are
+// restarted, and the journal names those left running; a blue-green
+// candidate says what changed. A service without a version of its own has
+// the release's: a new release version restarts it, since the instance is
+// told its version.
 func TestDeployLeavesUnchangedRunning(t *testing.T) {
 	h := NewHarness(t, Options{})
 	app := routedApp()
 	all := []string{"web", "api", "admin", "jobs"}
-	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Same: all})
-	v1b := h.MustRelease(t, app, Rel{Version: "1.0.1", Same: all}) // a rebuild: same artifacts
-	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Same: []string{"web", "admin", "jobs"}})
+	own := map[string]string{"web": "3.0.0", "api": "2.0.0", "admin": "1.4.0", "jobs": "1.0.0"}
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Same: all, Versions: own})
+	v1b := h.MustRelease(t, app, Rel{Version: "1.0.1", Same: all, Versions: own}) // a rebuild: same artifacts and services' versions
+	own2 := map[string]string{"web": "3.0.0", "api": "2.1.0", "admin": "1.4.0", "jobs": "1.0.0"}
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Same: []string{"web", "admin", "jobs"}, Versions: own2})
 	h.MustDeploy(t, "shop", "test", v1)
 	before, started := handles(h, "test"), h.Driver.Started()
 
@@ -84,11 +89,20 @@ func TestDeployLeavesUnchangedRunning(t *testing.T) {
 	// A changed variable changes every service.
 	vars := app
 	vars.Envs = []Env{{Name: "test", Vars: "{LOG_LEVEL: debug}"}, {Name: "prod", PromoteFrom: "test"}}
-	v3 := h.MustRelease(t, vars, Rel{Version: "1.1.1", Same: all})
+	v3 := h.MustRelease(t, vars, Rel{Version: "1.1.1", Same: all, Versions: own2})
 	started = h.Driver.Started()
 	d = h.MustDeploy(t, "shop", "test", v3)
 	if got := h.Driver.Started() - started; got != 4 {
 		t.Errorf("a changed variable started %d instances, want 4", got)
 	}
 	_ = d
+
+	// A new release version restarts a service that has no version of its
+	// own, even with the same artifact: its instances are told the version.
+	v4 := h.MustRelease(t, vars, Rel{Version: "1.2.0", Same: all})
+	started = h.Driver.Started()
+	h.MustDeploy(t, "shop", "test", v4)
+	if got := h.Driver.Started() - started; got != 4 {
+		t.Errorf("a new release version started %d instances, want 4", got)
+	}
 }

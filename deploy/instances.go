@@ -22,7 +22,7 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 	}
 	configs := map[string]string{}
 	for _, svc := range services {
-		configs[svc.Name] = instanceConfig(rel.Artifacts[svc.Name], svc, vars)
+		configs[svc.Name] = instanceConfig(rel.Artifacts[svc.Name], svc, rel.ServiceVersion(svc.Name), vars)
 	}
 	for k, v := range extra {
 		vars[k] = v

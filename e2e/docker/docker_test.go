@@ -36,6 +36,7 @@ type stack struct {
 	work, data, api   string
 	denv              *dockertest.Env
 	server            *exec.Cmd
+	apps              []string // added with `gantry app add`: their containers go at cleanup
 }
 
 func startStack(t *testing.T, denv *dockertest.Env) *stack {
@@ -52,6 +53,7 @@ func startStack(t *testing.T, denv *dockertest.Env) *stack {
 			b, _ := os.ReadFile(filepath.Join(work, "server.log"))
 			t.Logf("server log:\n%s", b)
 		}
+		st.removeContainers(t)
 	})
 	return st
 }
@@ -83,6 +85,9 @@ func (st *stack) start(t *testing.T) {
 // cli runs the gantry CLI against the stack; wantCode is its exit code.
 func (st *stack) cli(t *testing.T, wantCode int, args ...string) string {
 	t.Helper()
+	if len(args) >= 3 && args[0] == "app" && args[1] == "add" {
+		st.apps = append(st.apps, args[2])
+	}
 	cmd := exec.Command(st.bin, args...)
 	cmd.Env = append(os.Environ(), "GANTRY_SERVER="+st.sock)
 	out, err := cmd.CombinedOutput()
@@ -197,4 +202,26 @@ environments:
 	}
 	cli("env", "delete", "prod", "--force")
 	cli("env", "delete", "test", "--force")
+}
+
+// removeContainers removes the containers of the stack's apps, whatever a
+// test left running (the server keeps instances across its stops), so that
+// the next test on the engine starts from none.
+func (st *stack) removeContainers(t *testing.T) {
+	for _, app := range st.apps {
+		ps := exec.Command("docker", "ps", "-aq", "--filter", "label=gantry.app="+app)
+		ps.Env = append(os.Environ(), "DOCKER_HOST="+st.denv.Engine.Host)
+		out, err := ps.Output()
+		if err != nil {
+			t.Logf("docker ps: %v", err)
+			continue
+		}
+		if ids := strings.Fields(string(out)); len(ids) > 0 {
+			rm := exec.Command("docker", append([]string{"rm", "-f"}, ids...)...)
+			rm.Env = ps.Env
+			if out, err := rm.CombinedOutput(); err != nil {
+				t.Logf("docker rm: %v\n%s", err, out)
+			}
+		}
+	}
 }
