@@ -189,10 +189,25 @@ func TestLeaderFailoverOnPostgres(t *testing.T) {
 	}
 
 	// A leader frozen at the switch is deposed; revived, it cannot write.
+	// The deploy is sent once the leader leads, and again if it was
+	// refused because the lease looked lapsed for a moment (as
+	// deployUntilDeath does): only a deploy that reached the leader freezes
+	// it.
+	c.leading(leader, 15*time.Second)
 	c.crashAt("stop:deploy:switch:started")
 	prev := latestDeployment(t, follower)
 	done := make(chan int, 1)
-	go func() { _, _, code := runCLI(t, follower.TCP, "deploy", "test", "--release", "1.1.0"); done <- code }()
+	go func() {
+		for try := 0; ; try++ {
+			_, errs, code := runCLI(t, follower.TCP, "deploy", "test", "--release", "1.1.0")
+			if code != 0 && try < 5 && (strings.Contains(errs, "does not run deployments") || strings.Contains(errs, "no server holds the lease")) {
+				time.Sleep(time.Second)
+				continue
+			}
+			done <- code
+			return
+		}
+	}()
 	d := waitRecovered(t, follower, prev, 30*time.Second)
 	before := len(d.Steps)
 	leader.cmd.Process.Signal(syscall.SIGCONT)
