@@ -66,7 +66,8 @@ func secretVars(t *testing.T, c *k8stest.Cluster, ns, service, slotName string) 
 // TestDiscoveryAndPersist: every pod of a slot is told the slot's own
 // Service of each http sibling, before and after a switch; a persistent
 // directory is one ReadWriteMany claim of the environment, mounted by the
-// pods of both slots, kept when a slot's workloads are removed.
+// pods of both slots, kept when a slot's workloads are removed, deleted by
+// a purge.
 func TestDiscoveryAndPersist(t *testing.T) {
 	c := k8stest.Need(t, cluster)
 	ns := c.Namespace(t, "shop-model")
@@ -143,5 +144,17 @@ func TestDiscoveryAndPersist(t *testing.T) {
 	}
 	if _, err := c.Client.CoreV1().Services(ns).Get(ctx, "model-api-blue", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("slot blue's Service of api after its removal: %v, want not found", err)
+	}
+
+	// gantry env delete --purge: the claim goes (once no pod mounts it,
+	// by the API server's protection of claims in use).
+	if err := d.PurgePersist(ctx, gantry.SlotRef{App: "model", Env: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := c.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim.Name, metav1.GetOptions{})
+	if err == nil && gone.DeletionTimestamp == nil {
+		t.Errorf("after PurgePersist the claim is still there, not being deleted")
+	} else if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 )
 
 // Persistent directories (services.<service>.persist) are one
@@ -20,7 +21,8 @@ import (
 // The claim asks for ReadWriteMany, since the pods of both slots (and of
 // a rolling update) mount it at once, on any node. It is created once and
 // never changed nor deleted by the driver: a deploy, a switch, a rollback
-// and a deletion of the environment's workloads keep it.
+// and a deletion of the environment's workloads keep it; only PurgePersist
+// (gantry env delete --purge) deletes it.
 
 // DefaultPersistSize is the storage a claim asks for when the driver's
 // PersistSize is empty.
@@ -114,4 +116,23 @@ func mountPersist(pod *corev1.PodSpec, spec gantry.InstanceSpec) {
 		c := &pod.Containers[0]
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: volumeName(name), MountPath: spec.Persist[name]})
 	}
+}
+
+// PurgePersist deletes the claims of the environment's persistent
+// directories, and with them (by the storage class's reclaim policy) their
+// data: gantry env delete --purge.
+func (d *Driver) PurgePersist(ctx context.Context, ref gantry.SlotRef) error {
+	ns := d.namespace(ref.Runtime, ref.App, ref.Env)
+	sel := labels.SelectorFromSet(map[string]string{LabelManagedBy: managedBy, LabelApp: labelValue(ref.App)}).String() + "," + LabelPersist
+	list, err := d.Client.claims(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return apiError(err, "list claims of %s/%s", ref.App, ref.Env)
+	}
+	for _, c := range list.Items {
+		if err := d.Client.claims(ns).Delete(ctx, c.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return apiError(err, "delete claim %s/%s", ns, c.Name)
+		}
+		d.logger().Info("kubernetes: claim deleted", "namespace", ns, "claim", c.Name)
+	}
+	return nil
 }
