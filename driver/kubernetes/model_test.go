@@ -3,7 +3,9 @@ package kubernetes_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/k8stest"
@@ -156,5 +158,30 @@ func TestDiscoveryAndPersist(t *testing.T) {
 		t.Errorf("after PurgePersist the claim is still there, not being deleted")
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
+	}
+}
+
+// TestUnboundClaimFailsRollout: on a cluster whose storage cannot give the
+// claim a ReadWriteMany volume (here: no provisioner, no volume) the
+// candidate's pods are never scheduled, and StartSlot fails at the
+// progress deadline naming the unbound claim; the active slot keeps
+// serving.
+func TestUnboundClaimFailsRollout(t *testing.T) {
+	c := k8stest.Need(t, cluster)
+	ns := c.Namespace(t, "shop-unbound")
+	d := newDriver(t, c, ns)
+	blue := webSpec(imageV1, "rel-1")
+	MustStartSlot(t, d, slot("unbound", "test", "blue", "rel-1", blue))
+	MustSwitch(t, d, gantry.SlotRef{App: "unbound", Env: "test", Slot: "blue"})
+
+	d.ProgressDeadline = 3 * time.Second
+	green := webSpec(imageV2, "rel-2")
+	green.Spec.Persist = map[string]string{"uploads": "/var/lib/gantry/persist/uploads"}
+	_, err := d.StartSlot(ctxFor(t), slot("unbound", "test", "green", "rel-2", green))
+	if gantry.ErrorCode(err) != gantry.EFAILED || !strings.Contains(err.Error(), "unbound immediate PersistentVolumeClaims") {
+		t.Fatalf("StartSlot(green) = %v, want EFAILED naming the unbound PersistentVolumeClaims", err)
+	}
+	if got := selectorSlot(t, c, ns, "unbound-web"); got != "blue" {
+		t.Errorf("live Service selects %q after the failed candidate, want blue", got)
 	}
 }
