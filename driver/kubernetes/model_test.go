@@ -169,19 +169,15 @@ func TestDiscoveryAndPersist(t *testing.T) {
 func TestUnboundClaimFailsRollout(t *testing.T) {
 	c := k8stest.Need(t, cluster)
 	ns := c.Namespace(t, "shop-unbound")
-	d := newDriver(t, c, ns)
-	blue := webSpec(imageV1, "rel-1")
-	MustStartSlot(t, d, slot("unbound", "test", "blue", "rel-1", blue))
-	MustSwitch(t, d, gantry.SlotRef{App: "unbound", Env: "test", Slot: "blue"})
+	blueIPs := activeBlue(t, c, ns, "unbound")
 
+	d := newDriver(t, c, ns)
 	d.ProgressDeadline = 3 * time.Second
 	green := webSpec(imageV2, "rel-2")
 	green.Spec.Persist = map[string]string{"uploads": "/var/lib/gantry/persist/uploads"}
-	_, err := d.StartSlot(ctxFor(t), slot("unbound", "test", "green", "rel-2", green))
+	_, err := d.StartSlot(ctxFor(t), slot("unbound", "prod", "green", "rel-2", green))
 	if gantry.ErrorCode(err) != gantry.EFAILED || !strings.Contains(err.Error(), "unbound immediate PersistentVolumeClaims") {
 		t.Fatalf("StartSlot(green) = %v, want EFAILED naming the unbound PersistentVolumeClaims", err)
 	}
-	if got := selectorSlot(t, c, ns, "unbound-web"); got != "blue" {
-		t.Errorf("live Service selects %q after the failed candidate, want blue", got)
-	}
+	checkUntouched(t, c, ns, "unbound", blueIPs)
 }
