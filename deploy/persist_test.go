@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -117,5 +118,24 @@ func TestPersistOnSlotRuntime(t *testing.T) {
 	}
 	if len(slots) != 2 {
 		t.Errorf("slots running = %v, want both (the previous one warm)", slots)
+	}
+}
+
+// TestPersistCloneOnSlotRuntime: a clone with --with-data on a runtime that
+// keeps the directories itself (Kubernetes claims) does not copy them, and
+// its journal says so.
+func TestPersistCloneOnSlotRuntime(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := App{Name: "shop", Services: []Svc{{Name: "web", Persist: "[uploads]"}}, Envs: []Env{{Name: "test", Runtime: "kubernetes"}}}
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v1.ID, Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", WithData: true, Actor: "dev"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps := h.Steps(t, d.ID); !slices.Contains(steps, "files") {
+		t.Errorf("journal %v lacks the files step that says the claims are not copied", steps)
 	}
 }
