@@ -390,7 +390,7 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 		return err
 	}
 	if req.Purge {
-		return o.purgePersist(env)
+		return o.purgePersist(ctx, drv, env)
 	}
 	return nil
 }

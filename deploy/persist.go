@@ -146,8 +146,18 @@ func copyFile(from, to string, mode fs.FileMode) (int64, error) {
 	return n, err
 }
 
-// purgePersist removes env's persistent directories.
-func (o *Orchestrator) purgePersist(env *gantry.Environment) error {
+// persistPurger is a runtime that keeps persistent directories of its
+// own (Kubernetes: PersistentVolumeClaims) and removes them when told.
+type persistPurger interface {
+	PurgePersist(ctx context.Context, ref gantry.SlotRef) error
+}
+
+// purgePersist removes env's persistent directories: the runtime's own,
+// when drv keeps them, else the server's.
+func (o *Orchestrator) purgePersist(ctx context.Context, drv gantry.Driver, env *gantry.Environment) error {
+	if p, ok := drv.(persistPurger); ok {
+		return p.PurgePersist(ctx, slotRef(env, ""))
+	}
 	if env.DataID == "" || o.PersistRoot == "" {
 		return nil
 	}

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,15 +95,47 @@ func TestPersistentDirectories(t *testing.T) {
 	}
 }
 
-// TestPersistRefusedOnSlotRuntime: a runtime that switches slots itself
-// (Kubernetes) has no persistent directories yet: a release that declares
-// one is refused with what is missing, and nothing starts.
-func TestPersistRefusedOnSlotRuntime(t *testing.T) {
+// TestPersistOnSlotRuntime: a runtime that switches slots itself
+// (Kubernetes) is no longer refused a persistent directory: each instance
+// of both slots is told the same path inside its container, which the
+// runtime mounts from the environment's volume.
+func TestPersistOnSlotRuntime(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := App{Name: "shop", Services: []Svc{{Name: "web", Persist: "[uploads]"}}, Envs: []Env{{Name: "test", Runtime: "kubernetes"}}}
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		rel := h.MustRelease(t, app, Rel{Version: v, Images: true})
+		if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: rel.ID, Actor: "dev"}, nil); err != nil {
+			t.Fatalf("deploy %s: %v", v, err)
+		}
+	}
+	running := h.Slots.RunningIn("shop", "test")
+	slots := map[string]bool{}
+	for _, r := range running {
+		slots[r.Slot] = true
+		if got, want := r.Vars["GANTRY_PERSIST_UPLOADS"], "/var/lib/gantry/persist/uploads"; got != want {
+			t.Errorf("slot %s: GANTRY_PERSIST_UPLOADS=%q, want %q", r.Slot, got, want)
+		}
+	}
+	if len(slots) != 2 {
+		t.Errorf("slots running = %v, want both (the previous one warm)", slots)
+	}
+}
+
+// TestPersistCloneOnSlotRuntime: a clone with --with-data on a runtime that
+// keeps the directories itself (Kubernetes claims) does not copy them, and
+// its journal says so.
+func TestPersistCloneOnSlotRuntime(t *testing.T) {
 	h := NewHarness(t, Options{})
 	app := App{Name: "shop", Services: []Svc{{Name: "web", Persist: "[uploads]"}}, Envs: []Env{{Name: "test", Runtime: "kubernetes"}}}
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
-	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v1.ID, Actor: "dev"}, nil)
-	if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), "persistent directories (uploads)") {
-		t.Fatalf("deploy = %v, want EINVALID naming the persistent directory", err)
+	if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v1.ID, Actor: "dev"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	d, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", WithData: true, Actor: "dev"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps := h.Steps(t, d.ID); !slices.Contains(steps, "files") {
+		t.Errorf("journal %v lacks the files step that says the claims are not copied", steps)
 	}
 }

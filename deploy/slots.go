@@ -13,6 +13,24 @@ import (
 // ($PORT): the pod has its own network, so one port serves every instance.
 const slotPort = 8080
 
+// slotPersistRoot is where a container of a slot-driven runtime finds its
+// persistent directories: the runtime mounts the environment's volume of
+// each (a PersistentVolumeClaim on Kubernetes) at <root>/<name>.
+const slotPersistRoot = "/var/lib/gantry/persist"
+
+// slotPersist maps svc's persistent directories to their paths inside its
+// containers.
+func slotPersist(svc *gantry.Service) map[string]string {
+	if len(svc.Persist) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(svc.Persist))
+	for _, name := range svc.Persist {
+		out[name] = slotPersistRoot + "/" + name
+	}
+	return out
+}
+
 // slotDriver returns the environment's driver when it switches traffic
 // itself, a slot at a time (Kubernetes), instead of through Gantry's router.
 func (o *Orchestrator) slotDriver(spec *gantry.EnvironmentSpec) (gantry.SlotDriver, bool) {
@@ -49,6 +67,11 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 	if err := r.step(ctx, "verify-artifacts", "", func() (string, error) { return o.verifyArtifacts(ctx, rel) }); err != nil {
 		return err
 	}
+	if op.clone != nil && op.clone.files {
+		_ = r.step(ctx, "files", "", func() (string, error) {
+			return fmt.Sprintf("not copied: on the %s runtime persistent directories are the new environment's own claims, which start empty", spec.Runtime.Driver), nil
+		})
+	}
 	slot := gantry.SlotBlue
 	inPlace := false
 	if a := env.ActiveSlot(); a != nil {
@@ -71,12 +94,11 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		if !ok || art.Kind != gantry.ArtifactImage {
 			return gantry.Errorf(gantry.EINVALID, "service %s of release %s is not an image: the %s runtime runs images by digest", svc.Name, rel.ID, spec.Runtime.Driver)
 		}
-		if len(svc.Persist) > 0 {
-			return gantry.Errorf(gantry.EINVALID, "service %s declares persistent directories (%s), which the %s runtime does not provide yet", svc.Name, strings.Join(svc.Persist, ", "), spec.Runtime.Driver)
-		}
+		persist := slotPersist(svc)
 		s.Services = append(s.Services, gantry.SlotServiceSpec{
 			Spec: gantry.InstanceSpec{App: env.App, Env: env.Name, Slot: slot, Service: svc.Name, ReleaseID: rel.ID,
-				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime, Vars: serviceVars(vars, rel, svc, nil)},
+				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime,
+				Vars: serviceVars(vars, rel, svc, persist), Persist: persist},
 			Instances: svc.Instances, HTTP: svc.HTTP,
 		})
 		names = append(names, fmt.Sprintf("%s×%d", svc.Name, svc.Instances))

@@ -37,6 +37,9 @@ func (d *Driver) applyDeployment(ctx context.Context, spec gantry.InstanceSpec, 
 	if err := d.applySecret(ctx, secretObject(ns, name, spec, vars)); err != nil {
 		return nil, err
 	}
+	if err := d.ensureClaims(ctx, ns, spec); err != nil {
+		return nil, err
+	}
 	deps := d.Client.deployments(ns)
 	var out *appsv1.Deployment
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {

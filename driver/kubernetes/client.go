@@ -162,6 +162,7 @@ type (
 	secretsAPI     = objects[corev1.Secret, corev1.SecretList, *corev1.Secret, *corev1.SecretList]
 	configMapsAPI  = objects[corev1.ConfigMap, corev1.ConfigMapList, *corev1.ConfigMap, *corev1.ConfigMapList]
 	namespacesAPI  = objects[corev1.Namespace, corev1.NamespaceList, *corev1.Namespace, *corev1.NamespaceList]
+	claimsAPI      = objects[corev1.PersistentVolumeClaim, corev1.PersistentVolumeClaimList, *corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList]
 )
 
 func (c *Client) deployments(ns string) deploymentsAPI {
@@ -173,6 +174,9 @@ func (c *Client) services(ns string) servicesAPI     { return servicesAPI{c.core
 func (c *Client) secrets(ns string) secretsAPI       { return secretsAPI{c.core, ns, "secrets"} }
 func (c *Client) configMaps(ns string) configMapsAPI { return configMapsAPI{c.core, ns, "configmaps"} }
 func (c *Client) namespaces() namespacesAPI          { return namespacesAPI{c.core, "", "namespaces"} }
+func (c *Client) claims(ns string) claimsAPI {
+	return claimsAPI{c.core, ns, "persistentvolumeclaims"}
+}
 
 // podLogs streams a pod's log.
 func (c *Client) podLogs(ctx context.Context, ns, pod string, opts *corev1.PodLogOptions) (io.ReadCloser, error) {

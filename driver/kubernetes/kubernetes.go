@@ -72,7 +72,14 @@ type Driver struct {
 	ProgressDeadline time.Duration
 	// ImagePullSecret, when set, is named in every pod.
 	ImagePullSecret string
-	Logger          *slog.Logger
+	// StorageClass is the storage class of the claims of persistent
+	// directories; empty: the cluster's default class. It must provide
+	// ReadWriteMany volumes (see docs/kubernetes.md).
+	StorageClass string
+	// PersistSize is the storage each claim asks for; empty means
+	// DefaultPersistSize.
+	PersistSize string
+	Logger      *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

@@ -46,6 +46,9 @@ func validate(spec gantry.InstanceSpec) error {
 	if spec.Port < 0 || spec.Port > 65535 {
 		return gantry.Errorf(gantry.EINVALID, "kubernetes: port %d out of range", spec.Port)
 	}
+	if err := validatePersist(spec); err != nil {
+		return err
+	}
 	_, err := spec.Environ(nil)
 	return err
 }
@@ -144,6 +147,7 @@ func (d *Driver) deploymentObject(ns, name string, spec gantry.InstanceSpec, rep
 		// Pods do not need to talk to the API server.
 		AutomountServiceAccountToken: new(false),
 	}
+	mountPersist(&pod, spec)
 	if d.ImagePullSecret != "" {
 		pod.ImagePullSecrets = []corev1.LocalObjectReference{{Name: d.ImagePullSecret}}
 	}

@@ -30,8 +30,10 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 		return nil, gantry.Errorf(gantry.EINVALID, "kubernetes: slot %s of %s/%s has no services", s.Slot, s.App, s.Env)
 	}
 	specs := make([]gantry.SlotServiceSpec, len(s.Services))
+	discovery := discoveryVars(s.App, s.Slot, s.Services)
 	for i, svc := range s.Services {
 		svc.Spec.App, svc.Spec.Env, svc.Spec.Slot, svc.Spec.Runtime = s.App, s.Env, s.Slot, s.Runtime
+		svc.Spec.Vars = withDiscovery(svc.Spec.Vars, discovery)
 		if s.ReleaseID != "" {
 			svc.Spec.ReleaseID = s.ReleaseID
 		}
@@ -46,6 +48,19 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 	active, err := d.ActiveSlot(ctx, s.SlotRef)
 	if err != nil {
 		return nil, err
+	}
+	// The slot's own Services first: discovery names them, so a pod that
+	// calls a sibling as soon as it starts finds the name.
+	for _, svc := range specs {
+		if svc.HTTP {
+			ns := d.namespace(s.Runtime, s.App, s.Env)
+			if err := d.ensureNamespace(ctx, ns); err != nil {
+				return nil, err
+			}
+			if err := d.applyService(ctx, slotServiceObject(ns, svc.Spec)); err != nil {
+				return nil, err
+			}
+		}
 	}
 	deps := make([]*appsv1.Deployment, len(specs))
 	for i, svc := range specs {
@@ -295,6 +310,9 @@ func (d *Driver) StopSlot(ctx context.Context, ref gantry.SlotRef, remove bool) 
 	for _, dep := range deps {
 		if remove {
 			err = d.deleteDeployment(ctx, dep.Namespace, dep.Name)
+			if err == nil && dep.Annotations[AnnotationHTTP] == "true" {
+				err = d.deleteSlotService(ctx, dep.Namespace, slotServiceName(ref.App, dep.Labels[LabelService], ref.Slot))
+			}
 		} else {
 			err = d.scale(ctx, dep.Namespace, dep.Name, 0)
 		}
