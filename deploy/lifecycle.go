@@ -106,6 +106,11 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 		if err := o.copyData(ctx, r, c.copy, c.postCopy); err != nil {
 			return o.undoClone(ctx, r, op, err)
 		}
+		// Kept with the environment: env delete drops what Gantry created.
+		c.dst.DatabaseCopy = c.copy.made
+		if err := o.saveEnv(ctx, c.dst); err != nil {
+			return o.undoClone(ctx, r, op, err)
+		}
 	} else if p := c.dst.Preview; p != nil && p.Database {
 		if err := o.createPreviewDatabase(ctx, r, c.dst, op.m); err != nil {
 			return err
@@ -368,6 +373,12 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 		return err
 	}
 	defer o.Store.ReleaseLock(context.WithoutCancel(ctx), req.App, req.Env, req.Actor, true)
+	var copied *gantry.DatabaseBinding
+	if !req.KeepData {
+		if copied, err = o.copiedDatabase(ctx, env); err != nil {
+			return err
+		}
+	}
 	if err := o.removeRoutes(ctx, req.App, req.Env, nil); err != nil {
 		return err
 	}
@@ -383,8 +394,15 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 			return err
 		}
 	}
-	if err := o.dropPreviewDatabase(ctx, env); err != nil {
-		return err
+	if !req.KeepData {
+		if err := o.dropPreviewDatabase(ctx, env); err != nil {
+			return err
+		}
+		if copied != nil {
+			if err := o.Databases.DiscardCopy(ctx, env.DatabaseCopy, *copied); err != nil {
+				return err
+			}
+		}
 	}
 	if err := o.Store.DeleteEnvironment(ctx, req.App, req.Env); err != nil {
 		return err
