@@ -15,11 +15,7 @@ import (
 // to is never dropped.
 func TestEnvDeleteDropsTheClonesDatabase(t *testing.T) {
 	h := NewHarness(t, Options{})
-	cloneSource(t, h)
-	for _, name := range []string{"API_KEY", "MAIL_PASSWORD"} {
-		h.mustSecret(t, "shop", "testnew", name)
-	}
-	clone := gantry.CloneRequest{App: "shop", Src: "prod", Dst: "testnew", Actor: "dev", WithData: true}
+	clone := cloneWithData(t, h)
 	del := gantry.DeleteEnvironmentRequest{App: "shop", Env: "testnew", Force: true, Actor: "dev"}
 	prod, url := h.DBURL("shop", "prod"), h.DBURL("shop", "testnew")
 	mustClone := func(wantCreated bool) {
@@ -81,4 +77,55 @@ func TestEnvDeleteDropsTheClonesDatabase(t *testing.T) {
 	if a := h.MustEnv(t, "shop", "testnew").ActiveSlot(); a == nil || len(a.Instances) == 0 {
 		t.Error("the refused delete stopped testnew first")
 	}
+}
+
+// cloneWithData serves prod (cloneSource), sets testnew's secrets and
+// returns the clone of prod into testnew with its data.
+func cloneWithData(t *testing.T, h *Harness) gantry.CloneRequest {
+	t.Helper()
+	cloneSource(t, h)
+	for _, name := range []string{"API_KEY", "MAIL_PASSWORD"} {
+		h.mustSecret(t, "shop", "testnew", name)
+	}
+	return gantry.CloneRequest{App: "shop", Src: "prod", Dst: "testnew", Actor: "dev", WithData: true}
+}
+
+// TestCloneInterruptedByACrashIsRemovedAtRecovery: a clone --with-data
+// the server's crash interrupted after its copy, before the new
+// environment served, is removed at recovery as a failed clone is (its
+// instances, route, database copy, the environment), so that the same
+// clone command runs again.
+func TestCloneInterruptedByACrashIsRemovedAtRecovery(t *testing.T) {
+	h := NewHarness(t, Options{})
+	clone := cloneWithData(t, h)
+	h.CrashAt(t, "switch", gantry.StepStarted, func() {
+		h.O.Clone(h.Ctx, clone, nil)
+	})
+	url := h.DBURL("shop", "testnew")
+	if !h.DB.Exists(url) {
+		t.Fatal("the clone crashed before it copied the database")
+	}
+	o := h.NewOrchestrator()
+	if err := o.Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Store.FindEnvironment(h.Ctx, "shop", "testnew"); gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		t.Errorf("testnew after recovery: %v; want it removed", err)
+	}
+	if h.DB.Exists(url) {
+		t.Error("testnew's database copy is still there after recovery")
+	}
+	if len(h.Serving(t, "shop", "testnew")) != 0 {
+		t.Error("the router still serves testnew")
+	}
+	ds, _ := h.Store.ListDeployments(h.Ctx, gantry.DeploymentFilter{App: "shop", Env: "testnew", Limit: 1})
+	if len(ds) != 1 || ds[0].State != gantry.DeploymentRecovered || !strings.Contains(ds[0].Error, "removed the environment and its database copy") {
+		t.Errorf("the interrupted clone's record: %+v", ds)
+	}
+	h.MustNoLock(t, "shop", "testnew")
+	h.O = o
+	if _, err := h.O.Clone(h.Ctx, clone, nil); err != nil {
+		t.Fatalf("the same clone after recovery: %v", err)
+	}
+	h.MustConsistent(t, "shop", "testnew")
 }
