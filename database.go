@@ -2,6 +2,7 @@ package gantry
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"time"
@@ -176,6 +177,39 @@ type Snapshot struct {
 	SchemaVersion string    `json:"schema_version,omitempty"`
 	Size          int64     `json:"size"`
 	CreatedAt     time.Time `json:"created_at"`
+	// Writes is the database's write counter when the snapshot was taken
+	// (rows inserted, updated and deleted in the app's tables, from the
+	// server's cumulative statistics); nil when it could not be read.
+	// WritesSince compares it with the counter now.
+	Writes *WriteCount `json:"writes,omitempty"`
+}
+
+// WriteCount is a reading of a database's cumulative write counter.
+type WriteCount struct {
+	Rows int64 `json:"rows"`
+	// Epoch changes when the counters are reset (PostgreSQL's stats_reset):
+	// a difference across two epochs means nothing.
+	Epoch string `json:"epoch,omitempty"`
+}
+
+// WritesSince is the number of rows written since a snapshot, as
+// "about N" (the server's statistics lag by about a second); Known is
+// false when it cannot be told (the counters were reset, or the snapshot
+// predates their recording).
+type WritesSince struct {
+	Rows  int64
+	Known bool
+}
+
+// String says it for a person: "about 12 rows" or "an unknown number of rows".
+func (w WritesSince) String() string {
+	switch {
+	case !w.Known:
+		return "an unknown number of rows"
+	case w.Rows == 1:
+		return "about 1 row"
+	}
+	return fmt.Sprintf("about %d rows", w.Rows)
 }
 
 // Database copy methods.
@@ -240,6 +274,9 @@ type DatabaseChanger interface {
 	// failed after it: the database when Copy created it, else everything
 	// in it, so that the clone can run again.
 	DiscardCopy(ctx context.Context, rec *CopyRecord, to DatabaseBinding) error
+	// WritesSince counts the rows written in b's database since snap was
+	// taken (what restoring it would lose), from the counter it recorded.
+	WritesSince(ctx context.Context, b DatabaseBinding, snap *Snapshot) (WritesSince, error)
 
 	// Fingerprint is a digest of the app's schema (tables, columns, types,
 	// constraints, indexes; Gantry's own bookkeeping excluded): for apps

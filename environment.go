@@ -44,9 +44,13 @@ type Environment struct {
 	// ClonedFrom records the environment this one was cloned from.
 	ClonedFrom string `json:"cloned_from,omitempty"`
 	// Preview is set on a preview environment of a branch or merge request.
-	Preview   *Preview  `json:"preview,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Preview *Preview `json:"preview,omitempty"`
+	// DatabaseCopy is the copy of the source's database a clone --with-data
+	// made for this environment; Created says Gantry created the database,
+	// which env delete then drops (unless --keep-data).
+	DatabaseCopy *CopyRecord `json:"database_copy,omitempty"`
+	CreatedAt    time.Time   `json:"created_at"`
+	UpdatedAt    time.Time   `json:"updated_at"`
 }
 
 // Slot is blue or green inside an environment, running one release.
@@ -148,6 +152,11 @@ func (e *Environment) InUTC() *Environment {
 		p := *e.Preview
 		p.ExpiresAt = p.ExpiresAt.UTC()
 		c.Preview = &p
+	}
+	if e.DatabaseCopy != nil {
+		d := *e.DatabaseCopy
+		d.StartedAt = d.StartedAt.UTC()
+		c.DatabaseCopy = &d
 	}
 	if e.Slots == nil {
 		return &c

@@ -105,8 +105,11 @@ type DeleteEnvironmentRequest struct {
 	Force bool   `json:"force,omitempty"`
 	// Purge also removes the environment's persistent directories
 	// (services.<service>.persist), which a delete otherwise keeps.
-	Purge bool   `json:"purge,omitempty"`
-	Actor string `json:"actor"`
+	Purge bool `json:"purge,omitempty"`
+	// KeepData keeps the database Gantry created for the environment (a
+	// clone's copy, a preview's), which a delete otherwise drops.
+	KeepData bool   `json:"keep_data,omitempty"`
+	Actor    string `json:"actor"`
 }
 
 // WorkflowService runs the environment lifecycle and approvals (package deploy).

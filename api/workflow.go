@@ -99,7 +99,7 @@ func (s *Server) deleteEnvironment(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	req := gantry.DeleteEnvironmentRequest{App: r.PathValue("app"), Env: r.PathValue("env"), Force: r.URL.Query().Get("force") == "true", Purge: r.URL.Query().Get("purge") == "true", Actor: actor(r)}
+	req := gantry.DeleteEnvironmentRequest{App: r.PathValue("app"), Env: r.PathValue("env"), Force: r.URL.Query().Get("force") == "true", Purge: r.URL.Query().Get("purge") == "true", KeepData: r.URL.Query().Get("keep_data") == "true", Actor: actor(r)}
 	if err := wf.DeleteEnvironment(r.Context(), req); err != nil {
 		s.fail(w, r, err)
 		return

@@ -25,7 +25,7 @@ func (c *Client) Rename(ctx context.Context, req gantry.RenameRequest, progress 
 
 // DeleteEnvironment deletes an environment, keeping its history.
 func (c *Client) DeleteEnvironment(ctx context.Context, req gantry.DeleteEnvironmentRequest) error {
-	return c.do(ctx, http.MethodDelete, envPath(req.App, req.Env)+"?force="+strconv.FormatBool(req.Force)+"&purge="+strconv.FormatBool(req.Purge), nil, nil)
+	return c.do(ctx, http.MethodDelete, envPath(req.App, req.Env)+"?force="+strconv.FormatBool(req.Force)+"&purge="+strconv.FormatBool(req.Purge)+"&keep_data="+strconv.FormatBool(req.KeepData), nil, nil)
 }
 
 // Approve approves a release for an environment.

@@ -77,6 +77,13 @@ func (c *Changer) snapshotLocked(ctx context.Context, b gantry.DatabaseBinding, 
 		return nil, err
 	}
 	now := c.now()
+	// The counter is read before the dump: a write during it counts as
+	// one since, which is what a restore of this snapshot could lose.
+	var writes *gantry.WriteCount
+	if db, err := openDB(b); err == nil {
+		writes, _ = writeCount(ctx, db)
+		db.Close()
+	}
 	name := now.Format("20060102T150405.000Z") + "-" + strings.Trim(slugRE.ReplaceAllString(reason, "-"), "-")
 	name = strings.Replace(name, ".", "", 1) // keep the name free of the first dot: .json is ours
 	dir := filepath.Join(b.SnapshotDir, name)
@@ -85,7 +92,7 @@ func (c *Changer) snapshotLocked(ctx context.Context, b gantry.DatabaseBinding, 
 		os.RemoveAll(dir)
 		return nil, gantry.Errorf(gantry.EFAILED, "snapshot of %s/%s: %v", b.App, b.Env, err)
 	}
-	s := &gantry.Snapshot{Name: name, App: b.App, Env: b.Env, Reason: reason, CreatedAt: now, Size: dirSize(dir)}
+	s := &gantry.Snapshot{Name: name, App: b.App, Env: b.Env, Reason: reason, CreatedAt: now, Size: dirSize(dir), Writes: writes}
 	if db, err := openDB(b); err == nil {
 		s.SchemaVersion, _ = c.schemaVersion(ctx, b, db)
 		db.Close()

@@ -15,6 +15,7 @@ type appRestore struct {
 	b    *gantry.DatabaseBinding
 	snap string
 	at   time.Time
+	meta *gantry.Snapshot // nil when the snapshot is not listed
 }
 
 // gateAppSchema is the schema gate for an app that migrates itself: the
@@ -59,21 +60,25 @@ func (o *Orchestrator) gateAppSchema(ctx context.Context, op *op, b *gantry.Data
 		return refuse(GateSchema, "", "release %s ran on schema %s of %q, which is now %s, and no snapshot of its schema is recorded",
 			op.rel.Version, shortFP(ran.After), op.env, shortFP(fp))
 	}
-	at := o.snapshotTime(ctx, b, left)
+	meta := o.snapshotOf(ctx, b, left.Snapshot)
+	at := left.At
+	if meta != nil {
+		at = meta.CreatedAt
+	}
 	by := left.ReleaseID
 	if rel, err := o.Store.FindRelease(ctx, op.app, left.ReleaseID); err == nil {
 		by = rel.Version
 	}
 	if op.force && op.kind == gantry.KindRollback {
-		op.appRestore = &appRestore{b: b, snap: left.Snapshot, at: at}
+		op.appRestore = &appRestore{b: b, snap: left.Snapshot, at: at, meta: meta}
 		return nil
 	}
 	cmd := fmt.Sprintf("gantry rollback %s --force", op.env)
 	if op.kind != gantry.KindRollback || !op.flip && op.current.ActiveSlot() != nil && op.rel.ID != o.standbyRelease(op.current) {
 		cmd = fmt.Sprintf("gantry rollback %s --to %s --force", op.env, op.rel.ID)
 	}
-	return refuse(GateSchema, fmt.Sprintf("%s (restores snapshot %s taken at %s, %s ago; the writes since are lost)",
-		cmd, left.Snapshot, at.UTC().Format(time.RFC3339), o.now().Sub(at).Round(time.Second)),
+	return refuse(GateSchema, fmt.Sprintf("%s (restores snapshot %s taken at %s, %s ago; %s written since would be lost)",
+		cmd, left.Snapshot, at.UTC().Format(time.RFC3339), o.now().Sub(at).Round(time.Second), o.writesSince(ctx, b, meta)),
 		"release %s ran on schema %s of %q; release %s migrated it to %s, after snapshot %s",
 		op.rel.Version, shortFP(ran.After), op.env, by, shortFP(left.After), left.Snapshot)
 }
@@ -115,17 +120,52 @@ func (o *Orchestrator) standbyRelease(env *gantry.Environment) string {
 	return ""
 }
 
-// snapshotTime is when the snapshot a ledger row names was taken: what a
-// restore loses is every write since.
-func (o *Orchestrator) snapshotTime(ctx context.Context, b *gantry.DatabaseBinding, rec *gantry.MigrationRecord) time.Time {
+// snapshotOf is the snapshot named name, as the changer lists it (when
+// it was taken, its write counter); nil when it is not listed.
+func (o *Orchestrator) snapshotOf(ctx context.Context, b *gantry.DatabaseBinding, name string) *gantry.Snapshot {
 	if snaps, err := o.Databases.Snapshots(ctx, *b); err == nil {
 		for _, s := range snaps {
-			if s.Name == rec.Snapshot {
-				return s.CreatedAt
+			if s.Name == name {
+				return s
 			}
 		}
 	}
-	return rec.At
+	return nil
+}
+
+// contractSnapshot is the snapshot a forced rollback across the last
+// contract restores (the one taken before it), as the changer's Rollback
+// finds it; nil when there is none.
+func (o *Orchestrator) contractSnapshot(ctx context.Context, b *gantry.DatabaseBinding) *gantry.Snapshot {
+	recs, err := o.Databases.Ledger(ctx, *b)
+	if err != nil {
+		return nil
+	}
+	for i := len(recs) - 1; i >= 0; i-- {
+		switch recs[i].Phase {
+		case gantry.PhaseContract:
+			if recs[i].Snapshot == "" {
+				return nil
+			}
+			return o.snapshotOf(ctx, b, recs[i].Snapshot)
+		case gantry.PhaseExpand, gantry.PhaseRollback, gantry.PhaseRestore, gantry.PhaseCopy:
+			return nil
+		}
+	}
+	return nil
+}
+
+// writesSince says how many rows were written since snap, what restoring
+// it loses: "about 12 rows", or "an unknown number of rows".
+func (o *Orchestrator) writesSince(ctx context.Context, b *gantry.DatabaseBinding, snap *gantry.Snapshot) gantry.WritesSince {
+	if snap == nil {
+		return gantry.WritesSince{}
+	}
+	w, err := o.Databases.WritesSince(ctx, *b, snap)
+	if err != nil {
+		return gantry.WritesSince{}
+	}
+	return w
 }
 
 // restoreAppSnapshot is a forced rollback's first step for an app that
@@ -160,10 +200,11 @@ func (o *Orchestrator) restoreAppSnapshot(ctx context.Context, r *run, op *op) (
 		if mig.before, err = o.Databases.Fingerprint(ctx, *ar.b); err != nil {
 			return "", err
 		}
+		lost := o.writesSince(ctx, ar.b, ar.meta)
 		if _, err := o.Databases.Restore(ctx, *ar.b, ar.snap); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("restored %s; the writes since %s (%s) are gone", ar.snap, ar.at.UTC().Format(time.RFC3339), o.now().Sub(ar.at).Round(time.Second)), nil
+		return fmt.Sprintf("restored %s; lost %s written since %s (%s ago)", ar.snap, lost, ar.at.UTC().Format(time.RFC3339), o.now().Sub(ar.at).Round(time.Second)), nil
 	})
 	if err != nil {
 		release()

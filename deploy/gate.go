@@ -197,10 +197,12 @@ func (o *Orchestrator) gateSchema(ctx context.Context, op *op) error {
 	}
 	allowed := ""
 	if strings.Contains(plan.Reason, "predates") {
-		allowed = fmt.Sprintf("gantry rollback %s --force (restores the database's snapshot from before the change; writes since are lost)", op.env)
+		cmd := fmt.Sprintf("gantry rollback %s --force", op.env)
 		if op.kind != gantry.KindRollback {
-			allowed = fmt.Sprintf("gantry rollback %s --to %s --force (restores the database's snapshot from before the change; writes since are lost)", op.env, op.rel.ID)
+			cmd = fmt.Sprintf("gantry rollback %s --to %s --force", op.env, op.rel.ID)
 		}
+		allowed = fmt.Sprintf("%s (restores the database's snapshot from before the change; %s written since would be lost)",
+			cmd, o.writesSince(ctx, b, o.contractSnapshot(ctx, b)))
 	}
 	return refuse(GateSchema, allowed, "release %s and the database of %q do not fit: %s", op.rel.Version, op.env, plan.Reason)
 }

@@ -106,6 +106,11 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 		if err := o.copyData(ctx, r, c.copy, c.postCopy); err != nil {
 			return o.undoClone(ctx, r, op, err)
 		}
+		// Kept with the environment: env delete drops what Gantry created.
+		c.dst.DatabaseCopy = c.copy.made
+		if err := o.saveEnv(ctx, c.dst); err != nil {
+			return o.undoClone(ctx, r, op, err)
+		}
 	} else if p := c.dst.Preview; p != nil && p.Database {
 		if err := o.createPreviewDatabase(ctx, r, c.dst, op.m); err != nil {
 			return err
@@ -137,31 +142,65 @@ func (o *Orchestrator) undoClone(ctx context.Context, r *run, op *op, cause erro
 		made = "the environment and its database copy"
 	}
 	err = r.step(wctx, "remove-clone", fmt.Sprintf("%s did not come up: removing %s, so that the clone can run again", op.env, made), func() (string, error) {
-		drv, err := o.driver(&env.Spec)
-		if err != nil {
-			return "", err
-		}
-		for _, s := range env.Slots {
-			if len(s.Instances) > 0 {
-				if err := o.stopSlot(wctx, env, drv, s, op.m); err != nil {
-					return "", err
-				}
+		return "", o.removeClone(wctx, env, func() error {
+			if cp := op.clone.copy; cp != nil && cp.made != nil {
+				return o.Databases.DiscardCopy(wctx, cp.made, *cp.to)
 			}
-		}
-		if err := o.removeRoutes(wctx, op.app, op.env, nil); err != nil {
-			return "", err
-		}
-		if cp := op.clone.copy; cp != nil && cp.made != nil {
-			if err := o.Databases.DiscardCopy(wctx, cp.made, *cp.to); err != nil {
-				return "", err
-			}
-		}
-		return "", o.Store.DeleteEnvironment(wctx, op.app, op.env)
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("%w (and the clone could not be removed: %s; remove it with gantry env delete %s --force)", cause, gantry.ErrorMessage(err), op.env)
 	}
 	return cause
+}
+
+// removeClone stops a clone's instances, removes its route, then its
+// database copy (discard), then the environment, keeping its history.
+func (o *Orchestrator) removeClone(ctx context.Context, env *gantry.Environment, discard func() error) error {
+	drv, err := o.driver(&env.Spec)
+	if err != nil {
+		return err
+	}
+	for _, s := range env.Slots {
+		if len(s.Instances) > 0 {
+			if err := o.stopSlot(ctx, env, drv, s, o.manifestOfRelease(ctx, env.App, s.ReleaseID)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := o.removeRoutes(ctx, env.App, env.Name, nil); err != nil {
+		return err
+	}
+	if err := discard(); err != nil {
+		return err
+	}
+	return o.Store.DeleteEnvironment(ctx, env.App, env.Name)
+}
+
+// removeInterruptedClone is the recovery of a clone a crash interrupted
+// before its environment served: it is removed as a failed clone is, its
+// database copy included when the clone recorded one it created, so that
+// the same clone command can run again.
+func (o *Orchestrator) removeInterruptedClone(ctx context.Context, env *gantry.Environment) (string, error) {
+	copied, err := o.copiedDatabase(ctx, env)
+	if err != nil {
+		return "", err
+	}
+	made := "the environment"
+	if copied != nil {
+		made = "the environment and its database copy"
+	}
+	err = o.removeClone(ctx, env, func() error {
+		if copied != nil {
+			return o.Databases.DiscardCopy(ctx, env.DatabaseCopy, *copied)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("the clone %s did not come up: removed %s, so that the clone can run again", env.Name, made), nil
 }
 
 // sourceHostsIn warns of the variables a clone copies that name one of
@@ -368,6 +407,12 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 		return err
 	}
 	defer o.Store.ReleaseLock(context.WithoutCancel(ctx), req.App, req.Env, req.Actor, true)
+	var copied *gantry.DatabaseBinding
+	if !req.KeepData {
+		if copied, err = o.copiedDatabase(ctx, env); err != nil {
+			return err
+		}
+	}
 	if err := o.removeRoutes(ctx, req.App, req.Env, nil); err != nil {
 		return err
 	}
@@ -383,8 +428,15 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 			return err
 		}
 	}
-	if err := o.dropPreviewDatabase(ctx, env); err != nil {
-		return err
+	if !req.KeepData {
+		if err := o.dropPreviewDatabase(ctx, env); err != nil {
+			return err
+		}
+		if copied != nil {
+			if err := o.Databases.DiscardCopy(ctx, env.DatabaseCopy, *copied); err != nil {
+				return err
+			}
+		}
 	}
 	if err := o.Store.DeleteEnvironment(ctx, req.App, req.Env); err != nil {
 		return err

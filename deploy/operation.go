@@ -259,11 +259,16 @@ func (o *Orchestrator) roll(ctx context.Context, r *run, op *op) error {
 func (o *Orchestrator) rollBackSchemaFirst(ctx context.Context, r *run, op *op) error {
 	b := op.dbRollbackFirst
 	err := r.step(ctx, "db-rollback", "forced: "+op.rel.Version+" predates the schema", func() (string, error) {
+		snap := o.contractSnapshot(ctx, b)
+		lost := o.writesSince(ctx, b, snap)
 		rec, err := o.Databases.Rollback(ctx, *b, gantry.RollbackOptions{Force: true})
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s %s; the writes since the snapshot are gone", rec.Phase, rec.Migration), nil
+		if snap == nil {
+			return fmt.Sprintf("%s %s; the writes since the snapshot are gone", rec.Phase, rec.Migration), nil
+		}
+		return fmt.Sprintf("%s %s; lost %s written since snapshot %s", rec.Phase, rec.Migration, lost, snap.Name), nil
 	})
 	if err != nil {
 		return refuse(GateSchema, "", "the database could not be rolled back for %s: %s", op.rel.Version, gantry.ErrorMessage(err))

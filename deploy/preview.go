@@ -48,3 +48,31 @@ func (o *Orchestrator) dropPreviewDatabase(ctx context.Context, env *gantry.Envi
 	}
 	return p.DropDatabase(ctx, gantry.DatabaseBinding{App: env.App, Env: env.Name, URL: url})
 }
+
+// copiedDatabase is the database a clone --with-data created for an
+// environment that is being deleted, to drop once it is stopped (nil:
+// none). Only one Gantry created (a copy into a database that was there
+// is left), and never one another environment of the app is bound to (its
+// source's, a template's): that is refused before anything stops.
+func (o *Orchestrator) copiedDatabase(ctx context.Context, env *gantry.Environment) (*gantry.DatabaseBinding, error) {
+	if env.DatabaseCopy == nil || !env.DatabaseCopy.Created || o.Databases == nil {
+		return nil, nil
+	}
+	url, ok := o.secretValue(env.App, env.Name, DatabaseURLSecret)
+	if !ok {
+		return nil, gantry.Errorf(gantry.EINVALID, "%s: its %s secret is gone, so the database copied for it cannot be found to drop; --keep-data deletes the environment alone", env.Name, DatabaseURLSecret)
+	}
+	envs, err := o.Store.ListEnvironments(ctx, env.App)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range envs {
+		if e.Name == env.Name {
+			continue
+		}
+		if other, ok := o.secretValue(env.App, e.Name, DatabaseURLSecret); ok && other == url {
+			return nil, gantry.Errorf(gantry.EINVALID, "%s: its %s is also %s's; not dropping it (--keep-data deletes the environment alone)", env.Name, DatabaseURLSecret, e.Name)
+		}
+	}
+	return &gantry.DatabaseBinding{App: env.App, Env: env.Name, URL: url}, nil
+}

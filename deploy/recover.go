@@ -47,7 +47,12 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 			for _, d := range interrupted {
 				held.writes = held.writes || (d.Env == env.Name && d.Strategy == gantry.StrategyMaintenance)
 			}
-			outcome, err := o.reconcile(ctx, env, held)
+			var outcome string
+			if interruptedClone(interrupted, env) {
+				outcome, err = o.removeInterruptedClone(ctx, env)
+			} else {
+				outcome, err = o.reconcile(ctx, env, held)
+			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("recover %s/%s: %w", env.App, env.Name, err))
 				outcome = "recovery failed: " + err.Error()
@@ -92,6 +97,19 @@ func (o *Orchestrator) Recover(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// interruptedClone says a clone of env was interrupted before env served.
+func interruptedClone(interrupted []*gantry.Deployment, env *gantry.Environment) bool {
+	if env.ActiveSlot() != nil {
+		return false
+	}
+	for _, d := range interrupted {
+		if d.Env == env.Name && d.Kind == gantry.KindClone {
+			return true
+		}
+	}
+	return false
 }
 
 // reconcile makes one environment consistent and describes the result.

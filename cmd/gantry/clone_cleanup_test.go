@@ -15,7 +15,8 @@ import (
 // PostgreSQL. A clone of prod with data names every secret testnew lacks
 // before it makes anything; a clone whose release then fails its checks
 // on testnew (made to fail there) removes testnew and the database it copied; the same command
-// then succeeds, and the copy's journal names the schema version.
+// then succeeds, and the copy's journal names the schema version; env
+// delete drops the copy, and the clone runs once more.
 func TestCloneWithDataCleansUp(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "fail-verify")
 	s, urls := helloWithDatabase(t, func(m string) string {
@@ -64,6 +65,13 @@ func TestCloneWithDataCleansUp(t *testing.T) {
 	if d := lastDeployment(t, s, "testnew"); !journalHas(d, "copy-data", "at schema version 01_users") {
 		t.Errorf("the copy's journal does not name the schema version: %+v", d.Steps)
 	}
+
+	// Miniflux: after env delete testnew, the copy stayed and a retry
+	// refused to copy over it. Now the delete drops what the clone created.
+	mustCLI(t, s.APIURL, "env", "delete", "testnew", "--force")
+	mustGone(t, s, urls["prod"], "after env delete")
+	mustCLI(t, s.APIURL, "env", "clone", "prod", "testnew", "--with-data")
+	wantVersion(t, s.RouterURL, "testnew.hello.localhost", "1.1.0")
 }
 
 // mustGone checks that testnew exists neither as an environment nor as a

@@ -93,9 +93,9 @@ func newEnvCmd(m *Main) *cobra.Command {
 	renameCmd.Flags().StringVar(&displace, "displace-to", "", "when NEW exists, rename it to this name first")
 	renameCmd.Flags().StringVar(&renameBreakGlass, "break-glass", "", "rename through a freeze window; the reason is recorded")
 
-	var force, purge bool
+	var force, purge, keepData bool
 	deleteCmd := &cobra.Command{
-		Use:   "delete NAME [--force] [--purge]",
+		Use:   "delete NAME [--force] [--purge] [--keep-data]",
 		Short: "Delete an environment, keeping its history (refused while it takes traffic, unless --force)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -104,18 +104,22 @@ func newEnvCmd(m *Main) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := c.DeleteEnvironment(cmd.Context(), gantry.DeleteEnvironmentRequest{App: app, Env: args[0], Force: force, Purge: purge}); err != nil {
+			if err := c.DeleteEnvironment(cmd.Context(), gantry.DeleteEnvironmentRequest{App: app, Env: args[0], Force: force, Purge: purge, KeepData: keepData}); err != nil {
 				return err
 			}
 			kept := "its history and its persistent directories are kept"
 			if purge {
 				kept = "its history is kept, its persistent directories are removed"
 			}
+			if keepData {
+				kept += "; its database is kept"
+			}
 			return m.output(map[string]string{"env": args[0], "status": "deleted"}, func(w io.Writer) { fmt.Fprintf(w, "%s deleted; %s\n", args[0], kept) })
 		},
 	}
 	deleteCmd.Flags().BoolVar(&force, "force", false, "stop the environment's instances and delete it even while it takes traffic")
 	deleteCmd.Flags().BoolVar(&purge, "purge", false, "also remove the environment's persistent directories (services.<service>.persist), which are kept otherwise")
+	deleteCmd.Flags().BoolVar(&keepData, "keep-data", false, "keep the database Gantry created for the environment (by clone --with-data, or for a preview), which is dropped otherwise")
 	cmd.AddCommand(cloneCmd, renameCmd, deleteCmd)
 	return cmd
 }

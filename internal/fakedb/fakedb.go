@@ -56,6 +56,7 @@ type snapshot struct {
 
 type database struct {
 	st        state
+	writes    gantry.WriteCount // the app's writes (Write), by epoch (ResetStats)
 	ledger    []*gantry.MigrationRecord
 	snapshots []*snapshot
 }
@@ -245,6 +246,8 @@ func (c *Changer) snapshotLocked(b gantry.DatabaseBinding, d *database, reason s
 	c.seq++
 	s := &snapshot{Snapshot: gantry.Snapshot{Name: fmt.Sprintf("snap-%d", c.seq), App: b.App, Env: b.Env, Reason: reason,
 		SchemaVersion: last(d.st.applied), CreatedAt: c.now()}, st: d.st.clone()}
+	w := d.writes
+	s.Writes = &w
 	d.snapshots = append(d.snapshots, s)
 	return s
 }

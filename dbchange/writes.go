@@ -1,0 +1,52 @@
+package dbchange
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/gantry-dev/gantry"
+)
+
+// writeCount reads the database's cumulative count of rows inserted,
+// updated and deleted in the app's tables. It is the database's total
+// (which keeps the writes of tables dropped since, as a destructive
+// migration does) less the system catalogs' (DDL) and the ledger's.
+// Backends report their counts when idle, within about a second.
+func writeCount(ctx context.Context, db *sql.DB) (*gantry.WriteCount, error) {
+	w := &gantry.WriteCount{}
+	err := db.QueryRowContext(ctx, `SELECT
+		d.tup_inserted + d.tup_updated + d.tup_deleted
+		- COALESCE((SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_sys_tables), 0)
+		- COALESCE((SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables WHERE schemaname = $1), 0),
+		COALESCE(d.stats_reset::text, '')
+		FROM pg_stat_database d WHERE d.datname = current_database()`, ledgerSchema).Scan(&w.Rows, &w.Epoch)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// WritesSince compares the write counter now with the one snap recorded.
+func (c *Changer) WritesSince(ctx context.Context, b gantry.DatabaseBinding, snap *gantry.Snapshot) (gantry.WritesSince, error) {
+	if snap == nil || snap.Writes == nil {
+		return gantry.WritesSince{}, nil
+	}
+	db, err := openDB(b)
+	if err != nil {
+		return gantry.WritesSince{}, err
+	}
+	defer db.Close()
+	now, err := writeCount(ctx, db)
+	if err != nil {
+		return gantry.WritesSince{}, err
+	}
+	return since(snap.Writes, now), nil
+}
+
+// since is the difference between two readings, unknown across a reset.
+func since(then, now *gantry.WriteCount) gantry.WritesSince {
+	if then == nil || now == nil || then.Epoch != now.Epoch || now.Rows < then.Rows {
+		return gantry.WritesSince{}
+	}
+	return gantry.WritesSince{Rows: now.Rows - then.Rows, Known: true}
+}
