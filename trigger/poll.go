@@ -66,6 +66,7 @@ func (s *Service) pollOnce(ctx context.Context, p *poller) {
 		old, seen := p.heads[a.Name]
 		p.heads[a.Name] = heads
 		if !seen {
+			s.listed.Store(a.Name, true)
 			continue
 		}
 		for _, ev := range changes(old, heads) {
@@ -127,4 +128,12 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Listed reports whether the poller has listed app's repository since the
+// server started: branches that move from then on act as pushes; what was
+// there at the first listing is only remembered.
+func (s *Service) Listed(app string) bool {
+	_, ok := s.listed.Load(app)
+	return ok
 }

@@ -39,6 +39,10 @@ type Service struct {
 	Logger       *slog.Logger
 	Now          func() time.Time
 
+	// listed holds the apps whose repository the poller has listed once
+	// (see Listed).
+	listed sync.Map
+
 	once   sync.Once
 	base   context.Context
 	cancel context.CancelFunc

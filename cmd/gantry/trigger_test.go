@@ -206,7 +206,8 @@ func TestPollTrigger(t *testing.T) {
 	if added.Poll.Token != "hook-poll-hello" || added.Poll.Poll != time.Second {
 		t.Fatalf("app add --poll: %s", out)
 	}
-	time.Sleep(1500 * time.Millisecond) // the first listing is only remembered
+	// The first listing is only remembered: the branch appears after it.
+	waitUntil(t, time.Minute, func() bool { return s.Triggers.Listed("hello") })
 	git(t, repo, "branch", "releases/1.1")
 	waitUntil(t, 3*time.Minute, func() bool { // the poller deploys releases/1.1 to test
 		env, err := s.Store.FindEnvironment(context.Background(), "hello", "test")
