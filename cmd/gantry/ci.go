@@ -37,20 +37,7 @@ func ciFor(forge, app, server string) (*ciSetup, error) {
 			"   Secret:       the secret from step 1",
 			"   Events:       Pushes and Pull requests",
 			"3. Commit statuses with the preview's URL: add --api-token-stdin with a token that may write commit statuses",
-		}, CIFile: ".github/workflows/gantry.yml", CI: `name: gantry
-on:
-  push:
-    branches: ["releases/*"]
-jobs:
-  deploy:
-    runs-on: ubuntu-latest
-    env:
-      GANTRY_SERVER: ${{ secrets.GANTRY_SERVER }}
-      GANTRY_TOKEN: ${{ secrets.GANTRY_TOKEN }}
-      COMMIT: ${{ github.sha }}
-    steps:
-      - run: |
-` + job("          ") + "\n"}, nil
+		}, CIFile: ".github/workflows/gantry.yml", CI: actionsWorkflow(job)}, nil
 	case gantry.ForgeGitLab:
 		return &ciSetup{Forge: forge, App: app, Webhook: []string{
 			"1. On the server: " + add + " (prints the secret once; --role admin to allow previews)",
@@ -76,20 +63,7 @@ jobs:
 			"   Secret:       the secret from step 1",
 			"   Trigger on:   Push events, Delete events and Pull request events",
 			"3. Commit statuses with the preview's URL: add --api-token-stdin with a token that may write repositories",
-		}, CIFile: ".gitea/workflows/gantry.yml (Forgejo: .forgejo/workflows/gantry.yml)", CI: `name: gantry
-on:
-  push:
-    branches: ["releases/*"]
-jobs:
-  deploy:
-    runs-on: ubuntu-latest
-    env:
-      GANTRY_SERVER: ${{ secrets.GANTRY_SERVER }}
-      GANTRY_TOKEN: ${{ secrets.GANTRY_TOKEN }}
-      COMMIT: ${{ github.sha }}
-    steps:
-      - run: |
-` + job("          ") + "\n"}, nil
+		}, CIFile: ".gitea/workflows/gantry.yml (Forgejo: .forgejo/workflows/gantry.yml)", CI: actionsWorkflow(job)}, nil
 	}
 	return nil, usagef("ci: unknown forge %q: want github, gitlab or gitea", forge)
 }
@@ -120,4 +94,23 @@ func newCICmd(m *Main) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&publicURL, "public-url", "", "the server's address as the forge reaches it (default --server when it is http(s))")
 	return cmd
+}
+
+// actionsWorkflow is the CI job for GitHub Actions and for Gitea's and
+// Forgejo's Actions, which read the same workflow files.
+func actionsWorkflow(job func(indent string) string) string {
+	return `name: gantry
+on:
+  push:
+    branches: ["releases/*"]
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    env:
+      GANTRY_SERVER: ${{ secrets.GANTRY_SERVER }}
+      GANTRY_TOKEN: ${{ secrets.GANTRY_TOKEN }}
+      COMMIT: ${{ github.sha }}
+    steps:
+      - run: |
+` + job("          ") + "\n"
 }
