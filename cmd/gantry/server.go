@@ -209,25 +209,33 @@ func (s *Server) Open(ctx context.Context) (err error) {
 
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
+	go func() {
+		defer close(s.done)
+		s.background(wctx)
+	}()
+	return nil
+}
+
+// background runs, until ctx ends, the work of the server that runs
+// deployments: the post-switch watch, the triggers' poller and the reaper
+// of previews past their TTL. On SQLite that is the one server; on a
+// shared store, the lease holder while it holds the lease.
+func (s *Server) background(ctx context.Context) {
 	var bg sync.WaitGroup
 	bg.Add(3)
 	go func() {
 		defer bg.Done()
-		s.Orchestrator.Watch(wctx, time.Second)
+		s.Orchestrator.Watch(ctx, time.Second)
 	}()
 	go func() {
 		defer bg.Done()
-		s.Triggers.Poll(wctx, orDefault(s.PollTick, time.Second))
+		s.Triggers.Poll(ctx, orDefault(s.PollTick, time.Second))
 	}()
 	go func() {
 		defer bg.Done()
-		s.reapPreviews(wctx, orDefault(s.ReapInterval, time.Minute))
+		s.reapPreviews(ctx, orDefault(s.ReapInterval, time.Minute))
 	}()
-	go func() {
-		bg.Wait()
-		close(s.done)
-	}()
-	return nil
+	bg.Wait()
 }
 
 // openAudit seals the audit chain with its key, beside the secrets key

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/gantry-dev/gantry/build"
 	"github.com/gantry-dev/gantry/deploy"
@@ -15,7 +14,7 @@ import (
 
 // openLeader starts a server on a store that other servers may share
 // (PostgreSQL): it serves the API at once, and runs deployments, recovery
-// and the background work only while it holds the lease. When it takes
+// and the background work (Server.background) only while it holds the lease. When it takes
 // the lease at start Open returns after its recovery, as on SQLite.
 func (s *Server) openLeader(ctx context.Context, releases *deploy.Releases, builder *build.Builder) error {
 	s.Leader = &deploy.Leader{Store: s.State, Holder: leaseHolder(), TTL: s.LeaseTTL, Logger: s.Logger.With("component", "lease")}
@@ -36,7 +35,7 @@ func (s *Server) openLeader(ctx context.Context, releases *deploy.Releases, buil
 			s.Logger.Error("recovery incomplete", "error", err)
 		}
 		once.Do(func() { close(recovered) })
-		s.Orchestrator.Watch(lctx, time.Second)
+		s.background(lctx)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done = cancel, make(chan struct{})
