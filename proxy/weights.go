@@ -22,16 +22,10 @@ const sampleSize = 4096
 type laneFigures struct {
 	requests atomic.Int64
 	errors   atomic.Int64
-	// targeted: these are the requests a match rule sent, kept apart.
-	targeted bool
 
 	mu     sync.Mutex
 	seen   int64
 	sample []int64 // microseconds
-}
-
-func newLaneFigures(targeted bool) *laneFigures {
-	return &laneFigures{targeted: targeted}
 }
 
 // record counts a finished request; a request that never got a status
@@ -60,7 +54,7 @@ func (f *laneFigures) add(code int, d time.Duration) {
 	f.mu.Unlock()
 }
 
-// figures reports the side; withSample includes the latency sample.
+// figures reports the side, with its latency sample.
 func (f *laneFigures) figures() gantry.SlotFigures {
 	f.mu.Lock()
 	s := slices.Clone(f.sample)
