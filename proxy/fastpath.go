@@ -236,8 +236,17 @@ func appendRequestHead(b []byte, req *http.Request) []byte {
 // the X-Forwarded-* it sets).
 func skipRequestField(k string) bool {
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host", "Forwarded":
+	case "Trailer", "Content-Length", "Host", "Forwarded":
+		return true
+	}
+	return hopByHop(k)
+}
+
+// hopByHop says k is a hop-by-hop field of either direction (Trailer
+// aside: each direction decides on it).
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade":
 		return true
 	}
 	return false
@@ -498,9 +507,10 @@ func (rh *respHead) copyHeader(h http.Header) {
 	for i := range rh.nfields {
 		f := rh.field(i)
 		k := rh.key(f)
-		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade":
+		if hopByHop(k) {
 			continue
+		}
+		switch k {
 		case "Trailer":
 			// Announces the trailers of a chunked body, which are passed on.
 			if !rh.chunked {
