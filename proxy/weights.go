@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,14 +27,10 @@ type laneFigures struct {
 	sample []int64 // microseconds
 }
 
-// record counts a finished request; a request that never got a status
-// (the handler was aborted) counts as a 502, as the router answered it.
+// record counts a finished request (an aborted one as statusWriter.finalCode
+// says).
 func (f *laneFigures) record(sw *statusWriter, start time.Time) {
-	code := sw.code
-	if code == 0 {
-		code = http.StatusBadGateway
-	}
-	f.add(code, time.Since(start))
+	f.add(sw.finalCode(), time.Since(start))
 }
 
 func (f *laneFigures) add(code int, d time.Duration) {
