@@ -204,7 +204,7 @@ func (r *Router) setCanaryLocked(ctx context.Context, rt *route, split gantry.Ca
 // newCanarySplit is a split with empty figures, for a new step.
 func newCanarySplit(split gantry.CanarySplit, since time.Time, pathPrefix string) *canarySplit {
 	return &canarySplit{cfg: split, since: since, path: cookiePath(pathPrefix),
-		stable: newLaneFigures(false), candidate: newLaneFigures(false), targeted: newLaneFigures(true)}
+		stable: new(laneFigures), candidate: new(laneFigures), targeted: new(laneFigures)}
 }
 
 func cookiePath(prefix string) string {

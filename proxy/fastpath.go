@@ -79,6 +79,7 @@ func putHeadBuffer(b *[]byte) {
 func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target, a *attempt) {
 	ctx := req.Context()
 	ds := t.drainCtx.Load()
+	fail := func(err error) { r.answerError(w, a, err, ds.ctx.Err() != nil, ctx.Err() != nil) }
 	reqBuf := headBuffers.Get().(*[]byte)
 	respBuf := headBuffers.Get().(*[]byte)
 	out := appendRequestHead((*reqBuf)[:0], req)
@@ -105,7 +106,7 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 		}
 		if uc == nil {
 			if uc, err = dialUpstream(ctx, t.addr); err != nil {
-				r.answerError(w, a, err, ds.ctx.Err() != nil, ctx.Err() != nil)
+				fail(err)
 				return
 			}
 		}
@@ -116,7 +117,7 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 			out = slices.Grow(out, int(req.ContentLength))[:n+int(req.ContentLength)]
 			if _, err := io.ReadFull(req.Body, out[n:]); err != nil {
 				t.conns.put(uc, time.Now())
-				r.answerError(w, a, err, ds.ctx.Err() != nil, ctx.Err() != nil)
+				fail(err)
 				return
 			}
 		}
@@ -132,7 +133,7 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 		if try == 0 && uc.reused && replayable && rh.nothingRead && closedByPeer(err) && !uc.aborted.Load() {
 			continue
 		}
-		r.answerError(w, a, err, ds.ctx.Err() != nil, ctx.Err() != nil)
+		fail(err)
 		return
 	}
 
@@ -236,8 +237,17 @@ func appendRequestHead(b []byte, req *http.Request) []byte {
 // the X-Forwarded-* it sets).
 func skipRequestField(k string) bool {
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host", "Forwarded":
+	case "Trailer", "Content-Length", "Host", "Forwarded":
+		return true
+	}
+	return hopByHop(k)
+}
+
+// hopByHop says k is a hop-by-hop field of either direction (Trailer
+// aside: each direction decides on it).
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade":
 		return true
 	}
 	return false
@@ -498,9 +508,10 @@ func (rh *respHead) copyHeader(h http.Header) {
 	for i := range rh.nfields {
 		f := rh.field(i)
 		k := rh.key(f)
-		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade":
+		if hopByHop(k) {
 			continue
+		}
+		switch k {
 		case "Trailer":
 			// Announces the trailers of a chunked body, which are passed on.
 			if !rh.chunked {

@@ -113,11 +113,7 @@ func (r *Router) forwardSettled(w *statusWriter, req *http.Request, t *target, a
 	defer func() {
 		if p := recover(); p != nil {
 			t.done()
-			code := w.code
-			if code == 0 {
-				code = http.StatusBadGateway
-			}
-			r.observe(rt, t, code, start)
+			r.observe(rt, t, w.finalCode(), start)
 			panic(p)
 		}
 	}()
@@ -219,6 +215,15 @@ func (b *onceBody) Close() error { return nil }
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+}
+
+// finalCode is the status the client got; a handler aborted before any
+// status counts as a 502, as the router answered it.
+func (w *statusWriter) finalCode() int {
+	if w.code == 0 {
+		return http.StatusBadGateway
+	}
+	return w.code
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -22,26 +21,16 @@ const sampleSize = 4096
 type laneFigures struct {
 	requests atomic.Int64
 	errors   atomic.Int64
-	// targeted: these are the requests a match rule sent, kept apart.
-	targeted bool
 
 	mu     sync.Mutex
 	seen   int64
 	sample []int64 // microseconds
 }
 
-func newLaneFigures(targeted bool) *laneFigures {
-	return &laneFigures{targeted: targeted}
-}
-
-// record counts a finished request; a request that never got a status
-// (the handler was aborted) counts as a 502, as the router answered it.
+// record counts a finished request (an aborted one as statusWriter.finalCode
+// says).
 func (f *laneFigures) record(sw *statusWriter, start time.Time) {
-	code := sw.code
-	if code == 0 {
-		code = http.StatusBadGateway
-	}
-	f.add(code, time.Since(start))
+	f.add(sw.finalCode(), time.Since(start))
 }
 
 func (f *laneFigures) add(code int, d time.Duration) {
@@ -60,7 +49,7 @@ func (f *laneFigures) add(code int, d time.Duration) {
 	f.mu.Unlock()
 }
 
-// figures reports the side; withSample includes the latency sample.
+// figures reports the side, with its latency sample.
 func (f *laneFigures) figures() gantry.SlotFigures {
 	f.mu.Lock()
 	s := slices.Clone(f.sample)

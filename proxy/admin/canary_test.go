@@ -1,27 +1,16 @@
 package admin_test
 
 import (
-	"context"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/gantry-dev/gantry"
-	"github.com/gantry-dev/gantry/proxy"
-	"github.com/gantry-dev/gantry/proxy/admin"
 )
 
 // TestCanaryThroughTheSocket splits a real router's route through the
 // admin API and reads its figures back.
 func TestCanaryThroughTheSocket(t *testing.T) {
-	r := proxy.New(proxy.Config{})
-	defer r.Close()
-	front := httptest.NewServer(r)
-	defer front.Close()
-	c := admin.NewClient(MustServeUnix(t, admin.Handler(r, "", nil)), "")
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	front, c, ctx := realRouter(t)
 	blue, green := MustBackend(t, "blue"), MustBackend(t, "green")
 	route := gantry.Route{Name: "shop/test", Hosts: []string{"test.shop.localhost"},
 		Health: gantry.HealthCheck{Interval: 50 * time.Millisecond, Timeout: time.Second}, DeployTimeout: 10 * time.Second}

@@ -38,17 +38,25 @@ func get(tb testing.TB, front, host string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// realRouter starts a real proxy.Router behind a test server and an admin
+// client on its socket; all are closed when the test ends.
+func realRouter(t *testing.T) (front *httptest.Server, c *admin.Client, ctx context.Context) {
+	t.Helper()
+	r := proxy.New(proxy.Config{})
+	t.Cleanup(func() { r.Close() })
+	front = httptest.NewServer(r)
+	t.Cleanup(front.Close)
+	c = admin.NewClient(MustServeUnix(t, admin.Handler(r, "", nil)), "")
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return front, c, ctx
+}
+
 // TestRealRouter drives the real proxy.Router through the socket: what the
 // API does must be what the data plane serves.
 func TestRealRouter(t *testing.T) {
-	r := proxy.New(proxy.Config{})
-	defer r.Close()
-	front := httptest.NewServer(r)
-	defer front.Close()
-	c := admin.NewClient(MustServeUnix(t, admin.Handler(r, "", nil)), "")
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	front, c, ctx := realRouter(t)
 
 	blue, green := MustBackend(t, "blue"), MustBackend(t, "green")
 	route := gantry.Route{
