@@ -43,17 +43,24 @@ func migrateByCommand(t *testing.T, h *Harness, heldDuring *[]bool) {
 	}
 }
 
-func TestAppMigrationHoldsRequestsAndRecordsTheSchema(t *testing.T) {
+// selfMigratingHarness returns a harness whose app forum migrates itself
+// (see selfMigrating) by a command that migrateByCommand fakes, and the
+// list it notes in whether requests were held during each run.
+func selfMigratingHarness(t *testing.T, run string, compatible bool) (*Harness, App, *[]bool) {
 	h := NewHarness(t, Options{})
-	var held []bool
-	migrateByCommand(t, h, &held)
-	app := selfMigrating("bin/app migrate", false)
+	held := new([]bool)
+	migrateByCommand(t, h, held)
+	return h, selfMigrating(run, compatible), held
+}
+
+func TestAppMigrationHoldsRequestsAndRecordsTheSchema(t *testing.T) {
+	h, app, held := selfMigratingHarness(t, "bin/app migrate", false)
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
 	h.MustDeploy(t, "forum", "test", v1)
 	h.MustDeploy(t, "forum", "test", v2)
-	if len(held) != 2 || !held[1] {
-		t.Errorf("requests held during each migration: %v; want the second (a route existed) held, every request", held)
+	if len(*held) != 2 || !(*held)[1] {
+		t.Errorf("requests held during each migration: %v; want the second (a route existed) held, every request", *held)
 	}
 	url := h.DBURL("forum", "test")
 	if got := h.DB.Schema(url); got != "schema of 2.0.0" {
@@ -76,10 +83,7 @@ func TestAppMigrationHoldsRequestsAndRecordsTheSchema(t *testing.T) {
 }
 
 func TestAppMigrationFailureRestoresTheSnapshot(t *testing.T) {
-	h := NewHarness(t, Options{})
-	var held []bool
-	migrateByCommand(t, h, &held)
-	app := selfMigrating("bin/app migrate", false)
+	h, app, _ := selfMigratingHarness(t, "bin/app migrate", false)
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
 	h.MustDeploy(t, "forum", "test", v1)
@@ -104,10 +108,7 @@ func TestAppMigrationFailureRestoresTheSnapshot(t *testing.T) {
 }
 
 func TestAppMigrationRollbackRefusedThenForced(t *testing.T) {
-	h := NewHarness(t, Options{})
-	var held []bool
-	migrateByCommand(t, h, &held)
-	app := selfMigrating("bin/app migrate", false)
+	h, app, _ := selfMigratingHarness(t, "bin/app migrate", false)
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
 	h.MustDeploy(t, "forum", "test", v1)
@@ -177,16 +178,13 @@ func TestAppMigrationAtStart(t *testing.T) {
 }
 
 func TestAppMigrationCompatibleIsBlueGreen(t *testing.T) {
-	h := NewHarness(t, Options{})
-	var held []bool
-	migrateByCommand(t, h, &held)
-	app := selfMigrating("bin/app migrate", true)
+	h, app, held := selfMigratingHarness(t, "bin/app migrate", true)
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
 	h.MustDeploy(t, "forum", "test", v1)
 	h.MustDeploy(t, "forum", "test", v2)
-	if len(held) != 2 || held[1] {
-		t.Errorf("requests held during a compatible migration: %v", held)
+	if len(*held) != 2 || (*held)[1] {
+		t.Errorf("requests held during a compatible migration: %v", *held)
 	}
 	if len(h.Mem.Calls("pause")) != 0 {
 		t.Errorf("a compatible migration paused the route: %+v", h.Mem.Calls("pause"))
@@ -194,10 +192,7 @@ func TestAppMigrationCompatibleIsBlueGreen(t *testing.T) {
 }
 
 func TestAppMigrationCrashBeforeTheSwitchRestores(t *testing.T) {
-	h := NewHarness(t, Options{})
-	var held []bool
-	migrateByCommand(t, h, &held)
-	app := selfMigrating("bin/app migrate", false)
+	h, app, _ := selfMigratingHarness(t, "bin/app migrate", false)
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
 	h.MustDeploy(t, "forum", "test", v1)
@@ -234,10 +229,7 @@ func TestAppMigrationRefusesPauseAfter(t *testing.T) {
 }
 
 func TestAppMigrationCompatibleRollsBack(t *testing.T) {
-	h := NewHarness(t, Options{})
-	var held []bool
-	migrateByCommand(t, h, &held)
-	app := selfMigrating("bin/app migrate", true)
+	h, app, _ := selfMigratingHarness(t, "bin/app migrate", true)
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
 	h.MustDeploy(t, "forum", "test", v1)
@@ -250,10 +242,7 @@ func TestAppMigrationCompatibleRollsBack(t *testing.T) {
 }
 
 func TestAppMigrationWatchDoesNotFlipOntoTheNewSchema(t *testing.T) {
-	h := NewHarness(t, Options{})
-	var held []bool
-	migrateByCommand(t, h, &held)
-	app := selfMigrating("bin/app migrate", false)
+	h, app, _ := selfMigratingHarness(t, "bin/app migrate", false)
 	app.Verify = true
 	app.Envs[0].Watch = "{window: 2s, max_error_rate: 0.05, min_requests: 10}"
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
@@ -287,10 +276,7 @@ func TestAppMigrationWatchDoesNotFlipOntoTheNewSchema(t *testing.T) {
 }
 
 func TestAppMigrationColdForcedRollback(t *testing.T) {
-	h := NewHarness(t, Options{})
-	var held []bool
-	migrateByCommand(t, h, &held)
-	app := selfMigrating("bin/app migrate", false)
+	h, app, _ := selfMigratingHarness(t, "bin/app migrate", false)
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
 	v3 := h.MustRelease(t, app, Rel{Version: "3.0.0"})
@@ -318,10 +304,7 @@ func TestAppMigrationColdForcedRollback(t *testing.T) {
 // rollback says so and names the commands that do go back.
 func TestAppMigrationDatabaseRollbackPointsToTheSnapshot(t *testing.T) {
 	for _, run := range []string{"bin/app migrate", ""} {
-		h := NewHarness(t, Options{})
-		var held []bool
-		migrateByCommand(t, h, &held)
-		app := selfMigrating(run, false)
+		h, app, _ := selfMigratingHarness(t, run, false)
 		h.MustDeploy(t, "forum", "test", h.MustRelease(t, app, Rel{Version: "1.0.0"}))
 		_, err := h.O.DatabaseRollback(h.Ctx, "forum", "test", false)
 		if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), "gantry rollback test --force") {

@@ -302,10 +302,7 @@ func TestCloneWarnsOfTheSourcesHosts(t *testing.T) {
 // artifact is gone from the store is refused before the app's migration
 // runs, not after it (the snapshot would then have to be restored).
 func TestSelfMigratingAppWithAMissingArtifactMigratesNothing(t *testing.T) {
-	h := NewHarness(t, Options{})
-	var held []bool
-	migrateByCommand(t, h, &held)
-	app := selfMigrating("bin/app migrate", false)
+	h, app, held := selfMigratingHarness(t, "bin/app migrate", false)
 	h.MustDeploy(t, "forum", "test", h.MustRelease(t, app, Rel{Version: "1.0.0"}))
 	good := h.MustRelease(t, app, Rel{Version: "2.0.0"})
 	broken := *good
@@ -318,13 +315,13 @@ func TestSelfMigratingAppWithAMissingArtifactMigratesNothing(t *testing.T) {
 	if err := h.Store.CreateRelease(h.Ctx, &broken); err != nil {
 		t.Fatal(err)
 	}
-	runs := len(held)
+	runs := len(*held)
 	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "forum", Env: "test", Release: broken.ID, Actor: "dev"}, nil)
 	if gantry.ErrorCode(err) != gantry.ENOTFOUND || !strings.Contains(gantry.ErrorMessage(err), "missing from the artifact store") {
 		t.Errorf("deploy of a release whose artifact is gone: %v", err)
 	}
-	if len(held) != runs {
-		t.Errorf("the app's migration ran %d more time(s) for a release that cannot start", len(held)-runs)
+	if len(*held) != runs {
+		t.Errorf("the app's migration ran %d more time(s) for a release that cannot start", len(*held)-runs)
 	}
 	if calls := h.DB.Calls("snapshot", "restore"); len(calls) > 1 {
 		t.Errorf("database snapshots and restores: %v; want only the first deploy's snapshot", calls)

@@ -32,10 +32,7 @@ func lastDetails(t *testing.T, h *Harness, app string) string {
 // reset of the statistics they say the number is unknown.
 func TestForcedRollbackCountsTheWritesItLoses(t *testing.T) {
 	t.Run("app migrates itself", func(t *testing.T) {
-		h := NewHarness(t, Options{})
-		var held []bool
-		migrateByCommand(t, h, &held)
-		app := selfMigrating("bin/app migrate", false)
+		h, app, _ := selfMigratingHarness(t, "bin/app migrate", false)
 		v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 		v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
 		h.MustDeploy(t, "forum", "test", v1)

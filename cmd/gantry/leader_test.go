@@ -91,6 +91,46 @@ func (c *cluster) leading(p *childProc, within time.Duration) {
 	})
 }
 
+// twoServers starts two servers of a cluster on one new PostgreSQL
+// database, db, the first (a) leading, whose proxy is the router at
+// proxy.
+func twoServers(t *testing.T, db, proxy string) (c *cluster, a, b *childProc) {
+	t.Helper()
+	gantryBinary(t) // built before the servers run, for startRouters
+	pg := pgtest.Start(t)
+	dir := t.TempDir()
+	c = &cluster{t: t, store: pgStore(t, pg, db, db), artifacts: filepath.Join(dir, "artifacts"),
+		crashFile: filepath.Join(dir, "crash-at"), proxyURL: "http://" + proxy, dir: dir}
+	c.crashAt("")
+	a = c.start(freeAddr(t))
+	c.leading(a, 10*time.Second)
+	b = c.start(freeAddr(t))
+	t.Cleanup(func() { stopClusterInstances(t, c) })
+	return c, a, b
+}
+
+// startRouters starts a router of the built binary at each of addrs,
+// router i following the servers at follow[i] with a token of a's, and
+// waits until b sees them all.
+func startRouters(t *testing.T, c *cluster, a, b *childProc, addrs []string, follow [][]string) {
+	t.Helper()
+	bin := gantryBinary(t)
+	tokenFile := filepath.Join(c.dir, "router.token")
+	if err := os.WriteFile(tokenFile, []byte(testerToken(t, a.API)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, addr := range addrs {
+		rdir := filepath.Join(c.dir, fmt.Sprintf("router%d", i+1))
+		os.MkdirAll(rdir, 0o755)
+		startBinProxy(t, bin, rdir, "--listen", addr, "--follow", follow[i][0], "--follow", follow[i][1],
+			"--follow-token-file", tokenFile, "--follow-name", fmt.Sprintf("r%d", i+1))
+	}
+	waitUntil(t, 20*time.Second, func() bool {
+		st, err := api.NewClient(b.API, "").Routers(context.Background())
+		return err == nil && len(st.Routers) == 2
+	})
+}
+
 // TestLeaderFailoverOnPostgres: two servers on one PostgreSQL store, two
 // routers following them under continuous load. A deploy sent to the
 // server that does not lead is forwarded to the leader; the leader is
@@ -103,32 +143,10 @@ func (c *cluster) leading(p *childProc, within time.Duration) {
 // the store refuses its journal and route table writes.
 func TestLeaderFailoverOnPostgres(t *testing.T) {
 	needTools(t)
-	pg := pgtest.Start(t)
-	bin := gantryBinary(t)
-	dir := t.TempDir()
 	r1, r2 := freeAddr(t), freeAddr(t)
-	c := &cluster{t: t, store: pgStore(t, pg, "lead", "lead"), artifacts: filepath.Join(dir, "artifacts"),
-		crashFile: filepath.Join(dir, "crash-at"), proxyURL: "http://" + r1, dir: dir}
-	c.crashAt("")
-	a := c.start(freeAddr(t))
-	c.leading(a, 10*time.Second)
-	b := c.start(freeAddr(t))
-	t.Cleanup(func() { stopClusterInstances(t, c) })
+	c, a, b := twoServers(t, "lead", r1)
 
-	tokenFile := filepath.Join(dir, "router.token")
-	if err := os.WriteFile(tokenFile, []byte(testerToken(t, a.API)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for i, addr := range []string{r1, r2} {
-		rdir := filepath.Join(dir, fmt.Sprintf("router%d", i+1))
-		os.MkdirAll(rdir, 0o755)
-		startBinProxy(t, bin, rdir, "--listen", addr, "--follow", a.TCP, "--follow", b.TCP,
-			"--follow-token-file", tokenFile, "--follow-name", fmt.Sprintf("r%d", i+1))
-	}
-	waitUntil(t, 20*time.Second, func() bool {
-		st, err := api.NewClient(b.API, "").Routers(context.Background())
-		return err == nil && len(st.Routers) == 2
-	})
+	startRouters(t, c, a, b, []string{r1, r2}, [][]string{{a.TCP, b.TCP}, {a.TCP, b.TCP}})
 
 	// Everything through the server that does not lead: it forwards.
 	follower, leader := b, a

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +11,6 @@ import (
 
 	"github.com/gantry-dev/gantry/api"
 	"github.com/gantry-dev/gantry/internal/loadtest"
-	"github.com/gantry-dev/gantry/internal/pgtest"
 )
 
 // relay forwards TCP connections to one address until it is cut: then it
@@ -119,33 +115,10 @@ func (r *relay) heal() {
 // namespace.)
 func TestRouterPartitionKeepsServing(t *testing.T) {
 	needTools(t)
-	pg := pgtest.Start(t)
-	bin := gantryBinary(t)
-	dir := t.TempDir()
 	r1, r2 := freeAddr(t), freeAddr(t)
-	c := &cluster{t: t, store: pgStore(t, pg, "part", "part"), artifacts: filepath.Join(dir, "artifacts"),
-		crashFile: filepath.Join(dir, "crash-at"), proxyURL: "http://" + r1, dir: dir}
-	c.crashAt("")
-	a := c.start(freeAddr(t))
-	c.leading(a, 10*time.Second)
-	b := c.start(freeAddr(t))
-	t.Cleanup(func() { stopClusterInstances(t, c) })
-
-	tokenFile := filepath.Join(dir, "router.token")
-	if err := os.WriteFile(tokenFile, []byte(testerToken(t, a.API)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	c, a, b := twoServers(t, "part", r1)
 	relays := []*relay{startRelay(t, strings.TrimPrefix(a.TCP, "http://")), startRelay(t, strings.TrimPrefix(b.TCP, "http://"))}
-	for i, follow := range [][]string{{a.TCP, b.TCP}, {relays[0].URL(), relays[1].URL()}} {
-		rdir := filepath.Join(dir, fmt.Sprintf("router%d", i+1))
-		os.MkdirAll(rdir, 0o755)
-		startBinProxy(t, bin, rdir, "--listen", []string{r1, r2}[i], "--follow", follow[0], "--follow", follow[1],
-			"--follow-token-file", tokenFile, "--follow-name", fmt.Sprintf("r%d", i+1))
-	}
-	waitUntil(t, 20*time.Second, func() bool {
-		st, err := api.NewClient(b.API, "").Routers(context.Background())
-		return err == nil && len(st.Routers) == 2
-	})
+	startRouters(t, c, a, b, []string{r1, r2}, [][]string{{a.TCP, b.TCP}, {relays[0].URL(), relays[1].URL()}})
 	mustCLI(t, b.TCP, "app", "add", "hello", "--repo", helloRepo(t))
 	mustCLI(t, b.TCP, "deploy", "test", "--ref", "v1.0.0")
 	mustCLI(t, b.TCP, "release", "build", "--ref", "v1.1.0")
