@@ -139,5 +139,5 @@ func (c *Client) ListHooks(ctx context.Context, app string) ([]*gantry.ForgeHook
 
 // RemoveHook removes app's hook of forge and revokes its token.
 func (c *Client) RemoveHook(ctx context.Context, app, forge string) error {
-	return c.do(ctx, http.MethodDelete, "/v1/apps/"+url.PathEscape(app)+"/hooks/"+url.PathEscape(forge), nil, nil)
+	return c.do(ctx, http.MethodDelete, appPath(app)+"/hooks/"+url.PathEscape(forge), nil, nil)
 }

@@ -136,17 +136,16 @@ func (d *decoder) canaryStep(n *yaml.Node, path string) (gantry.CanaryStep, bool
 func (d *decoder) canaryMatch(n *yaml.Node, path string) *gantry.CanaryMatch {
 	m := &gantry.CanaryMatch{}
 	fs := d.mapping(n, path, "environments.<env>.canary.match")
-	for _, k := range []string{"header", "cookie"} {
-		if f, ok := fs[k]; ok {
-			if s, ok := d.nonEmpty(f.val, join(path, k)); ok {
+	for _, k := range []struct {
+		name string
+		dst  *string
+	}{{"header", &m.Header}, {"cookie", &m.Cookie}} {
+		if f, ok := fs[k.name]; ok {
+			if s, ok := d.nonEmpty(f.val, join(path, k.name)); ok {
 				if !headerName.MatchString(s) {
-					d.addf(resolve(f.val), join(path, k), "%q is not a valid %s name", clip(s), k)
+					d.addf(resolve(f.val), join(path, k.name), "%q is not a valid %s name", clip(s), k.name)
 				}
-				if k == "header" {
-					m.Header = s
-				} else {
-					m.Cookie = s
-				}
+				*k.dst = s
 			}
 		}
 	}

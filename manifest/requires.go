@@ -1,7 +1,8 @@
 package manifest
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
@@ -43,13 +44,11 @@ func (d *decoder) requires(n *yaml.Node, path string) map[string]string {
 // checkRequires reports a requirement on a service the app does not have,
 // or on the service itself.
 func (d *decoder) checkRequires(services map[string]*gantry.Service, at map[string]*yaml.Node, path string) {
-	names := make([]string, 0, len(services))
-	for n := range services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(services))
 	for _, n := range names {
-		for target := range services[n].Requires {
+		// In order: problems at one spot (the service's key) are reported
+		// in the order found, which a map's order would make vary.
+		for _, target := range slices.Sorted(maps.Keys(services[n].Requires)) {
 			if strings.HasPrefix(target, gantry.RequiredApp) {
 				continue
 			}

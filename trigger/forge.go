@@ -114,18 +114,21 @@ func macEqual(hexSig string, body []byte, secret string) bool {
 	if err != nil {
 		return false
 	}
+	return hmac.Equal(got, hmacSum(body, secret))
+}
+
+// hmacSum is the HMAC-SHA256 of body under secret, which GitHub and Gitea sign with.
+func hmacSum(body []byte, secret string) []byte {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return mac.Sum(nil)
 }
 
 // Sign returns the signature headers a forge would send with body, for
 // `gantry ci`'s examples and for tests that deliver as a forge does.
 func Sign(forge, secret string, body []byte) http.Header {
 	h := http.Header{}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	sum := hex.EncodeToString(mac.Sum(nil))
+	sum := hex.EncodeToString(hmacSum(body, secret))
 	switch forge {
 	case gantry.ForgeGitHub:
 		h.Set("X-Hub-Signature-256", "sha256="+sum)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
 	"github.com/spf13/cobra"
 )
 
@@ -21,17 +23,18 @@ func newCanaryCmd(m *Main) *cobra.Command {
 		Use:   "canary",
 		Short: "Show, promote or abort the canary running on an environment",
 	}
-	verb := func(use, short string, run func(cmd *cobra.Command, app, env string) (*gantry.CanaryReport, error)) *cobra.Command {
+	verb := func(use, short string, run func(c *api.Client, ctx context.Context, app, env string) (*gantry.CanaryReport, error)) *cobra.Command {
 		return &cobra.Command{
 			Use:   use + " ENV",
 			Short: short,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				app, err := m.appName(cmd.Context(), m.client())
+				c := m.client()
+				app, err := m.appName(cmd.Context(), c)
 				if err != nil {
 					return err
 				}
-				rep, err := run(cmd, app, args[0])
+				rep, err := run(c, cmd.Context(), app, args[0])
 				if err != nil {
 					return err
 				}
@@ -40,14 +43,12 @@ func newCanaryCmd(m *Main) *cobra.Command {
 		}
 	}
 	cmd.AddCommand(
-		verb("status", "Show the canary's steps, verdicts and live figures", func(cmd *cobra.Command, app, env string) (*gantry.CanaryReport, error) {
-			return m.client().CanaryStatus(cmd.Context(), app, env)
+		verb("status", "Show the canary's steps, verdicts and live figures", (*api.Client).CanaryStatus),
+		verb("promote", "Skip the remaining steps: switch all traffic to the candidate now", func(c *api.Client, ctx context.Context, app, env string) (*gantry.CanaryReport, error) {
+			return c.CanarySteer(ctx, app, env, true)
 		}),
-		verb("promote", "Skip the remaining steps: switch all traffic to the candidate now", func(cmd *cobra.Command, app, env string) (*gantry.CanaryReport, error) {
-			return m.client().CanarySteer(cmd.Context(), app, env, true)
-		}),
-		verb("abort", "Put all traffic back on the stable release and stop the candidate", func(cmd *cobra.Command, app, env string) (*gantry.CanaryReport, error) {
-			return m.client().CanarySteer(cmd.Context(), app, env, false)
+		verb("abort", "Put all traffic back on the stable release and stop the candidate", func(c *api.Client, ctx context.Context, app, env string) (*gantry.CanaryReport, error) {
+			return c.CanarySteer(ctx, app, env, false)
 		}),
 	)
 	return cmd

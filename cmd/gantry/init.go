@@ -69,11 +69,7 @@ prints what it detected.`,
 			}
 			res := initResult{Detection: d, File: file}
 			if print {
-				if m.JSON {
-					return m.output(res, nil)
-				}
-				_, err := m.Stdout.Write(text)
-				return err
+				return m.output(res, func(w io.Writer) { w.Write(text) })
 			}
 			if err := writeNew(file, text); err != nil {
 				return err

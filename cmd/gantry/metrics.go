@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
 	"github.com/spf13/cobra"
 )
 
@@ -70,22 +71,17 @@ func metricsPeriod(since, from, to string, now time.Time) (time.Time, time.Time,
 		}
 		end = t
 	}
-	var start time.Time
-	switch {
-	case from != "":
-		t, err := parseWhen("--from", from, now)
+	start := end.AddDate(0, 0, -api.DefaultMetricsDays)
+	flag, when := "--from", from
+	if since != "" {
+		flag, when = "--since", since
+	}
+	if when != "" {
+		t, err := parseWhen(flag, when, now)
 		if err != nil {
 			return time.Time{}, time.Time{}, err
 		}
 		start = t
-	case since != "":
-		t, err := parseWhen("--since", since, now)
-		if err != nil {
-			return time.Time{}, time.Time{}, err
-		}
-		start = t
-	default:
-		start = end.AddDate(0, 0, -30)
 	}
 	if !end.After(start) {
 		return time.Time{}, time.Time{}, usagef("the period must end after it starts (from %s to %s)",
