@@ -36,25 +36,26 @@ func (f *proxyAdminFlags) register(cmd *cobra.Command) {
 }
 
 func (f *proxyAdminFlags) client() (*admin.Client, error) {
-	token, err := readTokenFile(f.tokenFile)
+	token, err := readTokenFile("--admin-token-file", f.tokenFile)
 	if err != nil {
 		return nil, err
 	}
 	return admin.NewClient(f.admin, token), nil
 }
 
-// readTokenFile returns the trimmed content of path ("" for no path).
-func readTokenFile(path string) (string, error) {
+// readTokenFile returns the trimmed content of path ("" for no path), the
+// file named by flag; an empty file is refused.
+func readTokenFile(flag, path string) (string, error) {
 	if path == "" {
 		return "", nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", usagef("--admin-token-file: %v", err)
+		return "", usagef("%s: %v", flag, err)
 	}
 	token := strings.TrimSpace(string(b))
 	if token == "" {
-		return "", usagef("--admin-token-file: %s is empty", path)
+		return "", usagef("%s: %s is empty", flag, path)
 	}
 	return token, nil
 }

@@ -65,13 +65,9 @@ func (p *proxyProcess) follow(ctx context.Context) (stop func(), err error) {
 	if len(fl.servers) == 0 {
 		return func() {}, nil
 	}
-	token := ""
-	if fl.tokenFile != "" {
-		b, err := os.ReadFile(fl.tokenFile)
-		if err != nil {
-			return nil, usagef("--follow-token-file: %v", err)
-		}
-		token = strings.TrimSpace(string(b))
+	token, err := readTokenFile("--follow-token-file", fl.tokenFile)
+	if err != nil {
+		return nil, err
 	}
 	srcs := &fleet.Sources{}
 	for _, u := range fl.servers {
