@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,11 @@ type DB struct {
 	closeOnce sync.Once
 }
 
+// IdleInTransactionTimeout is how long a session of the store may sit in an
+// open transaction between statements before PostgreSQL ends it, releasing
+// its locks (the lease row's above all).
+const IdleInTransactionTimeout = 5 * time.Second
+
 // Open connects to the PostgreSQL database at url (a postgres:// URL or a
 // key=value connection string), creates schema in it if needed and applies
 // the embedded schema migrations that it lacks. An empty schema means
@@ -91,6 +97,13 @@ func Open(ctx context.Context, url, schema string) (*DB, error) {
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	// Durability must not depend on the server's default (see DB).
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	// A server that hangs or is frozen inside a transaction must not hold
+	// its locks for ever: a fenced write holds the lease row FOR SHARE, so
+	// a frozen leader's open transaction would keep every other server
+	// from taking the lease. PostgreSQL ends such a session after this
+	// bound; the store's transactions do no other I/O, so a live one is
+	// never idle that long.
+	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.Itoa(int(IdleInTransactionTimeout / time.Millisecond))
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
