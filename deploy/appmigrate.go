@@ -50,9 +50,7 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 		if len(held) > 0 {
 			names := held
 			held, op.held = nil, false
-			_ = r.step(context.WithoutCancel(ctx), "release-requests", name, func() (string, error) {
-				return "", o.resumeRoutes(context.WithoutCancel(ctx), names)
-			})
+			o.letGo(ctx, r, "release-requests", name, names)
 		}
 	}
 	defer release()

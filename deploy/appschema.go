@@ -176,13 +176,7 @@ func (o *Orchestrator) restoreAppSnapshot(ctx context.Context, r *run, op *op) (
 	ar := op.appRestore
 	name := gantry.RouteName(r.d.App, r.d.Env)
 	var held []string
-	release := func() {
-		if len(held) > 0 {
-			_ = r.step(context.WithoutCancel(ctx), "release-requests", name, func() (string, error) {
-				return "", o.resumeRoutes(context.WithoutCancel(ctx), held)
-			})
-		}
-	}
+	release := func() { o.letGo(ctx, r, "release-requests", name, held) }
 	err := r.step(ctx, "hold-requests", name+": the database goes back to snapshot "+ar.snap, func() (string, error) {
 		var err error
 		held, err = o.pauseRoutes(ctx, r.d.App, r.d.Env, false)

@@ -27,12 +27,6 @@ func (o *Orchestrator) deployHoldingWrites(ctx context.Context, r *run, op *op) 
 	if err != nil {
 		return err
 	}
-	if len(held) > 0 {
-		defer func() {
-			_ = r.step(context.WithoutCancel(ctx), "release-writes", name, func() (string, error) {
-				return "", o.resumeRoutes(context.WithoutCancel(ctx), held)
-			})
-		}()
-	}
+	defer o.letGo(ctx, r, "release-writes", name, held)
 	return o.deployOrdered(ctx, r, op)
 }

@@ -192,13 +192,14 @@ func (o *Orchestrator) holdRequests(ctx context.Context, r *run, step string, en
 	return held, err
 }
 
-// letGo journals step and resumes the routes holdRequests held.
-func (o *Orchestrator) letGo(ctx context.Context, r *run, step string, held []string) {
+// letGo journals step with detail and resumes the routes held (by
+// holdRequests or pauseRoutes), even when ctx is cancelled.
+func (o *Orchestrator) letGo(ctx context.Context, r *run, step, detail string, held []string) {
 	if len(held) == 0 {
 		return
 	}
 	wctx := context.WithoutCancel(ctx)
-	_ = r.step(wctx, step, strings.Join(held, ", "), func() (string, error) {
+	_ = r.step(wctx, step, detail, func() (string, error) {
 		return "", o.resumeRoutes(wctx, held)
 	})
 }
