@@ -66,18 +66,32 @@ func (o *Orchestrator) mainRoute(env *gantry.Environment, slot *gantry.Slot, m *
 	return rts[0], true
 }
 
+// envRouteStatus returns the router's status of the routes it has for env
+// of app, in the router's order.
+func (o *Orchestrator) envRouteStatus(ctx context.Context, app, env string) ([]gantry.RouteStatus, error) {
+	sts, err := o.Router.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []gantry.RouteStatus
+	for _, st := range sts {
+		if gantry.IsEnvironmentRoute(st.Route.Name, app, env) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
 // routeNames returns the names of the routes the router has for env of
 // app, the environment's own route first.
 func (o *Orchestrator) routeNames(ctx context.Context, app, env string) ([]string, error) {
-	sts, err := o.Router.Status(ctx)
+	sts, err := o.envRouteStatus(ctx, app, env)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, st := range sts {
-		if gantry.IsEnvironmentRoute(st.Route.Name, app, env) {
-			out = append(out, st.Route.Name)
-		}
+		out = append(out, st.Route.Name)
 	}
 	sort.Strings(out) // "<app>/<env>" sorts before "<app>/<env>/<service>"
 	return out, nil
