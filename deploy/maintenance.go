@@ -15,15 +15,7 @@ import (
 // by the new release or cleanly refused, never half applied.
 func (o *Orchestrator) deployHoldingWrites(ctx context.Context, r *run, op *op) error {
 	name := gantry.RouteName(r.d.App, r.d.Env)
-	var held []string
-	err := r.step(ctx, "hold-writes", name, func() (string, error) {
-		var err error
-		held, err = o.pauseRoutes(ctx, r.d.App, r.d.Env, true)
-		if err == nil && len(held) == 0 {
-			return "no route yet: nothing to hold", nil
-		}
-		return "", err
-	})
+	held, err := o.holdRoutes(ctx, r, "hold-writes", name, r.d.App, r.d.Env, true, "no route yet: nothing to hold")
 	if err != nil {
 		return err
 	}

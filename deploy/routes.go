@@ -206,6 +206,23 @@ func (o *Orchestrator) holdRequests(ctx context.Context, r *run, step string, en
 	return held, err
 }
 
+// holdRoutes journals step with detail and holds the requests (with
+// writesOnly, the writes) of every route of env of app; the step notes
+// none when the environment has no route yet. It returns what letGo
+// releases.
+func (o *Orchestrator) holdRoutes(ctx context.Context, r *run, step, detail, app, env string, writesOnly bool, none string) ([]string, error) {
+	var held []string
+	err := r.step(ctx, step, detail, func() (string, error) {
+		var err error
+		held, err = o.pauseRoutes(ctx, app, env, writesOnly)
+		if err == nil && len(held) == 0 {
+			return none, nil
+		}
+		return "", err
+	})
+	return held, err
+}
+
 // letGo journals step with detail and resumes the routes held (by
 // holdRequests or pauseRoutes), even when ctx is cancelled.
 func (o *Orchestrator) letGo(ctx context.Context, r *run, step, detail string, held []string) {
