@@ -50,22 +50,13 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 		if len(held) > 0 {
 			names := held
 			held, op.held = nil, false
-			_ = r.step(context.WithoutCancel(ctx), "release-requests", name, func() (string, error) {
-				return "", o.resumeRoutes(context.WithoutCancel(ctx), names)
-			})
+			o.letGo(ctx, r, "release-requests", name, names)
 		}
 	}
 	defer release()
 	if hold {
-		err := r.step(ctx, "hold-requests", name+": the app migrates its own schema; every request waits for the new release", func() (string, error) {
-			var err error
-			held, err = o.pauseRoutes(ctx, r.d.App, r.d.Env, false)
-			op.held = len(held) > 0
-			if err == nil && len(held) == 0 {
-				return "no route yet: nothing serves, nothing to hold", nil
-			}
-			return "", err
-		})
+		held, err = o.holdRoutes(ctx, r, "hold-requests", name+": the app migrates its own schema; every request waits for the new release", r.d.App, r.d.Env, false, "no route yet: nothing serves, nothing to hold")
+		op.held = len(held) > 0
 		if err != nil {
 			return err
 		}

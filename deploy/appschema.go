@@ -175,22 +175,8 @@ func (o *Orchestrator) writesSince(ctx context.Context, b *gantry.DatabaseBindin
 func (o *Orchestrator) restoreAppSnapshot(ctx context.Context, r *run, op *op) (func(), error) {
 	ar := op.appRestore
 	name := gantry.RouteName(r.d.App, r.d.Env)
-	var held []string
-	release := func() {
-		if len(held) > 0 {
-			_ = r.step(context.WithoutCancel(ctx), "release-requests", name, func() (string, error) {
-				return "", o.resumeRoutes(context.WithoutCancel(ctx), held)
-			})
-		}
-	}
-	err := r.step(ctx, "hold-requests", name+": the database goes back to snapshot "+ar.snap, func() (string, error) {
-		var err error
-		held, err = o.pauseRoutes(ctx, r.d.App, r.d.Env, false)
-		if err == nil && len(held) == 0 {
-			return "no route: nothing to hold", nil
-		}
-		return "", err
-	})
+	held, err := o.holdRoutes(ctx, r, "hold-requests", name+": the database goes back to snapshot "+ar.snap, r.d.App, r.d.Env, false, "no route: nothing to hold")
+	release := func() { o.letGo(ctx, r, "release-requests", name, held) }
 	if err != nil {
 		return release, err
 	}

@@ -162,12 +162,8 @@ func (o *Orchestrator) removeClone(ctx context.Context, env *gantry.Environment,
 	if err != nil {
 		return err
 	}
-	for _, s := range env.Slots {
-		if len(s.Instances) > 0 {
-			if err := o.stopSlot(ctx, env, drv, s, o.manifestOfRelease(ctx, env.App, s.ReleaseID)); err != nil {
-				return err
-			}
-		}
+	if err := o.stopSlots(ctx, env, drv); err != nil {
+		return err
 	}
 	if err := o.removeRoutes(ctx, env.App, env.Name, nil); err != nil {
 		return err
@@ -176,6 +172,20 @@ func (o *Orchestrator) removeClone(ctx context.Context, env *gantry.Environment,
 		return err
 	}
 	return o.Store.DeleteEnvironment(ctx, env.App, env.Name)
+}
+
+// stopSlots stops every slot of env that has instances, each with its
+// release's manifest, and stops at the first that fails.
+func (o *Orchestrator) stopSlots(ctx context.Context, env *gantry.Environment, drv gantry.Driver) error {
+	for _, s := range env.Slots {
+		if len(s.Instances) == 0 {
+			continue
+		}
+		if err := o.stopSlot(ctx, env, drv, s, o.manifestOfRelease(ctx, env.App, s.ReleaseID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeInterruptedClone is the recovery of a clone a crash interrupted
@@ -420,13 +430,8 @@ func (o *Orchestrator) DeleteEnvironment(ctx context.Context, req gantry.DeleteE
 	if err != nil {
 		return err
 	}
-	for _, s := range env.Slots {
-		if len(s.Instances) == 0 {
-			continue
-		}
-		if err := o.stopSlot(ctx, env, drv, s, o.manifestOfRelease(ctx, req.App, s.ReleaseID)); err != nil {
-			return err
-		}
+	if err := o.stopSlots(ctx, env, drv); err != nil {
+		return err
 	}
 	if !req.KeepData {
 		if err := o.dropPreviewDatabase(ctx, env); err != nil {

@@ -15,24 +15,10 @@ import (
 // by the new release or cleanly refused, never half applied.
 func (o *Orchestrator) deployHoldingWrites(ctx context.Context, r *run, op *op) error {
 	name := gantry.RouteName(r.d.App, r.d.Env)
-	var held []string
-	err := r.step(ctx, "hold-writes", name, func() (string, error) {
-		var err error
-		held, err = o.pauseRoutes(ctx, r.d.App, r.d.Env, true)
-		if err == nil && len(held) == 0 {
-			return "no route yet: nothing to hold", nil
-		}
-		return "", err
-	})
+	held, err := o.holdRoutes(ctx, r, "hold-writes", name, r.d.App, r.d.Env, true, "no route yet: nothing to hold")
 	if err != nil {
 		return err
 	}
-	if len(held) > 0 {
-		defer func() {
-			_ = r.step(context.WithoutCancel(ctx), "release-writes", name, func() (string, error) {
-				return "", o.resumeRoutes(context.WithoutCancel(ctx), held)
-			})
-		}()
-	}
+	defer o.letGo(ctx, r, "release-writes", name, held)
 	return o.deployOrdered(ctx, r, op)
 }

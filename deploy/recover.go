@@ -153,12 +153,10 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 	}
 	// Which slot does the router send traffic to?
 	routed := ""
-	if sts, err := o.Router.Status(ctx); err == nil {
+	if sts, err := o.envRouteStatus(ctx, env.App, env.Name); err == nil {
 		var active []string // what the routes of every service serve
 		for _, st := range sts {
-			if gantry.IsEnvironmentRoute(st.Route.Name, env.App, env.Name) {
-				active = append(active, addrs(st.Active)...)
-			}
+			active = append(active, addrs(st.Active)...)
 		}
 		for _, s := range env.Slots {
 			if m := manifests[s.Name]; m != nil && len(active) > 0 && sameSet(active, webTargets(s, m)) {
@@ -286,12 +284,12 @@ func (o *Orchestrator) startActiveAgain(ctx context.Context, env *gantry.Environ
 // or maintenance deploy left holding requests: nothing runs that would
 // release them.
 func (o *Orchestrator) resumeHeldRoutes(ctx context.Context, env *gantry.Environment) {
-	sts, err := o.Router.Status(ctx)
+	sts, err := o.envRouteStatus(ctx, env.App, env.Name)
 	if err != nil {
 		return
 	}
 	for _, st := range sts {
-		if !st.Paused || !gantry.IsEnvironmentRoute(st.Route.Name, env.App, env.Name) {
+		if !st.Paused {
 			continue
 		}
 		if err := o.Router.Resume(ctx, st.Route.Name); err != nil {

@@ -3,7 +3,8 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
@@ -29,7 +30,7 @@ func (o *Orchestrator) gateRequires(ctx context.Context, op *op) error {
 	}
 	crossApp := op.kind != gantry.KindClone && op.kind != gantry.KindRename
 	for _, s := range op.m.ServicesInOrder() {
-		for _, target := range sortedKeys(s.Requires) {
+		for _, target := range slices.Sorted(maps.Keys(s.Requires)) {
 			c, err := gantry.ParseConstraint(s.Requires[target])
 			if err != nil {
 				return gantry.Errorf(gantry.EINVALID, "services.%s.requires.%s: %v", s.Name, target, err)
@@ -159,13 +160,4 @@ func (o *Orchestrator) activeRelease(ctx context.Context, app, env string) (*gan
 		return nil, nil, err
 	}
 	return rel, m, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

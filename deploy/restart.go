@@ -31,7 +31,7 @@ func (o *Orchestrator) restartInPlace(ctx context.Context, r *run, env *gantry.E
 		return err
 	}
 	// The routes are resumed whatever happens below.
-	defer o.letGo(ctx, r, "resume", held)
+	defer o.letGo(ctx, r, "resume", strings.Join(held, ", "), held)
 	if err := r.step(ctx, "stop-old", fmt.Sprintf("slot %s (%s)", slot.Name, slot.Version), func() (string, error) {
 		return "", o.stopSlot(ctx, env, drv, slot, oldM)
 	}); err != nil {
@@ -100,7 +100,7 @@ func (o *Orchestrator) restartGroups(ctx context.Context, r *run, env *gantry.En
 	if err != nil {
 		return err
 	}
-	defer o.letGo(ctx, r, "resume", held)
+	defer o.letGo(ctx, r, "resume", strings.Join(held, ", "), held)
 	oldRelease, oldVersion := slot.ReleaseID, slot.Version
 	slot.State, slot.ReleaseID, slot.Version, slot.Since = gantry.SlotStarting, rel.ID, rel.Version, o.now()
 	if err := o.saveEnv(ctx, env); err != nil {

@@ -66,18 +66,32 @@ func (o *Orchestrator) mainRoute(env *gantry.Environment, slot *gantry.Slot, m *
 	return rts[0], true
 }
 
+// envRouteStatus returns the router's status of the routes it has for env
+// of app, in the router's order.
+func (o *Orchestrator) envRouteStatus(ctx context.Context, app, env string) ([]gantry.RouteStatus, error) {
+	sts, err := o.Router.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []gantry.RouteStatus
+	for _, st := range sts {
+		if gantry.IsEnvironmentRoute(st.Route.Name, app, env) {
+			out = append(out, st)
+		}
+	}
+	return out, nil
+}
+
 // routeNames returns the names of the routes the router has for env of
 // app, the environment's own route first.
 func (o *Orchestrator) routeNames(ctx context.Context, app, env string) ([]string, error) {
-	sts, err := o.Router.Status(ctx)
+	sts, err := o.envRouteStatus(ctx, app, env)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, st := range sts {
-		if gantry.IsEnvironmentRoute(st.Route.Name, app, env) {
-			out = append(out, st.Route.Name)
-		}
+		out = append(out, st.Route.Name)
 	}
 	sort.Strings(out) // "<app>/<env>" sorts before "<app>/<env>/<service>"
 	return out, nil
@@ -192,13 +206,31 @@ func (o *Orchestrator) holdRequests(ctx context.Context, r *run, step string, en
 	return held, err
 }
 
-// letGo journals step and resumes the routes holdRequests held.
-func (o *Orchestrator) letGo(ctx context.Context, r *run, step string, held []string) {
+// holdRoutes journals step with detail and holds the requests (with
+// writesOnly, the writes) of every route of env of app; the step notes
+// none when the environment has no route yet. It returns what letGo
+// releases.
+func (o *Orchestrator) holdRoutes(ctx context.Context, r *run, step, detail, app, env string, writesOnly bool, none string) ([]string, error) {
+	var held []string
+	err := r.step(ctx, step, detail, func() (string, error) {
+		var err error
+		held, err = o.pauseRoutes(ctx, app, env, writesOnly)
+		if err == nil && len(held) == 0 {
+			return none, nil
+		}
+		return "", err
+	})
+	return held, err
+}
+
+// letGo journals step with detail and resumes the routes held (by
+// holdRequests or pauseRoutes), even when ctx is cancelled.
+func (o *Orchestrator) letGo(ctx context.Context, r *run, step, detail string, held []string) {
 	if len(held) == 0 {
 		return
 	}
 	wctx := context.WithoutCancel(ctx)
-	_ = r.step(wctx, step, strings.Join(held, ", "), func() (string, error) {
+	_ = r.step(wctx, step, detail, func() (string, error) {
 		return "", o.resumeRoutes(wctx, held)
 	})
 }
