@@ -13,6 +13,10 @@ import (
 	"github.com/gantry-dev/gantry"
 )
 
+// noHookRecheck is how soon the poller looks again at an app that has no
+// poll hook.
+const noHookRecheck = 5 * time.Second
+
 // poller is the state of Poll: when each app is due, and the branch heads
 // it saw last.
 type poller struct {
@@ -53,7 +57,10 @@ func (s *Service) pollOnce(ctx context.Context, p *poller) {
 		}
 		cfg, err := s.loadHook(ctx, a.Name, gantry.ForgePoll)
 		if err != nil {
-			p.due[a.Name] = now.Add(time.Minute) // no poll hook: look again later
+			// No poll hook (yet: `app add --poll` stores the app before
+			// its hook): look again soon, so a hook added now is not
+			// left waiting for a minute.
+			p.due[a.Name] = now.Add(noHookRecheck)
 			delete(p.heads, a.Name)
 			continue
 		}

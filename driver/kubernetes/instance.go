@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/gantry-dev/gantry"
@@ -64,7 +65,74 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 		// Scaled down by someone else meanwhile.
 		return gantry.Instance{}, gantry.Errorf(gantry.ECONFLICT, "kubernetes: deployment %s/%s has %d replicas, fewer than instance %d needs", dep.Namespace, dep.Name, len(insts), spec.Index)
 	}
-	return insts[spec.Index], nil
+	inst := insts[spec.Index]
+	pod, err := d.claimPod(ctx, done, spec.Index)
+	if err != nil {
+		return gantry.Instance{}, err
+	}
+	if pod != nil {
+		inst.Addr = podAddr(pod, containerPort(done))
+		if t := pod.Status.StartTime; t != nil {
+			inst.StartedAt = t.Time
+		}
+	}
+	return inst, nil
+}
+
+// podOf is instance i's pod among a Deployment's ready pods: the one it
+// claimed (claimPod), else the i-th oldest; nil when there is none.
+func podOf(pods []corev1.Pod, i int) *corev1.Pod {
+	for k := range pods {
+		if pods[k].Annotations[AnnotationInstance] == strconv.Itoa(i) {
+			return &pods[k]
+		}
+	}
+	if i < len(pods) {
+		return &pods[i]
+	}
+	return nil
+}
+
+// claimPod gives instance i of a Deployment a ready pod of its own: the
+// one it claimed before, else the oldest that no instance has claimed,
+// annotated with i under optimistic concurrency. Ordering alone cannot do
+// this for Starts that run at once: creation times have whole seconds,
+// so a pod created later in the same second can sort first and two
+// instances would be handed one pod. nil when no pod is free.
+func (d *Driver) claimPod(ctx context.Context, dep *appsv1.Deployment, i int) (*corev1.Pod, error) {
+	replicas := int(deref(dep.Spec.Replicas))
+	for range 20 {
+		pods, err := d.podsOf(ctx, dep)
+		if err != nil {
+			return nil, err
+		}
+		var free *corev1.Pod
+		for k := range pods {
+			p := &pods[k]
+			n, err := strconv.Atoi(p.Annotations[AnnotationInstance])
+			switch {
+			case err == nil && n == i:
+				return p, nil
+			case (err != nil || n >= replicas) && free == nil:
+				free = p // unclaimed, or claimed by an instance scaled away
+			}
+		}
+		if free == nil {
+			return nil, nil
+		}
+		if free.Annotations == nil {
+			free.Annotations = map[string]string{}
+		}
+		free.Annotations[AnnotationInstance] = strconv.Itoa(i)
+		claimed, err := d.Client.pods(dep.Namespace).Update(ctx, free.Name, free)
+		if err == nil {
+			return claimed, nil
+		}
+		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			return nil, apiError(err, "claim pod %s/%s for instance %d", dep.Namespace, free.Name, i)
+		}
+	}
+	return nil, gantry.Errorf(gantry.EUNAVAILABLE, "kubernetes: no pod of %s/%s could be claimed for instance %d: the pods kept changing", dep.Namespace, dep.Name, i)
 }
 
 // lookup finds the instance's Deployment; nil when it is gone, was
@@ -161,16 +229,17 @@ func (d *Driver) Logs(ctx context.Context, inst gantry.Instance, tail int, follo
 	if err != nil {
 		return err
 	}
-	if h.Index >= len(pods) {
+	pod := podOf(pods, h.Index)
+	if pod == nil {
 		return gantry.Errorf(gantry.EUNAVAILABLE, "kubernetes: instance %d of deployment %s/%s has no ready pod", h.Index, h.Namespace, h.Deployment)
 	}
 	opts := &corev1.PodLogOptions{Follow: follow}
 	if tail > 0 {
 		opts.TailLines = new(int64(tail))
 	}
-	rc, err := d.Client.podLogs(ctx, h.Namespace, pods[h.Index].Name, opts)
+	rc, err := d.Client.podLogs(ctx, h.Namespace, pod.Name, opts)
 	if err != nil {
-		return apiError(err, "logs of pod %s/%s", h.Namespace, pods[h.Index].Name)
+		return apiError(err, "logs of pod %s/%s", h.Namespace, pod.Name)
 	}
 	defer rc.Close()
 	_, err = io.Copy(w, rc)

@@ -48,6 +48,9 @@ const (
 	AnnotationRelease   = "gantry.dev/release-id" // the full ID; labels are cut to 63 characters
 	AnnotationHTTP      = "gantry.dev/http"
 	AnnotationVarsHash  = "gantry.dev/vars-sha256" // rolls pods when variables change; never the values
+	// AnnotationInstance is set on a pod by Start: the instance index
+	// that claimed it (see claimPod).
+	AnnotationInstance = "gantry.dev/instance"
 
 	managedBy = "gantry"
 )
