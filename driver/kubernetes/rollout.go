@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	appsv1 "k8s.io/api/apps/v1"
@@ -32,7 +33,14 @@ var errRolloutFailed = errors.New("rollout failed")
 // old replica left. It fails on a progress deadline, on pods of the new
 // template stuck in a state that will not heal, and when ctx ends; the
 // error then says what the pods and their events say.
+//
+// The wait is bounded by the progress deadline and a minute more: the
+// controller marks the deadline only while a rollout progresses, so a
+// Deployment complete once whose pod then stays unavailable, or a
+// controller that stopped, would otherwise be waited on for ever.
 func (d *Driver) waitRollout(ctx context.Context, ns, name string) (*appsv1.Deployment, error) {
+	ctx, stop := context.WithTimeout(ctx, d.progressDeadline()+time.Minute)
+	defer stop()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 

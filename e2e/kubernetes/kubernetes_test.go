@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,7 +165,10 @@ func (g *gantryServer) cli(want int, args ...string) string {
 		t.Fatal(err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("gantry %s: no answer within 3 minutes\n%s", strings.Join(args, " "), out)
+		// The server's goroutines, in its log, say where it waits.
+		g.server.Process.Signal(syscall.SIGQUIT)
+		time.Sleep(time.Second)
+		t.Fatalf("gantry %s: no answer within 3 minutes (the server's goroutines are at the end of its log)\n%s", strings.Join(args, " "), out)
 	}
 	if code != want {
 		t.Fatalf("gantry %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
