@@ -197,6 +197,10 @@ func (c *Cluster) run(bin string) error {
 		"--kubeconfig="+c.Kubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
 		"--service-account-private-key-file="+p.SAKey, "--root-ca-file="+p.CA,
 		"--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
+		// kwok renews the fake node's lease; on a loaded machine a renewal
+		// can come late, and the node controller would then mark the
+		// node and every pod on it not ready in the middle of a test.
+		"--node-monitor-grace-period=1h",
 	); err != nil {
 		return err
 	}
