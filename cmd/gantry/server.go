@@ -57,8 +57,8 @@ type Server struct {
 	// DockerAdvertise is the engine host's address where its instances
 	// listen and are reached ("": the address of a tcp:// engine, else 127.0.0.1).
 	DockerAdvertise string
-	Kubeconfig string // cluster of the kubernetes driver ("": $KUBECONFIG, else no kubernetes driver)
-	StoreURL   string // where the state lives: "" for SQLite in DataDir, or a postgres:// URL (--store)
+	Kubeconfig      string // cluster of the kubernetes driver ("": $KUBECONFIG, else no kubernetes driver)
+	StoreURL        string // where the state lives: "" for SQLite in DataDir, or a postgres:// URL (--store)
 	// KubeProgressDeadline bounds how long a slot's rollout may make no progress.
 	KubeProgressDeadline time.Duration
 	// SecretsKey is the AES key file that seals stored secrets; it must lie
