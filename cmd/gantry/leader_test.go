@@ -44,7 +44,6 @@ func crashByFile(s *Server, path string) {
 type cluster struct {
 	t         *testing.T
 	store     string
-	artifacts string // shared by every server, as a network filesystem would be
 	crashFile string
 	proxyURL  string
 	firstSock string // the tests' token is made once, on the first server
@@ -68,13 +67,8 @@ func (c *cluster) start(addr string) *childProc {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		c.t.Fatal(err)
 	}
-	if err := os.MkdirAll(c.artifacts, 0o755); err != nil {
-		c.t.Fatal(err)
-	}
-	if err := os.Symlink(c.artifacts, filepath.Join(data, "artifacts")); err != nil {
-		c.t.Fatal(err)
-	}
-	env := append([]string{"GANTRY_TEST_LISTEN=" + addr, "GANTRY_TEST_STORE=" + c.store, "GANTRY_TEST_FOLLOW_ROUTERS=1",
+	// Artifacts in the store: what one server built, the others run.
+	env := append([]string{"GANTRY_TEST_LISTEN=" + addr, "GANTRY_TEST_STORE=" + c.store, "GANTRY_TEST_FOLLOW_ROUTERS=1", "GANTRY_TEST_ARTIFACTS=store",
 		"GANTRY_TEST_PROXY_URL=" + c.proxyURL, "GANTRY_TEST_CRASH_FILE=" + c.crashFile}, c.env...)
 	var p *childProc
 	if c.command != nil {
@@ -113,7 +107,7 @@ func twoServers(t *testing.T, db, proxy string) (c *cluster, a, b *childProc) {
 	gantryBinary(t) // built before the servers run, for startRouters
 	pg := pgtest.Start(t)
 	dir := t.TempDir()
-	c = &cluster{t: t, store: pgStore(t, pg, db, db), artifacts: filepath.Join(dir, "artifacts"),
+	c = &cluster{t: t, store: pgStore(t, pg, db, db),
 		crashFile: filepath.Join(dir, "crash-at"), proxyURL: "http://" + proxy, dir: dir}
 	c.crashAt("")
 	a = c.start(freeAddr(t))
@@ -415,8 +409,7 @@ func sameOnRouters(t *testing.T, get func(router string) (string, error), router
 func stopClusterInstances(t *testing.T, c *cluster) {
 	data := filepath.Join(c.dir, "cleanup")
 	os.MkdirAll(data, 0o755)
-	os.Symlink(c.artifacts, filepath.Join(data, "artifacts"))
-	s := &Server{DataDir: data, Listen: "127.0.0.1:0", StoreURL: c.store, FollowRouters: true, Logger: newLogger(testWriter{t}, "text")}
+	s := &Server{DataDir: data, Listen: "127.0.0.1:0", StoreURL: c.store, ArtifactsAt: "store", FollowRouters: true, Logger: newLogger(testWriter{t}, "text")}
 	if err := s.Open(context.Background()); err != nil {
 		t.Errorf("cleanup: open the store to stop the app's instances: %v", err)
 		return

@@ -51,6 +51,7 @@ func childServer() int {
 		// Several servers on one PostgreSQL store (leader_test.go).
 		StoreURL:      os.Getenv("GANTRY_TEST_STORE"),
 		FollowRouters: os.Getenv("GANTRY_TEST_FOLLOW_ROUTERS") != "",
+		ArtifactsAt:   os.Getenv("GANTRY_TEST_ARTIFACTS"),
 		LeaseTTL:      time.Second,
 	}
 	ctx := context.Background()

@@ -48,7 +48,7 @@ func TestFailoverAcrossHosts(t *testing.T) {
 	repo := dockerHelloRepo(t, dock+":5000/hello")
 
 	dir := t.TempDir()
-	c := &cluster{t: t, store: store, artifacts: filepath.Join(dir, "artifacts"), crashFile: filepath.Join(dir, "crash-at"),
+	c := &cluster{t: t, store: store, crashFile: filepath.Join(dir, "crash-at"),
 		proxyURL: "http://" + r1, dir: dir,
 		env: []string{"DOCKER_HOST=tcp://" + dock + ":2375"},
 		command: func(addr string) *exec.Cmd {

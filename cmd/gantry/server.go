@@ -18,7 +18,6 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/api"
-	"github.com/gantry-dev/gantry/artifact"
 	"github.com/gantry-dev/gantry/build"
 	"github.com/gantry-dev/gantry/dbchange"
 	"github.com/gantry-dev/gantry/delivery"
@@ -54,6 +53,10 @@ type Server struct {
 	ProxyURL   string // where that proxy serves traffic, for verify checks
 	SecretsDir string
 	DockerHost string // Docker Engine for the docker driver ("": $DOCKER_HOST or the default socket)
+	// ArtifactsAt is where artifacts live: "" for <DataDir>/artifacts, a
+	// directory (a network filesystem every server mounts), or "store" for
+	// the PostgreSQL store (--artifacts).
+	ArtifactsAt string
 	// DockerAdvertise is the engine host's address where its instances
 	// listen and are reached ("": the address of a tcp:// engine, else 127.0.0.1).
 	DockerAdvertise string
@@ -148,7 +151,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("open state: %w", err)
 	}
 	s.Store, _ = s.State.(*sqlite.DB)
-	arts, err := artifact.NewLocal(filepath.Join(s.DataDir, "artifacts"))
+	arts, err := s.openArtifacts()
 	if err != nil {
 		return err
 	}
@@ -485,6 +488,7 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.DurationVar(&s.KubeProgressDeadline, "kubernetes-progress-deadline", 2*time.Minute, "how long a Kubernetes rollout may make no progress before the deploy fails")
 	f.StringVar(&s.Kubeconfig, "kubeconfig", "", "cluster of the kubernetes driver (default $KUBECONFIG; without one the driver is not offered)")
 	f.StringVar(&s.DockerHost, "docker-host", "", "Docker Engine of the docker driver (default $DOCKER_HOST, else the local socket)")
+	f.StringVar(&s.ArtifactsAt, "artifacts", "", "where build artifacts live: a directory (default <data>/artifacts), or \"store\" for the PostgreSQL --store, shared by every server on it")
 	f.StringVar(&s.DockerAdvertise, "docker-advertise", "", "address of the Docker Engine's host where its instances listen and routers reach them (default: the address of a tcp:// engine, else 127.0.0.1)")
 	f.StringVar(&s.SecretsDir, "secrets-dir", "", "directory of secret files (default <data>/secrets)")
 	f.StringVar(&s.SecretsKey, "secrets-key", "", "key file that encrypts stored secrets, outside --data (default ~/.config/gantry/secrets.key, created 0600 on first use)")
