@@ -157,7 +157,7 @@ func startChild(t *testing.T, dataDir, routerAddr, crashAt string, env ...string
 
 // startChildCmd is startChild with the command that runs the test binary
 // (e.g. in a network namespace: netns_test.go).
-func startChildCmd(t *testing.T, cmd *exec.Cmd, dataDir, routerAddr, crashAt string, env ...string) *childProc {
+func startChildCmd(t testing.TB, cmd *exec.Cmd, dataDir, routerAddr, crashAt string, env ...string) *childProc {
 	t.Helper()
 	cmd.Env = append(os.Environ(), "GANTRY_TEST_CHILD=server", "GANTRY_TEST_DATA="+dataDir,
 		"GANTRY_TEST_ROUTER="+routerAddr, "GANTRY_TEST_CRASH_AT="+crashAt)
@@ -276,7 +276,7 @@ var (
 	testerTokens = map[string]string{}
 )
 
-func testerToken(t *testing.T, socket string) string {
+func testerToken(t testing.TB, socket string) string {
 	t.Helper()
 	testerMu.Lock()
 	defer testerMu.Unlock()
@@ -359,7 +359,7 @@ var (
 )
 
 // gantryBinary builds the real gantry binary once per test run.
-func gantryBinary(t *testing.T) string {
+func gantryBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "gantry-bin-")

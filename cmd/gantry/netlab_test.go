@@ -29,7 +29,7 @@ import (
 // opens its connections from a host's namespace. Unix sockets are files,
 // so the test still talks to its child servers over theirs.
 type netLab struct {
-	t      *testing.T
+	t      testing.TB
 	prefix string            // of the namespace and link names
 	addrs  map[string]string // host → address
 	n      int
@@ -42,7 +42,7 @@ const labSubnet = "10.231.0."
 // newNetLab creates an empty lab, removed when the test ends. It needs
 // root, ip(8), iptables and nsenter: without them the test is skipped, or fails when
 // GANTRY_INTEGRATION=1.
-func newNetLab(t *testing.T) *netLab {
+func newNetLab(t testing.TB) *netLab {
 	t.Helper()
 	why := ""
 	if os.Geteuid() != 0 {
@@ -120,40 +120,63 @@ func (l *netLab) wrapper(host, bin string) string {
 	return p
 }
 
-// Dial opens connections from host's namespace: the socket is created by
-// a thread that has entered it, and stays in it whichever thread uses it.
+// Dial opens connections from host's namespace.
 func (l *netLab) Dial(host string) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	path := "/var/run/netns/" + l.ns(host)
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		runtime.LockOSThread()
-		self, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			return nil, err
-		}
-		defer self.Close()
-		target, err := os.Open(path)
-		if err != nil {
-			runtime.UnlockOSThread()
-			return nil, err
-		}
-		defer target.Close()
-		if err := setns(target); err != nil {
-			runtime.UnlockOSThread()
-			return nil, fmt.Errorf("enter %s: %w", path, err)
-		}
-		conn, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, network, addr)
-		if serr := setns(self); serr == nil {
-			// A thread that could not go back stays locked: Go ends it
-			// with this goroutine instead of reusing it.
-			runtime.UnlockOSThread()
-		}
+	return func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
+		err = l.inNamespace(host, func() (err error) {
+			conn, err = (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, network, addr)
+			return err
+		})
 		return conn, err
 	}
 }
 
+// inNamespace runs fn on a thread that has entered host's network
+// namespace: a socket fn creates stays in it whichever thread uses it.
+func (l *netLab) inNamespace(host string, fn func() error) error {
+	path := "/var/run/netns/" + l.ns(host)
+	runtime.LockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer self.Close()
+	target, err := os.Open(path)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return err
+	}
+	defer target.Close()
+	if err := setns(target); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter %s: %w", path, err)
+	}
+	err = fn()
+	if serr := setns(self); serr == nil {
+		// A thread that could not go back stays locked: Go ends it with
+		// this goroutine instead of reusing it.
+		runtime.UnlockOSThread()
+	}
+	return err
+}
+
 func setns(f *os.File) error {
 	return unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+}
+
+// Listen listens on addr (an address of host) from host's namespace.
+func (l *netLab) Listen(host, addr string) net.Listener {
+	l.t.Helper()
+	var ln net.Listener
+	err := l.inNamespace(host, func() (err error) {
+		ln, err = net.Listen("tcp", addr)
+		return err
+	})
+	if err != nil {
+		l.t.Fatalf("listen on %s at %s: %v", host, addr, err)
+	}
+	return ln
 }
 
 // client is an HTTP client on host.
@@ -191,8 +214,9 @@ func (l *netLab) remove() {
 // startPostgresOn runs a throwaway PostgreSQL on host, listening on the
 // host's address (and on a unix socket in its directory, where the test
 // creates databases), accepting the lab's hosts without a password. It
-// returns the URL of a new database name as the lab's hosts reach it.
-func startPostgresOn(t *testing.T, l *netLab, host, db string) string {
+// returns the URL of a new database name as the lab's hosts reach it, and
+// as the test reaches it (over the unix socket).
+func startPostgresOn(t testing.TB, l *netLab, host, db string) (labURL, localURL string) {
 	t.Helper()
 	bin, err := pgtest.FindBinDir()
 	if err != nil {
@@ -249,5 +273,6 @@ func startPostgresOn(t *testing.T, l *netLab, host, db string) string {
 	waitUntil(t, 60*time.Second, func() bool {
 		return exec.Command(filepath.Join(bin, "psql"), "-h", dir, "-U", "postgres", "-c", "CREATE DATABASE "+db).Run() == nil
 	})
-	return fmt.Sprintf("postgres://postgres@%s:5432/%s?sslmode=disable", l.addrs[host], db)
+	return fmt.Sprintf("postgres://postgres@%s:5432/%s?sslmode=disable", l.addrs[host], db),
+		fmt.Sprintf("postgres://postgres@/%s?host=%s&port=5432&sslmode=disable", db, dir)
 }

@@ -42,7 +42,7 @@ func TestFailoverAcrossHosts(t *testing.T) {
 	lab.host("cl", 50)
 	hostOf := map[string]string{s1: "s1", s2: "s2"}
 
-	store := startPostgresOn(t, lab, "db", "netns")
+	store, _ := startPostgresOn(t, lab, "db", "netns")
 	startDockerOn(t, lab, "dock")
 	bin := gantryBinary(t)
 	repo := dockerHelloRepo(t, dock+":5000/hello")
