@@ -98,3 +98,19 @@ func (l *Local) Open(ctx context.Context, d string) (io.ReadCloser, error) {
 	}
 	return digest.Verifying(f, d), nil
 }
+
+// List returns the digests of every artifact stored, in order.
+func (l *Local) List() ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(l.Dir, "sha256", "*", "*"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range paths {
+		d := "sha256:" + filepath.Base(p)
+		if _, err := digest.Parse(d); err == nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,4 +35,21 @@ func TestLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestList(t *testing.T) {
+	s := mustStore(t)
+	var want []string
+	for _, data := range []string{"b", "a", "c"} {
+		d, _, err := s.Put(t.Context(), strings.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, d)
+	}
+	slices.Sort(want)
+	got, err := s.List()
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("List = %v, %v; want %v", got, err, want)
+	}
 }
