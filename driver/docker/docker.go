@@ -107,9 +107,11 @@ type Driver struct {
 // New returns a driver of the engine at host ("unix:///var/run/docker.sock",
 // "tcp://127.0.0.1:2375"; empty means DOCKER_HOST or the default socket). The
 // API version is negotiated with the engine on first use, so Engine 20.10 and
-// newer work.
+// newer work. An engine on another host is reached over TLS as the docker
+// CLI reaches it: DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) and
+// DOCKER_TLS_VERIFY=1.
 func New(host string, logger *slog.Logger) (*Driver, error) {
-	opts := []client.Opt{client.WithAPIVersionNegotiation()}
+	opts := []client.Opt{client.WithAPIVersionNegotiation(), client.WithTLSClientConfigFromEnv()}
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
 	} else {
