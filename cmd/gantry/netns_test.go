@@ -87,6 +87,17 @@ func TestFailoverAcrossHosts(t *testing.T) {
 		return
 	}
 
+	// The instances run on the Docker host, at its address.
+	env, err := api.NewClient(rig.leader.API, "").Environment(context.Background(), "hello", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range env.ActiveSlot().Instances {
+		if host, _, _ := strings.Cut(inst.Addr, ":"); host != dock {
+			t.Errorf("instance %s-%d at %s, want on the Docker host %s", inst.Service, inst.Index, inst.Addr, dock)
+		}
+	}
+
 	// Router r2 cut off from both servers: it keeps serving.
 	loads := []*loadtest.Load{}
 	for _, r := range rig.routers {
