@@ -6,16 +6,14 @@ package artifact
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/digest"
 )
 
 var _ gantry.ArtifactStore = (*Local)(nil)
@@ -33,13 +31,10 @@ func NewLocal(dir string) (*Local, error) {
 	return &Local{Dir: dir}, nil
 }
 
-func (l *Local) path(digest string) (string, error) {
-	hexsum, ok := strings.CutPrefix(digest, "sha256:")
-	if !ok || len(hexsum) != 64 {
-		return "", gantry.Errorf(gantry.EINVALID, "artifact digest %q: want sha256:<64 hex digits>", digest)
-	}
-	if _, err := hex.DecodeString(hexsum); err != nil {
-		return "", gantry.Errorf(gantry.EINVALID, "artifact digest %q: not hexadecimal", digest)
+func (l *Local) path(d string) (string, error) {
+	hexsum, err := digest.Parse(d)
+	if err != nil {
+		return "", err
 	}
 	return filepath.Join(l.Dir, "sha256", hexsum[:2], hexsum), nil
 }
@@ -61,8 +56,8 @@ func (l *Local) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 	if err := tmp.Sync(); err != nil {
 		return "", 0, err
 	}
-	digest := "sha256:" + hex.EncodeToString(h.Sum(nil))
-	dst, _ := l.path(digest)
+	sum := digest.Of(h)
+	dst, _ := l.path(sum)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", 0, err
 	}
@@ -72,12 +67,12 @@ func (l *Local) Put(ctx context.Context, r io.Reader) (string, int64, error) {
 	if err := os.Rename(tmp.Name(), dst); err != nil {
 		return "", 0, err
 	}
-	return digest, n, nil
+	return sum, n, nil
 }
 
 // Has reports whether the digest is stored.
-func (l *Local) Has(ctx context.Context, digest string) (bool, error) {
-	p, err := l.path(digest)
+func (l *Local) Has(ctx context.Context, d string) (bool, error) {
+	p, err := l.path(d)
 	if err != nil {
 		return false, err
 	}
@@ -90,35 +85,32 @@ func (l *Local) Has(ctx context.Context, digest string) (bool, error) {
 
 // Open returns the artifact's bytes. The reader verifies the digest as it is
 // read and fails at EOF if the stored bytes no longer match it.
-func (l *Local) Open(ctx context.Context, digest string) (io.ReadCloser, error) {
-	p, err := l.path(digest)
+func (l *Local) Open(ctx context.Context, d string) (io.ReadCloser, error) {
+	p, err := l.path(d)
 	if err != nil {
 		return nil, err
 	}
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, gantry.Errorf(gantry.ENOTFOUND, "artifact %s not found", digest)
+		return nil, gantry.Errorf(gantry.ENOTFOUND, "artifact %s not found", d)
 	} else if err != nil {
 		return nil, err
 	}
-	return &verifyingReader{f: f, h: sha256.New(), want: digest}, nil
+	return digest.Verifying(f, d), nil
 }
 
-type verifyingReader struct {
-	f    *os.File
-	h    hash.Hash
-	want string
-}
-
-func (v *verifyingReader) Read(p []byte) (int, error) {
-	n, err := v.f.Read(p)
-	v.h.Write(p[:n])
-	if err == io.EOF {
-		if got := "sha256:" + hex.EncodeToString(v.h.Sum(nil)); got != v.want {
-			return n, gantry.Errorf(gantry.EINTERNAL, "artifact %s is corrupt: content hashes to %s", v.want, got)
+// List returns the digests of every artifact stored, in order.
+func (l *Local) List() ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(l.Dir, "sha256", "*", "*"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range paths {
+		d := "sha256:" + filepath.Base(p)
+		if _, err := digest.Parse(d); err == nil {
+			out = append(out, d)
 		}
 	}
-	return n, err
+	return out, nil
 }
-
-func (v *verifyingReader) Close() error { return v.f.Close() }

@@ -88,6 +88,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("POST /signin", d.signin)
 	mux.HandleFunc("POST /signout", d.signout)
 	mux.HandleFunc("GET /{$}", d.auth(d.overview))
+	mux.HandleFunc("GET /routers", d.auth(d.routers))
 	mux.HandleFunc("GET /apps/{app}/releases", d.auth(d.releases))
 	mux.HandleFunc("GET /apps/{app}/releases/{id}", d.auth(d.release))
 	mux.HandleFunc("GET /apps/{app}/deployments", d.auth(d.deployments))

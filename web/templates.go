@@ -27,6 +27,8 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
+	"until": func(t time.Time, now time.Time) string { return t.Sub(now).Round(100 * time.Millisecond).String() },
+	"minus": func(a, b int64) int64 { return a - b },
 	"ago": func(t time.Time, now time.Time) string {
 		if t.IsZero() {
 			return ""

@@ -82,6 +82,7 @@ type fixture struct {
 	canaries *canaryStub
 	url      string
 	dash     *web.Dashboard
+	api      *api.Server
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -121,6 +122,7 @@ func newFixture(t *testing.T) *fixture {
 		}
 	}
 	apiSrv := &api.Server{Store: db, Deploys: f.deploys, Tokens: db, Audit: db, Canaries: f.canaries, Delivery: &delivery.Service{Store: db}}
+	f.api = apiSrv
 	f.dash = &web.Dashboard{API: apiSrv.Handler(), Tokens: db, PollInterval: 20 * time.Millisecond}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", apiSrv.Handler())

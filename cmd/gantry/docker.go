@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 
@@ -32,12 +33,21 @@ func (d dockerDriver) PruneImages(ctx context.Context, keep func(ref string) boo
 }
 
 // openDocker connects to the Docker Engine at host ("" for $DOCKER_HOST or
-// the default socket). A server without Docker still runs process apps.
-func openDocker(host string, logger *slog.Logger) *docker.Driver {
+// the default socket), whose instances listen on advertise (default: the
+// address of a tcp:// engine). A server without Docker still runs process
+// apps.
+func openDocker(host, advertise string, getenv func(string) string, logger *slog.Logger) *docker.Driver {
 	dk, err := docker.New(host, logger)
 	if err != nil {
 		logger.Info("docker driver unavailable", "error", err)
 		return nil
+	}
+	if advertise == "" {
+		advertise = docker.AdvertiseFor(cmp.Or(host, getenv("DOCKER_HOST")))
+	}
+	if advertise != "" {
+		dk.SetAdvertise(advertise)
+		logger.Info("docker instances on the engine's host", "advertise", advertise)
 	}
 	return dk
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -42,12 +44,17 @@ func crashByFile(s *Server, path string) {
 type cluster struct {
 	t         *testing.T
 	store     string
-	artifacts string // shared by every server, as a network filesystem would be
 	crashFile string
 	proxyURL  string
 	firstSock string // the tests' token is made once, on the first server
 	dir       string
 	n         int
+	// On other hosts (netns_test.go): env is more of the servers'
+	// environment; command runs a server that listens on addr, and
+	// routerOn the ith router's program bin (nil: here).
+	env      []string
+	command  func(addr string) *exec.Cmd
+	routerOn func(i int, bin string) string
 }
 
 // start runs one more server of the cluster, its API on addr: a server
@@ -60,14 +67,15 @@ func (c *cluster) start(addr string) *childProc {
 	if err := os.MkdirAll(data, 0o755); err != nil {
 		c.t.Fatal(err)
 	}
-	if err := os.MkdirAll(c.artifacts, 0o755); err != nil {
-		c.t.Fatal(err)
+	// Artifacts in the store: what one server built, the others run.
+	env := append([]string{"GANTRY_TEST_LISTEN=" + addr, "GANTRY_TEST_STORE=" + c.store, "GANTRY_TEST_FOLLOW_ROUTERS=1", "GANTRY_TEST_ARTIFACTS=store",
+		"GANTRY_TEST_PROXY_URL=" + c.proxyURL, "GANTRY_TEST_CRASH_FILE=" + c.crashFile}, c.env...)
+	var p *childProc
+	if c.command != nil {
+		p = startChildCmd(c.t, c.command(addr), data, "", "", env...)
+	} else {
+		p = startChild(c.t, data, "", "", env...)
 	}
-	if err := os.Symlink(c.artifacts, filepath.Join(data, "artifacts")); err != nil {
-		c.t.Fatal(err)
-	}
-	p := startChild(c.t, data, "", "", "GANTRY_TEST_LISTEN="+addr, "GANTRY_TEST_STORE="+c.store, "GANTRY_TEST_FOLLOW_ROUTERS=1",
-		"GANTRY_TEST_PROXY_URL="+c.proxyURL, "GANTRY_TEST_CRASH_FILE="+c.crashFile)
 	if c.firstSock == "" {
 		c.firstSock = p.API
 	}
@@ -99,7 +107,7 @@ func twoServers(t *testing.T, db, proxy string) (c *cluster, a, b *childProc) {
 	gantryBinary(t) // built before the servers run, for startRouters
 	pg := pgtest.Start(t)
 	dir := t.TempDir()
-	c = &cluster{t: t, store: pgStore(t, pg, db, db), artifacts: filepath.Join(dir, "artifacts"),
+	c = &cluster{t: t, store: pgStore(t, pg, db, db),
 		crashFile: filepath.Join(dir, "crash-at"), proxyURL: "http://" + proxy, dir: dir}
 	c.crashAt("")
 	a = c.start(freeAddr(t))
@@ -122,7 +130,11 @@ func startRouters(t *testing.T, c *cluster, a, b *childProc, addrs []string, fol
 	for i, addr := range addrs {
 		rdir := filepath.Join(c.dir, fmt.Sprintf("router%d", i+1))
 		os.MkdirAll(rdir, 0o755)
-		startBinProxy(t, bin, rdir, "--listen", addr, "--follow", follow[i][0], "--follow", follow[i][1],
+		on := bin
+		if c.routerOn != nil {
+			on = c.routerOn(i, bin)
+		}
+		startBinProxy(t, on, rdir, "--listen", addr, "--follow", follow[i][0], "--follow", follow[i][1],
 			"--follow-token-file", tokenFile, "--follow-name", fmt.Sprintf("r%d", i+1))
 	}
 	waitUntil(t, 20*time.Second, func() bool {
@@ -147,16 +159,55 @@ func TestLeaderFailoverOnPostgres(t *testing.T) {
 	c, a, b := twoServers(t, "lead", r1)
 
 	startRouters(t, c, a, b, []string{r1, r2}, [][]string{{a.TCP, b.TCP}, {a.TCP, b.TCP}})
+	runFailover(t, &failoverRig{
+		c: c, leader: a, follower: b, routers: []string{r1, r2}, repo: helloRepo(t),
+		cli: func(server string, args ...string) (string, string, int) { return runCLI(t, server, args...) },
+		get: func(router string) (string, error) { return getVersion("http://"+router, "test.hello.localhost") },
+		restart: func(dead *childProc) *childProc {
+			return c.start(strings.TrimPrefix(dead.TCP, "http://"))
+		},
+	})
+}
 
-	// Everything through the server that does not lead: it forwards.
-	follower, leader := b, a
-	mustCLI(t, follower.TCP, "app", "add", "hello", "--repo", helloRepo(t))
-	mustCLI(t, follower.TCP, "deploy", "test", "--ref", "v1.0.0")
-	mustCLI(t, follower.TCP, "release", "build", "--ref", "v1.1.0")
-	mustCLI(t, follower.TCP, "deploy", "test", "--release", "1.1.0")
-	mustCLI(t, follower.TCP, "deploy", "test", "--release", "1.0.0")
-	for _, r := range []string{r1, r2} {
-		wantVersion(t, "http://"+r, "test.hello.localhost", "1.0.0")
+// failoverRig is what runFailover runs on: a cluster whose first server
+// leads, its routers (host:port), and how the test reaches them.
+type failoverRig struct {
+	c                *cluster
+	leader, follower *childProc
+	routers          []string
+	repo             string // the hello app's repository
+	// cli runs the CLI against a server's TCP API as the tester; get
+	// returns the version a router serves for test.hello.localhost; dial
+	// opens the load's connections (nil: from the test's network).
+	cli     func(server string, args ...string) (stdout, stderr string, code int)
+	get     func(router string) (string, error)
+	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
+	restart func(dead *childProc) *childProc // a new server in dead's place
+	// failovers are the times from a leader's death to the deployment
+	// recovered, one per crash point.
+	failovers []time.Duration
+}
+
+func (r *failoverRig) mustCLI(t *testing.T, server string, args ...string) {
+	t.Helper()
+	if out, errs, code := r.cli(server, args...); code != 0 {
+		t.Fatalf("gantry %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+	}
+}
+
+// runFailover: deploys go through the server that does not lead (it
+// forwards them), under continuous load on every router; the leader dies
+// at each journal event of a deploy in turn, then one is frozen at the
+// switch and revived deposed. See TestLeaderFailoverOnPostgres.
+func runFailover(t *testing.T, r *failoverRig) {
+	follower, leader := r.follower, r.leader
+	r.mustCLI(t, follower.TCP, "app", "add", "hello", "--repo", r.repo)
+	r.mustCLI(t, follower.TCP, "deploy", "test", "--ref", "v1.0.0")
+	r.mustCLI(t, follower.TCP, "release", "build", "--ref", "v1.1.0")
+	r.mustCLI(t, follower.TCP, "deploy", "test", "--release", "1.1.0")
+	r.mustCLI(t, follower.TCP, "deploy", "test", "--release", "1.0.0")
+	if got := sameOnRouters(t, r.get, r.routers); got != "1.0.0" {
+		t.Fatalf("the routers serve %s, want 1.0.0", got)
 	}
 	cl := api.NewClient(follower.API, "")
 	ds, err := cl.ListDeployments(context.Background(), "hello", "test", 1, 0)
@@ -173,25 +224,25 @@ func TestLeaderFailoverOnPostgres(t *testing.T) {
 	}
 
 	loads := []*loadtest.Load{}
-	for _, r := range []string{r1, r2} {
-		loads = append(loads, loadtest.Start(loadtest.Options{URL: "http://" + r + "/", Host: "test.hello.localhost", Workers: 2, MaxDuration: 10 * time.Minute}))
+	for _, rt := range r.routers {
+		loads = append(loads, loadtest.Start(loadtest.Options{URL: "http://" + rt + "/", Host: "test.hello.localhost", Workers: 2, MaxDuration: 10 * time.Minute, Dial: r.dial}))
 	}
-	var failovers []time.Duration
 	if only := os.Getenv("GANTRY_TEST_ONLY_AT"); only != "" {
 		points = []string{only}
 	}
+	deploy := func(args ...string) (string, string, int) { return r.cli(follower.TCP, args...) }
 	for _, at := range points {
-		c.crashAt(at)
+		r.c.crashAt(at)
 		prev := latestDeployment(t, follower)
-		killed := deployUntilDeath(t, follower, leader, at)
-		c.crashAt("")
+		killed := deployUntilDeath(t, deploy, leader, at)
+		r.c.crashAt("")
 		d := waitRecovered(t, follower, prev, 20*time.Second)
-		failovers = append(failovers, time.Since(killed))
+		r.failovers = append(r.failovers, time.Since(killed))
 		checkJournal(t, d, at)
 		if !strings.Contains(d.Error, "took over") {
 			t.Errorf("recovered deployment's error %q does not say another server took over", d.Error)
 		}
-		got := sameOnRouters(t, []string{r1, r2})
+		got := sameOnRouters(t, r.get, r.routers)
 		env, err := api.NewClient(follower.API, "").Environment(context.Background(), "hello", "test")
 		if err != nil {
 			t.Fatal(err)
@@ -199,11 +250,12 @@ func TestLeaderFailoverOnPostgres(t *testing.T) {
 		if a := env.ActiveSlot(); a == nil || a.Version != got {
 			t.Fatalf("after the leader died at %s the routers serve %s, the active slot is %s on %s (%s)", at, got, a.Version, a.Name, d.Error)
 		}
-		t.Logf("leader killed at %s: the other server took over and recovered in %s; serving %s (%s)", at, failovers[len(failovers)-1].Round(time.Millisecond), got, d.Error)
+		t.Logf("leader killed at %s: the other server took over and recovered in %s; serving %s (%s)", at, r.failovers[len(r.failovers)-1].Round(time.Millisecond), got, d.Error)
 		if got == "1.1.0" {
-			mustCLI(t, follower.TCP, "deploy", "test", "--release", "1.0.0")
+			r.mustCLI(t, follower.TCP, "deploy", "test", "--release", "1.0.0")
 		}
-		leader, follower = follower, c.start(strings.TrimPrefix(leader.TCP, "http://"))
+		leader, follower = follower, r.restart(leader)
+		deploy = func(args ...string) (string, string, int) { return r.cli(follower.TCP, args...) }
 	}
 
 	// A leader frozen at the switch is deposed; revived, it cannot write.
@@ -211,13 +263,13 @@ func TestLeaderFailoverOnPostgres(t *testing.T) {
 	// refused because the lease looked lapsed for a moment (as
 	// deployUntilDeath does): only a deploy that reached the leader freezes
 	// it.
-	c.leading(leader, 15*time.Second)
-	c.crashAt("stop:deploy:switch:started")
+	r.c.leading(leader, 15*time.Second)
+	r.c.crashAt("stop:deploy:switch:started")
 	prev := latestDeployment(t, follower)
 	done := make(chan int, 1)
 	go func() {
 		for try := 0; ; try++ {
-			_, errs, code := runCLI(t, follower.TCP, "deploy", "test", "--release", "1.1.0")
+			_, errs, code := deploy("deploy", "test", "--release", "1.1.0")
 			if code != 0 && try < 5 && (strings.Contains(errs, "does not run deployments") || strings.Contains(errs, "no server holds the lease")) {
 				time.Sleep(time.Second)
 				continue
@@ -245,8 +297,9 @@ func TestLeaderFailoverOnPostgres(t *testing.T) {
 		t.Errorf("the deposed leader wrote: %d steps (state %s) after it was revived, %d (recovered) before", len(after.Steps), after.State, before)
 	}
 	waitUntil(t, 10*time.Second, func() bool { return strings.Contains(leader.stderr.String(), "fenced") })
-	sameOnRouters(t, []string{r1, r2})
-	c.leading(follower, 5*time.Second)
+	sameOnRouters(t, r.get, r.routers)
+	r.c.leading(follower, 5*time.Second)
+	r.leader, r.follower = follower, leader
 
 	for i, l := range loads {
 		l.Stop()
@@ -254,19 +307,19 @@ func TestLeaderFailoverOnPostgres(t *testing.T) {
 			t.Errorf("router r%d: %d of %d requests failed:\n%s", i+1, n, n+l.OK.Load(), strings.Join(l.Failures(), "\n"))
 		}
 	}
-	t.Logf("failover from the leader's death to the deployment recovered: %v", failovers)
+	t.Logf("failover from the leader's death to the deployment recovered: %v", r.failovers)
 }
 
-// deployUntilDeath deploys 1.1.0 through follower until leader dies at
+// deployUntilDeath deploys 1.1.0 (through the follower) until leader dies at
 // the crash point, and returns when it died. A deploy refused because the
 // leader's lease looked lapsed for a moment (a renewal slower than the
 // TTL on a loaded machine: "retry in a few seconds") is sent again.
-func deployUntilDeath(t *testing.T, follower, leader *childProc, at string) time.Time {
+func deployUntilDeath(t *testing.T, deploy func(args ...string) (string, string, int), leader *childProc, at string) time.Time {
 	t.Helper()
 	exited := make(chan struct{})
 	go func() { leader.cmd.Wait(); close(exited) }()
 	for try := 0; try < 5; try++ {
-		_, errs, code := runCLI(t, follower.TCP, "deploy", "test", "--release", "1.1.0")
+		_, errs, code := deploy("deploy", "test", "--release", "1.1.0")
 		select {
 		case <-exited:
 			if code == 0 {
@@ -335,13 +388,13 @@ func checkJournal(t *testing.T, d *gantry.Deployment, at string) {
 
 // sameOnRouters returns the version every router serves, failing unless
 // they all serve the same one (once the last change has reached them).
-func sameOnRouters(t *testing.T, routers []string) string {
+func sameOnRouters(t *testing.T, get func(router string) (string, error), routers []string) string {
 	t.Helper()
 	var got []string
 	waitUntil(t, 10*time.Second, func() bool {
 		got = got[:0]
 		for _, r := range routers {
-			v, err := getVersion("http://"+r, "test.hello.localhost")
+			v, err := get(r)
 			if err != nil {
 				return false
 			}
@@ -356,8 +409,7 @@ func sameOnRouters(t *testing.T, routers []string) string {
 func stopClusterInstances(t *testing.T, c *cluster) {
 	data := filepath.Join(c.dir, "cleanup")
 	os.MkdirAll(data, 0o755)
-	os.Symlink(c.artifacts, filepath.Join(data, "artifacts"))
-	s := &Server{DataDir: data, Listen: "127.0.0.1:0", StoreURL: c.store, FollowRouters: true, Logger: newLogger(testWriter{t}, "text")}
+	s := &Server{DataDir: data, Listen: "127.0.0.1:0", StoreURL: c.store, ArtifactsAt: "store", FollowRouters: true, Logger: newLogger(testWriter{t}, "text")}
 	if err := s.Open(context.Background()); err != nil {
 		t.Errorf("cleanup: open the store to stop the app's instances: %v", err)
 		return

@@ -51,6 +51,7 @@ func childServer() int {
 		// Several servers on one PostgreSQL store (leader_test.go).
 		StoreURL:      os.Getenv("GANTRY_TEST_STORE"),
 		FollowRouters: os.Getenv("GANTRY_TEST_FOLLOW_ROUTERS") != "",
+		ArtifactsAt:   os.Getenv("GANTRY_TEST_ARTIFACTS"),
 		LeaseTTL:      time.Second,
 	}
 	ctx := context.Background()
@@ -151,7 +152,13 @@ type childProc struct {
 
 func startChild(t *testing.T, dataDir, routerAddr, crashAt string, env ...string) *childProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return startChildCmd(t, exec.Command(os.Args[0], "-test.run=^$"), dataDir, routerAddr, crashAt, env...)
+}
+
+// startChildCmd is startChild with the command that runs the test binary
+// (e.g. in a network namespace: netns_test.go).
+func startChildCmd(t testing.TB, cmd *exec.Cmd, dataDir, routerAddr, crashAt string, env ...string) *childProc {
+	t.Helper()
 	cmd.Env = append(os.Environ(), "GANTRY_TEST_CHILD=server", "GANTRY_TEST_DATA="+dataDir,
 		"GANTRY_TEST_ROUTER="+routerAddr, "GANTRY_TEST_CRASH_AT="+crashAt)
 	cmd.Env = append(cmd.Env, env...)
@@ -269,7 +276,7 @@ var (
 	testerTokens = map[string]string{}
 )
 
-func testerToken(t *testing.T, socket string) string {
+func testerToken(t testing.TB, socket string) string {
 	t.Helper()
 	testerMu.Lock()
 	defer testerMu.Unlock()
@@ -321,9 +328,14 @@ var versionRE = regexp.MustCompile(`<dd id="version">([^<]+)</dd>`)
 
 // getVersion fetches the page of host through the router and returns the version it shows.
 func getVersion(routerURL, host string) (string, error) {
+	return getVersionWith(&http.Client{Timeout: 5 * time.Second}, routerURL, host)
+}
+
+// getVersionWith is getVersion with client.
+func getVersionWith(client *http.Client, routerURL, host string) (string, error) {
 	req, _ := http.NewRequest(http.MethodGet, routerURL+"/", nil)
 	req.Host = host
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -347,7 +359,7 @@ var (
 )
 
 // gantryBinary builds the real gantry binary once per test run.
-func gantryBinary(t *testing.T) string {
+func gantryBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		binDir, binErr = os.MkdirTemp("", "gantry-bin-")

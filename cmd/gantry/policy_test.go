@@ -111,7 +111,7 @@ func TestQueuedDeploysRunInOrder(t *testing.T) {
 	}
 }
 
-func waitUntil(t *testing.T, timeout time.Duration, cond func() bool) {
+func waitUntil(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

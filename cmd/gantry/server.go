@@ -18,7 +18,6 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/api"
-	"github.com/gantry-dev/gantry/artifact"
 	"github.com/gantry-dev/gantry/build"
 	"github.com/gantry-dev/gantry/dbchange"
 	"github.com/gantry-dev/gantry/delivery"
@@ -54,8 +53,15 @@ type Server struct {
 	ProxyURL   string // where that proxy serves traffic, for verify checks
 	SecretsDir string
 	DockerHost string // Docker Engine for the docker driver ("": $DOCKER_HOST or the default socket)
-	Kubeconfig string // cluster of the kubernetes driver ("": $KUBECONFIG, else no kubernetes driver)
-	StoreURL   string // where the state lives: "" for SQLite in DataDir, or a postgres:// URL (--store)
+	// ArtifactsAt is where artifacts live: "" for <DataDir>/artifacts, a
+	// directory (a network filesystem every server mounts), or "store" for
+	// the PostgreSQL store (--artifacts).
+	ArtifactsAt string
+	// DockerAdvertise is the engine host's address where its instances
+	// listen and are reached ("": the address of a tcp:// engine, else 127.0.0.1).
+	DockerAdvertise string
+	Kubeconfig      string // cluster of the kubernetes driver ("": $KUBECONFIG, else no kubernetes driver)
+	StoreURL        string // where the state lives: "" for SQLite in DataDir, or a postgres:// URL (--store)
 	// KubeProgressDeadline bounds how long a slot's rollout may make no progress.
 	KubeProgressDeadline time.Duration
 	// SecretsKey is the AES key file that seals stored secrets; it must lie
@@ -145,7 +151,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("open state: %w", err)
 	}
 	s.Store, _ = s.State.(*sqlite.DB)
-	arts, err := artifact.NewLocal(filepath.Join(s.DataDir, "artifacts"))
+	arts, err := s.openArtifacts()
 	if err != nil {
 		return err
 	}
@@ -182,7 +188,7 @@ func (s *Server) Open(ctx context.Context) (err error) {
 				BeforeBuild: build.BeforeBuildFunc(before)})
 		},
 	}
-	if dk := openDocker(s.DockerHost, s.Logger.With("driver", "docker")); dk != nil {
+	if dk := openDocker(s.DockerHost, s.DockerAdvertise, s.Getenv, s.Logger.With("driver", "docker")); dk != nil {
 		s.Orchestrator.Drivers["docker"] = dockerDriver{dk}
 		builder.Images = dockerImages(dk)
 		releases.Manifest = builder.Manifest
@@ -482,6 +488,8 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.DurationVar(&s.KubeProgressDeadline, "kubernetes-progress-deadline", 2*time.Minute, "how long a Kubernetes rollout may make no progress before the deploy fails")
 	f.StringVar(&s.Kubeconfig, "kubeconfig", "", "cluster of the kubernetes driver (default $KUBECONFIG; without one the driver is not offered)")
 	f.StringVar(&s.DockerHost, "docker-host", "", "Docker Engine of the docker driver (default $DOCKER_HOST, else the local socket)")
+	f.StringVar(&s.ArtifactsAt, "artifacts", "", "where build artifacts live: a directory (default <data>/artifacts), or \"store\" for the PostgreSQL --store, shared by every server on it")
+	f.StringVar(&s.DockerAdvertise, "docker-advertise", "", "address of the Docker Engine's host where its instances listen and routers reach them (default: the address of a tcp:// engine, else 127.0.0.1)")
 	f.StringVar(&s.SecretsDir, "secrets-dir", "", "directory of secret files (default <data>/secrets)")
 	f.StringVar(&s.SecretsKey, "secrets-key", "", "key file that encrypts stored secrets, outside --data (default ~/.config/gantry/secrets.key, created 0600 on first use)")
 	f.StringVar(&s.AuditKey, "audit-key", "", "key file of the audit chain, outside --data (default audit.key beside the secrets key, created 0600 on first start)")

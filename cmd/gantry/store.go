@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/artifact"
 	"github.com/gantry-dev/gantry/postgres"
 	"github.com/gantry-dev/gantry/sqlite"
 )
@@ -97,4 +99,26 @@ func stateID(storeURL, dataDir string) (string, error) {
 		host = u.Query().Get("host")
 	}
 	return "postgres://" + host + u.Path + "#" + schema, nil
+}
+
+// openArtifacts opens the artifact store that --artifacts names: a
+// directory (default <data>/artifacts), or "store", the PostgreSQL store's
+// own, which every server on it shares.
+func (s *Server) openArtifacts() (gantry.ArtifactStore, error) {
+	switch s.ArtifactsAt {
+	case "":
+		return artifact.NewLocal(filepath.Join(s.DataDir, "artifacts"))
+	case "store":
+		db, ok := s.State.(*postgres.DB)
+		if !ok {
+			return nil, gantry.Errorf(gantry.EINVALID, "--artifacts store: artifacts are kept in the store only on PostgreSQL (--store postgres://…), where several servers share it; on SQLite they live in a directory (default <data>/artifacts)")
+		}
+		a := db.Artifacts()
+		a.TempDir = filepath.Join(s.DataDir, "tmp")
+		if err := os.MkdirAll(a.TempDir, 0o700); err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+	return artifact.NewLocal(s.ArtifactsAt)
 }

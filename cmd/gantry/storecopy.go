@@ -62,6 +62,7 @@ type storeCopy struct {
 	data, from, to       string
 	secretsKey, auditKey string
 	auditHead, destHead  string
+	artifacts            bool // copy <data>/artifacts into the store too
 	progress             io.Writer
 }
 
@@ -75,7 +76,9 @@ type CopyReport struct {
 	Audit *gantry.AuditReport `json:"audit"`
 	// AuditHead is the head file written for the destination, so that a
 	// server started on it finds the chain anchored as before.
-	AuditHead string  `json:"audit_head,omitempty"`
+	AuditHead string `json:"audit_head,omitempty"`
+	// Artifacts counts the artifacts copied into the store (--artifacts).
+	Artifacts int     `json:"artifacts,omitempty"`
 	Seconds   float64 `json:"seconds"`
 }
 
@@ -118,6 +121,7 @@ func newStoreCmd(m *Main) *cobra.Command {
 	f.StringVar(&c.secretsKey, "secrets-key", "", "the server's --secrets-key (default ~/.config/gantry/secrets.key); the audit key is looked for beside it")
 	f.StringVar(&c.auditKey, "audit-key", "", "the server's --audit-key (default audit.key beside the secrets key)")
 	f.StringVar(&c.auditHead, "audit-head", "", "the server's --audit-head: the source chain's recorded head (default its file beside the audit key)")
+	f.BoolVar(&c.artifacts, "artifacts", false, "also copy <data>/artifacts into the store, for servers started with --artifacts store")
 	f.StringVar(&c.destHead, "to-audit-head", "", "where to record the destination chain's head (default the file a server on --store finds beside the audit key)")
 	cmd.AddCommand(cp)
 	return cmd
@@ -177,6 +181,11 @@ func (c *storeCopy) run(ctx context.Context) (*CopyReport, error) {
 	}
 	if err := c.verifyAudit(ctx, dst, r); err != nil {
 		return nil, err
+	}
+	if c.artifacts {
+		if err := c.copyArtifacts(ctx, dst, r); err != nil {
+			return nil, err
+		}
 	}
 	r.Seconds = time.Since(start).Seconds()
 	return r, nil

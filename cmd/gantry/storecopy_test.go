@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	neturl "net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/pgtest"
+	"github.com/gantry-dev/gantry/sqlite"
 )
 
 // TestStoreCopy moves a state made by a real server on SQLite (a few
@@ -48,7 +50,7 @@ func TestStoreCopy(t *testing.T) {
 	s.Close()
 	cur = nil
 
-	out, errs, code := runCLI(t, "", append(copyArgs, "--json")...)
+	out, errs, code := runCLI(t, "", append(copyArgs, "--json", "--artifacts")...)
 	if code != 0 {
 		t.Fatalf("store copy: exit %d\n%s%s", code, out, errs)
 	}
@@ -65,6 +67,7 @@ func TestStoreCopy(t *testing.T) {
 	if rows["deployments"] != 3 || rows["locks"] != 1 || rows["approvals"] != 1 || rows["secrets"] != 1 || rows["audit"] != entries || rows["steps"] == 0 || len(r.Tables) != len(stateTables) {
 		t.Errorf("copied rows %v; want 3 deployments, 1 lock, 1 approval, 1 secret, %d audit entries, every table", rows, entries)
 	}
+	wantArtifactsIn(t, data, to, r.Artifacts)
 	if r.Audit == nil || !r.Audit.OK || !r.Audit.Keyed || r.AuditHead == "" {
 		t.Errorf("audit on the destination: %+v, head %q; want intact, keyed, its head recorded", r.Audit, r.AuditHead)
 	}
@@ -131,5 +134,39 @@ func TestSameRows(t *testing.T) {
 		if err := sameRows(tbl, src, tc.got); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("sameRows: got %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// wantArtifactsIn: every artifact of every release in data's state was
+// copied into the store at url, and n says so.
+func wantArtifactsIn(t *testing.T, data, url string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	src, err := sqlite.Open(ctx, filepath.Join(data, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	rels, err := src.ListReleases(ctx, gantry.ReleaseFilter{App: "hello"})
+	if err != nil || len(rels) == 0 {
+		t.Fatalf("releases: %v, %v", rels, err)
+	}
+	u, _ := neturl.Parse(url)
+	dst, err := openPostgres(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	digests := map[string]bool{}
+	for _, rel := range rels {
+		for svc, a := range rel.Artifacts {
+			digests[a.Digest] = true
+			if ok, err := dst.Artifacts().Has(ctx, a.Digest); !ok || err != nil {
+				t.Errorf("release %s, service %s: artifact %s in the store: %v, %v", rel.ID, svc, a.Digest, ok, err)
+			}
+		}
+	}
+	if n < len(digests) {
+		t.Errorf("store copy --artifacts copied %d artifacts; the releases have %d", n, len(digests))
 	}
 }

@@ -142,5 +142,8 @@ func printCopyReport(w io.Writer, r *CopyReport) {
 	if r.AuditHead != "" {
 		fmt.Fprintf(w, "audit head recorded for the destination in %s\n", r.AuditHead)
 	}
+	if r.Artifacts > 0 {
+		fmt.Fprintf(w, "%d artifacts copied into the store: start the servers with --artifacts store\n", r.Artifacts)
+	}
 	fmt.Fprintf(w, "start the server with --store %s (and the same --data, --secrets-key and --audit-key)\n", r.To)
 }

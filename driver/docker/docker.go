@@ -7,7 +7,8 @@
 // restarted server finds its instances again by the persisted handle (the
 // container ID) or by labels, instead of starting them twice. Containers use
 // host networking with PORT assigned, so traffic stays on 127.0.0.1; a port
-// published on loopback is an option (Network: NetworkPublish).
+// published on loopback is an option (Network: NetworkPublish). An engine on
+// another host runs them on that host's address instead (advertise.go).
 //
 // It must never run an image by tag (a tag moves; a digest is what was
 // tested), never log or return an instance's variables (they carry secrets;
@@ -88,6 +89,10 @@ type Driver struct {
 	Ports *portalloc.Allocator
 	// Network is NetworkHost (default) or NetworkPublish.
 	Network string
+	// Advertise is the address of the engine's host where instances listen
+	// and are reached (advertise.go); empty: 127.0.0.1, an engine on the
+	// server's own host. Set it with SetAdvertise.
+	Advertise string
 	// Now stamps Instance.StartedAt (default time.Now).
 	Now func() time.Time
 
@@ -102,9 +107,11 @@ type Driver struct {
 // New returns a driver of the engine at host ("unix:///var/run/docker.sock",
 // "tcp://127.0.0.1:2375"; empty means DOCKER_HOST or the default socket). The
 // API version is negotiated with the engine on first use, so Engine 20.10 and
-// newer work.
+// newer work. An engine on another host is reached over TLS as the docker
+// CLI reaches it: DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem) and
+// DOCKER_TLS_VERIFY=1.
 func New(host string, logger *slog.Logger) (*Driver, error) {
-	opts := []client.Opt{client.WithAPIVersionNegotiation()}
+	opts := []client.Opt{client.WithAPIVersionNegotiation(), client.WithTLSClientConfigFromEnv()}
 	if host != "" {
 		opts = append(opts, client.WithHost(host))
 	} else {
@@ -195,7 +202,7 @@ func (d *Driver) Start(ctx context.Context, spec gantry.InstanceSpec) (gantry.In
 		return gantry.Instance{}, fmt.Errorf("start %s: %w", name, err)
 	}
 	log.Info("instance started", attrContainer, shortID(created.ID), attrImage, spec.Artifact.Image)
-	return instance(spec, created.ID, started), nil
+	return d.instance(spec, created.ID, started), nil
 }
 
 func (d *Driver) ports() *portalloc.Allocator {
@@ -230,7 +237,7 @@ func (d *Driver) adopt(ctx context.Context, spec gantry.InstanceSpec, name strin
 			if p, err := strconv.Atoi(c.Config.Labels[LabelPort]); err == nil && spec.Port == 0 {
 				spec.Port = p // the port it was started with
 			}
-			return instance(spec, c.ID, started), true, nil
+			return d.instance(spec, c.ID, started), true, nil
 		}
 		return gantry.Instance{}, false, gantry.Errorf(gantry.ECONFLICT, "container %s already runs release %s", name, c.Config.Labels[LabelRelease])
 	}
@@ -296,7 +303,7 @@ func (d *Driver) containerConfig(spec gantry.InstanceSpec, env []string) (*conta
 		if spec.Port > 0 {
 			p := nat.Port(strconv.Itoa(spec.Port) + "/tcp")
 			cfg.ExposedPorts = nat.PortSet{p: {}}
-			host.PortBindings = nat.PortMap{p: {{HostIP: "127.0.0.1", HostPort: strconv.Itoa(spec.Port)}}}
+			host.PortBindings = nat.PortMap{p: {{HostIP: d.listenHost(), HostPort: strconv.Itoa(spec.Port)}}}
 		}
 	default:
 		host.NetworkMode = "host"
@@ -361,7 +368,7 @@ func (d *Driver) environ(spec gantry.InstanceSpec) ([]string, error) {
 	if d.network() == NetworkPublish {
 		return spec.EnvironOn(nil, gantry.ListenAll)
 	}
-	return spec.Environ(nil)
+	return spec.EnvironOn(nil, d.listenHost())
 }
 
 // shortID is a container ID as `docker ps` shows it, for logs.

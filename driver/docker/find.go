@@ -54,7 +54,7 @@ func (d *Driver) Find(ctx context.Context, app, env, slot string) ([]Found, erro
 		}
 		inst := gantry.Instance{Service: l[LabelService], Index: index, Handle: c.ID, StartedAt: time.Unix(c.Created, 0)}
 		if p := l[LabelPort]; p != "" {
-			inst.Addr = net.JoinHostPort("127.0.0.1", p)
+			inst.Addr = net.JoinHostPort(d.listenHost(), p)
 		}
 		out = append(out, Found{
 			Instance: inst, App: l[LabelApp], Env: l[LabelEnv], Slot: l[LabelSlot], Release: l[LabelRelease],

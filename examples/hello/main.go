@@ -151,7 +151,13 @@ func main() {
 	if in.Slot == "green" {
 		in.Color = "#eef8ee"
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	// HOST is where Gantry's driver says to listen: 127.0.0.1 for a local
+	// instance, the host's address when routers on other hosts reach it.
+	host := os.Getenv("HOST")
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -214,7 +214,31 @@ type Engine struct {
 
 // StartEngine starts dockerd with everything under dir and waits until it
 // answers.
-func StartEngine(dir string) (*Engine, error) {
+func StartEngine(dir string) (*Engine, error) { return StartEngineWith(dir, Options{}) }
+
+// Options place a throwaway program elsewhere than on the test's own
+// network, e.g. in a network namespace a test created.
+type Options struct {
+	// Wrap is run with the program's command line as its arguments
+	// ("ip", "netns", "exec", NS), and must exec it (keep its PID).
+	Wrap []string
+	// Args are more arguments of the program: for dockerd, another -H
+	// tcp://ADDR:PORT, --insecure-registry ADDR.
+	Args []string
+	// Addr is where a registry listens (default a free loopback port);
+	// Client reaches it (default a plain client).
+	Addr   string
+	Client *http.Client
+}
+
+func (o Options) command(bin string, args ...string) *exec.Cmd {
+	argv := append(append(append([]string(nil), o.Wrap...), bin), args...)
+	argv = append(argv, o.Args...)
+	return exec.Command(argv[0], argv[1:]...)
+}
+
+// StartEngineWith is StartEngine as o says.
+func StartEngineWith(dir string, o Options) (*Engine, error) {
 	bin, err := lookPath("dockerd")
 	if err != nil {
 		return nil, errors.New("dockerd is not installed")
@@ -229,7 +253,7 @@ func StartEngine(dir string) (*Engine, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	e.cmd = exec.Command(bin,
+	e.cmd = o.command(bin,
 		"--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"),
 		"--pidfile", filepath.Join(dir, "dockerd.pid"),
@@ -325,7 +349,10 @@ type Registry struct {
 
 // StartRegistry starts docker-registry on a free loopback port, storing
 // under dir, with deletes enabled, and waits until /v2/ answers.
-func StartRegistry(dir string) (*Registry, error) {
+func StartRegistry(dir string) (*Registry, error) { return StartRegistryWith(dir, Options{}) }
+
+// StartRegistryWith is StartRegistry as o says.
+func StartRegistryWith(dir string, o Options) (*Registry, error) {
 	bin, err := lookPath("docker-registry")
 	if err != nil {
 		return nil, errors.New("docker-registry is not installed")
@@ -337,7 +364,7 @@ func StartRegistry(dir string) (*Registry, error) {
 	// shows as a registry that exits, and start-up tries another port.
 	var lastErr error
 	for range 3 {
-		r, err := startRegistry(bin, dir)
+		r, err := startRegistry(bin, dir, o)
 		if err == nil {
 			return r, nil
 		}
@@ -346,12 +373,16 @@ func StartRegistry(dir string) (*Registry, error) {
 	return nil, lastErr
 }
 
-func startRegistry(bin, dir string) (*Registry, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+func startRegistry(bin, dir string, o Options) (*Registry, error) {
+	addr := o.Addr
+	if addr == "" {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr = fmt.Sprintf("127.0.0.1:%d", port)
 	}
-	r := &Registry{Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir, Log: filepath.Join(dir, "registry.log"), done: make(chan struct{})}
+	r := &Registry{Addr: addr, Dir: dir, Log: filepath.Join(dir, "registry.log"), done: make(chan struct{})}
 	config := fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -371,14 +402,17 @@ http:
 		return nil, err
 	}
 	defer logf.Close()
-	r.cmd = exec.Command(bin, "serve", cfg)
+	r.cmd = o.command(bin, "serve", cfg)
 	r.cmd.Stdout, r.cmd.Stderr = logf, logf
 	r.cmd.SysProcAttr = ownGroup()
 	if err := r.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start docker-registry: %w", err)
 	}
 	go func() { _ = r.cmd.Wait(); close(r.done) }()
-	hc := &http.Client{Timeout: time.Second}
+	hc := o.Client
+	if hc == nil {
+		hc = &http.Client{Timeout: time.Second}
+	}
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		resp, err := hc.Get("http://" + r.Addr + "/v2/")
@@ -454,6 +488,12 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// RemoveAll removes dir, where an engine ran, once it is stopped.
+func RemoveAll(dir string) error {
+	unmountUnder(dir)
+	return os.RemoveAll(dir)
 }
 
 // unmountUnder unmounts what a killed engine may have left mounted under

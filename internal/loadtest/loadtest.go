@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,9 @@ type Options struct {
 	// CountBodies records how many answers carried each body, to see
 	// which release answered.
 	CountBodies bool
+	// Dial opens the connections (default: net.Dialer), e.g. from a
+	// network namespace of the test's.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Start begins sending requests.
@@ -55,7 +59,7 @@ func Start(o Options) *Load {
 	l := &Load{cancel: cancel, bodies: map[string]int64{}}
 	client := &http.Client{
 		Timeout:   30 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: o.Workers, IdleConnTimeout: 30 * time.Second},
+		Transport: &http.Transport{MaxIdleConnsPerHost: o.Workers, IdleConnTimeout: 30 * time.Second, DialContext: o.Dial},
 	}
 	var sent atomic.Int64
 	for range o.Workers {
