@@ -79,3 +79,22 @@ type SlotServiceSpec struct {
 	// HTTP services get traffic through a switch; workers only run.
 	HTTP bool `json:"http"`
 }
+
+// SlotPreviewer is an optional ability of a SlotDriver: it opens a way from
+// where Gantry runs to the preview of an environment (the slot StartSlot
+// started last, before the switch), for the verify checks. The way must
+// not need the pods' addresses to be reachable: Gantry may run outside the
+// cluster.
+type SlotPreviewer interface {
+	OpenPreview(ctx context.Context, ref SlotRef) (*SlotPreview, error)
+}
+
+// SlotPreview is an open way to an environment's preview: URL answers plain
+// HTTP on the local host (a verify command gets it as GANTRY_URL) until
+// Close.
+type SlotPreview struct {
+	URL string
+	// Via says, for the journal, what carries the requests.
+	Via   string
+	Close func() error
+}
