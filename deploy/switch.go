@@ -38,8 +38,12 @@ func (o *Orchestrator) switchTo(ctx context.Context, env *gantry.Environment, dr
 	if err != nil || res == nil {
 		return "no http service: nothing to route", err
 	}
-	return fmt.Sprintf("traffic on %s after %s; drained %d requests in %s, cancelled %d",
-		slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.DrainTime.Round(time.Millisecond), res.Cancelled), nil
+	msg := fmt.Sprintf("traffic on %s after %s; drained %d requests in %s, cancelled %d",
+		slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.DrainTime.Round(time.Millisecond), res.Cancelled)
+	if slotDriven {
+		msg += " (through Gantry's router; the runtime's Services follow)"
+	}
+	return msg, nil
 }
 
 // routeTo is the router's side of switchTo: each route of env (under its

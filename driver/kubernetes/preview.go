@@ -1,9 +1,11 @@
 package kubernetes
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -105,7 +107,8 @@ func previewForwarder(base *url.URL, rt http.RoundTripper, log *slog.Logger) htt
 			pr.Out.Header.Del("Authorization")
 			pr.Out.Header.Del("Proxy-Authorization")
 		},
-		Transport: rt,
+		Transport:      rt,
+		ModifyResponse: unrewrite(strings.TrimRight(base.Path, "/")),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
@@ -115,6 +118,44 @@ func previewForwarder(base *url.URL, rt http.RoundTripper, log *slog.Logger) htt
 		},
 	}
 }
+
+// unrewrite undoes what the API server's proxy does to an answer so that
+// links work through it: in a text/html body (not compressed) and in a
+// Location header, the proxy's path before an absolute path of the app.
+// A check then sees the app's own answer.
+func unrewrite(prefix string) func(*http.Response) error {
+	return func(resp *http.Response) error {
+		if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, prefix+"/") {
+			resp.Header.Set("Location", strings.TrimPrefix(loc, prefix))
+		}
+		ct := resp.Header.Get("Content-Type")
+		if !strings.HasPrefix(ct, "text/html") || resp.Header.Get("Content-Encoding") != "" {
+			return nil
+		}
+		orig := resp.Body
+		body, err := io.ReadAll(io.LimitReader(orig, maxRewrite+1))
+		if err != nil {
+			return err
+		}
+		if len(body) > maxRewrite {
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(body), orig), orig}
+			return nil
+		}
+		orig.Close()
+		body = bytes.ReplaceAll(body, []byte(prefix+"/"), []byte("/"))
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		return nil
+	}
+}
+
+// maxRewrite bounds the HTML answer unrewrite reads into memory; a larger
+// one is passed on as the API server sent it.
+const maxRewrite = 8 << 20
 
 // previewPath cleans a request path so that, appended to the service
 // proxy's path, it stays under it; a trailing slash is kept (it may matter

@@ -19,17 +19,34 @@ func servePods(t *testing.T, c *k8stest.Cluster, ns string) {
 	t.Helper()
 	c.Serve(t, ns, 8080, func(pod *corev1.Pod) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/page":
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				fmt.Fprint(w, pageHTML)
+				return
+			case "/moved":
+				http.Redirect(w, r, "/page", http.StatusFound)
+				return
+			}
 			fmt.Fprintf(w, "slot=%s pod=%s path=%s auth=%q", pod.Labels[kubernetes.LabelSlot], pod.Name, r.URL.Path, r.Header.Get("Authorization"))
 		})
 	})
 }
 
-func get(t *testing.T, url, auth string) (int, string) {
+const pageHTML = `<html><body><a href="/x">x</a> <img src="/i.png"></body></html>`
+
+func mustRequest(t *testing.T, url string) *http.Request {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctxFor(t), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return req
+}
+
+func get(t *testing.T, url, auth string) (int, string) {
+	t.Helper()
+	req := mustRequest(t, url)
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
@@ -90,6 +107,16 @@ func TestOpenPreviewThroughServiceProxy(t *testing.T) {
 		if code != http.StatusOK || !strings.HasPrefix(body, "slot=green ") || !strings.Contains(body, " path=/api/v1/") {
 			t.Errorf("GET %s: %d %q, want the green pod answering under /api/v1/", path, code, body)
 		}
+	}
+	// The API server rewrites links in HTML to its proxy path; the
+	// forwarder gives the check the app's own page and redirects.
+	if code, body := get(t, p.URL+"/page", ""); code != http.StatusOK || body != pageHTML {
+		t.Errorf("GET /page: %d %q, want the app's page %q", code, body, pageHTML)
+	}
+	if resp, err := http.DefaultTransport.RoundTrip(mustRequest(t, p.URL+"/moved")); err != nil {
+		t.Error(err)
+	} else if resp.Body.Close(); resp.Header.Get("Location") != "/page" {
+		t.Errorf("GET /moved: Location %q, want /page", resp.Header.Get("Location"))
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
