@@ -218,6 +218,9 @@ func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver,
 		}
 		s.Instances = live
 	}
+	if active, err = o.followRouterAfterCrash(ctx, sd, env, active); err != nil {
+		return "", err
+	}
 	if active == "" {
 		return "the runtime routes no traffic to this environment yet", o.saveEnv(ctx, env)
 	}

@@ -90,5 +90,47 @@ func (o *Orchestrator) followRouter(ctx context.Context, env *gantry.Environment
 			}
 		}
 	}
-	return fmt.Errorf("the runtime's switch to slot %s failed, so the router was put back: %w", slot.Name, err)
+	const what = "the runtime's switch to slot %s failed, so the router was put back: "
+	if code := gantry.ErrorCode(err); code != gantry.EINTERNAL {
+		return gantry.Errorf(code, what+"%s", slot.Name, gantry.ErrorMessage(err))
+	}
+	return fmt.Errorf(what+"%w", slot.Name, err)
+}
+
+// routerSlot is the slot whose instances Gantry's router sends env's
+// routes to ("" when it sends them to none of env's slots). Pod addresses
+// are unique, so one target in common names the slot.
+func (o *Orchestrator) routerSlot(ctx context.Context, env *gantry.Environment) (string, error) {
+	sts, err := o.envRouteStatus(ctx, env.App, env.Name)
+	if err != nil {
+		return "", err
+	}
+	for _, st := range sts {
+		for _, ts := range st.Active {
+			for name, s := range env.Slots {
+				for _, inst := range s.Instances {
+					if inst.Addr != "" && inst.Addr == ts.Addr {
+						return name, nil
+					}
+				}
+			}
+		}
+	}
+	return "", nil
+}
+
+// followRouterAfterCrash makes the runtime agree with Gantry's router in
+// front of it after a restart: a crash between the router's switch and
+// the runtime's (followRouter) leaves the router serving a slot the runtime
+// does not record as active, and what serves is the router's.
+func (o *Orchestrator) followRouterAfterCrash(ctx context.Context, sd gantry.SlotDriver, env *gantry.Environment, active string) (string, error) {
+	if !env.Spec.Runtime.RouterInFront() {
+		return active, nil
+	}
+	serving, err := o.routerSlot(ctx, env)
+	if err != nil || serving == "" || serving == active {
+		return active, err
+	}
+	o.logger().Warn("the router serves another slot than the runtime records: the runtime follows the router", "app", env.App, "env", env.Name, "router", serving, "runtime", active)
+	return serving, sd.Switch(ctx, slotRef(env, serving))
 }

@@ -140,6 +140,91 @@ func TestSlotDriverVerifyThroughPreview(t *testing.T) {
 	}
 }
 
+// failSwitch is the memdriver's slot runtime whose own switch fails while
+// fail is set.
+type failSwitch struct {
+	*memdriver.Slots
+	fail atomic.Bool
+}
+
+func (f *failSwitch) Switch(ctx context.Context, ref gantry.SlotRef) error {
+	if f.fail.Load() {
+		return gantry.Errorf(gantry.EUNAVAILABLE, "the API server did not answer")
+	}
+	return f.Slots.Switch(ctx, ref)
+}
+
+// routeTargets is what the router sends the environment's route to.
+func routeTargets(t *testing.T, h *Harness) []string {
+	t.Helper()
+	sts, err := h.Router.Status(h.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range sts {
+		if st.Route.Name == gantry.RouteName("shop", "test") {
+			var out []string
+			for _, ts := range st.Active {
+				out = append(out, ts.Addr)
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+// TestSlotDriverBehindRouterKeepsThemAgreed: with Gantry's router in
+// front, the router and the runtime never stay apart on which slot serves.
+// When the runtime's switch fails after the router's, the router is put
+// back; when they disagree after a crash between the two, recovery makes
+// the runtime follow the router, which is what serves.
+func TestSlotDriverBehindRouterKeepsThemAgreed(t *testing.T) {
+	h := NewHarness(t, Options{})
+	fs := &failSwitch{Slots: h.Slots}
+	h.O.Drivers["kubernetes"] = fs
+	app := k8s()
+	app.Envs[0].Runtime = "kubernetes, traffic: router"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1", Images: true})
+	h.MustDeploy(t, "shop", "test", v1)
+	blue := h.MustEnv(t, "shop", "test").Slots[gantry.SlotBlue]
+
+	fs.fail.Store(true)
+	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
+	if err == nil || !strings.Contains(gantry.ErrorMessage(err), "router was put back") {
+		t.Fatalf("deploy whose runtime switch fails: %v, want an error saying the router was put back", err)
+	}
+	if got := routeTargets(t, h); !sameAddrs(got, blue.Instances) {
+		t.Errorf("after the runtime's switch failed the router sends to %v, want blue's %+v", got, blue.Instances)
+	}
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, gantry.SlotRef{App: "shop", Env: "test"}); a != gantry.SlotBlue {
+		t.Errorf("the runtime routes to %q, want blue", a)
+	}
+
+	fs.fail.Store(false)
+	h.MustDeploy(t, "shop", "test", v2)
+	green := h.MustEnv(t, "shop", "test").Slots[gantry.SlotGreen]
+	// What a crash between the router's switch and the runtime's leaves.
+	rt := h.MustEnv(t, "shop", "test").Spec.Runtime
+	if err := h.Slots.Switch(h.Ctx, gantry.SlotRef{App: "shop", Env: "test", Slot: gantry.SlotBlue, Runtime: rt}); err != nil {
+		t.Fatal(err)
+	}
+	o := h.NewOrchestrator()
+	o.Drivers["kubernetes"] = fs
+	if err := o.Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, gantry.SlotRef{App: "shop", Env: "test"}); a != gantry.SlotGreen {
+		t.Errorf("after recovery the runtime routes to %q, want green, which the router serves", a)
+	}
+	if e := h.MustEnv(t, "shop", "test"); e.Active != gantry.SlotGreen {
+		t.Errorf("after recovery the record's active slot is %s, want green", e.Active)
+	}
+	if got := routeTargets(t, h); !sameAddrs(got, green.Instances) {
+		t.Errorf("after recovery the router sends to %v, want green's %+v", got, green.Instances)
+	}
+}
+
 func sameAddrs(targets []string, insts []gantry.Instance) bool {
 	if len(targets) != len(insts) || len(insts) == 0 {
 		return false
