@@ -105,12 +105,14 @@ func TestSlotDriverBehindRouter(t *testing.T) {
 // proxy): an http check and a command check (curl of $GANTRY_URL) reach
 // the candidate through it before the switch, and the preview is closed
 // after; a failing check stops the rollout: no switch, the candidate is
-// scaled down, the active slot keeps serving.
+// scaled down, the active slot keeps serving. The watch, which has no
+// figures per slot there, is journaled as not run.
 func TestSlotDriverVerifyThroughPreview(t *testing.T) {
 	h := NewHarness(t, Options{})
 	pv := &previewSlots{Slots: h.Slots}
 	h.O.Drivers["kubernetes"] = pv
 	app := k8s()
+	app.Envs[0].Watch = "{window: 1m}"
 	app.Extra = "verify:\n  - http: {path: /, status: 200, contains: release}\n  - command: curl -fsS \"$GANTRY_URL/\" | grep release\n"
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
 	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1", Images: true})
@@ -118,6 +120,11 @@ func TestSlotDriverVerifyThroughPreview(t *testing.T) {
 	v := strings.Join(stepDetails(t, h, d.ID, "verify"), " | ")
 	if !strings.Contains(v, "passed: GET /; curl") || !strings.Contains(v, "via the test's preview of slot blue") {
 		t.Errorf("verify step: %q, want both checks passed through the preview of blue", v)
+	}
+	// Without Gantry's router in front there are no per-slot figures: the
+	// journal says the watch did not run, and why.
+	if w := strings.Join(stepDetails(t, h, d.ID, "watch"), " | "); !strings.Contains(w, "not run") || !strings.Contains(w, "traffic: router") {
+		t.Errorf("watch step: %q, want not run, pointing to runtime.traffic: router", w)
 	}
 	if pv.opened.Load() != 1 || pv.closed.Load() != 1 {
 		t.Errorf("previews opened %d, closed %d; want 1 and 1", pv.opened.Load(), pv.closed.Load())
