@@ -185,7 +185,9 @@ func (ps *podServers) sync(ctx context.Context, pods []corev1.Pod) {
 
 func (ps *podServers) serve(ctx context.Context, pod *corev1.Pod) (*podServer, error) {
 	ip := pod.Status.PodIP
-	if out, err := exec.Command("ip", "addr", "add", ip+"/32", "dev", "lo").CombinedOutput(); err != nil {
+	// An address already there was left by a test process that was killed
+	// before its cleanup: this cluster holds the block now, so it is ours.
+	if out, err := exec.Command("ip", "addr", "add", ip+"/32", "dev", "lo").CombinedOutput(); err != nil && !alreadyAssigned(string(out)) {
 		return nil, fmt.Errorf("ip addr add %s/32 dev lo: %v: %s", ip, err, strings.TrimSpace(string(out)))
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(ps.port)))
@@ -205,4 +207,10 @@ func (ps *podServers) serve(ctx context.Context, pod *corev1.Pod) (*podServer, e
 		return nil, fmt.Errorf("mark serving: %w", err)
 	}
 	return s, nil
+}
+
+// alreadyAssigned says ip(8) refused an address that is already there
+// (the words differ between versions of iproute2).
+func alreadyAssigned(out string) bool {
+	return strings.Contains(out, "File exists") || strings.Contains(out, "already assigned")
 }
