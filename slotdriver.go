@@ -5,13 +5,15 @@ import "context"
 // SlotDriver is an optional ability of a Driver whose runtime switches
 // traffic itself, a slot at a time (Kubernetes: a Deployment per service and
 // a Service whose selector names the active slot). The orchestrator finds it
-// by type assertion and, when the environment does not put Gantry's router in
-// front, uses it instead of starting instances one by one and flipping the
-// router:
+// by type assertion and uses it instead of starting instances one by one:
 //
 //	deploy:   StartSlot(candidate) → verify via preview → Switch(candidate)
 //	rollback: Switch(previous)  (the driver scales the standby up first if needed)
 //	expiry:   StopSlot(standby, false) when keep-warm ends
+//
+// With Gantry's router in front of the runtime (RuntimeSpec.Traffic
+// TrafficRouter), the router is switched to the slot's instances first and
+// Switch follows it.
 //
 // Every method is idempotent, so a deployment recovered after a crash may
 // repeat the step it was on.
