@@ -203,7 +203,8 @@ func (l *load) end() {
 // router and then the cluster's Services, and the post-switch watch reads
 // the router's figures for the new slot. A release that answers 500 to
 // real traffic is rolled back automatically, router and Services both; a
-// good one passes the watch, and its switch fails no request.
+// good one passes the watch, and its switch fails no request, nor does a
+// rollback, the router's flip back.
 func TestWatchOnKubernetesBehindRouter(t *testing.T) {
 	c := k8stest.Need(t, cluster)
 	ns := c.Namespace(t, "watch")
@@ -251,5 +252,23 @@ func TestWatchOnKubernetesBehindRouter(t *testing.T) {
 	t.Logf("answers during the deploy of 1.2.0: %v", got)
 	if s := liveSlot(t, c, ns); s != "green" {
 		t.Errorf("after 1.2.0 the live Service selects %q, want green", s)
+	}
+
+	// A rollback is the router's flip back to the warm slot, and the
+	// Services follow; it fails no request either.
+	g.cli(0, "rollback", "test")
+	time.Sleep(300 * time.Millisecond)
+	got = l.take()
+	for k, n := range got {
+		if k != "200 version=1.0.0" && k != "200 version=1.2.0" {
+			t.Errorf("%d requests answered %q during the rollback, want none (all %v)", n, k, got)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := l.take(); got["200 version=1.0.0"] == 0 || len(got) != 1 {
+		t.Errorf("through the router after the rollback: %v, want only 1.0.0's answers", got)
+	}
+	if s := liveSlot(t, c, ns); s != "blue" {
+		t.Errorf("after the rollback the live Service selects %q, want blue", s)
 	}
 }
