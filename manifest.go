@@ -194,7 +194,29 @@ type RuntimeSpec struct {
 	// Gateway is the Gateway ("namespace/name", or "name" in the
 	// environment's namespace) that HTTPRoutes attach to.
 	Gateway string `json:"gateway,omitempty"`
+	// Traffic says what takes an environment's requests on a runtime that
+	// routes its own traffic (Kubernetes): TrafficCluster ("" too) or
+	// TrafficRouter.
+	Traffic string `json:"traffic,omitempty"`
 }
+
+// What takes an environment's requests on a runtime that routes its own
+// traffic (RuntimeSpec.Traffic).
+const (
+	// TrafficCluster: the cluster's Services and routing objects; verify
+	// checks reach the candidate through the runtime's preview (the API
+	// server's service proxy), and there is no post-switch watch.
+	TrafficCluster = "cluster"
+	// TrafficRouter: Gantry's router in front of the pods (their addresses
+	// must be reachable from it): verify through its preview host, the
+	// watch from its per-target figures, drains and pauses as on the
+	// other runtimes.
+	TrafficRouter = "router"
+)
+
+// RouterInFront says Gantry's router takes the environment's requests
+// even though its runtime could route them itself.
+func (r RuntimeSpec) RouterInFront() bool { return r.Traffic == TrafficRouter }
 
 // Kinds of routing object (RuntimeSpec.Routing).
 const (

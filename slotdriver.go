@@ -5,13 +5,15 @@ import "context"
 // SlotDriver is an optional ability of a Driver whose runtime switches
 // traffic itself, a slot at a time (Kubernetes: a Deployment per service and
 // a Service whose selector names the active slot). The orchestrator finds it
-// by type assertion and, when the environment does not put Gantry's router in
-// front, uses it instead of starting instances one by one and flipping the
-// router:
+// by type assertion and uses it instead of starting instances one by one:
 //
 //	deploy:   StartSlot(candidate) → verify via preview → Switch(candidate)
 //	rollback: Switch(previous)  (the driver scales the standby up first if needed)
 //	expiry:   StopSlot(standby, false) when keep-warm ends
+//
+// With Gantry's router in front of the runtime (RuntimeSpec.Traffic
+// TrafficRouter), the router is switched to the slot's instances first and
+// Switch follows it.
 //
 // Every method is idempotent, so a deployment recovered after a crash may
 // repeat the step it was on.
@@ -78,4 +80,23 @@ type SlotServiceSpec struct {
 	Instances int          `json:"instances"`
 	// HTTP services get traffic through a switch; workers only run.
 	HTTP bool `json:"http"`
+}
+
+// SlotPreviewer is an optional ability of a SlotDriver: it opens a way from
+// where Gantry runs to the preview of an environment (the slot StartSlot
+// started last, before the switch), for the verify checks. The way must
+// not need the pods' addresses to be reachable: Gantry may run outside the
+// cluster.
+type SlotPreviewer interface {
+	OpenPreview(ctx context.Context, ref SlotRef) (*SlotPreview, error)
+}
+
+// SlotPreview is an open way to an environment's preview: URL answers plain
+// HTTP on the local host (a verify command gets it as GANTRY_URL) until
+// Close.
+type SlotPreview struct {
+	URL string
+	// Via says, for the journal, what carries the requests.
+	Via   string
+	Close func() error
 }

@@ -50,6 +50,8 @@ func (o *Orchestrator) checkOpts(op *op) error {
 			return gantry.Errorf(gantry.EINVALID, "--pause-after: the %s runtime rolls a slot out whole; deploy without it", op.spec.Runtime.Driver)
 		case op.strategy == gantry.StrategyMaintenance:
 			return gantry.Errorf(gantry.EINVALID, "strategy maintenance needs Gantry's router to hold writes; the %s runtime routes its own traffic", op.spec.Runtime.Driver)
+		case op.strategy == gantry.StrategyRestart && op.spec.Runtime.RouterInFront():
+			return gantry.Errorf(gantry.EINVALID, "strategy restart with runtime.traffic: router: the %s runtime's rolling update replaces the pods Gantry's router sends traffic to; deploy with the bluegreen strategy", op.spec.Runtime.Driver)
 		}
 	}
 	if op.pauseAfter == nil {

@@ -122,36 +122,47 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		}
 		return fmt.Sprintf("%d instances rolled out and ready", len(insts)), nil
 	})
+	if err == nil {
+		err = o.verifySlot(ctx, r, sd, op, env, cand)
+	}
 	if err != nil {
-		_ = r.step(context.WithoutCancel(ctx), "stop-candidate", "slot "+slot, func() (string, error) {
-			err := sd.StopSlot(context.WithoutCancel(ctx), ref, false)
+		wctx := context.WithoutCancel(ctx)
+		if spec.Runtime.RouterInFront() {
+			o.clearPreview(wctx, env.App, env.Name)
+		}
+		_ = r.step(wctx, "stop-candidate", "slot "+slot, func() (string, error) {
+			err := sd.StopSlot(wctx, ref, false)
 			cand.Instances, cand.State = nil, gantry.SlotStopped
-			if serr := o.saveEnv(context.WithoutCancel(ctx), env); err == nil {
+			if serr := o.saveEnv(wctx, env); err == nil {
 				err = serr
 			}
 			return "", err
 		})
 		return err
 	}
-	if len(m.Verify) > 0 {
-		// Said in the journal, so that nobody takes the gate for passed.
-		_ = r.step(ctx, "verify", "", func() (string, error) {
-			return fmt.Sprintf("not run: %d checks need the candidate's preview, which the %s runtime serves inside the cluster", len(m.Verify), spec.Runtime.Driver), nil
-		})
-	}
 	cand.Verified = true
-	if err := r.step(ctx, "switch", fmt.Sprintf("%s/%s → slot %s (the runtime's switch)", env.App, env.Name, slot), func() (string, error) {
-		return o.switchTo(ctx, env, drv, cand, m, false)
+	how := "the runtime's switch"
+	if spec.Runtime.RouterInFront() {
+		how = "Gantry's router, then the runtime's switch"
+	}
+	var before []gantry.RouteStatus
+	if err := r.step(ctx, "switch", fmt.Sprintf("%s/%s → slot %s (%s)", env.App, env.Name, slot, how), func() (string, error) {
+		if spec.Watch != nil && spec.Runtime.RouterInFront() {
+			before, _ = o.Router.Status(ctx)
+		}
+		msg, err := o.switchTo(ctx, env, drv, cand, m, false)
+		if err == nil && spec.Runtime.RouterInFront() {
+			o.clearPreview(ctx, env.App, env.Name)
+		}
+		return msg, err
 	}); err != nil {
 		return err
 	}
-	if spec.Watch != nil {
-		_ = r.step(ctx, "watch", "", func() (string, error) {
-			return fmt.Sprintf("not run: the post-switch watch reads Gantry's router, and the %s runtime routes its own traffic", spec.Runtime.Driver), nil
-		})
-	}
 	o.promoteSlot(env, slot, spec.KeepWarm)
 	if err := o.saveEnv(ctx, env); err != nil {
+		return err
+	}
+	if err := o.watchSlot(ctx, r, op, env, drv, cand, before); err != nil {
 		return err
 	}
 	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
@@ -206,6 +217,9 @@ func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver,
 			}
 		}
 		s.Instances = live
+	}
+	if active, err = o.followRouterAfterCrash(ctx, sd, env, active); err != nil {
+		return "", err
 	}
 	if active == "" {
 		return "the runtime routes no traffic to this environment yet", o.saveEnv(ctx, env)

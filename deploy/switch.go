@@ -13,7 +13,8 @@ import (
 // blue-green switch, a restart in place, a flip back, a put-back after a
 // failed restart, a rename, crash recovery) calls switchTo, which is one
 // function per kind of runtime: the runtime's own switch for a SlotDriver,
-// Gantry's router otherwise.
+// Gantry's router otherwise, and both (router first) for a SlotDriver with
+// Gantry's router in front of it (runtime.traffic: router).
 
 // switchTo points env's traffic at slot. Through the router it is
 // health-gated: the router checks every target of the slot before traffic
@@ -22,18 +23,27 @@ import (
 // router's own rollback, without a health round (instant rollback).
 func (o *Orchestrator) switchTo(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, m *gantry.Manifest, flip bool) (string, error) {
 	start := time.Now()
-	if sd, ok := drv.(gantry.SlotDriver); ok {
+	sd, slotDriven := drv.(gantry.SlotDriver)
+	if slotDriven && !env.Spec.Runtime.RouterInFront() {
 		if err := sd.Switch(ctx, slotRef(env, slot.Name)); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("traffic on %s after %s (the runtime's switch)", slot.Version, time.Since(start).Round(time.Millisecond)), nil
 	}
 	res, err := o.routeTo(ctx, env, slot, m, flip)
+	if err == nil && slotDriven {
+		// Gantry's router in front of a slot-driven runtime.
+		err = o.followRouter(ctx, env, sd, slot, m)
+	}
 	if err != nil || res == nil {
 		return "no http service: nothing to route", err
 	}
-	return fmt.Sprintf("traffic on %s after %s; drained %d requests in %s, cancelled %d",
-		slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.DrainTime.Round(time.Millisecond), res.Cancelled), nil
+	msg := fmt.Sprintf("traffic on %s after %s; drained %d requests in %s, cancelled %d",
+		slot.Version, time.Since(start).Round(time.Microsecond), res.Drained, res.DrainTime.Round(time.Millisecond), res.Cancelled)
+	if slotDriven {
+		msg += " (through Gantry's router; the runtime's Services follow)"
+	}
+	return msg, nil
 }
 
 // routeTo is the router's side of switchTo: each route of env (under its

@@ -17,34 +17,56 @@ import (
 // verify runs the manifest's verify checks against the candidate through
 // the router's preview host. Before the first switch of an environment the
 // route does not exist yet, and the checks go to the first candidate
-// instance directly. Commands run in the release's unpacked files, so that
-// ./scripts/smoke.sh is the script of the release being verified.
+// instance directly.
 //
 // With held, the route holds every request (a self-migrating app's deploy),
 // its preview host included: the checks then go to the instance directly.
 func (o *Orchestrator) verify(ctx context.Context, rel *gantry.Release, env *gantry.Environment, cand *gantry.Slot, m *gantry.Manifest, held bool) (string, error) {
-	files := newReleaseFiles(o.Artifacts, rel)
-	defer files.Close()
 	main, _ := o.mainRoute(env, cand, m)
 	route := main.route
 	if len(main.targets) == 0 {
 		main.targets = webTargets(cand, m)
 	}
-	base, host := "http://"+main.targets[0], ""
+	t := checkTarget{base: "http://" + main.targets[0]}
 	if held {
 		// No preview through a held route: the instance answers directly.
 	} else if err := o.setPreview(ctx, env, cand, m); err == nil && o.RouterURL != "" && len(route.PreviewHosts) > 0 {
-		base, host = strings.TrimRight(o.RouterURL, "/"), route.PreviewHosts[0]
+		t.base, t.host = strings.TrimRight(o.RouterURL, "/"), route.PreviewHosts[0]
 	} else if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 		return "", fmt.Errorf("set preview: %w", err)
 	}
+	if t.host == "" {
+		rts := o.routes(env, cand, m)
+		t.direct = func(path string) string { return "http://" + directTarget(rts, main, path) }
+	}
+	return o.runChecks(ctx, rel, m, t)
+}
+
+// checkTarget is where verify checks reach a candidate.
+type checkTarget struct {
+	// base is the URL the checks are sent to; with host set, requests to
+	// it carry that Host header (the router's preview host).
+	base, host string
+	// direct, when set, is the base URL of an HTTP check of path (an
+	// instance of the service that serves it), for want of a preview host.
+	direct func(path string) string
+}
+
+// runChecks runs the manifest's verify checks against t, in order, and
+// stops at the first that fails. Commands run in the release's unpacked
+// files, so that ./scripts/smoke.sh is the script of the release being
+// verified.
+func (o *Orchestrator) runChecks(ctx context.Context, rel *gantry.Release, m *gantry.Manifest, t checkTarget) (string, error) {
+	files := newReleaseFiles(o.Artifacts, rel)
+	defer files.Close()
+	base, host := t.base, t.host
 	var passed []string
 	for i, c := range m.Verify {
 		switch {
 		case c.HTTP != nil:
 			base := base
-			if host == "" {
-				base = "http://" + directTarget(o.routes(env, cand, m), main, c.HTTP.Path)
+			if t.direct != nil {
+				base = t.direct(c.HTTP.Path)
 			}
 			if err := o.verifyHTTP(ctx, base, host, c.HTTP); err != nil {
 				return "", gantry.Errorf(gantry.EFAILED, "verify check %d failed: %v", i+1, err)

@@ -261,6 +261,17 @@ func (d *decoder) runtime(n *yaml.Node, path string, r *gantry.RuntimeSpec) {
 	} else if r.Routing == gantry.RoutingHTTPRoute {
 		d.addf(n, path, "routing: httproute needs gateway: <namespace>/<name> (the Gateway the HTTPRoutes attach to)")
 	}
+	if f, ok := fs["traffic"]; ok {
+		p := join(path, "traffic")
+		if r.Driver != "kubernetes" {
+			d.addf(f.key, p, "traffic is used by the kubernetes driver only (the other runtimes are always behind Gantry's router)")
+		} else if s, ok := d.oneOf(f.val, p, traffics); ok {
+			r.Traffic = s
+			if s == gantry.TrafficRouter && r.Routing != "" && r.Routing != gantry.RoutingNone {
+				d.addf(resolve(f.val), p, "traffic: router serves the hosts through Gantry's router, so the cluster's routing objects would compete for them: set routing: none, or leave routing out")
+			}
+		}
+	}
 }
 
 var rolePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)

@@ -53,7 +53,11 @@ var routingKinds = map[string]routingKind{
 // routing: none.
 func routing(rt gantry.RuntimeSpec) (routingKind, bool) {
 	name := rt.Routing
-	if name == "" {
+	switch {
+	case rt.RouterInFront():
+		// Gantry's router serves the hosts: no object may compete.
+		name = gantry.RoutingNone
+	case name == "":
 		name = gantry.RoutingIngress
 	}
 	k, ok := routingKinds[name]

@@ -77,8 +77,13 @@ type Cluster struct {
 	Kubeconfig string
 	Config     *rest.Config
 	Client     k8s.Interface
+	// PodNet is the block of 10.244.0.0/16 kwok gives this cluster's pods
+	// their IPs from: one of its own, so that two clusters' pods, served
+	// on this host by Serve, never share an address.
+	PodNet string
 
-	procs []*proc
+	procs   []*proc
+	netLock *os.File
 }
 
 // Main starts a cluster from the built binaries, runs the tests, and stops
@@ -209,6 +214,10 @@ func (c *Cluster) run(bin string) error {
 	); err != nil {
 		return err
 	}
+	podNet, err := c.claimPodNet()
+	if err != nil {
+		return err
+	}
 	stages, err := c.writeStages(bin)
 	if err != nil {
 		return err
@@ -216,7 +225,7 @@ func (c *Cluster) run(bin string) error {
 	if err := c.spawn(bin, "kwok",
 		"--config="+stages, "--kubeconfig="+c.Kubeconfig, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-		"--cidr=10.244.0.0/16", "--node-ip=10.244.255.1", fmt.Sprintf("--server-address=127.0.0.1:%d", kwokPort),
+		"--cidr="+podNet, "--node-ip=10.244.255.1", fmt.Sprintf("--server-address=127.0.0.1:%d", kwokPort),
 	); err != nil {
 		return err
 	}
@@ -249,7 +258,7 @@ func (c *Cluster) writeStages(bin string) (string, error) {
 		}
 		keep = append(keep, doc)
 	}
-	keep = append(keep, gantryStages)
+	keep = append(keep, gantryStages, serveStages)
 	path := filepath.Join(c.Dir, "kwok-stages.yaml")
 	return path, os.WriteFile(path, []byte(strings.Join(keep, "\n---\n")), 0o600)
 }

@@ -96,6 +96,7 @@ func (c *Cluster) Stop() {
 		}
 	}
 	c.procs = nil
+	c.releasePodNet()
 	if os.Getenv("GANTRY_K8STEST_KEEP") == "1" {
 		fmt.Fprintf(os.Stderr, "k8stest: kept %s\n", c.Dir)
 		return
