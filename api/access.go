@@ -2,12 +2,12 @@ package api
 
 import (
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // accessRoutes are the endpoints of access control, the audit trail and
@@ -31,8 +31,8 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	tokenName  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-	secretName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	tokenName  = lazyre.New(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	secretName = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 )
 
 // CreateTokenRequest asks for a token.

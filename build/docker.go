@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // ImageRequest is what the Builder asks of its Images function for one
@@ -58,7 +58,7 @@ func ImageRegistry(m *gantry.Manifest) (string, error) {
 	return "", gantry.Errorf(gantry.EINVALID, "services built with docker need a registry to push to: no environment declares runtime.registry")
 }
 
-var badTagChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+var badTagChars = lazyre.New(`[^A-Za-z0-9_.-]`)
 
 // ImageTags are the tags of a release's image: its version (made a valid
 // tag: 1.0.0+meta becomes 1.0.0-meta), git-<sha7> and latest. Deploys never

@@ -10,11 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // gitEnv keeps git from prompting for credentials (a build has no terminal)
@@ -51,7 +51,7 @@ func (e *gitError) Error() string { return fmt.Sprintf("git %s: %s", e.args[0], 
 func (e *gitError) Unwrap() error { return e.err }
 
 // scpLikeRE matches git's scp-like remote syntax, user@host:path.
-var scpLikeRE = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
+var scpLikeRE = lazyre.New(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`)
 
 // isRemote reports whether repo names a remote repository rather than a
 // local path.
@@ -59,7 +59,7 @@ func isRemote(repo string) bool {
 	return strings.Contains(repo, "://") || scpLikeRE.MatchString(repo)
 }
 
-var fullSHARE = regexp.MustCompile(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
+var fullSHARE = lazyre.New(`^[0-9a-f]{40}([0-9a-f]{24})?$`)
 
 // checkRef refuses refs git would read as options, and empty ones.
 func checkRef(ref string) (string, error) {

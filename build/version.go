@@ -2,13 +2,13 @@ package build
 
 import (
 	"path"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // Version schemes.
@@ -20,12 +20,12 @@ const (
 var (
 	// semverRE is Semantic Versioning 2.0: no leading zeros in numbers or in
 	// numeric pre-release identifiers.
-	semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+	semverRE = lazyre.New(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
 		`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
 		`(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
 	// calverRE is YY.MM.R with optional lowercase hotfix letters: 16.03.1b
 	// is the first hotfix of release 16.03.1.
-	calverRE = regexp.MustCompile(`^(\d{2})\.(0[1-9]|1[0-2])\.(0|[1-9]\d*)([a-z]*)$`)
+	calverRE = lazyre.New(`^(\d{2})\.(0[1-9]|1[0-2])\.(0|[1-9]\d*)([a-z]*)$`)
 )
 
 // ValidSemver reports whether v is a semantic version X.Y.Z[-pre][+meta].

@@ -11,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // DefaultKeepSnapshots is the retention when a binding sets none.
@@ -27,7 +27,7 @@ const DefaultKeepSnapshots = 10
 // The ledger schema is left out of them so that a restore never rewinds the
 // record of what happened.
 
-var slugRE = regexp.MustCompile(`[^a-zA-Z0-9_.]+`)
+var slugRE = lazyre.New(`[^a-zA-Z0-9_.]+`)
 
 // tool returns the path of a PostgreSQL client program.
 func (c *Changer) tool(name string) string {

@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // fingerprint binds an approval to what it approves: the release's artifact
@@ -142,7 +142,7 @@ func (o *Orchestrator) checkApprovals(ctx context.Context, op *op, p *gantry.App
 }
 
 // hotfixVersion is a calendar version with hotfix letters: 16.03.1b.
-var hotfixVersion = regexp.MustCompile(`^[0-9]{2}\.[0-9]{2}\.[0-9]+[a-z]+$`)
+var hotfixVersion = lazyre.New(`^[0-9]{2}\.[0-9]{2}\.[0-9]+[a-z]+$`)
 
 // isHotfix says whether a release goes through the hotfix channel: built
 // from a hotfix/ branch, or versioned as a hotfix.

@@ -11,12 +11,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	gantry "github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // UserAgent is what webhooks and notifications send as User-Agent.
@@ -142,7 +142,7 @@ func newDelivery() string {
 	return hex.EncodeToString(b[:])
 }
 
-var placeholder = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+var placeholder = lazyre.New(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // expand fills ${NAME} placeholders of a URL from the context's vars and
 // secrets. A name that neither holds is an error, rather than a request to a

@@ -1,10 +1,10 @@
 package manifest
 
 import (
-	"regexp"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 	"gopkg.in/yaml.v3"
 )
 
@@ -20,7 +20,7 @@ const (
 
 var (
 	onInconclusive = []string{gantry.CanaryOnInconclusiveFail, gantry.CanaryOnInconclusivePass}
-	headerName     = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
+	headerName     = lazyre.New(`^[A-Za-z0-9!#$%&'*+.^_|~-]+$`)
 )
 
 // canary decodes environments.<env>.canary.

@@ -3,11 +3,11 @@ package manifest
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 	"gopkg.in/yaml.v3"
 )
 
@@ -57,7 +57,7 @@ func truncate(ps []Problem) []Problem {
 	return append(ps[:maxProblems:maxProblems], more)
 }
 
-var varNamePattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+var varNamePattern = lazyre.New(`^[A-Z_][A-Z0-9_]*$`)
 
 // checkName reports a bad app, service, environment or namespace name, by
 // the one rule of gantry.ValidName.

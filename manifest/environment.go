@@ -2,11 +2,11 @@ package manifest
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 	"gopkg.in/yaml.v3"
 )
 
@@ -161,7 +161,7 @@ func (d *decoder) environment(name string, n *yaml.Node, path, app string, r *en
 	return e
 }
 
-var hostLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+var hostLabel = lazyre.New(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
 
 // host expands {env} in s and checks that the result is a host name the
 // router can match: lowercase DNS labels, optionally behind a "*." wildcard.
@@ -274,7 +274,7 @@ func (d *decoder) runtime(n *yaml.Node, path string, r *gantry.RuntimeSpec) {
 	}
 }
 
-var rolePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+var rolePattern = lazyre.New(`^[a-z0-9][a-z0-9_-]*$`)
 
 func (d *decoder) approvals(n *yaml.Node, path string) *gantry.ApprovalPolicy {
 	return d.approvalsOf(n, path, "environments.<env>.approvals")

@@ -2,10 +2,11 @@ package manifest
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/lazyre"
 
 	"gopkg.in/yaml.v3"
 )
@@ -217,7 +218,7 @@ func (d *decoder) oneOf(n *yaml.Node, path string, allowed []string) (string, bo
 
 // bigInt matches integers too large for the YAML library, which then calls
 // them floats.
-var bigInt = regexp.MustCompile(`^[-+]?[0-9_]+$`)
+var bigInt = lazyre.New(`^[-+]?[0-9_]+$`)
 
 // integer reads an integer within [lo, hi].
 func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {

@@ -1,9 +1,8 @@
 package manifest
 
 import (
-	"regexp"
-
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 	"gopkg.in/yaml.v3"
 )
 
@@ -51,7 +50,7 @@ func (d *decoder) notify(n *yaml.Node, path string, envs map[string]*gantry.Envi
 // urlPlaceholder is ${NAME} in a webhook or notification URL: the hook
 // package fills it from the environment's vars and secrets when it sends,
 // so that a token need not be committed with the manifest.
-var urlPlaceholder = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
+var urlPlaceholder = lazyre.New(`\$\{[A-Za-z_][A-Za-z0-9_]*\}`)
 
 // placeholderOnly reports whether s is one placeholder and nothing else: a
 // whole URL kept as a secret, such as a Slack incoming webhook.

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/gantry-dev/gantry/internal/lazyre"
 
 	"gopkg.in/yaml.v3"
 )
@@ -20,7 +21,7 @@ const MaxSize = 1 << 20
 const maxExpanded = 100_000
 
 // yamlLine finds the line in the YAML parser's messages ("yaml: line 3: ...").
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = lazyre.New(`^yaml: line (\d+): (.*)$`)
 
 // parse returns the document's top node, or nil after reporting why there is none.
 func (d *decoder) parse(data []byte) (root *yaml.Node) {

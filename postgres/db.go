@@ -19,13 +19,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,7 +39,7 @@ const DefaultSchema = "gantry"
 // schemaName is what Open accepts as a schema: it is put into SQL as an
 // identifier (schemas cannot be bound parameters), so it is kept to names
 // that need no quoting.
-var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+var schemaName = lazyre.New(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // DB is a gantry.Store on a PostgreSQL database.
 //

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -42,4 +47,85 @@ func TestNoHeavyInit(t *testing.T) {
 			t.Errorf("the gantry binary imports %s: only %v are wanted (each group's types initialise in every command)", p, kubeGroups)
 		}
 	}
+}
+
+// eagerRegexpAllowed are packages of this module that may still compile a
+// regular expression at package level: each of these is small and cheap
+// (under 10 µs of init in GODEBUG=inittrace=1), and the root package takes
+// only the standard library.
+var eagerRegexpAllowed = map[string]bool{
+	"github.com/gantry-dev/gantry":                   true,
+	"github.com/gantry-dev/gantry/driver/kubernetes": true,
+}
+
+// TestNoEagerRegexp keeps this module's packages linked into gantry from
+// compiling regular expressions in their package initialisation, which
+// every command pays (a bounded repetition such as {0,127} alone costs
+// about 0.1 ms and a thousand allocations): a package-level expression is
+// an internal/lazyre.Regexp, compiled on first use.
+func TestNoEagerRegexp(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go not on PATH")
+	}
+	out, err := exec.Command("go", "list", "-deps", "-json=ImportPath,Dir,GoFiles,Module", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	checked := 0
+	for dec.More() {
+		var p struct {
+			ImportPath, Dir string
+			GoFiles         []string
+			Module          *struct{ Path string }
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Module == nil || p.Module.Path != "github.com/gantry-dev/gantry" || eagerRegexpAllowed[p.ImportPath] {
+			continue
+		}
+		for _, name := range p.GoFiles {
+			checked++
+			for _, at := range eagerRegexps(t, filepath.Join(p.Dir, name)) {
+				t.Errorf("%s: regexp compiled at package level; use internal/lazyre.New", at)
+			}
+		}
+	}
+	if checked < 50 {
+		t.Fatalf("only %d files checked: the check would prove little", checked)
+	}
+}
+
+// eagerRegexps returns the positions of package-level variables of file
+// initialised with a call of regexp.MustCompile or regexp.Compile.
+func eagerRegexps(t *testing.T, file string) []string {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, file, nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.VAR {
+			continue
+		}
+		ast.Inspect(g, func(n ast.Node) bool {
+			if _, ok := n.(*ast.FuncLit); ok {
+				return false // runs when called, not at init
+			}
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
+				if x, ok := sel.X.(*ast.Ident); ok && x.Name == "regexp" && strings.HasSuffix(sel.Sel.Name, "Compile") {
+					found = append(found, fset.Position(call.Pos()).String())
+				}
+			}
+			return true
+		})
+	}
+	return found
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"io"
-	"regexp"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-dev/gantry/api"
@@ -68,8 +68,8 @@ is exactly what was built. The commit's gantry.yml becomes the release's manifes
 }
 
 var (
-	importImage  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(/[a-z0-9._-]+)+@sha256:[a-f0-9]{64}$`)
-	importCommit = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+	importImage  = lazyre.New(`^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(/[a-z0-9._-]+)+@sha256:[a-f0-9]{64}$`)
+	importCommit = lazyre.New(`^[0-9a-f]{7,64}$`)
 )
 
 // parseImportServices reads the --service flags: service → image by digest.

@@ -13,10 +13,11 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // validTag is Docker's tag grammar.
-var validTag = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+var validTag = lazyre.New(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // outsideDockerfile is the name a Dockerfile outside the context gets in the
 // context stream, as the docker CLI does with its own random name.

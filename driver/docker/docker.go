@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/driver/docker/registry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 	"github.com/gantry-dev/gantry/internal/portalloc"
 )
 
@@ -326,7 +326,7 @@ func commandArgs(c string) []string {
 	return strings.Fields(c)
 }
 
-var imageRef = regexp.MustCompile(`^[a-z0-9][a-z0-9._:/-]*@sha256:[a-f0-9]{64}$`)
+var imageRef = lazyre.New(`^[a-z0-9][a-z0-9._:/-]*@sha256:[a-f0-9]{64}$`)
 
 // validateSpec refuses what cannot run here, before the engine is asked.
 func validateSpec(spec gantry.InstanceSpec) error {

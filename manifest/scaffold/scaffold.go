@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // Kinds of repositories Detect recognises.
@@ -137,7 +137,7 @@ func AppName(dir string) string {
 	return name
 }
 
-var nonName = regexp.MustCompile(`[^a-z0-9]+`)
+var nonName = lazyre.New(`[^a-z0-9]+`)
 
 type repo struct{ fsys fs.FS }
 
@@ -180,7 +180,7 @@ func dockerCmd(dockerfile []byte) (string, error) {
 
 type proc struct{ name, command string }
 
-var procLine = regexp.MustCompile(`^([A-Za-z0-9_-]+):\s*(.+)$`)
+var procLine = lazyre.New(`^([A-Za-z0-9_-]+):\s*(.+)$`)
 
 // procfile reads the Procfile's process types (nil when there is none).
 func (r repo) procfile() ([]proc, error) {
@@ -258,7 +258,7 @@ func (r repo) language(d *Detection) *lang {
 	return nil
 }
 
-var goModule = regexp.MustCompile(`(?m)^module\s+(\S+)`)
+var goModule = lazyre.New(`(?m)^module\s+(\S+)`)
 
 func (r repo) golang(d *Detection) *lang {
 	mod := r.read("go.mod")
@@ -294,7 +294,7 @@ func (r repo) golang(d *Detection) *lang {
 	return l
 }
 
-var packageMain = regexp.MustCompile(`(?m)^package main\b`)
+var packageMain = lazyre.New(`(?m)^package main\b`)
 
 // mainAt reports whether dir holds a Go main package.
 func (r repo) mainAt(dir string) bool {
@@ -349,9 +349,9 @@ func (r repo) node(d *Detection) *lang {
 }
 
 // pyApp finds a module-level app object: app = Flask(…), application = …
-var pyApp = regexp.MustCompile(`(?m)^(app|application)\s*[:=]`)
+var pyApp = lazyre.New(`(?m)^(app|application)\s*[:=]`)
 
-var pyASGI = regexp.MustCompile(`FastAPI\(|Starlette\(|Quart\(|get_asgi_application`)
+var pyASGI = lazyre.New(`FastAPI\(|Starlette\(|Quart\(|get_asgi_application`)
 
 func (r repo) python(d *Detection) *lang {
 	var install string

@@ -22,11 +22,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 )
 
 // Manifest media types the copy understands.
@@ -65,8 +65,8 @@ func (r Ref) String() string { return r.Host + "/" + r.Repo + "@" + r.Digest }
 func (r Ref) Repository() string { return r.Host + "/" + r.Repo }
 
 var (
-	digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
-	repoRE   = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+	digestRE = lazyre.New(`^sha256:[a-f0-9]{64}$`)
+	repoRE   = lazyre.New(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
 )
 
 // ParseRef parses "host[:port]/path@sha256:<hex>". The host is required:
