@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry"
 )
 
 // buildBinary builds the gantry binary the way `make build` does, once per
@@ -169,4 +173,118 @@ func BenchmarkCLIStart(b *testing.B) {
 	b.ReportMetric(float64(baseMin.Nanoseconds()), "base-min-ns")
 	b.ReportMetric(float64(baseRSS)/1024, "base-maxrss-MiB")
 	b.ReportMetric(baseInit/float64(runs), "base-init-ms")
+}
+
+// BenchmarkRollbackFromShell measures `gantry rollback test` as a user
+// types it: from the exec of the binary to the first response of the old
+// release through the router (a real server and router in this process, the
+// sample app's 1.0.0 and 1.1.0 running on the two slots as real
+// processes), then to the CLI's exit. Each iteration flips the environment
+// back and forth. Beside it, in the same loop: api, the same rollback from
+// the server's Go client in this process over the same unix socket to the
+// first response of the old release (the server-side cost, with no process
+// start); server, the rollback's own time in the journal (its deployment
+// record, created to finished) of each shell run; and base, with
+// GANTRY_START_BASELINE=<another gantry binary>, that binary's
+// `gantry rollback test` against the same server.
+//
+//	go test ./cmd/gantry -run '^$' -bench RollbackFromShell -benchtime 40x
+func BenchmarkRollbackFromShell(b *testing.B) {
+	bin := buildBinary(b)
+	base := os.Getenv("GANTRY_START_BASELINE")
+	s, _ := benchServer(b)
+	ctx := context.Background()
+	if _, err := s.Client.Deploy(ctx, gantry.DeployRequest{App: "hello", Env: "test", Release: "1.1.0"}, nil); err != nil {
+		b.Fatal(err)
+	}
+	other := map[string]string{"1.1.0": "1.0.0", "1.0.0": "1.1.0"}
+	current := "1.1.0"
+	// flip runs one rollback and returns the time to traffic on the other
+	// release and to the rollback's return.
+	flip := func(rollback func() error) (traffic, done time.Duration) {
+		target := other[current]
+		begin := time.Now()
+		errc := make(chan error, 1)
+		go func() { errc <- rollback() }()
+		for {
+			if v, err := getVersion(s.RouterURL, "test.hello.localhost"); err == nil && v == target {
+				break
+			}
+			if time.Since(begin) > time.Minute {
+				b.Fatalf("no traffic on %s a minute after the rollback", target)
+			}
+		}
+		traffic = time.Since(begin)
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+		current = target
+		return traffic, time.Since(begin)
+	}
+	shell := func(binary string) func() error {
+		return func() error {
+			cmd := exec.Command(binary, "rollback", "test", "--app", "hello")
+			cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+s.SocketPath)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s rollback: %v\n%s", binary, err, out)
+			}
+			return nil
+		}
+	}
+	api := func() error {
+		_, err := s.Client.Rollback(ctx, gantry.RollbackRequest{App: "hello", Env: "test"}, nil)
+		return err
+	}
+	var last *gantry.Deployment
+	lastDeployment := func() time.Duration {
+		ds, err := s.Client.ListDeployments(ctx, "hello", "test", 1, 0)
+		if err != nil || len(ds) == 0 {
+			b.Fatalf("last deployment: %v", err)
+		}
+		last = ds[0]
+		return last.FinishedAt.Sub(last.CreatedAt)
+	}
+	flip(shell(bin)) // page cache and connections warm for all
+	flip(api)
+	if base != "" {
+		flip(shell(base))
+	}
+	var shellTraffic, shellDone, apiTraffic, server, baseTraffic, baseDone time.Duration
+	shellMin, apiMin, baseMin := time.Hour, time.Hour, time.Hour
+	b.ResetTimer()
+	for b.Loop() {
+		t, d := flip(shell(bin))
+		shellTraffic, shellDone, shellMin = shellTraffic+t, shellDone+d, min(shellMin, t)
+		b.StopTimer()
+		server += lastDeployment()
+		b.StartTimer()
+		t, _ = flip(api)
+		apiTraffic, apiMin = apiTraffic+t, min(apiMin, t)
+		if base != "" {
+			t, d = flip(shell(base))
+			baseTraffic, baseDone, baseMin = baseTraffic+t, baseDone+d, min(baseMin, t)
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	// The journal of the last shell rollback, step by step (with -v).
+	if d, err := s.Client.FindDeployment(ctx, "hello", last.ID); err == nil {
+		for _, st := range d.Steps {
+			b.Logf("rollback #%d +%6.2f ms %-20s %s %6.2f ms", d.ID, ms(st.StartedAt.Sub(d.CreatedAt)), st.Name, st.State, ms(st.EndedAt.Sub(st.StartedAt)))
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(ms(shellTraffic)/n, "shell-traffic-ms")
+	b.ReportMetric(ms(shellMin), "shell-traffic-min-ms")
+	b.ReportMetric(ms(shellDone)/n, "shell-exit-ms")
+	b.ReportMetric(ms(server)/n, "server-journal-ms")
+	b.ReportMetric(ms(apiTraffic)/n, "api-traffic-ms")
+	b.ReportMetric(ms(apiMin), "api-traffic-min-ms")
+	b.ReportMetric(float64(shellTraffic)/float64(apiTraffic), "x-api")
+	if base != "" {
+		b.ReportMetric(ms(baseTraffic)/n, "base-traffic-ms")
+		b.ReportMetric(ms(baseMin), "base-traffic-min-ms")
+		b.ReportMetric(ms(baseDone)/n, "base-exit-ms")
+	}
 }
