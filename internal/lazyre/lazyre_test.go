@@ -16,7 +16,8 @@ func TestLazy(t *testing.T) {
 	if got := New(`b+`).ReplaceAllString("abba", "-"); got != "a-a" {
 		t.Errorf("ReplaceAllString = %q", got)
 	}
-	if r.Regexp() != r.Regexp() {
+	first := r.Regexp()
+	if again := r.Regexp(); again != first {
 		t.Error("compiled twice")
 	}
 }
