@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -101,11 +102,11 @@ func initTime(tb testing.TB, bin string) (float64, int) {
 // BenchmarkCLIStart measures what every CLI verb pays before its first
 // byte: `gantry version` from exec to exit, next to true(1) run the same
 // way in the same loop (the cost of fork and exec alone). It reports
-// gantry's and true's wall time per run (mean and fastest) and the ratio of
-// the means; after the timed loop, up to 20 runs of each give the largest
-// max RSS (through time(1)) and the package initialisation time summed
-// from GODEBUG=inittrace=1 (averaged), with the number of packages that
-// have init work. With
+// gantry's and true's wall time per run (mean, median and fastest) and the
+// ratio of the means; after the timed loop, up to 20 interleaved runs of
+// each give the largest max RSS (through time(1)) and the package
+// initialisation time summed from GODEBUG=inittrace=1 (mean and smallest),
+// with the number of packages that have init work. With
 // GANTRY_START_BASELINE=<another gantry binary> that binary runs in the
 // same loop too (base-* figures): a before/after in one run.
 //
@@ -122,18 +123,13 @@ func BenchmarkCLIStart(b *testing.B) {
 	if base != "" {
 		runOnce(b, base, "version")
 	}
-	var gantryTime, trueTime, baseTime time.Duration
-	// The fastest run of each, less sensitive than the mean to a busy machine.
-	gantryMin, trueMin, baseMin := time.Hour, time.Hour, time.Hour
+	var gantryTime, trueTime, baseTime series
 	b.ResetTimer()
 	for b.Loop() {
-		d := runOnce(b, bin, "version")
-		gantryTime, gantryMin = gantryTime+d, min(gantryMin, d)
-		d = runOnce(b, truePath)
-		trueTime, trueMin = trueTime+d, min(trueMin, d)
+		gantryTime.add(runOnce(b, bin, "version"))
+		trueTime.add(runOnce(b, truePath))
 		if base != "" {
-			d = runOnce(b, base, "version")
-			baseTime, baseMin = baseTime+d, min(baseMin, d)
+			baseTime.add(runOnce(b, base, "version"))
 		}
 	}
 	b.StopTimer()
@@ -148,19 +144,37 @@ func BenchmarkCLIStart(b *testing.B) {
 		}
 	}
 	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(float64(gantryTime.Nanoseconds())/float64(n), "gantry-ns/op")
-	b.ReportMetric(float64(trueTime.Nanoseconds())/float64(n), "true-ns/op")
-	b.ReportMetric(float64(gantryTime)/float64(trueTime), "x-true")
-	b.ReportMetric(float64(gantryMin.Nanoseconds()), "gantry-min-ns")
-	b.ReportMetric(float64(trueMin.Nanoseconds()), "true-min-ns")
+	gantryTime.report(b, "gantry")
+	trueTime.report(b, "true")
+	b.ReportMetric(float64(gantryTime.sum)/float64(trueTime.sum), "x-true")
 	b.ReportMetric(float64(trueInit.rss)/1024, "true-maxrss-MiB")
 	gantryInit.report(b, "", runs)
 	if base == "" {
 		return
 	}
-	b.ReportMetric(float64(baseTime.Nanoseconds())/float64(n), "base-ns/op")
-	b.ReportMetric(float64(baseMin.Nanoseconds()), "base-min-ns")
+	baseTime.report(b, "base")
 	baseInit.report(b, "base-", runs)
+}
+
+// series is the wall times of one thing measured again and again; on a
+// busy machine its median and its fastest say more than its mean.
+type series struct {
+	ds  []time.Duration
+	sum time.Duration
+}
+
+func (s *series) add(d time.Duration) { s.ds, s.sum = append(s.ds, d), s.sum+d }
+
+// report gives name-ms (mean), name-p50-ms and name-min-ms.
+func (s *series) report(b *testing.B, name string) {
+	if len(s.ds) == 0 {
+		return
+	}
+	sorted := slices.Sorted(slices.Values(s.ds))
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(s.sum)/float64(len(s.ds)), name+"-ms")
+	b.ReportMetric(ms(sorted[len(sorted)/2]), name+"-p50-ms")
+	b.ReportMetric(ms(sorted[0]), name+"-min-ms")
 }
 
 // startFigures gathers a binary's package initialisation and max RSS over
@@ -267,24 +281,24 @@ func BenchmarkRollbackFromShell(b *testing.B) {
 	if base != "" {
 		flip(shell(base))
 	}
-	var shellTraffic, shellDone, apiTraffic, server, baseTraffic, baseDone time.Duration
-	shellMin, apiMin, baseMin := time.Hour, time.Hour, time.Hour
+	var shellTraffic, shellDone, apiTraffic, server, baseTraffic, baseDone series
 	b.ResetTimer()
 	for b.Loop() {
 		t, d := flip(shell(bin))
-		shellTraffic, shellDone, shellMin = shellTraffic+t, shellDone+d, min(shellMin, t)
+		shellTraffic.add(t)
+		shellDone.add(d)
 		b.StopTimer()
-		server += lastDeployment()
+		server.add(lastDeployment())
 		b.StartTimer()
 		t, _ = flip(api)
-		apiTraffic, apiMin = apiTraffic+t, min(apiMin, t)
+		apiTraffic.add(t)
 		if base != "" {
 			t, d = flip(shell(base))
-			baseTraffic, baseDone, baseMin = baseTraffic+t, baseDone+d, min(baseMin, t)
+			baseTraffic.add(t)
+			baseDone.add(d)
 		}
 	}
 	b.StopTimer()
-	n := float64(b.N)
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	// The journal of the last shell rollback, step by step (with -v).
 	if d, err := s.Client.FindDeployment(ctx, "hello", last.ID); err == nil {
@@ -293,16 +307,12 @@ func BenchmarkRollbackFromShell(b *testing.B) {
 		}
 	}
 	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(ms(shellTraffic)/n, "shell-traffic-ms")
-	b.ReportMetric(ms(shellMin), "shell-traffic-min-ms")
-	b.ReportMetric(ms(shellDone)/n, "shell-exit-ms")
-	b.ReportMetric(ms(server)/n, "server-journal-ms")
-	b.ReportMetric(ms(apiTraffic)/n, "api-traffic-ms")
-	b.ReportMetric(ms(apiMin), "api-traffic-min-ms")
-	b.ReportMetric(float64(shellTraffic)/float64(apiTraffic), "x-api")
+	shellTraffic.report(b, "shell-traffic")
+	shellDone.report(b, "shell-exit")
+	server.report(b, "server-journal")
+	apiTraffic.report(b, "api-traffic")
 	if base != "" {
-		b.ReportMetric(ms(baseTraffic)/n, "base-traffic-ms")
-		b.ReportMetric(ms(baseMin), "base-traffic-min-ms")
-		b.ReportMetric(ms(baseDone)/n, "base-exit-ms")
+		baseTraffic.report(b, "base-traffic")
+		baseDone.report(b, "base-exit")
 	}
 }
