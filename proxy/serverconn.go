@@ -61,8 +61,9 @@ type serverConn struct {
 	base   context.Context
 	phase  atomic.Int32
 
-	rb   *[]byte // read buffer; nil while idle past bufferHold
-	r, w int     // unread bytes are (*rb)[r:w]
+	rb    *[]byte     // read buffer; nil while idle past bufferHold
+	hasRB atomic.Bool // rb != nil, for tests
+	r, w  int         // unread bytes are (*rb)[r:w]
 
 	hdr    http.Header
 	vals   []string
@@ -174,13 +175,18 @@ func (c *serverConn) getBuffer() {
 	if c.rb == nil {
 		c.rb = readBuffers.Get().(*[]byte)
 		c.r, c.w = 0, 0
+		c.hasRB.Store(true)
 	}
 }
+
+// buffered says the connection holds a read buffer.
+func (c *serverConn) buffered() bool { return c.hasRB.Load() }
 
 func (c *serverConn) putBuffer() {
 	if c.rb != nil {
 		readBuffers.Put(c.rb)
 		c.rb = nil
+		c.hasRB.Store(false)
 	}
 }
 
