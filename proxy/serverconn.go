@@ -123,9 +123,6 @@ func (c *serverConn) serve() {
 			c.s.logf("router: panic serving %s: %v\n%s", c.remote, p, stack())
 		}
 		c.s.trackConn(c, false)
-		if c.watch != nil {
-			c.watch.Stop()
-		}
 		if handedOver {
 			return
 		}
@@ -519,12 +516,12 @@ func (c *serverConn) runHandler(w *responseWriter, req *http.Request) (aborted b
 
 // startWatch arms the watch of the request in flight.
 func (c *serverConn) startWatch(cancel context.CancelFunc, body *bodyReader, nextReady bool) {
-	c.wmu.Lock()
-	c.cancel, c.body, c.nextReady = cancel, body, nextReady
-	c.wmu.Unlock()
 	if c.raw == nil {
 		return
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.cancel, c.body, c.nextReady = cancel, body, nextReady
 	if c.watch == nil {
 		c.watch = time.AfterFunc(watchDelay, c.watchClient)
 		return
@@ -560,10 +557,11 @@ func (c *serverConn) watchClient() {
 
 // stopWatch ends the watch; the next read sets its own deadline.
 func (c *serverConn) stopWatch() {
-	if c.watch != nil {
-		c.watch.Stop()
+	if c.raw == nil {
+		return
 	}
 	c.wmu.Lock()
+	c.watch.Stop()
 	c.cancel, c.body = nil, nil
 	done := c.watchDone
 	c.watchDone = nil
