@@ -262,6 +262,11 @@ func (c *serverConn) awaitRequest(now, until time.Time) bool {
 		hold = minTime(until, now.Add(bufferHold))
 	}
 	_ = c.nc.SetReadDeadline(hold)
+	// Set the deadline before looking at the phase: a Shutdown that closes
+	// the connection sets a deadline in the past after its change.
+	if c.phase.Load() == phaseClosing {
+		return false
+	}
 	n, err := c.nc.Read(*c.rb)
 	if n > 0 {
 		c.w = n
@@ -272,6 +277,9 @@ func (c *serverConn) awaitRequest(now, until time.Time) bool {
 	}
 	c.putBuffer()
 	_ = c.nc.SetReadDeadline(until)
+	if c.phase.Load() == phaseClosing {
+		return false
+	}
 	for {
 		closed, err := waitReadable(c.raw)
 		if closed || err != nil || c.phase.Load() == phaseClosing {
