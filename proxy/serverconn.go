@@ -61,9 +61,13 @@ type serverConn struct {
 	base   context.Context
 	phase  atomic.Int32
 
-	rb    *[]byte     // read buffer; nil while idle past bufferHold
-	hasRB atomic.Bool // rb != nil, for tests
-	r, w  int         // unread bytes are (*rb)[r:w]
+	rb *[]byte // read buffer; nil while idle past bufferHold
+	// parked: the connection has been idle past bufferHold and waits, on
+	// a fresh goroutine with a small stack, for bytes until until.
+	parked bool
+	until  time.Time
+	hasRB  atomic.Bool // rb != nil, for tests
+	r, w   int         // unread bytes are (*rb)[r:w]
 
 	hdr    http.Header
 	vals   []string
@@ -83,13 +87,12 @@ type serverConn struct {
 type headField struct{ k, v string }
 
 func newServerConn(s *Server, nc net.Conn) *serverConn {
-	c := &serverConn{s: s, nc: nc, remote: nc.RemoteAddr().String(), born: time.Now(), hdr: http.Header{}}
+	c := &serverConn{s: s, nc: nc, remote: nc.RemoteAddr().String(), born: time.Now()}
 	if sc, ok := nc.(syscall.Conn); ok && canWaitReadable {
 		c.raw, _ = sc.SyscallConn()
 	}
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Server)
 	c.base = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
-	c.rw.hdr = http.Header{}
 	c.rw.c = c
 	return c
 }
@@ -117,10 +120,13 @@ func (c *serverConn) activate() bool {
 }
 
 func (c *serverConn) serve() {
-	handedOver := false
+	handedOver, parked := false, false
 	defer func() {
 		if p := recover(); p != nil {
 			c.s.logf("router: panic serving %s: %v\n%s", c.remote, p, stack())
+		}
+		if parked {
+			return
 		}
 		c.s.trackConn(c, false)
 		if handedOver {
@@ -131,8 +137,15 @@ func (c *serverConn) serve() {
 		c.s.connState(c.nc, http.StateClosed)
 	}()
 	for {
-		n, ok := c.nextHead()
-		if !ok {
+		n, res := c.nextHead()
+		switch res {
+		case headClose:
+			return
+		case headPark:
+			// The stack this goroutine grew serving requests is given
+			// back; a new one waits with the starting stack.
+			parked = true
+			go c.serve()
 			return
 		}
 		var req *http.Request
@@ -187,39 +200,40 @@ func (c *serverConn) putBuffer() {
 	}
 }
 
+// Results of nextHead.
+const (
+	headOK    = iota // a head, or (n == 0) a connection to hand over
+	headClose        // timeout, client gone, shutdown
+	headPark         // idle past bufferHold: wait on a new goroutine
+)
+
 // nextHead reads until (*rb)[r:r+n] holds a whole request head. n == 0
-// with ok: hand the connection over (the head does not fit, or its line
-// endings are not CRLF). !ok: close it (timeout, client gone, shutdown).
-func (c *serverConn) nextHead() (n int, ok bool) {
-	now := time.Now()
-	limit := c.s.limits.ReadHeaderTimeout
-	if c.phase.Load() != phaseNew {
-		limit = c.s.limits.IdleTimeout
-	}
-	until := now.Add(limit)
+// with headOK: hand the connection over (the head does not fit, or its
+// line endings are not CRLF).
+func (c *serverConn) nextHead() (n, res int) {
 	if c.r == c.w {
-		if !c.awaitRequest(now, until) {
-			return 0, false
+		if res := c.awaitRequest(); res != headOK {
+			return 0, res
 		}
 	}
 	if !c.activate() {
-		return 0, false
+		return 0, headClose
 	}
 	headerDeadline := false
 	for {
 		b := (*c.rb)[c.r:c.w]
 		if i := bytes.Index(b, crlfcrlf); i >= 0 {
 			if hasBareCRorLF(b[:i]) {
-				return 0, true
+				return 0, headOK
 			}
-			return i + 4, true
+			return i + 4, headOK
 		}
 		if bytes.Contains(b, []byte("\n\n")) {
-			return 0, true
+			return 0, headOK
 		}
 		if c.w == len(*c.rb) {
 			if c.r == 0 {
-				return 0, true // over the buffer: net/http's limits apply
+				return 0, headOK // over the buffer: net/http's limits apply
 			}
 			c.w = copy(*c.rb, b)
 			c.r = 0
@@ -232,7 +246,7 @@ func (c *serverConn) nextHead() (n int, ok bool) {
 		m, err := c.nc.Read((*c.rb)[c.w:])
 		c.w += m
 		if err != nil && m == 0 {
-			return 0, false
+			return 0, headClose
 		}
 	}
 }
@@ -252,49 +266,74 @@ func hasBareCRorLF(b []byte) bool {
 	return false
 }
 
-// awaitRequest waits for the first bytes of a request, up to until, with
-// the buffer for bufferHold and then without it.
-func (c *serverConn) awaitRequest(now, until time.Time) bool {
+// awaitRequest waits for the first bytes of a request, up to the idle
+// timeout (the header timeout for a connection's first request): with the
+// buffer for bufferHold, then parked (headPark), without it.
+func (c *serverConn) awaitRequest() int {
+	if c.parked {
+		return c.awaitParked()
+	}
+	now := time.Now()
+	limit := c.s.limits.ReadHeaderTimeout
+	if c.phase.Load() != phaseNew {
+		limit = c.s.limits.IdleTimeout
+	}
+	c.until = now.Add(limit)
 	c.getBuffer()
 	c.r, c.w = 0, 0
-	hold := until
+	hold := c.until
 	if c.raw != nil {
-		hold = minTime(until, now.Add(bufferHold))
+		hold = minTime(c.until, now.Add(bufferHold))
 	}
 	_ = c.nc.SetReadDeadline(hold)
 	// Set the deadline before looking at the phase: a Shutdown that closes
 	// the connection sets a deadline in the past after its change.
 	if c.phase.Load() == phaseClosing {
-		return false
+		return headClose
 	}
 	n, err := c.nc.Read(*c.rb)
 	if n > 0 {
 		c.w = n
-		return true
+		return headOK
 	}
-	if !isTimeout(err) || c.raw == nil || c.phase.Load() == phaseClosing || !time.Now().Before(until) {
-		return false
+	if !isTimeout(err) || c.raw == nil || c.phase.Load() == phaseClosing || !time.Now().Before(c.until) {
+		return headClose
 	}
-	c.putBuffer()
-	_ = c.nc.SetReadDeadline(until)
+	c.shed()
+	c.parked = true
+	return headPark
+}
+
+// awaitParked waits for readability without a buffer, then reads.
+func (c *serverConn) awaitParked() int {
+	_ = c.nc.SetReadDeadline(c.until)
 	if c.phase.Load() == phaseClosing {
-		return false
+		return headClose
 	}
 	for {
 		closed, err := waitReadable(c.raw)
 		if closed || err != nil || c.phase.Load() == phaseClosing {
-			return false
+			return headClose
 		}
 		c.getBuffer()
 		n, err := c.nc.Read(*c.rb)
 		if n > 0 {
 			c.w = n
-			return true
+			c.parked = false
+			return headOK
 		}
 		if err != nil {
-			return false
+			return headClose
 		}
 	}
+}
+
+// shed gives back what an idle connection does not need: its buffer and
+// the header maps and slices sized by its past requests.
+func (c *serverConn) shed() {
+	c.putBuffer()
+	c.hdr, c.vals, c.fields = nil, nil, nil
+	c.rw.hdr, c.rw.trailers = nil, nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -320,6 +359,9 @@ func (c *serverConn) parse(head []byte) *http.Request {
 	target, proto, ok2 := strings.Cut(line, " ")
 	if !ok1 || !ok2 || proto != "HTTP/1.1" || method == "" || !isToken(method) || method == http.MethodConnect || target == "" || target[0] != '/' {
 		return nil
+	}
+	if c.hdr == nil {
+		c.hdr = http.Header{}
 	}
 	clear(c.hdr)
 	c.fields = c.fields[:0]

@@ -44,6 +44,9 @@ var outBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return
 const writeThrough = 8 << 10
 
 func (w *responseWriter) reset(req *http.Request) {
+	if w.hdr == nil {
+		w.hdr = http.Header{}
+	}
 	clear(w.hdr)
 	*w = responseWriter{c: w.c, req: req, hdr: w.hdr, head: req.Method == http.MethodHead, length: -1, trailers: w.trailers[:0]}
 }
