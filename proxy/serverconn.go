@@ -441,10 +441,15 @@ func (c *serverConn) parse(head []byte) *http.Request {
 // setURL parses an origin-form target; a path with nothing to unescape
 // (the common case) is set without url.ParseRequestURI's allocations.
 func (c *serverConn) setURL(target string) bool {
+	for i := 0; i < len(target); i++ {
+		if target[i] < '!' || target[i] == 0x7f {
+			return false // net/url refuses control bytes
+		}
+	}
 	path, query, hasQuery := strings.Cut(target, "?")
 	if plainPath(path) {
 		c.url = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
-		return !strings.ContainsAny(query, "# ")
+		return strings.IndexByte(query, '#') < 0
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
@@ -501,13 +506,14 @@ func validFieldValue(v string) bool {
 	return true
 }
 
-// validHost: the bytes net/http accepts in a Host field.
+// validHost: a host name, IPv4 or bracketed IPv6 address and port; other
+// bytes, some of which net/http accepts, are left to it.
 func validHost(h string) bool {
 	for i := 0; i < len(h); i++ {
 		ch := h[i]
 		switch {
 		case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9':
-		case strings.IndexByte("!$%&'()*+,-.:;=@[]_~", ch) >= 0:
+		case ch == '-', ch == '.', ch == ':', ch == '[', ch == ']':
 		default:
 			return false
 		}

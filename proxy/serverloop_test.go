@@ -112,45 +112,53 @@ func TestLoopPartialHeads(t *testing.T) {
 	}
 }
 
-// TestLoopAnswersAsNetHTTP: malformed and unusual requests get the answer
-// net/http gives them (the loop hands them over), and ordinary ones the
-// same status.
-func TestLoopAnswersAsNetHTTP(t *testing.T) {
-	_, loopAddr := startLoop(t, echoHandler(), httplimit.Limits{})
+// asNetHTTPCases are raw requests, malformed or unusual, that the loop
+// must answer as net/http does.
+var asNetHTTPCases = map[string]string{
+	"ordinary":              "GET /a?b=c HTTP/1.1\r\nHost: a\r\n\r\n",
+	"escaped path":          "GET /a%20b HTTP/1.1\r\nHost: a\r\n\r\n",
+	"bad escape":            "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n",
+	"no host":               "GET / HTTP/1.1\r\n\r\n",
+	"two hosts":             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+	"bad host":              "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+	"bad length":            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
+	"two lengths":           "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+	"bad method":            "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
+	"bad field name":        "GET / HTTP/1.1\r\nHost: a\r\nBad Name: v\r\n\r\n",
+	"control in value":      "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n",
+	"folded line":           "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+	"HTTP/1.0":              "GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+	"HTTP/2 preface":        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+	"absolute form":         "GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n",
+	"bare LF":               "GET /lf HTTP/1.1\nHost: a\n\n",
+	"space in target":       "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+	"unknown coding":        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+	"chunked":               "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	"length and chunked":    "POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	"head over the buffer":  "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("x", 8<<10) + "\r\n\r\n",
+	"head over the maximum": "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("x", 70<<10) + "\r\n\r\n",
+	"lower-case fields":     "POST /l HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\n\r\nok",
+	"query with a hash":     "GET /q?a#b HTTP/1.1\r\nHost: a\r\n\r\n",
+	"empty query":           "GET /q? HTTP/1.1\r\nHost: a\r\n\r\n",
+}
+
+// answerPair serves echoHandler on the loop and on net/http, and answers
+// a raw request from each as "status body" (or "no answer").
+func answerPair(tb testing.TB) func(raw string) (loop, std string) {
+	_, loopAddr := startLoop(tb, echoHandler(), httplimit.Limits{ReadHeaderTimeout: time.Second})
 	std := httptest.NewUnstartedServer(nil)
-	std.Config = NewServer(echoHandler(), httplimit.Limits{})
+	std.Config = NewServer(echoHandler(), httplimit.Limits{ReadHeaderTimeout: time.Second})
 	std.Start()
-	defer std.Close()
-	stdAddr := std.Listener.Addr().String()
-	cases := map[string]string{
-		"ordinary":              "GET /a?b=c HTTP/1.1\r\nHost: a\r\n\r\n",
-		"escaped path":          "GET /a%20b HTTP/1.1\r\nHost: a\r\n\r\n",
-		"bad escape":            "GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n",
-		"no host":               "GET / HTTP/1.1\r\n\r\n",
-		"two hosts":             "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
-		"bad host":              "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
-		"bad length":            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n",
-		"two lengths":           "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-		"bad method":            "G(T / HTTP/1.1\r\nHost: a\r\n\r\n",
-		"bad field name":        "GET / HTTP/1.1\r\nHost: a\r\nBad Name: v\r\n\r\n",
-		"control in value":      "GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n",
-		"folded line":           "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
-		"HTTP/1.0":              "GET / HTTP/1.0\r\nHost: a\r\n\r\n",
-		"HTTP/2 preface":        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-		"absolute form":         "GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n",
-		"bare LF":               "GET /lf HTTP/1.1\nHost: a\n\n",
-		"space in target":       "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
-		"unknown coding":        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
-		"chunked":               "POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-		"length and chunked":    "POST /c HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-		"head over the buffer":  "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("x", 8<<10) + "\r\n\r\n",
-		"head over the maximum": "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + strings.Repeat("x", 70<<10) + "\r\n\r\n",
-		"lower-case fields":     "POST /l HTTP/1.1\r\nhost: a\r\ncontent-length: 2\r\n\r\nok",
-	}
+	tb.Cleanup(std.Close)
 	answer := func(addr, raw string) string {
-		c, br := dialRaw(t, addr)
-		mustWrite(t, c, raw)
-		resp, err := http.ReadResponse(br, nil)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return "dial: " + err.Error()
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		_, _ = io.WriteString(c, raw)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
 			return "no answer"
 		}
@@ -158,11 +166,42 @@ func TestLoopAnswersAsNetHTTP(t *testing.T) {
 		resp.Body.Close()
 		return fmt.Sprintf("%d %q", resp.StatusCode, b)
 	}
-	for name, raw := range cases {
-		if got, want := answer(loopAddr, raw), answer(stdAddr, raw); got != want {
-			t.Errorf("%s: the loop answered %s, net/http %s", name, got, want)
+	return func(raw string) (string, string) {
+		return answer(loopAddr, raw), answer(std.Listener.Addr().String(), raw)
+	}
+}
+
+// TestLoopAnswersAsNetHTTP: malformed and unusual requests get the answer
+// net/http gives them (the loop hands most over), and ordinary ones the
+// same answer.
+func TestLoopAnswersAsNetHTTP(t *testing.T) {
+	answer := answerPair(t)
+	for name, raw := range asNetHTTPCases {
+		if loop, std := answer(raw); loop != std {
+			t.Errorf("%s: the loop answered %s, net/http %s", name, loop, std)
 		}
 	}
+}
+
+// FuzzLoopAnswersAsNetHTTP: any request head gets from the loop the answer
+// net/http gives.
+//
+//	go test ./proxy -run '^$' -fuzz FuzzLoopAnswersAsNetHTTP -fuzztime 60s
+func FuzzLoopAnswersAsNetHTTP(f *testing.F) {
+	for _, raw := range asNetHTTPCases {
+		if len(raw) < 1<<10 {
+			f.Add(raw)
+		}
+	}
+	answer := answerPair(f)
+	f.Fuzz(func(t *testing.T, raw string) {
+		if len(raw) > 4<<10 || !strings.Contains(raw, "\n\n") && !strings.Contains(raw, "\r\n\r\n") {
+			return // incomplete heads wait for the header timeout
+		}
+		if loop, std := answer(raw); loop != std {
+			t.Errorf("%q: the loop answered %s, net/http %s", raw, loop, std)
+		}
+	})
 }
 
 // TestLoopBodyFraming: the framing of answers (sized, computed, chunked,
