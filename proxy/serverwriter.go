@@ -130,7 +130,7 @@ func (w *responseWriter) appendFields(b []byte, final bool) []byte {
 // appendFieldValue appends v with CR and LF turned into spaces, as net/http
 // does, so that no value can end the head.
 func appendFieldValue(b []byte, v string) []byte {
-	if strings.IndexAny(v, "\r\n") < 0 {
+	if !strings.ContainsAny(v, "\r\n") {
 		return append(b, v...)
 	}
 	for i := 0; i < len(v); i++ {
