@@ -364,8 +364,8 @@ func TestLoopSlowClients(t *testing.T) {
 }
 
 // TestLoopClientGoneSettlesCounters: a client that leaves while the target
-// has not answered, or in the middle of a streamed answer, leaves no
-// request counted in flight.
+// has not answered, in the middle of a streamed answer, or in the middle of
+// its request's body, leaves no request counted in flight.
 func TestLoopClientGoneSettlesCounters(t *testing.T) {
 	b := MustBackend(t, "a")
 	r, front := MustRouter(t, Config{})
@@ -392,6 +392,17 @@ func TestLoopClientGoneSettlesCounters(t *testing.T) {
 	}
 	c.Close()
 	waitFor(t, "no request in flight after the client left a stream", 5*time.Second, func() bool { return tg.inflight.Load() == 0 })
+
+	// Bodies cut off: one the fast path reads whole first, one the
+	// reverse proxy streams to the target.
+	for _, size := range []int{8 << 10, 1 << 20} {
+		c, _ := dialRaw(t, addr)
+		mustWrite(t, c, fmt.Sprintf("POST /upload HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: %d\r\n\r\n", size))
+		mustWrite(t, c, strings.Repeat("x", 4<<10))
+		waitFor(t, "the request to reach the router", 5*time.Second, func() bool { return tg.inflight.Load() == 1 })
+		c.Close()
+		waitFor(t, fmt.Sprintf("no request in flight after the client left a %d-byte body", size), 5*time.Second, func() bool { return tg.inflight.Load() == 0 })
+	}
 }
 
 // TestLoopShutdown: Shutdown closes idle connections at once, lets the
