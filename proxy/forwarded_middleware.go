@@ -11,19 +11,23 @@ import (
 // able to claim it came over HTTPS.
 func WithForwardedMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// Canonical keys written directly, the three values in one array.
 		h := req.Header
+		vals := make([]string, 3)
 		if ip, _, err := net.SplitHostPort(req.RemoteAddr); err == nil {
-			if prior := h.Values("X-Forwarded-For"); len(prior) > 0 {
+			if prior := h["X-Forwarded-For"]; len(prior) > 0 {
 				ip = joinComma(prior) + ", " + ip
 			}
-			h.Set("X-Forwarded-For", ip)
+			vals[0] = ip
+			h["X-Forwarded-For"] = vals[0:1:1]
 		}
-		proto := "http"
+		vals[1] = "http"
 		if req.TLS != nil {
-			proto = "https"
+			vals[1] = "https"
 		}
-		h.Set("X-Forwarded-Proto", proto)
-		h.Set("X-Forwarded-Host", req.Host)
+		h["X-Forwarded-Proto"] = vals[1:2:2]
+		vals[2] = req.Host
+		h["X-Forwarded-Host"] = vals[2:3:3]
 		next.ServeHTTP(w, req)
 	})
 }

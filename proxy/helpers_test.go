@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -115,11 +116,32 @@ func MustRouter(tb testing.TB, cfg Config) (*Router, *httptest.Server) {
 func MustRouterWithin(tb testing.TB, cfg Config, limits httplimit.Limits) (*Router, *httptest.Server) {
 	tb.Helper()
 	r := New(cfg)
-	front := httptest.NewUnstartedServer(r)
-	front.Config = NewServer(r, limits)
-	front.Start()
+	if os.Getenv("GANTRY_ROUTER_SERVER") == "net/http" {
+		front := httptest.NewUnstartedServer(r)
+		front.Config = NewServer(r, limits)
+		front.Start()
+		tb.Cleanup(func() {
+			front.Close()
+			r.Close()
+		})
+		return r, front
+	}
+	// The router's own loop, as gantry proxy run serves plain listeners;
+	// GANTRY_ROUTER_SERVER=net/http runs the same tests on net/http.
+	srv := NewLoopServer(r, limits)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	front := &httptest.Server{Listener: ln, Config: srv.Server, URL: "http://" + ln.Addr().String()}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
 	tb.Cleanup(func() {
-		front.Close()
+		srv.Close()
+		<-done
 		r.Close()
 	})
 	return r, front

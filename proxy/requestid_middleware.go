@@ -10,17 +10,22 @@ import (
 // RequestIDHeader carries a request's id to the upstream and back to the client.
 const RequestIDHeader = "X-Request-ID"
 
+// requestIDKey is RequestIDHeader as http.Header keys it.
+const requestIDKey = "X-Request-Id"
+
 // WithRequestIDMiddleware keeps a client's X-Request-ID when it is sane and
 // replaces it with a fresh one otherwise, so ids in logs can be trusted not
 // to carry injected text. The id is also set on the response.
 func WithRequestIDMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		id := req.Header.Get(RequestIDHeader)
-		if !saneRequestID(id) {
-			id = newRequestID()
-			req.Header.Set(RequestIDHeader, id)
+		// The canonical key, written directly: one value slice for both
+		// directions, no canonicalisation on the hot path.
+		v := req.Header[requestIDKey]
+		if len(v) == 0 || !saneRequestID(v[0]) {
+			v = []string{newRequestID()}
+			req.Header[requestIDKey] = v
 		}
-		w.Header().Set(RequestIDHeader, id)
+		w.Header()[requestIDKey] = v[:1:1]
 		next.ServeHTTP(w, req)
 	})
 }

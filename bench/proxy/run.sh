@@ -11,8 +11,11 @@
 # (GET /1m, 1 MiB back) or upload (POST of 100 KB to /)),
 # ROUNDS (3), WRK_THREADS (1), PROXY_CPU (0: proxy and backend), WRK_CPU
 # (1: wrk), BASE_REF (unset: a git ref, e.g. main, whose gantry runs beside
-# this tree's as gantry-base). Pinning needs taskset and two CPUs; without
-# them everything runs unpinned.
+# this tree's as gantry-base), IDLE_CONNS (2000; 0 skips: before any load,
+# that many keep-alive connections are opened to each proxy, one GET each,
+# and held idle; prints the growth of each proxy's resident memory per
+# connection). Pinning needs taskset and two CPUs; without them everything
+# runs unpinned.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +24,7 @@ DURATION=${DURATION:-5s}
 CASES=${CASES:-small:64 small:1000}
 BASE_REF=${BASE_REF:-}
 ROUNDS=${ROUNDS:-3}
+IDLE_CONNS=${IDLE_CONNS:-2000}
 WRK_THREADS=${WRK_THREADS:-1}
 PROXY_CPU=${PROXY_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
@@ -61,7 +65,8 @@ pin() { # pin CPU: prints the prefix that pins a command to CPU
 }
 
 echo "bench: building gantry and the backend" >&2
-(cd "$root" && go build -o "$work/gantry" ./cmd/gantry && go build -o "$work/backend" ./bench/proxy/backend)
+(cd "$root" && go build -o "$work/gantry" ./cmd/gantry && go build -o "$work/backend" ./bench/proxy/backend &&
+	go build -o "$work/idleconns" ./bench/proxy/idleconns)
 if [ -n "$BASE_REF" ]; then
 	echo "bench: building gantry at $BASE_REF as gantry-base" >&2
 	mkdir -p "$work/base-src"
@@ -208,6 +213,51 @@ median() { # median of the arguments
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+
+# rss_kib PID: resident memory (KiB) of PID and all its descendants.
+rss_kib() {
+	local p=$1 total=0 c
+	if [ -r "/proc/$p/status" ]; then
+		total=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")
+	fi
+	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do
+		total=$((total + $(rss_kib "$c")))
+	done
+	echo "${total:-0}"
+}
+
+# idle NAME PORT: prints "NAME rss_before_kib rss_idle_kib bytes_per_conn"
+# for IDLE_CONNS connections held idle (2 s) after one GET each.
+idle() {
+	local before after cpid i
+	before=$(rss_kib "${PID[$1]}")
+	rm -f "$work/idle.in"
+	mkfifo "$work/idle.in"
+	$(pin "$WRK_CPU") "$work/idleconns" -addr "127.0.0.1:$2" -n "$IDLE_CONNS" <"$work/idle.in" >"$work/idle.out" &
+	cpid=$!
+	exec 3>"$work/idle.in"
+	for i in $(seq 1 600); do
+		grep -q ready "$work/idle.out" 2>/dev/null && break
+		if ! kill -0 "$cpid" 2>/dev/null; then break; fi
+		sleep 0.1
+	done
+	sleep 2
+	after=$(rss_kib "${PID[$1]}")
+	exec 3>&-
+	wait "$cpid" || { echo "bench: idle connections to $1 failed" >&2; exit 1; }
+	echo "$1 $before $after $(((after - before) * 1024 / IDLE_CONNS))"
+}
+
+if [ "$IDLE_CONNS" -gt 0 ]; then
+	echo "bench: idle connections" >&2
+	echo
+	echo "idle: $IDLE_CONNS keep-alive connections, one GET each, held idle 2 s, on fresh processes; resident memory (VmRSS) of the proxy's process tree"
+	printf '%-12s %12s %12s %14s\n' proxy 'rss KiB' 'idle KiB' 'bytes/conn'
+	for i in "${!names[@]}"; do
+		[ "${names[$i]}" = direct ] && continue
+		idle "${names[$i]}" "${ports[$i]}" | awk '{ printf "%-12s %12s %12s %14s\n", $1, $2, $3, $4 }'
+	done
+fi
 
 echo "bench: warming up" >&2
 for i in "${!names[@]}"; do bench "${names[$i]}" "${ports[$i]}" 1s "$work/warmup.txt" 64; done

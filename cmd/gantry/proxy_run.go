@@ -311,7 +311,7 @@ func (p *proxyProcess) listen(reg *prometheus.Registry) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", fl.listen, err)
 	}
-	p.traffic = append(p.traffic, serveHTTP(p.log, lnHTTP, ln, proxy.NewServer(plain, fl.limits), false))
+	p.traffic = append(p.traffic, serveHTTP(p.log, lnHTTP, ln, proxy.NewLoopServer(plain, fl.limits), false))
 
 	if fl.metrics != "" {
 		ln, err := p.inherit.Listen(lnMetrics, "tcp", fl.metrics)

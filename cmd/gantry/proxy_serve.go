@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/gantry-dev/gantry/proxy"
 )
 
 // servedHTTP is one http.Server on one listener, stopped so that no request
@@ -19,7 +21,7 @@ import (
 type servedHTTP struct {
 	name string
 	ln   net.Listener
-	srv  *http.Server
+	srv  httpServer
 	tls  bool
 	done chan error
 
@@ -27,13 +29,31 @@ type servedHTTP struct {
 	fresh map[net.Conn]struct{}
 }
 
+// httpServer is an *http.Server, or a *proxy.Server (the router's own
+// HTTP/1.1 loop on plain listeners, net/http for TLS).
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// netHTTP is the http.Server behind srv: its fields (ConnState, ErrorLog,
+// TLSConfig) configure both kinds, and it serves TLS.
+func netHTTP(srv httpServer) *http.Server {
+	if ps, ok := srv.(*proxy.Server); ok {
+		return ps.Server
+	}
+	return srv.(*http.Server)
+}
+
 // serveHTTP starts srv on ln (with TLS from srv.TLSConfig when tls is set).
 // The server's own errors (failed handshakes, handler panics) go to log.
-func serveHTTP(log *slog.Logger, name string, ln net.Listener, srv *http.Server, tls bool) *servedHTTP {
+func serveHTTP(log *slog.Logger, name string, ln net.Listener, hs httpServer, tls bool) *servedHTTP {
+	srv := netHTTP(hs)
 	if srv.ErrorLog == nil {
 		srv.ErrorLog = slog.NewLogLogger(log.With("listener", name).Handler(), slog.LevelWarn)
 	}
-	s := &servedHTTP{name: name, ln: ln, srv: srv, tls: tls, done: make(chan error, 1), fresh: map[net.Conn]struct{}{}}
+	s := &servedHTTP{name: name, ln: ln, srv: hs, tls: tls, done: make(chan error, 1), fresh: map[net.Conn]struct{}{}}
 	hook := srv.ConnState
 	srv.ConnState = func(c net.Conn, st http.ConnState) {
 		s.mu.Lock()
@@ -52,7 +72,7 @@ func serveHTTP(log *slog.Logger, name string, ln net.Listener, srv *http.Server,
 		if tls {
 			err = srv.ServeTLS(ln, "", "")
 		} else {
-			err = srv.Serve(ln)
+			err = hs.Serve(ln)
 		}
 		s.done <- err
 	}()

@@ -125,7 +125,7 @@ type Server struct {
 	apiSrv    *http.Server
 	sockSrv   *http.Server
 	dashboard *web.Dashboard
-	routerSrv *http.Server
+	routerSrv *proxy.Server
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -379,7 +379,7 @@ func (s *Server) openRouter(ctx context.Context) error {
 	}
 	s.inproc, s.Router = r, r
 	s.RouterURL = "http://" + ln.Addr().String()
-	s.routerSrv = proxy.NewServer(r, s.Limits)
+	s.routerSrv = proxy.NewLoopServer(r, s.Limits)
 	go s.routerSrv.Serve(ln)
 	return nil
 }

@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/httplimit"
+)
+
+// Server serves plain (non-TLS) listeners with the router's own HTTP/1.1
+// connection loop (serverconn.go) and hands whatever that loop does not
+// carry to net/http on the same connection, with the bytes already read:
+// upgrades (WebSocket), CONNECT, Expect: 100-continue, chunked or otherwise
+// unusual request framing, HTTP/1.0, heads over the loop's buffer (net/http
+// then answers 431 or 400 as before) and anything it would reject. TLS
+// (and so HTTP/2) is served by the embedded http.Server, whose fields
+// (Handler, ConnState, ErrorLog, TLSConfig) the loop honours too.
+type Server struct {
+	*http.Server
+	limits httplimit.Limits
+
+	mu        sync.Mutex
+	listeners map[*net.Listener]struct{}
+	conns     map[*serverConn]struct{}
+	shutting  atomic.Bool
+}
+
+// NewLoopServer is NewServer (same handler chain and limits) with the
+// router's own HTTP/1.1 loop on plain listeners.
+func NewLoopServer(h http.Handler, limits httplimit.Limits) *Server {
+	return &Server{
+		Server:    NewServer(h, limits),
+		limits:    limits.WithDefaults(),
+		listeners: map[*net.Listener]struct{}{},
+		conns:     map[*serverConn]struct{}{},
+	}
+}
+
+// Serve accepts connections on ln and serves each on the loop. It returns
+// http.ErrServerClosed after Shutdown or Close, else the listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	if !s.trackListener(&ln, true) {
+		return http.ErrServerClosed
+	}
+	defer s.trackListener(&ln, false)
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.shutting.Load() {
+				return http.ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Out of descriptors and the like: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logf("router: accept error: %v; retrying in %v", err, backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := newServerConn(s, nc)
+		if !s.trackConn(c, true) {
+			_ = nc.Close()
+			return http.ErrServerClosed
+		}
+		s.connState(nc, http.StateNew)
+		go c.serve()
+	}
+}
+
+func (s *Server) trackListener(ln *net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.listeners, ln)
+		return true
+	}
+	if s.shutting.Load() {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) trackConn(c *serverConn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !add {
+		delete(s.conns, c)
+		return true
+	}
+	if s.shutting.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) connState(nc net.Conn, st http.ConnState) {
+	if h := s.ConnState; h != nil {
+		h(nc, st)
+	}
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.ErrorLog != nil {
+		s.ErrorLog.Printf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
+
+// closeListeners closes the listeners and marks the server shutting down.
+func (s *Server) closeListeners() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shutting.Store(true)
+	var err error
+	for ln := range s.listeners {
+		if cerr := (*ln).Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// freshGrace is how long Shutdown leaves a connection that has not sent a
+// request yet, as net/http does: its request may be on the way.
+const freshGrace = 5 * time.Second
+
+// closeIdle closes the loop's connections that wait for a request (fresh
+// ones past freshGrace) and says whether none is left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.closeIfIdle(time.Now().Add(-freshGrace))
+	}
+	return len(s.conns) == 0
+}
+
+// Shutdown stops accepting, lets the requests in flight finish (on the loop
+// and on net/http), closes connections as they go idle, and returns when
+// none is left or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	lnErr := s.closeListeners()
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- s.Server.Shutdown(ctx) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !s.closeIdle() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	if err := <-httpErr; err != nil {
+		return err
+	}
+	return lnErr
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	err := s.closeListeners()
+	s.mu.Lock()
+	for c := range s.conns {
+		_ = c.nc.Close()
+	}
+	s.mu.Unlock()
+	if herr := s.Server.Close(); err == nil {
+		err = herr
+	}
+	return err
+}
+
+// handOver serves nc on net/http from here on; pre holds the bytes the loop
+// read and did not use. The connection leaves the loop's books (hijacked,
+// for ConnState's followers) and enters net/http's as a new one.
+func (s *Server) handOver(nc net.Conn, pre []byte) {
+	pc := &prefixConn{Conn: nc, pre: pre}
+	s.connState(nc, http.StateHijacked)
+	l := &oneConnListener{c: pc}
+	_ = s.Server.Serve(l)
+	if !l.taken {
+		// net/http is shutting down and did not take it.
+		_ = nc.Close()
+	}
+}
+
+// prefixConn reads pre before the connection's own bytes.
+type prefixConn struct {
+	net.Conn
+	pre []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// errHandedOver ends the http.Server.Serve that took one connection; the
+// connection goes on being served.
+var errHandedOver = errors.New("connection handed over")
+
+// oneConnListener gives http.Server.Serve one connection, then an error.
+type oneConnListener struct {
+	c     net.Conn
+	taken bool
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	if l.taken {
+		return nil, errHandedOver
+	}
+	l.taken = true
+	return l.c, nil
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.c.LocalAddr() }
