@@ -194,7 +194,22 @@ type RuntimeSpec struct {
 	// Gateway is the Gateway ("namespace/name", or "name" in the
 	// environment's namespace) that HTTPRoutes attach to.
 	Gateway string `json:"gateway,omitempty"`
+	// Images is how a promoted image reaches the environment on a runtime
+	// that pulls images (ImagesRegistry, ImagesImageStream; "" is
+	// ImagesRegistry).
+	Images string `json:"images,omitempty"`
 }
+
+// Ways an image reaches an environment (RuntimeSpec.Images).
+const (
+	// ImagesRegistry: the image is pulled from where the release names it,
+	// copied by digest into runtime.registry when that is set.
+	ImagesRegistry = "registry"
+	// ImagesImageStream: the environment's OpenShift image stream (one per
+	// service, in its project) is tagged to the image's digest, and the
+	// workloads run it from the cluster's internal registry by that digest.
+	ImagesImageStream = "imagestream"
+)
 
 // Kinds of routing object (RuntimeSpec.Routing).
 const (
