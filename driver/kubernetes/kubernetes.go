@@ -87,7 +87,7 @@ type Driver struct {
 	// returns the copy's reference (runtime.registry); nil: images are
 	// never copied, and an environment that needs a copy is refused.
 	CopyImage func(ctx context.Context, src, dstRepo string) (string, error)
-	Logger      *slog.Logger
+	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
