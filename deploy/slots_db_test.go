@@ -127,3 +127,45 @@ func TestSlotDriverDatabaseRollback(t *testing.T) {
 		t.Errorf("serving after the failed candidate: %s, want 1.1.0", got)
 	}
 }
+
+// TestSlotDriverSelfMigratingApp: an app that migrates its own schema by a
+// compatible command runs on the slot runtime as on the others, minus the
+// hold (there is none to make): snapshot and fingerprint before the
+// command, the command before the candidate's Deployments start, the schema
+// recorded once traffic is on the new release. Not compatible (or migrate_on_start, which
+// cannot say compatible), it is refused before anything runs: requests
+// cannot be held where the runtime routes its own traffic.
+func TestSlotDriverSelfMigratingApp(t *testing.T) {
+	h, app, _ := selfMigratingHarness(t, "bin/app migrate", true)
+	app.Envs[0].Runtime = "kubernetes"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0", Images: true})
+	h.MustDeploy(t, "forum", "test", v1)
+	d := h.MustDeploy(t, "forum", "test", v2)
+	if steps := strings.Join(h.Steps(t, d.ID), ","); !strings.Contains(steps, "db-snapshot,db-migrate,") || !strings.Contains(steps, ",start,switch,db-record") {
+		t.Errorf("journal: %s", steps)
+	}
+	url := h.DBURL("forum", "test")
+	if got := h.DB.Schema(url); got != "schema of 2.0.0" {
+		t.Errorf("schema after the deploy: %q", got)
+	}
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, gantry.SlotRef{App: "forum", Env: "test"}); a != gantry.SlotGreen {
+		t.Errorf("the runtime routes to %q, want green", a)
+	}
+
+	for _, tc := range []struct{ name, run string }{{"command, not compatible", "bin/app migrate"}, {"migrate_on_start", ""}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewHarness(t, Options{})
+			app := selfMigrating(tc.run, false)
+			app.Envs[0].Runtime = "kubernetes"
+			rel := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+			_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "forum", Env: "test", Release: rel.ID, Actor: "dev"}, nil)
+			if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), "cannot hold requests") {
+				t.Errorf("deploy: %v, want refused saying requests cannot be held", err)
+			}
+			if n := len(h.Slots.Calls("start-slot")); n != 0 {
+				t.Errorf("%d slots started for a refused deploy", n)
+			}
+		})
+	}
+}
