@@ -169,3 +169,34 @@ func TestSlotDriverSelfMigratingApp(t *testing.T) {
 		})
 	}
 }
+
+// TestSlotDriverDatabaseRestart: the restart strategy (the runtime's
+// rolling update of the active slot) expands before the update and
+// contracts after it, no other slot running the old release.
+func TestSlotDriverDatabaseRestart(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := slotDBApp("")
+	app.Envs[0].Strategy = gantry.StrategyRestart
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true, Migrations: []string{"01_init"}})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Images: true, Migrations: []string{"01_init", "02_add"}})
+	h.MustDeploy(t, "shop", "test", v1)
+	url := h.DBURL("shop", "test")
+	expandedFirst := false
+	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if s.Name == "rolling-update" && s.State == gantry.StepStarted {
+			_, active := h.DB.Applied(url)
+			expandedFirst = active == "02_add"
+		}
+	})
+	d := h.MustDeploy(t, "shop", "test", v2)
+	h.SetOnStep(nil)
+	if !expandedFirst {
+		t.Error("the rolling update began before 02_add was expanded")
+	}
+	if steps := strings.Join(h.Steps(t, d.ID), ","); !strings.Contains(steps, "db-expand,rolling-update,db-contract") {
+		t.Errorf("journal: %s", steps)
+	}
+	if applied, active := h.DB.Applied(url); active != "" || len(applied) != 2 {
+		t.Errorf("after the rolling update the database is at %v (active %q), want 02_add contracted", applied, active)
+	}
+}
