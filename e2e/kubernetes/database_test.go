@@ -26,6 +26,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/pgtest"
 	"github.com/gantry-dev/gantry/internal/tarball"
 	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -103,6 +104,18 @@ environments:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The hosts this test's environments claim go with it: other tests of
+	// the package list the app's routing objects cluster-wide.
+	t.Cleanup(func() {
+		for _, env := range []string{"test", "prod", "testnew"} {
+			for _, gvr := range k8stest.Routing {
+				err := dc.Resource(gvr).Namespace(ns+"-"+env).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: "gantry.dev/app=shop"})
+				if err != nil && !apierrors.IsNotFound(err) {
+					t.Errorf("delete %s of %s-%s: %v", gvr.Resource, ns, env, err)
+				}
+			}
+		}
+	})
 	// live is the image of the Deployment the live Service selects.
 	live := func(ns string) string {
 		t.Helper()
