@@ -53,15 +53,9 @@ environments:
 
 // seed records an app and its image releases in a state directory, as an
 // outside CI's import would: the images exist only by digest (the cluster's
-// fake nodes run any image).
-func seed(t *testing.T, data, manifestText string, images map[string]string) {
-	t.Helper()
-	seedWith(t, data, manifestText, images, nil)
-}
-
-// seedWith is seed with further artifacts per version (a release's
-// migrations).
-func seedWith(t *testing.T, data, manifestText string, images map[string]string, extra map[string]map[string]gantry.Artifact) {
+// fake nodes run any image); extra adds further artifacts to a version's
+// release (its migrations).
+func seed(t *testing.T, data, manifestText string, images map[string]string, extra map[string]map[string]gantry.Artifact) {
 	t.Helper()
 	ctx := context.Background()
 	os.MkdirAll(data, 0o755)
@@ -116,7 +110,7 @@ func newServerWith(t *testing.T, c *k8stest.Cluster, manifestText string, images
 	if extra != nil {
 		arts = extra(g.data)
 	}
-	seedWith(t, g.data, manifestText, images, arts)
+	seed(t, g.data, manifestText, images, arts)
 	g.start()
 	t.Cleanup(func() {
 		g.stop()
