@@ -94,12 +94,26 @@ type Driver interface {
 	Logs(ctx context.Context, inst Instance, tail int, follow bool, w io.Writer) error
 }
 
-// ImagePlacer is a driver that needs an image in a given registry before it
-// can run it: for a promotion between environments whose registries differ,
-// the image is copied by digest and the digest is checked on arrival. It
-// returns the artifact to run (the same digest, possibly another repository).
+// ImagePlacer is a driver that needs an image where an environment runs it
+// before it can run it: for a promotion between environments whose
+// registries differ, the image is copied by digest and the digest is
+// checked on arrival; on OpenShift with runtime.images: imagestream, the
+// environment's image stream is tagged to the same digest instead. It
+// returns the artifact to run (the same digest, possibly another
+// repository).
 type ImagePlacer interface {
-	PlaceImage(ctx context.Context, a Artifact, registry, service string) (Artifact, error)
+	PlaceImage(ctx context.Context, a Artifact, to ImagePlace) (Artifact, error)
+}
+
+// ImagePlace is where a service's image is placed: the environment (its
+// runtime settings: registry, namespace, images) and the release version
+// the image is tagged with where the runtime tags it.
+type ImagePlace struct {
+	App     string      `json:"app"`
+	Env     string      `json:"env"`
+	Service string      `json:"service"`
+	Version string      `json:"version"`
+	Runtime RuntimeSpec `json:"runtime"`
 }
 
 // PortReserver is a driver whose instances listen on a host port it picks

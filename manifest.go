@@ -198,6 +198,10 @@ type RuntimeSpec struct {
 	// routes its own traffic (Kubernetes): TrafficCluster ("" too) or
 	// TrafficRouter.
 	Traffic string `json:"traffic,omitempty"`
+	// Images is how a promoted image reaches the environment on a runtime
+	// that pulls images (ImagesRegistry, ImagesImageStream; "" is
+	// ImagesRegistry).
+	Images string `json:"images,omitempty"`
 }
 
 // What takes an environment's requests on a runtime that routes its own
@@ -217,6 +221,17 @@ const (
 // RouterInFront says Gantry's router takes the environment's requests
 // even though its runtime could route them itself.
 func (r RuntimeSpec) RouterInFront() bool { return r.Traffic == TrafficRouter }
+
+// Ways an image reaches an environment (RuntimeSpec.Images).
+const (
+	// ImagesRegistry: the image is pulled from where the release names it,
+	// copied by digest into runtime.registry when that is set.
+	ImagesRegistry = "registry"
+	// ImagesImageStream: the environment's OpenShift image stream (one per
+	// service, in its project) is tagged to the image's digest, and the
+	// workloads run it from the cluster's internal registry by that digest.
+	ImagesImageStream = "imagestream"
+)
 
 // Kinds of routing object (RuntimeSpec.Routing).
 const (

@@ -37,7 +37,7 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 	b, err := o.dbBinding(o.hooksEnv(op), op.m)
 	if err != nil || b == nil {
 		if err == nil {
-			return o.deployOrdered(ctx, r, op) // no database support on this server
+			return o.rollOut(ctx, r, op) // no database support on this server
 		}
 		return err
 	}
@@ -89,7 +89,7 @@ func (o *Orchestrator) deployMigratingApp(ctx context.Context, r *run, op *op, h
 		release()
 		return o.recordAppSchema(ctx, r, op, mig, "")
 	}
-	if err := o.deployOrdered(ctx, r, op); err != nil {
+	if err := o.rollOut(ctx, r, op); err != nil {
 		if switched {
 			// The new release served and took writes: they are kept.
 			return err

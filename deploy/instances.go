@@ -44,15 +44,8 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 		if !ok {
 			return "", gantry.Errorf(gantry.EINVALID, "release %s has no artifact for service %s", rel.ID, svc.Name)
 		}
-		if p, ok := drv.(gantry.ImagePlacer); ok && art.Kind == gantry.ArtifactImage {
-			placed, err := p.PlaceImage(ctx, art, env.Spec.Runtime.Registry, svc.Name)
-			if err != nil {
-				return "", fmt.Errorf("image of %s: %w", svc.Name, err)
-			}
-			if placed.Digest != art.Digest {
-				return "", gantry.Errorf(gantry.EINTERNAL, "image of %s arrived as %s, not %s", svc.Name, placed.Digest, art.Digest)
-			}
-			art = placed
+		if art, err = placeImage(ctx, drv, env, rel, svc.Name, art); err != nil {
+			return "", err
 		}
 		for i := 1; i <= svc.Instances; i++ {
 			// Port 0: the driver picks the instance's port, and knows
@@ -78,6 +71,25 @@ func (o *Orchestrator) startSlot(ctx context.Context, env *gantry.Environment, d
 		return "", errNoInstances
 	}
 	return strings.Join(started, " "), nil
+}
+
+// placeImage puts a service's image where env's runtime runs it, when the
+// driver places images (a registry copy, an image stream tag), and returns
+// the artifact to run: the same digest, checked, possibly another
+// repository.
+func placeImage(ctx context.Context, drv gantry.Driver, env *gantry.Environment, rel *gantry.Release, service string, art gantry.Artifact) (gantry.Artifact, error) {
+	p, ok := drv.(gantry.ImagePlacer)
+	if !ok || art.Kind != gantry.ArtifactImage {
+		return art, nil
+	}
+	placed, err := p.PlaceImage(ctx, art, gantry.ImagePlace{App: env.App, Env: env.Name, Service: service, Version: rel.Version, Runtime: env.Spec.Runtime})
+	if err != nil {
+		return art, fmt.Errorf("image of %s: %w", service, err)
+	}
+	if placed.Digest != art.Digest {
+		return art, gantry.Errorf(gantry.EINTERNAL, "image of %s arrived as %s, not %s", service, placed.Digest, art.Digest)
+	}
+	return placed, nil
 }
 
 // instanceVars builds an instance's environment: the environment's

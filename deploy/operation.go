@@ -237,7 +237,15 @@ func (o *Orchestrator) roll(ctx context.Context, r *run, op *op) error {
 	db := op.m.Database
 	if sd, ok := o.slotDriver(op.spec); ok {
 		if db.AppMigratesIncompatibly() {
-			return gantry.Errorf(gantry.EINVALID, "app %s migrates its own schema: the %s runtime routes its own traffic, so Gantry cannot hold requests while it migrates; mark the migrations compatible: true, or deploy with the process driver", op.app, op.spec.Runtime.Driver)
+			how := "mark the migrations compatible: true if the change is additive"
+			if db.MigrateOnStart {
+				how = "if the change is additive, migrate by a command (migrations: {engine: command, run: …, compatible: true}) or by Gantry's migrations (engine pgroll or sql)"
+			}
+			return gantry.Errorf(gantry.EINVALID, "app %s migrates its own schema: the %s runtime routes its own traffic, so Gantry cannot hold requests while it migrates; %s, or deploy with the process or docker driver", op.app, op.spec.Runtime.Driver, how)
+		}
+		if db.AppMigrates() {
+			// Compatible: snapshot and fingerprints, nothing held.
+			return o.deployMigratingApp(ctx, r, op, false)
 		}
 		return o.deploySlots(ctx, r, sd, op)
 	}
@@ -248,6 +256,15 @@ func (o *Orchestrator) roll(ctx context.Context, r *run, op *op) error {
 	}
 	if op.strategy == gantry.StrategyMaintenance {
 		return o.deployHoldingWrites(ctx, r, op)
+	}
+	return o.deployOrdered(ctx, r, op)
+}
+
+// rollOut starts op's release on a slot and switches traffic to it: by
+// the runtime's own switch (a SlotDriver) or through Gantry's router.
+func (o *Orchestrator) rollOut(ctx context.Context, r *run, op *op) error {
+	if sd, ok := o.slotDriver(op.spec); ok {
+		return o.deploySlots(ctx, r, sd, op)
 	}
 	return o.deployOrdered(ctx, r, op)
 }

@@ -402,9 +402,11 @@ func (o *Orchestrator) reapSlot(ctx context.Context, app, envName, slotName stri
 	m := o.manifestOfRelease(ctx, app, s.ReleaseID)
 	o.logger().Info("keep_warm over: stopping standby", "app", app, "env", envName, "slot", slotName, "release", s.ReleaseID)
 	if sd, ok := drv.(gantry.SlotDriver); ok {
-		return o.stopSlotDriven(ctx, sd, env, s)
+		err = o.stopSlotDriven(ctx, sd, env, s)
+	} else {
+		err = o.stopSlot(ctx, env, drv, s, m)
 	}
-	if err := o.stopSlot(ctx, env, drv, s, m); err != nil {
+	if err != nil {
 		return err
 	}
 	// With the old slot gone, nothing needs the old schema any more.

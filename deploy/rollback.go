@@ -94,10 +94,13 @@ func (o *Orchestrator) flipBack(ctx context.Context, r *run, op *op) error {
 	// one does not know: undo it, now that no instance uses its schema.
 	// Its slot then cannot serve again, so it does not stay warm.
 	undone, err := o.rollbackLeftMigration(ctx, r, env, m, d.FromRelease)
-	if err != nil || !undone || left == nil || slotDriven {
+	if err != nil || !undone || left == nil {
 		return err
 	}
 	return r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s): its migration was rolled back, so it cannot serve again", left.Name, left.Version), func() (string, error) {
+		if sd, ok := drv.(gantry.SlotDriver); ok {
+			return "", o.stopSlotDriven(ctx, sd, env, left)
+		}
 		return "", o.stopSlot(ctx, env, drv, left, o.manifestOfRelease(ctx, env.App, left.ReleaseID))
 	})
 }

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -48,6 +49,14 @@ func (o *Orchestrator) slotDriver(spec *gantry.EnvironmentSpec) (gantry.SlotDriv
 // switch points the environment's traffic at them; the previous slot stays
 // warm for keep_warm.
 //
+// A database change keeps the order it has on every runtime: a standby
+// still running is scaled down first (it may need a schema about to go), a
+// contract still due is made, the release's migrations expand before its
+// Deployments start (they get the new schema version's connection
+// settings), a candidate that fails rolls the expand back, and the
+// contract follows once the old slot is scaled down (here, with keep_warm
+// 0, or when keep_warm ends).
+//
 // With the restart strategy the active slot is updated in place (the
 // runtime's rolling update, which never has fewer ready instances) and no
 // switch is needed.
@@ -60,9 +69,6 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 	env, err := o.loadEnv(ctx, rel.App, r.d.Env, spec)
 	if err != nil {
 		return err
-	}
-	if m.Database != nil {
-		return gantry.Errorf(gantry.EINVALID, "database changes with the %s runtime are not supported yet: deploy this app on the process or docker runtime", spec.Runtime.Driver)
 	}
 	if err := r.step(ctx, "verify-artifacts", "", func() (string, error) { return o.verifyArtifacts(ctx, rel) }); err != nil {
 		return err
@@ -82,30 +88,30 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		}
 	}
 	r.d.Slot = slot
-	ref := slotRef(env, slot)
-	vars, err := o.instanceVars(env, rel, slot)
+	cand := env.Slot(slot)
+	if inPlace {
+		return o.updateSlotInPlace(ctx, r, sd, drv, env, cand, op)
+	}
+	if m.Database != nil && len(cand.Instances) > 0 {
+		// The standby may run a release that needs the schema the
+		// contract removes: scaled down first, as the router's rollout
+		// stops it.
+		if err := r.step(ctx, "stop-standby", fmt.Sprintf("slot %s (%s)", slot, cand.Version), func() (string, error) {
+			return "", o.stopSlotDriven(ctx, sd, env, cand)
+		}); err != nil {
+			return err
+		}
+	}
+	if err := o.contractBeforeExpand(ctx, r, env, rel, m); err != nil {
+		return err
+	}
+	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
 	if err != nil {
 		return err
 	}
-	s := gantry.SlotSpec{SlotRef: ref, ReleaseID: rel.ID}
-	var names []string
-	for _, svc := range m.ServicesInOrder() {
-		art, ok := rel.Artifacts[svc.Name]
-		if !ok || art.Kind != gantry.ArtifactImage {
-			return gantry.Errorf(gantry.EINVALID, "service %s of release %s is not an image: the %s runtime runs images by digest", svc.Name, rel.ID, spec.Runtime.Driver)
-		}
-		persist := slotPersist(svc)
-		s.Services = append(s.Services, gantry.SlotServiceSpec{
-			Spec: gantry.InstanceSpec{App: env.App, Env: env.Name, Slot: slot, Service: svc.Name, ReleaseID: rel.ID,
-				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime,
-				Vars: serviceVars(vars, rel, svc, persist), Persist: persist},
-			Instances: svc.Instances, HTTP: svc.HTTP,
-		})
-		names = append(names, fmt.Sprintf("%s×%d", svc.Name, svc.Instances))
-	}
-	cand := env.Slot(slot)
-	if inPlace {
-		return o.updateSlotInPlace(ctx, r, sd, env, cand, rel, s, names)
+	s, names, err := o.slotSpec(ctx, drv, env, rel, m, slot, db.connVars())
+	if err != nil {
+		return o.failSlot(ctx, r, sd, env, cand, db, err)
 	}
 	*cand = gantry.Slot{Name: slot, State: gantry.SlotStarting, ReleaseID: rel.ID, Version: rel.Version, Since: o.now()}
 	if err := o.saveEnv(ctx, env); err != nil {
@@ -126,19 +132,7 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		err = o.verifySlot(ctx, r, sd, op, env, cand)
 	}
 	if err != nil {
-		wctx := context.WithoutCancel(ctx)
-		if spec.Runtime.RouterInFront() {
-			o.clearPreview(wctx, env.App, env.Name)
-		}
-		_ = r.step(wctx, "stop-candidate", "slot "+slot, func() (string, error) {
-			err := sd.StopSlot(wctx, ref, false)
-			cand.Instances, cand.State = nil, gantry.SlotStopped
-			if serr := o.saveEnv(wctx, env); err == nil {
-				err = serr
-			}
-			return "", err
-		})
-		return err
+		return o.failSlot(ctx, r, sd, env, cand, db, err)
 	}
 	cand.Verified = true
 	how := "the runtime's switch"
@@ -162,23 +156,99 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 	if err := o.saveEnv(ctx, env); err != nil {
 		return err
 	}
+	if op.afterSwitch != nil {
+		if err := op.afterSwitch(ctx); err != nil {
+			return err
+		}
+	}
 	if err := o.watchSlot(ctx, r, op, env, drv, cand, before); err != nil {
 		return err
 	}
 	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
-		return r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {
+		if err := r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s), keep_warm is 0", old.Name, old.Version), func() (string, error) {
 			return "", o.stopSlotDriven(ctx, sd, env, old)
-		})
+		}); err != nil {
+			return err
+		}
+		return o.contractStep(ctx, r, env, m)
 	}
 	return nil
+}
+
+// slotSpec is the whole slot of rel for the runtime: every service's
+// image (placed where env runs it), command, health and variables, with
+// extra (a database change's connection settings) on top; names says what
+// starts, for the journal.
+func (o *Orchestrator) slotSpec(ctx context.Context, drv gantry.Driver, env *gantry.Environment, rel *gantry.Release, m *gantry.Manifest, slot string, extra map[string]string) (gantry.SlotSpec, []string, error) {
+	s := gantry.SlotSpec{SlotRef: slotRef(env, slot), ReleaseID: rel.ID}
+	vars, err := o.instanceVars(env, rel, slot)
+	if err != nil {
+		return s, nil, err
+	}
+	maps.Copy(vars, extra)
+	var names []string
+	for _, svc := range m.ServicesInOrder() {
+		art, ok := rel.Artifacts[svc.Name]
+		if !ok || art.Kind != gantry.ArtifactImage {
+			return s, nil, gantry.Errorf(gantry.EINVALID, "service %s of release %s is not an image: the %s runtime runs images by digest", svc.Name, rel.ID, env.Spec.Runtime.Driver)
+		}
+		if art, err = placeImage(ctx, drv, env, rel, svc.Name, art); err != nil {
+			return s, nil, err
+		}
+		persist := slotPersist(svc)
+		s.Services = append(s.Services, gantry.SlotServiceSpec{
+			Spec: gantry.InstanceSpec{App: env.App, Env: env.Name, Slot: slot, Service: svc.Name, ReleaseID: rel.ID,
+				Artifact: art, Command: svc.Run, Port: slotPort, Stop: svc.Stop, Health: svc.Health, Runtime: env.Spec.Runtime,
+				Vars: serviceVars(vars, rel, svc, persist), Persist: persist},
+			Instances: svc.Instances, HTTP: svc.HTTP,
+		})
+		names = append(names, fmt.Sprintf("%s×%d", svc.Name, svc.Instances))
+	}
+	return s, names, nil
+}
+
+// failSlot puts back a slot deploy that failed before the switch: the
+// candidate is scaled down, the migration its release expanded is rolled
+// back (no instance uses its schema), and the active slot, which traffic
+// never left, keeps serving.
+func (o *Orchestrator) failSlot(ctx context.Context, r *run, sd gantry.SlotDriver, env *gantry.Environment, cand *gantry.Slot, db *dbChange, cause error) error {
+	wctx := context.WithoutCancel(ctx)
+	if env.Spec.Runtime.RouterInFront() {
+		o.clearPreview(wctx, env.App, env.Name)
+	}
+	if cand.State == gantry.SlotStarting {
+		_ = r.step(wctx, "stop-candidate", "slot "+cand.Name, func() (string, error) {
+			err := sd.StopSlot(wctx, slotRef(env, cand.Name), false)
+			cand.Instances, cand.State = nil, gantry.SlotStopped
+			if serr := o.saveEnv(wctx, env); err == nil {
+				err = serr
+			}
+			return "", err
+		})
+	}
+	if db != nil && db.expanded {
+		_ = o.rollbackDatabase(wctx, r, db.b)
+	}
+	return cause
 }
 
 // updateSlotInPlace is the restart strategy on a runtime that switches
 // traffic itself: the active slot's workloads are updated to the release by
 // the runtime's rolling update, which keeps ready instances serving
-// throughout; traffic never leaves the slot.
-func (o *Orchestrator) updateSlotInPlace(ctx context.Context, r *run, sd gantry.SlotDriver, env *gantry.Environment, slot *gantry.Slot, rel *gantry.Release, s gantry.SlotSpec, names []string) error {
-	return r.step(ctx, "rolling-update", fmt.Sprintf("active slot %s: %s → %s (%s)", slot.Name, slot.Version, rel.Version, strings.Join(names, ", ")), func() (string, error) {
+// throughout; traffic never leaves the slot. A database change expands
+// first, while the old pods still serve, and contracts once the rolling
+// update has replaced them.
+func (o *Orchestrator) updateSlotInPlace(ctx context.Context, r *run, sd gantry.SlotDriver, drv gantry.Driver, env *gantry.Environment, slot *gantry.Slot, op *op) error {
+	rel, m := op.rel, op.m
+	db, err := o.expandDatabase(ctx, r, env, rel, m, false)
+	if err != nil {
+		return err
+	}
+	s, names, err := o.slotSpec(ctx, drv, env, rel, m, slot.Name, db.connVars())
+	if err != nil {
+		return o.failSlot(ctx, r, sd, env, slot, db, err)
+	}
+	err = r.step(ctx, "rolling-update", fmt.Sprintf("active slot %s: %s → %s (%s)", slot.Name, slot.Version, rel.Version, strings.Join(names, ", ")), func() (string, error) {
 		insts, err := sd.StartSlot(ctx, s)
 		if err != nil {
 			return "", err
@@ -189,6 +259,17 @@ func (o *Orchestrator) updateSlotInPlace(ctx context.Context, r *run, sd gantry.
 		}
 		return fmt.Sprintf("%d instances rolled out and ready; traffic stayed on slot %s", len(insts), slot.Name), nil
 	})
+	if err != nil {
+		// The runtime's rolling update keeps the old pods until new ones
+		// are ready: the old release still serves, on the old schema.
+		return o.failSlot(ctx, r, sd, env, slot, db, err)
+	}
+	if op.afterSwitch != nil {
+		if err := op.afterSwitch(ctx); err != nil {
+			return err
+		}
+	}
+	return o.contractStep(ctx, r, env, m)
 }
 
 // stopSlotDriven scales a slot of a slot-driven runtime down, keeping its

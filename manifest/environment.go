@@ -272,6 +272,19 @@ func (d *decoder) runtime(n *yaml.Node, path string, r *gantry.RuntimeSpec) {
 			}
 		}
 	}
+	if f, ok := fs["images"]; ok {
+		p := join(path, "images")
+		if s, ok := d.oneOf(f.val, p, imageWays); ok {
+			switch {
+			case s == gantry.ImagesImageStream && r.Driver != "kubernetes":
+				d.addf(f.key, p, "imagestream tags an OpenShift image stream: kubernetes driver only")
+			case s == gantry.ImagesImageStream && r.Registry != "":
+				d.addf(f.key, p, "imagestream runs images from the cluster's own registry: remove registry: %s, or say images: registry to copy images there", r.Registry)
+			default:
+				r.Images = s
+			}
+		}
+	}
 }
 
 var rolePattern = lazyre.New(`^[a-z0-9][a-z0-9_-]*$`)

@@ -35,7 +35,7 @@ var keys = map[string][]string{
 		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
 		"freeze", "migrations_via_clone", "watch", "hotfix_approvals", "canary",
 	},
-	"environments.<env>.runtime":          {"driver", "registry", "namespace", "routing", "gateway", "traffic"},
+	"environments.<env>.runtime":          {"driver", "registry", "namespace", "routing", "gateway", "traffic", "images"},
 	"environments.<env>.approvals":        {"required", "roles"},
 	"environments.<env>.hotfix_approvals": {"required", "roles"},
 	"environments.<env>.freeze[]":         {"from", "to", "reason"},
@@ -81,6 +81,7 @@ var (
 	drivers           = []string{"process", "docker", "kubernetes"}
 	routings          = []string{"ingress", "route", "httproute", "none"} // gantry.Routing*
 	traffics          = []string{"cluster", "router"}                     // gantry.Traffic*
+	imageWays         = []string{"registry", "imagestream"}               // gantry.Images*
 	databaseEngines   = []string{"postgres"}
 	migrationEngines  = []string{"pgroll", "sql", "command"}
 	webhookMethods    = []string{"POST", "GET", "PUT", "PATCH", "DELETE"}

@@ -20,11 +20,11 @@ var (
 	_ gantry.ImagePruner = dockerDriver{}
 )
 
-func (d dockerDriver) PlaceImage(ctx context.Context, a gantry.Artifact, registry, service string) (gantry.Artifact, error) {
-	if registry == "" {
+func (d dockerDriver) PlaceImage(ctx context.Context, a gantry.Artifact, to gantry.ImagePlace) (gantry.Artifact, error) {
+	if to.Runtime.Registry == "" {
 		return a, nil
 	}
-	return d.ImageIn(ctx, a, registry, service)
+	return d.ImageIn(ctx, a, to.Runtime.Registry, to.Service)
 }
 
 func (d dockerDriver) PruneImages(ctx context.Context, keep func(ref string) bool) ([]string, error) {

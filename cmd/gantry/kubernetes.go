@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gantry-dev/gantry/driver/docker"
 	"github.com/gantry-dev/gantry/driver/kubernetes"
 )
 
@@ -26,5 +27,6 @@ func openKubernetes(kubeconfig string, progressDeadline time.Duration, logger *s
 	d.Logger = logger
 	d.ProgressDeadline = progressDeadline
 	d.CreateNamespace = true
+	d.CopyImage = docker.CopyImage // registry to registry, no engine needed
 	return d, nil
 }

@@ -82,7 +82,15 @@ type Driver struct {
 	// PersistSize is the storage each claim asks for; empty means
 	// DefaultPersistSize.
 	PersistSize string
-	Logger      *slog.Logger
+	// InternalRegistry is where the cluster's pods pull image streams
+	// from (runtime.images: imagestream) when a stream's status does not
+	// say; empty means DefaultInternalRegistry.
+	InternalRegistry string
+	// CopyImage copies an image by digest into another repository and
+	// returns the copy's reference (runtime.registry); nil: images are
+	// never copied, and an environment that needs a copy is refused.
+	CopyImage func(ctx context.Context, src, dstRepo string) (string, error)
+	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

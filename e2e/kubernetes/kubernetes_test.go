@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -53,8 +54,9 @@ environments:
 
 // seed records an app and its image releases in a state directory, as an
 // outside CI's import would: the images exist only by digest (the cluster's
-// fake nodes run any image).
-func seed(t *testing.T, data, manifestText string, images map[string]string) {
+// fake nodes run any image); extra adds further artifacts to a version's
+// release (its migrations).
+func seed(t *testing.T, data, manifestText string, images map[string]string, extra map[string]map[string]gantry.Artifact) {
 	t.Helper()
 	ctx := context.Background()
 	os.MkdirAll(data, 0o755)
@@ -72,6 +74,7 @@ func seed(t *testing.T, data, manifestText string, images map[string]string) {
 		rel := &gantry.Release{ID: version, App: "shop", Version: version, Commit: strings.Repeat("a", 40), Manifest: manifest,
 			ManifestDigest: "sha256:" + hex.EncodeToString(sum[:]), Builder: "ci",
 			Artifacts: map[string]gantry.Artifact{"web": {Kind: gantry.ArtifactImage, Image: image, Digest: image[strings.Index(image, "@")+1:]}}}
+		maps.Copy(rel.Artifacts, extra[version])
 		if err := db.CreateRelease(ctx, rel); err != nil {
 			t.Fatal(err)
 		}
@@ -92,12 +95,23 @@ type gantryServer struct {
 // releases and starts the server; it stops when the test ends.
 func newServer(t *testing.T, c *k8stest.Cluster, manifestText string, images map[string]string) *gantryServer {
 	t.Helper()
+	return newServerWith(t, c, manifestText, images, nil)
+}
+
+// newServerWith is newServer whose releases also carry the artifacts
+// extra puts in the server's state directory (data), per version.
+func newServerWith(t *testing.T, c *k8stest.Cluster, manifestText string, images map[string]string, extra func(data string) map[string]map[string]gantry.Artifact) *gantryServer {
+	t.Helper()
 	work := t.TempDir()
 	g := &gantryServer{t: t, c: c, work: work, bin: filepath.Join(work, "gantry"), data: filepath.Join(work, "state"), api: freeAddr(t), router: freeAddr(t)}
 	if out, err := exec.Command("go", "build", "-o", g.bin, "../../cmd/gantry").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	seed(t, g.data, manifestText, images)
+	var arts map[string]map[string]gantry.Artifact
+	if extra != nil {
+		arts = extra(g.data)
+	}
+	seed(t, g.data, manifestText, images, arts)
 	g.start()
 	t.Cleanup(func() {
 		g.stop()
