@@ -126,7 +126,10 @@ func (o *Orchestrator) followEnv(ctx context.Context, app, env string, sf gantry
 		default:
 		}
 	}
+	watching := make(chan struct{})
+	defer func() { <-watching }()
 	go func() {
+		defer close(watching)
 		backoff := followBackoffMin
 		for ctx.Err() == nil {
 			started := time.Now()

@@ -234,6 +234,12 @@ func replacePod(t *testing.T, c *k8stest.Cluster, ns string, l *load) []string {
 				_, failed := answeredBy(total)
 				t.Logf("pod %s (%s) deleted; the new pod ready after %s; the router served the new set %v %s later; answers meanwhile %v (%d failed)",
 					victim.Name, victim.Status.PodIP, ready.Sub(deleted).Round(time.Millisecond), after, time.Since(ready).Round(time.Millisecond), total, failed)
+				// The gone pod's requests fail until the router leaves it
+				// (k8stest's servers stop at once, the worst case): a
+				// short window, at most a third of a second of this load.
+				if failed > 50 {
+					t.Errorf("%d requests failed between the delete and the follow, want at most 50", failed)
+				}
 				time.Sleep(500 * time.Millisecond)
 				if ips, failed := answeredBy(l.take()); !slices.Equal(ips, after) || failed != 0 {
 					t.Errorf("through the router after the follow: answered by %v with %d failures, want %v and none", ips, failed, after)
