@@ -6,7 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/memdriver"
@@ -18,8 +22,11 @@ import (
 // when set, is what SlotInstances reports; err, its error.
 type followingSlots struct {
 	*memdriver.Slots
+	mu    sync.Mutex // guards fresh
 	fresh []gantry.Instance
 	err   error
+	// watch, when set, is WatchSlots.
+	watch func(ctx context.Context, changed func()) error
 }
 
 var _ gantry.SlotFollower = (*followingSlots)(nil)
@@ -28,6 +35,8 @@ func (f *followingSlots) SlotInstances(ctx context.Context, ref gantry.SlotRef) 
 	if f.err != nil {
 		return nil, f.err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.fresh != nil {
 		return f.fresh, nil
 	}
@@ -35,8 +44,80 @@ func (f *followingSlots) SlotInstances(ctx context.Context, ref gantry.SlotRef) 
 }
 
 func (f *followingSlots) WatchSlots(ctx context.Context, ref gantry.SlotRef, changed func()) error {
+	if f.watch != nil {
+		return f.watch(ctx, changed)
+	}
 	<-ctx.Done()
 	return nil
+}
+
+// followedEnv deploys a release of two instances to test behind Gantry's
+// router on followingSlots, and returns blue's instances.
+func followedEnv(t *testing.T) (*Harness, *followingSlots, []gantry.Instance) {
+	h := NewHarness(t, Options{})
+	f := &followingSlots{Slots: h.Slots}
+	h.O.Drivers["kubernetes"] = f
+	app := k8s()
+	app.Envs[0].Runtime = "kubernetes, traffic: router"
+	h.MustDeploy(t, "shop", "test", h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true}))
+	return h, f, h.MustEnv(t, "shop", "test").Slots[gantry.SlotBlue].Instances
+}
+
+// TestFollowSlotsWatchRestarts runs the reconciler as the server does: a
+// watch that fails is started again, and its events make the router
+// follow.
+func TestFollowSlotsWatchRestarts(t *testing.T) {
+	h, f, blue := followedEnv(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer up.Close()
+
+	var calls atomic.Int32
+	fresh := []gantry.Instance{blue[0], {Service: "web", Index: 1, Addr: up.Listener.Addr().String()}}
+	replaced := make(chan struct{})
+	f.watch = func(ctx context.Context, changed func()) error {
+		if calls.Add(1) == 1 {
+			return errors.New("the watch broke")
+		}
+		select {
+		case <-replaced:
+		default:
+			f.mu.Lock()
+			f.fresh = fresh // the cluster replaced a pod
+			f.mu.Unlock()
+			close(replaced)
+			changed()
+		}
+		<-ctx.Done()
+		return nil
+	}
+	ctx, cancel := context.WithCancel(h.Ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); h.O.FollowSlots(ctx, 10*time.Millisecond) }()
+	defer func() { cancel(); <-done }()
+
+	want := []string{blue[0].Addr, up.Listener.Addr().String()}
+	slices.Sort(want)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		sts, err := h.Mem.Status(h.Ctx)
+		if err == nil && len(sts) == 1 && activeAddrs(sts[0]) == strings.Join(want, ",") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the router did not follow within 10s (watch started %d times): %+v", calls.Load(), sts)
+		}
+	}
+	if n := calls.Load(); n < 2 {
+		t.Errorf("the watch was started %d times, want again after its error", n)
+	}
+}
+
+func activeAddrs(st gantry.RouteStatus) string {
+	var out []string
+	for _, ts := range st.Active {
+		out = append(out, ts.Addr)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
 }
 
 // TestFollowSlotsBehindRouter is the reconciler that keeps Gantry's router
@@ -46,14 +127,7 @@ func (f *followingSlots) WatchSlots(ctx context.Context, ref gantry.SlotRef, cha
 // error of the runtime, or a service with no ready instance, changes
 // nothing; an operation holding the environment's lock is waited for.
 func TestFollowSlotsBehindRouter(t *testing.T) {
-	h := NewHarness(t, Options{})
-	f := &followingSlots{Slots: h.Slots}
-	h.O.Drivers["kubernetes"] = f
-	app := k8s()
-	app.Envs[0].Runtime = "kubernetes, traffic: router"
-	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
-	h.MustDeploy(t, "shop", "test", v1)
-	blue := h.MustEnv(t, "shop", "test").Slots[gantry.SlotBlue].Instances
+	h, f, blue := followedEnv(t)
 	if len(blue) != 2 {
 		t.Fatalf("blue has %d instances, want 2", len(blue))
 	}
