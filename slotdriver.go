@@ -100,3 +100,19 @@ type SlotPreview struct {
 	Via   string
 	Close func() error
 }
+
+// SlotFollower is an optional ability of a SlotDriver whose runtime
+// replaces a slot's instances by itself (Kubernetes reschedules a pod, and
+// the new one has another address). With Gantry's router in front
+// (TrafficRouter), the orchestrator follows the changes: it watches, and
+// points the router at the ready instances.
+type SlotFollower interface {
+	// SlotInstances returns the slot's instances as they are now, as
+	// StartSlot would: one per wanted replica, with an address only for a
+	// ready one.
+	SlotInstances(ctx context.Context, ref SlotRef) ([]Instance, error)
+	// WatchSlots calls changed after each change of an instance of ref's
+	// environment (any slot; ref.Slot is ignored) until ctx ends (nil) or
+	// the watch fails or closes (an error: the caller starts it again).
+	WatchSlots(ctx context.Context, ref SlotRef, changed func()) error
+}

@@ -396,8 +396,13 @@ func (o *Orchestrator) renameOne(ctx context.Context, r *run, env *gantry.Enviro
 		if hr, ok := drv.(gantry.HostReleaser); ok {
 			ref := slotRef(env, "")
 			ref.Env = oldName
-			return "", hr.ReleaseHosts(ctx, ref)
+			if err := hr.ReleaseHosts(ctx, ref); err != nil {
+				return "", err
+			}
 		}
+		// Gantry's router's routes of the old name too (none when the
+		// runtime serves the hosts itself; with runtime.traffic: router,
+		// the router serves them).
 		return "", o.removeRoutes(ctx, env.App, oldName, nil)
 	})
 }

@@ -223,15 +223,20 @@ func (s *Server) Open(ctx context.Context) (err error) {
 }
 
 // background runs, until ctx ends, the work of the server that runs
-// deployments: the post-switch watch, the triggers' poller and the reaper
-// of previews past their TTL. On SQLite that is the one server; on a
+// deployments: the post-switch watch, the triggers' poller, the reaper
+// of previews past their TTL, and the router following the pods a cluster
+// replaces (runtime.traffic: router). On SQLite that is the one server; on a
 // shared store, the lease holder while it holds the lease.
 func (s *Server) background(ctx context.Context) {
 	var bg sync.WaitGroup
-	bg.Add(3)
+	bg.Add(4)
 	go func() {
 		defer bg.Done()
 		s.Orchestrator.Watch(ctx, time.Second)
+	}()
+	go func() {
+		defer bg.Done()
+		s.Orchestrator.FollowSlots(ctx, time.Second)
 	}()
 	go func() {
 		defer bg.Done()

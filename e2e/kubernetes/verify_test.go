@@ -59,7 +59,7 @@ func serveApp(t *testing.T, c *k8stest.Cluster, ns string, a app) {
 				code, body = a(version, r.URL.Path)
 			}
 			w.WriteHeader(code)
-			fmt.Fprintf(w, "%s slot=%s", body, pod.Labels["gantry.dev/slot"])
+			fmt.Fprintf(w, "%s slot=%s ip=%s", body, pod.Labels["gantry.dev/slot"], pod.Status.PodIP)
 		})
 	})
 }
@@ -152,6 +152,13 @@ type load struct {
 }
 
 func startLoad(t *testing.T, router, host string) *load {
+	return startLoadBy(t, router, host, func(code int, body string) string {
+		return fmt.Sprintf("%d %s", code, strings.Fields(body + " ?")[0])
+	})
+}
+
+// startLoadBy is startLoad counting the answers by key(status, body).
+func startLoadBy(t *testing.T, router, host string, key func(code int, body string) string) *load {
 	l := &load{counts: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{})}
 	client := &http.Client{Timeout: 5 * time.Second}
 	go func() {
@@ -164,14 +171,14 @@ func startLoad(t *testing.T, router, host string) *load {
 			}
 			req, _ := http.NewRequest(http.MethodGet, "http://"+router+"/", nil)
 			req.Host = host
-			key := "error"
+			k := "error"
 			if resp, err := client.Do(req); err == nil {
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				key = fmt.Sprintf("%d %s", resp.StatusCode, strings.Fields(string(b) + " ?")[0])
+				k = key(resp.StatusCode, string(b))
 			}
 			l.mu.Lock()
-			l.counts[key]++
+			l.counts[k]++
 			l.mu.Unlock()
 		}
 	}()
