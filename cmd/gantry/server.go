@@ -188,7 +188,11 @@ func (s *Server) Open(ctx context.Context) (err error) {
 				BeforeBuild: build.BeforeBuildFunc(before)})
 		},
 	}
-	if dk := openDocker(s.DockerHost, s.DockerAdvertise, s.Getenv, s.Logger.With("driver", "docker")); dk != nil {
+	dk, err := openDocker(s.DockerHost, s.DockerAdvertise, s.Getenv, s.Logger.With("driver", "docker"))
+	if err != nil {
+		return err
+	}
+	if dk != nil {
 		s.Orchestrator.Drivers["docker"] = dockerDriver{dk}
 		builder.Images = dockerImages(dk)
 		releases.Manifest = builder.Manifest
