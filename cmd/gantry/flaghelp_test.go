@@ -26,3 +26,15 @@ func TestFlagUsageHasNoBackquotes(t *testing.T) {
 	}
 	walk(NewMain().rootCommand())
 }
+
+// TestSecretSetNameValue: a new user's first guess, NAME=VALUE on the
+// command line, is refused before anything is read or sent, saying how the
+// value is given (a name with "=" was refused by the server only after the
+// value was read, and the hint repeated the wrong form).
+func TestSecretSetNameValue(t *testing.T) {
+	_, errs, code := runCLI(t, "http://127.0.0.1:1", "secret", "set", "test", "DB_PASS=x")
+	want := "gantry: secret set takes NAME, not NAME=VALUE: the value is read from stdin, which keeps it out of the shell's history and the process list (echo -n VALUE | gantry secret set test DB_PASS)"
+	if code != 2 || strings.TrimSpace(errs) != want {
+		t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, errs, want)
+	}
+}
