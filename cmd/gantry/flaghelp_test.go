@@ -38,3 +38,15 @@ func TestSecretSetNameValue(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want exit 2 and %q", code, errs, want)
 	}
 }
+
+// TestRoutersNoneFollow: with no router reporting, `gantry routers` says so
+// and how one follows, instead of ending after the table's version.
+func TestRoutersNoneFollow(t *testing.T) {
+	s := newAuditFixture(t).open(t)
+	defer s.Close()
+	out := mustCLI(t, "unix://"+s.SocketPath, "routers")
+	want := "leader: this server (the only one on its store)\nroute table: version 0\nno router follows this control plane (a server started with --follow-routers is served by routers that run gantry proxy run --follow URL)\n"
+	if out != want {
+		t.Errorf("gantry routers printed\n%s\nwant\n%s", out, want)
+	}
+}
