@@ -148,7 +148,7 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 		o.owe(d, true)
 	}
 	if op.rel != nil && op.kind != gantry.KindRename {
-		o.notify(d, op.rel, op.m)
+		o.notify(d, op.rel, op.m, o.hooksEnv(op))
 	}
 	return d, err
 }
@@ -187,7 +187,7 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 	if err := o.recordPolicy(ctx, r, op); err != nil {
 		return err
 	}
-	o.notify(r.d, op.rel, op.m)
+	o.notify(r.d, op.rel, op.m, o.hooksEnv(op))
 	phase := phaseOf(op.kind)
 	hooksEnv := o.hooksEnv(op)
 	if err := o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "before_"+phase, gantry.FirstHost(op.spec.Hosts)); err != nil {
@@ -225,6 +225,9 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 func (o *Orchestrator) hooksEnv(op *op) *gantry.Environment {
 	if op.current != nil {
 		return op.current
+	}
+	if op.spec == nil { // an operation that failed before it was planned
+		return nil
 	}
 	return &gantry.Environment{App: op.app, Name: op.env, Spec: *op.spec}
 }
