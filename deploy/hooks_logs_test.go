@@ -57,11 +57,18 @@ func TestNotificationsGetTheEnvironmentsSecrets(t *testing.T) {
 		return "https://hooks.slack.example/" + app + "/" + env, name == "SLACK_WEBHOOK_URL"
 	}
 	app := Simple("shop")
-	app.Envs[0].Secrets = []string{"SLACK_WEBHOOK_URL"}
-	app.Envs[0].Vars = "{CHANNEL: deploys}"
 	app.Extra = "notify:\n  - slack: ${SLACK_WEBHOOK_URL}\n"
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
 	h.MustDeploy(t, "shop", "test", v1)
+	for range 2 {
+		<-k.sent
+	}
+	// The release that adds the secret (and a variable) gives them to its
+	// own notifications, not only to the next release's.
+	app.Envs[0].Secrets = []string{"SLACK_WEBHOOK_URL"}
+	app.Envs[0].Vars = "{CHANNEL: deploys}"
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0"})
+	h.MustDeploy(t, "shop", "test", v2)
 	for range 2 {
 		select {
 		case <-k.sent:
