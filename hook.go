@@ -58,6 +58,7 @@ type HookRunner interface {
 	// operation (the error says which and how); after_* hooks are retried and
 	// their failures reported in the summary and failed, never dropped.
 	RunPhase(ctx context.Context, hooks map[string][]Hook, hc HookContext) (summary string, failed bool, err error)
-	// Notify announces a deployment's state to the manifest's targets.
-	Notify(ctx context.Context, targets []NotifyTarget, d *Deployment, rel *Release)
+	// Notify announces a deployment's state to the manifest's targets;
+	// vars and secrets (the environment's) fill their ${NAME} placeholders.
+	Notify(ctx context.Context, targets []NotifyTarget, d *Deployment, rel *Release, vars, secrets map[string]string)
 }

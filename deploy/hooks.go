@@ -33,15 +33,7 @@ func (o *Orchestrator) runHooks(ctx context.Context, r *run, m *gantry.Manifest,
 	defer files.Close()
 	hc := gantry.HookContext{App: r.d.App, Env: r.d.Env, Release: rel.ID, Version: rel.Version, Commit: rel.Commit,
 		Actor: r.d.Actor, Phase: phase, DeploymentID: r.d.ID, URL: o.hostURL(host)}
-	if env != nil {
-		hc.Vars = env.ExpandedVars()
-		hc.Secrets = map[string]string{}
-		for _, name := range env.Spec.Secrets {
-			if v, ok := o.secretValue(env.App, env.Name, name); ok {
-				hc.Secrets[name] = v
-			}
-		}
-	}
+	hc.Vars, hc.Secrets = o.hookValues(env)
 	name := "hooks " + phase
 	if strings.HasPrefix(phase, "before_") {
 		return r.step(ctx, name, "", func() (string, error) {
@@ -98,11 +90,28 @@ func (o *Orchestrator) hostURL(host string) string {
 	return "http://" + host + ":" + u.Port()
 }
 
-// notify announces a deployment's state, without holding it up.
-func (o *Orchestrator) notify(d *gantry.Deployment, rel *gantry.Release, m *gantry.Manifest) {
+// hookValues are env's variables and secret values, which hooks and
+// notifications see and fill their ${NAME} placeholders from.
+func (o *Orchestrator) hookValues(env *gantry.Environment) (vars, secrets map[string]string) {
+	if env == nil {
+		return nil, nil
+	}
+	secrets = map[string]string{}
+	for _, name := range env.Spec.Secrets {
+		if v, ok := o.secretValue(env.App, env.Name, name); ok {
+			secrets[name] = v
+		}
+	}
+	return env.ExpandedVars(), secrets
+}
+
+// notify announces a deployment's state, without holding it up, with the
+// values of env (the one hooks see) for the targets' placeholders.
+func (o *Orchestrator) notify(d *gantry.Deployment, rel *gantry.Release, m *gantry.Manifest, env *gantry.Environment) {
 	if o.Hooks == nil || m == nil || len(m.Notify) == 0 {
 		return
 	}
 	dc := *d
-	go o.Hooks.Notify(context.Background(), m.Notify, &dc, rel)
+	vars, secrets := o.hookValues(env)
+	go o.Hooks.Notify(context.Background(), m.Notify, &dc, rel, vars, secrets)
 }

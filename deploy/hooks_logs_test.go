@@ -19,6 +19,8 @@ type hooks struct {
 	urls   []string
 	sent   chan string
 	fail   string
+	// values are the vars and secrets the last notification was given.
+	vars, secrets map[string]string
 }
 
 func (k *hooks) RunPhase(ctx context.Context, hs map[string][]gantry.Hook, hc gantry.HookContext) (string, bool, error) {
@@ -35,8 +37,53 @@ func (k *hooks) RunPhase(ctx context.Context, hs map[string][]gantry.Hook, hc ga
 	return "ran " + hc.Phase, false, nil
 }
 
-func (k *hooks) Notify(ctx context.Context, ts []gantry.NotifyTarget, d *gantry.Deployment, rel *gantry.Release) {
+func (k *hooks) Notify(ctx context.Context, ts []gantry.NotifyTarget, d *gantry.Deployment, rel *gantry.Release, vars, secrets map[string]string) {
+	k.mu.Lock()
+	k.vars, k.secrets = vars, secrets
+	k.mu.Unlock()
 	k.sent <- d.State
+}
+
+// TestNotificationsGetTheEnvironmentsSecrets: a notify target written as
+// docs/hooks.md says (slack: ${SLACK_WEBHOOK_URL}, the URL a secret of the
+// environment) is given the environment's secrets and vars to fill it.
+// Before, notifications got neither, and every such target failed with
+// "neither a variable nor a secret of environment".
+func TestNotificationsGetTheEnvironmentsSecrets(t *testing.T) {
+	h := NewHarness(t, Options{})
+	k := &hooks{sent: make(chan string, 10)}
+	h.O.Hooks = k
+	h.O.SecretFor = func(app, env, name string) (string, bool) {
+		return "https://hooks.slack.example/" + app + "/" + env, name == "SLACK_WEBHOOK_URL"
+	}
+	app := Simple("shop")
+	app.Extra = "notify:\n  - slack: ${SLACK_WEBHOOK_URL}\n"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	h.MustDeploy(t, "shop", "test", v1)
+	for range 2 {
+		<-k.sent
+	}
+	// The release that adds the secret (and a variable) gives them to its
+	// own notifications, not only to the next release's.
+	app.Envs[0].Secrets = []string{"SLACK_WEBHOOK_URL"}
+	app.Envs[0].Vars = "{CHANNEL: deploys}"
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0"})
+	h.MustDeploy(t, "shop", "test", v2)
+	for range 2 {
+		select {
+		case <-k.sent:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no notification")
+		}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if got, want := k.secrets["SLACK_WEBHOOK_URL"], "https://hooks.slack.example/shop/test"; got != want {
+		t.Errorf("notification's SLACK_WEBHOOK_URL = %q, want %q", got, want)
+	}
+	if got := k.vars["CHANNEL"]; got != "deploys" {
+		t.Errorf("notification's CHANNEL = %q, want deploys", got)
+	}
 }
 
 const hookYAML = `hooks:

@@ -148,7 +148,7 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 		o.owe(d, true)
 	}
 	if op.rel != nil && op.kind != gantry.KindRename {
-		o.notify(d, op.rel, op.m)
+		o.notify(d, op.rel, op.m, o.envAsConfigured(op))
 	}
 	return d, err
 }
@@ -187,9 +187,9 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 	if err := o.recordPolicy(ctx, r, op); err != nil {
 		return err
 	}
-	o.notify(r.d, op.rel, op.m)
+	o.notify(r.d, op.rel, op.m, o.envAsConfigured(op))
 	phase := phaseOf(op.kind)
-	hooksEnv := o.hooksEnv(op)
+	hooksEnv := o.envAsConfigured(op)
 	if err := o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "before_"+phase, gantry.FirstHost(op.spec.Hosts)); err != nil {
 		return err
 	}
@@ -220,11 +220,27 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 	return o.runHooks(ctx, r, op.m, op.rel, hooksEnv, "after_"+phase, gantry.FirstHost(op.spec.Hosts))
 }
 
+// envAsConfigured is the environment whose vars and secrets hooks and
+// notifications see: its record with the configuration the operation
+// brings, so that a release that adds a secret gives it to its own hooks.
+func (o *Orchestrator) envAsConfigured(op *op) *gantry.Environment {
+	env := o.hooksEnv(op)
+	if env == nil || op.spec == nil {
+		return env
+	}
+	e := *env
+	e.Spec = *op.spec
+	return &e
+}
+
 // hooksEnv is the environment as hooks see it: its record, or for a first
 // deploy one made of the configuration it will have.
 func (o *Orchestrator) hooksEnv(op *op) *gantry.Environment {
 	if op.current != nil {
 		return op.current
+	}
+	if op.spec == nil { // an operation that failed before it was planned
+		return nil
 	}
 	return &gantry.Environment{App: op.app, Name: op.env, Spec: *op.spec}
 }

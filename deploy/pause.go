@@ -108,7 +108,7 @@ func (o *Orchestrator) performContinue(ctx context.Context, r *run, op *op) erro
 	if err != nil {
 		return err
 	}
-	o.notify(d, op.rel, op.m)
+	o.notify(d, op.rel, op.m, o.envAsConfigured(op))
 	verb, detail := "continue", fmt.Sprintf("by %s, after group %d", op.continuedBy, after)
 	if op.abort {
 		verb = "abort"

@@ -49,6 +49,11 @@ type Follower struct {
 	err      string
 	last     map[string]gantry.RouteEntry // entries as last applied
 	up       bool                         // the control plane answered last time
+	told     bool                         // the control plane's silence was logged
+	// reportErr is the last report's error, logged when it changes: a
+	// router whose reports are refused (a token without the deployer role)
+	// says so instead of failing quietly.
+	reportErr string
 }
 
 // Applied returns the version of the route table this router serves.
@@ -91,12 +96,16 @@ func (f *Follower) Run(ctx context.Context) {
 
 func (f *Follower) setUp(up bool, err error) {
 	f.mu.Lock()
-	was := f.up
-	f.up = up
+	was, told := f.up, f.told
+	f.up, f.told = up, !up
 	f.mu.Unlock()
 	switch {
 	case was && !up:
 		f.logger().Warn("control plane unreachable; serving the last applied routes", "error", err)
+	case !up && !told:
+		// Never reached since the start (a wrong address or token): say
+		// so once, not only after having followed.
+		f.logger().Warn("control plane not reached; serving the routes of the state file until it answers", "error", err)
 	case !was && up:
 		f.logger().Info("following the control plane")
 	}
@@ -207,8 +216,17 @@ func (f *Follower) report(ctx context.Context) {
 	defer f.reportMu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := f.Source.ReportRouter(rctx, f.Report(rctx)); err != nil && ctx.Err() == nil {
+	err := f.Source.ReportRouter(rctx, f.Report(rctx))
+	switch {
+	case ctx.Err() != nil:
+	case err != nil && err.Error() != f.reportErr:
+		f.reportErr = err.Error()
+		f.logger().Warn("report to the control plane failed; a switch waits for this router's reports", "error", err)
+	case err != nil:
 		f.logger().Debug("report to the control plane", "error", err)
+	case f.reportErr != "":
+		f.reportErr = ""
+		f.logger().Info("reporting to the control plane again")
 	}
 }
 

@@ -73,6 +73,13 @@ func TestSummarize(t *testing.T) {
 		{[]hook.Result{{Phase: "after_build", OK: true}, {Phase: "after_build", OK: true}}, "2 hooks ok"},
 		{[]hook.Result{{Kind: "slack", Target: "https://hooks.slack.com/…", Attempts: 5, Status: 503, Error: "HTTP 503 Service Unavailable"}},
 			"1 of 1 notification failed: slack https://hooks.slack.com/… failed after 5 attempt(s): HTTP 503 Service Unavailable"},
+		// A failed check's output (masked by the runner) is what says why:
+		// the journal line carries its end, on one line.
+		{[]hook.Result{{Phase: "before_switch", Kind: "command", Target: "./smoke.sh", Attempts: 1, ExitCode: 1, Error: "exit status 1",
+			Output: "GET /health\n  want 200, got 503 (token [secret])\n"}},
+			"1 of 1 hook failed: before_switch hook 1 (command) ./smoke.sh failed after 1 attempt(s): exit status 1; output: GET /health | want 200, got 503 (token [secret])"},
+		{[]hook.Result{{Phase: "after_switch", Kind: "command", Target: "x", Attempts: 5, Error: "exit status 1", Output: strings.Repeat("é", 400) + "end"}},
+			"1 of 1 hook failed: after_switch hook 1 (command) x failed after 5 attempt(s): exit status 1; output: …" + strings.Repeat("é", 248) + "end"},
 	} {
 		if got := hook.Summarize(tc.results); got != tc.want {
 			t.Errorf("Summarize = %q, want %q", got, tc.want)

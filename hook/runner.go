@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	gantry "github.com/gantry-dev/gantry"
 )
@@ -147,7 +149,28 @@ func (r Result) Err() error {
 	if r.Phase != "" {
 		what = fmt.Sprintf("%s hook %d (%s)", r.Phase, r.Index+1, r.Kind)
 	}
-	return gantry.Errorf(gantry.EFAILED, "%s %s failed after %d attempt(s): %s", what, r.Target, r.Attempts, r.Error)
+	msg := fmt.Sprintf("%s %s failed after %d attempt(s): %s", what, r.Target, r.Attempts, r.Error)
+	if out := outputTail(r.Output); out != "" {
+		msg += "; output: " + out
+	}
+	return gantry.Errorf(gantry.EFAILED, "%s", msg)
+}
+
+// errOutputMax is how much of a failed hook's output its error (a journal
+// step's line) carries: the end, where a failing check says why.
+const errOutputMax = 500
+
+// outputTail is the end of a hook's output (already masked) on one line.
+func outputTail(out string) string {
+	out = strings.TrimSpace(out)
+	if len(out) > errOutputMax {
+		cut := len(out) - errOutputMax
+		for cut < len(out) && !utf8.RuneStart(out[cut]) {
+			cut++
+		}
+		out = "…" + out[cut:]
+	}
+	return strings.Join(strings.Fields(strings.ReplaceAll(out, "\n", " | ")), " ")
 }
 
 // Failed returns the results that did not succeed.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/atomicfile"
@@ -146,15 +147,31 @@ func (a *auditAnchor) catchUp(ctx context.Context, head *gantry.AuditHeadRecord)
 	return &next, a.writeHead(&next)
 }
 
-// appended records the head after a committed append. It only ever moves
-// the head one entry on from where it was: an append that does not follow
-// the recorded head means the state was cut short or rewritten, and the
-// recorded head must stay to say so.
+// appended records the head after a committed append. It only moves the
+// head on from where it was: an append that does not follow the recorded
+// head means the state was cut short or rewritten, and the recorded head
+// must stay to say so. An append past the head is no such sign when other
+// servers share the PostgreSQL store: the entries between are theirs, and
+// the head moves over them as a restart's catch-up does, only as far as
+// they are keyed, verify under the key and chain on.
 func (a *auditAnchor) appended(e *gantry.AuditEntry) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.record || a.head == nil {
 		return
+	}
+	if e.Seq > a.head.Seq+1 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		next, err := a.catchUp(ctx, a.head)
+		cancel()
+		if err != nil {
+			a.logger.Error("audit chain: record head", "head", a.headPath, "error", err)
+			return
+		}
+		a.head = next
+		if a.head.Seq >= e.Seq {
+			return
+		}
 	}
 	if e.Seq != a.head.Seq+1 || e.PrevHash != a.head.Hash {
 		a.logger.Error("audit chain: an append does not follow the head recorded outside the state; the state was cut short or rewritten, the recorded head stays",

@@ -51,3 +51,32 @@ func (f *auditFixture) tamperPostgres(t *testing.T, fn func(db *sql.DB)) {
 	mustExec(t, db, `SET search_path = gantry`, `DROP TRIGGER IF EXISTS audit_no_update ON audit`, `DROP TRIGGER IF EXISTS audit_no_delete ON audit`)
 	fn(db)
 }
+
+// TestAuditTwoServersOnPostgres: two servers on one PostgreSQL store (one
+// leads, both answer) append in turn. Each one's appends follow the other's,
+// which is no break: the head recorded outside keeps up with the chain
+// instead of staying where the other server's first append left it.
+func TestAuditTwoServersOnPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	f := newAuditFixture(t)
+	f.store = pg.CreateDB(t, "twoservers")
+	s1 := f.open(t)
+	defer s1.Close()
+	g := *f
+	g.data = t.TempDir()
+	s2 := g.open(t)
+	defer s2.Close()
+	for i := range 3 {
+		appendEntries(t, s1, fmt.Sprintf("a%d-", i), 1)
+		appendEntries(t, s2, fmt.Sprintf("b%d-", i), 1)
+	}
+	for _, s := range []*Server{s1, s2} {
+		code, v, errs := verify(t, s)
+		if code != 0 || v["ok"] != true {
+			t.Fatalf("audit verify: exit %d, %v (%s); want intact", code, v, errs)
+		}
+		if got, want := v["anchor_seq"], v["head_seq"]; got != want {
+			t.Errorf("anchor_seq %v, want the chain's end %v: the recorded head stopped following the chain", got, want)
+		}
+	}
+}

@@ -64,7 +64,7 @@ func newDeployCmd(m *Main) *cobra.Command {
 	cmd.Flags().StringVar(&req.Strategy, "strategy", "", "bluegreen, restart, maintenance or canary (default: the environment's; canary needs the environment's canary steps)")
 	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "deploy through a freeze window; the reason is recorded")
 	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
-	cmd.Flags().IntVar(&pauseAfter, "pause-after", 0, "pause once this order group is healthy; go on with `gantry continue ENV`")
+	cmd.Flags().IntVar(&pauseAfter, "pause-after", 0, "pause once this order group is healthy; go on with gantry continue ENV")
 	cmd.Flags().StringVar(&only, "only", "", "redeploy this one service; the others keep the release they run")
 	return cmd
 }
@@ -99,7 +99,7 @@ func newPromoteCmd(m *Main) *cobra.Command {
 	cmd.Flags().StringVar(&req.Strategy, "strategy", "", "bluegreen, restart or maintenance (default: TO's)")
 	cmd.Flags().StringVar(&req.BreakGlass, "break-glass", "", "promote through a freeze window; the reason is recorded")
 	cmd.Flags().BoolVar(&req.Wait, "wait", false, "queue behind the environment's lock instead of failing at once")
-	cmd.Flags().IntVar(&pauseAfter, "pause-after", 0, "pause once this order group is healthy; go on with `gantry continue TO`")
+	cmd.Flags().IntVar(&pauseAfter, "pause-after", 0, "pause once this order group is healthy; go on with gantry continue TO")
 	return cmd
 }
 

@@ -27,11 +27,12 @@ func (h hookRunner) RunPhase(ctx context.Context, hooks map[string][]gantry.Hook
 	return hook.Summarize(results), len(hook.Failed(results)) > 0, err
 }
 
-func (h hookRunner) Notify(ctx context.Context, targets []gantry.NotifyTarget, d *gantry.Deployment, rel *gantry.Release) {
+func (h hookRunner) Notify(ctx context.Context, targets []gantry.NotifyTarget, d *gantry.Deployment, rel *gantry.Release, vars, secrets map[string]string) {
 	if len(targets) == 0 {
 		return
 	}
 	ev := hook.EventFor(d, rel)
+	ev.Vars, ev.Secrets = vars, secrets
 	h.r.Notify(ctx, targets, ev)
 }
 

@@ -44,6 +44,9 @@ version it could not apply and why, when it was last heard from.`,
 					fmt.Fprintf(w, "leader: %s at %s (epoch %d)\n", l.Lease.Holder, l.Lease.Addr, l.Lease.Epoch)
 				}
 				fmt.Fprintf(w, "route table: version %d\n", st.Version)
+				if len(st.Routers) == 0 {
+					fmt.Fprintln(w, "no router follows this control plane (a server started with --follow-routers is served by routers that run gantry proxy run --follow URL)")
+				}
 				for _, r := range st.Routers {
 					state := "up to date"
 					if r.Applied < st.Version {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 func init() { register(newSecretCmd) }
@@ -168,6 +169,12 @@ func newSecretCmd(m *Main) *cobra.Command {
 		Short: "Set a secret; the value is read from stdin",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if name, _, ok := strings.Cut(args[1], "="); ok {
+				return usagef("secret set takes NAME, not NAME=VALUE: the value is read from stdin, which keeps it out of the shell's history and the process list (echo -n VALUE | gantry secret set %s %s)", args[0], name)
+			}
+			if f, ok := m.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				fmt.Fprintf(m.Stderr, "reading the value of %s from stdin until its end (Ctrl-D); or pipe it: echo -n VALUE | gantry secret set %s %s\n", args[1], args[0], args[1])
+			}
 			b, err := io.ReadAll(io.LimitReader(m.Stdin, 1<<20))
 			if err != nil {
 				return err

@@ -188,7 +188,11 @@ func (s *Server) Open(ctx context.Context) (err error) {
 				BeforeBuild: build.BeforeBuildFunc(before)})
 		},
 	}
-	if dk := openDocker(s.DockerHost, s.DockerAdvertise, s.Getenv, s.Logger.With("driver", "docker")); dk != nil {
+	dk, err := openDocker(s.DockerHost, s.DockerAdvertise, s.Getenv, s.Logger.With("driver", "docker"))
+	if err != nil {
+		return err
+	}
+	if dk != nil {
 		s.Orchestrator.Drivers["docker"] = dockerDriver{dk}
 		builder.Images = dockerImages(dk)
 		releases.Manifest = builder.Manifest
@@ -488,7 +492,7 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.DataDir, "data", defaultDataDir, "state directory: database, artifacts, logs, database snapshots")
 	f.StringVar(&s.Listen, "listen", "127.0.0.1:7878", "API and dashboard address")
 	f.StringVar(&s.RouterAddr, "router", "127.0.0.1:8080", "address of the in-process router")
-	f.StringVar(&s.ProxyAdmin, "proxy-admin", "", "admin socket of a separate `gantry proxy` to drive instead of the in-process router")
+	f.StringVar(&s.ProxyAdmin, "proxy-admin", "", "admin socket of a separate gantry proxy to drive instead of the in-process router")
 	f.StringVar(&s.ProxyURL, "proxy-url", "http://127.0.0.1:8080", "with --proxy-admin: where that proxy serves traffic")
 	f.DurationVar(&s.KubeProgressDeadline, "kubernetes-progress-deadline", 2*time.Minute, "how long a Kubernetes rollout may make no progress before the deploy fails")
 	f.StringVar(&s.Kubeconfig, "kubeconfig", "", "cluster of the kubernetes driver (default $KUBECONFIG; without one the driver is not offered)")
@@ -502,7 +506,7 @@ func newServerCmd(m *Main) *cobra.Command {
 	f.StringVar(&s.StoreURL, "store", "", "where the state lives: a postgres://user@host:port/db?sslmode=disable URL (optional &schema=NAME, default gantry); default SQLite in --data")
 	f.DurationVar(&s.ReplayWindow, "webhook-replay-window", trigger.DefaultReplayWindow, "how long webhook delivery ids are remembered, and how old a delivery's event may be")
 	f.DurationVar(&s.ReapInterval, "preview-reap-interval", time.Minute, "how often preview environments past their TTL are deleted")
-	f.BoolVar(&s.FollowRouters, "follow-routers", false, "keep the routes in the store, served by routers that run `gantry proxy run --follow URL` (no in-process router; --proxy-url: where one serves)")
+	f.BoolVar(&s.FollowRouters, "follow-routers", false, "keep the routes in the store, served by routers that run gantry proxy run --follow URL (no in-process router; --proxy-url: where one serves)")
 	f.StringVar(&s.Advertise, "advertise", "", "with --store postgres://…: the API URL the other servers forward deployments to while this one leads (default the --listen address)")
 	f.DurationVar(&s.LeaseTTL, "lease-ttl", deploy.DefaultLeaseTTL, "with --store postgres://…: how long the leader's lease runs unrenewed; another server takes over after it")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
