@@ -223,7 +223,8 @@ func slotLabels(app, service, slot string) map[string]string {
 	}
 }
 
-// ensureNamespace makes sure ns exists when the driver may create it.
+// ensureNamespace makes sure ns exists when the driver may create it:
+// it creates it when it has the right to.
 func (d *Driver) ensureNamespace(ctx context.Context, ns string) error {
 	if !d.CreateNamespace {
 		return nil
@@ -231,10 +232,16 @@ func (d *Driver) ensureNamespace(ctx context.Context, ns string) error {
 	_, err := d.Client.namespaces().Create(ctx, &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{LabelManagedBy: managedBy}},
 	})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return apiError(err, "create namespace %s", ns)
+	switch {
+	case err == nil, apierrors.IsAlreadyExists(err):
+		return nil
+	case apierrors.IsForbidden(err):
+		// Rights in the namespace only (the Role of docs/kubernetes.md):
+		// it must exist already, and if it does not, the first call in it
+		// says so ("namespaces … not found").
+		return nil
 	}
-	return nil
+	return apiError(err, "create namespace %s", ns)
 }
 
 // apiError turns an API error into a coded one, keeping the server's words.
