@@ -144,6 +144,7 @@ type proxyProcess struct {
 
 func (p *proxyProcess) run(ctx context.Context) error {
 	fl := p.flags
+	proxy.UseRouterGC()
 	token, err := readTokenFile("--admin-token-file", fl.adminTokenFile)
 	if err != nil {
 		return err
