@@ -144,7 +144,6 @@ type proxyProcess struct {
 
 func (p *proxyProcess) run(ctx context.Context) error {
 	fl := p.flags
-	proxy.UseRouterGC()
 	token, err := readTokenFile("--admin-token-file", fl.adminTokenFile)
 	if err != nil {
 		return err
