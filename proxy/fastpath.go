@@ -94,9 +94,9 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 	// pass a liveness check.
 	replayable := a.body == nil && idempotentMethod(req.Method)
 	var (
-		uc           *upConn
-		rh           respHead
-		stopC, stopD func() bool
+		uc    *upConn
+		rh    respHead
+		stopC func() bool
 	)
 	for try := 0; ; try++ {
 		var err error
@@ -122,13 +122,13 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 			}
 		}
 		stopC = context.AfterFunc(ctx, uc.abortFn)
-		stopD = context.AfterFunc(ds.ctx, uc.abortFn)
+		ds.hold(uc)
 		*respBuf, err = r.exchange(w, uc, out, req.Method, &rh, (*respBuf)[:0])
 		if err == nil {
 			break
 		}
 		stopC()
-		stopD()
+		ds.release(uc)
 		uc.close()
 		if try == 0 && uc.reused && replayable && rh.nothingRead && closedByPeer(err) && !uc.aborted.Load() {
 			continue
@@ -143,7 +143,7 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 	// Both watchers must be stopped; a watcher that already ran has
 	// aborted the connection.
 	quiet := stopC()
-	quiet = stopD() && quiet
+	quiet = ds.release(uc) && quiet
 	if readErr == nil && writeErr == nil && quiet && rh.reusable() && uc.br.Buffered() == 0 {
 		t.conns.put(uc, time.Now())
 		return
