@@ -48,7 +48,7 @@ func (r *Router) drain(ctx context.Context, rt *route, retired []*target, timeou
 		case <-deadline.C:
 			for _, t := range retired {
 				if t.retired.Load() && t.inflight.Load() > 0 {
-					t.drainCtx.Swap(newDrainScope()).cancel(errDrainTimeout)
+					t.drainCtx.Swap(newDrainScope()).end(errDrainTimeout)
 				}
 			}
 			r.log.Warn("drain timed out, cancelled requests", logKeyRoute, rt.name, "cancelled", rem)

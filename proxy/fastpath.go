@@ -94,10 +94,19 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 	// pass a liveness check.
 	replayable := a.body == nil && idempotentMethod(req.Method)
 	var (
-		uc           *upConn
-		rh           respHead
-		stopC, stopD func() bool
+		uc    *upConn
+		rh    respHead
+		stopC func() bool
 	)
+	// Served by the router's loop, the client's leaving aborts uc through
+	// the connection (holdUpstream); else through the context.
+	lc, _ := ctx.Value(loopConnKey{}).(*serverConn)
+	stop := func() bool {
+		if stopC == nil {
+			return lc.releaseUpstream(uc)
+		}
+		return stopC()
+	}
 	for try := 0; ; try++ {
 		var err error
 		uc = nil
@@ -121,14 +130,18 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 				return
 			}
 		}
-		stopC = context.AfterFunc(ctx, uc.abortFn)
-		stopD = context.AfterFunc(ds.ctx, uc.abortFn)
+		if lc == nil || !lc.holdUpstream(ctx, uc) {
+			stopC = context.AfterFunc(ctx, uc.abortFn)
+		} else {
+			stopC = nil
+		}
+		ds.hold(uc)
 		*respBuf, err = r.exchange(w, uc, out, req.Method, &rh, (*respBuf)[:0])
 		if err == nil {
 			break
 		}
-		stopC()
-		stopD()
+		stop()
+		ds.release(uc)
 		uc.close()
 		if try == 0 && uc.reused && replayable && rh.nothingRead && closedByPeer(err) && !uc.aborted.Load() {
 			continue
@@ -142,8 +155,8 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 	readErr, writeErr := copyBody(w, uc.br, &rh)
 	// Both watchers must be stopped; a watcher that already ran has
 	// aborted the connection.
-	quiet := stopC()
-	quiet = stopD() && quiet
+	quiet := stop()
+	quiet = ds.release(uc) && quiet
 	if readErr == nil && writeErr == nil && quiet && rh.reusable() && uc.br.Buffered() == 0 {
 		t.conns.put(uc, time.Now())
 		return

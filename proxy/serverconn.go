@@ -80,9 +80,15 @@ type serverConn struct {
 	wmu       sync.Mutex
 	cancel    context.CancelFunc // nil between requests
 	body      *bodyReader
-	nextReady bool          // the next request's bytes are here already
-	watchDone chan struct{} // the watcher's end; nil when none runs
+	nextReady bool            // the next request's bytes are here already
+	watchDone chan struct{}   // the watcher's end; nil when none runs
+	reqDone   <-chan struct{} // Done of the request in flight's context
+	gone      bool            // the client left during the request in flight
+	up        *upConn         // the fast path's upstream connection, aborted if it does
 }
+
+// loopConnKey is the context key of the serverConn that serves a request.
+type loopConnKey struct{}
 
 type headField struct{ k, v string }
 
@@ -92,7 +98,8 @@ func newServerConn(s *Server, nc net.Conn) *serverConn {
 		c.raw, _ = sc.SyscallConn()
 	}
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Server)
-	c.base = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
+	c.base = context.WithValue(ctx, loopConnKey{}, c)
 	c.rw.c = c
 	return c
 }
@@ -542,7 +549,7 @@ func (c *serverConn) serveRequest(req *http.Request) bool {
 	req = req.WithContext(ctx)
 	w := &c.rw
 	w.reset(req)
-	c.startWatch(cancel, body, body == nil && c.r < c.w)
+	c.startWatch(cancel, ctx.Done(), body, body == nil && c.r < c.w)
 	aborted := c.runHandler(w, req)
 	c.stopWatch()
 	cancel()
@@ -571,13 +578,14 @@ func (c *serverConn) runHandler(w *responseWriter, req *http.Request) (aborted b
 }
 
 // startWatch arms the watch of the request in flight.
-func (c *serverConn) startWatch(cancel context.CancelFunc, body *bodyReader, nextReady bool) {
+func (c *serverConn) startWatch(cancel context.CancelFunc, done <-chan struct{}, body *bodyReader, nextReady bool) {
 	if c.raw == nil {
 		return
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.cancel, c.body, c.nextReady = cancel, body, nextReady
+	c.reqDone, c.gone, c.up = done, false, nil
 	if c.watch == nil {
 		c.watch = time.AfterFunc(watchDelay, c.watchClient)
 		return
@@ -607,8 +615,54 @@ func (c *serverConn) watchClient() {
 		defer close(done)
 		if closed, _ := waitReadable(c.raw); closed {
 			cancel()
+			c.abortUpstream()
 		}
 	}()
+}
+
+// abortUpstream aborts the upstream connection of the request in flight,
+// and any it holds later: the client left.
+func (c *serverConn) abortUpstream() {
+	c.wmu.Lock()
+	c.gone = true
+	uc := c.up
+	c.up = nil
+	c.wmu.Unlock()
+	if uc != nil {
+		uc.abort()
+	}
+}
+
+// holdUpstream has uc aborted when the client leaves during the request
+// in flight, as a context.AfterFunc on its context would (cheaper: no
+// allocation). It says false, doing nothing, when ctx is not that
+// request's own context (a handler derived a cancellable one) or another
+// connection is held.
+func (c *serverConn) holdUpstream(ctx context.Context, uc *upConn) bool {
+	c.wmu.Lock()
+	if c.reqDone == nil || ctx.Done() != c.reqDone || c.up != nil {
+		c.wmu.Unlock()
+		return false
+	}
+	if c.gone || ctx.Err() != nil {
+		c.wmu.Unlock()
+		uc.abort()
+		return true
+	}
+	c.up = uc
+	c.wmu.Unlock()
+	return true
+}
+
+// releaseUpstream undoes holdUpstream; it says whether uc was not aborted.
+func (c *serverConn) releaseUpstream(uc *upConn) bool {
+	c.wmu.Lock()
+	held := c.up == uc
+	if held {
+		c.up = nil
+	}
+	c.wmu.Unlock()
+	return held
 }
 
 // stopWatch ends the watch; the next read sets its own deadline.

@@ -47,6 +47,50 @@ type target struct {
 type drainScope struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	// The fast path's upstream connections in use, aborted when the
+	// scope ends (cheaper per request than a context.AfterFunc).
+	mu    sync.Mutex
+	ended bool
+	busy  map[*upConn]struct{}
+}
+
+// end cancels the scope's context with cause, then aborts the upstream
+// connections it holds and any held later.
+func (s *drainScope) end(cause error) {
+	s.cancel(cause)
+	s.mu.Lock()
+	s.ended = true
+	busy := s.busy
+	s.busy = nil
+	s.mu.Unlock()
+	for uc := range busy {
+		uc.abort()
+	}
+}
+
+// hold has uc aborted when the scope ends (at once if it has).
+func (s *drainScope) hold(uc *upConn) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		uc.abort()
+		return
+	}
+	if s.busy == nil {
+		s.busy = make(map[*upConn]struct{})
+	}
+	s.busy[uc] = struct{}{}
+	s.mu.Unlock()
+}
+
+// release undoes hold; it says whether the scope had not aborted uc.
+func (s *drainScope) release(uc *upConn) bool {
+	s.mu.Lock()
+	_, held := s.busy[uc]
+	delete(s.busy, uc)
+	s.mu.Unlock()
+	return held
 }
 
 func newDrainScope() *drainScope {

@@ -14,7 +14,9 @@
 # this tree's as gantry-base), IDLE_CONNS (2000; 0 skips: before any load,
 # that many keep-alive connections are opened to each proxy, one GET each,
 # and held idle; prints the growth of each proxy's resident memory per
-# connection). Pinning needs taskset and two CPUs; without them everything
+# connection), GANTRY_ENV (unset: VAR=VALUE words given to this tree's
+# gantry only, e.g. "GOGC=400" to compare a setting with gantry-base built
+# from the same ref). Pinning needs taskset and two CPUs; without them everything
 # runs unpinned.
 set -euo pipefail
 
@@ -28,6 +30,7 @@ IDLE_CONNS=${IDLE_CONNS:-2000}
 WRK_THREADS=${WRK_THREADS:-1}
 PROXY_CPU=${PROXY_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
+GANTRY_ENV=${GANTRY_ENV:-}
 
 work=$(mktemp -d /tmp/gantry-bench.XXXXXX)
 # nginx's workers run as an unprivileged user and spool request bodies under
@@ -97,10 +100,12 @@ wait_port() { # wait_port PORT NAME
 start backend "$PROXY_CPU" "$work/backend" -listen 127.0.0.1:19000
 wait_port 19000 backend
 
-# start_gantry NAME BINARY PORT: a router with one route to the backend.
+# start_gantry NAME BINARY PORT [VAR=VALUE...]: a router with one route to
+# the backend, its process given the variables.
 start_gantry() {
 	local name=$1 bin=$2 port=$3 i
-	start "$name" "$PROXY_CPU" "$bin" proxy run --listen "127.0.0.1:$port" \
+	shift 3
+	start "$name" "$PROXY_CPU" env "$@" "$bin" proxy run --listen "127.0.0.1:$port" \
 		--admin "$work/$name.sock" --state "$work/$name.json"
 	wait_port "$port" "$name"
 	for i in $(seq 1 200); do
@@ -109,7 +114,8 @@ start_gantry() {
 	done
 	"$bin" proxy deploy bench --host bench.localhost --target 127.0.0.1:19000 --admin "$work/$name.sock" >&2
 }
-start_gantry gantry "$work/gantry" 19001
+# shellcheck disable=SC2086
+start_gantry gantry "$work/gantry" 19001 $GANTRY_ENV
 
 mkdir -p "$work/nginx/tmp"
 start nginx "$PROXY_CPU" nginx -p "$work/nginx/" -c "$here/nginx.conf" -g 'daemon off;'
