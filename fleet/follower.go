@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -101,11 +102,11 @@ func (f *Follower) setUp(up bool, err error) {
 	f.mu.Unlock()
 	switch {
 	case was && !up:
-		f.logger().Warn("control plane unreachable; serving the last applied routes", "error", err)
+		f.logger().Warn("control plane unreachable; serving the last applied routes", "error", tokenHint(err))
 	case !up && !told:
 		// Never reached since the start (a wrong address or token): say
 		// so once, not only after having followed.
-		f.logger().Warn("control plane not reached; serving the routes of the state file until it answers", "error", err)
+		f.logger().Warn("control plane not reached; serving the routes of the state file until it answers", "error", tokenHint(err))
 	case !was && up:
 		f.logger().Info("following the control plane")
 	}
@@ -221,7 +222,7 @@ func (f *Follower) report(ctx context.Context) {
 	case ctx.Err() != nil:
 	case err != nil && err.Error() != f.reportErr:
 		f.reportErr = err.Error()
-		f.logger().Warn("report to the control plane failed; a switch waits for this router's reports", "error", err)
+		f.logger().Warn("report to the control plane failed; a switch waits for this router's reports", "error", tokenHint(err))
 	case err != nil:
 		f.logger().Debug("report to the control plane", "error", err)
 	case f.reportErr != "":
@@ -252,4 +253,14 @@ func (f *Follower) logger() *slog.Logger {
 		return f.Logger
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// tokenHint adds to a refusal by the control plane what a router (not a
+// CLI user, whom the API's own words address) does about it.
+func tokenHint(err error) error {
+	switch gantry.ErrorCode(err) {
+	case gantry.EUNAUTHORIZED, gantry.EFORBIDDEN:
+		return fmt.Errorf("%w (a router passes its token with --follow-token-file; see docs/topology.md)", err)
+	}
+	return err
 }

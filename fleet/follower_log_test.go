@@ -3,7 +3,6 @@ package fleet_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -19,7 +18,7 @@ import (
 // token (a fake: the refusal itself is the API's, tested in api/).
 type refusingSource struct{}
 
-var errRefused = errors.New("token edge (viewer) lacks deploy")
+var errRefused = gantry.Errorf(gantry.EFORBIDDEN, "token edge (viewer) lacks deploy")
 
 func (refusingSource) WatchRoutes(ctx context.Context, _ int64) (*gantry.RouteTable, error) {
 	return nil, errRefused
@@ -69,7 +68,7 @@ func TestFollowerSaysItIsRefused(t *testing.T) {
 			t.Errorf("%q logged %d times, want once:\n%s", want, n, out)
 		}
 	}
-	if !strings.Contains(out, "lacks deploy") {
-		t.Errorf("the refusal is not in the log:\n%s", out)
+	if !strings.Contains(out, "lacks deploy") || !strings.Contains(out, "--follow-token-file") {
+		t.Errorf("the refusal, and what the router does about it, are not in the log:\n%s", out)
 	}
 }
