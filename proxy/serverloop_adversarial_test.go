@@ -261,6 +261,18 @@ var smugglingCases = map[string]string{
 	"lower-case version":    "GET {P}/a http/1.1\r\nHost: app\r\n\r\n",
 	"HTTP/1.2":              "GET {P}/a HTTP/1.2\r\nHost: app\r\n\r\n",
 	"HTTP/2.0":              "GET {P}/a HTTP/2.0\r\nHost: app\r\n\r\n",
+	// A body the router does not read (no route for the host): what is
+	// left of it is read past by its length, never parsed as a request.
+	"unread body":       sized("POST {P}/a HTTP/1.1\r\nHost: nowhere\r\n", "GET {P}/smuggled HTTP/1.1\r\nHost: app\r\n\r\n") + "GET {P}/next HTTP/1.1\r\nHost: app\r\n\r\n",
+	"unread large body": sized("POST {P}/a HTTP/1.1\r\nHost: nowhere\r\n", strings.Repeat("x", 300<<10)+"GET {P}/smuggled HTTP/1.1\r\nHost: app\r\n\r\n"),
+	"unread, then TE":   sized("POST {P}/a HTTP/1.1\r\nHost: nowhere\r\n", "0\r\n\r\n") + "POST {P}/b HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET {P}/next HTTP/1.1\r\nHost: app\r\n\r\n",
+}
+
+// sized is head and body with the Content-Length of the body as sent
+// ({P} replaced by a prefix of adversarialPair's width).
+func sized(head, body string) string {
+	n := len(strings.ReplaceAll(body, "{P}", "/c0000"))
+	return fmt.Sprintf("%sContent-Length: %d\r\n\r\n%s", head, n, body)
 }
 
 // responseCases: the backend answers ambiguously, or not whole; the
