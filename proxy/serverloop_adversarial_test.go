@@ -53,8 +53,11 @@ func newRecordingBackend(t *testing.T) *recordingBackend {
 		}
 		body, _ := io.ReadAll(r.Body)
 		rid := "generated"
-		if r.Header.Get("X-Request-Id") == "client-rid" {
+		switch r.Header.Get("X-Request-Id") {
+		case "client-rid":
 			rid = "client's"
+		case "":
+			rid = "none"
 		}
 		rec := fmt.Sprintf("%s %s host=%s len=%d body=%q xff=%q rid=%s", r.Method, r.URL.RequestURI(), r.Host, r.ContentLength, body, r.Header.Get("X-Forwarded-For"), rid)
 		seg, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
