@@ -212,6 +212,17 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// CloseWrite lets net/http half-close the connection before it closes it
+// (after a 431, or an answer that leaves a request body unread), so that
+// the client reads the answer instead of a reset; net/http finds it only
+// on the connection it was given.
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // errHandedOver ends the http.Server.Serve that took one connection; the
 // connection goes on being served.
 var errHandedOver = errors.New("connection handed over")
