@@ -227,7 +227,7 @@ func appendRequestHead(b []byte, req *http.Request) []byte {
 	b = append(b, "\r\n"...)
 	conn := req.Header["Connection"]
 	for k, vs := range req.Header {
-		if skipRequestField(k) || len(conn) > 0 && listedIn(conn, k) {
+		if skipRequestField(k) || len(conn) > 0 && !routerField(k) && listedIn(conn, k) {
 			continue
 		}
 		for _, v := range vs {
@@ -261,6 +261,17 @@ func skipRequestField(k string) bool {
 func hopByHop(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// routerField says k is a field the router sets itself (the forwarded
+// middleware, the request ID): a client that names it in Connection must
+// not make the router drop what it vouches for.
+func routerField(k string) bool {
+	switch k {
+	case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDKey:
 		return true
 	}
 	return false

@@ -44,8 +44,10 @@ func (r *Router) newReverseProxy() *httputil.ReverseProxy {
 			pr.Out.Host = pr.In.Host
 			// Rewrite strips inbound X-Forwarded-*; the forwarded middleware
 			// has already set the values the router vouches for.
-			for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-				if v, ok := pr.In.Header[k]; ok {
+			// So has the request ID: both are restored even when the
+			// client named them in Connection (hop-by-hop, so dropped).
+			for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDKey} {
+				if v, ok := pr.In.Header[k]; ok && routerField(k) {
 					pr.Out.Header[k] = v
 				}
 			}

@@ -341,3 +341,34 @@ func TestRedirectHTTPS(t *testing.T) {
 		t.Errorf("got %d Location %q, want 308 to https://app.localhost/cart?id=1", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// TestConnectionCannotStripForwarded: a client that names the router's own
+// fields in Connection (hop-by-hop, so dropped on the way) must not make
+// the upstream see a request without them — an app that takes "no
+// X-Forwarded-For" for an internal caller would be fooled. On the fast
+// path and on the reverse proxy (a TE field keeps a request there).
+func TestConnectionCannotStripForwarded(t *testing.T) {
+	r, front := MustRouter(t, Config{})
+	MustDeploy(t, r, fastRoute("app/prod", "app.localhost"), MustBackend(t, "a").addr())
+	for _, path := range []string{"fast", "reverse proxy"} {
+		req, _ := http.NewRequest(http.MethodGet, front.URL+"/echo-headers", nil)
+		req.Host = "app.localhost"
+		req.Header.Set("Connection", "X-Forwarded-For, X-Request-Id, X-Forwarded-Proto")
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		if path == "reverse proxy" {
+			req.Header.Set("Te", "trailers")
+		}
+		resp, err := testClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := string(b)
+		for _, want := range []string{"X-Forwarded-For=203.0.113.9, 127.0.0.1\n", "X-Forwarded-Proto=http\n", "X-Request-Id="} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s: upstream saw\n%s\nwant a line starting %q", path, got, want)
+			}
+		}
+	}
+}
