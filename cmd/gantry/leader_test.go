@@ -296,7 +296,19 @@ func runFailover(t *testing.T, r *failoverRig) {
 	if len(after.Steps) != before || after.State != gantry.DeploymentRecovered {
 		t.Errorf("the deposed leader wrote: %d steps (state %s) after it was revived, %d (recovered) before", len(after.Steps), after.State, before)
 	}
-	waitUntil(t, 10*time.Second, func() bool { return strings.Contains(leader.stderr.String(), "fenced") })
+	// The revived leader was refused: by the fence, or, when it was frozen
+	// inside a transaction, by PostgreSQL ending that session
+	// (idle_in_transaction_session_timeout, SQLSTATE 25P03) first.
+	refused := func() bool {
+		log := leader.stderr.String()
+		return strings.Contains(log, "fenced") || strings.Contains(log, "25P03") || strings.Contains(log, "idle-in-transaction")
+	}
+	for deadline := time.Now().Add(10 * time.Second); !refused(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			log := leader.stderr.String()
+			t.Fatalf("the revived leader's log says nothing of its refusal; its end:\n%s", log[max(0, len(log)-4000):])
+		}
+	}
 	sameOnRouters(t, r.get, r.routers)
 	r.c.leading(follower, 5*time.Second)
 	r.leader, r.follower = follower, leader
