@@ -10,13 +10,17 @@ import (
 // writeCount reads the database's cumulative count of rows inserted,
 // updated and deleted in the app's tables. It is the database's total
 // (which keeps the writes of tables dropped since, as a destructive
-// migration does) less the system catalogs' (DDL) and the ledger's.
+// migration does) less its own system catalogs' (DDL) and the ledger's.
+// The catalogs shared by the whole server (pg_database, pg_authid…) count
+// in no database's total: subtracting them made a CREATE DATABASE
+// anywhere on the server lower this database's count.
 // Backends report their counts when idle, within about a second.
 func writeCount(ctx context.Context, db *sql.DB) (*gantry.WriteCount, error) {
 	w := &gantry.WriteCount{}
 	err := db.QueryRowContext(ctx, `SELECT
 		d.tup_inserted + d.tup_updated + d.tup_deleted
-		- COALESCE((SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_sys_tables), 0)
+		- COALESCE((SELECT sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del) FROM pg_stat_sys_tables s
+			JOIN pg_class c ON c.oid = s.relid WHERE NOT c.relisshared), 0)
 		- COALESCE((SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables WHERE schemaname = $1), 0),
 		COALESCE(d.stats_reset::text, '')
 		FROM pg_stat_database d WHERE d.datname = current_database()`, ledgerSchema).Scan(&w.Rows, &w.Epoch)

@@ -49,6 +49,10 @@ func browserContext(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(1440, 900),
+		// Chromium's start, not what the tests check: on a loaded machine
+		// it took longer than chromedp's default 20 s to say where it
+		// listens.
+		chromedp.WSURLReadTimeout(90 * time.Second),
 	}
 	// Not t.TempDir: the browser may still write its profile while it
 	// exits, and the profile is of no interest after the test.
