@@ -403,18 +403,26 @@ func checkJournal(t *testing.T, d *gantry.Deployment, at string) {
 func sameOnRouters(t *testing.T, get func(router string) (string, error), routers []string) string {
 	t.Helper()
 	var got []string
-	waitUntil(t, 10*time.Second, func() bool {
-		got = got[:0]
+	var last error
+	// Generous: across hosts on a loaded machine a router applies the
+	// recovered state later; a router that never does still fails.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got, last = got[:0], nil
 		for _, r := range routers {
 			v, err := get(r)
 			if err != nil {
-				return false
+				last = err
+				break
 			}
 			got = append(got, v)
 		}
-		return got[0] == got[len(got)-1]
-	})
-	return got[0]
+		if last == nil && got[0] == got[len(got)-1] {
+			return got[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the routers do not serve the same release within 30s: %v (last error: %v)", got, last)
+		}
+	}
 }
 
 // stopClusterInstances stops the app's instances once the servers are gone.
