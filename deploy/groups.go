@@ -220,6 +220,9 @@ func serviceOf(g group, name string) *gantry.Service {
 // stopInstances stops the instances of slot that keep selects, last
 // started first, and drops them from the slot.
 func (o *Orchestrator) stopInstances(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, m *gantry.Manifest, keep func(gantry.Instance) bool) error {
+	if err := o.checkFence(ctx); err != nil {
+		return err
+	}
 	var firstErr error
 	for i := len(slot.Instances) - 1; i >= 0; i-- {
 		inst := slot.Instances[i]

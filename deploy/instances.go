@@ -127,6 +127,9 @@ func serviceVars(vars map[string]string, rel *gantry.Release, svc *gantry.Servic
 // stopSlot stops every instance of slot (in reverse rollout order) and
 // marks it stopped.
 func (o *Orchestrator) stopSlot(ctx context.Context, env *gantry.Environment, drv gantry.Driver, slot *gantry.Slot, m *gantry.Manifest) error {
+	if err := o.checkFence(ctx); err != nil {
+		return err
+	}
 	var firstErr error
 	for i := len(slot.Instances) - 1; i >= 0; i-- {
 		inst := slot.Instances[i]

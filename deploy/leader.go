@@ -187,6 +187,23 @@ func (o *Orchestrator) fence(ctx context.Context) (context.Context, error) {
 	return gantry.WithFence(ctx, token), nil
 }
 
+// checkFence refuses a driver action of an operation whose server no
+// longer leads: the store refuses such an operation's writes (and a
+// journaled step does not act when its start cannot be written), but a
+// cleanup that stops instances outside a step would otherwise still act —
+// a deposed leader revived after a freeze stopped the instances the new
+// leader had switched traffic to. Without a token (one server) it passes.
+func (o *Orchestrator) checkFence(ctx context.Context) error {
+	if _, ok := gantry.FenceFrom(ctx); !ok || o.Leader == nil {
+		return nil
+	}
+	cur, err := o.Leader.Store.FindLease(ctx)
+	if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		return err
+	}
+	return gantry.CheckFence(ctx, cur)
+}
+
 // runningHere reports whether this process runs deployment id: recovery
 // after taking the lease must not close a deployment that still runs.
 func (o *Orchestrator) runningHere(id int64) bool {

@@ -3,11 +3,13 @@ package deploy_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/deploy"
+	"github.com/gantry-dev/gantry/internal/memdriver"
 )
 
 // TestLeaderRunsOperationsOnlyWithTheLease: of two orchestrators on one
@@ -74,5 +76,50 @@ func TestLeaderRunsOperationsOnlyWithTheLease(t *testing.T) {
 	a.Try(h.Ctx)
 	if a.Leading() {
 		t.Error("a still leads after its renewal was refused")
+	}
+}
+
+// TestDeposedLeaderStopsNothing: a leader deposed in the middle of a
+// rollout (it does not know yet) sees its candidate fail; its cleanup must
+// not stop instances, since the new leader now owns the environment (a
+// revived leader stopped the instances the new leader served). What the
+// deposed leader started is the new leader's to stop, at its recovery.
+func TestDeposedLeaderStopsNothing(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1"})
+	a := &deploy.Leader{Store: h.Store, Holder: "server-a", Addr: "http://a", TTL: time.Hour}
+	b := &deploy.Leader{Store: h.Store, Holder: "server-b", Addr: "http://b", TTL: time.Hour}
+	oa := h.NewOrchestrator()
+	oa.Leader = a
+	a.Try(h.Ctx)
+	h.O = oa
+	h.MustDeploy(t, "shop", "test", v1)
+
+	// 1.0.1 starts, never becomes healthy and exits; a is deposed once its
+	// instances are started, before the rollout fails.
+	h.Driver.SetRelease(v2.ID, memdriver.Knobs{NeverHealthy: true, ExitAfter: 20 * time.Millisecond})
+	h.Driver.ResetCalls()
+	var deposed atomic.Bool
+	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if len(h.Driver.Calls("start")) > 0 && !deposed.Load() {
+			if err := h.Store.ReleaseLease(h.Ctx, "server-a"); err != nil {
+				t.Error(err)
+			}
+			b.Try(h.Ctx)
+			h.Driver.ResetCalls()
+			deposed.Store(true)
+		}
+	})
+	if _, err := oa.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil); err == nil {
+		t.Fatal("the deploy of a release that never becomes healthy succeeded")
+	}
+	h.SetOnStep(nil)
+	if !deposed.Load() {
+		t.Fatal("the deploy ended before a was deposed; the test wants a deposed leader mid-rollout")
+	}
+	if stops := h.Driver.Calls("stop"); len(stops) > 0 {
+		t.Errorf("the deposed leader stopped instances after it lost the lease: %v", stops)
 	}
 }

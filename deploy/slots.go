@@ -275,6 +275,9 @@ func (o *Orchestrator) updateSlotInPlace(ctx context.Context, r *run, sd gantry.
 // stopSlotDriven scales a slot of a slot-driven runtime down, keeping its
 // objects for a later rollback.
 func (o *Orchestrator) stopSlotDriven(ctx context.Context, sd gantry.SlotDriver, env *gantry.Environment, s *gantry.Slot) error {
+	if err := o.checkFence(ctx); err != nil {
+		return err
+	}
 	if err := sd.StopSlot(ctx, slotRef(env, s.Name), false); err != nil {
 		return err
 	}
