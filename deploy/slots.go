@@ -135,6 +135,12 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		return o.failSlot(ctx, r, sd, env, cand, db, err)
 	}
 	cand.Verified = true
+	// The switch hooks run around this switch as around the router's: a
+	// smoke test before it, a cache purge after it.
+	main, _ := o.mainRoute(env, cand, m)
+	if err := o.runHooks(ctx, r, m, rel, env, "before_switch", gantry.FirstHost(main.route.PreviewHosts)); err != nil {
+		return o.failSlot(ctx, r, sd, env, cand, db, err)
+	}
 	how := "the runtime's switch"
 	if spec.Runtime.RouterInFront() {
 		how = "Gantry's router, then the runtime's switch"
@@ -162,6 +168,9 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		}
 	}
 	if err := o.watchSlot(ctx, r, op, env, drv, cand, before); err != nil {
+		return err
+	}
+	if err := o.runHooks(ctx, r, m, rel, env, "after_switch", gantry.FirstHost(main.route.Hosts)); err != nil {
 		return err
 	}
 	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
