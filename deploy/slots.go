@@ -281,6 +281,20 @@ func (o *Orchestrator) updateSlotInPlace(ctx context.Context, r *run, sd gantry.
 	return o.contractStep(ctx, r, env, m)
 }
 
+// scaleDownSlot stops a slot that no longer serves, on any runtime: a
+// slot-driven one scales it down, keeping its objects (stopSlotDriven);
+// otherwise each instance stops with its service's stop settings, from m
+// (nil: the manifest of the slot's release).
+func (o *Orchestrator) scaleDownSlot(ctx context.Context, env *gantry.Environment, drv gantry.Driver, s *gantry.Slot, m *gantry.Manifest) error {
+	if sd, ok := drv.(gantry.SlotDriver); ok {
+		return o.stopSlotDriven(ctx, sd, env, s)
+	}
+	if m == nil {
+		m = o.manifestOfRelease(ctx, env.App, s.ReleaseID)
+	}
+	return o.stopSlot(ctx, env, drv, s, m)
+}
+
 // stopSlotDriven scales a slot of a slot-driven runtime down, keeping its
 // objects for a later rollback.
 func (o *Orchestrator) stopSlotDriven(ctx context.Context, sd gantry.SlotDriver, env *gantry.Environment, s *gantry.Slot) error {
