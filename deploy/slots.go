@@ -226,13 +226,10 @@ func (o *Orchestrator) failSlot(ctx context.Context, r *run, sd gantry.SlotDrive
 		o.clearPreview(wctx, env.App, env.Name)
 	}
 	if cand.State == gantry.SlotStarting {
+		// Recorded stopped only once the runtime has scaled it down:
+		// until then recovery stops it (reconcileSlots).
 		_ = r.step(wctx, "stop-candidate", "slot "+cand.Name, func() (string, error) {
-			err := sd.StopSlot(wctx, slotRef(env, cand.Name), false)
-			cand.Instances, cand.State = nil, gantry.SlotStopped
-			if serr := o.saveEnv(wctx, env); err == nil {
-				err = serr
-			}
-			return "", err
+			return "", o.stopSlotDriven(wctx, sd, env, cand)
 		})
 	}
 	if db != nil && db.expanded {
