@@ -79,19 +79,16 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		})
 	}
 	slot := gantry.SlotBlue
-	inPlace := false
 	if a := env.ActiveSlot(); a != nil {
 		r.d.FromRelease = a.ReleaseID
-		slot = gantry.OtherSlot(a.Name)
 		if op.strategy == gantry.StrategyRestart {
-			slot, inPlace = a.Name, true
+			r.d.Slot = a.Name
+			return o.updateSlotInPlace(ctx, r, sd, drv, env, a, op)
 		}
+		slot = gantry.OtherSlot(a.Name)
 	}
 	r.d.Slot = slot
 	cand := env.Slot(slot)
-	if inPlace {
-		return o.updateSlotInPlace(ctx, r, sd, drv, env, cand, op)
-	}
 	if m.Database != nil && len(cand.Instances) > 0 {
 		// The standby may run a release that needs the schema the
 		// contract removes: scaled down first, as the router's rollout
@@ -156,6 +153,10 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		}
 		return msg, err
 	}); err != nil {
+		// Not undone as a failure before the switch is (failSlot): the
+		// runtime's switch may have pointed some Services at the
+		// candidate already, so it keeps running, and its expand stays,
+		// until the next deploy or a rollback.
 		return err
 	}
 	o.promoteSlot(env, slot, spec.KeepWarm)
