@@ -320,10 +320,7 @@ func (o *Orchestrator) stopForSchema(ctx context.Context, env *gantry.Environmen
 		return err
 	}
 	o.logger().Info("stopping slot before a database rollback", "app", env.App, "env", env.Name, "slot", s.Name, "release", s.ReleaseID)
-	if sd, ok := drv.(gantry.SlotDriver); ok {
-		return o.stopSlotDriven(ctx, sd, env, s)
-	}
-	return o.stopSlot(ctx, env, drv, s, o.manifestOfRelease(ctx, env.App, s.ReleaseID))
+	return o.scaleDownSlot(ctx, env, drv, s, nil)
 }
 
 // contractBeforeExpand is the contract a blue-green deploy makes before its

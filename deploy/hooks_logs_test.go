@@ -232,3 +232,42 @@ func TestRecoverKeepsAPausedDeployment(t *testing.T) {
 	h.MustConsistent(t, "shop", "test")
 	h.MustNoLock(t, "shop", "test")
 }
+
+// TestSlotDriverRunsSwitchHooks: on a runtime that switches whole slots
+// (Kubernetes) the switch hooks run around the runtime's switch as around
+// the router's: before_switch against the preview host, after_switch
+// against the environment's host; a failing before_switch hook stops the
+// deploy before the switch and scales the candidate down. Before, the slot
+// runtime skipped both phases: an after_switch cache purge never ran.
+func TestSlotDriverRunsSwitchHooks(t *testing.T) {
+	h := NewHarness(t, Options{})
+	k := &hooks{sent: make(chan string, 10)}
+	h.O.Hooks = k
+	h.O.RouterURL = "http://127.0.0.1:8080"
+	app := k8s()
+	app.Extra = "hooks:\n  before_switch: [{command: \"true\"}]\n  after_switch: [{command: \"true\"}]\n"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1", Images: true})
+	h.MustDeploy(t, "shop", "test", v1)
+	k.mu.Lock()
+	phases, urls := strings.Join(k.phases, ","), strings.Join(k.urls, ",")
+	k.mu.Unlock()
+	if want := "before_switch,after_switch"; phases != want {
+		t.Errorf("hook phases on the slot runtime: got %s, want %s", phases, want)
+	}
+	if want := "http://preview.test.shop.localhost:8080,http://test.shop.localhost:8080"; urls != want {
+		t.Errorf("hook URLs: got %s, want %s", urls, want)
+	}
+
+	k.fail = "before_switch"
+	h.Slots.ResetCalls()
+	if _, err := h.O.Deploy(h.Ctx, dreq("test", v2), nil); gantry.ErrorCode(err) != gantry.EFAILED {
+		t.Fatalf("failing before_switch on the slot runtime: got %v, want EFAILED", err)
+	}
+	if got, want := slotOps(h), "start-slot green,stop-slot green"; got != want {
+		t.Errorf("slot calls after a failing before_switch: got %s, want %s", got, want)
+	}
+	if got := h.ActiveRelease(t, "shop", "test"); got != v1.ID {
+		t.Errorf("active release after a failing before_switch: %s, want %s", got, v1.ID)
+	}
+}

@@ -399,14 +399,8 @@ func (o *Orchestrator) reapSlot(ctx context.Context, app, envName, slotName stri
 	if err != nil {
 		return err
 	}
-	m := o.manifestOfRelease(ctx, app, s.ReleaseID)
 	o.logger().Info("keep_warm over: stopping standby", "app", app, "env", envName, "slot", slotName, "release", s.ReleaseID)
-	if sd, ok := drv.(gantry.SlotDriver); ok {
-		err = o.stopSlotDriven(ctx, sd, env, s)
-	} else {
-		err = o.stopSlot(ctx, env, drv, s, m)
-	}
-	if err != nil {
+	if err := o.scaleDownSlot(ctx, env, drv, s, nil); err != nil {
 		return err
 	}
 	// With the old slot gone, nothing needs the old schema any more.

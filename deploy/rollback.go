@@ -98,10 +98,7 @@ func (o *Orchestrator) flipBack(ctx context.Context, r *run, op *op) error {
 		return err
 	}
 	return r.step(ctx, "stop-previous", fmt.Sprintf("slot %s (%s): its migration was rolled back, so it cannot serve again", left.Name, left.Version), func() (string, error) {
-		if sd, ok := drv.(gantry.SlotDriver); ok {
-			return "", o.stopSlotDriven(ctx, sd, env, left)
-		}
-		return "", o.stopSlot(ctx, env, drv, left, o.manifestOfRelease(ctx, env.App, left.ReleaseID))
+		return "", o.scaleDownSlot(ctx, env, drv, left, nil)
 	})
 }
 

@@ -79,19 +79,16 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		})
 	}
 	slot := gantry.SlotBlue
-	inPlace := false
 	if a := env.ActiveSlot(); a != nil {
 		r.d.FromRelease = a.ReleaseID
-		slot = gantry.OtherSlot(a.Name)
 		if op.strategy == gantry.StrategyRestart {
-			slot, inPlace = a.Name, true
+			r.d.Slot = a.Name
+			return o.updateSlotInPlace(ctx, r, sd, drv, env, a, op)
 		}
+		slot = gantry.OtherSlot(a.Name)
 	}
 	r.d.Slot = slot
 	cand := env.Slot(slot)
-	if inPlace {
-		return o.updateSlotInPlace(ctx, r, sd, drv, env, cand, op)
-	}
 	if m.Database != nil && len(cand.Instances) > 0 {
 		// The standby may run a release that needs the schema the
 		// contract removes: scaled down first, as the router's rollout
@@ -135,6 +132,12 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		return o.failSlot(ctx, r, sd, env, cand, db, err)
 	}
 	cand.Verified = true
+	// The switch hooks run around this switch as around the router's: a
+	// smoke test before it, a cache purge after it.
+	main, _ := o.mainRoute(env, cand, m)
+	if err := o.runHooks(ctx, r, m, rel, env, "before_switch", gantry.FirstHost(main.route.PreviewHosts)); err != nil {
+		return o.failSlot(ctx, r, sd, env, cand, db, err)
+	}
 	how := "the runtime's switch"
 	if spec.Runtime.RouterInFront() {
 		how = "Gantry's router, then the runtime's switch"
@@ -150,6 +153,10 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		}
 		return msg, err
 	}); err != nil {
+		// Not undone as a failure before the switch is (failSlot): the
+		// runtime's switch may have pointed some Services at the
+		// candidate already, so it keeps running, and its expand stays,
+		// until the next deploy or a rollback.
 		return err
 	}
 	o.promoteSlot(env, slot, spec.KeepWarm)
@@ -162,6 +169,9 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		}
 	}
 	if err := o.watchSlot(ctx, r, op, env, drv, cand, before); err != nil {
+		return err
+	}
+	if err := o.runHooks(ctx, r, m, rel, env, "after_switch", gantry.FirstHost(main.route.Hosts)); err != nil {
 		return err
 	}
 	if old := env.Slots[gantry.OtherSlot(slot)]; old != nil && old.State == gantry.SlotStandby && !old.WarmUntil.After(o.now()) {
@@ -217,13 +227,10 @@ func (o *Orchestrator) failSlot(ctx context.Context, r *run, sd gantry.SlotDrive
 		o.clearPreview(wctx, env.App, env.Name)
 	}
 	if cand.State == gantry.SlotStarting {
+		// Recorded stopped only once the runtime has scaled it down:
+		// until then recovery stops it (reconcileSlots).
 		_ = r.step(wctx, "stop-candidate", "slot "+cand.Name, func() (string, error) {
-			err := sd.StopSlot(wctx, slotRef(env, cand.Name), false)
-			cand.Instances, cand.State = nil, gantry.SlotStopped
-			if serr := o.saveEnv(wctx, env); err == nil {
-				err = serr
-			}
-			return "", err
+			return "", o.stopSlotDriven(wctx, sd, env, cand)
 		})
 	}
 	if db != nil && db.expanded {
@@ -270,6 +277,20 @@ func (o *Orchestrator) updateSlotInPlace(ctx context.Context, r *run, sd gantry.
 		}
 	}
 	return o.contractStep(ctx, r, env, m)
+}
+
+// scaleDownSlot stops a slot that no longer serves, on any runtime: a
+// slot-driven one scales it down, keeping its objects (stopSlotDriven);
+// otherwise each instance stops with its service's stop settings, from m
+// (nil: the manifest of the slot's release).
+func (o *Orchestrator) scaleDownSlot(ctx context.Context, env *gantry.Environment, drv gantry.Driver, s *gantry.Slot, m *gantry.Manifest) error {
+	if sd, ok := drv.(gantry.SlotDriver); ok {
+		return o.stopSlotDriven(ctx, sd, env, s)
+	}
+	if m == nil {
+		m = o.manifestOfRelease(ctx, env.App, s.ReleaseID)
+	}
+	return o.stopSlot(ctx, env, drv, s, m)
 }
 
 // stopSlotDriven scales a slot of a slot-driven runtime down, keeping its

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/memdriver"
@@ -198,5 +199,53 @@ func TestSlotDriverDatabaseRestart(t *testing.T) {
 	}
 	if applied, active := h.DB.Applied(url); active != "" || len(applied) != 2 {
 		t.Errorf("after the rolling update the database is at %v (active %q), want 02_add contracted", applied, active)
+	}
+}
+
+// TestSlotDriverWatchRollbackScalesTheCandidateDown: behind Gantry's
+// router (runtime.traffic: router) the watch's automatic rollback undoes
+// the candidate's expand, and the candidate, which cannot serve on the old
+// schema, is scaled down by the runtime (StopSlot, its objects kept) as
+// every other stop of a slot there is. Before, it was stopped instance by
+// instance with the router runtime's stop, which on Kubernetes deletes the
+// Deployment of the first instance and leaves the slot recorded by the
+// runtime as running.
+func TestSlotDriverWatchRollbackScalesTheCandidateDown(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := slotDBApp("")
+	app.Verify = true
+	app.Envs[0].Runtime = "kubernetes, traffic: router"
+	app.Envs[0].Watch = "{window: 2s, max_error_rate: 0.05, min_requests: 10}"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true, Migrations: []string{"01_init"}})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Images: true, Migrations: []string{"01_init", "02_add"}})
+	h.MustDeploy(t, "shop", "test", v1)
+	url := h.DBURL("shop", "test")
+	h.SetOnStep(func(d *gantry.Deployment, s gantry.Step) {
+		if s.Name == "watch" && s.State == gantry.StepStarted {
+			for _, a := range h.Mem.Serving("shop/test") {
+				h.Mem.AddTraffic(a, 100, 40, 100*time.Millisecond)
+			}
+		}
+	})
+	h.Slots.ResetCalls()
+	d, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
+	h.SetOnStep(nil)
+	if gantry.ErrorCode(err) != gantry.EFAILED || !strings.Contains(gantry.ErrorMessage(err), "rolled back automatically") {
+		t.Fatalf("deploy of a release failing 40%%: got %v, want EFAILED rolled back automatically", err)
+	}
+	if steps := strings.Join(h.Steps(t, d.ID), ","); !strings.Contains(steps, "watch,auto-rollback,db-rollback,stop-candidate") {
+		t.Errorf("journal: %s", steps)
+	}
+	if applied, active := h.DB.Applied(url); active != "" || len(applied) != 1 {
+		t.Errorf("after the automatic rollback the database is at %v (active %q), want 02_add rolled back", applied, active)
+	}
+	if got, want := slotOps(h), "start-slot green,switch green,switch blue,stop-slot green"; got != want {
+		t.Errorf("slot calls: got %s, want %s", got, want)
+	}
+	if n := len(h.Slots.SlotInstances("shop", "test", gantry.SlotGreen)); n != 0 {
+		t.Errorf("the runtime keeps %d instances of the rolled-back candidate", n)
+	}
+	if e := h.MustEnv(t, "shop", "test"); e.Active != gantry.SlotBlue || e.Slots[gantry.SlotGreen].State != gantry.SlotStopped {
+		t.Errorf("record after the automatic rollback: active %s, green %s; want blue, green stopped", e.Active, e.Slots[gantry.SlotGreen].State)
 	}
 }

@@ -243,3 +243,56 @@ func sameAddrs(targets []string, insts []gantry.Instance) bool {
 	}
 	return true
 }
+
+// failStop is the slot runtime whose StopSlot fails while fail is set (the
+// API server does not answer).
+type failStop struct {
+	*memdriver.Slots
+	fail atomic.Bool
+}
+
+func (f *failStop) StopSlot(ctx context.Context, ref gantry.SlotRef, remove bool) error {
+	if f.fail.Load() {
+		return gantry.Errorf(gantry.EUNAVAILABLE, "the API server did not answer")
+	}
+	return f.Slots.StopSlot(ctx, ref, remove)
+}
+
+// TestSlotDriverFailedCandidateStaysRecordedUntilStopped: a candidate that
+// fails its check, and that the runtime then does not scale down, stays
+// recorded as starting with its instances, as a failed candidate does
+// through the router, so that recovery scales it down. Before, the slot
+// runtime recorded it stopped whatever the runtime answered, and its pods
+// ran on with nothing left to stop them.
+func TestSlotDriverFailedCandidateStaysRecordedUntilStopped(t *testing.T) {
+	h := NewHarness(t, Options{})
+	fs := &failStop{Slots: h.Slots}
+	h.O.Drivers["kubernetes"] = fs
+	app := k8s()
+	app.Verify = true
+	app.Envs[0].Runtime = "kubernetes, traffic: router"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.0.1", Images: true})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.Slots.SetRelease(v2.ID, memdriver.Knobs{Answer500: true})
+	fs.fail.Store(true)
+	if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil); gantry.ErrorCode(err) != gantry.EFAILED {
+		t.Fatalf("deploy of a release failing its check: %v, want EFAILED", err)
+	}
+	if g := h.MustEnv(t, "shop", "test").Slots[gantry.SlotGreen]; g.State != gantry.SlotStarting || len(g.Instances) == 0 {
+		t.Errorf("green after a stop the runtime refused: %s with %d instances, want still starting with its instances", g.State, len(g.Instances))
+	}
+
+	fs.fail.Store(false)
+	o := h.NewOrchestrator()
+	o.Drivers["kubernetes"] = fs
+	if err := o.Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.Slots.SlotInstances("shop", "test", gantry.SlotGreen)); n != 0 {
+		t.Errorf("after recovery the runtime keeps %d instances of the failed candidate", n)
+	}
+	if e := h.MustEnv(t, "shop", "test"); e.Active != gantry.SlotBlue || e.Slots[gantry.SlotGreen].State != gantry.SlotStopped {
+		t.Errorf("record after recovery: active %s, green %s; want blue, green stopped", e.Active, e.Slots[gantry.SlotGreen].State)
+	}
+}

@@ -303,7 +303,7 @@ func (o *Orchestrator) watchOrRollBack(ctx context.Context, ro *rollout, before 
 	}
 	if undone {
 		_ = r.step(ctx, "stop-candidate", fmt.Sprintf("slot %s (%s): its migration was rolled back, so it cannot serve again", ro.cand.Name, ro.rel.Version), func() (string, error) {
-			return "", o.stopSlot(ctx, env, ro.drv, ro.cand, ro.m)
+			return "", o.scaleDownSlot(ctx, env, ro.drv, ro.cand, ro.m)
 		})
 	}
 	return gantry.Errorf(gantry.EFAILED, "rolled back automatically after the switch: %s", breach.Detail)
