@@ -7,12 +7,10 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -308,28 +306,6 @@ func migrationArtifacts(t *testing.T, migrations map[string]map[string]string) f
 			out[version] = map[string]gantry.Artifact{gantry.MigrationsArtifact: {Kind: gantry.ArtifactTarball, Digest: digest, Size: size}}
 		}
 		return out
-	}
-}
-
-// stdin runs a gantry command with input on stdin (secret set).
-func (g *gantryServer) stdin(input string, want int, args ...string) {
-	t := g.t
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, g.bin, args...)
-	cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+filepath.Join(g.data, "gantry.sock"))
-	cmd.Stdin = strings.NewReader(input)
-	out, err := cmd.CombinedOutput()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if code != want {
-		t.Fatalf("gantry %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
 	}
 }
 

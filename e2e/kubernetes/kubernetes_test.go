@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
+	"io"
 	"maps"
 	"net"
 	"os"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/clitest"
 	"github.com/gantry-dev/gantry/internal/k8stest"
 	"github.com/gantry-dev/gantry/sqlite"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -163,6 +164,17 @@ func (g *gantryServer) stop() {
 
 // cli runs a gantry command and fails the test unless it exits want.
 func (g *gantryServer) cli(want int, args ...string) string {
+	g.t.Helper()
+	return g.run(nil, want, args...)
+}
+
+// stdin runs a gantry command with input on stdin (secret set).
+func (g *gantryServer) stdin(input string, want int, args ...string) {
+	g.t.Helper()
+	g.run(strings.NewReader(input), want, args...)
+}
+
+func (g *gantryServer) run(stdin io.Reader, want int, args ...string) string {
 	t := g.t
 	t.Helper()
 	// Bounded: a command that hangs fails the test with the server's log.
@@ -170,14 +182,9 @@ func (g *gantryServer) cli(want int, args ...string) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, g.bin, args...)
 	cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+filepath.Join(g.data, "gantry.sock"))
+	cmd.Stdin = stdin
 	out, err := cmd.CombinedOutput()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	code := clitest.ExitCode(t, err)
 	if ctx.Err() != nil {
 		// The server's goroutines, in its log, say where it waits.
 		g.server.Process.Signal(syscall.SIGQUIT)
