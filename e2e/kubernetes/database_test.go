@@ -114,27 +114,6 @@ environments:
 			}
 		}
 	})
-	// live is the image of the Deployment the live Service selects.
-	live := func(ns string) string {
-		t.Helper()
-		svc, err := c.Client.CoreV1().Services(ns).Get(ctx, "shop-web", metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("Service %s/shop-web: %v", ns, err)
-		}
-		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-"+svc.Spec.Selector["gantry.dev/slot"], metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.Spec.Template.Spec.Containers[0].Image
-	}
-	replicas := func(ns, slot string) int32 {
-		t.Helper()
-		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-"+slot, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return *d.Spec.Replicas
-	}
 	// streamTag is what prod's image stream tag names.
 	streamTag := func(ns, tag string) string {
 		t.Helper()
@@ -182,14 +161,14 @@ environments:
 	// W1: build once, test by a registry copy, prod by an image stream tag.
 	g.cli(0, "deploy", "test", "--release", "1.0.0")
 	copied := reg.Addr + "/test/web" + v10[strings.Index(v10, "@"):]
-	if got := live(ns + "-test"); got != copied {
+	if got := liveImage(t, c, ns+"-test"); got != copied {
 		t.Errorf("test runs %s, want the copy by digest in its registry %s", got, copied)
 	}
 	if code := headManifest(t, copied); code != http.StatusOK {
 		t.Errorf("test's registry answers %d for the copied image", code)
 	}
 	g.cli(0, "promote", "test", "prod")
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v10); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v10); got != want {
 		t.Errorf("prod runs %s, want the image stream's %s", got, want)
 	}
 	if got := streamTag(ns+"-prod", "1.0.0"); got != v10 {
@@ -205,7 +184,7 @@ environments:
 	if err := db("testnew").QueryRow(`SELECT name FROM items`).Scan(&name); err != nil || name != "written on prod" {
 		t.Fatalf("testnew's database: %q, %v; want prod's row\n%s", name, err, out)
 	}
-	if got, want := live(ns+"-testnew"), internal(ns+"-testnew", v10); got != want {
+	if got, want := liveImage(t, c, ns+"-testnew"), internal(ns+"-testnew", v10); got != want {
 		t.Errorf("testnew runs %s, want %s", got, want)
 	}
 	// The expand is in testnew's database when 1.1.0's Deployment first
@@ -222,13 +201,13 @@ environments:
 		t.Errorf("testnew's active migration %q, want 0002_price (1.0.0 kept warm)", st.Active)
 	}
 	g.cli(0, "env", "rename", "testnew", "test", "--displace-to", "testold")
-	if got, want := live(ns+"-testnew"), internal(ns+"-testnew", v11); got != want {
+	if got, want := liveImage(t, c, ns+"-testnew"), internal(ns+"-testnew", v11); got != want {
 		t.Errorf("the renamed test runs %s, want %s", got, want)
 	}
 
 	// 1.1.0 to prod: expanded there, prod's 1.0.0 kept warm.
 	g.cli(0, "promote", "test", "prod")
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v11); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v11); got != want {
 		t.Errorf("prod runs %s after the promotion, want %s", got, want)
 	}
 	if !hasPrice("prod") || status("prod").Active != "0002_price" {
@@ -236,7 +215,7 @@ environments:
 	}
 	// Schema-aware rollback, warm: the flip back undoes the expand.
 	out = g.cli(0, "rollback", "prod")
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v10); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v10); got != want {
 		t.Errorf("prod runs %s after the rollback, want %s\n%s", got, want, out)
 	}
 	if hasPrice("prod") {
@@ -245,7 +224,7 @@ environments:
 	// Again; the contract waits while the old slot is warm (it has
 	// replicas and needs the old schema), then is forced.
 	g.cli(0, "promote", "test", "prod")
-	if n := replicas(ns+"-prod", "blue"); n == 0 {
+	if n := replicas(t, c, ns+"-prod", "blue"); n == 0 {
 		t.Errorf("prod's 1.0.0 slot has no replicas: not kept warm")
 	}
 	out = g.cli(4, "db", "contract", "prod")
@@ -260,11 +239,11 @@ environments:
 	if !strings.Contains(out, "schema") {
 		t.Errorf("rollback across the contract: %s; want the schema gate's refusal", out)
 	}
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v11); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v11); got != want {
 		t.Errorf("a refused rollback changed prod: runs %s", got)
 	}
 	out = g.cli(0, "rollback", "prod", "--force")
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v10); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v10); got != want {
 		t.Errorf("prod runs %s after the forced rollback, want %s\n%s", got, want, out)
 	}
 	if hasPrice("prod") {

@@ -53,6 +53,37 @@ environments:
 `
 }
 
+// liveSlot is the slot the live Service shop-web of ns selects.
+func liveSlot(t *testing.T, c *k8stest.Cluster, ns string) string {
+	t.Helper()
+	svc, err := c.Client.CoreV1().Services(ns).Get(context.Background(), "shop-web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the live Service: %v", err)
+	}
+	return svc.Spec.Selector["gantry.dev/slot"]
+}
+
+func replicas(t *testing.T, c *k8stest.Cluster, ns, slot string) int32 {
+	t.Helper()
+	d, err := c.Client.AppsV1().Deployments(ns).Get(context.Background(), "shop-web-"+slot, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Deployment of slot %s: %v", slot, err)
+	}
+	return *d.Spec.Replicas
+}
+
+// liveImage is the image of the Deployment the live Service shop-web of ns
+// selects.
+func liveImage(t *testing.T, c *k8stest.Cluster, ns string) string {
+	t.Helper()
+	slot := liveSlot(t, c, ns)
+	d, err := c.Client.AppsV1().Deployments(ns).Get(context.Background(), "shop-web-"+slot, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Deployment of the live slot %s: %v", slot, err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
 // seed records an app and its image releases in a state directory, as an
 // outside CI's import would: the images exist only by digest (the cluster's
 // fake nodes run any image); extra adds further artifacts to a version's
@@ -213,14 +244,6 @@ func TestBlueGreenOnKubernetes(t *testing.T) {
 	})
 	cli := g.cli
 	ctx := context.Background()
-	selector := func() string {
-		t.Helper()
-		svc, err := c.Client.CoreV1().Services(ns).Get(ctx, "shop-web", metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("the live Service: %v", err)
-		}
-		return svc.Spec.Selector["gantry.dev/slot"]
-	}
 	uid := func(slot string) string {
 		t.Helper()
 		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-"+slot, metav1.GetOptions{})
@@ -231,16 +254,16 @@ func TestBlueGreenOnKubernetes(t *testing.T) {
 	}
 
 	cli(0, "deploy", "test", "--release", "1.0.0")
-	if got := selector(); got != "blue" {
+	if got := liveSlot(t, c, ns); got != "blue" {
 		t.Fatalf("after the first deploy the Service selects slot %q, want blue", got)
 	}
 	cli(0, "deploy", "test", "--release", "1.1.0")
-	if got := selector(); got != "green" {
+	if got := liveSlot(t, c, ns); got != "green" {
 		t.Fatalf("after the second deploy the Service selects slot %q, want green", got)
 	}
 	blue, green := uid("blue"), uid("green")
 	out := cli(0, "rollback", "test")
-	if got := selector(); got != "blue" {
+	if got := liveSlot(t, c, ns); got != "blue" {
 		t.Fatalf("after the rollback the Service selects slot %q, want blue", got)
 	}
 	if !strings.Contains(out, "warm slot") {
@@ -248,7 +271,7 @@ func TestBlueGreenOnKubernetes(t *testing.T) {
 	}
 	// A rollout that never becomes ready fails, and blue keeps the traffic.
 	out = cli(1, "deploy", "test", "--release", "1.2.0")
-	if got := selector(); got != "blue" {
+	if got := liveSlot(t, c, ns); got != "blue" {
 		t.Fatalf("after a failed rollout the Service selects slot %q, want blue\n%s", got, out)
 	}
 	// A restarted server re-attaches: the same objects, the same active slot.

@@ -62,19 +62,6 @@ environments:
 		}
 		return out
 	}
-	image := func(ns, service string) string {
-		t.Helper()
-		svc, err := c.Client.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("Service %s/%s: %v", ns, service, err)
-		}
-		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-"+svc.Spec.Selector["gantry.dev/slot"], metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.Spec.Template.Spec.Containers[0].Image
-	}
-
 	g.cli(0, "deploy", "test", "--release", "1.0.0")
 	g.cli(0, "promote", "test", "prod")
 	g.cli(0, "env", "clone", "prod", "testnew")
@@ -105,7 +92,7 @@ environments:
 	if got := hosts(); !mapsEqual(got, want) {
 		t.Fatalf("after the rename, hosts → services:\n got %v\nwant %v\n%s", got, want, out)
 	}
-	if got := image(ns+"-testnew", "shop-web"); got != v11 {
+	if got := liveImage(t, c, ns+"-testnew"); got != v11 {
 		t.Errorf("test's host reaches %s, want 1.1.0's image %s", got, v11)
 	}
 	if status := g.cli(0, "status", "test"); !strings.Contains(status, "1.1.0") {
@@ -113,7 +100,7 @@ environments:
 	}
 
 	g.cli(0, "promote", "test", "prod")
-	if got := image(ns+"-prod", "shop-web"); got != v11 {
+	if got := liveImage(t, c, ns+"-prod"); got != v11 {
 		t.Errorf("prod runs %s after the promotion, want the same digest as test: %s", got, v11)
 	}
 }
