@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ environments:
 		"shop.localhost": ns + "-prod/shop-web", "preview.shop.localhost": ns + "-prod/shop-web-preview",
 		"testnew.shop.localhost": ns + "-testnew/shop-web", "preview.testnew.shop.localhost": ns + "-testnew/shop-web-preview",
 	}
-	if got := hosts(); !mapsEqual(got, want) {
+	if got := hosts(); !maps.Equal(got, want) {
 		t.Fatalf("after the clone, hosts → services:\n got %v\nwant %v", got, want)
 	}
 	g.cli(0, "deploy", "testnew", "--release", "1.1.0")
@@ -89,7 +90,7 @@ environments:
 		"testold.shop.localhost": ns + "-test/shop-web", "preview.testold.shop.localhost": ns + "-test/shop-web-preview",
 		"shop.localhost": ns + "-prod/shop-web", "preview.shop.localhost": ns + "-prod/shop-web-preview",
 	}
-	if got := hosts(); !mapsEqual(got, want) {
+	if got := hosts(); !maps.Equal(got, want) {
 		t.Fatalf("after the rename, hosts → services:\n got %v\nwant %v\n%s", got, want, out)
 	}
 	if got := liveImage(t, c, ns+"-testnew"); got != v11 {
@@ -103,16 +104,4 @@ environments:
 	if got := liveImage(t, c, ns+"-prod"); got != v11 {
 		t.Errorf("prod runs %s after the promotion, want the same digest as test: %s", got, v11)
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
