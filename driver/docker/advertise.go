@@ -11,7 +11,6 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
-	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/portalloc"
 )
 
@@ -58,15 +57,6 @@ func (d *Driver) listenHost() string {
 		return d.Advertise
 	}
 	return "127.0.0.1"
-}
-
-// instance is the Instance of spec's container id, at its address.
-func (d *Driver) instance(spec gantry.InstanceSpec, id string, started time.Time) gantry.Instance {
-	inst := instance(spec, id, started)
-	if inst.Addr != "" {
-		inst.Addr = net.JoinHostPort(d.listenHost(), strconv.Itoa(spec.Port))
-	}
-	return inst
 }
 
 // remotePortFree says whether port is free on the engine's host: no

@@ -247,10 +247,11 @@ func (d *Driver) adopt(ctx context.Context, spec gantry.InstanceSpec, name strin
 	return gantry.Instance{}, false, nil
 }
 
-func instance(spec gantry.InstanceSpec, id string, started time.Time) gantry.Instance {
+// instance is the Instance of spec's container id, at its address.
+func (d *Driver) instance(spec gantry.InstanceSpec, id string, started time.Time) gantry.Instance {
 	inst := gantry.Instance{Service: spec.Service, Index: spec.Index, Handle: id, StartedAt: started}
 	if spec.Port > 0 {
-		inst.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port))
+		inst.Addr = net.JoinHostPort(d.listenHost(), strconv.Itoa(spec.Port))
 	}
 	return inst
 }

@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -77,7 +78,7 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 		return nil, err
 	}
 	for _, dep := range existing {
-		if !slicesContainsFunc(deps, func(x *appsv1.Deployment) bool { return x.Name == dep.Name }) {
+		if !slices.ContainsFunc(deps, func(x *appsv1.Deployment) bool { return x.Name == dep.Name }) {
 			if err := d.deleteDeployment(ctx, dep.Namespace, dep.Name); err != nil {
 				return nil, err
 			}
@@ -113,15 +114,6 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 		}
 	}
 	return insts, nil
-}
-
-func slicesContainsFunc[T any](s []T, f func(T) bool) bool {
-	for _, v := range s {
-		if f(v) {
-			return true
-		}
-	}
-	return false
 }
 
 // instancesOf returns one Instance per ready pod of a rolled-out Deployment.

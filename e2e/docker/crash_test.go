@@ -3,6 +3,7 @@ package docker_test
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,7 +68,7 @@ environments:
 	}
 	after := containers(t, denv)
 	for _, c := range before {
-		if !contains(after, c) {
+		if !slices.Contains(after, c) {
 			t.Errorf("serving container %s was replaced instead of re-attached (now %v)", c, after)
 		}
 	}
@@ -91,13 +92,4 @@ func containers(t *testing.T, denv *dockertest.Env) []string {
 		t.Fatalf("docker ps: %v\n%s", err, out)
 	}
 	return strings.Fields(string(out))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

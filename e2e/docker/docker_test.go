@@ -2,7 +2,6 @@ package docker_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/clitest"
 	"github.com/gantry-dev/gantry/internal/dockertest"
 	"github.com/gantry-dev/gantry/internal/loadtest"
 )
@@ -91,14 +91,7 @@ func (st *stack) cli(t *testing.T, wantCode int, args ...string) string {
 	cmd := exec.Command(st.bin, args...)
 	cmd.Env = append(os.Environ(), "GANTRY_SERVER="+st.sock)
 	out, err := cmd.CombinedOutput()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if code != wantCode {
+	if code := clitest.ExitCode(t, err); code != wantCode {
 		t.Fatalf("gantry %s: exit %d, want %d\n%s", strings.Join(args, " "), code, wantCode, out)
 	}
 	return string(out)

@@ -3,16 +3,12 @@ package kubernetes_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/artifact"
+	"github.com/gantry-dev/gantry/driver/docker/registry"
 	"github.com/gantry-dev/gantry/driver/kubernetes"
 	"github.com/gantry-dev/gantry/internal/dockertest"
 	"github.com/gantry-dev/gantry/internal/k8stest"
@@ -116,27 +113,6 @@ environments:
 			}
 		}
 	})
-	// live is the image of the Deployment the live Service selects.
-	live := func(ns string) string {
-		t.Helper()
-		svc, err := c.Client.CoreV1().Services(ns).Get(ctx, "shop-web", metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("Service %s/shop-web: %v", ns, err)
-		}
-		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-"+svc.Spec.Selector["gantry.dev/slot"], metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.Spec.Template.Spec.Containers[0].Image
-	}
-	replicas := func(ns, slot string) int32 {
-		t.Helper()
-		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-"+slot, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return *d.Spec.Replicas
-	}
 	// streamTag is what prod's image stream tag names.
 	streamTag := func(ns, tag string) string {
 		t.Helper()
@@ -184,14 +160,16 @@ environments:
 	// W1: build once, test by a registry copy, prod by an image stream tag.
 	g.cli(0, "deploy", "test", "--release", "1.0.0")
 	copied := reg.Addr + "/test/web" + v10[strings.Index(v10, "@"):]
-	if got := live(ns + "-test"); got != copied {
+	if got := liveImage(t, c, ns+"-test"); got != copied {
 		t.Errorf("test runs %s, want the copy by digest in its registry %s", got, copied)
 	}
-	if code := headManifest(t, copied); code != http.StatusOK {
-		t.Errorf("test's registry answers %d for the copied image", code)
+	if ref, err := registry.ParseRef(copied); err != nil {
+		t.Error(err)
+	} else if has, err := (&registry.Client{}).Has(ctx, ref); !has || err != nil {
+		t.Errorf("test's registry has the copied image: %t, %v", has, err)
 	}
 	g.cli(0, "promote", "test", "prod")
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v10); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v10); got != want {
 		t.Errorf("prod runs %s, want the image stream's %s", got, want)
 	}
 	if got := streamTag(ns+"-prod", "1.0.0"); got != v10 {
@@ -207,7 +185,7 @@ environments:
 	if err := db("testnew").QueryRow(`SELECT name FROM items`).Scan(&name); err != nil || name != "written on prod" {
 		t.Fatalf("testnew's database: %q, %v; want prod's row\n%s", name, err, out)
 	}
-	if got, want := live(ns+"-testnew"), internal(ns+"-testnew", v10); got != want {
+	if got, want := liveImage(t, c, ns+"-testnew"), internal(ns+"-testnew", v10); got != want {
 		t.Errorf("testnew runs %s, want %s", got, want)
 	}
 	// The expand is in testnew's database when 1.1.0's Deployment first
@@ -224,13 +202,13 @@ environments:
 		t.Errorf("testnew's active migration %q, want 0002_price (1.0.0 kept warm)", st.Active)
 	}
 	g.cli(0, "env", "rename", "testnew", "test", "--displace-to", "testold")
-	if got, want := live(ns+"-testnew"), internal(ns+"-testnew", v11); got != want {
+	if got, want := liveImage(t, c, ns+"-testnew"), internal(ns+"-testnew", v11); got != want {
 		t.Errorf("the renamed test runs %s, want %s", got, want)
 	}
 
 	// 1.1.0 to prod: expanded there, prod's 1.0.0 kept warm.
 	g.cli(0, "promote", "test", "prod")
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v11); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v11); got != want {
 		t.Errorf("prod runs %s after the promotion, want %s", got, want)
 	}
 	if !hasPrice("prod") || status("prod").Active != "0002_price" {
@@ -238,7 +216,7 @@ environments:
 	}
 	// Schema-aware rollback, warm: the flip back undoes the expand.
 	out = g.cli(0, "rollback", "prod")
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v10); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v10); got != want {
 		t.Errorf("prod runs %s after the rollback, want %s\n%s", got, want, out)
 	}
 	if hasPrice("prod") {
@@ -247,7 +225,7 @@ environments:
 	// Again; the contract waits while the old slot is warm (it has
 	// replicas and needs the old schema), then is forced.
 	g.cli(0, "promote", "test", "prod")
-	if n := replicas(ns+"-prod", "blue"); n == 0 {
+	if n := replicas(t, c, ns+"-prod", "blue"); n == 0 {
 		t.Errorf("prod's 1.0.0 slot has no replicas: not kept warm")
 	}
 	out = g.cli(4, "db", "contract", "prod")
@@ -262,11 +240,11 @@ environments:
 	if !strings.Contains(out, "schema") {
 		t.Errorf("rollback across the contract: %s; want the schema gate's refusal", out)
 	}
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v11); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v11); got != want {
 		t.Errorf("a refused rollback changed prod: runs %s", got)
 	}
 	out = g.cli(0, "rollback", "prod", "--force")
-	if got, want := live(ns+"-prod"), internal(ns+"-prod", v10); got != want {
+	if got, want := liveImage(t, c, ns+"-prod"), internal(ns+"-prod", v10); got != want {
 		t.Errorf("prod runs %s after the forced rollback, want %s\n%s", got, want, out)
 	}
 	if hasPrice("prod") {
@@ -311,28 +289,6 @@ func migrationArtifacts(t *testing.T, migrations map[string]map[string]string) f
 	}
 }
 
-// stdin runs a gantry command with input on stdin (secret set).
-func (g *gantryServer) stdin(input string, want int, args ...string) {
-	t := g.t
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, g.bin, args...)
-	cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+filepath.Join(g.data, "gantry.sock"))
-	cmd.Stdin = strings.NewReader(input)
-	out, err := cmd.CombinedOutput()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if code != want {
-		t.Fatalf("gantry %s: exit %d, want %d\n%s", strings.Join(args, " "), code, want, out)
-	}
-}
-
 // pushImage pushes a small OCI image (a config and one layer that name
 // version) to repo (host/path) of a registry over its HTTP API, and
 // returns it as repo@sha256:….
@@ -340,8 +296,7 @@ func pushImage(t *testing.T, repo, version string) string {
 	t.Helper()
 	host, path, _ := strings.Cut(repo, "/")
 	blob := func(b []byte) map[string]any {
-		sum := sha256.Sum256(b)
-		digest := "sha256:" + hex.EncodeToString(sum[:])
+		digest := registry.Digest(b)
 		resp, err := http.Post("http://"+host+"/v2/"+path+"/blobs/uploads/", "application/octet-stream", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -384,24 +339,7 @@ func pushImage(t *testing.T, repo, version string) string {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("push manifest to %s: %s %s", repo, resp.Status, body)
 	}
-	sum := sha256.Sum256(manifest)
-	return repo + "@sha256:" + hex.EncodeToString(sum[:])
-}
-
-// headManifest asks a registry for an image by digest and returns the
-// status code.
-func headManifest(t *testing.T, ref string) int {
-	t.Helper()
-	repo, digest, _ := strings.Cut(ref, "@")
-	host, path, _ := strings.Cut(repo, "/")
-	req, _ := http.NewRequest(http.MethodHead, "http://"+host+"/v2/"+path+"/manifests/"+digest, nil)
-	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return repo + "@" + registry.Digest(manifest)
 }
 
 // watchFirst watches the Deployments of ns from now on and, the first time

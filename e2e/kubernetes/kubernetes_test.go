@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
+	"io"
 	"maps"
 	"net"
 	"os"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/clitest"
 	"github.com/gantry-dev/gantry/internal/k8stest"
 	"github.com/gantry-dev/gantry/sqlite"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -50,6 +51,37 @@ environments:
     runtime: {driver: kubernetes, namespace: ` + ns + `}
     keep_warm: 10m
 `
+}
+
+// liveSlot is the slot the live Service shop-web of ns selects.
+func liveSlot(t *testing.T, c *k8stest.Cluster, ns string) string {
+	t.Helper()
+	svc, err := c.Client.CoreV1().Services(ns).Get(context.Background(), "shop-web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the live Service: %v", err)
+	}
+	return svc.Spec.Selector["gantry.dev/slot"]
+}
+
+func replicas(t *testing.T, c *k8stest.Cluster, ns, slot string) int32 {
+	t.Helper()
+	d, err := c.Client.AppsV1().Deployments(ns).Get(context.Background(), "shop-web-"+slot, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Deployment of slot %s: %v", slot, err)
+	}
+	return *d.Spec.Replicas
+}
+
+// liveImage is the image of the Deployment the live Service shop-web of ns
+// selects.
+func liveImage(t *testing.T, c *k8stest.Cluster, ns string) string {
+	t.Helper()
+	slot := liveSlot(t, c, ns)
+	d, err := c.Client.AppsV1().Deployments(ns).Get(context.Background(), "shop-web-"+slot, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("Deployment of the live slot %s: %v", slot, err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
 }
 
 // seed records an app and its image releases in a state directory, as an
@@ -163,6 +195,17 @@ func (g *gantryServer) stop() {
 
 // cli runs a gantry command and fails the test unless it exits want.
 func (g *gantryServer) cli(want int, args ...string) string {
+	g.t.Helper()
+	return g.run(nil, want, args...)
+}
+
+// stdin runs a gantry command with input on stdin (secret set).
+func (g *gantryServer) stdin(input string, want int, args ...string) {
+	g.t.Helper()
+	g.run(strings.NewReader(input), want, args...)
+}
+
+func (g *gantryServer) run(stdin io.Reader, want int, args ...string) string {
 	t := g.t
 	t.Helper()
 	// Bounded: a command that hangs fails the test with the server's log.
@@ -170,14 +213,9 @@ func (g *gantryServer) cli(want int, args ...string) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, g.bin, args...)
 	cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+filepath.Join(g.data, "gantry.sock"))
+	cmd.Stdin = stdin
 	out, err := cmd.CombinedOutput()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	code := clitest.ExitCode(t, err)
 	if ctx.Err() != nil {
 		// The server's goroutines, in its log, say where it waits.
 		g.server.Process.Signal(syscall.SIGQUIT)
@@ -206,14 +244,6 @@ func TestBlueGreenOnKubernetes(t *testing.T) {
 	})
 	cli := g.cli
 	ctx := context.Background()
-	selector := func() string {
-		t.Helper()
-		svc, err := c.Client.CoreV1().Services(ns).Get(ctx, "shop-web", metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("the live Service: %v", err)
-		}
-		return svc.Spec.Selector["gantry.dev/slot"]
-	}
 	uid := func(slot string) string {
 		t.Helper()
 		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-"+slot, metav1.GetOptions{})
@@ -224,16 +254,16 @@ func TestBlueGreenOnKubernetes(t *testing.T) {
 	}
 
 	cli(0, "deploy", "test", "--release", "1.0.0")
-	if got := selector(); got != "blue" {
+	if got := liveSlot(t, c, ns); got != "blue" {
 		t.Fatalf("after the first deploy the Service selects slot %q, want blue", got)
 	}
 	cli(0, "deploy", "test", "--release", "1.1.0")
-	if got := selector(); got != "green" {
+	if got := liveSlot(t, c, ns); got != "green" {
 		t.Fatalf("after the second deploy the Service selects slot %q, want green", got)
 	}
 	blue, green := uid("blue"), uid("green")
 	out := cli(0, "rollback", "test")
-	if got := selector(); got != "blue" {
+	if got := liveSlot(t, c, ns); got != "blue" {
 		t.Fatalf("after the rollback the Service selects slot %q, want blue", got)
 	}
 	if !strings.Contains(out, "warm slot") {
@@ -241,7 +271,7 @@ func TestBlueGreenOnKubernetes(t *testing.T) {
 	}
 	// A rollout that never becomes ready fails, and blue keeps the traffic.
 	out = cli(1, "deploy", "test", "--release", "1.2.0")
-	if got := selector(); got != "blue" {
+	if got := liveSlot(t, c, ns); got != "blue" {
 		t.Fatalf("after a failed rollout the Service selects slot %q, want blue\n%s", got, out)
 	}
 	// A restarted server re-attaches: the same objects, the same active slot.

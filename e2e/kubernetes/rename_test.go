@@ -2,6 +2,7 @@ package kubernetes_test
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -62,19 +63,6 @@ environments:
 		}
 		return out
 	}
-	image := func(ns, service string) string {
-		t.Helper()
-		svc, err := c.Client.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{})
-		if err != nil {
-			t.Fatalf("Service %s/%s: %v", ns, service, err)
-		}
-		d, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "shop-web-"+svc.Spec.Selector["gantry.dev/slot"], metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d.Spec.Template.Spec.Containers[0].Image
-	}
-
 	g.cli(0, "deploy", "test", "--release", "1.0.0")
 	g.cli(0, "promote", "test", "prod")
 	g.cli(0, "env", "clone", "prod", "testnew")
@@ -83,7 +71,7 @@ environments:
 		"shop.localhost": ns + "-prod/shop-web", "preview.shop.localhost": ns + "-prod/shop-web-preview",
 		"testnew.shop.localhost": ns + "-testnew/shop-web", "preview.testnew.shop.localhost": ns + "-testnew/shop-web-preview",
 	}
-	if got := hosts(); !mapsEqual(got, want) {
+	if got := hosts(); !maps.Equal(got, want) {
 		t.Fatalf("after the clone, hosts → services:\n got %v\nwant %v", got, want)
 	}
 	g.cli(0, "deploy", "testnew", "--release", "1.1.0")
@@ -102,10 +90,10 @@ environments:
 		"testold.shop.localhost": ns + "-test/shop-web", "preview.testold.shop.localhost": ns + "-test/shop-web-preview",
 		"shop.localhost": ns + "-prod/shop-web", "preview.shop.localhost": ns + "-prod/shop-web-preview",
 	}
-	if got := hosts(); !mapsEqual(got, want) {
+	if got := hosts(); !maps.Equal(got, want) {
 		t.Fatalf("after the rename, hosts → services:\n got %v\nwant %v\n%s", got, want, out)
 	}
-	if got := image(ns+"-testnew", "shop-web"); got != v11 {
+	if got := liveImage(t, c, ns+"-testnew"); got != v11 {
 		t.Errorf("test's host reaches %s, want 1.1.0's image %s", got, v11)
 	}
 	if status := g.cli(0, "status", "test"); !strings.Contains(status, "1.1.0") {
@@ -113,19 +101,7 @@ environments:
 	}
 
 	g.cli(0, "promote", "test", "prod")
-	if got := image(ns+"-prod", "shop-web"); got != v11 {
+	if got := liveImage(t, c, ns+"-prod"); got != v11 {
 		t.Errorf("prod runs %s after the promotion, want the same digest as test: %s", got, v11)
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

@@ -1,7 +1,6 @@
 package kubernetes_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/k8stest"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Real traffic on the test cluster: the pods of k8stest.ServeImages serve
@@ -83,24 +81,6 @@ environments:
     runtime: {driver: kubernetes, namespace: ` + ns + runtime + `}
     keep_warm: 10m
 ` + env
-}
-
-func liveSlot(t *testing.T, c *k8stest.Cluster, ns string) string {
-	t.Helper()
-	svc, err := c.Client.CoreV1().Services(ns).Get(context.Background(), "shop-web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("the live Service: %v", err)
-	}
-	return svc.Spec.Selector["gantry.dev/slot"]
-}
-
-func replicas(t *testing.T, c *k8stest.Cluster, ns, slot string) int32 {
-	t.Helper()
-	d, err := c.Client.AppsV1().Deployments(ns).Get(context.Background(), "shop-web-"+slot, metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("Deployment of slot %s: %v", slot, err)
-	}
-	return *d.Spec.Replicas
 }
 
 // TestVerifyOnKubernetes runs the manifest's verify checks on the cluster's

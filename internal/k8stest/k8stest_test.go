@@ -63,7 +63,7 @@ func TestWriteStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := string(b)
-	for _, want := range []string{"name: node-initialize", "name: pod-delete", "name: gantry-pod-ready", "name: gantry-pod-never-ready", "name: gantry-pod-image-pull-failed", "name: gantry-pod-crash-loop"} {
+	for _, want := range []string{"name: node-initialize", "name: pod-delete", "name: gantry-pod-ready", "name: gantry-pod-never-ready", "name: gantry-pod-image-pull-failed", "name: gantry-pod-crash-loop", "name: gantry-pod-serve-started", "name: gantry-pod-serve-ready"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("stages lack %q", want)
 		}
@@ -71,8 +71,8 @@ func TestWriteStages(t *testing.T) {
 	if strings.Contains(got, "name: pod-ready\n") {
 		t.Error("kwok's pod-ready stage is still there: failing images would become ready")
 	}
-	for _, img := range []string{NeverReadyImage, PullFailImage, CrashLoopImage} {
-		// Listed in gantry-pod-ready's NotIn, and in its own stage's In.
+	for _, img := range append([]string{NeverReadyImage, PullFailImage, CrashLoopImage}, ServeImages[:]...) {
+		// Listed in gantry-pod-ready's NotIn, and in its own stages' In.
 		if n := strings.Count(got, img); n < 2 {
 			t.Errorf("image %s appears %d times in the stages, want ≥ 2", img, n)
 		}
