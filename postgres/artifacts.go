@@ -57,8 +57,12 @@ func (a *Artifacts) Put(ctx context.Context, r io.Reader) (string, int64, error)
 		return "", 0, err
 	}
 	chunks := int((size + ChunkSize - 1) / ChunkSize)
-	buf := make([]byte, ChunkSize)
-	err = a.db.update(ctx, func(tx pgx.Tx) error {
+	buf := make([]byte, min(size, ChunkSize))
+	// Not db.update: bytes stored under their own digest undo nothing a
+	// newer leader did, and a fenced write would hold the lease row FOR
+	// SHARE while every chunk is written, keeping the leader from renewing
+	// its lease (and any other server from taking it) meanwhile.
+	err = pgx.BeginTxFunc(ctx, a.db.pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		// The row first: a concurrent Put of the same bytes waits on it
 		// and then finds it there, so the chunks are written once.
 		tag, err := tx.Exec(ctx, `INSERT INTO artifacts (digest, size, chunks, created_at) VALUES ($1, $2, $3, $4)

@@ -31,12 +31,11 @@ type routersView struct {
 	Now     time.Time
 }
 
-// routerRow is one router: how far it is from the route table, and each
-// route it serves with its active targets as that router sees them.
+// routerRow is one router's report (each route it serves with its active
+// targets as that router sees them) and how far it is from the route table.
 type routerRow struct {
 	*gantry.RouterReport
-	State  string // up-to-date, behind, failed
-	Routes []gantry.RouteStatus
+	State string // up-to-date, behind, failed
 }
 
 func (d *Dashboard) routers(w http.ResponseWriter, r *http.Request, rq *request) {
@@ -52,7 +51,7 @@ func (d *Dashboard) routers(w http.ResponseWriter, r *http.Request, rq *request)
 	}
 	v.Version, v.Now = st.Version, d.Now()
 	for _, rep := range st.Routers {
-		row := routerRow{RouterReport: rep, State: "up-to-date", Routes: rep.Routes}
+		row := routerRow{RouterReport: rep, State: "up-to-date"}
 		switch {
 		case rep.Failed > rep.Applied:
 			row.State = "failed"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -110,18 +109,8 @@ func TestMetricsPageInChromium(t *testing.T) {
 		}
 	}
 
-	dir := os.Getenv("GANTRY_SCREENSHOT_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	sh := &shooter{t: t, ctx: ctx, dir: dir}
-	run(t, ctx, "sign in",
-		chromedp.Navigate(s.APIURL+"/signin?next=/apps/shop/metrics"),
-		chromedp.WaitVisible("#token", chromedp.ByQuery),
-		chromedp.SendKeys("#token", secret, chromedp.ByQuery),
-		chromedp.Click("#signin", chromedp.ByQuery),
-		chromedp.WaitVisible("#delivery", chromedp.ByQuery),
-	)
+	sh := newShooter(t, ctx)
+	signIn(t, ctx, s.APIURL+"/signin?next=/apps/shop/metrics", secret, "#delivery")
 	var page struct {
 		Rate     string   `json:"rate"`
 		Freq     string   `json:"freq"`

@@ -48,18 +48,8 @@ func TestRoutersPageInChromium(t *testing.T) {
 	wantVersion(t, "http://"+routerAddr, "test.hello.localhost", "1.0.0")
 	secret := mustToken(t, s, "ops", "viewer")
 
-	dir = os.Getenv("GANTRY_SCREENSHOT_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	sh := &shooter{t: t, ctx: ctx, dir: dir}
-	run(t, ctx, "sign in",
-		chromedp.Navigate(s.APIURL+"/signin"),
-		chromedp.WaitVisible("#token", chromedp.ByQuery),
-		chromedp.SendKeys("#token", secret, chromedp.ByQuery),
-		chromedp.Click("#signin", chromedp.ByQuery),
-		chromedp.WaitVisible("header nav", chromedp.ByQuery),
-	)
+	sh := newShooter(t, ctx)
+	signIn(t, ctx, s.APIURL+"/signin", secret, "header nav")
 	var holder, epoch, lease, state, row string
 	var ok bool
 	run(t, ctx, "open the routers page",

@@ -84,6 +84,29 @@ type shooter struct {
 	dir string
 }
 
+// newShooter saves its screenshots in $GANTRY_SCREENSHOT_DIR, or in a
+// directory of the test's when that is unset.
+func newShooter(t *testing.T, ctx context.Context) *shooter {
+	dir := os.Getenv("GANTRY_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	return &shooter{t: t, ctx: ctx, dir: dir}
+}
+
+// signIn opens url (the sign-in page, with the next= to land on), signs
+// in with secret and waits until sel shows on the page it lands on.
+func signIn(t *testing.T, ctx context.Context, url, secret, sel string) {
+	t.Helper()
+	run(t, ctx, "sign in",
+		chromedp.Navigate(url),
+		chromedp.WaitVisible("#token", chromedp.ByQuery),
+		chromedp.SendKeys("#token", secret, chromedp.ByQuery),
+		chromedp.Click("#signin", chromedp.ByQuery),
+		chromedp.WaitVisible(sel, chromedp.ByQuery),
+	)
+}
+
 func (s *shooter) shot(name string) {
 	s.t.Helper()
 	var buf []byte
@@ -182,11 +205,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	secret := mustToken(t, s, "release-manager", "admin")
 
-	dir := os.Getenv("GANTRY_SCREENSHOT_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	sh := &shooter{t: t, ctx: ctx, dir: dir}
+	sh := newShooter(t, ctx)
 
 	run(t, ctx, "sign in",
 		chromedp.Navigate(s.APIURL+"/"),

@@ -37,9 +37,11 @@ func (d dockerDriver) PruneImages(ctx context.Context, keep func(ref string) boo
 // openDocker connects to the Docker Engine at host ("" for $DOCKER_HOST or
 // the default socket), whose instances listen on advertise (default: the
 // address of a tcp:// engine). A server without Docker still runs process
-// apps, but an engine or an address given on the command line that cannot
-// be used is a usage error: a server that quietly runs without the driver
-// it was told to use fails only at the first deploy, far from the typo.
+// apps, but an engine or an address given on the command line that is
+// malformed is a usage error: a server that quietly runs without the
+// driver it was told to use fails only at the first deploy, far from the
+// typo. An engine that does not answer is not checked here; the first
+// deploy to it fails.
 func openDocker(host, advertise string, getenv func(string) string, logger *slog.Logger) (*docker.Driver, error) {
 	if advertise != "" && !validAdvertise(advertise) {
 		return nil, gantry.Errorf(gantry.EINVALID, "--docker-advertise %q: want the address of the engine's host, an IP or a host name without a port or scheme (e.g. 10.0.0.30)", advertise)

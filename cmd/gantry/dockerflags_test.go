@@ -7,7 +7,7 @@ import (
 )
 
 // TestServerDockerFlags: an engine or an address given on the command line
-// that cannot be used stops the server at once, exit 2 naming the flag,
+// that is malformed stops the server at once, exit 2 naming the flag,
 // instead of a server that runs without the docker driver (or hands its
 // instances HOST=10.0.0.30:99) until the first deploy fails far from it.
 func TestServerDockerFlags(t *testing.T) {

@@ -122,18 +122,7 @@ func TestFailoverAcrossHosts(t *testing.T) {
 	}
 
 	lab.heal("r2", "s1", "s2")
-	waitUntil(t, 40*time.Second, func() bool {
-		st, err := api.NewClient(rig.leader.API, "").Routers(context.Background())
-		if err != nil {
-			return false
-		}
-		for _, r := range st.Routers {
-			if r.Applied < st.Version || time.Since(r.Seen) > 2*time.Second {
-				return false
-			}
-		}
-		return true
-	})
+	waitRoutersCaughtUp(t, rig.leader.API, 40*time.Second)
 	rig.mustCLI(t, server, "deploy", "test", "--release", next)
 	if got := sameOnRouters(t, get, rig.routers); got != next {
 		t.Errorf("after the partition healed the routers serve %s, want %s", got, next)

@@ -151,18 +151,7 @@ func TestRouterPartitionKeepsServing(t *testing.T) {
 	for _, rl := range relays {
 		rl.heal()
 	}
-	waitUntil(t, 30*time.Second, func() bool {
-		st, err := api.NewClient(b.API, "").Routers(context.Background())
-		if err != nil {
-			return false
-		}
-		for _, r := range st.Routers {
-			if r.Applied < st.Version || time.Since(r.Seen) > 2*time.Second {
-				return false
-			}
-		}
-		return true
-	})
+	waitRoutersCaughtUp(t, b.API, 30*time.Second)
 	mustCLI(t, b.TCP, "deploy", "test", "--release", "1.1.0")
 	for _, r := range []string{r1, r2} {
 		wantVersion(t, "http://"+r, "test.hello.localhost", "1.1.0")
@@ -173,4 +162,23 @@ func TestRouterPartitionKeepsServing(t *testing.T) {
 			t.Errorf("router r%d: %d of %d requests failed:\n%s", i+1, n, n+l.OK.Load(), strings.Join(l.Failures(), "\n"))
 		}
 	}
+}
+
+// waitRoutersCaughtUp waits until every router registered with the server
+// at apiURL serves the route table's version and has reported in the last
+// 2 s: a partition healed, all follow again.
+func waitRoutersCaughtUp(t *testing.T, apiURL string, within time.Duration) {
+	t.Helper()
+	waitUntil(t, within, func() bool {
+		st, err := api.NewClient(apiURL, "").Routers(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, r := range st.Routers {
+			if r.Applied < st.Version || time.Since(r.Seen) > 2*time.Second {
+				return false
+			}
+		}
+		return true
+	})
 }
