@@ -124,6 +124,26 @@ type RouterReport struct {
 	Seen time.Time `json:"seen"`
 }
 
+// States of a router against the route table (RouterReport.State).
+const (
+	RouterUpToDate = "up-to-date"
+	RouterBehind   = "behind"
+	RouterFailed   = "failed"
+)
+
+// State says where a router stands against version, the route table's:
+// failed (its last attempt at a newer version failed), behind, or up to
+// date. The CLI and the dashboard say it alike.
+func (r RouterReport) State(version int64) string {
+	switch {
+	case r.Failed > r.Applied:
+		return RouterFailed
+	case r.Applied < version:
+		return RouterBehind
+	}
+	return RouterUpToDate
+}
+
 // String names a router and what it serves, for messages.
 func (r RouterReport) String() string {
 	s := fmt.Sprintf("router %s (applied version %d", r.Name, r.Applied)

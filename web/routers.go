@@ -51,13 +51,7 @@ func (d *Dashboard) routers(w http.ResponseWriter, r *http.Request, rq *request)
 	}
 	v.Version, v.Now = st.Version, d.Now()
 	for _, rep := range st.Routers {
-		row := routerRow{RouterReport: rep, State: "up-to-date"}
-		switch {
-		case rep.Failed > rep.Applied:
-			row.State = "failed"
-		case rep.Applied < st.Version:
-			row.State = "behind"
-		}
+		row := routerRow{RouterReport: rep, State: rep.State(st.Version)}
 		v.Routers = append(v.Routers, row)
 	}
 	p := rq.page("Control plane and routers", "", v)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/api"
 	"github.com/spf13/cobra"
 )
@@ -49,10 +50,10 @@ version it could not apply and why, when it was last heard from.`,
 				}
 				for _, r := range st.Routers {
 					state := "up to date"
-					if r.Applied < st.Version {
+					switch r.State(st.Version) {
+					case gantry.RouterBehind:
 						state = fmt.Sprintf("behind (serves version %d)", r.Applied)
-					}
-					if r.Failed > r.Applied {
+					case gantry.RouterFailed:
 						state = fmt.Sprintf("failed version %d: %s", r.Failed, r.Error)
 					}
 					fmt.Fprintf(w, "  %-16s %-28s %s; heard %s ago\n", r.Name, r.URL, state, time.Since(r.Seen).Round(time.Second))
