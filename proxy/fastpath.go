@@ -280,10 +280,18 @@ func routerField(k string) bool {
 // listedIn says k is named by a Connection field (such fields are hop-by-hop).
 func listedIn(conn []string, k string) bool {
 	for _, v := range conn {
-		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), k) {
-				return true
-			}
+		if hasToken(v, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasToken says the comma-separated list v names tok (in any case).
+func hasToken(v, tok string) bool {
+	for t := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(t), tok) {
+			return true
 		}
 	}
 	return false
@@ -573,7 +581,7 @@ func (rh *respHead) passInformational(w http.ResponseWriter) {
 
 func (rh *respHead) namedByConnection(k string) bool {
 	for i := range rh.nfields {
-		if f := rh.field(i); rh.key(f) == "Connection" && listedIn([]string{rh.value(f)}, k) {
+		if f := rh.field(i); rh.key(f) == "Connection" && hasToken(rh.value(f), k) {
 			return true
 		}
 	}

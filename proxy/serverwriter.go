@@ -169,7 +169,7 @@ func (w *responseWriter) commit(first []byte, done bool) {
 	if w.c.s.shutting.Load() {
 		w.close = true
 	}
-	if c := w.hdr["Connection"]; len(c) > 0 && hasToken(strings.Join(c, ","), "close") {
+	if listedIn(w.hdr["Connection"], "close") {
 		w.close = true
 	}
 	if _, ok := w.hdr["Content-Type"]; !ok && len(first) > 0 && bodyAllowed(w.code) {
