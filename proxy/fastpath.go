@@ -231,10 +231,7 @@ func appendRequestHead(b []byte, req *http.Request) []byte {
 			continue
 		}
 		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
+			b = appendField(b, k, v)
 		}
 	}
 	if cl := req.ContentLength; cl > 0 || cl == 0 && (req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch) {
