@@ -263,16 +263,12 @@ func hopByHop(k string) bool {
 	return false
 }
 
-// routerField says k is a field the router sets itself (the forwarded
-// middleware, the request ID): a client that names it in Connection must
+// routerFields are the fields the router sets itself (the forwarded
+// middleware, the request ID): a client that names one in Connection must
 // not make the router drop what it vouches for.
-func routerField(k string) bool {
-	switch k {
-	case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDKey:
-		return true
-	}
-	return false
-}
+var routerFields = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDKey}
+
+func routerField(k string) bool { return slices.Contains(routerFields, k) }
 
 // listedIn says k is named by a Connection field (such fields are hop-by-hop).
 func listedIn(conn []string, k string) bool {

@@ -46,8 +46,8 @@ func (r *Router) newReverseProxy() *httputil.ReverseProxy {
 			// has already set the values the router vouches for.
 			// So has the request ID: both are restored even when the
 			// client named them in Connection (hop-by-hop, so dropped).
-			for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDKey} {
-				if v, ok := pr.In.Header[k]; ok && routerField(k) {
+			for _, k := range routerFields {
+				if v, ok := pr.In.Header[k]; ok {
 					pr.Out.Header[k] = v
 				}
 			}
