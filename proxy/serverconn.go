@@ -134,13 +134,10 @@ func (c *serverConn) serve() {
 		if p := recover(); p != nil {
 			c.s.logf("router: panic serving %s: %v\n%s", c.remote, p, stack())
 		}
-		if parked {
-			return
+		if parked || handedOver {
+			return // served on: by a new goroutine, or by net/http
 		}
 		c.s.trackConn(c, false)
-		if handedOver {
-			return
-		}
 		_ = c.nc.Close()
 		c.putBuffer()
 		c.s.connState(c.nc, http.StateClosed)
