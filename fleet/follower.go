@@ -50,7 +50,7 @@ type Follower struct {
 	err      string
 	last     map[string]gantry.RouteEntry // entries as last applied
 	up       bool                         // the control plane answered last time
-	told     bool                         // the control plane's silence was logged
+	asked    bool                         // the control plane has been asked once
 	// reportErr is the last report's error, logged when it changes: a
 	// router whose reports are refused (a token without the deployer role)
 	// says so instead of failing quietly.
@@ -97,13 +97,13 @@ func (f *Follower) Run(ctx context.Context) {
 
 func (f *Follower) setUp(up bool, err error) {
 	f.mu.Lock()
-	was, told := f.up, f.told
-	f.up, f.told = up, !up
+	was, first := f.up, !f.asked
+	f.up, f.asked = up, true
 	f.mu.Unlock()
 	switch {
 	case was && !up:
 		f.logger().Warn("control plane unreachable; serving the last applied routes", "error", tokenHint(err))
-	case !up && !told:
+	case !up && first:
 		// Never reached since the start (a wrong address or token): say
 		// so once, not only after having followed.
 		f.logger().Warn("control plane not reached; serving the routes of the state file until it answers", "error", tokenHint(err))

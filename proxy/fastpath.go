@@ -226,15 +226,13 @@ func appendRequestHead(b []byte, req *http.Request) []byte {
 	b = append(b, req.Host...)
 	b = append(b, "\r\n"...)
 	conn := req.Header["Connection"]
+	named := namesFields(conn)
 	for k, vs := range req.Header {
-		if skipRequestField(k) || len(conn) > 0 && !routerField(k) && listedIn(conn, k) {
+		if skipRequestField(k) || named && !routerField(k) && listedIn(conn, k) {
 			continue
 		}
 		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
+			b = appendField(b, k, v)
 		}
 	}
 	if cl := req.ContentLength; cl > 0 || cl == 0 && (req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch) {
@@ -266,13 +264,23 @@ func hopByHop(k string) bool {
 	return false
 }
 
-// routerField says k is a field the router sets itself (the forwarded
-// middleware, the request ID): a client that names it in Connection must
+// routerFields are the fields the router sets itself (the forwarded
+// middleware, the request ID): a client that names one in Connection must
 // not make the router drop what it vouches for.
-func routerField(k string) bool {
-	switch k {
-	case "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDKey:
-		return true
+var routerFields = []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDKey}
+
+func routerField(k string) bool { return slices.Contains(routerFields, k) }
+
+// namesFields says Connection fields name a field besides Keep-Alive
+// (hop-by-hop, dropped anyway): the "Connection: keep-alive" of browsers
+// spares every field a look at the list.
+func namesFields(conn []string) bool {
+	for _, v := range conn {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && !strings.EqualFold(t, "keep-alive") {
+				return true
+			}
+		}
 	}
 	return false
 }
@@ -280,10 +288,18 @@ func routerField(k string) bool {
 // listedIn says k is named by a Connection field (such fields are hop-by-hop).
 func listedIn(conn []string, k string) bool {
 	for _, v := range conn {
-		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), k) {
-				return true
-			}
+		if hasToken(v, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasToken says the comma-separated list v names tok (in any case).
+func hasToken(v, tok string) bool {
+	for t := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(t), tok) {
+			return true
 		}
 	}
 	return false
@@ -297,7 +313,7 @@ type respHead struct {
 	close       bool // the connection cannot carry another request
 	sse         bool // text/event-stream: flushed as it comes, even when sized
 	nothingRead bool // the connection failed before a byte of the answer
-	connection  bool // a Connection field may name more hop-by-hop fields
+	connection  bool // a Connection field names a field besides Keep-Alive
 	block       string
 	// The fields, in fieldsBuf and then, past its size, in more; no
 	// pointer into the struct itself, so that it can live on the stack.
@@ -418,13 +434,14 @@ func (rh *respHead) readOne(br *bufio.Reader, buf []byte) ([]byte, error) {
 			}
 			rh.chunked = true
 		case "Connection":
-			rh.connection = true
 			for tok := range bytes.SplitSeq(v, []byte(",")) {
 				switch tok = bytes.TrimSpace(tok); {
-				case bytes.EqualFold(tok, []byte("close")):
-					rh.close = true
+				case len(tok) == 0:
 				case bytes.EqualFold(tok, []byte("keep-alive")):
-					keepAlive = true
+					keepAlive = true // names Keep-Alive, hop-by-hop anyway
+				default:
+					rh.close = rh.close || bytes.EqualFold(tok, []byte("close"))
+					rh.connection = true
 				}
 			}
 		case "Content-Type":
@@ -573,7 +590,7 @@ func (rh *respHead) passInformational(w http.ResponseWriter) {
 
 func (rh *respHead) namedByConnection(k string) bool {
 	for i := range rh.nfields {
-		if f := rh.field(i); rh.key(f) == "Connection" && listedIn([]string{rh.value(f)}, k) {
+		if f := rh.field(i); rh.key(f) == "Connection" && hasToken(rh.value(f), k) {
 			return true
 		}
 	}

@@ -46,8 +46,8 @@ func (r *Router) newReverseProxy() *httputil.ReverseProxy {
 			// has already set the values the router vouches for.
 			// So has the request ID: both are restored even when the
 			// client named them in Connection (hop-by-hop, so dropped).
-			for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", requestIDKey} {
-				if v, ok := pr.In.Header[k]; ok && routerField(k) {
+			for _, k := range routerFields {
+				if v, ok := pr.In.Header[k]; ok {
 					pr.Out.Header[k] = v
 				}
 			}
@@ -57,6 +57,9 @@ func (r *Router) newReverseProxy() *httputil.ReverseProxy {
 		ErrorLog:     slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
 	}
 }
+
+// maxTries: a request goes to at most two instances.
+const maxTries = 2
 
 // serveProxy forwards the request to a target of the route's active (or
 // preview) set. A connection refused before anything was sent is retried
@@ -70,7 +73,8 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 		g.Inc()
 		defer g.Dec()
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &rs.sw
+	*sw = statusWriter{ResponseWriter: w}
 	if lane != nil {
 		defer lane.record(sw, start)
 	}
@@ -81,12 +85,14 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 	}
 	var tried *target
 	var lastErr error
-	for try := 0; try < 2; try++ {
+	for try := 0; try < maxTries; try++ {
 		t := acquire(set, rs.balance, tried)
 		if t == nil {
 			break
 		}
-		a := r.forwardSettled(sw, req, t, &attempt{target: t, retryable: try == 0, body: body}, rt, start)
+		a := &rs.attempts[try]
+		*a = attempt{target: t, retryable: try == 0, body: body}
+		r.forwardSettled(sw, req, t, a, rt, start)
 		t.done()
 		if a.err == nil {
 			r.observe(rt, t, sw.code, start)
@@ -111,7 +117,7 @@ func (r *Router) serveProxy(w http.ResponseWriter, req *http.Request) {
 // handler (a response cut off mid-body panics with http.ErrAbortHandler),
 // settles the target's in-flight count and the route's figures before the
 // panic goes on to net/http, which closes the client's connection.
-func (r *Router) forwardSettled(w *statusWriter, req *http.Request, t *target, a *attempt, rt *route, start time.Time) *attempt {
+func (r *Router) forwardSettled(w *statusWriter, req *http.Request, t *target, a *attempt, rt *route, start time.Time) {
 	defer func() {
 		if p := recover(); p != nil {
 			t.done()
@@ -119,24 +125,23 @@ func (r *Router) forwardSettled(w *statusWriter, req *http.Request, t *target, a
 			panic(p)
 		}
 	}()
-	return r.forward(w, req, t, a)
+	r.forward(w, req, t, a)
 }
 
 // forward runs one attempt: on the fast path (fastpath.go) when it can
 // carry the request, else through the reverse proxy. The request's context
 // is also cancelled if the target's drain times out, which ends even an
 // upgraded connection.
-func (r *Router) forward(w http.ResponseWriter, req *http.Request, t *target, a *attempt) *attempt {
+func (r *Router) forward(w http.ResponseWriter, req *http.Request, t *target, a *attempt) {
 	if !r.legacyForward && fastEligible(req) {
 		r.forwardFast(w, req, t, a)
-		return a
+		return
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	defer cancel(nil)
 	stop := context.AfterFunc(t.drainCtx.Load().ctx, func() { cancel(errDrainTimeout) })
 	defer stop()
 	r.rp.ServeHTTP(w, req.WithContext(context.WithValue(ctx, attemptKey{}, a)))
-	return a
 }
 
 func (r *Router) proxyError(w http.ResponseWriter, req *http.Request, err error) {

@@ -151,8 +151,8 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if limit <= 0 {
 		limit = r.cfg.MaxBodyBytes
 	}
-	rs := &requestState{route: e.rt, preview: e.preview, maxBody: limit, balance: cfg.Balance}
-	r.handler.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), requestStateKey{}, rs)))
+	rs := &requestState{Context: req.Context(), route: e.rt, preview: e.preview, maxBody: limit, balance: cfg.Balance}
+	r.handler.ServeHTTP(w, req.WithContext(rs))
 }
 
 // Lookup returns the name of the route serving host and path.
@@ -179,15 +179,28 @@ func (r *Router) Close() error {
 }
 
 // requestState is what the router resolved for a request; middleware finds
-// it in the request context.
+// it in the request context (requestStateFrom). It is that context itself,
+// and holds serveProxy's status writer and attempts, so that a request
+// allocates one object for all of them.
 type requestState struct {
-	route   *route
-	preview bool
-	maxBody int64
-	balance string
+	context.Context // the request's own
+	route           *route
+	preview         bool
+	maxBody         int64
+	balance         string
+
+	sw       statusWriter
+	attempts [maxTries]attempt
 }
 
 type requestStateKey struct{}
+
+func (rs *requestState) Value(key any) any {
+	if key == (requestStateKey{}) {
+		return rs
+	}
+	return rs.Context.Value(key)
+}
 
 func requestStateFrom(ctx context.Context) *requestState {
 	rs, _ := ctx.Value(requestStateKey{}).(*requestState)

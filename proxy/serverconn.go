@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"runtime"
 	"strings"
@@ -69,6 +68,9 @@ type serverConn struct {
 	hasRB  atomic.Bool // rb != nil, for tests
 	r, w   int         // unread bytes are (*rb)[r:w]
 
+	// The request being parsed, its header's map, values and URL: reused
+	// from request to request (the handler gets a copy, with its context).
+	req    http.Request
 	hdr    http.Header
 	vals   []string
 	fields []headField
@@ -132,13 +134,10 @@ func (c *serverConn) serve() {
 		if p := recover(); p != nil {
 			c.s.logf("router: panic serving %s: %v\n%s", c.remote, p, stack())
 		}
-		if parked {
-			return
+		if parked || handedOver {
+			return // served on: by a new goroutine, or by net/http
 		}
 		c.s.trackConn(c, false)
-		if handedOver {
-			return
-		}
 		_ = c.nc.Close()
 		c.putBuffer()
 		c.s.connState(c.nc, http.StateClosed)
@@ -360,6 +359,12 @@ func isTimeout(err error) bool {
 // path, CONNECT, upgrades, Expect, any Transfer-Encoding, several or bad
 // Content-Length or Host fields, folded or malformed lines.
 func (c *serverConn) parse(head []byte) *http.Request {
+	// Field names are put in canonical form in place (as net/http would
+	// do with a head handed over to it), so that the keys cut from block
+	// are the header's own, with no allocation.
+	if !canonicalizeKeys(head) {
+		return nil
+	}
 	block := string(head[:len(head)-4])
 	line, rest, _ := strings.Cut(block, "\r\n")
 	method, line, ok1 := strings.Cut(line, " ")
@@ -379,20 +384,10 @@ func (c *serverConn) parse(head []byte) *http.Request {
 	for rest != "" {
 		var l string
 		l, rest, _ = strings.Cut(rest, "\r\n")
-		colon := strings.IndexByte(l, ':')
-		if colon <= 0 {
-			return nil
-		}
-		k := l[:colon]
-		if !isToken(k) {
-			return nil // also a folded line, which starts with a space
-		}
-		v := strings.Trim(l[colon+1:], " \t")
+		k, v, _ := strings.Cut(l, ":")
+		v = strings.Trim(v, " \t")
 		if !validFieldValue(v) {
 			return nil
-		}
-		if !isCanonical(k) {
-			k = textproto.CanonicalMIMEHeaderKey(k)
 		}
 		switch k {
 		case "Host":
@@ -428,7 +423,7 @@ func (c *serverConn) parse(head []byte) *http.Request {
 	if !c.setURL(target) {
 		return nil
 	}
-	req := &http.Request{
+	c.req = http.Request{
 		Method:        method,
 		URL:           &c.url,
 		Proto:         "HTTP/1.1",
@@ -442,7 +437,24 @@ func (c *serverConn) parse(head []byte) *http.Request {
 		RemoteAddr:    c.remote,
 		RequestURI:    target,
 	}
-	return req
+	return &c.req
+}
+
+// canonicalizeKeys puts the field names of a head (a request line, then
+// fields, ending in CRLFCRLF) in canonical form in place; false when a
+// line has no name or its name is not a token (a folded line starts with
+// a space).
+func canonicalizeKeys(head []byte) bool {
+	_, fields, _ := bytes.Cut(head[:len(head)-4], crlf)
+	for len(fields) > 0 {
+		var l []byte
+		l, fields, _ = bytes.Cut(fields, crlf)
+		colon := bytes.IndexByte(l, ':')
+		if colon <= 0 || !canonicalizeKey(l[:colon]) {
+			return false
+		}
+	}
+	return true
 }
 
 // setURL parses an origin-form target; a path with nothing to unescape
@@ -490,19 +502,6 @@ func isToken(s string) bool {
 	return s != ""
 }
 
-// isCanonical says k is in textproto's canonical form already.
-func isCanonical(k string) bool {
-	upper := true
-	for i := 0; i < len(k); i++ {
-		ch := k[i]
-		if upper && 'a' <= ch && ch <= 'z' || !upper && 'A' <= ch && ch <= 'Z' {
-			return false
-		}
-		upper = ch == '-'
-	}
-	return true
-}
-
 // validFieldValue: no control bytes but tab (net/http answers 400).
 func validFieldValue(v string) bool {
 	for i := 0; i < len(v); i++ {
@@ -526,15 +525,6 @@ func validHost(h string) bool {
 		}
 	}
 	return true
-}
-
-func hasToken(v, tok string) bool {
-	for t := range strings.SplitSeq(v, ",") {
-		if strings.EqualFold(strings.TrimSpace(t), tok) {
-			return true
-		}
-	}
-	return false
 }
 
 // serveRequest runs the handler on req and finishes its answer; it says

@@ -77,30 +77,24 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) trackListener(ln *net.Listener, add bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !add {
-		delete(s.listeners, ln)
-		return true
-	}
-	if s.shutting.Load() {
-		return false
-	}
-	s.listeners[ln] = struct{}{}
-	return true
+	return track(s, s.listeners, ln, add)
 }
 
-func (s *Server) trackConn(c *serverConn, add bool) bool {
+func (s *Server) trackConn(c *serverConn, add bool) bool { return track(s, s.conns, c, add) }
+
+// track adds k to one of the server's books, m, or removes it; an
+// addition fails once the server shuts down.
+func track[K comparable](s *Server, m map[K]struct{}, k K, add bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !add {
-		delete(s.conns, c)
+		delete(m, k)
 		return true
 	}
 	if s.shutting.Load() {
 		return false
 	}
-	s.conns[c] = struct{}{}
+	m[k] = struct{}{}
 	return true
 }
 

@@ -118,29 +118,29 @@ func (w *responseWriter) appendFields(b []byte, final bool) []byte {
 			}
 		}
 		for _, v := range vs {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = appendFieldValue(b, v)
-			b = append(b, "\r\n"...)
+			b = appendField(b, k, v)
 		}
 	}
 	return b
 }
 
-// appendFieldValue appends v with CR and LF turned into spaces, as net/http
-// does, so that no value can end the head.
-func appendFieldValue(b []byte, v string) []byte {
+// appendField appends the line "k: v", with CR and LF in v turned into
+// spaces, as net/http does, so that no value can end the head.
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
 	if !strings.ContainsAny(v, "\r\n") {
-		return append(b, v...)
-	}
-	for i := 0; i < len(v); i++ {
-		ch := v[i]
-		if ch == '\r' || ch == '\n' {
-			ch = ' '
+		b = append(b, v...)
+	} else {
+		for i := 0; i < len(v); i++ {
+			ch := v[i]
+			if ch == '\r' || ch == '\n' {
+				ch = ' '
+			}
+			b = append(b, ch)
 		}
-		b = append(b, ch)
 	}
-	return b
+	return append(b, "\r\n"...)
 }
 
 // commit puts the head in the output; first is the body's first bytes
@@ -169,7 +169,7 @@ func (w *responseWriter) commit(first []byte, done bool) {
 	if w.c.s.shutting.Load() {
 		w.close = true
 	}
-	if c := w.hdr["Connection"]; len(c) > 0 && hasToken(strings.Join(c, ","), "close") {
+	if listedIn(w.hdr["Connection"], "close") {
 		w.close = true
 	}
 	if _, ok := w.hdr["Content-Type"]; !ok && len(first) > 0 && bodyAllowed(w.code) {
@@ -339,13 +339,13 @@ func (w *responseWriter) finish(keep bool) bool {
 		b := append(*w.out, "0\r\n"...)
 		for _, k := range w.trailers {
 			for _, v := range w.hdr[k] {
-				b = append(append(append(append(b, k...), ": "...), appendFieldValue(nil, v)...), "\r\n"...)
+				b = appendField(b, k, v)
 			}
 		}
 		for k, vs := range w.hdr {
 			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && isToken(name) {
 				for _, v := range vs {
-					b = append(append(append(append(b, name...), ": "...), appendFieldValue(nil, v)...), "\r\n"...)
+					b = appendField(b, name, v)
 				}
 			}
 		}
