@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -438,5 +439,39 @@ func TestLoopShutdown(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: %v", err)
+	}
+}
+
+// TestLoopTrailersAsNetHTTP: the trailers a handler declares reach the
+// client as net/http sends them: fields that may not be trailers (RFC 9110
+// section 6.5.1: routing, authentication, Content-Type, If-*) are left
+// out, and an answer that declares any trailer is chunked even when
+// none may be sent.
+func TestLoopTrailersAsNetHTTP(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Trailer", r.URL.Query().Get("declare"))
+		io.WriteString(w, "body")
+		w.Header().Set("X-Sum", "42")
+		w.Header().Set("If-Match", "x")
+		w.Header().Set("Content-Length", "4")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+	})
+	_, loopAddr := startLoop(t, h, httplimit.Limits{})
+	std := httptest.NewUnstartedServer(nil)
+	std.Config = NewServer(h, httplimit.Limits{})
+	std.Start()
+	t.Cleanup(std.Close)
+	answer := func(addr, declare string) string {
+		c, br := dialRaw(t, addr)
+		defer c.Close()
+		mustWrite(t, c, "GET /?declare="+url.QueryEscape(declare)+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		code, body, resp := readAnswer(t, br, "GET")
+		return fmt.Sprintf("%d %q coding %v length %d type %q trailers %v", code, body, resp.TransferEncoding, resp.ContentLength, resp.Header.Get("Content-Type"), resp.Trailer)
+	}
+	for _, declare := range []string{"X-Sum", "Content-Type, X-Sum", "if-match,x-sum", "Content-Type", "Authorization"} {
+		if loop, std := answer(loopAddr, declare), answer(std.Listener.Addr().String(), declare); loop != std {
+			t.Errorf("Trailer: %s: the loop answered\n\t%s\nnet/http\n\t%s", declare, loop, std)
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // responseWriter is the loop's http.ResponseWriter. The head and the body
@@ -150,10 +152,13 @@ func (w *responseWriter) commit(first []byte, done bool) {
 		w.WriteHeader(http.StatusOK)
 	}
 	w.committed = true
-	if tr := w.hdr["Trailer"]; len(tr) > 0 && !w.noBody {
+	tr := w.hdr["Trailer"]
+	if len(tr) > 0 && !w.noBody {
 		for _, v := range tr {
 			for k := range strings.SplitSeq(v, ",") {
-				if k = strings.TrimSpace(k); k != "" {
+				// As net/http: a field that may not be a trailer (framing,
+				// routing, Content-Type, If-*) is not declared.
+				if k = strings.TrimSpace(k); k != "" && httpguts.ValidTrailerHeader(k) {
 					w.trailers = append(w.trailers, http.CanonicalHeaderKey(k))
 				}
 			}
@@ -161,7 +166,7 @@ func (w *responseWriter) commit(first []byte, done bool) {
 	}
 	switch {
 	case w.length >= 0 || !bodyAllowed(w.code):
-	case done && len(w.trailers) == 0 && (!w.head || w.written > 0):
+	case done && len(tr) == 0 && (!w.head || w.written > 0):
 		w.length = w.written
 	case !w.head:
 		w.chunked = true
