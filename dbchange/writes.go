@@ -15,9 +15,29 @@ import (
 // in no database's total: subtracting them made a CREATE DATABASE
 // anywhere on the server lower this database's count.
 // Backends report their counts when idle, within about a second.
+//
+// The database's total and its tables' counts are read from one snapshot
+// of the statistics (stats_fetch_consistency, PostgreSQL 15 and later;
+// earlier servers read one snapshot per transaction anyway): read entry by
+// entry, the catalog writes of a backend reporting between the readings
+// made the count go down, which reads as "unknown".
 func writeCount(ctx context.Context, db *sql.DB) (*gantry.WriteCount, error) {
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		return nil, err
+	}
+	if version >= 150000 {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL stats_fetch_consistency = snapshot`); err != nil {
+			return nil, err
+		}
+	}
 	w := &gantry.WriteCount{}
-	err := db.QueryRowContext(ctx, `SELECT
+	err = tx.QueryRowContext(ctx, `SELECT
 		d.tup_inserted + d.tup_updated + d.tup_deleted
 		- COALESCE((SELECT sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del) FROM pg_stat_sys_tables s
 			JOIN pg_class c ON c.oid = s.relid WHERE NOT c.relisshared), 0)

@@ -1,6 +1,7 @@
 package dbchange_test
 
 import (
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -21,6 +22,9 @@ func TestWritesSinceSnapshot(t *testing.T) {
 		CREATE TABLE visits (id int PRIMARY KEY);
 		INSERT INTO entries SELECT g, 0 FROM generate_series(1, 5) g;
 		INSERT INTO visits SELECT g FROM generate_series(1, 3) g`)
+	// Rows written before the snapshot but not yet reported would count as
+	// written after it (CI saw "about 60 rows": these 8 too).
+	waitReported(t, b.URL, map[string]int64{"entries": 5, "visits": 3})
 	snap, err := c.Snapshot(ctx, b, "manual")
 	if err != nil {
 		t.Fatal(err)
@@ -83,5 +87,34 @@ func TestWritesSinceSnapshot(t *testing.T) {
 	}
 	if s := got.String(); s != "an unknown number of rows" {
 		t.Errorf("unknown said %q", s)
+	}
+}
+
+// waitReported waits until PostgreSQL's statistics count the rows inserted
+// into each table (a backend reports its counts when idle or exiting, which
+// a loaded machine was seen to delay by seconds).
+func waitReported(tb testing.TB, url string, inserted map[string]int64) {
+	tb.Helper()
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for table, want := range inserted {
+		for {
+			var n int64
+			// A fresh transaction each time: statistics read in one are cached.
+			if err := db.QueryRow(`SELECT COALESCE(sum(n_tup_ins), 0) FROM pg_stat_user_tables WHERE relname = $1`, table).Scan(&n); err != nil {
+				tb.Fatal(err)
+			}
+			if n >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("table %s: %d inserted rows reported after 60 s, want %d", table, n, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
