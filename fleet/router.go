@@ -168,6 +168,9 @@ func (r *Router) Deploy(ctx context.Context, route gantry.Route, targets []strin
 	}
 	before, _, err := r.change(ctx, route.Name, true, func(e *gantry.RouteEntry) error {
 		e.Route = route
+		// A switch ends a canary's split in the table: at the final one
+		// each router keeps the previous set for its sticky clients.
+		e.Canary = nil
 		if !sameAddrs(e.Active, targets) {
 			e.Previous, e.Active, e.SwitchedAt = e.Active, slices.Clone(targets), r.now()
 		}
@@ -185,7 +188,7 @@ func (r *Router) Rollback(ctx context.Context, name string) (*gantry.SwitchResul
 		if len(e.Previous) == 0 {
 			return gantry.Errorf(gantry.EINVALID, "route %q has no previous target set to roll back to", name)
 		}
-		e.Previous, e.Active, e.SwitchedAt = e.Active, e.Previous, r.now()
+		e.Previous, e.Active, e.SwitchedAt, e.Canary = e.Active, e.Previous, r.now(), nil
 		return nil
 	})
 	if err != nil {
