@@ -107,6 +107,10 @@ func (r *Router) WaitApplied(ctx context.Context, version int64, limit time.Dura
 	if silent <= 0 {
 		silent = DefaultUnreachable
 	}
+	// Silence counts from the start of the wait at the earliest: a server
+	// that has just started (its recovery's first change) has not been
+	// reachable, so the routers could not report to it until now.
+	start := r.now()
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -121,7 +125,7 @@ func (r *Router) WaitApplied(ctx context.Context, version int64, limit time.Dura
 			if b.Failed >= version {
 				return gantry.Errorf(gantry.EUNAVAILABLE, "router %s could not apply route table version %d: %s", b.Name, version, b.Error)
 			}
-			if r.now().Sub(b.Seen) > silent {
+			if r.now().Sub(later(b.Seen, start)) > silent {
 				lost = append(lost, fmt.Sprintf("%s is behind and has not been heard from for %s", b, r.now().Sub(b.Seen).Round(time.Millisecond)))
 			}
 		}
@@ -309,6 +313,13 @@ func sumTargets(route string, addrs []string, live []*gantry.RouterReport, set f
 		out[i] = ts
 	}
 	return out
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func sameAddrs(a, b []string) bool {
