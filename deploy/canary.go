@@ -262,6 +262,26 @@ func (c *canary) rollBack(ctx context.Context, cause error) {
 	c.run.update(func(rep *gantry.CanaryReport) { rep.Weight = 0 })
 }
 
+// clearCanaries ends, at a recovery, any split the router still has for
+// env: every request goes back to the slot that serves before the
+// candidate stops.
+func (o *Orchestrator) clearCanaries(ctx context.Context, env *gantry.Environment) error {
+	cr, ok := o.Router.(gantry.CanaryRouter)
+	if !ok {
+		return nil
+	}
+	names, err := o.routeNames(ctx, env.App, env.Name)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := cr.ClearCanary(ctx, name); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+			return fmt.Errorf("clear the canary of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // trackCanary makes run visible to `gantry canary` while it runs.
 func (o *Orchestrator) trackCanary(id int64, run *canaryRun) func() {
 	o.mu.Lock()
@@ -322,8 +342,8 @@ func (o *Orchestrator) checkCanaryOpts(op *op) error {
 		return nil
 	}
 	var why []string
-	if _, ok := o.slotDriver(op.spec); ok {
-		why = append(why, "the "+op.spec.Runtime.Driver+" runtime routes its own traffic")
+	if _, ok := o.slotDriver(op.spec); ok && !op.spec.Runtime.RouterInFront() {
+		why = append(why, "the "+op.spec.Runtime.Driver+" runtime routes its own traffic (runtime.traffic: cluster); with runtime.traffic: router Gantry's router carries it and can split it")
 	}
 	if op.spec.Canary == nil {
 		why = append(why, "environment "+op.env+" has no canary steps in the manifest")

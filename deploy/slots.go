@@ -138,6 +138,14 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 	if err := o.runHooks(ctx, r, m, rel, env, "before_switch", gantry.FirstHost(main.route.PreviewHosts)); err != nil {
 		return o.failSlot(ctx, r, sd, env, cand, db, err)
 	}
+	// With Gantry's router in front, a canary splits its traffic (the
+	// runtime's Services follow only the final switch).
+	if spec.Runtime.RouterInFront() {
+		ro := &rollout{r: r, op: op, env: env, drv: drv, rel: rel, m: m, spec: spec, cand: cand, db: db}
+		if err := o.runCanary(ctx, ro, main.route, main.targets); err != nil {
+			return o.failSlot(ctx, r, sd, env, cand, db, err)
+		}
+	}
 	how := "the runtime's switch"
 	if spec.Runtime.RouterInFront() {
 		how = "Gantry's router, then the runtime's switch"
@@ -331,6 +339,13 @@ func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver,
 	}
 	if env.Active != active {
 		o.promoteSlot(env, active, env.Spec.KeepWarm)
+	}
+	if env.Spec.Runtime.RouterInFront() {
+		// A canary the crash interrupted: traffic back on the live slot
+		// before the candidate stops.
+		if err := o.clearCanaries(ctx, env); err != nil {
+			return "", err
+		}
 	}
 	for _, s := range env.Slots {
 		if s.Name != active && s.State == gantry.SlotStarting {
