@@ -417,7 +417,7 @@ func TestCanaryCrashOnKubernetesBehindRouter(t *testing.T) {
 	for _, i := range green.Instances {
 		cand = append(cand, i.Addr)
 	}
-	if err := h.Mem.SetCanary(h.Ctx, "shop/test", gantry.CanarySplit{Candidate: cand, Weight: 30}); err != nil {
+	if err := h.Mem.SetCanary(h.Ctx, "shop/test", gantry.CanarySplit{Candidate: cand, Weight: 30, Step: 1, StableRelease: "blue:1.0.0", CandidateRelease: "green:1.1.0"}); err != nil {
 		t.Fatal(err)
 	}
 	h.Slots.ResetCalls()
@@ -429,6 +429,10 @@ func TestCanaryCrashOnKubernetesBehindRouter(t *testing.T) {
 	}
 	if got, want := slotOps(h), "stop-slot green"; got != want {
 		t.Errorf("slot calls of the recovery: got %s, want %s", got, want)
+	}
+	ds, err := h.Store.ListDeployments(h.Ctx, gantry.DeploymentFilter{App: "shop", Env: "test", Limit: 1})
+	if err != nil || len(ds) != 1 || ds[0].State != gantry.DeploymentRecovered || !strings.Contains(ds[0].Error, "its canary (step 1, 30% to green:1.1.0) was ended, every request back on blue:1.0.0") {
+		t.Errorf("the recovered deployment: %+v, %v; want recovered, saying which canary was ended", ds, err)
 	}
 	if e := h.MustEnv(t, "shop", "test"); e.ActiveSlot().Version != "1.0.0" {
 		t.Errorf("serving %s, want 1.0.0", e.ActiveSlot().Version)

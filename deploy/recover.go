@@ -228,9 +228,11 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 	}
 	// A canary that the crash interrupted: every request goes back to the
 	// slot that serves before the candidate stops.
-	if err := o.clearCanaries(ctx, env); err != nil {
+	ended, err := o.clearCanaries(ctx, env)
+	if err != nil {
 		return "", err
 	}
+	note += ended
 	if other != nil && other.State == gantry.SlotStarting {
 		if err := o.stopSlot(ctx, env, drv, other, manifests[other.Name]); err != nil {
 			return "", err

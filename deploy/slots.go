@@ -340,10 +340,11 @@ func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver,
 	if env.Active != active {
 		o.promoteSlot(env, active, env.Spec.KeepWarm)
 	}
+	ended := ""
 	if env.Spec.Runtime.RouterInFront() {
 		// A canary the crash interrupted: traffic back on the live slot
 		// before the candidate stops.
-		if err := o.clearCanaries(ctx, env); err != nil {
+		if ended, err = o.clearCanaries(ctx, env); err != nil {
 			return "", err
 		}
 	}
@@ -354,7 +355,7 @@ func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver,
 			}
 		}
 	}
-	return fmt.Sprintf("%s serving from slot %s (as the runtime routes it)", env.Slots[active].Version, active), o.saveEnv(ctx, env)
+	return fmt.Sprintf("%s serving from slot %s (as the runtime routes it)%s", env.Slots[active].Version, active, ended), o.saveEnv(ctx, env)
 }
 
 // slotRef names a slot of env, with the environment's runtime settings the
