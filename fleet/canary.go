@@ -114,23 +114,23 @@ func nearestRank(sorted []int64, q float64) int64 {
 	return sorted[max(1, min(rank, len(sorted)))-1]
 }
 
-// applyCanary makes the local router run e's split. deployed says this
-// apply just switched the route's active set, which ended or (at a
-// canary's final switch) turned the local split into its sticky tail: that
-// is not cleared.
-func (f *Follower) applyCanary(ctx context.Context, e gantry.RouteEntry, prev gantry.RouteEntry, known, deployed bool) error {
+// applyCanary makes the local router run e's split. switched says this
+// apply just moved the route's active set, which ended or (at a canary's
+// final switch) turned the local split into its sticky tail: that is not
+// cleared.
+func (f *Follower) applyCanary(ctx context.Context, e gantry.RouteEntry, prev gantry.RouteEntry, known, switched bool) error {
 	cr, ok := f.Local.(gantry.CanaryRouter)
 	switch {
 	case e.Canary != nil && !ok:
 		return gantry.Errorf(gantry.EINVALID, "route %q: this router cannot split traffic for a canary", e.Route.Name)
 	case e.Canary != nil:
-		if known && !deployed && prev.Canary != nil && equalSplits(*prev.Canary, *e.Canary) {
+		if known && !switched && prev.Canary != nil && equalSplits(*prev.Canary, *e.Canary) {
 			if _, err := cr.CanaryStatus(ctx, e.Route.Name); err == nil {
 				return nil
 			}
 		}
 		return cr.SetCanary(ctx, e.Route.Name, *e.Canary)
-	case ok && known && prev.Canary != nil && !deployed:
+	case ok && known && prev.Canary != nil && !switched:
 		return cr.ClearCanary(ctx, e.Route.Name)
 	}
 	return nil

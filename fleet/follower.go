@@ -165,17 +165,20 @@ func (f *Follower) apply(ctx context.Context, t *gantry.RouteTable) {
 
 func (f *Follower) applyEntry(ctx context.Context, e gantry.RouteEntry, cur gantry.RouteStatus, served bool, prev gantry.RouteEntry, known bool) error {
 	name := e.Route.Name
-	deployed := false
+	// switched: this apply moves the active set, which ends the local
+	// split (or, at a canary's final switch, turns it into its tail).
+	switched := false
 	if len(e.Active) > 0 && (!served || !known || !reflect.DeepEqual(prev.Route, e.Route) || !sameAddrs(addrsOf(cur.Active), e.Active)) {
 		if _, err := f.Local.Deploy(ctx, e.Route, e.Active); err != nil {
 			return err
 		}
-		served, deployed = true, true
+		switched = served && !sameAddrs(addrsOf(cur.Active), e.Active)
+		served = true
 	}
 	if !served {
 		return nil
 	}
-	if err := f.applyCanary(ctx, e, prev, known, deployed); err != nil {
+	if err := f.applyCanary(ctx, e, prev, known, switched); err != nil {
 		return err
 	}
 	if !sameAddrs(addrsOf(cur.Preview), e.Preview) {
