@@ -88,6 +88,10 @@ type RouteEntry struct {
 	Maintenance        bool      `json:"maintenance,omitempty"`
 	MaintenanceMessage string    `json:"maintenance_message,omitempty"`
 	SwitchedAt         time.Time `json:"switched_at,omitempty"`
+	// Canary is the route's split while a canary runs (nil: none). The
+	// final switch ends it in the table; each router keeps the previous
+	// set for its sticky clients on its own.
+	Canary *CanarySplit `json:"canary,omitempty"`
 }
 
 // RouteTable is every route the following routers serve, versioned: each

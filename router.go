@@ -117,6 +117,9 @@ type RouteStatus struct {
 	Maintenance bool           `json:"maintenance"`
 	SwitchedAt  time.Time      `json:"switched_at,omitempty"`
 	Switches    int64          `json:"switches"`
+	// Canary is, in a following router's report, the route's canary split
+	// and the figures of its step as that router counted them.
+	Canary *CanaryStatus `json:"canary,omitempty"`
 }
 
 // SwitchResult reports what a switch did.

@@ -26,12 +26,14 @@ const forwardedHeader = "X-Gantry-Forwarded-By"
 
 // leaderOnly reports whether the endpoint is run by the leader only:
 // everything that starts or acts on a deployment (and builds and imports,
-// whose artifacts live beside the leader). Reads, approvals, locks,
+// whose artifacts live beside the leader), and the status of a running
+// canary, which only the leader knows. Other reads, approvals, locks,
 // tokens, secrets and apps any server answers.
 func leaderOnly(pattern string) bool {
 	method, path, _ := strings.Cut(pattern, " ")
 	if method == http.MethodGet {
-		return false
+		// A running canary's live figures are the leader's alone.
+		return strings.HasSuffix(path, "/canary")
 	}
 	for _, any := range []string{"/secrets/", "/approvals", "/lock", "/v1/tokens", "/v1/routers/"} {
 		if strings.Contains(path, any) {

@@ -81,3 +81,38 @@ func TestDeploysGoToTheLeader(t *testing.T) {
 		t.Errorf("deploy with no leader: got %v, want EUNAVAILABLE, retry", err)
 	}
 }
+
+// canaryOn is a CanaryService that knows of a canary (rep) or of none.
+type canaryOn struct{ rep *gantry.CanaryReport }
+
+func (c canaryOn) CanaryStatus(ctx context.Context, app, env string) (*gantry.CanaryReport, error) {
+	if c.rep == nil {
+		return nil, gantry.Errorf(gantry.ENOTFOUND, "no canary runs on %s/%s", app, env)
+	}
+	return c.rep, nil
+}
+
+func (c canaryOn) CanarySteer(ctx context.Context, app, env, actor string, promote bool) (*gantry.CanaryReport, error) {
+	return c.CanaryStatus(ctx, app, env)
+}
+
+// TestCanaryStatusComesFromTheLeader: a canary runs on the leader, which
+// alone has its live figures; `gantry canary status` given another server
+// is answered by the leader.
+func TestCanaryStatusComesFromTheLeader(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	token := mustToken(t, db, "alice", gantry.RoleAdmin)
+	leader := httptest.NewServer((&api.Server{Store: db, Tokens: db, Audit: db, Canaries: canaryOn{&gantry.CanaryReport{App: "shop", Env: "test", DeploymentID: 7, Step: 2}}}).Handler())
+	t.Cleanup(leader.Close)
+	follower := httptest.NewServer((&api.Server{Store: db, Tokens: db, Audit: db, Canaries: canaryOn{},
+		Leader: notLeading{&gantry.Lease{Holder: "server-a", Addr: leader.URL, Epoch: 3}}}).Handler())
+	t.Cleanup(follower.Close)
+	rep, err := api.NewClient(follower.URL, token).CanaryStatus(context.Background(), "shop", "test")
+	if err != nil || rep.DeploymentID != 7 || rep.Step != 2 {
+		t.Fatalf("canary status through the follower: got %+v, %v; want the leader's (#7 at step 2)", rep, err)
+	}
+}

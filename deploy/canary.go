@@ -262,6 +262,40 @@ func (c *canary) rollBack(ctx context.Context, cause error) {
 	c.run.update(func(rep *gantry.CanaryReport) { rep.Weight = 0 })
 }
 
+// clearCanaries ends, at a recovery, any split the router still has for
+// env: every request goes back to the slot that serves before the
+// candidate stops. A canary is not resumed after a crash; the note (empty
+// when no split was left) says what was ended, for the deployment's record.
+func (o *Orchestrator) clearCanaries(ctx context.Context, env *gantry.Environment) (string, error) {
+	cr, ok := o.Router.(gantry.CanaryRouter)
+	if !ok {
+		return "", nil
+	}
+	names, err := o.routeNames(ctx, env.App, env.Name)
+	if err != nil {
+		return "", err
+	}
+	note := ""
+	for _, name := range names {
+		st, err := cr.CanaryStatus(ctx, name)
+		switch {
+		case gantry.ErrorCode(err) == gantry.ENOTFOUND:
+			continue
+		case err == nil && st.Split.Weight >= 100:
+			// The tail of a canary that was switched: its sticky clients
+			// keep the previous release until its bound.
+			continue
+		case err == nil && note == "":
+			note = fmt.Sprintf("; its canary (step %d, %d%% to %s) was ended, every request back on %s: deploy again to run it anew",
+				st.Split.Step, st.Split.Weight, st.Split.CandidateRelease, st.Split.StableRelease)
+		}
+		if err := cr.ClearCanary(ctx, name); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+			return "", fmt.Errorf("clear the canary of %s: %w", name, err)
+		}
+	}
+	return note, nil
+}
+
 // trackCanary makes run visible to `gantry canary` while it runs.
 func (o *Orchestrator) trackCanary(id int64, run *canaryRun) func() {
 	o.mu.Lock()
@@ -322,8 +356,8 @@ func (o *Orchestrator) checkCanaryOpts(op *op) error {
 		return nil
 	}
 	var why []string
-	if _, ok := o.slotDriver(op.spec); ok {
-		why = append(why, "the "+op.spec.Runtime.Driver+" runtime routes its own traffic")
+	if _, ok := o.slotDriver(op.spec); ok && !op.spec.Runtime.RouterInFront() {
+		why = append(why, "the "+op.spec.Runtime.Driver+" runtime routes its own traffic (runtime.traffic: cluster); with runtime.traffic: router Gantry's router carries it and can split it")
 	}
 	if op.spec.Canary == nil {
 		why = append(why, "environment "+op.env+" has no canary steps in the manifest")

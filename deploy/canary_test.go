@@ -324,3 +324,117 @@ func TestCanaryRunsInsideTheExpandWindow(t *testing.T) {
 		t.Errorf("journal %s: a contract between the expand and the switch", journal)
 	}
 }
+
+// kubeCanaryApp is the slot runtime (the memdriver's fake of Kubernetes)
+// with Gantry's router in front on test, on strategy canary.
+func kubeCanaryApp(traffic string) App {
+	app := k8s()
+	app.Envs[0].Runtime = "kubernetes" + traffic
+	app.Envs[0].Strategy = gantry.StrategyCanary
+	app.Envs[0].Canary = "{steps: [{weight: 20, duration: 2s}, {weight: 50, duration: 2s}]}"
+	return app
+}
+
+// On Kubernetes with runtime.traffic: router the canary runs through the
+// same engine: the router splits the traffic between the pods of both
+// slots, a failed verdict puts it back and scales the candidate down
+// without the runtime's switch, a passed canary ends in the router's
+// switch followed by the runtime's. With traffic: cluster it is refused,
+// saying why.
+func TestCanaryOnKubernetesBehindRouter(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := kubeCanaryApp(", traffic: router")
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Images: true})
+	v3 := h.MustRelease(t, app, Rel{Version: "1.2.0", Images: true})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.Mem.ResetCalls()
+	h.Slots.ResetCalls()
+	h.Clock.SetTick(time.Second)
+	h.Mem.SetCanaryFigures(func(gantry.CanarySplit) (gantry.SlotFigures, gantry.SlotFigures) {
+		return sideFigures(1200, 0, 3), sideFigures(300, 9, 3)
+	})
+	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
+	var cf *deploy.CanaryFailure
+	if !errors.As(err, &cf) || cf.Test != "error rate" || cf.Step != 1 {
+		t.Fatalf("deploy with 3%% errors: %v, want a canary failure on the error rate at step 1", err)
+	}
+	if got, want := canaryCalls(h), "set-canary:20,clear-canary"; got != want {
+		t.Errorf("router calls of the failed canary: got %s, want %s", got, want)
+	}
+	if got, want := slotOps(h), "start-slot green,stop-slot green"; got != want {
+		t.Errorf("slot calls of the failed canary: got %s, want %s (no runtime switch)", got, want)
+	}
+	if a, _ := h.Slots.ActiveSlot(h.Ctx, gantry.SlotRef{App: "shop", Env: "test"}); a != gantry.SlotBlue {
+		t.Errorf("after the failed canary the runtime routes to %q, want blue", a)
+	}
+
+	h.Mem.ResetCalls()
+	h.Slots.ResetCalls()
+	h.Mem.SetCanaryFigures(func(gantry.CanarySplit) (gantry.SlotFigures, gantry.SlotFigures) {
+		return sideFigures(1200, 0, 3), sideFigures(300, 0, 3)
+	})
+	d := h.MustDeploy(t, "shop", "test", v3)
+	if got, want := canaryCalls(h), "set-canary:20,set-canary:50,deploy"; got != want {
+		t.Errorf("router calls of the passed canary: got %s, want %s", got, want)
+	}
+	green := h.MustEnv(t, "shop", "test").Slots[gantry.SlotGreen]
+	if sets := h.Mem.Calls("set-canary"); len(sets) == 0 || !sameAddrs(sets[0].Targets, green.Instances) {
+		t.Errorf("the split's candidate: %+v, want green's pods %+v", sets, green.Instances)
+	}
+	if got, want := slotOps(h), "start-slot green,switch green"; got != want {
+		t.Errorf("slot calls of the passed canary: got %s, want %s", got, want)
+	}
+	if v := stepDetails(t, h, d.ID, "canary-step"); len(v) != 2 || !strings.HasPrefix(v[0], "done pass") || !strings.HasPrefix(v[1], "done pass") {
+		t.Errorf("canary steps: %v, want two passes", v)
+	}
+	if e := h.MustEnv(t, "shop", "test"); e.Active != gantry.SlotGreen || e.ActiveSlot().Version != "1.2.0" {
+		t.Errorf("after the passed canary: active %s", e.Active)
+	}
+
+	cluster := kubeCanaryApp("")
+	c1 := h.MustRelease(t, cluster, Rel{Version: "2.0.0", Images: true})
+	_, err = h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: c1.ID, Actor: "dev"}, nil)
+	if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), "runtime.traffic: cluster") {
+		t.Errorf("canary with traffic: cluster: %v, want EINVALID naming runtime.traffic", err)
+	}
+}
+
+// A server that dies in the middle of a canary on Kubernetes behind the
+// router comes back with the split cleared and the candidate scaled down.
+func TestCanaryCrashOnKubernetesBehindRouter(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := kubeCanaryApp(", traffic: router")
+	app.Envs[0].Canary = "{steps: [{weight: 30, duration: 1h}]}"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
+	v2 := h.MustRelease(t, app, Rel{Version: "1.1.0", Images: true})
+	h.MustDeploy(t, "shop", "test", v1)
+	h.CrashAt(t, "canary-step", gantry.StepStarted, func() {
+		_, _ = h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
+	})
+	green := h.MustEnv(t, "shop", "test").Slots[gantry.SlotGreen]
+	var cand []string
+	for _, i := range green.Instances {
+		cand = append(cand, i.Addr)
+	}
+	if err := h.Mem.SetCanary(h.Ctx, "shop/test", gantry.CanarySplit{Candidate: cand, Weight: 30, Step: 1, StableRelease: "blue:1.0.0", CandidateRelease: "green:1.1.0"}); err != nil {
+		t.Fatal(err)
+	}
+	h.Slots.ResetCalls()
+	if err := h.NewOrchestrator().Recover(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := h.Mem.Route("shop/test"); st.Canary != nil {
+		t.Errorf("split left after recovery: %+v", st.Canary)
+	}
+	if got, want := slotOps(h), "stop-slot green"; got != want {
+		t.Errorf("slot calls of the recovery: got %s, want %s", got, want)
+	}
+	ds, err := h.Store.ListDeployments(h.Ctx, gantry.DeploymentFilter{App: "shop", Env: "test", Limit: 1})
+	if err != nil || len(ds) != 1 || ds[0].State != gantry.DeploymentRecovered || !strings.Contains(ds[0].Error, "its canary (step 1, 30% to green:1.1.0) was ended, every request back on blue:1.0.0") {
+		t.Errorf("the recovered deployment: %+v, %v; want recovered, saying which canary was ended", ds, err)
+	}
+	if e := h.MustEnv(t, "shop", "test"); e.ActiveSlot().Version != "1.0.0" {
+		t.Errorf("serving %s, want 1.0.0", e.ActiveSlot().Version)
+	}
+}

@@ -228,13 +228,11 @@ func (o *Orchestrator) reconcile(ctx context.Context, env *gantry.Environment, h
 	}
 	// A canary that the crash interrupted: every request goes back to the
 	// slot that serves before the candidate stops.
-	if cr, ok := o.Router.(gantry.CanaryRouter); ok {
-		for _, rt := range o.routes(env, nil, m) {
-			if err := cr.ClearCanary(ctx, rt.route.Name); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
-				return "", fmt.Errorf("clear the canary of %s: %w", rt.route.Name, err)
-			}
-		}
+	ended, err := o.clearCanaries(ctx, env)
+	if err != nil {
+		return "", err
 	}
+	note += ended
 	if other != nil && other.State == gantry.SlotStarting {
 		if err := o.stopSlot(ctx, env, drv, other, manifests[other.Name]); err != nil {
 			return "", err

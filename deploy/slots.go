@@ -138,6 +138,14 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 	if err := o.runHooks(ctx, r, m, rel, env, "before_switch", gantry.FirstHost(main.route.PreviewHosts)); err != nil {
 		return o.failSlot(ctx, r, sd, env, cand, db, err)
 	}
+	// With Gantry's router in front, a canary splits its traffic (the
+	// runtime's Services follow only the final switch).
+	if spec.Runtime.RouterInFront() {
+		ro := &rollout{r: r, op: op, env: env, drv: drv, rel: rel, m: m, spec: spec, cand: cand, db: db}
+		if err := o.runCanary(ctx, ro, main.route, main.targets); err != nil {
+			return o.failSlot(ctx, r, sd, env, cand, db, err)
+		}
+	}
 	how := "the runtime's switch"
 	if spec.Runtime.RouterInFront() {
 		how = "Gantry's router, then the runtime's switch"
@@ -332,6 +340,14 @@ func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver,
 	if env.Active != active {
 		o.promoteSlot(env, active, env.Spec.KeepWarm)
 	}
+	ended := ""
+	if env.Spec.Runtime.RouterInFront() {
+		// A canary the crash interrupted: traffic back on the live slot
+		// before the candidate stops.
+		if ended, err = o.clearCanaries(ctx, env); err != nil {
+			return "", err
+		}
+	}
 	for _, s := range env.Slots {
 		if s.Name != active && s.State == gantry.SlotStarting {
 			if err := o.stopSlotDriven(ctx, sd, env, s); err != nil {
@@ -339,7 +355,7 @@ func (o *Orchestrator) reconcileSlots(ctx context.Context, sd gantry.SlotDriver,
 			}
 		}
 	}
-	return fmt.Sprintf("%s serving from slot %s (as the runtime routes it)", env.Slots[active].Version, active), o.saveEnv(ctx, env)
+	return fmt.Sprintf("%s serving from slot %s (as the runtime routes it)%s", env.Slots[active].Version, active, ended), o.saveEnv(ctx, env)
 }
 
 // slotRef names a slot of env, with the environment's runtime settings the

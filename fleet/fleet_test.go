@@ -212,3 +212,33 @@ func TestDeposedLeaderCannotChangeRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestSwitchWaitsForRoutersAfterAnOutage: routers that could not report
+// while the control plane was down (a server restarting) are waited for
+// when they come back; a change made at once (the restarted server's
+// recovery) does not fail because their last report is old.
+func TestSwitchWaitsForRoutersAfterAnOutage(t *testing.T) {
+	s, r, ctx, fs := setup(t)
+	blue, green := backend(t, "blue"), backend(t, "green")
+	if _, err := r.Deploy(ctx, route, []string{blue}); err != nil {
+		t.Fatal(err)
+	}
+	// Both routers lose the control plane for longer than Unreachable,
+	// then follow again (here, as new followers under the same names).
+	fs[0].stop()
+	fs[1].stop()
+	time.Sleep(r.Unreachable + 200*time.Millisecond)
+	back := make(chan []*follower, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		back <- []*follower{follow(t, s, "r1"), follow(t, s, "r2")}
+	}()
+	if _, err := r.Deploy(ctx, route, []string{green}); err != nil {
+		t.Fatalf("switch as the routers come back: %v", err)
+	}
+	for i, f := range <-back {
+		if got := f.get(t); got != "green" {
+			t.Errorf("router r%d serves %q after the switch, want green", i+1, got)
+		}
+	}
+}

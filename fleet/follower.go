@@ -165,14 +165,21 @@ func (f *Follower) apply(ctx context.Context, t *gantry.RouteTable) {
 
 func (f *Follower) applyEntry(ctx context.Context, e gantry.RouteEntry, cur gantry.RouteStatus, served bool, prev gantry.RouteEntry, known bool) error {
 	name := e.Route.Name
+	// switched: this apply moves the active set, which ends the local
+	// split (or, at a canary's final switch, turns it into its tail).
+	switched := false
 	if len(e.Active) > 0 && (!served || !known || !reflect.DeepEqual(prev.Route, e.Route) || !sameAddrs(addrsOf(cur.Active), e.Active)) {
 		if _, err := f.Local.Deploy(ctx, e.Route, e.Active); err != nil {
 			return err
 		}
+		switched = served && !sameAddrs(addrsOf(cur.Active), e.Active)
 		served = true
 	}
 	if !served {
 		return nil
+	}
+	if err := f.applyCanary(ctx, e, prev, known, switched); err != nil {
+		return err
 	}
 	if !sameAddrs(addrsOf(cur.Preview), e.Preview) {
 		if err := f.Local.SetPreview(ctx, name, e.Preview); err != nil {
@@ -209,6 +216,7 @@ func (f *Follower) Report(ctx context.Context) *gantry.RouterReport {
 	routes, _ := f.Local.Status(ctx)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.canaryFigures(ctx, routes, f.last)
 	return &gantry.RouterReport{Name: f.Name, URL: f.URL, Applied: f.applied, Failed: f.failed, Error: f.err, Routes: routes}
 }
 

@@ -107,6 +107,10 @@ func (r *Router) WaitApplied(ctx context.Context, version int64, limit time.Dura
 	if silent <= 0 {
 		silent = DefaultUnreachable
 	}
+	// Silence counts from the start of the wait at the earliest: a server
+	// that has just started (its recovery's first change) has not been
+	// reachable, so the routers could not report to it until now.
+	start := r.now()
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -121,7 +125,7 @@ func (r *Router) WaitApplied(ctx context.Context, version int64, limit time.Dura
 			if b.Failed >= version {
 				return gantry.Errorf(gantry.EUNAVAILABLE, "router %s could not apply route table version %d: %s", b.Name, version, b.Error)
 			}
-			if r.now().Sub(b.Seen) > silent {
+			if r.now().Sub(later(b.Seen, start)) > silent {
 				lost = append(lost, fmt.Sprintf("%s is behind and has not been heard from for %s", b, r.now().Sub(b.Seen).Round(time.Millisecond)))
 			}
 		}
@@ -168,6 +172,9 @@ func (r *Router) Deploy(ctx context.Context, route gantry.Route, targets []strin
 	}
 	before, _, err := r.change(ctx, route.Name, true, func(e *gantry.RouteEntry) error {
 		e.Route = route
+		// A switch ends a canary's split in the table: at the final one
+		// each router keeps the previous set for its sticky clients.
+		e.Canary = nil
 		if !sameAddrs(e.Active, targets) {
 			e.Previous, e.Active, e.SwitchedAt = e.Active, slices.Clone(targets), r.now()
 		}
@@ -185,7 +192,7 @@ func (r *Router) Rollback(ctx context.Context, name string) (*gantry.SwitchResul
 		if len(e.Previous) == 0 {
 			return gantry.Errorf(gantry.EINVALID, "route %q has no previous target set to roll back to", name)
 		}
-		e.Previous, e.Active, e.SwitchedAt = e.Active, e.Previous, r.now()
+		e.Previous, e.Active, e.SwitchedAt, e.Canary = e.Active, e.Previous, r.now(), nil
 		return nil
 	})
 	if err != nil {
@@ -306,6 +313,13 @@ func sumTargets(route string, addrs []string, live []*gantry.RouterReport, set f
 		out[i] = ts
 	}
 	return out
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func sameAddrs(a, b []string) bool {

@@ -300,17 +300,37 @@ func (r *Router) stickAfterSwitch(rt *route, from, next *targetSet, retired []*t
 	for _, t := range retired {
 		t.retired.Store(false)
 	}
+	r.installTail(rt, tail)
+	r.log.Info("canary switched; the previous release stays for its sticky clients", logKeyRoute, rt.name, "until", tail.until.Format(time.RFC3339), "sticky", strconv.Itoa(int(cs.cfg.Sticky/time.Second))+"s")
+	return nil
+}
+
+// installTail makes tail the route's split until its bound, then lets its
+// set go.
+func (r *Router) installTail(rt *route, tail *canarySplit) {
 	rt.canary.Store(tail)
-	time.AfterFunc(cs.cfg.Sticky, func() {
+	time.AfterFunc(tail.until.Sub(r.now()), func() {
 		rt.opMu.Lock()
-		defer rt.opMu.Unlock()
-		if rt.canary.CompareAndSwap(tail, nil) {
+		ended := rt.canary.CompareAndSwap(tail, nil)
+		if ended {
 			r.endTail(rt, tail)
 			rt.collect()
 		}
+		rt.opMu.Unlock()
+		if ended {
+			r.notifyChange()
+		}
 	})
-	r.log.Info("canary switched; the previous release stays for its sticky clients", logKeyRoute, rt.name, "until", tail.until.Format(time.RFC3339), "sticky", strconv.Itoa(int(cs.cfg.Sticky/time.Second))+"s")
-	return nil
+}
+
+// restoreTail installs a tail kept in a snapshot (its set assumed healthy,
+// as Restore assumes the active set is) for what is left of its bound.
+func (r *Router) restoreTail(rt *route, t CanaryTail) {
+	cfg := rt.cfg.Load()
+	tail := newCanarySplit(t.Split, r.now(), cfg.PathPrefix)
+	tail.until = t.Until
+	tail.old.Store(newTargetSet(rt.targetsFor(t.Old, cfg.Health, true)))
+	r.installTail(rt, tail)
 }
 
 // endTail drains, in the background, the set a tail kept (none for a

@@ -277,3 +277,58 @@ func TestCanaryTailEndsAtTheNextSwitch(t *testing.T) {
 		return !kept
 	})
 }
+
+// After the final switch, the previous release's sticky clients keep it
+// across a restart of the router, until the bound the switch set.
+func TestCanaryTailSurvivesSnapshot(t *testing.T) {
+	r, _ := MustRouter(t, Config{})
+	blue, green := MustBackend(t, "blue"), MustBackend(t, "green")
+	rc := fastRoute("app/prod", "app.test")
+	MustDeploy(t, r, rc, blue.addr())
+	if err := r.SetCanary(context.Background(), "app/prod", canarySplitFor(green.addr(), 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	MustDeploy(t, r, rc, green.addr())
+	st := r.Snapshot()
+	if len(st.Routes) != 1 || st.Routes[0].Canary != nil || st.Routes[0].CanaryTail == nil || st.Routes[0].CanaryTail.Old[0] != blue.addr() {
+		t.Fatalf("snapshot after the final switch: %+v, want a tail keeping %s", st.Routes, blue.addr())
+	}
+	stable := map[string]string{"Cookie": ReleaseCookie + "=blue:1.0.0"}
+	r2, front2 := MustRouter(t, Config{})
+	if err := r2.Restore(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	c := testClient()
+	for i := 0; i < 20; i++ {
+		if body, _ := getAs(t, c, front2, "app.test", stable); body != "blue" {
+			t.Fatalf("request %d of a sticky client after the restore: got %s, want blue", i, body)
+		}
+		if body, _ := getAs(t, c, front2, "app.test", nil); body != "green" {
+			t.Fatalf("request %d of a new client after the restore: got %s, want green", i, body)
+		}
+	}
+	// The restored tail ends at its bound; one past it is not restored.
+	st.Routes[0].CanaryTail.Until = time.Now().Add(300 * time.Millisecond)
+	r3, front3 := MustRouter(t, Config{})
+	if err := r3.Restore(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := getAs(t, c, front3, "app.test", stable); body != "blue" {
+		t.Fatalf("before the bound: got %s, want blue", body)
+	}
+	waitFor(t, "the restored tail to end", 5*time.Second, func() bool {
+		body, _ := getAs(t, c, front3, "app.test", stable)
+		return body == "green"
+	})
+	if st := r3.Snapshot(); st.Routes[0].CanaryTail != nil {
+		t.Errorf("snapshot after the bound: %+v, want no tail", st.Routes[0].CanaryTail)
+	}
+	st.Routes[0].CanaryTail.Until = time.Now().Add(-time.Second)
+	r4, front4 := MustRouter(t, Config{})
+	if err := r4.Restore(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	if body, _ := getAs(t, c, front4, "app.test", stable); body != "green" {
+		t.Errorf("a tail past its bound restored: got %s, want green", body)
+	}
+}

@@ -26,9 +26,21 @@ type RouteState struct {
 	Maintenance        bool         `json:"maintenance,omitempty"`
 	MaintenanceMessage string       `json:"maintenance_message,omitempty"`
 	SwitchedAt         time.Time    `json:"switched_at"`
-	// Canary is the route's split while a canary runs (its figures and a
-	// tail after the final switch are not kept).
+	// Canary is the route's split while a canary runs (its figures are
+	// not kept).
 	Canary *gantry.CanarySplit `json:"canary,omitempty"`
+	// CanaryTail is, after a canary's final switch, the previous release
+	// still served to its sticky clients until its bound.
+	CanaryTail *CanaryTail `json:"canary_tail,omitempty"`
+}
+
+// CanaryTail is a canary's sticky tail in a State: the split it ended
+// (labels and cookie lifetime), the set the final switch left, and when
+// the tail ends.
+type CanaryTail struct {
+	Split gantry.CanarySplit `json:"split"`
+	Old   []string           `json:"old"`
+	Until time.Time          `json:"until"`
 }
 
 // Snapshot returns the routes and their target sets, sorted by name.
@@ -62,6 +74,8 @@ func (r *Router) Snapshot() State {
 		if cs := rt.canary.Load(); cs != nil && cs.cand.Load() != nil {
 			split := cs.cfg
 			rs.Canary = &split
+		} else if cs != nil && r.now().Before(cs.until) {
+			rs.CanaryTail = &CanaryTail{Split: cs.cfg, Old: cs.old.Load().addrList(), Until: cs.until}
 		}
 		s.Routes = append(s.Routes, rs)
 	}
@@ -84,11 +98,14 @@ func (r *Router) Restore(ctx context.Context, s State) error {
 			return gantry.Errorf(gantry.EINVALID, "state lists route %q twice", cfg.Name)
 		}
 		names[cfg.Name] = true
-		var cand []string
+		var cand, old []string
 		if rs.Canary != nil {
 			cand = rs.Canary.Candidate
 		}
-		for _, addrs := range [][]string{rs.Active, rs.Previous, rs.Preview, cand} {
+		if rs.CanaryTail != nil {
+			old = rs.CanaryTail.Old
+		}
+		for _, addrs := range [][]string{rs.Active, rs.Previous, rs.Preview, cand, old} {
 			if err := validateTargets(cfg.Name, addrs); err != nil {
 				return err
 			}
@@ -146,6 +163,8 @@ func (r *Router) Restore(ctx context.Context, s State) error {
 		}
 		if rs.Canary != nil && len(rs.Canary.Candidate) > 0 {
 			rt.restoreCanary(*rs.Canary, r.now())
+		} else if t := rs.CanaryTail; t != nil && len(t.Old) > 0 && r.now().Before(t.Until) {
+			r.restoreTail(rt, *t)
 		}
 	}
 	r.table.Store(tb)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
 	"github.com/gantry-dev/gantry/internal/loadtest"
 )
 
@@ -258,4 +262,71 @@ func versionWith(t *testing.T, routerURL, host string, jar http.CookieJar, heade
 		return ""
 	}
 	return m[1]
+}
+
+// TestCanaryCrashWithFollowingRouters: a server on SQLite whose routes a
+// separate router follows (--follow-routers) is killed in the middle of a
+// canary step while the router splits the traffic. Started again, its
+// recovery puts every request back on the stable release on that router
+// and sets the candidate aside; the router can reach the restarted server
+// while the recovery waits for it.
+func TestCanaryCrashWithFollowingRouters(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	data, routerAddr := filepath.Join(dir, "data"), freeAddr(t)
+	env := []string{"GANTRY_TEST_FOLLOW_ROUTERS=1", "GANTRY_TEST_PROXY_URL=http://" + routerAddr}
+	repo := helloRepo(t)
+	srv := startChild(t, data, "", "", env...)
+	os.MkdirAll(filepath.Join(dir, "router"), 0o755)
+	startBinProxy(t, gantryBinary(t), filepath.Join(dir, "router"), "--listen", routerAddr, "--follow", srv.API, "--follow-name", "edge-1")
+	t.Cleanup(func() {
+		s := &Server{DataDir: data, Listen: "127.0.0.1:0", FollowRouters: true, Logger: newLogger(testWriter{t}, "text")}
+		if err := s.Open(context.Background()); err != nil {
+			t.Errorf("cleanup: open the state to stop the app's instances: %v", err)
+			return
+		}
+		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
+			t.Errorf("cleanup: stop the app's instances: %v", err)
+		}
+		s.Close()
+	})
+	const host = "test.hello.localhost"
+	router := "http://" + routerAddr
+	mustCLI(t, srv.API, "app", "add", "hello", "--repo", repo)
+	mustCLI(t, srv.API, "deploy", "test", "--ref", "v1.0.0")
+	canaryRelease(t, repo, "1.2.0", "{steps: [{weight: 50, duration: 10m}], sticky: 1m}", "")
+	go runCLI(t, srv.API, "deploy", "test", "--ref", "main")
+	waitCanaryStep(t, srv.API, 1)
+	seen := map[string]int{}
+	waitUntil(t, 20*time.Second, func() bool {
+		v, err := getVersion(router, host)
+		seen[v]++
+		return err == nil && seen["1.2.0"] > 0 && seen["1.0.0"] > 0
+	})
+	srv.cmd.Process.Kill()
+	srv.cmd.Wait()
+
+	srv = startChild(t, data, "", "", env...)
+	c := api.NewClient(srv.API, "")
+	ds, err := c.ListDeployments(context.Background(), "hello", "test", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := ds[0]; d.State != gantry.DeploymentRecovered || strings.Contains(d.Error, "recovery failed") {
+		t.Fatalf("deployment #%d after the restart: %s, %q; want recovered", d.ID, d.State, d.Error)
+	}
+	for i := 0; i < 50; i++ {
+		if v, err := getVersion(router, host); err != nil || v != "1.0.0" {
+			t.Fatalf("request %d after the recovery: %q, %v; want the stable 1.0.0", i, v, err)
+		}
+	}
+	if st, _ := c.Environment(context.Background(), "hello", "test"); st != nil {
+		for _, sl := range st.Slots {
+			if sl != nil && sl.Version == "1.2.0" && len(sl.Instances) > 0 {
+				t.Errorf("the candidate's slot %s still has instances after the recovery: %+v", sl.Name, sl.Instances)
+			}
+		}
+	}
+	mustCLI(t, srv.API, "deploy", "test", "--ref", "v1.1.0", "--strategy", "bluegreen")
+	wantVersion(t, router, host, "1.1.0")
 }

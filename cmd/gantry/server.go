@@ -210,11 +210,20 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if s.Store == nil {
 		return s.openLeader(ctx, releases, builder)
 	}
+	// Routers that follow this server apply the recovery's route changes
+	// through its API, and the recovery waits for them: serve it first.
+	if s.FollowRouters {
+		if err := s.serveAPI(releases, builder); err != nil {
+			return err
+		}
+	}
 	if err := s.Orchestrator.Recover(ctx); err != nil {
 		s.Logger.Error("recovery incomplete", "error", err)
 	}
-	if err := s.serveAPI(releases, builder); err != nil {
-		return err
+	if !s.FollowRouters {
+		if err := s.serveAPI(releases, builder); err != nil {
+			return err
+		}
 	}
 
 	wctx, cancel := context.WithCancel(context.Background())
