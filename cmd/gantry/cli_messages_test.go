@@ -50,3 +50,31 @@ func TestRoutersNoneFollow(t *testing.T) {
 		t.Errorf("gantry routers printed\n%s\nwant\n%s", out, want)
 	}
 }
+
+// TestUnknownSubcommand: a verb a group does not have is a usage error
+// (exit 2) naming it, with the nearest verb when there is one, under every
+// group; cobra printed the group's help and exited 0, so a script's typo
+// passed for success. The bare group still prints its help.
+func TestUnknownSubcommand(t *testing.T) {
+	var groups []string
+	for _, c := range NewMain().rootCommand().Commands() {
+		if c.HasSubCommands() {
+			groups = append(groups, c.Name())
+		}
+	}
+	if len(groups) < 5 {
+		t.Fatalf("groups %v: the walk found too few", groups)
+	}
+	for _, g := range groups {
+		_, errs, code := runCLI(t, "http://127.0.0.1:1", g, "frobnicate")
+		if code != 2 || !strings.Contains(errs, `unknown command "frobnicate" for "gantry `+g+`"`) {
+			t.Errorf("gantry %s frobnicate: exit %d, stderr %q; want exit 2 naming the verb", g, code, errs)
+		}
+	}
+	if _, errs, code := runCLI(t, "http://127.0.0.1:1", "canary", "stauts"); code != 2 || !strings.Contains(errs, "did you mean status?") {
+		t.Errorf("gantry canary stauts: exit %d, stderr %q; want a suggestion", code, errs)
+	}
+	if out, _, code := runCLI(t, "http://127.0.0.1:1", "canary"); code != 0 || !strings.Contains(out, "Available Commands") {
+		t.Errorf("gantry canary: exit %d, stdout %q; want its help", code, out)
+	}
+}

@@ -64,7 +64,36 @@ func (m *Main) rootCommand() *cobra.Command {
 	for _, f := range commands {
 		root.AddCommand(f(m))
 	}
+	for _, c := range root.Commands() {
+		refuseUnknownVerbs(c)
+	}
 	return root
+}
+
+// refuseUnknownVerbs makes a word a group (and its groups) does not know a
+// usage error, as the root does: cobra gives a group without a Run its
+// help and a success.
+func refuseUnknownVerbs(c *cobra.Command) {
+	if !c.HasSubCommands() {
+		return
+	}
+	if !c.Runnable() {
+		c.SuggestionsMinimumDistance = 2 // the root's default
+		c.Args = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return usageError{errors.New(msg)}
+		}
+		c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	}
+	for _, sub := range c.Commands() {
+		refuseUnknownVerbs(sub)
+	}
 }
 
 // Run runs the program with args and returns its exit code: 0 ok, 1 failed,
