@@ -28,9 +28,14 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (rec *gantry
 	if method != gantry.CopyDump && method != gantry.CopyTemplate {
 		return nil, gantry.Errorf(gantry.EINVALID, "unknown copy method %q (want dump or template)", method)
 	}
-	eng, err := c.engine(req.From)
-	if err != nil {
-		return nil, err
+	// An app that migrates its own schema keeps no migrations of Gantry's
+	// in flight: nothing to check but the copy itself.
+	var eng engine
+	if req.From.Engine != gantry.MigrationEngineCommand {
+		var err error
+		if eng, err = c.engine(req.From); err != nil {
+			return nil, err
+		}
 	}
 	toName, err := databaseName(req.To.URL)
 	if err != nil {
