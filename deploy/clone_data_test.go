@@ -129,3 +129,52 @@ func TestCloneInterruptedByACrashIsRemovedAtRecovery(t *testing.T) {
 	}
 	h.MustConsistent(t, "shop", "testnew")
 }
+
+// TestCloneInterruptedDuringItsCopyIsRemovedAtRecovery: a crash during the
+// copy step leaves an unfinished copy (made under a name of its own by the
+// real Copy, dbchange TestUnfinishedCopyIsRecognisable; stood for here by
+// the fake), and a crash right after it a whole copy the environment must
+// already know of: recovery removes either with the environment, and the
+// same clone then runs (Miniflux: the next clone refused to copy over it).
+func TestCloneInterruptedDuringItsCopyIsRemovedAtRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		state, says string
+	}{
+		{gantry.StepStarted, "unfinished copy of its database"},
+		{gantry.StepDone, "the environment and its database copy"},
+	} {
+		t.Run(tc.state, func(t *testing.T) {
+			h := NewHarness(t, Options{})
+			clone := cloneWithData(t, h)
+			url := h.DBURL("shop", "testnew")
+			h.CrashAt(t, "copy-data", tc.state, func() {
+				h.O.Clone(h.Ctx, clone, nil)
+			})
+			if tc.state == gantry.StepStarted {
+				h.DB.LeaveUnfinishedCopy(url)
+			} else if !h.DB.Exists(url) {
+				t.Fatal("the clone crashed before it copied the database")
+			}
+			o := h.NewOrchestrator()
+			if err := o.Recover(h.Ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.Store.FindEnvironment(h.Ctx, "shop", "testnew"); gantry.ErrorCode(err) != gantry.ENOTFOUND {
+				t.Errorf("testnew after recovery: %v; want it removed", err)
+			}
+			if h.DB.HasUnfinishedCopy(url) || h.DB.Exists(url) {
+				t.Error("the copy is still there after recovery")
+			}
+			ds, _ := h.Store.ListDeployments(h.Ctx, gantry.DeploymentFilter{App: "shop", Env: "testnew", Limit: 1})
+			if len(ds) != 1 || ds[0].State != gantry.DeploymentRecovered || !strings.Contains(ds[0].Error, tc.says) {
+				t.Errorf("the interrupted clone's record: %+v", ds)
+			}
+			h.MustNoLock(t, "shop", "testnew")
+			h.O = o
+			if _, err := h.O.Clone(h.Ctx, clone, nil); err != nil {
+				t.Fatalf("the same clone after recovery: %v", err)
+			}
+			h.MustConsistent(t, "shop", "testnew")
+		})
+	}
+}

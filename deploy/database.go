@@ -339,8 +339,10 @@ func (o *Orchestrator) planCopy(ctx context.Context, src, dst *gantry.Environmen
 
 // copyData copies the source environment's database into the new
 // environment's (W2: testnew as a copy of production), before the new
-// environment's instances start, and journals its provenance.
-func (o *Orchestrator) copyData(ctx context.Context, r *run, p *copyPlan, postCopySQL string) error {
+// environment's instances start, and journals its provenance. keep stores
+// the copy's record with the environment before the step is journaled
+// done, so that a crash right after the copy leaves it known.
+func (o *Orchestrator) copyData(ctx context.Context, r *run, p *copyPlan, postCopySQL string, keep func(*gantry.CopyRecord) error) error {
 	if err := os.MkdirAll(p.to.SnapshotDir, 0o755); err != nil {
 		return err
 	}
@@ -350,6 +352,9 @@ func (o *Orchestrator) copyData(ctx context.Context, r *run, p *copyPlan, postCo
 			return "", err
 		}
 		p.made = rec
+		if err := keep(rec); err != nil {
+			return "", err
+		}
 		version := shortFP(rec.SchemaVersion)
 		if version == "" {
 			version = "(none recorded)"

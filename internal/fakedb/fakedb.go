@@ -66,10 +66,13 @@ type Changer struct {
 	// Now is the clock of ledger records (default time.Now).
 	Now func() time.Time
 
-	mu    sync.Mutex
-	dbs   map[string]*database // by URL
-	calls []Call
-	seq   int64
+	mu  sync.Mutex
+	dbs map[string]*database // by URL
+	// unfinished holds the targets (URLs) of copies a crash left
+	// unfinished; the real Copy makes them under a name of their own.
+	unfinished map[string]bool
+	calls      []Call
+	seq        int64
 }
 
 var _ gantry.DatabaseChanger = (*Changer)(nil)

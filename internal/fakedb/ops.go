@@ -83,6 +83,7 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.Cop
 }
 
 func (c *Changer) copy(req gantry.CopyRequest) (*gantry.CopyRecord, error) {
+	delete(c.unfinished, key(req.To)) // the next copy drops a crash's leftover
 	_, existed := c.dbs[key(req.To)]
 	from, to := c.db(req.From), c.db(req.To)
 	if from.st.active != "" && engine(req.From) == gantry.MigrationEnginePgroll {
@@ -102,17 +103,37 @@ func (c *Changer) copy(req gantry.CopyRequest) (*gantry.CopyRecord, error) {
 }
 
 // DiscardCopy forgets the database Copy created, or empties the one it
-// found.
+// found; without a record, it forgets only an unfinished copy into to.
 func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to gantry.DatabaseBinding) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if rec != nil && rec.Created {
+	if rec == nil {
+		delete(c.unfinished, key(to))
+	} else if rec.Created {
 		delete(c.dbs, key(to))
 	} else {
 		*c.db(to) = database{}
 	}
 	c.record(Call{Op: "discard", App: to.App, Env: to.Env}, nil)
 	return nil
+}
+
+// LeaveUnfinishedCopy stands for what a crash during Copy into url leaves
+// (the fake's Copy itself never stops halfway).
+func (c *Changer) LeaveUnfinishedCopy(url string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.unfinished == nil {
+		c.unfinished = map[string]bool{}
+	}
+	c.unfinished[url] = true
+}
+
+// HasUnfinishedCopy says a copy into url was left unfinished.
+func (c *Changer) HasUnfinishedCopy(url string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unfinished[url]
 }
 
 // Exists says a database was made for url (by a copy or any use).
