@@ -99,7 +99,9 @@ environments:
 	}
 	mustCLI(t, srv.API, "env", "clone", "prod", "testnew", "--with-data")
 	wantVersion(t, srv.Router, "testnew.forum.localhost", "1.0.0")
-	mustCLI(t, srv.API, "env", "delete", "testnew", "--force")
+	if out := mustCLI(t, srv.API, "env", "delete", "testnew", "--force"); !strings.Contains(out, "database Gantry created for it is dropped") {
+		t.Errorf("env delete does not say it dropped the clone's database: %q", out)
+	}
 	if dbExists(t, prodURL, testnewURL) {
 		t.Error("env delete left the database the clone created")
 	}
