@@ -337,3 +337,20 @@ func TestAppMigrationHoldsEveryRequestWhateverTheStrategy(t *testing.T) {
 		})
 	}
 }
+
+// TestAppSchemaChangedByHandSaysWhatIsAllowed: a release that ran on a
+// schema the database left outside any deploy (changed by hand), with no
+// snapshot recorded of the change, is refused by the schema gate, which
+// still says what is allowed, as every gate does.
+func TestAppSchemaChangedByHandSaysWhatIsAllowed(t *testing.T) {
+	h, app, _ := selfMigratingHarness(t, "bin/app migrate", false)
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	v2 := h.MustRelease(t, app, Rel{Version: "2.0.0"})
+	h.MustDeploy(t, "forum", "test", v1)
+	h.MustDeploy(t, "forum", "test", v2)
+	h.DB.Migrate(h.DBURL("forum", "test"), "changed by hand")
+	before := h.state(t, "forum")
+	_, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "forum", Env: "test", Release: v2.ID, Actor: "dev"}, nil)
+	h.mustRefuse(t, "forum", before, err, "schema", "gantry db snapshots test")
+	t.Log(gantry.ErrorMessage(err))
+}
