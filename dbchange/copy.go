@@ -201,17 +201,24 @@ func (c *Changer) takeTarget(ctx context.Context, to gantry.DatabaseBinding, nam
 	if !ok {
 		return nil, gantry.Errorf(gantry.ECONFLICT, "another copy into the database of %s/%s is running", to.App, to.Env)
 	}
-	if err := c.dropPartial(ctx, to, name); err != nil {
+	if err := c.dropUnfinished(ctx, to, name); err != nil {
 		unlock()
 		return nil, err
 	}
+	return unlock, nil
+}
+
+// dropUnfinished removes what a copy into the database name left when a
+// crash interrupted it: its partial database and its dump. The caller
+// holds the target's lock.
+func (c *Changer) dropUnfinished(ctx context.Context, to gantry.DatabaseBinding, name string) error {
 	if to.SnapshotDir != "" {
 		old, _ := filepath.Glob(filepath.Join(to.SnapshotDir, copyDirPrefix+"*"))
 		for _, d := range old {
 			_ = os.RemoveAll(d)
 		}
 	}
-	return unlock, nil
+	return c.dropPartial(ctx, to, name)
 }
 
 // tryTargetLock takes, on a session of the server's maintenance database,
@@ -377,7 +384,7 @@ func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to ga
 			return err
 		}
 		defer unlock()
-		return c.dropPartial(ctx, to, name)
+		return c.dropUnfinished(ctx, to, name)
 	}
 	if rec.Created {
 		if err := maintenance(ctx, to, `DROP DATABASE IF EXISTS `+quoteIdent(name)+` WITH (FORCE)`); err != nil {

@@ -2,6 +2,8 @@ package dbchange_test
 
 import (
 	"database/sql"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -90,11 +92,18 @@ func TestUnfinishedCopyIsRecognisable(t *testing.T) {
 	}
 	stray := crashed()
 	defer stray.Close()
+	dump := filepath.Join(dst.SnapshotDir, "copy-123")
+	if err := os.MkdirAll(dump, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.DiscardCopy(ctx, nil, dst); err != nil {
 		t.Fatalf("recovery's discard of an unfinished copy: %v", err)
 	}
 	if databaseExists(t, src.URL, partial) {
 		t.Error("DiscardCopy without a record left the unfinished copy of a crash")
+	}
+	if _, err := os.Stat(dump); !os.IsNotExist(err) {
+		t.Errorf("DiscardCopy without a record left the unfinished copy's dump: %v", err)
 	}
 	stray2 := crashed()
 	defer stray2.Close()

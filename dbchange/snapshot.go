@@ -51,6 +51,7 @@ func (c *Changer) jobs() string {
 // URL (which is passed in the environment-free -d argument and not echoed).
 func run(ctx context.Context, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
+	dieWithServer(cmd)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {

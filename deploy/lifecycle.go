@@ -229,7 +229,7 @@ func (o *Orchestrator) unfinishedCopy(env *gantry.Environment) *gantry.DatabaseB
 	if !ok {
 		return nil
 	}
-	return &gantry.DatabaseBinding{App: env.App, Env: env.Name, URL: url}
+	return &gantry.DatabaseBinding{App: env.App, Env: env.Name, URL: url, SnapshotDir: gantry.SnapshotDir(o.SnapshotRoot, env.App, env.Name)}
 }
 
 // sourceHostsIn warns of the variables a clone copies that name one of
