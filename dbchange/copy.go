@@ -64,6 +64,13 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (rec *gantry
 		if into.URL, err = withDatabase(req.To.URL, partialName(toName)); err != nil {
 			return nil, err
 		}
+	} else {
+		// Filled in place: marked as unfinished until it is whole, its
+		// own comment put back after.
+		prior, marked := c.markUnfinished(ctx, req.To, toName)
+		if marked {
+			defer func() { c.setComment(context.WithoutCancel(ctx), req.To, toName, prior) }()
+		}
 	}
 
 	src, err := openDB(req.From)
@@ -264,7 +271,8 @@ func (c *Changer) dropPartial(ctx context.Context, to gantry.DatabaseBinding, na
 }
 
 // targetMissing says whether the database name must be created; one that
-// exists must be empty (a template copy always needs a new one).
+// exists must be empty, once emptied of a copy a crash left unfinished in
+// it (a template copy always needs a new one).
 func (c *Changer) targetMissing(ctx context.Context, to gantry.DatabaseBinding, name, method string) (bool, error) {
 	there, err := databaseThere(ctx, to, name)
 	switch {
@@ -275,7 +283,77 @@ func (c *Changer) targetMissing(ctx context.Context, to gantry.DatabaseBinding, 
 	case method == gantry.CopyTemplate:
 		return false, gantry.Errorf(gantry.ECONFLICT, "database %s of %s/%s exists: a template copy needs a new database", name, to.App, to.Env)
 	}
+	if err := c.emptyUnfinished(ctx, to, name); err != nil {
+		return false, err
+	}
 	return false, ensureEmpty(ctx, to)
+}
+
+// unfinishedMark is the comment of an existing database while a copy fills
+// it in place: a crash leaves it marked, and it is then emptied by the next
+// copy into it or by DiscardCopy without a record.
+const unfinishedMark = "gantry: unfinished copy"
+
+// markUnfinished marks the database name as being filled by a copy and
+// returns its comment before. marked is false when the mark could not be
+// set (the role does not own the database): the copy goes on unmarked.
+func (c *Changer) markUnfinished(ctx context.Context, to gantry.DatabaseBinding, name string) (prior string, marked bool) {
+	prior, err := c.comment(ctx, to, name)
+	if err == nil {
+		err = c.setComment(ctx, to, name, unfinishedMark)
+	}
+	if err != nil {
+		c.logger().Warn("copy into an existing database not marked as unfinished", "app", to.App, "env", to.Env, "error", err)
+		return "", false
+	}
+	if prior == unfinishedMark {
+		prior = ""
+	}
+	return prior, true
+}
+
+// comment is the database name's comment ("" for none).
+func (c *Changer) comment(ctx context.Context, to gantry.DatabaseBinding, name string) (string, error) {
+	maint, err := withDatabase(to.URL, "postgres")
+	if err != nil {
+		return "", err
+	}
+	m, err := sql.Open("postgres", maint)
+	if err != nil {
+		return "", err
+	}
+	defer m.Close()
+	var got sql.NullString
+	err = m.QueryRowContext(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return got.String, err
+}
+
+// setComment sets the database name's comment ("": none).
+func (c *Changer) setComment(ctx context.Context, to gantry.DatabaseBinding, name, comment string) error {
+	v := "NULL"
+	if comment != "" {
+		v = pq.QuoteLiteral(comment)
+	}
+	return maintenance(ctx, to, `COMMENT ON DATABASE `+quoteIdent(name)+` IS `+v)
+}
+
+// emptyUnfinished empties the database name when a copy that filled it in
+// place left it marked unfinished (a crash), and removes the mark.
+func (c *Changer) emptyUnfinished(ctx context.Context, to gantry.DatabaseBinding, name string) error {
+	if there, err := databaseThere(ctx, to, name); err != nil || !there {
+		return err
+	}
+	if got, err := c.comment(ctx, to, name); err != nil || got != unfinishedMark {
+		return err
+	}
+	if err := c.empty(ctx, to, name); err != nil {
+		return err
+	}
+	c.logger().Warn("unfinished database copy emptied", "app", to.App, "env", to.Env, "database", name)
+	return c.setComment(ctx, to, name, "")
 }
 
 // createPartial creates the database of into's URL, the partial copy, from
@@ -384,7 +462,10 @@ func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to ga
 			return err
 		}
 		defer unlock()
-		return c.dropUnfinished(ctx, to, name)
+		if err := c.dropUnfinished(ctx, to, name); err != nil {
+			return err
+		}
+		return c.emptyUnfinished(ctx, to, name)
 	}
 	if rec.Created {
 		if err := maintenance(ctx, to, `DROP DATABASE IF EXISTS `+quoteIdent(name)+` WITH (FORCE)`); err != nil {
@@ -393,6 +474,15 @@ func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to ga
 		c.logger().Warn("database copy discarded", "app", to.App, "env", to.Env, "database", name, "dropped", true)
 		return nil
 	}
+	if err := c.empty(ctx, to, name); err != nil {
+		return err
+	}
+	c.logger().Warn("database copy discarded", "app", to.App, "env", to.Env, "database", name, "dropped", false)
+	return nil
+}
+
+// empty drops every schema of to's database, Gantry's ledger included.
+func (c *Changer) empty(ctx context.Context, to gantry.DatabaseBinding, name string) error {
 	db, err := openDB(to)
 	if err != nil {
 		return err
@@ -404,7 +494,6 @@ func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to ga
 	if _, err := db.ExecContext(ctx, `DROP SCHEMA IF EXISTS `+ledgerSchema+` CASCADE`); err != nil {
 		return fmt.Errorf("empty database %s: %w", name, err)
 	}
-	c.logger().Warn("database copy discarded", "app", to.App, "env", to.Env, "database", name, "dropped", false)
 	return nil
 }
 

@@ -141,3 +141,99 @@ func entries(tb testing.TB, url string) int {
 	}
 	return n
 }
+
+// TestUnfinishedCopyInPlaceIsRecognisable: a copy into an empty database
+// that was there is filled in place, marked unfinished (its comment) until
+// it is whole, then its own comment is put back. What a crash leaves (the
+// mark on a half-filled database) is emptied by DiscardCopy without a
+// record and by the next copy; a database with content and no mark is
+// never touched.
+func TestUnfinishedCopyInPlaceIsRecognisable(t *testing.T) {
+	t.Parallel()
+	c := newChanger(t)
+	ctx := ctxT(t)
+	src := MustBinding(t, "prod", gantry.MigrationEngineSQL)
+	mustExec(t, src.URL, `CREATE TABLE entries (id serial PRIMARY KEY, title text NOT NULL); INSERT INTO entries (title) VALUES ('a')`)
+	to := MustBinding(t, "existing", gantry.MigrationEngineSQL)
+	name := to.URL[strings.LastIndex(to.URL, "/")+1:]
+	name, _, _ = strings.Cut(name, "?")
+	mustExec(t, src.URL, `COMMENT ON DATABASE `+name+` IS 'the team''s'`)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Copy(ctx, gantry.CopyRequest{From: src, To: to, PostCopySQL: `SELECT pg_sleep(3)`})
+		done <- err
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for dbComment(t, src.URL, name) != "gantry: unfinished copy" {
+		if time.Now().After(deadline) {
+			t.Fatal("the copy in place never marked the database unfinished")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if got := dbComment(t, src.URL, name); got != "the team's" {
+		t.Errorf("comment after the copy: %q, want the database's own back", got)
+	}
+	if err := c.DiscardCopy(ctx, &gantry.CopyRecord{}, to); err != nil {
+		t.Fatal(err)
+	}
+
+	crashed := func() {
+		mustExec(t, src.URL, `COMMENT ON DATABASE `+name+` IS 'gantry: unfinished copy'`)
+		mustExec(t, to.URL, `CREATE TABLE entries (id serial PRIMARY KEY, title text NOT NULL)`)
+	}
+	crashed()
+	if err := c.DiscardCopy(ctx, nil, to); err != nil {
+		t.Fatal(err)
+	}
+	if n := relations(t, to.URL); n != 0 || dbComment(t, src.URL, name) != "" {
+		t.Errorf("after DiscardCopy without a record: %d relations, comment %q; want it emptied and unmarked", n, dbComment(t, src.URL, name))
+	}
+	crashed()
+	if _, err := c.Copy(ctx, gantry.CopyRequest{From: src, To: to}); err != nil {
+		t.Fatalf("the next copy over a crash's unfinished one: %v", err)
+	}
+	if got := entries(t, to.URL); got != 1 {
+		t.Errorf("the copy holds %d entries, want 1", got)
+	}
+	// Content without the mark is somebody's: left alone, and refused.
+	if err := c.DiscardCopy(ctx, nil, to); err != nil {
+		t.Fatal(err)
+	}
+	if got := entries(t, to.URL); got != 1 {
+		t.Errorf("DiscardCopy without a record emptied an unmarked database: %d entries", got)
+	}
+	_, err := c.Copy(ctx, gantry.CopyRequest{From: src, To: to})
+	wantCode(t, err, gantry.ECONFLICT)
+}
+
+func dbComment(tb testing.TB, via, name string) string {
+	tb.Helper()
+	db, err := sql.Open("postgres", via)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var got sql.NullString
+	if err := db.QueryRow(`SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&got); err != nil {
+		tb.Fatal(err)
+	}
+	return got.String
+}
+
+func relations(tb testing.TB, url string) int {
+	tb.Helper()
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema'`).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
