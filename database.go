@@ -225,6 +225,11 @@ type CopyRequest struct {
 	// PostCopySQL runs in the copy once it is complete (anonymise, neutralise
 	// e-mail and webhooks). Empty: nothing runs.
 	PostCopySQL string
+	// Begun, when set, is given the copy's record once Copy knows whether it
+	// creates To's database and before it makes or fills anything, to keep:
+	// a crash from there on leaves a copy its caller knows of. An error
+	// stops the copy.
+	Begun func(*CopyRecord) error
 }
 
 // CopyRecord is the provenance of a copied database.

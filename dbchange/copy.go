@@ -60,6 +60,11 @@ func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (rec *gantry
 	if rec.Created, err = c.targetMissing(ctx, req.To, toName, method); err != nil {
 		return nil, err
 	}
+	if req.Begun != nil {
+		if err := req.Begun(rec); err != nil {
+			return nil, err
+		}
+	}
 	if rec.Created {
 		if into.URL, err = withDatabase(req.To.URL, partialName(toName)); err != nil {
 			return nil, err
@@ -468,6 +473,10 @@ func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to ga
 		return c.emptyUnfinished(ctx, to, name)
 	}
 	if rec.Created {
+		// A crash may have left it unfinished, under its partial name.
+		if err := c.dropPartial(ctx, to, name); err != nil {
+			return err
+		}
 		if err := maintenance(ctx, to, `DROP DATABASE IF EXISTS `+quoteIdent(name)+` WITH (FORCE)`); err != nil {
 			return fmt.Errorf("drop database %s: %w", name, err)
 		}

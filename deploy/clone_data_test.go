@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -130,27 +131,41 @@ func TestCloneInterruptedByACrashIsRemovedAtRecovery(t *testing.T) {
 	h.MustConsistent(t, "shop", "testnew")
 }
 
-// TestCloneInterruptedDuringItsCopyIsRemovedAtRecovery: a crash during the
-// copy step leaves an unfinished copy (made under a name of its own by the
-// real Copy, dbchange TestUnfinishedCopyIsRecognisable; stood for here by
-// the fake), and a crash right after it a whole copy the environment must
-// already know of: recovery removes either with the environment, and the
-// same clone then runs (Miniflux: the next clone refused to copy over it).
+// TestCloneInterruptedDuringItsCopyIsRemovedAtRecovery: a crash as the
+// copy step starts (recovery finds no record: the real Copy's unfinished
+// database has a name of its own, dbchange TestUnfinishedCopyIsRecognisable;
+// stood for here by the fake), inside the copy once it is made (the record
+// was kept as the copy began), and right after it: recovery removes the copy
+// with the environment, and the same clone then runs (Miniflux: the next
+// clone refused to copy over it).
 func TestCloneInterruptedDuringItsCopyIsRemovedAtRecovery(t *testing.T) {
 	for _, tc := range []struct {
-		state, says string
+		at, says string
 	}{
 		{gantry.StepStarted, "unfinished copy of its database"},
+		{"made", "the environment and its database copy"},
 		{gantry.StepDone, "the environment and its database copy"},
 	} {
-		t.Run(tc.state, func(t *testing.T) {
+		t.Run(tc.at, func(t *testing.T) {
 			h := NewHarness(t, Options{})
 			clone := cloneWithData(t, h)
 			url := h.DBURL("shop", "testnew")
-			h.CrashAt(t, "copy-data", tc.state, func() {
-				h.O.Clone(h.Ctx, clone, nil)
-			})
-			if tc.state == gantry.StepStarted {
+			if tc.at == "made" {
+				reached := make(chan struct{})
+				h.DB.AfterCopy = func() { close(reached); select {} }
+				go h.O.Clone(h.Ctx, clone, nil)
+				select {
+				case <-reached:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the clone never made its copy")
+				}
+				h.DB.AfterCopy = nil
+			} else {
+				h.CrashAt(t, "copy-data", tc.at, func() {
+					h.O.Clone(h.Ctx, clone, nil)
+				})
+			}
+			if tc.at == gantry.StepStarted {
 				h.DB.LeaveUnfinishedCopy(url)
 			} else if !h.DB.Exists(url) {
 				t.Fatal("the clone crashed before it copied the database")

@@ -217,12 +217,13 @@ func (o *Orchestrator) removeInterruptedClone(ctx context.Context, env *gantry.E
 	return fmt.Sprintf("the clone %s did not come up: removed %s, so that the clone can run again", env.Name, made), nil
 }
 
-// unfinishedCopy is the database of a clone the crash interrupted before
-// its copy was recorded (nil: it has none): DiscardCopy without a record
-// drops only the copy the crash left unfinished, which Gantry makes under a
-// name of its own, never the database the environment is bound to.
+// unfinishedCopy is the database of a clone the crash interrupted with no
+// copy it created on record (nil: it has no database): DiscardCopy without
+// a record drops only what a copy left unfinished (a database under a name
+// of its own, or one it was filling in place, marked), never the database
+// the environment is bound to.
 func (o *Orchestrator) unfinishedCopy(env *gantry.Environment) *gantry.DatabaseBinding {
-	if o.Databases == nil || env.DatabaseCopy != nil {
+	if o.Databases == nil || env.DatabaseCopy != nil && env.DatabaseCopy.Created {
 		return nil
 	}
 	url, ok := o.secretValue(env.App, env.Name, DatabaseURLSecret)

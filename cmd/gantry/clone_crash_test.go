@@ -94,7 +94,7 @@ environments:
 	}
 	c = api.NewClient(srv.API, "tester")
 	ds, err := c.ListDeployments(ctx, "forum", "testnew", 1, 0)
-	if err != nil || len(ds) != 1 || ds[0].State != gantry.DeploymentRecovered || !strings.Contains(ds[0].Error, "unfinished copy") {
+	if err != nil || len(ds) != 1 || ds[0].State != gantry.DeploymentRecovered || !strings.Contains(ds[0].Error, "database copy") {
 		t.Errorf("the interrupted clone's record: %+v (%v)", ds, err)
 	}
 	mustCLI(t, srv.API, "env", "clone", "prod", "testnew", "--with-data")

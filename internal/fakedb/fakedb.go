@@ -65,6 +65,10 @@ type database struct {
 type Changer struct {
 	// Now is the clock of ledger records (default time.Now).
 	Now func() time.Time
+	// AfterCopy, when set, runs once a copy is made, before Copy returns:
+	// a test makes it never return, standing for a crash between the real
+	// Copy's last step (naming the database) and its return.
+	AfterCopy func()
 
 	mu  sync.Mutex
 	dbs map[string]*database // by URL

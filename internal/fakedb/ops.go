@@ -76,9 +76,13 @@ func (c *Changer) Restore(ctx context.Context, b gantry.DatabaseBinding, name st
 // migration is active on From, or when To already holds migrations.
 func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.CopyRecord, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	rec, err := c.copy(req)
 	c.record(Call{Op: "copy", App: req.To.App, Env: req.To.Env}, err)
+	after := c.AfterCopy
+	c.mu.Unlock()
+	if err == nil && after != nil {
+		after()
+	}
 	return rec, err
 }
 
@@ -97,9 +101,16 @@ func (c *Changer) copy(req gantry.CopyRequest) (*gantry.CopyRecord, error) {
 	if method == "" {
 		method = gantry.CopyDump
 	}
+	rec := &gantry.CopyRecord{FromApp: req.From.App, FromEnv: req.From.Env, ToApp: req.To.App, ToEnv: req.To.Env, Method: method,
+		PostCopy: req.PostCopySQL != "", Created: !existed, StartedAt: c.now()}
+	if req.Begun != nil {
+		if err := req.Begun(rec); err != nil {
+			return nil, err
+		}
+	}
 	c.ledgerAdd(req.To, to, &gantry.MigrationRecord{Migration: last(to.st.applied), Phase: gantry.PhaseCopy, Note: "from " + req.From.App + "/" + req.From.Env})
-	return &gantry.CopyRecord{FromApp: req.From.App, FromEnv: req.From.Env, ToApp: req.To.App, ToEnv: req.To.Env, Method: method,
-		SchemaVersion: last(to.st.applied), PostCopy: req.PostCopySQL != "", Created: !existed, StartedAt: c.now()}, nil
+	rec.SchemaVersion = last(to.st.applied)
+	return rec, nil
 }
 
 // DiscardCopy forgets the database Copy created, or empties the one it
@@ -110,6 +121,7 @@ func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to ga
 	if rec == nil {
 		delete(c.unfinished, key(to))
 	} else if rec.Created {
+		delete(c.unfinished, key(to))
 		delete(c.dbs, key(to))
 	} else {
 		*c.db(to) = database{}
