@@ -225,6 +225,11 @@ type CopyRequest struct {
 	// PostCopySQL runs in the copy once it is complete (anonymise, neutralise
 	// e-mail and webhooks). Empty: nothing runs.
 	PostCopySQL string
+	// Begun, when set, is given the copy's record once Copy knows whether it
+	// creates To's database and before it makes or fills anything, to keep:
+	// a crash from there on leaves a copy its caller knows of. An error
+	// stops the copy.
+	Begun func(*CopyRecord) error
 }
 
 // CopyRecord is the provenance of a copied database.
@@ -272,7 +277,9 @@ type DatabaseChanger interface {
 	Copy(ctx context.Context, req CopyRequest) (*CopyRecord, error)
 	// DiscardCopy removes a copy that rec made in to, for a clone that
 	// failed after it: the database when Copy created it, else everything
-	// in it, so that the clone can run again.
+	// in it, so that the clone can run again. With rec nil (a clone a
+	// crash interrupted during its copy), only a copy into to that was
+	// left unfinished, which Copy makes under a name of its own.
 	DiscardCopy(ctx context.Context, rec *CopyRecord, to DatabaseBinding) error
 	// WritesSince counts the rows written in b's database since snap was
 	// taken (what restoring it would lose), from the counter it recorded.

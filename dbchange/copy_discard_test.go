@@ -10,26 +10,42 @@ import (
 )
 
 // TestCopyNamesAnUnmigratedSchema: a database whose schema no migration
-// of Gantry's made (empty migration directories, tables made by the app)
-// is copied at a schema version that says which schema it is, its
-// fingerprint (Miniflux: "at schema version  in 338ms").
+// of Gantry's made is copied at a schema version that says which schema it
+// is, its fingerprint (Miniflux: "at schema version  in 338ms"): with
+// empty migration directories (sql), and for an app that owns its schema
+// (no migrations, or its own command), whose copy was refused as of an
+// "unknown migrations engine".
 func TestCopyNamesAnUnmigratedSchema(t *testing.T) {
 	t.Parallel()
-	c := newChanger(t)
-	ctx := ctxT(t)
-	src := MustBinding(t, "prod", gantry.MigrationEngineSQL)
-	mustExec(t, src.URL, `CREATE TABLE entries (id serial PRIMARY KEY, title text NOT NULL)`)
-	fp, err := c.Fingerprint(ctx, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := newTarget(t, src, "testnew")
-	rec, err := c.Copy(ctx, gantry.CopyRequest{From: src, To: dst})
-	if err != nil {
-		t.Fatalf("copy: %v", err)
-	}
-	if rec.SchemaVersion != fp {
-		t.Errorf("copy's schema version = %q, want the schema's fingerprint %s", rec.SchemaVersion, fp)
+	for _, engine := range []string{gantry.MigrationEngineSQL, gantry.MigrationEngineCommand} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			c := newChanger(t)
+			ctx := ctxT(t)
+			src := MustBinding(t, "prod", engine)
+			mustExec(t, src.URL, `CREATE TABLE entries (id serial PRIMARY KEY, title text NOT NULL); INSERT INTO entries (title) VALUES ('a')`)
+			fp, err := c.Fingerprint(ctx, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := newTarget(t, src, "testnew")
+			rec, err := c.Copy(ctx, gantry.CopyRequest{From: src, To: dst})
+			if err != nil {
+				t.Fatalf("copy: %v", err)
+			}
+			if rec.SchemaVersion != fp {
+				t.Errorf("copy's schema version = %q, want the schema's fingerprint %s", rec.SchemaVersion, fp)
+			}
+			var n int
+			db, err := sql.Open("postgres", dst.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.QueryRow(`SELECT count(*) FROM entries`).Scan(&n); err != nil || n != 1 {
+				t.Errorf("the copy holds %d entries (%v), want 1", n, err)
+			}
+		})
 	}
 }
 

@@ -51,6 +51,7 @@ func (c *Changer) jobs() string {
 // URL (which is passed in the environment-free -d argument and not echoed).
 func run(ctx context.Context, name string, args ...string) error {
 	cmd := exec.CommandContext(ctx, name, args...)
+	dieWithServer(cmd)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -135,7 +136,22 @@ func (c *Changer) prune(b gantry.DatabaseBinding) {
 		_ = os.Remove(filepath.Join(b.SnapshotDir, name+".json"))
 		c.logger().Info("snapshot pruned", "app", b.App, "env", b.Env, "snapshot", name)
 	}
+	// A dump a crash interrupted has no .json (written last): it is no
+	// snapshot, and would hold its disk for ever.
+	ents, _ := os.ReadDir(b.SnapshotDir)
+	for _, e := range ents {
+		if !e.IsDir() || !snapshotNameRE.MatchString(e.Name()) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(b.SnapshotDir, e.Name()+".json")); errors.Is(err, fs.ErrNotExist) {
+			_ = os.RemoveAll(filepath.Join(b.SnapshotDir, e.Name()))
+			c.logger().Warn("unfinished snapshot removed", "app", b.App, "env", b.Env, "snapshot", e.Name())
+		}
+	}
 }
+
+// snapshotNameRE matches the names snapshotLocked gives its dumps.
+var snapshotNameRE = lazyre.New(`^\d{8}T\d{9}Z-`)
 
 // Snapshots lists the environment's snapshots, newest first.
 func (c *Changer) Snapshots(_ context.Context, b gantry.DatabaseBinding) ([]*gantry.Snapshot, error) {

@@ -83,3 +83,36 @@ func TestSnapshotRestore(t *testing.T) {
 		}
 	}
 }
+
+// TestUnfinishedSnapshotRemoved: the dump of a snapshot a crash
+// interrupted (a directory without its .json, which is written last) is
+// removed by the next snapshot, and a copy's working directory is not.
+func TestUnfinishedSnapshotRemoved(t *testing.T) {
+	t.Parallel()
+	c := newChanger(t)
+	ctx := ctxT(t)
+	b := MustBinding(t, "prod", gantry.MigrationEngineCommand)
+	crashed := filepath.Join(b.SnapshotDir, "20261207T185658766Z-before-2.1.0-migrates")
+	other := filepath.Join(b.SnapshotDir, "copy-123")
+	for _, d := range []string{crashed, other} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "toc.dat"), []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Snapshot(ctx, b, "manual"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(crashed); !os.IsNotExist(err) {
+		t.Errorf("the unfinished dump is still there: %v", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("the snapshot removed a directory not its own: %v", err)
+	}
+	snaps, err := c.Snapshots(ctx, b)
+	if err != nil || len(snaps) != 1 {
+		t.Errorf("snapshots after: %d (%v), want 1", len(snaps), err)
+	}
+}

@@ -57,7 +57,9 @@ func (o *Orchestrator) gateAppSchema(ctx context.Context, op *op, b *gantry.Data
 		}
 	}
 	if left == nil {
-		return refuse(GateSchema, "", "release %s ran on schema %s of %q, which is now %s, and no snapshot of its schema is recorded",
+		allowed := fmt.Sprintf("a release that has not run on %s (its own migration runs on the schema as it is), or gantry db snapshots %s, then gantry db restore %s SNAPSHOT of schema %s",
+			op.env, op.env, op.env, shortFP(ran.After))
+		return refuse(GateSchema, allowed, "release %s ran on schema %s of %q, which is now %s, and no snapshot of its schema is recorded",
 			op.rel.Version, shortFP(ran.After), op.env, shortFP(fp))
 	}
 	meta := o.snapshotOf(ctx, b, left.Snapshot)

@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -128,4 +129,67 @@ func TestCloneInterruptedByACrashIsRemovedAtRecovery(t *testing.T) {
 		t.Fatalf("the same clone after recovery: %v", err)
 	}
 	h.MustConsistent(t, "shop", "testnew")
+}
+
+// TestCloneInterruptedDuringItsCopyIsRemovedAtRecovery: a crash as the
+// copy step starts (recovery finds no record: the real Copy's unfinished
+// database has a name of its own, dbchange TestUnfinishedCopyIsRecognisable;
+// stood for here by the fake), inside the copy once it is made (the record
+// was kept as the copy began), and right after it: recovery removes the copy
+// with the environment, and the same clone then runs (Miniflux: the next
+// clone refused to copy over it).
+func TestCloneInterruptedDuringItsCopyIsRemovedAtRecovery(t *testing.T) {
+	for _, tc := range []struct {
+		at, says string
+	}{
+		{gantry.StepStarted, "unfinished copy of its database"},
+		{"made", "the environment and its database copy"},
+		{gantry.StepDone, "the environment and its database copy"},
+	} {
+		t.Run(tc.at, func(t *testing.T) {
+			h := NewHarness(t, Options{})
+			clone := cloneWithData(t, h)
+			url := h.DBURL("shop", "testnew")
+			if tc.at == "made" {
+				reached := make(chan struct{})
+				h.DB.AfterCopy = func() { close(reached); select {} }
+				go h.O.Clone(h.Ctx, clone, nil)
+				select {
+				case <-reached:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the clone never made its copy")
+				}
+				h.DB.AfterCopy = nil
+			} else {
+				h.CrashAt(t, "copy-data", tc.at, func() {
+					h.O.Clone(h.Ctx, clone, nil)
+				})
+			}
+			if tc.at == gantry.StepStarted {
+				h.DB.LeaveUnfinishedCopy(url)
+			} else if !h.DB.Exists(url) {
+				t.Fatal("the clone crashed before it copied the database")
+			}
+			o := h.NewOrchestrator()
+			if err := o.Recover(h.Ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.Store.FindEnvironment(h.Ctx, "shop", "testnew"); gantry.ErrorCode(err) != gantry.ENOTFOUND {
+				t.Errorf("testnew after recovery: %v; want it removed", err)
+			}
+			if h.DB.HasUnfinishedCopy(url) || h.DB.Exists(url) {
+				t.Error("the copy is still there after recovery")
+			}
+			ds, _ := h.Store.ListDeployments(h.Ctx, gantry.DeploymentFilter{App: "shop", Env: "testnew", Limit: 1})
+			if len(ds) != 1 || ds[0].State != gantry.DeploymentRecovered || !strings.Contains(ds[0].Error, tc.says) {
+				t.Errorf("the interrupted clone's record: %+v", ds)
+			}
+			h.MustNoLock(t, "shop", "testnew")
+			h.O = o
+			if _, err := h.O.Clone(h.Ctx, clone, nil); err != nil {
+				t.Fatalf("the same clone after recovery: %v", err)
+			}
+			h.MustConsistent(t, "shop", "testnew")
+		})
+	}
 }

@@ -339,17 +339,24 @@ func (o *Orchestrator) planCopy(ctx context.Context, src, dst *gantry.Environmen
 
 // copyData copies the source environment's database into the new
 // environment's (W2: testnew as a copy of production), before the new
-// environment's instances start, and journals its provenance.
-func (o *Orchestrator) copyData(ctx context.Context, r *run, p *copyPlan, postCopySQL string) error {
+// environment's instances start, and journals its provenance. keep stores
+// the copy's record with the environment as the copy begins (before it
+// makes or fills the database) and once it is made, so that a crash at any
+// point of it leaves the copy known to recovery.
+func (o *Orchestrator) copyData(ctx context.Context, r *run, p *copyPlan, postCopySQL string, keep func(*gantry.CopyRecord) error) error {
 	if err := os.MkdirAll(p.to.SnapshotDir, 0o755); err != nil {
 		return err
 	}
 	return r.step(ctx, "copy-data", p.from.Env+" → "+p.to.Env, func() (string, error) {
-		rec, err := o.Databases.Copy(ctx, gantry.CopyRequest{From: *p.from, To: *p.to, Method: gantry.CopyDump, PostCopySQL: postCopySQL})
+		rec, err := o.Databases.Copy(ctx, gantry.CopyRequest{From: *p.from, To: *p.to, Method: gantry.CopyDump, PostCopySQL: postCopySQL,
+			Begun: keep})
 		if err != nil {
 			return "", err
 		}
 		p.made = rec
+		if err := keep(rec); err != nil {
+			return "", err
+		}
 		version := shortFP(rec.SchemaVersion)
 		if version == "" {
 			version = "(none recorded)"

@@ -103,12 +103,13 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 		return err
 	}
 	if c.copy != nil {
-		if err := o.copyData(ctx, r, c.copy, c.postCopy); err != nil {
-			return o.undoClone(ctx, r, op, err)
+		// Kept with the environment: env delete, or the recovery of a
+		// clone a crash interrupted, drops what Gantry created.
+		keep := func(rec *gantry.CopyRecord) error {
+			c.dst.DatabaseCopy = rec
+			return o.saveEnv(ctx, c.dst)
 		}
-		// Kept with the environment: env delete drops what Gantry created.
-		c.dst.DatabaseCopy = c.copy.made
-		if err := o.saveEnv(ctx, c.dst); err != nil {
+		if err := o.copyData(ctx, r, c.copy, c.postCopy, keep); err != nil {
 			return o.undoClone(ctx, r, op, err)
 		}
 	} else if p := c.dst.Preview; p != nil && p.Database {
@@ -198,12 +199,15 @@ func (o *Orchestrator) removeInterruptedClone(ctx context.Context, env *gantry.E
 		return "", err
 	}
 	made := "the environment"
+	var rec *gantry.CopyRecord
 	if copied != nil {
-		made = "the environment and its database copy"
+		made, rec = "the environment and its database copy", env.DatabaseCopy
+	} else if copied = o.unfinishedCopy(env); copied != nil {
+		made = "the environment and any unfinished copy of its database"
 	}
 	err = o.removeClone(ctx, env, func() error {
 		if copied != nil {
-			return o.Databases.DiscardCopy(ctx, env.DatabaseCopy, *copied)
+			return o.Databases.DiscardCopy(ctx, rec, *copied)
 		}
 		return nil
 	})
@@ -211,6 +215,22 @@ func (o *Orchestrator) removeInterruptedClone(ctx context.Context, env *gantry.E
 		return "", err
 	}
 	return fmt.Sprintf("the clone %s did not come up: removed %s, so that the clone can run again", env.Name, made), nil
+}
+
+// unfinishedCopy is the database of a clone the crash interrupted with no
+// copy it created on record (nil: it has no database): DiscardCopy without
+// a record drops only what a copy left unfinished (a database under a name
+// of its own, or one it was filling in place, marked), never the database
+// the environment is bound to.
+func (o *Orchestrator) unfinishedCopy(env *gantry.Environment) *gantry.DatabaseBinding {
+	if o.Databases == nil || env.DatabaseCopy != nil && env.DatabaseCopy.Created {
+		return nil
+	}
+	url, ok := o.secretValue(env.App, env.Name, DatabaseURLSecret)
+	if !ok {
+		return nil
+	}
+	return &gantry.DatabaseBinding{App: env.App, Env: env.Name, URL: url, SnapshotDir: gantry.SnapshotDir(o.SnapshotRoot, env.App, env.Name)}
 }
 
 // sourceHostsIn warns of the variables a clone copies that name one of

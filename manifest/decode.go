@@ -186,7 +186,10 @@ func (d *decoder) database(n *yaml.Node, path string) *gantry.DatabaseSpec {
 	// held), never as a database that does not change.
 	mos, explicit := fs["migrate_on_start"]
 	if explicit {
-		db.MigrateOnStart, _ = d.boolean(mos.val, join(path, "migrate_on_start"))
+		var valid bool
+		// A value that is no boolean is reported once, as such.
+		db.MigrateOnStart, valid = d.boolean(mos.val, join(path, "migrate_on_start"))
+		explicit = valid
 	}
 	f, ok := fs["migrations"]
 	switch {

@@ -23,23 +23,25 @@ import (
 // request held, and no request fails during or after it.
 func TestSelfMigratingAppUnderLoad(t *testing.T) {
 	t.Run("command", func(t *testing.T) {
-		selfMigratingUnderLoad(t, `  migrations: {engine: command, run: "bin/app migrate"}`, "", "db-migrate")
+		selfMigratingUnderLoad(t, `  migrations: {engine: command, run: "bin/app migrate"}`, "", "db-migrate", "--force")
 	})
 	t.Run("at-start", func(t *testing.T) {
 		selfMigratingUnderLoad(t, `  migrate_on_start: true`, `    vars: {MIGRATE_ON_START: "1"}
-`, "start-group")
+`, "start-group", "--force")
 	})
 	// A database with no migrations key is the app's own (Miniflux's
-	// manifest): deployed as one that migrates at start.
+	// manifest): deployed as one that migrates at start; rolled back with
+	// the issue's name for --force.
 	t.Run("owns-schema", func(t *testing.T) {
 		selfMigratingUnderLoad(t, ``, `    vars: {MIGRATE_ON_START: "1"}
-`, "start-group")
+`, "start-group", "--restore")
 	})
 }
 
 // selfMigratingUnderLoad runs the scenario with the manifest's database
-// lines db, extra lines for the environment, and the step that migrates.
-func selfMigratingUnderLoad(t *testing.T, db, envExtra, migrates string) {
+// lines db, extra lines for the environment, the step that migrates, and
+// the rollback's flag that restores the snapshot (--force or --restore).
+func selfMigratingUnderLoad(t *testing.T, db, envExtra, migrates, restore string) {
 	needTools(t)
 	pg := pgtest.Start(t)
 	dbURL := pg.CreateDB(t, "forum_test")
@@ -129,8 +131,8 @@ environments:
 
 	l = load()
 	time.Sleep(300 * time.Millisecond)
-	mustCLI(t, s.APIURL, "rollback", "test", "--force")
-	settle(l, "during and after rollback --force")
+	mustCLI(t, s.APIURL, "rollback", "test", restore)
+	settle(l, "during and after rollback "+restore)
 	wantVersion(t, s.RouterURL, "test.forum.localhost", "1.0.0")
 	var pages int
 	if err := pgdb.QueryRow(`SELECT count(*) FROM visits WHERE page = '/'`).Scan(&pages); err != nil {

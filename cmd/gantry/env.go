@@ -104,6 +104,13 @@ func newEnvCmd(m *Main) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Whether the delete drops a database Gantry created for it
+			// (a clone's copy, a preview's), to say so.
+			created := false
+			if st, err := c.Environment(cmd.Context(), app, args[0]); err == nil && st.Environment != nil {
+				e := st.Environment
+				created = e.DatabaseCopy != nil && e.DatabaseCopy.Created || e.Preview != nil && e.Preview.Database
+			}
 			if err := c.DeleteEnvironment(cmd.Context(), gantry.DeleteEnvironmentRequest{App: app, Env: args[0], Force: force, Purge: purge, KeepData: keepData}); err != nil {
 				return err
 			}
@@ -111,10 +118,16 @@ func newEnvCmd(m *Main) *cobra.Command {
 			if purge {
 				kept = "its history is kept, its persistent directories are removed"
 			}
-			if keepData {
-				kept += "; its database is kept"
+			out := map[string]string{"env": args[0], "status": "deleted"}
+			switch {
+			case created && keepData:
+				kept += "; the database Gantry created for it is kept"
+				out["database"] = "kept"
+			case created:
+				kept += "; the database Gantry created for it is dropped"
+				out["database"] = "dropped"
 			}
-			return m.output(map[string]string{"env": args[0], "status": "deleted"}, func(w io.Writer) { fmt.Fprintf(w, "%s deleted; %s\n", args[0], kept) })
+			return m.output(out, func(w io.Writer) { fmt.Fprintf(w, "%s deleted; %s\n", args[0], kept) })
 		},
 	}
 	deleteCmd.Flags().BoolVar(&force, "force", false, "stop the environment's instances and delete it even while it takes traffic")

@@ -53,6 +53,7 @@ func childServer() int {
 		FollowRouters: os.Getenv("GANTRY_TEST_FOLLOW_ROUTERS") != "",
 		ArtifactsAt:   os.Getenv("GANTRY_TEST_ARTIFACTS"),
 		LeaseTTL:      time.Second,
+		SecretsKey:    os.Getenv("GANTRY_TEST_SECRETS_KEY"),
 	}
 	ctx := context.Background()
 	if err := s.Open(ctx); err != nil {

@@ -210,6 +210,11 @@ func (s *Server) Open(ctx context.Context) (err error) {
 	if s.Store == nil {
 		return s.openLeader(ctx, releases, builder)
 	}
+	// Recovery may need the environments' secrets (DATABASE_URL: a
+	// snapshot to restore, a clone's database to drop).
+	if _, err := s.openSecrets(); err != nil {
+		return err
+	}
 	// Routers that follow this server apply the recovery's route changes
 	// through its API, and the recovery waits for them: serve it first.
 	if s.FollowRouters {
@@ -278,6 +283,29 @@ func (s *Server) openAudit(secretsKey string) (*auditAnchor, error) {
 	return openAuditAnchor(context.Background(), s.State, keyPath, headPath, s.DataDir, s.Logger.With("component", "audit"))
 }
 
+// openSecrets opens the environments' sealed secrets once, with the key
+// of --secrets-key (default ~/.config/gantry/secrets.key), and returns the
+// key's path.
+func (s *Server) openSecrets() (string, error) {
+	keyPath := s.SecretsKey
+	if keyPath == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("secrets key: %w (set --secrets-key)", err)
+		}
+		keyPath = filepath.Join(home, ".config", "gantry", "secrets.key")
+	}
+	if s.Secrets != nil {
+		return keyPath, nil
+	}
+	box, err := newSecretBox(s.State, keyPath, s.DataDir)
+	if err != nil {
+		return "", err
+	}
+	s.Secrets = box
+	return keyPath, nil
+}
+
 // socketName is the unix socket's name in the data directory.
 const socketName = "gantry.sock"
 
@@ -285,19 +313,11 @@ const socketName = "gantry.sock"
 // address (tokens and sessions) and on the unix socket (the server's own
 // user is admin there).
 func (s *Server) serveAPI(releases *deploy.Releases, builder *build.Builder) error {
-	keyPath := s.SecretsKey
-	if keyPath == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return fmt.Errorf("secrets key: %w (set --secrets-key)", err)
-		}
-		keyPath = filepath.Join(home, ".config", "gantry", "secrets.key")
-	}
-	box, err := newSecretBox(s.State, keyPath, s.DataDir)
+	keyPath, err := s.openSecrets()
 	if err != nil {
 		return err
 	}
-	s.Secrets = box
+	box := s.Secrets
 	if s.Audit, err = s.openAudit(keyPath); err != nil {
 		return err
 	}

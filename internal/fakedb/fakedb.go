@@ -65,11 +65,18 @@ type database struct {
 type Changer struct {
 	// Now is the clock of ledger records (default time.Now).
 	Now func() time.Time
+	// AfterCopy, when set, runs once a copy is made, before Copy returns:
+	// a test makes it never return, standing for a crash between the real
+	// Copy's last step (naming the database) and its return.
+	AfterCopy func()
 
-	mu    sync.Mutex
-	dbs   map[string]*database // by URL
-	calls []Call
-	seq   int64
+	mu  sync.Mutex
+	dbs map[string]*database // by URL
+	// unfinished holds the targets (URLs) of copies a crash left
+	// unfinished; the real Copy makes them under a name of their own.
+	unfinished map[string]bool
+	calls      []Call
+	seq        int64
 }
 
 var _ gantry.DatabaseChanger = (*Changer)(nil)

@@ -76,13 +76,18 @@ func (c *Changer) Restore(ctx context.Context, b gantry.DatabaseBinding, name st
 // migration is active on From, or when To already holds migrations.
 func (c *Changer) Copy(ctx context.Context, req gantry.CopyRequest) (*gantry.CopyRecord, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	rec, err := c.copy(req)
 	c.record(Call{Op: "copy", App: req.To.App, Env: req.To.Env}, err)
+	after := c.AfterCopy
+	c.mu.Unlock()
+	if err == nil && after != nil {
+		after()
+	}
 	return rec, err
 }
 
 func (c *Changer) copy(req gantry.CopyRequest) (*gantry.CopyRecord, error) {
+	delete(c.unfinished, key(req.To)) // the next copy drops a crash's leftover
 	_, existed := c.dbs[key(req.To)]
 	from, to := c.db(req.From), c.db(req.To)
 	if from.st.active != "" && engine(req.From) == gantry.MigrationEnginePgroll {
@@ -96,23 +101,51 @@ func (c *Changer) copy(req gantry.CopyRequest) (*gantry.CopyRecord, error) {
 	if method == "" {
 		method = gantry.CopyDump
 	}
+	rec := &gantry.CopyRecord{FromApp: req.From.App, FromEnv: req.From.Env, ToApp: req.To.App, ToEnv: req.To.Env, Method: method,
+		PostCopy: req.PostCopySQL != "", Created: !existed, StartedAt: c.now()}
+	if req.Begun != nil {
+		if err := req.Begun(rec); err != nil {
+			return nil, err
+		}
+	}
 	c.ledgerAdd(req.To, to, &gantry.MigrationRecord{Migration: last(to.st.applied), Phase: gantry.PhaseCopy, Note: "from " + req.From.App + "/" + req.From.Env})
-	return &gantry.CopyRecord{FromApp: req.From.App, FromEnv: req.From.Env, ToApp: req.To.App, ToEnv: req.To.Env, Method: method,
-		SchemaVersion: last(to.st.applied), PostCopy: req.PostCopySQL != "", Created: !existed, StartedAt: c.now()}, nil
+	rec.SchemaVersion = last(to.st.applied)
+	return rec, nil
 }
 
 // DiscardCopy forgets the database Copy created, or empties the one it
-// found.
+// found; without a record, it forgets only an unfinished copy into to.
 func (c *Changer) DiscardCopy(ctx context.Context, rec *gantry.CopyRecord, to gantry.DatabaseBinding) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if rec != nil && rec.Created {
+	if rec == nil {
+		delete(c.unfinished, key(to))
+	} else if rec.Created {
+		delete(c.unfinished, key(to))
 		delete(c.dbs, key(to))
 	} else {
 		*c.db(to) = database{}
 	}
 	c.record(Call{Op: "discard", App: to.App, Env: to.Env}, nil)
 	return nil
+}
+
+// LeaveUnfinishedCopy stands for what a crash during Copy into url leaves
+// (the fake's Copy itself never stops halfway).
+func (c *Changer) LeaveUnfinishedCopy(url string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.unfinished == nil {
+		c.unfinished = map[string]bool{}
+	}
+	c.unfinished[url] = true
+}
+
+// HasUnfinishedCopy says a copy into url was left unfinished.
+func (c *Changer) HasUnfinishedCopy(url string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unfinished[url]
 }
 
 // Exists says a database was made for url (by a copy or any use).

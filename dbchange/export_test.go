@@ -1,0 +1,4 @@
+package dbchange
+
+// PartialName is partialName, for the tests of package dbchange_test.
+var PartialName = partialName
