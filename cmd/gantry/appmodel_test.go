@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/loadtest"
 )
 
@@ -253,7 +254,8 @@ func sameSlot(t *testing.T, routerURL, host, when string) {
 // anything starts; no request fails throughout.
 func TestAppModelScenario(t *testing.T) {
 	needTools(t)
-	s := openServer(t, t.TempDir())
+	data := t.TempDir()
+	s := openServer(t, data)
 	srv, router := s.APIURL, s.RouterURL
 	repo, billing := appModelRepo(t), billingRepo(t)
 	mustCLI(t, srv, "app", "add", "shop", "--repo", repo)
@@ -346,6 +348,13 @@ func TestAppModelScenario(t *testing.T) {
 	if got := handlesOf(t, srv, "prod"); len(got) != 0 {
 		t.Errorf("after the refused promotion prod runs %v, want nothing started", got)
 	}
+	// A deleted environment's files stay where the deletion says.
+	var deleted struct{ DataID string `json:"data_id"` }
+	mustJSON(t, mustCLI(t, srv, "env", "delete", "testnew", "--app", "shop", "--force", "--json"), &deleted)
+	if b, err := os.ReadFile(filepath.Join(gantry.PersistDir(gantry.PersistRoot(data), deleted.DataID, "uploads"), stored[0])); deleted.DataID == "" || err != nil || string(b) != "content of "+stored[0] {
+		t.Errorf("after env delete (data id %q): %q, %v; want the clone's files kept", deleted.DataID, b, err)
+	}
+
 	mustCLI(t, srv, "deploy", "prod", "--app", "billing", "--release", "2.1.0")
 	mustCLI(t, srv, "promote", "test", "prod", "--app", "shop")
 	mustGet(t, router, "shop.localhost", "/api/hello", "api-2")

@@ -104,17 +104,30 @@ func newEnvCmd(m *Main) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Kept files are found by the environment's data id, which
+			// goes with it: say it while it is known.
+			var dataID string
+			if st, err := c.Environment(cmd.Context(), app, args[0]); err == nil && !purge {
+				dataID = st.DataID
+			}
 			if err := c.DeleteEnvironment(cmd.Context(), gantry.DeleteEnvironmentRequest{App: app, Env: args[0], Force: force, Purge: purge, KeepData: keepData}); err != nil {
 				return err
 			}
 			kept := "its history and its persistent directories are kept"
+			if dataID != "" {
+				kept += fmt.Sprintf(" (data id %s: the server's %s; remove that directory to free them)", dataID, gantry.PersistDir(gantry.PersistRoot("<data>"), dataID, ""))
+			}
 			if purge {
 				kept = "its history is kept, its persistent directories are removed"
 			}
 			if keepData {
 				kept += "; its database is kept"
 			}
-			return m.output(map[string]string{"env": args[0], "status": "deleted"}, func(w io.Writer) { fmt.Fprintf(w, "%s deleted; %s\n", args[0], kept) })
+			out := map[string]string{"env": args[0], "status": "deleted"}
+			if dataID != "" {
+				out["data_id"] = dataID
+			}
+			return m.output(out, func(w io.Writer) { fmt.Fprintf(w, "%s deleted; %s\n", args[0], kept) })
 		},
 	}
 	deleteCmd.Flags().BoolVar(&force, "force", false, "stop the environment's instances and delete it even while it takes traffic")
