@@ -156,7 +156,8 @@ func (o *Orchestrator) undoClone(ctx context.Context, r *run, op *op, cause erro
 }
 
 // removeClone stops a clone's instances, removes its route, then its
-// database copy (discard), then the environment, keeping its history.
+// database copy (discard) and its persistent directories (a copy, or what
+// a crash left of one), then the environment, keeping its history.
 func (o *Orchestrator) removeClone(ctx context.Context, env *gantry.Environment, discard func() error) error {
 	drv, err := o.driver(&env.Spec)
 	if err != nil {
@@ -169,6 +170,9 @@ func (o *Orchestrator) removeClone(ctx context.Context, env *gantry.Environment,
 		return err
 	}
 	if err := discard(); err != nil {
+		return err
+	}
+	if err := o.purgePersist(ctx, drv, env); err != nil {
 		return err
 	}
 	return o.Store.DeleteEnvironment(ctx, env.App, env.Name)
