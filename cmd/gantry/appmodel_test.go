@@ -349,7 +349,9 @@ func TestAppModelScenario(t *testing.T) {
 		t.Errorf("after the refused promotion prod runs %v, want nothing started", got)
 	}
 	// A deleted environment's files stay where the deletion says.
-	var deleted struct{ DataID string `json:"data_id"` }
+	var deleted struct {
+		DataID string `json:"data_id"`
+	}
 	mustJSON(t, mustCLI(t, srv, "env", "delete", "testnew", "--app", "shop", "--force", "--json"), &deleted)
 	if b, err := os.ReadFile(filepath.Join(gantry.PersistDir(gantry.PersistRoot(data), deleted.DataID, "uploads"), stored[0])); deleted.DataID == "" || err != nil || string(b) != "content of "+stored[0] {
 		t.Errorf("after env delete (data id %q): %q, %v; want the clone's files kept", deleted.DataID, b, err)
