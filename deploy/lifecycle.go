@@ -116,7 +116,9 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 			return err
 		}
 	}
-	if c.files {
+	// A runtime that switches slots itself keeps the files in its own
+	// volumes, which the deploy's "files" step says are not copied.
+	if _, slotRuntime := o.slotDriver(&c.dst.Spec); c.files && !slotRuntime {
 		if err := o.copyPersist(ctx, r, op.source, c.dst); err != nil {
 			return o.undoClone(ctx, r, op, err)
 		}
