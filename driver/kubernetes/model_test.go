@@ -209,6 +209,37 @@ func TestPersistClaimClassAndSize(t *testing.T) {
 	}
 }
 
+// TestDroppedServiceLeavesTheSlot: a release without the api, started in
+// a slot that ran one, leaves no Deployment nor slot Service of the api
+// there, so nothing still resolves GANTRY_SERVICE_API_URL's old name.
+func TestDroppedServiceLeavesTheSlot(t *testing.T) {
+	c := k8stest.Need(t, cluster)
+	ns := c.Namespace(t, "shop-dropped")
+	d := newDriver(t, c, ns)
+	ctx := ctxFor(t)
+	providePV(t, c, ns, "model-persist-uploads", "", "1Gi")
+	MustStartSlot(t, d, modelSlot("blue", "rel-1"))
+	MustSwitch(t, d, gantry.SlotRef{App: "model", Env: "test", Slot: "blue"})
+	MustStartSlot(t, d, modelSlot("green", "rel-2"))
+	MustSwitch(t, d, gantry.SlotRef{App: "model", Env: "test", Slot: "green"})
+
+	s := modelSlot("blue", "rel-3")
+	s.Services = slices.DeleteFunc(s.Services, func(x gantry.SlotServiceSpec) bool { return x.Spec.Service == "api" })
+	MustStartSlot(t, d, s)
+	if _, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "model-api-blue", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Deployment model-api-blue after a release without the api: %v, want not found", err)
+	}
+	if _, err := c.Client.CoreV1().Services(ns).Get(ctx, "model-api-blue", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("slot Service model-api-blue after a release without the api: %v, want not found", err)
+	}
+	if _, err := c.Client.CoreV1().Services(ns).Get(ctx, "model-api-green", metav1.GetOptions{}); err != nil {
+		t.Errorf("the live slot's Service of the api: %v, want it kept", err)
+	}
+	if _, ok := secretVars(t, c, ns, "web", "blue")["GANTRY_SERVICE_API_URL"]; ok {
+		t.Error("blue's web is still told where an api is")
+	}
+}
+
 // TestUnboundClaimFailsRollout: on a cluster whose storage cannot give the
 // claim a ReadWriteMany volume (here: no provisioner, no volume) the
 // candidate's pods are never scheduled, and StartSlot fails at the
