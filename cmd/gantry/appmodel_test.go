@@ -248,7 +248,8 @@ func sameSlot(t *testing.T, routerURL, host, when string) {
 // worker) on the process runtime under load: each http service answers
 // only on its own route, the web finds the api through the discovery
 // variables, a change to the api restarts only it, uploads made through a
-// switch, a rollback and a clone are all there afterwards in both slots
+// switch, a maintenance deploy (which holds them), a rollback and a clone
+// are all there afterwards in both slots
 // (and those made before the clone in the clone), and a promotion that
 // would break a requirement on another app is refused with exit 4 before
 // anything starts; no request fails throughout.
@@ -314,8 +315,21 @@ func TestAppModelScenario(t *testing.T) {
 	mustGet(t, router, host, "/call-api", "web-2 slot=")
 	sameSlot(t, router, host, "after the switch")
 	time.Sleep(300 * time.Millisecond) // uploads through the new release
+
+	// Another, with the maintenance strategy: the uploads are held while
+	// the release changes, then stored by the new one.
+	edit(t, repo, "web/main.go", `"web-2"`, `"web-3"`)
+	edit(t, repo, "web/VERSION", "1.1.0", "1.2.0")
+	edit(t, repo, "VERSION", "1.2.0", "1.3.0")
+	gitIn(t, repo, "commit", "-q", "-am", "web 1.2.0")
+	if _, progress, code := runCLI(t, srv, "deploy", "test", "--app", "shop", "--ref", "main", "--strategy", "maintenance"); code != 0 || !strings.Contains(progress, "hold-writes") {
+		t.Errorf("maintenance deploy: exit %d, output:\n%s\nwant writes held", code, progress)
+	}
+	mustGet(t, router, host, "/", "web-3")
+	sameSlot(t, router, host, "after the maintenance deploy")
+	time.Sleep(300 * time.Millisecond)
 	mustCLI(t, srv, "rollback", "test", "--app", "shop")
-	mustGet(t, router, host, "/", "web-1")
+	mustGet(t, router, host, "/", "web-2")
 	sameSlot(t, router, host, "after the rollback")
 	time.Sleep(300 * time.Millisecond)
 	// A clone made while uploads go on has every file stored before it
@@ -342,7 +356,7 @@ func TestAppModelScenario(t *testing.T) {
 
 	// billing on prod is 1.5.0; the web requires billing >=2.0.0.
 	out, errs, code := runCLI(t, srv, "promote", "test", "prod", "--app", "shop")
-	if code != 4 || !strings.Contains(errs, "web 1.0.0 requires app billing >=2.0.0, and billing runs 1.5.0") {
+	if code != 4 || !strings.Contains(errs, "web 1.1.0 requires app billing >=2.0.0, and billing runs 1.5.0") {
 		t.Errorf("promote with billing too old: exit %d\n%s%s\nwant exit 4 naming both versions", code, out, errs)
 	}
 	if got := handlesOf(t, srv, "prod"); len(got) != 0 {
