@@ -53,6 +53,8 @@ type Instance struct {
 	// artifact's digest, its service's run settings and the environment's
 	// variables and secrets (a digest, never their values). A deploy leaves
 	// an instance running when the release would start it the same way.
+	// The API does not show it: with what a reader can see, it would let a
+	// guess at a weak secret be checked.
 	Config string `json:"config,omitempty"`
 	// Version is the version of its service the instance runs (the
 	// service's own, else its release's).

@@ -202,6 +202,12 @@ type RuntimeSpec struct {
 	// that pulls images (ImagesRegistry, ImagesImageStream; "" is
 	// ImagesRegistry).
 	Images string `json:"images,omitempty"`
+	// StorageClass and PersistSize are what the claim of a persistent
+	// directory asks for on Kubernetes ("": the cluster's default class,
+	// and 1Gi). They apply when a claim is created; an existing claim
+	// keeps what it has, and its data.
+	StorageClass string `json:"storage_class,omitempty"`
+	PersistSize  string `json:"persist_size,omitempty"`
 }
 
 // What takes an environment's requests on a runtime that routes its own

@@ -103,7 +103,7 @@ type EnvironmentStatus struct {
 }
 
 func (s *Server) envStatus(ctx context.Context, env *gantry.Environment, routes []gantry.RouteStatus) EnvironmentStatus {
-	st := EnvironmentStatus{Environment: env}
+	st := EnvironmentStatus{Environment: withoutFingerprints(env)}
 	if l, err := s.Store.FindLock(ctx, env.App, env.Name); err == nil {
 		st.Lock = l
 	}
@@ -120,6 +120,23 @@ func (s *Server) envStatus(ctx context.Context, env *gantry.Environment, routes 
 		st.Routes = nil
 	}
 	return st
+}
+
+// withoutFingerprints is env as the API shows it: an instance's Config
+// digests the environment's secret values together with what a reader can
+// see (artifact, manifest, variables), so a guess at a weak secret could be
+// checked against it. Only the orchestrator needs it.
+func withoutFingerprints(env *gantry.Environment) *gantry.Environment {
+	c := env.InUTC()
+	for _, sl := range c.Slots {
+		if sl == nil {
+			continue
+		}
+		for i := range sl.Instances {
+			sl.Instances[i].Config = ""
+		}
+	}
+	return c
 }
 
 func (s *Server) routerStatus(ctx context.Context) []gantry.RouteStatus {

@@ -206,6 +206,14 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 		}
 	}
 
+	// Each service's own version is known before anything is built: an
+	// image is labelled with it, never with the release's version or
+	// commit, so that a service whose files and version did not change
+	// gets the same image, hence the same digest, and is left running.
+	own, err := b.serviceVersions(ctx, gitDir, commit, m)
+	if err != nil {
+		return nil, err
+	}
 	env := buildEnv(os.Getenv, req.App, version, commit)
 	// Services with the same command and artifacts share one build: the
 	// environment does not name the service, so the result is the same.
@@ -226,7 +234,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 			done[key] = a
 			artifacts[svc.Name] = a
 		case svc.Docker != nil && b.Images != nil:
-			a, err := b.buildImage(ctx, p, log, exportDir, m, svc, version, commit)
+			a, err := b.buildImage(ctx, p, log, exportDir, m, svc, version, own[svc.Name], commit)
 			if err != nil {
 				return nil, err
 			}
@@ -244,11 +252,11 @@ func (b *Builder) Build(ctx context.Context, req Request) (*gantry.Release, erro
 		}
 	}
 
-	if err := b.serviceVersions(ctx, gitDir, commit, m, artifacts); err != nil {
-		return nil, err
-	}
 	for _, svc := range m.ServicesInOrder() {
-		if v := artifacts[svc.Name].Version; v != "" {
+		a, ok := artifacts[svc.Name]
+		if v := own[svc.Name]; v != "" && ok { // not built: a docker service without an engine
+			a.Version = v
+			artifacts[svc.Name] = a
 			p.stepf("%s: version %s", svc.Name, v)
 		}
 	}
@@ -314,11 +322,12 @@ func (b *Builder) readManifest(ctx context.Context, gitDir, commit string) ([]by
 // serviceVersions gives each service its own version when it has one: its
 // version_file, or a "<service>/…" tag on the commit, read by the rules of
 // the app's version scheme.
-func (b *Builder) serviceVersions(ctx context.Context, gitDir, commit string, m *gantry.Manifest, artifacts map[string]gantry.Artifact) error {
+func (b *Builder) serviceVersions(ctx context.Context, gitDir, commit string, m *gantry.Manifest) (map[string]string, error) {
 	tags, err := tagsAt(ctx, gitDir, commit)
 	if err != nil {
-		return fmt.Errorf("list tags: %w", err)
+		return nil, fmt.Errorf("list tags: %w", err)
 	}
+	versions := map[string]string{}
 	for _, svc := range m.ServicesInOrder() {
 		var own []string
 		for _, t := range tags {
@@ -330,9 +339,9 @@ func (b *Builder) serviceVersions(ctx context.Context, gitDir, commit string, m 
 		if svc.VersionFile != "" {
 			var found bool
 			if vf, found, err = showFile(ctx, gitDir, commit, svc.VersionFile); err != nil {
-				return fmt.Errorf("read %s: %w", svc.VersionFile, err)
+				return nil, fmt.Errorf("read %s: %w", svc.VersionFile, err)
 			} else if !found {
-				return gantry.Errorf(gantry.EINVALID, "services.%s.version_file %q is not in commit %s", svc.Name, svc.VersionFile, shortSHA(commit))
+				return nil, gantry.Errorf(gantry.EINVALID, "services.%s.version_file %q is not in commit %s", svc.Name, svc.VersionFile, shortSHA(commit))
 			}
 		}
 		if len(own) == 0 && len(vf) == 0 {
@@ -341,16 +350,11 @@ func (b *Builder) serviceVersions(ctx context.Context, gitDir, commit string, m 
 		sort.Strings(own)
 		v, err := DeriveVersion(m.Version.Scheme, "", string(vf), own, "", b.now())
 		if err != nil {
-			return gantry.Errorf(gantry.ErrorCode(err), "version of service %s: %s", svc.Name, gantry.ErrorMessage(err))
+			return nil, gantry.Errorf(gantry.ErrorCode(err), "version of service %s: %s", svc.Name, gantry.ErrorMessage(err))
 		}
-		a, ok := artifacts[svc.Name]
-		if !ok {
-			continue // not built here (a docker service without an engine)
-		}
-		a.Version = v
-		artifacts[svc.Name] = a
+		versions[svc.Name] = v
 	}
-	return nil
+	return versions, nil
 }
 
 // version derives the release's version from the override, the commit's

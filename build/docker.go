@@ -1,6 +1,7 @@
 package build
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -81,7 +82,12 @@ func ImageTags(version, commit string) []string {
 }
 
 // buildImage builds a docker service through b.Images.
-func (b *Builder) buildImage(ctx context.Context, p *progress, log *slog.Logger, dir string, m *gantry.Manifest, svc *gantry.Service, version, commit string) (gantry.Artifact, error) {
+// The image's labels are the service's own version (the release's when it
+// has none) and name: nothing that changes with every commit, so that an
+// unchanged service gets the image it had, from the engine's build cache,
+// with the digest it had (a redeploy then leaves it running). The tags
+// say the release's version and commit.
+func (b *Builder) buildImage(ctx context.Context, p *progress, log *slog.Logger, dir string, m *gantry.Manifest, svc *gantry.Service, version, own, commit string) (gantry.Artifact, error) {
 	registry, err := ImageRegistry(m)
 	if err != nil {
 		return gantry.Artifact{}, fmt.Errorf("service %s: %w", svc.Name, err)
@@ -92,9 +98,8 @@ func (b *Builder) buildImage(ctx context.Context, p *progress, log *slog.Logger,
 		Repository: registry + "/" + svc.Name,
 		Tags:       ImageTags(version, commit),
 		Labels: map[string]string{
-			"org.opencontainers.image.version":  version,
-			"org.opencontainers.image.revision": commit,
-			"gantry.service":                    svc.Name,
+			"org.opencontainers.image.version": cmp.Or(own, version),
+			"gantry.service":                   svc.Name,
 		},
 		Progress: newLineWriter(p.w, svc.Name+" | ", tailLines),
 	}

@@ -2,7 +2,10 @@ package build
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/gantry-dev/gantry"
 )
 
 const monorepoManifest = `app: aegee
@@ -50,4 +53,48 @@ func TestBuildServiceVersions(t *testing.T) {
 	r.Commit("bad core version", map[string]string{"core/VERSION": "two\n"})
 	_, err = b.Build(context.Background(), Request{App: "aegee", Repo: r.Dir, Builder: "ci"})
 	wantCode(t, err, "invalid")
+}
+
+// TestImageLabelsStayWithTheService: an image is labelled with its
+// service's own version, never with the release's commit, so that a
+// service whose files and version did not change is built into the same
+// image (same digest) by the next release, and a deploy leaves it running.
+func TestImageLabelsStayWithTheService(t *testing.T) {
+	r := MustRepo(t)
+	manifest := "app: aegee\nservices:\n" +
+		"  core:\n    docker: {}\n    run: /core\n    version_file: core/VERSION\n" +
+		"  mailer:\n    docker: {}\n    run: /mailer\n    route: {path: /mail}\n" +
+		"environments:\n  test: {}\n"
+	r.Commit("services", map[string]string{"gantry.yml": manifest, "VERSION": "3.0.0\n", "core/VERSION": "2.4.1\n", "Dockerfile": "FROM scratch\n"})
+	b := MustBuilder(t)
+	b.Decode = func(name string, data []byte) (*gantry.Manifest, error) {
+		m, err := testDecode(name, data)
+		if err == nil { // the stand-in reads no environments
+			m.Environments = map[string]*gantry.EnvironmentSpec{"test": {Runtime: gantry.RuntimeSpec{Registry: "127.0.0.1:5000/aegee"}}}
+		}
+		return m, err
+	}
+	labels := map[string]map[string]string{}
+	b.Images = func(_ context.Context, req ImageRequest) (gantry.Artifact, error) {
+		labels[req.Service] = req.Labels
+		d := "sha256:" + strings.Repeat("a", 64)
+		return gantry.Artifact{Kind: gantry.ArtifactImage, Digest: d, Image: req.Repository + "@" + d}, nil
+	}
+	rel, err := b.Build(context.Background(), Request{App: "aegee", Repo: r.Dir, Builder: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for svc, want := range map[string]string{"core": "2.4.1", "mailer": "3.0.0"} {
+		if got := labels[svc]["org.opencontainers.image.version"]; got != want {
+			t.Errorf("%s image labelled version %q, want %q", svc, got, want)
+		}
+		for k, v := range labels[svc] {
+			if strings.Contains(v, rel.Commit[:7]) {
+				t.Errorf("%s image label %s=%q names the commit: every build would differ", svc, k, v)
+			}
+		}
+	}
+	if got := rel.ServiceVersion("core"); got != "2.4.1" {
+		t.Errorf("release records core %q, want 2.4.1", got)
+	}
 }

@@ -117,7 +117,9 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 			return err
 		}
 	}
-	if c.files {
+	// A runtime that switches slots itself keeps the files in its own
+	// volumes, which the deploy's "files" step says are not copied.
+	if _, slotRuntime := o.slotDriver(&c.dst.Spec); c.files && !slotRuntime {
 		if err := o.copyPersist(ctx, r, op.source, c.dst); err != nil {
 			return o.undoClone(ctx, r, op, err)
 		}
@@ -157,7 +159,8 @@ func (o *Orchestrator) undoClone(ctx context.Context, r *run, op *op, cause erro
 }
 
 // removeClone stops a clone's instances, removes its route, then its
-// database copy (discard), then the environment, keeping its history.
+// database copy (discard) and its persistent directories (a copy, or what
+// a crash left of one), then the environment, keeping its history.
 func (o *Orchestrator) removeClone(ctx context.Context, env *gantry.Environment, discard func() error) error {
 	drv, err := o.driver(&env.Spec)
 	if err != nil {
@@ -170,6 +173,9 @@ func (o *Orchestrator) removeClone(ctx context.Context, env *gantry.Environment,
 		return err
 	}
 	if err := discard(); err != nil {
+		return err
+	}
+	if err := o.purgePersist(ctx, drv, env); err != nil {
 		return err
 	}
 	return o.Store.DeleteEnvironment(ctx, env.App, env.Name)

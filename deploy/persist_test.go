@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/memdriver"
 )
 
 // persistDirsOf returns the directory each running instance of app/env was
@@ -135,7 +136,45 @@ func TestPersistCloneOnSlotRuntime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if steps := h.Steps(t, d.ID); !slices.Contains(steps, "files") {
-		t.Errorf("journal %v lacks the files step that says the claims are not copied", steps)
+	if steps := h.Steps(t, d.ID); !slices.Contains(steps, "files") || slices.Contains(steps, "copy-files") {
+		t.Errorf("journal %v: want the files step that says the claims are not copied, and no copy-files step (which said \"nothing written yet\")", steps)
+	}
+}
+
+// TestFailedCloneRemovesItsFiles: a clone with --with-data whose release
+// does not come up removes the copy of the files it made with the
+// environment, as it does its database copy (a crash in the middle of the
+// copy is removed the same way by the recovery), and runs again.
+func TestFailedCloneRemovesItsFiles(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := App{Name: "shop", Services: []Svc{{Name: "web", Persist: "[uploads]"}}, Envs: []Env{{Name: "test"}}}
+	rel := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	h.MustDeploy(t, "shop", "test", rel)
+	dir := persistDirsOf(h, "shop", "test")["blue web"]
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("uploaded"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.Driver.SetRelease(rel.ID, memdriver.Knobs{FailStart: true})
+	clone := gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", WithData: true, Actor: "dev"}
+	if _, err := h.O.Clone(h.Ctx, clone, nil); err == nil {
+		t.Fatal("the clone succeeded though its instances cannot start")
+	}
+	entries, err := os.ReadDir(filepath.Join(h.Dir, "persist"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 || filepath.Join(h.Dir, "persist", entries[0].Name()) != filepath.Dir(dir) {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("after the failed clone the persist root holds %v, want test's %s only", names, filepath.Base(filepath.Dir(dir)))
+	}
+	h.Driver.SetRelease(rel.ID, memdriver.Knobs{})
+	if _, err := h.O.Clone(h.Ctx, clone, nil); err != nil {
+		t.Fatalf("the clone again: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(persistDirsOf(h, "shop", "testnew")["blue web"], "a.txt")); err != nil || string(b) != "uploaded" {
+		t.Errorf("the clone's copy of a.txt = %q, %v", b, err)
 	}
 }

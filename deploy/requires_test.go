@@ -61,4 +61,15 @@ func TestGateRequires(t *testing.T) {
 	if _, err := h.O.Promote(h.Ctx, gantry.PromoteRequest{App: "aegee", From: "test", To: "prod", Actor: "dev"}, nil); err != nil {
 		t.Fatalf("promotion once billing is 2.1.0: %v", err)
 	}
+
+	// A rollback is held to the same rule: billing's warm 1.5.0 on prod,
+	// by a flip back or pinned by version, would break core there.
+	for _, to := range []string{"", "1.5.0"} {
+		before = h.state(t, "billing")
+		_, err = h.O.Rollback(h.Ctx, gantry.RollbackRequest{App: "billing", Env: "prod", To: to, Actor: "dev"}, nil)
+		h.mustRefuse(t, "billing", before, err, deploy.GateRequires, "")
+		if msg := gantry.ErrorMessage(err); !strings.Contains(msg, "core 2.4.0 (app aegee") || !strings.Contains(msg, "billing would be 1.5.0") {
+			t.Errorf("rollback to %q refused with %q: want core's version and billing's", to, msg)
+		}
+	}
 }

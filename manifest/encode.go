@@ -187,6 +187,9 @@ type (
 		Gateway   string `yaml:"gateway,omitempty"`
 		Traffic   string `yaml:"traffic,omitempty"`
 		Images    string `yaml:"images,omitempty"`
+		// As in gantry.RuntimeSpec, field for field: one converts to the other.
+		StorageClass string `yaml:"storage_class,omitempty"`
+		PersistSize  string `yaml:"persist_size,omitempty"`
 	}
 	yApprovals struct {
 		Required int      `yaml:"required"`
@@ -261,7 +264,7 @@ func toYAML(m *gantry.Manifest) yManifest {
 	}
 	for name, e := range m.Environments {
 		ye := yEnvironment{Hosts: e.Hosts, Strategy: e.Strategy, KeepWarm: formatDuration(e.KeepWarm),
-			Runtime: yRuntime{Driver: e.Runtime.Driver, Registry: e.Runtime.Registry, Namespace: e.Runtime.Namespace, Routing: e.Runtime.Routing, Gateway: e.Runtime.Gateway, Traffic: e.Runtime.Traffic, Images: e.Runtime.Images},
+			Runtime: yRuntime(e.Runtime),
 			Vars:    e.Vars, Secrets: e.Secrets, PromoteFrom: e.PromoteFrom}
 		if e.Approvals != nil {
 			ye.Approvals = &yApprovals{Required: e.Approvals.Required, Roles: e.Approvals.Roles}

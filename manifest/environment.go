@@ -285,6 +285,44 @@ func (d *decoder) runtime(n *yaml.Node, path string, r *gantry.RuntimeSpec) {
 			}
 		}
 	}
+	d.persistClaim(fs, path, r)
+}
+
+var (
+	// storageClassPattern is a Kubernetes object name (a DNS subdomain).
+	storageClassPattern = lazyre.New(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	// sizePattern is a Kubernetes quantity of bytes, with a binary or
+	// decimal suffix: 500Mi, 10Gi, 1T.
+	sizePattern = lazyre.New(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`)
+)
+
+// persistClaim decodes what a persistent directory's claim asks for on
+// Kubernetes: storage_class and persist_size.
+func (d *decoder) persistClaim(fs map[string]field, path string, r *gantry.RuntimeSpec) {
+	if f, ok := fs["storage_class"]; ok {
+		p := join(path, "storage_class")
+		if r.Driver != "kubernetes" {
+			d.addf(f.key, p, "storage_class is used by the kubernetes driver only (persistent directories are host directories elsewhere)")
+		} else if s, ok := d.nonEmpty(f.val, p); ok {
+			if len(s) > 253 || !storageClassPattern.MatchString(s) {
+				d.addf(resolve(f.val), p, "invalid storage class name %q: lowercase letters, digits, '-' and '.', at most 253 characters", clip(s))
+			} else {
+				r.StorageClass = s
+			}
+		}
+	}
+	if f, ok := fs["persist_size"]; ok {
+		p := join(path, "persist_size")
+		if r.Driver != "kubernetes" {
+			d.addf(f.key, p, "persist_size is used by the kubernetes driver only (persistent directories are host directories elsewhere)")
+		} else if s, ok := d.nonEmpty(f.val, p); ok {
+			if !sizePattern.MatchString(s) || strings.Trim(s, "0.KMGTPEik") == "" {
+				d.addf(resolve(f.val), p, "invalid size %q: want a positive number of bytes with a suffix such as 500Mi, 10Gi or 1T", clip(s))
+			} else {
+				r.PersistSize = s
+			}
+		}
+	}
 }
 
 var rolePattern = lazyre.New(`^[a-z0-9][a-z0-9_-]*$`)

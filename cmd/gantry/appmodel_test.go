@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/loadtest"
 )
 
@@ -172,39 +173,90 @@ func mustHaveFiles(t *testing.T, routerURL, host string, names []string, when st
 	}
 }
 
+// shopEnv is what the scenario reads of `gantry status --json`.
+type shopEnv struct {
+	Name   string
+	Active string
+	Slots  map[string]struct {
+		Instances []struct{ Service, Handle, Addr string }
+	}
+}
+
+func shopStatus(t *testing.T, server, env string) shopEnv {
+	t.Helper()
+	var envs []shopEnv
+	mustJSON(t, mustCLI(t, server, "status", "--app", "shop", "--json"), &envs)
+	for _, e := range envs {
+		if e.Name == env {
+			return e
+		}
+	}
+	return shopEnv{}
+}
+
 // handlesOf returns the handles of env's active instances by service.
 func handlesOf(t *testing.T, server, env string) map[string]string {
 	t.Helper()
-	var envs []struct {
-		Name   string
-		Active string
-		Slots  map[string]struct {
-			Instances []struct{ Service, Handle string }
-		}
-	}
-	mustJSON(t, mustCLI(t, server, "status", "--app", "shop", "--json"), &envs)
+	e := shopStatus(t, server, env)
 	out := map[string]string{}
-	for _, e := range envs {
-		if e.Name != env {
-			continue
-		}
-		for _, in := range e.Slots[e.Active].Instances {
-			out[in.Service] += in.Handle + " "
-		}
+	for _, in := range e.Slots[e.Active].Instances {
+		out[in.Service] += in.Handle + " "
 	}
 	return out
+}
+
+// mustHaveFilesInEverySlot checks every web instance of env, in both
+// slots, straight at its address: each must serve every file of names.
+func mustHaveFilesInEverySlot(t *testing.T, server, env string, names []string) {
+	t.Helper()
+	slots := 0
+	for slot, s := range shopStatus(t, server, env).Slots {
+		seen := false
+		for _, in := range s.Instances {
+			if in.Service == "web" && in.Addr != "" {
+				mustHaveFiles(t, "http://"+in.Addr, "", names, env+"'s "+slot+" web at "+in.Addr)
+				seen = true
+			}
+		}
+		if seen {
+			slots++
+		}
+	}
+	if slots != 2 {
+		t.Errorf("%s runs a web in %d slots, want both (the previous one kept warm)", env, slots)
+	}
+}
+
+// sameSlot checks that web's /call-api reached the api of the web's own
+// slot: the answer names the slot twice ("web-1 slot=blue via …: api-1
+// slot=blue").
+func sameSlot(t *testing.T, routerURL, host, when string) {
+	t.Helper()
+	_, body, err := routerGet(routerURL, host, "/call-api")
+	var slots []string
+	for _, f := range strings.Fields(body) {
+		if v, ok := strings.CutPrefix(f, "slot="); ok {
+			slots = append(slots, v)
+		}
+	}
+	if err != nil || len(slots) != 2 || slots[0] == "" || slots[0] != slots[1] {
+		t.Errorf("%s: /call-api = %q (%v), want the web and the api of one slot", when, body, err)
+	}
 }
 
 // TestAppModelScenario runs a three-service monorepo (web, api on /api, a
 // worker) on the process runtime under load: each http service answers
 // only on its own route, the web finds the api through the discovery
 // variables, a change to the api restarts only it, uploads made through a
-// switch and a rollback are all there afterwards and in a clone, and a
-// promotion that would break a requirement on another app is refused with
-// exit 4; no request fails throughout.
+// switch, a maintenance deploy (which holds them), a rollback and a clone
+// are all there afterwards in both slots
+// (and those made before the clone in the clone), and a promotion that
+// would break a requirement on another app is refused with exit 4 before
+// anything starts; no request fails throughout.
 func TestAppModelScenario(t *testing.T) {
 	needTools(t)
-	s := openServer(t, t.TempDir())
+	data := t.TempDir()
+	s := openServer(t, data)
 	srv, router := s.APIURL, s.RouterURL
 	repo, billing := appModelRepo(t), billingRepo(t)
 	mustCLI(t, srv, "app", "add", "shop", "--repo", repo)
@@ -220,6 +272,7 @@ func TestAppModelScenario(t *testing.T) {
 	mustGet(t, router, host, "/api/hello", "api-1")
 	mustGet(t, router, host, "/apix", "web-1")
 	mustGet(t, router, host, "/call-api", "api-1")
+	sameSlot(t, router, host, "first deploy")
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -250,6 +303,7 @@ func TestAppModelScenario(t *testing.T) {
 	}
 	mustGet(t, router, host, "/api/hello", "api-2")
 	mustGet(t, router, host, "/call-api", "api-2")
+	sameSlot(t, router, host, "after the api's restart")
 
 	// A change to the web, blue-green: a switch, then a rollback.
 	edit(t, repo, "web/main.go", `"web-1"`, `"web-2"`)
@@ -258,10 +312,32 @@ func TestAppModelScenario(t *testing.T) {
 	gitIn(t, repo, "commit", "-q", "-am", "web 1.1.0")
 	mustCLI(t, srv, "deploy", "test", "--app", "shop", "--ref", "main")
 	mustGet(t, router, host, "/", "web-2")
-	mustGet(t, router, host, "/call-api", "web-2 via")
+	mustGet(t, router, host, "/call-api", "web-2 slot=")
+	sameSlot(t, router, host, "after the switch")
 	time.Sleep(300 * time.Millisecond) // uploads through the new release
+
+	// Another, with the maintenance strategy: the uploads are held while
+	// the release changes, then stored by the new one.
+	edit(t, repo, "web/main.go", `"web-2"`, `"web-3"`)
+	edit(t, repo, "web/VERSION", "1.1.0", "1.2.0")
+	edit(t, repo, "VERSION", "1.2.0", "1.3.0")
+	gitIn(t, repo, "commit", "-q", "-am", "web 1.2.0")
+	if _, progress, code := runCLI(t, srv, "deploy", "test", "--app", "shop", "--ref", "main", "--strategy", "maintenance"); code != 0 || !strings.Contains(progress, "hold-writes") {
+		t.Errorf("maintenance deploy: exit %d, output:\n%s\nwant writes held", code, progress)
+	}
+	mustGet(t, router, host, "/", "web-3")
+	sameSlot(t, router, host, "after the maintenance deploy")
+	time.Sleep(300 * time.Millisecond)
 	mustCLI(t, srv, "rollback", "test", "--app", "shop")
-	mustGet(t, router, host, "/", "web-1")
+	mustGet(t, router, host, "/", "web-2")
+	sameSlot(t, router, host, "after the rollback")
+	time.Sleep(300 * time.Millisecond)
+	// A clone made while uploads go on has every file stored before it
+	// began; its own uploads stay its own.
+	up.mu.Lock()
+	beforeClone := len(up.stored)
+	up.mu.Unlock()
+	mustCLI(t, srv, "env", "clone", "test", "testnew", "--app", "shop", "--with-data")
 	time.Sleep(300 * time.Millisecond)
 	stored, failed := up.end()
 	web.Stop()
@@ -274,17 +350,27 @@ func TestAppModelScenario(t *testing.T) {
 	if len(failed) > 0 || len(stored) < 10 {
 		t.Errorf("uploads: %d stored, %d failed (%v)", len(stored), len(failed), failed)
 	}
-	mustHaveFiles(t, router, host, stored, "after the switch and the rollback")
-
-	// A clone with its data sees every file; its own uploads stay its own.
-	mustCLI(t, srv, "env", "clone", "test", "testnew", "--app", "shop", "--with-data")
-	mustHaveFiles(t, router, "testnew.shop.localhost", stored, "on the clone")
+	mustHaveFiles(t, router, host, stored, "after the switch, the rollback and the clone")
+	mustHaveFilesInEverySlot(t, srv, "test", stored)
+	mustHaveFiles(t, router, "testnew.shop.localhost", stored[:beforeClone], "on the clone")
 
 	// billing on prod is 1.5.0; the web requires billing >=2.0.0.
 	out, errs, code := runCLI(t, srv, "promote", "test", "prod", "--app", "shop")
-	if code != 4 || !strings.Contains(errs, "requires app billing >=2.0.0") || !strings.Contains(errs, "billing runs 1.5.0") {
+	if code != 4 || !strings.Contains(errs, "web 1.1.0 requires app billing >=2.0.0, and billing runs 1.5.0") {
 		t.Errorf("promote with billing too old: exit %d\n%s%s\nwant exit 4 naming both versions", code, out, errs)
 	}
+	if got := handlesOf(t, srv, "prod"); len(got) != 0 {
+		t.Errorf("after the refused promotion prod runs %v, want nothing started", got)
+	}
+	// A deleted environment's files stay where the deletion says.
+	var deleted struct {
+		DataID string `json:"data_id"`
+	}
+	mustJSON(t, mustCLI(t, srv, "env", "delete", "testnew", "--app", "shop", "--force", "--json"), &deleted)
+	if b, err := os.ReadFile(filepath.Join(gantry.PersistDir(gantry.PersistRoot(data), deleted.DataID, "uploads"), stored[0])); deleted.DataID == "" || err != nil || string(b) != "content of "+stored[0] {
+		t.Errorf("after env delete (data id %q): %q, %v; want the clone's files kept", deleted.DataID, b, err)
+	}
+
 	mustCLI(t, srv, "deploy", "prod", "--app", "billing", "--release", "2.1.0")
 	mustCLI(t, srv, "promote", "test", "prod", "--app", "shop")
 	mustGet(t, router, "shop.localhost", "/api/hello", "api-2")

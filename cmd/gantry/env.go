@@ -105,16 +105,24 @@ func newEnvCmd(m *Main) *cobra.Command {
 				return err
 			}
 			// Whether the delete drops a database Gantry created for it
-			// (a clone's copy, a preview's), to say so.
-			created := false
+			// (a clone's copy, a preview's), to say so; kept files are
+			// found by the environment's data id, which goes with it: say
+			// it while it is known.
+			created, dataID := false, ""
 			if st, err := c.Environment(cmd.Context(), app, args[0]); err == nil && st.Environment != nil {
 				e := st.Environment
 				created = e.DatabaseCopy != nil && e.DatabaseCopy.Created || e.Preview != nil && e.Preview.Database
+				if !purge {
+					dataID = st.DataID
+				}
 			}
 			if err := c.DeleteEnvironment(cmd.Context(), gantry.DeleteEnvironmentRequest{App: app, Env: args[0], Force: force, Purge: purge, KeepData: keepData}); err != nil {
 				return err
 			}
 			kept := "its history and its persistent directories are kept"
+			if dataID != "" {
+				kept += fmt.Sprintf(" (data id %s: the server's %s; remove that directory to free them)", dataID, gantry.PersistDir(gantry.PersistRoot("<data>"), dataID, ""))
+			}
 			if purge {
 				kept = "its history is kept, its persistent directories are removed"
 			}
@@ -126,6 +134,9 @@ func newEnvCmd(m *Main) *cobra.Command {
 			case created:
 				kept += "; the database Gantry created for it is dropped"
 				out["database"] = "dropped"
+			}
+			if dataID != "" {
+				out["data_id"] = dataID
 			}
 			return m.output(out, func(w io.Writer) { fmt.Fprintf(w, "%s deleted; %s\n", args[0], kept) })
 		},

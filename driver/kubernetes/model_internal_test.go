@@ -62,6 +62,33 @@ func TestModelObjects(t *testing.T) {
 	}
 }
 
+// TestClaimClassAndSize: the environment's runtime.storage_class and
+// runtime.persist_size go into the claim, ahead of the driver's defaults.
+func TestClaimClassAndSize(t *testing.T) {
+	d := &Driver{StorageClass: "driver-default", PersistSize: "2Gi"}
+	spec := testSpec()
+	spec.Persist = map[string]string{"uploads": "/var/lib/gantry/persist/uploads"}
+	spec.Runtime.StorageClass, spec.Runtime.PersistSize = "cephfs-rwx", "50Gi"
+	claim, err := d.claimObject("shop-prod", spec, "uploads")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := json.MarshalIndent(claim, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "claim-class.golden.json", got)
+	roundTrip(t, got, &corev1.PersistentVolumeClaim{})
+
+	spec.Runtime.StorageClass, spec.Runtime.PersistSize = "", ""
+	if claim, err = d.claimObject("shop-prod", spec, "uploads"); err != nil {
+		t.Fatal(err)
+	}
+	if c, q := claim.Spec.StorageClassName, claim.Spec.Resources.Requests[corev1.ResourceStorage]; c == nil || *c != "driver-default" || q.String() != "2Gi" {
+		t.Errorf("without the environment's settings: class %v, size %s; want the driver's driver-default, 2Gi", c, q.String())
+	}
+}
+
 func TestValidatePersist(t *testing.T) {
 	spec := testSpec()
 	for _, dir := range []string{"uploads", "/", ""} {

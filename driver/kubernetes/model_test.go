@@ -10,6 +10,7 @@ import (
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/internal/k8stest"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,20 +29,26 @@ func modelSlot(name, release string) gantry.SlotSpec {
 	return slot("model", "test", name, release, web, api, worker)
 }
 
-// providePV gives the test's claim a ReadWriteMany volume, bound to it in
-// advance: the test cluster has no storage provisioner, and a pod whose
-// claim stays unbound is never scheduled (the rollout then fails at its
-// deadline, naming the unbound claim).
-func providePV(t *testing.T, c *k8stest.Cluster, ns, claim string) {
+// providePV gives the test's claim a ReadWriteMany volume of storage
+// class class and size size: the test cluster has no storage provisioner,
+// and a pod whose claim stays unbound is never scheduled (the rollout then
+// fails at its deadline, naming the unbound claim). Without a class the
+// volume is bound to the claim in advance; a volume of a class is left for
+// the API server to bind to a claim that asks for that class and at most
+// that size, as a provisioner's would be.
+func providePV(t *testing.T, c *k8stest.Cluster, ns, claim, class, size string) {
 	t.Helper()
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: ns + "-" + claim},
 		Spec: corev1.PersistentVolumeSpec{
-			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			StorageClassName:       class,
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
 			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteMany},
 			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/" + ns}},
-			ClaimRef:               &corev1.ObjectReference{Namespace: ns, Name: claim},
 		},
+	}
+	if class == "" {
+		pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: ns, Name: claim}
 	}
 	if _, err := c.Client.CoreV1().PersistentVolumes().Create(context.Background(), pv, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -75,7 +82,7 @@ func TestDiscoveryAndPersist(t *testing.T) {
 	ns := c.Namespace(t, "shop-model")
 	d := newDriver(t, c, ns)
 	ctx := ctxFor(t)
-	providePV(t, c, ns, "model-persist-uploads")
+	providePV(t, c, ns, "model-persist-uploads", "", "1Gi")
 
 	MustStartSlot(t, d, modelSlot("blue", "rel-1"))
 	MustSwitch(t, d, gantry.SlotRef{App: "model", Env: "test", Slot: "blue"})
@@ -158,6 +165,78 @@ func TestDiscoveryAndPersist(t *testing.T) {
 		t.Errorf("after PurgePersist the claim is still there, not being deleted")
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
+	}
+}
+
+// TestPersistClaimClassAndSize: the environment's runtime.storage_class
+// and runtime.persist_size are what the claim asks for, read back from the
+// API server; the claim binds to the test's volume of that class, so the
+// slot rolls out.
+func TestPersistClaimClassAndSize(t *testing.T) {
+	c := k8stest.Need(t, cluster)
+	ns := c.Namespace(t, "shop-class")
+	ctx := ctxFor(t)
+	class := &storagev1.StorageClass{
+		ObjectMeta:        metav1.ObjectMeta{Name: ns + "-rwx"},
+		Provisioner:       "kubernetes.io/no-provisioner",
+		VolumeBindingMode: new(storagev1.VolumeBindingImmediate),
+	}
+	if _, err := c.Client.StorageV1().StorageClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Client.StorageV1().StorageClasses().Delete(context.Background(), class.Name, metav1.DeleteOptions{})
+	})
+	providePV(t, c, ns, "model-persist-uploads", class.Name, "5Gi")
+
+	d := newDriver(t, c, ns)
+	d.ProgressDeadline = 20 * time.Second
+	s := modelSlot("blue", "rel-1")
+	s.Runtime.StorageClass, s.Runtime.PersistSize = class.Name, "5Gi"
+	MustStartSlot(t, d, s)
+	claim, err := c.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "model-persist-uploads", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := claim.Spec.StorageClassName; got == nil || *got != class.Name {
+		t.Errorf("claim's storage class %v, want %s", got, class.Name)
+	}
+	if got := claim.Spec.Resources.Requests[corev1.ResourceStorage]; got.String() != "5Gi" {
+		t.Errorf("claim asks for %s, want 5Gi", got.String())
+	}
+	if claim.Status.Phase != corev1.ClaimBound || claim.Spec.VolumeName != ns+"-model-persist-uploads" {
+		t.Errorf("claim %s, volume %q: want bound to the volume of its class", claim.Status.Phase, claim.Spec.VolumeName)
+	}
+}
+
+// TestDroppedServiceLeavesTheSlot: a release without the api, started in
+// a slot that ran one, leaves no Deployment nor slot Service of the api
+// there, so nothing still resolves GANTRY_SERVICE_API_URL's old name.
+func TestDroppedServiceLeavesTheSlot(t *testing.T) {
+	c := k8stest.Need(t, cluster)
+	ns := c.Namespace(t, "shop-dropped")
+	d := newDriver(t, c, ns)
+	ctx := ctxFor(t)
+	providePV(t, c, ns, "model-persist-uploads", "", "1Gi")
+	MustStartSlot(t, d, modelSlot("blue", "rel-1"))
+	MustSwitch(t, d, gantry.SlotRef{App: "model", Env: "test", Slot: "blue"})
+	MustStartSlot(t, d, modelSlot("green", "rel-2"))
+	MustSwitch(t, d, gantry.SlotRef{App: "model", Env: "test", Slot: "green"})
+
+	s := modelSlot("blue", "rel-3")
+	s.Services = slices.DeleteFunc(s.Services, func(x gantry.SlotServiceSpec) bool { return x.Spec.Service == "api" })
+	MustStartSlot(t, d, s)
+	if _, err := c.Client.AppsV1().Deployments(ns).Get(ctx, "model-api-blue", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Deployment model-api-blue after a release without the api: %v, want not found", err)
+	}
+	if _, err := c.Client.CoreV1().Services(ns).Get(ctx, "model-api-blue", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("slot Service model-api-blue after a release without the api: %v, want not found", err)
+	}
+	if _, err := c.Client.CoreV1().Services(ns).Get(ctx, "model-api-green", metav1.GetOptions{}); err != nil {
+		t.Errorf("the live slot's Service of the api: %v, want it kept", err)
+	}
+	if _, ok := secretVars(t, c, ns, "web", "blue")["GANTRY_SERVICE_API_URL"]; ok {
+		t.Error("blue's web is still told where an api is")
 	}
 }
 

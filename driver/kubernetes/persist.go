@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"path"
@@ -24,8 +25,8 @@ import (
 // and a deletion of the environment's workloads keep it; only PurgePersist
 // (gantry env delete --purge) deletes it.
 
-// DefaultPersistSize is the storage a claim asks for when the driver's
-// PersistSize is empty.
+// DefaultPersistSize is the storage a claim asks for when neither the
+// environment (runtime.persist_size) nor the driver's PersistSize says.
 const DefaultPersistSize = "1Gi"
 
 // LabelPersist names the persistent directory a claim holds.
@@ -50,10 +51,7 @@ func validatePersist(spec gantry.InstanceSpec) error {
 
 // claimObject is the claim of persistent directory name in ns.
 func (d *Driver) claimObject(ns string, spec gantry.InstanceSpec, name string) (*corev1.PersistentVolumeClaim, error) {
-	size := d.PersistSize
-	if size == "" {
-		size = DefaultPersistSize
-	}
+	size := cmp.Or(spec.Runtime.PersistSize, d.PersistSize, DefaultPersistSize)
 	q, err := resource.ParseQuantity(size)
 	if err != nil {
 		return nil, gantry.Errorf(gantry.EINVALID, "kubernetes: persist size %q: %v", size, err)
@@ -70,8 +68,8 @@ func (d *Driver) claimObject(ns string, spec gantry.InstanceSpec, name string) (
 			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: q}},
 		},
 	}
-	if d.StorageClass != "" {
-		c.Spec.StorageClassName = new(d.StorageClass)
+	if class := cmp.Or(spec.Runtime.StorageClass, d.StorageClass); class != "" {
+		c.Spec.StorageClassName = &class
 	}
 	return c, nil
 }

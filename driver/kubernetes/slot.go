@@ -72,7 +72,8 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 		}
 		deps[i] = dep
 	}
-	// Services dropped from the manifest leave the slot.
+	// Services dropped from the manifest leave the slot, with the slot's
+	// Service of each (named as its Deployment).
 	existing, err := d.slotDeployments(ctx, s.SlotRef)
 	if err != nil {
 		return nil, err
@@ -80,6 +81,9 @@ func (d *Driver) StartSlot(ctx context.Context, s gantry.SlotSpec) ([]gantry.Ins
 	for _, dep := range existing {
 		if !slices.ContainsFunc(deps, func(x *appsv1.Deployment) bool { return x.Name == dep.Name }) {
 			if err := d.deleteDeployment(ctx, dep.Namespace, dep.Name); err != nil {
+				return nil, err
+			}
+			if err := d.deleteSlotService(ctx, dep.Namespace, dep.Name); err != nil {
 				return nil, err
 			}
 		}

@@ -40,6 +40,9 @@ func newImageRepo(t *testing.T, name, branch, manifest string) *imageRepo {
 
 func (r *imageRepo) write(name, content string) {
 	r.t.Helper()
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(r.Dir, name)), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(r.Dir, name), []byte(content), 0o644); err != nil {
 		r.t.Fatal(err)
 	}

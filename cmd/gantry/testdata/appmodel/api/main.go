@@ -17,7 +17,8 @@ const version = "api-1"
 func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/up", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s\n", version) })
+	slot := os.Getenv("GANTRY_SLOT")
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s slot=%s\n", version, slot) })
 	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("PORT"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		stop := make(chan os.Signal, 1)

@@ -33,7 +33,7 @@ func main() {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		fmt.Fprintf(w, "%s via %s: %s", version, api, b)
+		fmt.Fprintf(w, "%s slot=%s via %s: %s", version, os.Getenv("GANTRY_SLOT"), api, b)
 	})
 	mux.HandleFunc("/files/", func(w http.ResponseWriter, r *http.Request) {
 		name := filepath.Base(strings.TrimPrefix(r.URL.Path, "/files/"))
