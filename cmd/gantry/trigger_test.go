@@ -76,6 +76,15 @@ func TestTriggerDeliveries(t *testing.T) {
 	})
 	git(t, repo, "branch", "releases/1.1")
 	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
+	// On the server's unix socket (the server's own directory), the
+	// payload URL the CLI prints is the one the server listens on.
+	for _, args := range [][]string{{"ci", "github", "hello"}, {"hook", "add", "gitea", "--app", "hello", "--env", "prod"}} {
+		out, errs, code := runCLI(t, "unix://"+s.SocketPath, args...)
+		if want := s.APIURL + "/v1/hooks/hello/"; code != 0 || !strings.Contains(out, want) {
+			t.Errorf("gantry %s on the socket: exit %d, want the payload URL %s… in\n%s%s", strings.Join(args, " "), code, want, out, errs)
+		}
+	}
+	mustCLI(t, s.APIURL, "hook", "remove", "gitea", "--app", "hello")
 	forge := forgetest.StartFakeForge(t)
 	gh := addHook(t, s, "github", gantry.RoleDeployer, []string{"test"}, forge.URL)
 	gl := addHook(t, s, "gitlab", gantry.RoleDeployer, []string{"test"}, forge.URL)
