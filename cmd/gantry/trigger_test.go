@@ -228,3 +228,43 @@ func TestPollTrigger(t *testing.T) {
 		t.Errorf("deployment actor %q, want hook-poll-hello", d.Actor)
 	}
 }
+
+// TestTriggerThroughGates: a push whose trigger deploys to an environment
+// that needs an approval meets the approvals gate as a person's deploy
+// would: refused, nothing deployed, and the forge's status says why; once
+// someone approves the release, the forge's next delivery deploys it.
+func TestTriggerThroughGates(t *testing.T) {
+	needTools(t)
+	s := openServer(t, t.TempDir())
+	repo := helloRepo(t)
+	editManifest(t, repo, "an approval for test, and a trigger", func(m string) string {
+		m = strings.Replace(m, "  test:\n", "  test:\n    approvals: {required: 1}\n", 1)
+		return m + "triggers:\n  - {on: push, branch: \"releases/*\", do: deploy, env: test}\n"
+	})
+	git(t, repo, "branch", "releases/1.1")
+	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
+	forge := forgetest.StartFakeForge(t)
+	gh := addHook(t, s, "github", gantry.RoleDeployer, nil, forge.URL)
+	commit := headOf(t, repo, "releases/1.1")
+	push := forgetest.Delivery{Forge: "github", Event: "push", ID: "gates-1", Secret: gh.Secret,
+		Body: forgetest.Payload(t, "github_push", forgetest.Params{Branch: "releases/1.1", Commit: commit})}
+	deliverOK(t, s, push, "deploy it to test")
+	st := forge.Wait(t, 10*time.Second, func(s forgetest.Status) bool { return s.Fields["state"] == "failure" })
+	if !strings.Contains(st.Fields["description"], "approvals") || st.Fields["context"] != "gantry/deploy-test" {
+		t.Errorf("status of the refused deploy: %+v, want a failure naming the approvals gate", st)
+	}
+	if ds, err := s.Store.ListDeployments(context.Background(), gantry.DeploymentFilter{App: "hello", Env: "test"}); err != nil || len(ds) != 0 {
+		t.Fatalf("deployments of test after the refusal: %d, %v; want none", len(ds), err)
+	}
+	rels, err := s.Store.ListReleases(context.Background(), gantry.ReleaseFilter{App: "hello", Commit: commit})
+	if err != nil || len(rels) != 1 {
+		t.Fatalf("releases of %s: %v, %v; want the one the trigger built", commit, rels, err)
+	}
+	mustCLI(t, s.APIURL, "approve", "test", "--release", rels[0].ID)
+	again := push
+	again.ID = "gates-2" // the forge's redelivery, or the next push
+	deliverOK(t, s, again, "deploy it to test")
+	if d := lastDeployment(t, s, "test"); d.Actor != "hook-github-hello" || d.State != gantry.DeploymentSucceeded || d.ReleaseID != rels[0].ID {
+		t.Errorf("test's deployment after the approval: %s by %s, state %s; want %s by hook-github-hello, succeeded", d.ReleaseID, d.Actor, d.State, rels[0].ID)
+	}
+}
