@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -267,4 +268,45 @@ func TestTriggerThroughGates(t *testing.T) {
 	if d := lastDeployment(t, s, "test"); d.Actor != "hook-github-hello" || d.State != gantry.DeploymentSucceeded || d.ReleaseID != rels[0].ID {
 		t.Errorf("test's deployment after the approval: %s by %s, state %s; want %s by hook-github-hello, succeeded", d.ReleaseID, d.Actor, d.State, rels[0].ID)
 	}
+}
+
+// TestTriggerRedeliveryAfterStop: a delivery whose work never finished (the
+// server stopped in the middle of its build) is acted on when the forge
+// delivers it again, where it used to be refused as a replay and the push
+// was lost; while its work runs, and once it finished, the same delivery
+// is a replay.
+func TestTriggerRedeliveryAfterStop(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	s := openServerAt(t, dir) // closed below, by the test
+	repo := helloRepo(t)
+	goAhead := filepath.Join(t.TempDir(), "go-ahead")
+	editManifest(t, repo, "a build that waits, and a trigger", func(m string) string {
+		m = strings.Replace(m, "command: go build", "command: while [ ! -e "+goAhead+" ]; do sleep 0.1; done; go build", 1)
+		return m + "triggers:\n  - {on: push, branch: \"releases/*\", do: deploy, env: test}\n"
+	})
+	git(t, repo, "branch", "releases/1.1")
+	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
+	gh := addHook(t, s, "github", gantry.RoleDeployer, nil, "")
+	push := forgetest.Delivery{Forge: "github", Event: "push", ID: "redeliver-1", Secret: gh.Secret,
+		Body: forgetest.Payload(t, "github_push", forgetest.Params{Branch: "releases/1.1", Commit: headOf(t, repo, "releases/1.1")})}
+	if code, body := push.Send(t, s.APIURL+"/v1/hooks/hello/github"); code != http.StatusAccepted {
+		t.Fatalf("first delivery: HTTP %d %s", code, body)
+	}
+	deliverRefused(t, s, push, http.StatusConflict, "received already") // its build still waits
+	if err := s.Orchestrator.StopAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // the build is cut short: nothing deployed
+
+	s = openServer(t, dir)
+	if err := os.WriteFile(goAhead, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deliverOK(t, s, push, "deploy it to test")
+	wantVersion(t, s.RouterURL, "test.hello.localhost", "1.1.0")
+	if d := lastDeployment(t, s, "test"); d.Actor != "hook-github-hello" || d.State != gantry.DeploymentSucceeded {
+		t.Errorf("test's deployment: %s by %s; want succeeded by hook-github-hello", d.State, d.Actor)
+	}
+	deliverRefused(t, s, push, http.StatusConflict, "received already")
 }
