@@ -36,6 +36,10 @@ type hookConfig struct {
 	Poll      time.Duration `json:"poll,omitempty"`
 	Token     string        `json:"token"`
 	CreatedAt time.Time     `json:"created_at"`
+	// Heads, of a poll hook, is the listing of branches the poller acted
+	// on last: it outlives a restart, so a push made while the server was
+	// down is found by the first listing after it.
+	Heads map[string]string `json:"heads,omitempty"`
 }
 
 func (c *hookConfig) public(app, forge string) *gantry.ForgeHook {

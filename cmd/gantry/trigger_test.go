@@ -197,12 +197,17 @@ func tokenNames(ts []*gantry.Token) []string {
 // repository's branches; a branch that moves acts as a push would.
 func TestPollTrigger(t *testing.T) {
 	needTools(t)
-	s := &Server{DataDir: t.TempDir(), Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", PollTick: 50 * time.Millisecond,
-		SecretsKey: filepath.Join(t.TempDir(), "secrets.key"), Logger: newLogger(testWriter{t}, "text")}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
+	data, key := t.TempDir(), filepath.Join(t.TempDir(), "secrets.key")
+	open := func() *Server {
+		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", PollTick: 50 * time.Millisecond,
+			SecretsKey: key, Logger: newLogger(testWriter{t}, "text")}
+		if err := s.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+		return s
 	}
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	s := open()
 	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
 	repo := helloRepo(t)
 	editManifest(t, repo, "triggers", func(m string) string {
@@ -227,6 +232,23 @@ func TestPollTrigger(t *testing.T) {
 	wantVersion(t, s.RouterURL, "test.hello.localhost", "1.1.0")
 	if d := lastDeployment(t, s, "test"); d.Actor != "hook-poll-hello" {
 		t.Errorf("deployment actor %q, want hook-poll-hello", d.Actor)
+	}
+
+	// A push while the server is down is not lost: the listing the poller
+	// acted on last outlives a restart, so the first listing after it
+	// finds the branch moved.
+	s.Close()
+	git(t, repo, "checkout", "-q", "releases/1.1")
+	commitChange(t, repo, "VERSION", "1.1.1\n", "1.1.1")
+	git(t, repo, "checkout", "-q", "main")
+	s = open()
+	waitUntil(t, time.Minute, func() bool {
+		v, err := getVersion(s.RouterURL, "test.hello.localhost")
+		return err == nil && v == "1.1.1"
+	})
+	s.Triggers.Wait()
+	if d := lastDeployment(t, s, "test"); d.Actor != "hook-poll-hello" || d.Version != "1.1.1" {
+		t.Errorf("after the restart: %s deployed by %s, want 1.1.1 by hook-poll-hello", d.Version, d.Actor)
 	}
 }
 
