@@ -57,6 +57,8 @@ type Event struct {
 	// ends it); started says that dispatch gave it work in the background.
 	source  string
 	started bool
+	// rec is what the hook's list of recent deliveries says of it.
+	rec *gantry.HookDelivery
 }
 
 // header returns the first of names that h carries.

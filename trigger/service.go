@@ -55,6 +55,9 @@ type Service struct {
 	previews map[string]*sync.Mutex
 	// inflight holds the deliveries whose work runs (source and id).
 	inflight map[string]bool
+	// recent holds each hook's latest deliveries, newest first (by app
+	// and forge).
+	recent map[string][]*gantry.HookDelivery
 	// issued counts, per preview, the deliveries that started work on
 	// it, in the order they arrived: work whose turn comes after a later
 	// delivery's was issued is superseded (the later one does it), so an
@@ -146,7 +149,7 @@ func (s *Service) Close() {
 // Deliver verifies a forge's delivery, refuses a replay, and starts what
 // the pushed commit's triggers say. The work runs in the background (a
 // forge waits only seconds for an answer); the result says what it is.
-func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][]string, body []byte) (*gantry.DeliveryResult, error) {
+func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][]string, body []byte) (res *gantry.DeliveryResult, err error) {
 	if forge == gantry.ForgePoll {
 		return nil, gantry.Errorf(gantry.EINVALID, "the poll hook takes no deliveries")
 	}
@@ -154,6 +157,8 @@ func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][
 	if err != nil {
 		return nil, err
 	}
+	rec := &gantry.HookDelivery{At: s.now()}
+	defer func() { s.noteDelivery(app, forge, rec, res, err) }()
 	hdr := http.Header(h)
 	if err := verify(forge, hdr, body, cfg.Secret); err != nil {
 		return nil, err
@@ -162,6 +167,7 @@ func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][
 	if err != nil {
 		return nil, err
 	}
+	rec.Delivery, rec.Event, rec.Branch, rec.Commit, ev.rec = ev.Delivery, ev.Name, ev.Branch, ev.Commit, rec
 	if ev.Kind == kindPing {
 		return &gantry.DeliveryResult{Forge: forge, Delivery: ev.Delivery, Event: ev.Name, Action: "pong"}, nil
 	}
@@ -181,7 +187,6 @@ func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][
 	}
 	ev.source = source
 	id, err := s.identity(ctx, cfg)
-	var res *gantry.DeliveryResult
 	if err == nil {
 		res, err = s.dispatch(ctx, app, id, cfg, ev)
 	}
@@ -189,6 +194,48 @@ func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][
 		s.finish(source, ev.Delivery, true) // refused, or nothing to do: done with it
 	}
 	return res, err
+}
+
+// keepRecent is how many deliveries of each hook ListHooks shows.
+const keepRecent = 10
+
+// noteDelivery puts rec, answered by res or err, first in the list of
+// its hook's recent deliveries.
+func (s *Service) noteDelivery(app, forge string, rec *gantry.HookDelivery, res *gantry.DeliveryResult, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		rec.Answer, rec.Refused = gantry.ErrorMessage(err), true
+	} else if res != nil {
+		rec.Answer = res.Action
+	}
+	if s.recent == nil {
+		s.recent = map[string][]*gantry.HookDelivery{}
+	}
+	key := app + "/" + forge
+	s.recent[key] = append([]*gantry.HookDelivery{rec}, s.recent[key][:min(len(s.recent[key]), keepRecent-1)]...)
+}
+
+// noteOutcome records what ev's work said last (a commit status's state
+// and description), for the hook's list of recent deliveries.
+func (s *Service) noteOutcome(ev *Event, state, detail string) {
+	if ev.rec == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev.rec.Outcome, ev.rec.Detail = state, detail
+}
+
+// recentOf copies the recent deliveries of app's hook of forge.
+func (s *Service) recentOf(app, forge string) []gantry.HookDelivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []gantry.HookDelivery
+	for _, r := range s.recent[app+"/"+forge] {
+		out = append(out, *r)
+	}
+	return out
 }
 
 // doneSource names where the deliveries of source whose work ended are

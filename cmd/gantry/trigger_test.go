@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +166,35 @@ func TestTriggerDeliveries(t *testing.T) {
 	if strings.Contains(out, gh.Secret) || !strings.Contains(out, "hook-gitlab-hello") {
 		t.Errorf("hook list: %s", out)
 	}
+	// Each hook's latest deliveries, newest first, with the answer and how
+	// the work ended, through the API and on the dashboard's hooks page.
+	hooks, err := s.Client.ListHooks(context.Background(), "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hooks {
+		if h.Forge != "github" {
+			continue
+		}
+		if h.URL != s.APIURL+"/v1/hooks/hello/github" || len(h.Recent) != 4 || !h.Recent[0].Refused || !strings.Contains(h.Recent[0].Answer, "signature does not match") ||
+			h.Recent[3].Delivery != push.ID || h.Recent[3].Refused || h.Recent[3].Outcome != "success" || !strings.Contains(h.Recent[3].Answer, "deploy it to test") {
+			t.Errorf("github hook: URL %s, recent deliveries %+v; want the forged one first, refused, and the first push last, deployed", h.URL, h.Recent)
+		}
+	}
+	page := dashboardPage(t, s, testerToken(t, "unix://"+s.SocketPath), nil)
+	if code, p := page("/apps/hello/hooks"); code != http.StatusOK || !strings.Contains(p, s.APIURL+"/v1/hooks/hello/github") ||
+		!strings.Contains(p, "hook-gitlab-hello") || !strings.Contains(p, "signature does not match") || !strings.Contains(p, `data-outcome="success"`) ||
+		strings.Contains(p, gh.Secret) || strings.Contains(p, "forge-token-github") {
+		t.Errorf("hooks page: %d, want the payload URL, the deliveries and no secret:\n%.3000s", code, p)
+	}
+	viewer, err := s.Client.CreateToken(context.Background(), api.CreateTokenRequest{Name: "vic", Role: gantry.RoleViewer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, p := dashboardPage(t, s, viewer.Secret, nil)("/apps/hello/hooks"); code != http.StatusForbidden || strings.Contains(p, "payload-url") {
+		t.Errorf("hooks page for a viewer: %d, want 403 and no hook\n%.1000s", code, p)
+	}
+
 	mustCLI(t, s.APIURL, "hook", "remove", "github")
 	next := push
 	next.ID = "after-removal"
@@ -331,4 +364,37 @@ func TestTriggerRedeliveryAfterStop(t *testing.T) {
 		t.Errorf("test's deployment: %s by %s; want succeeded by hook-github-hello", d.State, d.Actor)
 	}
 	deliverRefused(t, s, push, http.StatusConflict, "received already")
+}
+
+// dashboardPage signs in to s's dashboard with token and returns a getter
+// of its pages (status and body); every body is also written to seen, when
+// not nil.
+func dashboardPage(t *testing.T, s *Server, token string, seen io.Writer) func(path string) (int, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	bc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := bc.Get(s.APIURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if seen != nil {
+			seen.Write(b)
+		}
+		return resp.StatusCode, string(b)
+	}
+	_, signin := get("/signin")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(signin)
+	if m == nil {
+		t.Fatal("no CSRF token on the sign-in page")
+	}
+	resp, err := bc.PostForm(s.APIURL+"/signin", url.Values{"csrf": {m[1]}, "token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return get
 }
