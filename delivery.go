@@ -19,6 +19,27 @@ type DeliveryQuery struct {
 	Production []string
 }
 
+// MaxDeliveryDays bounds the period of a DeliveryQuery: each day is an
+// entry of the report, so a period of centuries would make millions.
+const MaxDeliveryDays = 3660
+
+// Validate checks that q names an app and a period of one to
+// MaxDeliveryDays days.
+func (q DeliveryQuery) Validate() error {
+	if q.App == "" {
+		return Errorf(EINVALID, "delivery metrics need an app")
+	}
+	if !q.To.After(q.From) {
+		return Errorf(EINVALID, "a period must end after it starts (from %s, to %s)",
+			q.From.UTC().Format(time.RFC3339), q.To.UTC().Format(time.RFC3339))
+	}
+	if q.To.Sub(q.From) > MaxDeliveryDays*24*time.Hour {
+		return Errorf(EINVALID, "a period of at most %d days: from %s to %s is longer", MaxDeliveryDays,
+			q.From.UTC().Format(time.DateOnly), q.To.UTC().Format(time.DateOnly))
+	}
+	return nil
+}
+
 // DefaultProduction names the environments taken for production when a
 // query names none.
 var DefaultProduction = []string{"prod", "production"}

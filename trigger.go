@@ -168,6 +168,28 @@ type ForgeHook struct {
 	StatusToken bool          `json:"status_token,omitempty"`
 	Poll        time.Duration `json:"poll,omitempty"`
 	CreatedAt   time.Time     `json:"created_at"`
+	// URL is the payload URL a forge posts to, where the server knows its
+	// own address (not for the poller).
+	URL string `json:"url,omitempty"`
+	// Recent are its latest deliveries, newest first, as the server that
+	// lists them received them since it started.
+	Recent []HookDelivery `json:"recent,omitempty"`
+}
+
+// HookDelivery is one delivery a hook received: what it was, what the
+// server answered (the action, or why it refused it), and the last word
+// of the work it started (pending, success or failure, and what it said).
+// It holds no secret: neither the body nor its signature.
+type HookDelivery struct {
+	At       time.Time `json:"at"`
+	Delivery string    `json:"delivery,omitempty"`
+	Event    string    `json:"event,omitempty"`
+	Branch   string    `json:"branch,omitempty"`
+	Commit   string    `json:"commit,omitempty"`
+	Answer   string    `json:"answer"`
+	Refused  bool      `json:"refused,omitempty"`
+	Outcome  string    `json:"outcome,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
 }
 
 // AddHookRequest makes a hook: its token's grant (Role, Envs), where

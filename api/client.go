@@ -159,6 +159,15 @@ func (c *Client) Health(ctx context.Context) error {
 	return c.do(ctx, http.MethodGet, "/v1/health", nil, nil)
 }
 
+// ServerURL returns the API's address as the server reports it ("" when
+// it reports none): where a client on the network, or a forge, reaches it.
+func (c *Client) ServerURL(ctx context.Context) (string, error) {
+	var h struct {
+		URL string `json:"url"`
+	}
+	return h.URL, c.do(ctx, http.MethodGet, "/v1/health", nil, &h)
+}
+
 // ListApps lists registered apps.
 func (c *Client) ListApps(ctx context.Context) ([]*gantry.App, error) {
 	var out []*gantry.App

@@ -90,8 +90,8 @@ func (s *Server) prometheus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	days, err := queryInt(r, "days", DefaultMetricsDays)
-	if err == nil && (days < 1 || days > 3660) {
-		err = gantry.Errorf(gantry.EINVALID, "days %d: want 1 to 3660", days)
+	if err == nil && (days < 1 || days > gantry.MaxDeliveryDays) {
+		err = gantry.Errorf(gantry.EINVALID, "days %d: want 1 to %d", days, gantry.MaxDeliveryDays)
 	}
 	if err != nil {
 		s.fail(w, r, err)

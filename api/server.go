@@ -22,6 +22,10 @@ import (
 // (cmd/gantry); an endpoint whose service is nil answers that this server
 // does not offer it.
 type Server struct {
+	// URL is the API's address as clients on the network reach it;
+	// /v1/health reports it, so that a CLI on the unix socket can say
+	// where a forge sends its webhooks. Empty: not reported.
+	URL      string
 	Store    gantry.Store
 	Deploys  gantry.DeployService
 	Releases gantry.ReleaseService
@@ -141,7 +145,11 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": gantry.Version})
+	h := map[string]string{"status": "ok", "version": gantry.Version}
+	if s.URL != "" {
+		h["url"] = s.URL
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 func (s *Server) logger() *slog.Logger {

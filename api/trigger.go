@@ -109,6 +109,11 @@ func (s *Server) listHooks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	for _, h := range hs {
+		if s.URL != "" && h.Forge != gantry.ForgePoll {
+			h.URL = s.URL + "/v1/hooks/" + url.PathEscape(h.App) + "/" + url.PathEscape(h.Forge)
+		}
+	}
 	writeJSON(w, http.StatusOK, hs)
 }
 

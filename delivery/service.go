@@ -22,15 +22,11 @@ var _ gantry.DeliveryService = (*Service)(nil)
 // the releases they served and the app's environments, and computes the
 // figures.
 func (s *Service) Delivery(ctx context.Context, q gantry.DeliveryQuery) (*gantry.DeliveryReport, error) {
-	if q.App == "" {
-		return nil, gantry.Errorf(gantry.EINVALID, "delivery metrics need an app")
+	if err := q.Validate(); err != nil {
+		return nil, err
 	}
 	if _, err := s.Store.FindApp(ctx, q.App); err != nil {
 		return nil, err
-	}
-	if !q.To.After(q.From) {
-		return nil, gantry.Errorf(gantry.EINVALID, "a period must end after it starts (from %s, to %s)",
-			q.From.UTC().Format(time.RFC3339), q.To.UTC().Format(time.RFC3339))
 	}
 	// Nothing is created in the future, so reading past now costs nothing.
 	until := q.To.Add(Lookahead)
@@ -38,17 +34,26 @@ func (s *Service) Delivery(ctx context.Context, q gantry.DeliveryQuery) (*gantry
 	if err != nil {
 		return nil, err
 	}
+	envs, err := s.Store.ListEnvironments(ctx, q.App)
+	if err != nil {
+		return nil, err
+	}
 	in := Input{App: q.App, From: q.From, To: q.To, Deployments: ds, Commits: map[string]time.Time{}, Production: q.Production}
+	known := map[string]bool{}
+	for _, e := range envs {
+		known[e.Name] = true
+		in.Envs = append(in.Envs, e.Name)
+	}
+	for _, d := range ds {
+		known[d.Env] = true // deleted since (a preview), and deployed to in the period
+	}
+	for _, name := range append([]string{q.Env}, q.Production...) {
+		if name != "" && !known[name] {
+			return nil, gantry.Errorf(gantry.ENOTFOUND, "environment %q of app %q not found, and nothing was deployed to it in the period", name, q.App)
+		}
+	}
 	if q.Env != "" {
 		in.Envs = []string{q.Env}
-	} else {
-		envs, err := s.Store.ListEnvironments(ctx, q.App)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range envs {
-			in.Envs = append(in.Envs, e.Name)
-		}
 	}
 	for _, d := range ds {
 		if _, seen := in.Commits[d.ReleaseID]; seen || d.ReleaseID == "" || d.State != gantry.DeploymentSucceeded {

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +71,29 @@ func TestServiceReadsTheStore(t *testing.T) {
 	_, err = svc.Delivery(ctx, gantry.DeliveryQuery{App: "shop", From: at(3, 0, 0, 0), To: at(1, 0, 0, 0)})
 	if gantry.ErrorCode(err) != gantry.EINVALID {
 		t.Errorf("a period that ends before it starts: got %v, want EINVALID", err)
+	}
+	// A period longer than ten years is refused: a day is a row of the
+	// report, and a viewer's token must not make the server build millions.
+	_, err = svc.Delivery(ctx, gantry.DeliveryQuery{App: "shop", From: at(1, 0, 0, 0).AddDate(-11, 0, 0), To: at(3, 0, 0, 0)})
+	if gantry.ErrorCode(err) != gantry.EINVALID || !strings.Contains(gantry.ErrorMessage(err), "3660 days") {
+		t.Errorf("a period of eleven years: got %v, want EINVALID naming 3660 days", err)
+	}
+	// A misspelt environment is not an environment that had no deployments.
+	_, err = svc.Delivery(ctx, gantry.DeliveryQuery{App: "shop", Env: "prdo", From: at(1, 0, 0, 0), To: at(3, 0, 0, 0)})
+	if gantry.ErrorCode(err) != gantry.ENOTFOUND || !strings.Contains(gantry.ErrorMessage(err), `"prdo"`) {
+		t.Errorf("unknown environment: got %v, want ENOTFOUND naming it", err)
+	}
+	_, err = svc.Delivery(ctx, gantry.DeliveryQuery{App: "shop", Production: []string{"prod", "prdo"}, From: at(1, 0, 0, 0), To: at(3, 0, 0, 0)})
+	if gantry.ErrorCode(err) != gantry.ENOTFOUND || !strings.Contains(gantry.ErrorMessage(err), `"prdo"`) {
+		t.Errorf("unknown production environment: got %v, want ENOTFOUND naming it", err)
+	}
+	// One deleted since (a preview) still has its figures for the period.
+	gone := &gantry.Deployment{App: "shop", Env: "mr-7", Kind: gantry.KindDeploy, ReleaseID: "r2", Actor: "ci", State: gantry.DeploymentRunning, CreatedAt: at(2, 11, 0, 0)}
+	must(db.CreateDeployment(ctx, gone))
+	gone.State, gone.FinishedAt = gantry.DeploymentSucceeded, at(2, 11, 1, 0)
+	must(db.UpdateDeployment(ctx, gone))
+	rep, err = svc.Delivery(ctx, gantry.DeliveryQuery{App: "shop", Env: "mr-7", From: at(1, 0, 0, 0), To: at(3, 0, 0, 0)})
+	if err != nil || len(rep.Environments) != 1 || rep.Environments[0].Deployments != 1 {
+		t.Errorf("a deleted environment with a deployment in the period: got %+v, %v; want its one deployment", rep, err)
 	}
 }

@@ -250,6 +250,11 @@ func (o *Orchestrator) gatePreviews(ctx context.Context, op *op) error {
 	if op.m.Previews == nil {
 		return refuse(GatePreviews, "", "release %s declares no previews: section in its gantry.yml", op.rel.Version)
 	}
+	// Counted and recorded as one step: held until the clone's create
+	// step has saved the new preview (or the clone ends before it).
+	if op.clone.counted == nil {
+		op.clone.counted = o.holdPreviews(op.app)
+	}
 	envs, err := o.Store.ListEnvironments(ctx, op.app)
 	if err != nil {
 		return err

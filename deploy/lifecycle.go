@@ -20,6 +20,16 @@ type cloneOp struct {
 	postCopy string
 	// files: copy the source's persistent directories too.
 	files bool
+	// counted, for a preview, ends the hold the previews gate took on the
+	// app's previews (holdPreviews); nil until the gate ran.
+	counted func()
+}
+
+// endHold ends the previews gate's hold, if it took one.
+func (c *cloneOp) endHold() {
+	if c.counted != nil {
+		c.counted()
+	}
 }
 
 // Clone creates environment Dst with Src's settings, variables and secret
@@ -88,6 +98,7 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 			}
 		}
 	}
+	defer c.endHold()
 	return o.execute(ctx, op, progress)
 }
 
@@ -99,6 +110,7 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 	err := r.step(ctx, "create", fmt.Sprintf("%s from %s, hosts %s", op.env, op.fromEnv, strings.Join(c.dst.Spec.Hosts, ",")), func() (string, error) {
 		return sourceHostsIn(c.dst.Spec.Vars, op.source, op.env), o.saveEnv(ctx, c.dst)
 	})
+	c.endHold() // the new preview counts from here on
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,9 @@ type Orchestrator struct {
 	// unsettled are deployments whose records the store refused: each
 	// keeps its lock until Settle has made the records follow what serves.
 	unsettled map[int64]*unsettledRun
+	// previewHolds: per app, held while a preview is counted and
+	// recorded (holdPreviews).
+	previewHolds map[string]*sync.Mutex
 }
 
 func (o *Orchestrator) now() time.Time {

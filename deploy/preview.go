@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"sync"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -75,4 +76,26 @@ func (o *Orchestrator) copiedDatabase(ctx context.Context, env *gantry.Environme
 		}
 	}
 	return &gantry.DatabaseBinding{App: env.App, Env: env.Name, URL: url}, nil
+}
+
+// holdPreviews holds app's previews for the previews gate: the gate counts
+// them and the clone records the new one before another clone of the app
+// may count, so two previews asked for at the same instant cannot both
+// pass previews.max. Only the server that runs deployments counts
+// (operations run on the leader alone), so a hold in memory is enough,
+// and a crash leaves none behind. The returned function ends the hold;
+// calling it again does nothing.
+func (o *Orchestrator) holdPreviews(app string) func() {
+	o.mu.Lock()
+	if o.previewHolds == nil {
+		o.previewHolds = map[string]*sync.Mutex{}
+	}
+	mu := o.previewHolds[app]
+	if mu == nil {
+		mu = &sync.Mutex{}
+		o.previewHolds[app] = mu
+	}
+	o.mu.Unlock()
+	mu.Lock()
+	return sync.OnceFunc(mu.Unlock)
 }

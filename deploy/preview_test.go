@@ -1,7 +1,9 @@
 package deploy_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gantry-dev/gantry"
@@ -79,5 +81,55 @@ func TestPreviewClone(t *testing.T) {
 	}
 	if err := h.O.DeleteEnvironment(h.Ctx, gantry.DeleteEnvironmentRequest{App: "shop", Env: "mr-3", Force: true, Actor: "dev"}); err == nil || !h.DB.Exists(testDB) {
 		t.Errorf("deleting a preview bound to test's database: err %v, test's database exists %t; want a refusal and the database kept", err, h.DB.Exists(testDB))
+	}
+}
+
+// TestPreviewsMaxUnderConcurrency: previews asked for at the same instant
+// (two merge requests opened together) never make more than previews.max:
+// the bound is counted and the new environment recorded as one step.
+func TestPreviewsMaxUnderConcurrency(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	app.Extra = "previews: {from: test, max: 2}\n"
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	h.MustDeploy(t, "shop", "test", v1)
+	const n = 12
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: fmt.Sprintf("mr-%d", i+1), Release: v1.ID,
+				Hosts: []string{fmt.Sprintf("mr-%d.preview.shop.localhost", i+1)}, Preview: &gantry.Preview{Forge: "github", MergeRequest: i + 1}, Actor: "hook-github-shop"}, nil)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	made, refused := 0, 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			made++
+		case gantry.ErrorCode(err) == gantry.EPOLICY && strings.HasPrefix(gantry.ErrorMessage(err), deploy.GatePreviews+":"):
+			refused++
+		default:
+			t.Errorf("mr-%d: %v", i+1, err)
+		}
+	}
+	envs, err := h.Store.ListEnvironments(h.Ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var previews []string
+	for _, e := range envs {
+		if e.Preview != nil {
+			previews = append(previews, e.Name)
+		}
+	}
+	if made != 2 || refused != n-2 || len(previews) != 2 {
+		t.Errorf("%d previews asked for at once with max 2: %d made, %d refused by the gate, previews now %v; want 2, %d, two", n, made, refused, previews, n-2)
 	}
 }

@@ -52,6 +52,13 @@ type Event struct {
 	MRAction string
 	// Name is the forge's own name for the event, for messages.
 	Name string
+
+	// source, for a delivery, is where its id is remembered (Service.finish
+	// ends it); started says that dispatch gave it work in the background.
+	source  string
+	started bool
+	// rec is what the hook's list of recent deliveries says of it.
+	rec *gantry.HookDelivery
 }
 
 // header returns the first of names that h carries.

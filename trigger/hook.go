@@ -36,6 +36,10 @@ type hookConfig struct {
 	Poll      time.Duration `json:"poll,omitempty"`
 	Token     string        `json:"token"`
 	CreatedAt time.Time     `json:"created_at"`
+	// Heads, of a poll hook, is the listing of branches the poller acted
+	// on last: it outlives a restart, so a push made while the server was
+	// down is found by the first listing after it.
+	Heads map[string]string `json:"heads,omitempty"`
 }
 
 func (c *hookConfig) public(app, forge string) *gantry.ForgeHook {
@@ -126,7 +130,9 @@ func (s *Service) ListHooks(ctx context.Context, app string) ([]*gantry.ForgeHoo
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, cfg.public(app, forge))
+		h := cfg.public(app, forge)
+		h.Recent = s.recentOf(app, forge)
+		out = append(out, h)
 	}
 	return out, nil
 }
@@ -140,6 +146,9 @@ func (s *Service) RemoveHook(ctx context.Context, app, forge string) error {
 	if err := s.Vault.UnsetSecret(ctx, app, hooksEnv, forge); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	delete(s.recent, app+"/"+forge) // a hook added again starts afresh
+	s.mu.Unlock()
 	if err := s.Tokens.RevokeToken(ctx, cfg.Token); err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 		return err
 	}

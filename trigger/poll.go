@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -27,9 +29,10 @@ type poller struct {
 // Poll watches the repositories of apps that have a poll hook, for servers
 // that webhooks cannot reach: every hook's interval it lists the branches
 // (git ls-remote), and each branch that moved or went away acts as a push
-// would, as the poll hook's token. The first listing after a start is
-// only remembered, so that a restart does not redeploy. It returns when
-// ctx ends; tick is how often it looks whether an app is due.
+// would, as the poll hook's token. The listing acted on is kept with the
+// hook, so a restart neither redeploys nor misses what was pushed while
+// the server was down; a hook's first listing is only remembered. It
+// returns when ctx ends; tick is how often it looks whether an app is due.
 func (s *Service) Poll(ctx context.Context, tick time.Duration) {
 	p := &poller{due: map[string]time.Time{}, heads: map[string]map[string]string{}}
 	t := time.NewTicker(tick)
@@ -71,9 +74,15 @@ func (s *Service) pollOnce(ctx context.Context, p *poller) {
 			continue
 		}
 		old, seen := p.heads[a.Name]
+		if !seen && cfg.Heads != nil {
+			old, seen = cfg.Heads, true // acted on before this start
+		}
 		p.heads[a.Name] = heads
+		if !maps.Equal(cfg.Heads, heads) {
+			s.keepHeads(ctx, a.Name, heads)
+		}
+		s.listed.Store(a.Name, true)
 		if !seen {
-			s.listed.Store(a.Name, true)
 			continue
 		}
 		for _, ev := range changes(old, heads) {
@@ -85,6 +94,23 @@ func (s *Service) pollOnce(ctx context.Context, p *poller) {
 				s.logger().Error("poll", "app", a.Name, "branch", ev.Branch, "commit", ev.Commit, "error", err)
 			}
 		}
+	}
+}
+
+// keepHeads records heads with app's poll hook, read again just before:
+// a hook removed meanwhile stays removed.
+func (s *Service) keepHeads(ctx context.Context, app string, heads map[string]string) {
+	cfg, err := s.loadHook(ctx, app, gantry.ForgePoll)
+	if err != nil {
+		return
+	}
+	cfg.Heads = heads
+	b, err := json.Marshal(cfg)
+	if err == nil {
+		err = s.Vault.SetSecret(ctx, app, hooksEnv, gantry.ForgePoll, string(b))
+	}
+	if err != nil {
+		s.logger().Error("poll: keep the listing", "app", app, "error", err)
 	}
 }
 
@@ -138,8 +164,9 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // Listed reports whether the poller has listed app's repository since the
-// server started: branches that move from then on act as pushes; what was
-// there at the first listing is only remembered.
+// server started: branches that move from then on (or since the listing
+// kept from before the start) act as pushes; what a hook's very first
+// listing finds is only remembered.
 func (s *Service) Listed(app string) bool {
 	_, ok := s.listed.Load(app)
 	return ok

@@ -53,6 +53,11 @@ type Service struct {
 	// push) never overlaps: the second finds the first's preview.
 	mu       sync.Mutex
 	previews map[string]*sync.Mutex
+	// inflight holds the deliveries whose work runs (source and id).
+	inflight map[string]bool
+	// recent holds each hook's latest deliveries, newest first (by app
+	// and forge).
+	recent map[string][]*gantry.HookDelivery
 	// issued counts, per preview, the deliveries that started work on
 	// it, in the order they arrived: work whose turn comes after a later
 	// delivery's was issued is superseded (the later one does it), so an
@@ -116,13 +121,18 @@ func (s *Service) window() time.Duration {
 	return DefaultReplayWindow
 }
 
-// goRun runs fn in the background, under a context that Close cancels.
-func (s *Service) goRun(fn func(ctx context.Context)) {
+// goRun runs ev's work fn in the background, under a context that Close
+// cancels, and then tells ev's delivery whether it ran to its end.
+func (s *Service) goRun(ev *Event, fn func(ctx context.Context)) {
 	s.once.Do(func() { s.base, s.cancel = context.WithCancel(context.Background()) })
+	ev.started = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		fn(s.base)
+		if ev.source != "" {
+			s.finish(ev.source, ev.Delivery, s.base.Err() == nil)
+		}
 	}()
 }
 
@@ -139,7 +149,7 @@ func (s *Service) Close() {
 // Deliver verifies a forge's delivery, refuses a replay, and starts what
 // the pushed commit's triggers say. The work runs in the background (a
 // forge waits only seconds for an answer); the result says what it is.
-func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][]string, body []byte) (*gantry.DeliveryResult, error) {
+func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][]string, body []byte) (res *gantry.DeliveryResult, err error) {
 	if forge == gantry.ForgePoll {
 		return nil, gantry.Errorf(gantry.EINVALID, "the poll hook takes no deliveries")
 	}
@@ -147,6 +157,8 @@ func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][
 	if err != nil {
 		return nil, err
 	}
+	rec := &gantry.HookDelivery{At: s.now()}
+	defer func() { s.noteDelivery(app, forge, rec, res, err) }()
 	hdr := http.Header(h)
 	if err := verify(forge, hdr, body, cfg.Secret); err != nil {
 		return nil, err
@@ -155,6 +167,7 @@ func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][
 	if err != nil {
 		return nil, err
 	}
+	rec.Delivery, rec.Event, rec.Branch, rec.Commit, ev.rec = ev.Delivery, ev.Name, ev.Branch, ev.Commit, rec
 	if ev.Kind == kindPing {
 		return &gantry.DeliveryResult{Forge: forge, Delivery: ev.Delivery, Event: ev.Name, Action: "pong"}, nil
 	}
@@ -165,17 +178,115 @@ func (s *Service) Deliver(ctx context.Context, app, forge string, h map[string][
 	if !ev.At.IsZero() && now.Sub(ev.At) > s.window() {
 		return nil, gantry.Errorf(gantry.ECONFLICT, "%s delivery %s refused: its event is from %s, older than the %s replay window", forge, ev.Delivery, ev.At.UTC().Format(time.RFC3339), s.window())
 	}
-	if err := s.Deliveries.RememberDelivery(ctx, forge+"/"+app, ev.Delivery, now, now.Add(-s.window())); err != nil {
+	source := forge + "/" + app
+	if err := s.receive(ctx, source, ev.Delivery, now); err != nil {
 		if gantry.ErrorCode(err) == gantry.ECONFLICT {
 			return nil, gantry.Errorf(gantry.ECONFLICT, "%s delivery %s refused: it was received already (a replay)", forge, ev.Delivery)
 		}
 		return nil, err
 	}
+	ev.source = source
 	id, err := s.identity(ctx, cfg)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		res, err = s.dispatch(ctx, app, id, cfg, ev)
 	}
-	return s.dispatch(ctx, app, id, cfg, ev)
+	if !ev.started {
+		s.finish(source, ev.Delivery, true) // refused, or nothing to do: done with it
+	}
+	return res, err
+}
+
+// keepRecent is how many deliveries of each hook ListHooks shows.
+const keepRecent = 10
+
+// noteDelivery puts rec, answered by res or err, first in the list of
+// its hook's recent deliveries.
+func (s *Service) noteDelivery(app, forge string, rec *gantry.HookDelivery, res *gantry.DeliveryResult, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		rec.Answer, rec.Refused = gantry.ErrorMessage(err), true
+	} else if res != nil {
+		rec.Answer = res.Action
+	}
+	if s.recent == nil {
+		s.recent = map[string][]*gantry.HookDelivery{}
+	}
+	key := app + "/" + forge
+	s.recent[key] = append([]*gantry.HookDelivery{rec}, s.recent[key][:min(len(s.recent[key]), keepRecent-1)]...)
+}
+
+// noteOutcome records what ev's work said last (a commit status's state
+// and description), for the hook's list of recent deliveries.
+func (s *Service) noteOutcome(ev *Event, state, detail string) {
+	if ev.rec == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev.rec.Outcome, ev.rec.Detail = state, detail
+}
+
+// recentOf copies the recent deliveries of app's hook of forge.
+func (s *Service) recentOf(app, forge string) []gantry.HookDelivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []gantry.HookDelivery
+	for _, r := range s.recent[app+"/"+forge] {
+		out = append(out, *r)
+	}
+	return out
+}
+
+// doneSource names where the deliveries of source whose work ended are
+// remembered, beside those received.
+func doneSource(source string) string { return "done/" + source }
+
+// receive remembers delivery id of source, or returns ECONFLICT for a
+// replay: one received before whose work runs now or ran to its end. A
+// delivery received by a server that stopped before its work ended (the
+// forge's redelivery of a push that was never deployed) is taken again;
+// that retry counts as its end, so it is taken once more at most.
+func (s *Service) receive(ctx context.Context, source, id string, now time.Time) error {
+	forget := now.Add(-s.window())
+	key := source + "\x00" + id
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight[key] {
+		return gantry.Errorf(gantry.ECONFLICT, "delivery %s of %s is being acted on", id, source)
+	}
+	err := s.Deliveries.RememberDelivery(ctx, source, id, now, forget)
+	if gantry.ErrorCode(err) == gantry.ECONFLICT {
+		if err = s.Deliveries.RememberDelivery(ctx, doneSource(source), id, now, forget); err == nil {
+			s.logger().Warn("trigger redelivery", "source", source, "delivery", id,
+				"detail", "received before and its work never ended (the server stopped): acting on it again")
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if s.inflight == nil {
+		s.inflight = map[string]bool{}
+	}
+	s.inflight[key] = true
+	return nil
+}
+
+// finish ends delivery id of source: it is no longer in flight, and, when
+// its work ran to its end, a redelivery of it is a replay even after a
+// restart.
+func (s *Service) finish(source, id string, ok bool) {
+	s.mu.Lock()
+	delete(s.inflight, source+"\x00"+id)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	now := s.now()
+	err := s.Deliveries.RememberDelivery(context.Background(), doneSource(source), id, now, now.Add(-s.window()))
+	if err != nil && gantry.ErrorCode(err) != gantry.ECONFLICT {
+		s.logger().Error("trigger: remember a delivery's end", "source", source, "delivery", id, "error", err)
+	}
 }
 
 // dispatch decides what ev does, checks that the hook's token may do it,
@@ -201,7 +312,7 @@ func (s *Service) dispatch(ctx context.Context, app string, id *gantry.Identity,
 			return nil, id.Denied(gantry.PermAdmin, name)
 		}
 		seq := s.issue(app, name)
-		s.goRun(func(ctx context.Context) { s.deletePreview(ctx, app, name, id.Name, "its "+describe(ev), seq) })
+		s.goRun(ev, func(ctx context.Context) { s.deletePreview(ctx, app, name, id.Name, "its "+describe(ev), seq) })
 		return say("delete preview %s", name)
 	case ev.Kind == kindMR && ev.MRAction == mrOther:
 		return say("nothing: merge request %d was %s", ev.MR, ev.Name)
@@ -229,13 +340,13 @@ func (s *Service) dispatch(ctx context.Context, app string, id *gantry.Identity,
 	case gantry.TriggerNothing:
 		return say("nothing: the trigger on %s says so", branch)
 	case gantry.TriggerBuild:
-		s.goRun(func(ctx context.Context) { s.buildAndDeploy(ctx, app, id, cfg, ev, "") })
+		s.goRun(ev, func(ctx context.Context) { s.buildAndDeploy(ctx, app, id, cfg, ev, "") })
 		return say("build %s", short(ev.Commit))
 	case gantry.TriggerDeploy:
 		if !id.Allows(gantry.PermDeploy, t.Env) {
 			return nil, id.Denied(gantry.PermDeploy, t.Env)
 		}
-		s.goRun(func(ctx context.Context) { s.buildAndDeploy(ctx, app, id, cfg, ev, t.Env) })
+		s.goRun(ev, func(ctx context.Context) { s.buildAndDeploy(ctx, app, id, cfg, ev, t.Env) })
 		return say("build %s and deploy it to %s", short(ev.Commit), t.Env)
 	}
 	// do: preview (the decoder allows it only with a previews section).
@@ -250,7 +361,7 @@ func (s *Service) dispatch(ctx context.Context, app string, id *gantry.Identity,
 	}
 	host := m.Previews.HostFor(app, name, ev.Branch)
 	seq := s.issue(app, name)
-	s.goRun(func(ctx context.Context) { s.preview(ctx, app, id, cfg, ev, name, m, seq) })
+	s.goRun(ev, func(ctx context.Context) { s.preview(ctx, app, id, cfg, ev, name, m, seq) })
 	return say("build %s and preview it as %s at %s", short(ev.Commit), name, s.url(host))
 }
 

@@ -25,6 +25,7 @@ const (
 // reached is logged, never retried: the status is a courtesy, the journal
 // is the record.
 func (s *Service) status(ctx context.Context, cfg *hookConfig, ev *Event, check, state, target, description string) {
+	s.noteOutcome(ev, state, description)
 	if cfg.APIToken == "" || ev.Commit == "" || ev.Repo == "" {
 		return
 	}

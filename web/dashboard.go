@@ -96,6 +96,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux.HandleFunc("GET /apps/{app}/deployments/{id}/events", d.auth(d.deploymentEvents))
 	mux.HandleFunc("GET /apps/{app}/diff", d.auth(d.diff))
 	mux.HandleFunc("GET /apps/{app}/metrics", d.auth(d.metrics))
+	mux.HandleFunc("GET /apps/{app}/hooks", d.auth(d.hooks))
 	mux.HandleFunc("GET /apps/{app}/actions/{action}", d.auth(d.confirm))
 	mux.HandleFunc("POST /apps/{app}/actions/{action}", d.auth(d.act))
 	return withSecurityHeaders(mux)

@@ -78,7 +78,7 @@ func newCICmd(m *Main) *cobra.Command {
 			if err := gantry.ValidName("app", args[1]); err != nil {
 				return err
 			}
-			s, err := ciFor(args[0], args[1], m.publicServer(publicURL))
+			s, err := ciFor(args[0], args[1], m.publicServer(cmd.Context(), publicURL))
 			if err != nil {
 				return err
 			}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/api"
@@ -13,8 +15,9 @@ import (
 func init() { register(newHookCmd) }
 
 // publicServer is where a forge reaches the server: --public-url, else the
-// --server (or $GANTRY_SERVER) address when it is HTTP, else the default.
-func (m *Main) publicServer(flag string) string {
+// --server (or $GANTRY_SERVER) address when it is HTTP, else the address
+// the server reports (the CLI is on its unix socket), else the default.
+func (m *Main) publicServer(ctx context.Context, flag string) string {
 	if flag != "" {
 		return strings.TrimRight(flag, "/")
 	}
@@ -22,6 +25,13 @@ func (m *Main) publicServer(flag string) string {
 		if strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") {
 			return strings.TrimRight(s, "/")
 		}
+	}
+	// On the unix socket: the address the server listens on (or
+	// advertises), as it says itself.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if u, err := m.client().ServerURL(ctx); err == nil && u != "" {
+		return strings.TrimRight(u, "/")
 	}
 	return "http://127.0.0.1:7878"
 }
@@ -60,7 +70,7 @@ func newHookCmd(m *Main) *cobra.Command {
 			}
 			payload := ""
 			if h.Path != "" {
-				payload = m.publicServer(publicURL) + h.Path
+				payload = m.publicServer(cmd.Context(), publicURL) + h.Path
 			}
 			out := struct {
 				*gantry.AddedHook

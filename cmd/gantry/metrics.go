@@ -83,9 +83,8 @@ func metricsPeriod(since, from, to string, now time.Time) (time.Time, time.Time,
 		}
 		start = t
 	}
-	if !end.After(start) {
-		return time.Time{}, time.Time{}, usagef("the period must end after it starts (from %s to %s)",
-			start.Format(time.RFC3339), end.Format(time.RFC3339))
+	if err := (gantry.DeliveryQuery{App: "-", From: start, To: end}).Validate(); err != nil {
+		return time.Time{}, time.Time{}, usagef("%s", gantry.ErrorMessage(err))
 	}
 	return start, end, nil
 }

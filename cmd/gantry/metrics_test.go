@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/api"
 )
 
 // TestMetricsFromRealDeployments deploys the sample app for real (test,
@@ -80,10 +81,21 @@ func TestMetricsFromRealDeployments(t *testing.T) {
 			t.Errorf("gantry metrics --env prod: want %q in\n%s", want, human)
 		}
 	}
-	for _, bad := range [][]string{{"--since", "soon"}, {"--since", "1d", "--from", "2026-01-01"}, {"--from", "2030-01-01", "--to", "2029-01-01"}} {
+	for _, bad := range [][]string{{"--since", "soon"}, {"--since", "1d", "--from", "2026-01-01"}, {"--from", "2030-01-01", "--to", "2029-01-01"},
+		{"--from", "0001-01-01"}, {"--since", "100000d"}} {
 		if _, errs, code := runCLI(t, s.APIURL, append([]string{"metrics", "hello"}, bad...)...); code != 2 {
 			t.Errorf("gantry metrics %v: exit %d, want 2 (usage)\n%s", bad, code, errs)
 		}
+	}
+
+	// A misspelt environment is an error, not a row of zeros; so is a
+	// period of centuries asked of the API, which would be that many rows.
+	if _, errs, code := runCLI(t, s.APIURL, "metrics", "hello", "--env", "prdo"); code != 1 || !strings.Contains(errs, `environment "prdo" of app "hello" not found`) {
+		t.Errorf("gantry metrics --env prdo: exit %d, want 1 naming it\n%s", code, errs)
+	}
+	sock, _ := testSockets.Load(s.APIURL)
+	if _, err := api.NewClient(s.APIURL, testerToken(t, sock.(string))).Delivery(t.Context(), gantry.DeliveryQuery{App: "hello", From: time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Now()}); gantry.ErrorCode(err) != gantry.EINVALID {
+		t.Errorf("metrics from the year 1000 through the API: got %v, want EINVALID", err)
 	}
 
 	// Prometheus: the gauges per app and environment, behind a token.

@@ -4,17 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -65,31 +61,15 @@ func TestFailedInstanceLogsMaskSecrets(t *testing.T) {
 	}
 
 	// The dashboard, signed in: the deployment page and its event stream.
-	jar, _ := cookiejar.New(nil)
-	bc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	get := dashboardPage(t, s, admin, &seen)
 	page := func(path string) string {
 		t.Helper()
-		resp, err := bc.Get(s.APIURL + path)
-		if err != nil {
-			t.Fatal(err)
+		code, b := get(path)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: %d\n%.300s", path, code, b)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d\n%.300s", path, resp.StatusCode, b)
-		}
-		seen.Write(b)
-		return string(b)
+		return b
 	}
-	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page("/signin"))
-	if m == nil {
-		t.Fatal("no CSRF token on the sign-in page")
-	}
-	resp, err := bc.PostForm(s.APIURL+"/signin", url.Values{"csrf": {m[1]}, "token": {admin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
 	for _, d := range deps {
 		if p := page(fmt.Sprintf("/apps/leaky/deployments/%d", d.ID)); !strings.Contains(p, "connecting to [secret]") {
 			t.Errorf("deployment page %d lacks the masked log lines:\n%.2000s", d.ID, p)

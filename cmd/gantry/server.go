@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -349,6 +350,7 @@ func (s *Server) serveAPI(releases *deploy.Releases, builder *build.Builder) err
 		return fmt.Errorf("api listener: %w", err)
 	}
 	s.APIURL = "http://" + ln.Addr().String()
+	apiSrv.URL = cmp.Or(s.Advertise, s.APIURL)
 	// The API streams the progress of long deploys: the limits bound
 	// request bodies and idle connections, never responses.
 	s.apiSrv = s.Limits.Server(mux)

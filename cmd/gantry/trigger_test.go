@@ -3,9 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +81,15 @@ func TestTriggerDeliveries(t *testing.T) {
 	})
 	git(t, repo, "branch", "releases/1.1")
 	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
+	// On the server's unix socket (the server's own directory), the
+	// payload URL the CLI prints is the one the server listens on.
+	for _, args := range [][]string{{"ci", "github", "hello"}, {"hook", "add", "gitea", "--app", "hello", "--env", "prod"}} {
+		out, errs, code := runCLI(t, "unix://"+s.SocketPath, args...)
+		if want := s.APIURL + "/v1/hooks/hello/"; code != 0 || !strings.Contains(out, want) {
+			t.Errorf("gantry %s on the socket: exit %d, want the payload URL %s… in\n%s%s", strings.Join(args, " "), code, want, out, errs)
+		}
+	}
+	mustCLI(t, s.APIURL, "hook", "remove", "gitea", "--app", "hello")
 	forge := forgetest.StartFakeForge(t)
 	gh := addHook(t, s, "github", gantry.RoleDeployer, []string{"test"}, forge.URL)
 	gl := addHook(t, s, "gitlab", gantry.RoleDeployer, []string{"test"}, forge.URL)
@@ -152,6 +166,35 @@ func TestTriggerDeliveries(t *testing.T) {
 	if strings.Contains(out, gh.Secret) || !strings.Contains(out, "hook-gitlab-hello") {
 		t.Errorf("hook list: %s", out)
 	}
+	// Each hook's latest deliveries, newest first, with the answer and how
+	// the work ended, through the API and on the dashboard's hooks page.
+	hooks, err := s.Client.ListHooks(context.Background(), "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hooks {
+		if h.Forge != "github" {
+			continue
+		}
+		if h.URL != s.APIURL+"/v1/hooks/hello/github" || len(h.Recent) != 4 || !h.Recent[0].Refused || !strings.Contains(h.Recent[0].Answer, "signature does not match") ||
+			h.Recent[3].Delivery != push.ID || h.Recent[3].Refused || h.Recent[3].Outcome != "success" || !strings.Contains(h.Recent[3].Answer, "deploy it to test") {
+			t.Errorf("github hook: URL %s, recent deliveries %+v; want the forged one first, refused, and the first push last, deployed", h.URL, h.Recent)
+		}
+	}
+	page := dashboardPage(t, s, testerToken(t, "unix://"+s.SocketPath), nil)
+	if code, p := page("/apps/hello/hooks"); code != http.StatusOK || !strings.Contains(p, s.APIURL+"/v1/hooks/hello/github") ||
+		!strings.Contains(p, "hook-gitlab-hello") || !strings.Contains(p, "signature does not match") || !strings.Contains(p, `data-outcome="success"`) ||
+		strings.Contains(p, gh.Secret) || strings.Contains(p, "forge-token-github") {
+		t.Errorf("hooks page: %d, want the payload URL, the deliveries and no secret:\n%.3000s", code, p)
+	}
+	viewer, err := s.Client.CreateToken(context.Background(), api.CreateTokenRequest{Name: "vic", Role: gantry.RoleViewer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, p := dashboardPage(t, s, viewer.Secret, nil)("/apps/hello/hooks"); code != http.StatusForbidden || strings.Contains(p, "payload-url") {
+		t.Errorf("hooks page for a viewer: %d, want 403 and no hook\n%.1000s", code, p)
+	}
+
 	mustCLI(t, s.APIURL, "hook", "remove", "github")
 	next := push
 	next.ID = "after-removal"
@@ -187,12 +230,17 @@ func tokenNames(ts []*gantry.Token) []string {
 // repository's branches; a branch that moves acts as a push would.
 func TestPollTrigger(t *testing.T) {
 	needTools(t)
-	s := &Server{DataDir: t.TempDir(), Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", PollTick: 50 * time.Millisecond,
-		SecretsKey: filepath.Join(t.TempDir(), "secrets.key"), Logger: newLogger(testWriter{t}, "text")}
-	if err := s.Open(context.Background()); err != nil {
-		t.Fatal(err)
+	data, key := t.TempDir(), filepath.Join(t.TempDir(), "secrets.key")
+	open := func() *Server {
+		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", PollTick: 50 * time.Millisecond,
+			SecretsKey: key, Logger: newLogger(testWriter{t}, "text")}
+		if err := s.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+		return s
 	}
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	s := open()
 	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
 	repo := helloRepo(t)
 	editManifest(t, repo, "triggers", func(m string) string {
@@ -218,4 +266,135 @@ func TestPollTrigger(t *testing.T) {
 	if d := lastDeployment(t, s, "test"); d.Actor != "hook-poll-hello" {
 		t.Errorf("deployment actor %q, want hook-poll-hello", d.Actor)
 	}
+
+	// A push while the server is down is not lost: the listing the poller
+	// acted on last outlives a restart, so the first listing after it
+	// finds the branch moved.
+	s.Close()
+	git(t, repo, "checkout", "-q", "releases/1.1")
+	commitChange(t, repo, "VERSION", "1.1.1\n", "1.1.1")
+	git(t, repo, "checkout", "-q", "main")
+	s = open()
+	waitUntil(t, time.Minute, func() bool {
+		v, err := getVersion(s.RouterURL, "test.hello.localhost")
+		return err == nil && v == "1.1.1"
+	})
+	s.Triggers.Wait()
+	if d := lastDeployment(t, s, "test"); d.Actor != "hook-poll-hello" || d.Version != "1.1.1" {
+		t.Errorf("after the restart: %s deployed by %s, want 1.1.1 by hook-poll-hello", d.Version, d.Actor)
+	}
+}
+
+// TestTriggerThroughGates: a push whose trigger deploys to an environment
+// that needs an approval meets the approvals gate as a person's deploy
+// would: refused, nothing deployed, and the forge's status says why; once
+// someone approves the release, the forge's next delivery deploys it.
+func TestTriggerThroughGates(t *testing.T) {
+	needTools(t)
+	s := openServer(t, t.TempDir())
+	repo := helloRepo(t)
+	editManifest(t, repo, "an approval for test, and a trigger", func(m string) string {
+		m = strings.Replace(m, "  test:\n", "  test:\n    approvals: {required: 1}\n", 1)
+		return m + "triggers:\n  - {on: push, branch: \"releases/*\", do: deploy, env: test}\n"
+	})
+	git(t, repo, "branch", "releases/1.1")
+	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
+	forge := forgetest.StartFakeForge(t)
+	gh := addHook(t, s, "github", gantry.RoleDeployer, nil, forge.URL)
+	commit := headOf(t, repo, "releases/1.1")
+	push := forgetest.Delivery{Forge: "github", Event: "push", ID: "gates-1", Secret: gh.Secret,
+		Body: forgetest.Payload(t, "github_push", forgetest.Params{Branch: "releases/1.1", Commit: commit})}
+	deliverOK(t, s, push, "deploy it to test")
+	st := forge.Wait(t, 10*time.Second, func(s forgetest.Status) bool { return s.Fields["state"] == "failure" })
+	if !strings.Contains(st.Fields["description"], "approvals") || st.Fields["context"] != "gantry/deploy-test" {
+		t.Errorf("status of the refused deploy: %+v, want a failure naming the approvals gate", st)
+	}
+	if ds, err := s.Store.ListDeployments(context.Background(), gantry.DeploymentFilter{App: "hello", Env: "test"}); err != nil || len(ds) != 0 {
+		t.Fatalf("deployments of test after the refusal: %d, %v; want none", len(ds), err)
+	}
+	rels, err := s.Store.ListReleases(context.Background(), gantry.ReleaseFilter{App: "hello", Commit: commit})
+	if err != nil || len(rels) != 1 {
+		t.Fatalf("releases of %s: %v, %v; want the one the trigger built", commit, rels, err)
+	}
+	mustCLI(t, s.APIURL, "approve", "test", "--release", rels[0].ID)
+	again := push
+	again.ID = "gates-2" // the forge's redelivery, or the next push
+	deliverOK(t, s, again, "deploy it to test")
+	if d := lastDeployment(t, s, "test"); d.Actor != "hook-github-hello" || d.State != gantry.DeploymentSucceeded || d.ReleaseID != rels[0].ID {
+		t.Errorf("test's deployment after the approval: %s by %s, state %s; want %s by hook-github-hello, succeeded", d.ReleaseID, d.Actor, d.State, rels[0].ID)
+	}
+}
+
+// TestTriggerRedeliveryAfterStop: a delivery whose work never finished (the
+// server stopped in the middle of its build) is acted on when the forge
+// delivers it again, where it used to be refused as a replay and the push
+// was lost; while its work runs, and once it finished, the same delivery
+// is a replay.
+func TestTriggerRedeliveryAfterStop(t *testing.T) {
+	needTools(t)
+	dir := t.TempDir()
+	s := openServerAt(t, dir) // closed below, by the test
+	repo := helloRepo(t)
+	goAhead := filepath.Join(t.TempDir(), "go-ahead")
+	editManifest(t, repo, "a build that waits, and a trigger", func(m string) string {
+		m = strings.Replace(m, "command: go build", "command: while [ ! -e "+goAhead+" ]; do sleep 0.1; done; go build", 1)
+		return m + "triggers:\n  - {on: push, branch: \"releases/*\", do: deploy, env: test}\n"
+	})
+	git(t, repo, "branch", "releases/1.1")
+	mustCLI(t, s.APIURL, "app", "add", "hello", "--repo", repo)
+	gh := addHook(t, s, "github", gantry.RoleDeployer, nil, "")
+	push := forgetest.Delivery{Forge: "github", Event: "push", ID: "redeliver-1", Secret: gh.Secret,
+		Body: forgetest.Payload(t, "github_push", forgetest.Params{Branch: "releases/1.1", Commit: headOf(t, repo, "releases/1.1")})}
+	if code, body := push.Send(t, s.APIURL+"/v1/hooks/hello/github"); code != http.StatusAccepted {
+		t.Fatalf("first delivery: HTTP %d %s", code, body)
+	}
+	deliverRefused(t, s, push, http.StatusConflict, "received already") // its build still waits
+	if err := s.Orchestrator.StopAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close() // the build is cut short: nothing deployed
+
+	s = openServer(t, dir)
+	if err := os.WriteFile(goAhead, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deliverOK(t, s, push, "deploy it to test")
+	wantVersion(t, s.RouterURL, "test.hello.localhost", "1.1.0")
+	if d := lastDeployment(t, s, "test"); d.Actor != "hook-github-hello" || d.State != gantry.DeploymentSucceeded {
+		t.Errorf("test's deployment: %s by %s; want succeeded by hook-github-hello", d.State, d.Actor)
+	}
+	deliverRefused(t, s, push, http.StatusConflict, "received already")
+}
+
+// dashboardPage signs in to s's dashboard with token and returns a getter
+// of its pages (status and body); every body is also written to seen, when
+// not nil.
+func dashboardPage(t *testing.T, s *Server, token string, seen io.Writer) func(path string) (int, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	bc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := bc.Get(s.APIURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if seen != nil {
+			seen.Write(b)
+		}
+		return resp.StatusCode, string(b)
+	}
+	_, signin := get("/signin")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(signin)
+	if m == nil {
+		t.Fatal("no CSRF token on the sign-in page")
+	}
+	resp, err := bc.PostForm(s.APIURL+"/signin", url.Values{"csrf": {m[1]}, "token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return get
 }
