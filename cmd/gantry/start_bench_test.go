@@ -45,11 +45,11 @@ func baselineBinary(tb testing.TB) string {
 
 // installed copies the binary at src into a new file with plain writes, as
 // an install or a download does, and returns the copy's path. Both binaries
-// of a before/after are measured from such a copy: the file the linker has
-// just written sits in the page cache in larger pieces (it writes through
-// a mapping), which a start maps whole, so for minutes after a build the
-// same bytes showed about 2.5 MiB more max RSS and fewer page faults than
-// their copy (26.6 against 23.8 MiB for `gantry version`).
+// of a before/after are measured from such a copy: started from the file
+// the linker has just written (through a mapping), the same bytes showed
+// about 2.5 MiB more max RSS and fewer page faults than from their copy
+// (26.6 against 23.8 MiB for `gantry version`), probably because the page
+// cache holds that file in larger pieces, which a page fault maps whole.
 func installed(tb testing.TB, src string) string {
 	tb.Helper()
 	in, err := os.Open(src)
