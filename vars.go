@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // An environment's variables may be derived per environment: a value may
@@ -15,7 +16,8 @@ import (
 //
 // A placeholder is a lowercase name in braces; the manifest refuses one
 // that is not below. Anything else in braces (JSON, say) is left as is.
-var varPlaceholder = regexp.MustCompile(`\{([a-z_]+)\}`)
+// (Compiled on first use: package initialisation runs in every command.)
+var varPlaceholder = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{([a-z_]+)\}`) })
 
 // VarPlaceholders are the placeholders a variable's value may hold: the
 // app's name, the environment's name, and the environment's first host
@@ -26,7 +28,7 @@ var VarPlaceholders = []string{"app", "env", "host"}
 // VarPlaceholders.
 func UnknownPlaceholders(v string) []string {
 	var out []string
-	for _, m := range varPlaceholder.FindAllStringSubmatch(v, -1) {
+	for _, m := range varPlaceholder().FindAllStringSubmatch(v, -1) {
 		if !slices.Contains(VarPlaceholders, m[1]) && !slices.Contains(out, m[1]) {
 			out = append(out, m[1])
 		}
@@ -43,7 +45,7 @@ func (e *Environment) ExpandedVars() map[string]string {
 	values := map[string]string{"app": e.App, "env": e.Name, "host": FirstHost(e.Spec.Hosts)}
 	out := make(map[string]string, len(e.Spec.Vars))
 	for k, v := range e.Spec.Vars {
-		out[k] = varPlaceholder.ReplaceAllStringFunc(v, func(p string) string {
+		out[k] = varPlaceholder().ReplaceAllStringFunc(v, func(p string) string {
 			if val, ok := values[strings.Trim(p, "{}")]; ok {
 				return val
 			}

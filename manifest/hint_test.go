@@ -28,7 +28,7 @@ func TestEditDistance(t *testing.T) {
 }
 
 func TestClosest(t *testing.T) {
-	known := keys["services.<service>"]
+	known := keys()["services.<service>"]
 	tests := []struct{ in, want string }{
 		{"instnaces", "instances"},
 		{"rn", "run"},

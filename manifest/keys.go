@@ -3,56 +3,61 @@ package manifest
 import (
 	"slices"
 	"strings"
+	"sync"
 )
 
 // keys is the one list of every key the decoder knows, by the schema path of
 // the mapping that holds it. A placeholder in angle brackets stands for a name
 // the user chooses, "[]" for an item of a list. The decoder rejects any other
 // key, and a test checks that docs/manifest.md describes exactly these keys.
-var keys = map[string][]string{
-	"":        {"app", "version", "services", "verify", "database", "hooks", "notify", "environments", "triggers", "previews"},
-	"version": {"scheme"},
-	"services.<service>": {"build", "docker", "run", "http", "instances", "health", "stop", "order", "ready_delay", "route",
-		"version_file", "requires", "persist"},
-	"services.<service>.route": {"hosts", "path"},
-	"services.<service>.build": {"command", "artifacts"},
-	"services.<service>.docker": {
-		"dockerfile", "context", "target", "args",
-	},
-	"services.<service>.health": {"path", "interval", "timeout", "healthy_after", "status"},
-	"services.<service>.stop":   {"signal", "timeout"},
-	"verify[]":                  {"http", "command"},
-	"verify[].http":             {"path", "status", "contains"},
-	"database":                  {"engine", "migrations", "migrate_on_start"},
-	"database.migrations":       {"engine", "dir", "run", "compatible"},
-	"hooks":                     phases,
-	"hooks.<phase>[]":           {"command", "webhook"},
-	"hooks.<phase>[].webhook":   {"url", "method"},
-	"notify[]":                  {"slack", "webhook", "environments"},
-	"triggers[]":                {"on", "branch", "do", "env"},
-	"previews":                  {"from", "host", "ttl", "max", "data", "post_copy"},
-	"environments.<env>": {
-		"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
-		"freeze", "migrations_via_clone", "watch", "hotfix_approvals", "canary",
-	},
-	"environments.<env>.runtime":          {"driver", "registry", "namespace", "routing", "gateway", "traffic", "images", "storage_class", "persist_size"},
-	"environments.<env>.approvals":        {"required", "roles"},
-	"environments.<env>.hotfix_approvals": {"required", "roles"},
-	"environments.<env>.freeze[]":         {"from", "to", "reason"},
-	"environments.<env>.watch":            {"window", "max_error_rate", "max_latency_ratio", "min_requests"},
-	"environments.<env>.canary": {
-		"steps", "sticky", "match", "min_requests", "max_extensions", "on_inconclusive",
-		"latency_ms", "latency_percent", "error_rate",
-	},
-	"environments.<env>.canary.steps[]": {"weight", "duration", "requests"},
-	"environments.<env>.canary.match":   {"header", "cookie", "value"},
-}
+// The map is built on first use: package initialisation runs in every
+// gantry command.
+var keys = sync.OnceValue(func() map[string][]string {
+	return map[string][]string{
+		"":        {"app", "version", "services", "verify", "database", "hooks", "notify", "environments", "triggers", "previews"},
+		"version": {"scheme"},
+		"services.<service>": {"build", "docker", "run", "http", "instances", "health", "stop", "order", "ready_delay", "route",
+			"version_file", "requires", "persist"},
+		"services.<service>.route": {"hosts", "path"},
+		"services.<service>.build": {"command", "artifacts"},
+		"services.<service>.docker": {
+			"dockerfile", "context", "target", "args",
+		},
+		"services.<service>.health": {"path", "interval", "timeout", "healthy_after", "status"},
+		"services.<service>.stop":   {"signal", "timeout"},
+		"verify[]":                  {"http", "command"},
+		"verify[].http":             {"path", "status", "contains"},
+		"database":                  {"engine", "migrations", "migrate_on_start"},
+		"database.migrations":       {"engine", "dir", "run", "compatible"},
+		"hooks":                     phases,
+		"hooks.<phase>[]":           {"command", "webhook"},
+		"hooks.<phase>[].webhook":   {"url", "method"},
+		"notify[]":                  {"slack", "webhook", "environments"},
+		"triggers[]":                {"on", "branch", "do", "env"},
+		"previews":                  {"from", "host", "ttl", "max", "data", "post_copy"},
+		"environments.<env>": {
+			"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
+			"freeze", "migrations_via_clone", "watch", "hotfix_approvals", "canary",
+		},
+		"environments.<env>.runtime":          {"driver", "registry", "namespace", "routing", "gateway", "traffic", "images", "storage_class", "persist_size"},
+		"environments.<env>.approvals":        {"required", "roles"},
+		"environments.<env>.hotfix_approvals": {"required", "roles"},
+		"environments.<env>.freeze[]":         {"from", "to", "reason"},
+		"environments.<env>.watch":            {"window", "max_error_rate", "max_latency_ratio", "min_requests"},
+		"environments.<env>.canary": {
+			"steps", "sticky", "match", "min_requests", "max_extensions", "on_inconclusive",
+			"latency_ms", "latency_percent", "error_rate",
+		},
+		"environments.<env>.canary.steps[]": {"weight", "duration", "requests"},
+		"environments.<env>.canary.match":   {"header", "cookie", "value"},
+	}
+})
 
 // keyPaths returns the full path of every key the decoder knows, sorted, in
 // the notation of the reference: services.<service>.health.interval.
 func keyPaths() []string {
 	var out []string
-	for parent, ks := range keys {
+	for parent, ks := range keys() {
 		for _, k := range ks {
 			if parent == "" {
 				out = append(out, k)

@@ -126,7 +126,7 @@ func (d *decoder) entries(n *yaml.Node, path string) []field {
 // mapping returns the keys of mapping n by name, reporting any key that the
 // schema path does not list in keys, with a hint when a known key is close.
 func (d *decoder) mapping(n *yaml.Node, path, schema string) map[string]field {
-	known, ok := keys[schema]
+	known, ok := keys()[schema]
 	if !ok {
 		panic("manifest: no keys for schema path " + strconv.Quote(schema))
 	}

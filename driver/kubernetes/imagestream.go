@@ -2,10 +2,10 @@ package kubernetes
 
 import (
 	"context"
-	"regexp"
 	"strings"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -126,7 +126,7 @@ func (d *Driver) TagImage(ctx context.Context, a gantry.Artifact, to gantry.Imag
 	return a, nil
 }
 
-var notTag = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+var notTag = lazyre.New(`[^A-Za-z0-9_.-]+`)
 
 // imageTag is a release version as an image stream tag: [A-Za-z0-9_.-],
 // not starting with '.' or '-', at most 128 characters.

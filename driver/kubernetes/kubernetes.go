@@ -19,11 +19,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/gantry-dev/gantry"
+	"github.com/gantry-dev/gantry/internal/lazyre"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -186,7 +186,7 @@ func stateName(app string) string { return dnsName("gantry-" + app) }
 // legacyStateName is where drivers before renames worked recorded it.
 func legacyStateName(app, env string) string { return dnsName("gantry-" + app + "-" + env) }
 
-var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
+var notDNS = lazyre.New(`[^a-z0-9-]+`)
 
 // dnsName makes s a valid object name (RFC 1123 label, 63 characters); a
 // long name keeps a hash of the whole so two long names do not collide.
@@ -199,7 +199,7 @@ func dnsName(s string) string {
 	return strings.TrimRight(s[:54], "-") + "-" + hex.EncodeToString(sum[:])[:8]
 }
 
-var notLabel = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+var notLabel = lazyre.New(`[^A-Za-z0-9._-]+`)
 
 // labelValue makes s a valid label value: release IDs may hold characters
 // labels may not, and the full ID is kept in an annotation.
