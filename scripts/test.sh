@@ -43,6 +43,10 @@ need docker-registry docker-registry
 need /usr/lib/postgresql/15/bin/postgres postgresql-15 postgresql-client-15
 # The dashboard is tested in a real headless browser.
 need chromium chromium
+# `gantry init`'s Python sample deploys with pip (its build) and gunicorn (its
+# server), both of the host's python3.
+need gunicorn gunicorn python3-pip
+need /usr/lib/python3/dist-packages/pip python3-pip
 
 if ! command -v go >/dev/null 2>&1; then
 	log "go is not on PATH: install Go 1.26 or newer"

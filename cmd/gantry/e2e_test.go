@@ -21,9 +21,12 @@ import (
 
 // openServer runs a server in-process on free ports and stops every
 // instance it started when the test ends.
-func openServer(t *testing.T, dataDir string) *Server {
+func openServer(t *testing.T, dataDir string, configure ...func(*Server)) *Server {
 	t.Helper()
 	s := &Server{DataDir: dataDir, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")}
+	for _, c := range configure {
+		c(s)
+	}
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gantry-dev/gantry/internal/dockertest"
 )
 
 // sampleRepo copies a sample repository of manifest/scaffold/testdata into
@@ -72,30 +74,43 @@ func TestInitSampleRepositories(t *testing.T) {
 	}
 }
 
-// TestInitManifestsDeploy deploys what `gantry init` wrote, for real, on
-// the process runtime: the Go app to test and on to prod, the Procfile app
-// (a web and a worker) and, when node is installed, the Node.js app. The
-// Python (gunicorn), Ruby and Docker samples are checked by
-// TestInitSampleRepositories only: their runtimes or packages are not on
-// this machine.
+// TestInitManifestsDeploy deploys what `gantry init` wrote, for real: on
+// the process runtime the Go app (to test and on to prod), the Procfile app
+// (a web and a worker), the Python WSGI app under gunicorn and, when node is
+// installed, the Node.js app; on the Docker runtime, with a throwaway
+// engine and registry, the Dockerfile app (FROM scratch: nothing to pull),
+// once given the registry its manifest asks for. The Ruby
+// sample is checked by TestInitSampleRepositories only: `bundle install`
+// fetches its gems from rubygems.org, which this machine cannot reach.
 func TestInitManifestsDeploy(t *testing.T) {
 	needTools(t)
 	s := openServer(t, t.TempDir())
-	apps := []struct{ repo, host, body, needs string }{
-		{"goapp", "goapp.localhost", "goapp says hello", "go"},
-		{"procfile", "test.procfile.localhost", "procfile app", "python3"},
-		{"nodeapp", "test.nodeapp.localhost", "nodeapp says hello", "node"},
+	onServer := func(tool string) func(*testing.T, string) *Server {
+		return func(t *testing.T, _ string) *Server { needProgram(t, tool); return s }
+	}
+	apps := []struct {
+		repo, host, body string
+		// prepare readies this machine and the sample with its new
+		// gantry.yml (skipping, or failing under GANTRY_INTEGRATION=1,
+		// without what the app needs) and returns the server to deploy on.
+		prepare func(t *testing.T, dir string) *Server
+	}{
+		{"goapp", "goapp.localhost", "goapp says hello", onServer("go")},
+		{"procfile", "test.procfile.localhost", "procfile app", onServer("python3")},
+		{"nodeapp", "test.nodeapp.localhost", "nodeapp says hello", func(t *testing.T, _ string) *Server {
+			if _, err := exec.LookPath("node"); err != nil {
+				t.Skip("node not on PATH") // optional even under GANTRY_INTEGRATION=1
+			}
+			return s
+		}},
+		{"pyapp", "test.pyapp.localhost", "pyapp says hello", func(t *testing.T, _ string) *Server { pythonWithGunicorn(t); return s }},
+		{"dockerapp", "test.dockerapp.localhost", "dockerapp says hello", dockerServer},
 	}
 	for _, a := range apps {
 		t.Run(a.repo, func(t *testing.T) {
-			if _, err := exec.LookPath(a.needs); err != nil {
-				if a.repo != "nodeapp" && os.Getenv("GANTRY_INTEGRATION") == "1" {
-					t.Fatalf("%s is required (GANTRY_INTEGRATION=1)", a.needs)
-				}
-				t.Skipf("%s not on PATH", a.needs)
-			}
 			dir := sampleRepo(t, a.repo)
 			mustCLI(t, "", "init", dir)
+			s := a.prepare(t, dir)
 			gitCommitAll(t, dir)
 			mustCLI(t, s.APIURL, "app", "add", a.repo, "--repo", dir)
 			mustCLI(t, s.APIURL, "deploy", "test", "--ref", "main", "--app", a.repo)
@@ -119,6 +134,88 @@ func TestInitManifestsDeploy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// needProgram skips the test, or fails it under GANTRY_INTEGRATION=1,
+// when tool is not on PATH.
+func needProgram(t *testing.T, tool string) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		missing(t, "%s not on PATH", tool)
+	}
+}
+
+// missing skips the test, or fails it under GANTRY_INTEGRATION=1, for
+// lack of something this machine should have.
+func missing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("GANTRY_INTEGRATION") == "1" {
+		t.Fatalf(format+" (required: GANTRY_INTEGRATION=1)", args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// pythonWithGunicorn makes `python3` on PATH, for the rest of the test, a
+// Python that has pip and gunicorn (scripts/test.sh installs Debian's
+// python3-pip and gunicorn): the first python3 on PATH may be another one
+// (pyenv's), which does not see Debian's packages.
+func pythonWithGunicorn(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{"python3", "/usr/bin/python3"} {
+		py, err := exec.LookPath(name)
+		if err != nil || exec.Command(py, "-c", "import gunicorn, pip").Run() != nil {
+			continue
+		}
+		if name != "python3" {
+			bin := t.TempDir()
+			if err := os.Symlink(py, filepath.Join(bin, "python3")); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+		}
+		return
+	}
+	missing(t, "no python3 with pip and gunicorn (Debian: python3-pip gunicorn)")
+}
+
+// dockerServer starts a throwaway Docker Engine and registry and a server
+// whose docker driver uses them, builds the Dockerfile sample's static
+// binary into dir/bin/server, where its Dockerfile (FROM scratch) copies it
+// from, and makes the one edit init's manifest asks for before the first
+// deploy: a registry for the images of each environment.
+func dockerServer(t *testing.T, dir string) *Server {
+	t.Helper()
+	if err := dockertest.Usable(); err != nil {
+		missing(t, "docker: %v", err)
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join("bin", "server"), "./server/main.go")
+	build.Dir, build.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the dockerapp server: %v\n%s", err, out)
+	}
+	env, err := dockertest.Start(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Close(); err != nil {
+			t.Errorf("stop docker: %v", err)
+		}
+	})
+	yml := filepath.Join(dir, "gantry.yml")
+	b, err := os.ReadFile(yml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const runtime = "runtime: {driver: docker}"
+	if n := strings.Count(string(b), runtime); n != 2 {
+		t.Fatalf("gantry.yml: %d lines %q, want one per environment (test, prod)\n%s", n, runtime, b)
+	}
+	b = []byte(strings.ReplaceAll(string(b), runtime, "runtime: {driver: docker, registry: "+env.Registries[0].Addr+"/dockerapp}"))
+	if err := os.WriteFile(yml, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return openServer(t, t.TempDir(), func(s *Server) { s.DockerHost = env.Engine.Host })
 }
 
 // getThroughRouter GETs / of host through the router.

@@ -385,7 +385,8 @@ func (r repo) python(d *Detection) *lang {
 			d.Evidence = append(d.Evidence, f+": a WSGI app ("+target+"), served by gunicorn")
 		}
 		l.runFrom = f
-		d.Notes = append(d.Notes, "the run command needs "+map[bool]string{true: "uvicorn", false: "gunicorn"}[strings.Contains(l.run, "uvicorn")]+" among the requirements")
+		server := map[bool]string{true: "uvicorn", false: "gunicorn"}[strings.Contains(l.run, "uvicorn")]
+		d.Notes = append(d.Notes, "the run command needs "+server+": among the requirements, or installed for the host's python3")
 		return l
 	}
 	if wsgi, _ := fs.Glob(r.fsys, "*/wsgi.py"); r.has("manage.py") && len(wsgi) > 0 {

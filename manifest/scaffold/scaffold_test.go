@@ -30,7 +30,7 @@ func TestSampleRepositories(t *testing.T) {
 		{"nodeapp", KindNode, []string{"web"}, "npm start", "process"},
 		{"pyapp", KindPython, []string{"web"}, "PATH=.deps/bin:$PATH PYTHONPATH=.deps python3 -m gunicorn --bind 127.0.0.1:$PORT app:app", "process"},
 		{"rubyapp", KindRuby, []string{"web"}, "bundle exec puma --bind tcp://127.0.0.1:$PORT config.ru", "process"},
-		{"dockerapp", KindDocker, []string{"web"}, "exec httpd -f -p ${PORT:-8080} -h /www", "docker"},
+		{"dockerapp", KindDocker, []string{"web"}, "/server", "docker"},
 	} {
 		t.Run(c.repo, func(t *testing.T) {
 			d, err := Detect(os.DirFS(filepath.Join("testdata", "repos", c.repo)), Options{Dir: c.repo})
