@@ -56,7 +56,7 @@ func ImageRegistry(m *gantry.Manifest) (string, error) {
 	if len(names) > 0 {
 		return strings.TrimRight(m.Environments[names[0]].Runtime.Registry, "/"), nil
 	}
-	return "", gantry.Errorf(gantry.EINVALID, "services built with docker need a registry to push to: no environment declares runtime.registry")
+	return "", gantry.Errorf(gantry.EINVALID, "services built with docker need a registry to push to: no environment declares runtime.registry (set it to host:port/%s where releases enter; images built elsewhere come in with gantry release import)", m.App)
 }
 
 var badTagChars = lazyre.New(`[^A-Za-z0-9_.-]`)

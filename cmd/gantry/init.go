@@ -26,8 +26,9 @@ type initResult struct {
 
 func newInitCmd(m *Main) *cobra.Command {
 	var docker, print bool
+	var registry string
 	cmd := &cobra.Command{
-		Use:   "init [DIR] [--app NAME] [--docker] [--print]",
+		Use:   "init [DIR] [--app NAME] [--docker] [--registry HOST:PORT/PATH] [--print]",
 		Short: "Write a first gantry.yml for the repository in DIR (default .), from what it finds there",
 		Long: `Look at the repository in DIR (default the current directory) and write a
 gantry.yml, with a comment on each key, that passes gantry manifest check. It
@@ -38,7 +39,9 @@ become services.
 
 It never overwrites an existing gantry.yml: it exits 3 and says so; --print
 shows what it would write instead. --app names the app (default: DIR's name);
---docker builds the Dockerfile even when a language is found. With --json it
+--docker builds the Dockerfile even when a language is found. Gantry pushes
+the images it builds to a registry and runs them by digest: --registry names
+it for a Dockerfile app (runtime.registry of test and prod). With --json it
 prints what it detected.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,14 +60,20 @@ prints what it detected.`,
 			if _, err := os.Stat(file); err == nil && !print {
 				return gantry.Errorf(gantry.ECONFLICT, "%s already exists; gantry init never overwrites it (check it with `gantry manifest check %s`, or see what init would write with `gantry init %s --print`)", file, dir, dir)
 			}
-			d, err := scaffold.Detect(os.DirFS(abs), scaffold.Options{App: m.App, Dir: abs, PreferDocker: docker})
+			d, err := scaffold.Detect(os.DirFS(abs), scaffold.Options{App: m.App, Dir: abs, PreferDocker: docker, Registry: registry})
 			if err != nil {
 				return err
+			}
+			if registry != "" && d.Driver != "docker" {
+				return usagef("--registry is for an app built from its Dockerfile; this %s app runs as processes (--docker builds its Dockerfile instead)", d.Kind)
 			}
 			text := scaffold.Render(d)
 			// The proposal is checked as `manifest check` would check it,
 			// before anything is written.
 			if _, err := manifest.Decode(file, text); err != nil {
+				if registry != "" { // the one value init takes as given
+					return usagef("--registry %s: %s", registry, gantry.ErrorMessage(err))
+				}
 				return gantry.Errorf(gantry.EINTERNAL, "the proposed manifest does not pass its own check: %v", err)
 			}
 			res := initResult{Detection: d, File: file}
@@ -80,6 +89,7 @@ prints what it detected.`,
 	}
 	cmd.Flags().BoolVar(&docker, "docker", false, "build the Dockerfile (docker driver) even when a language is found")
 	cmd.Flags().BoolVar(&print, "print", false, "print the proposed gantry.yml instead of writing it")
+	cmd.Flags().StringVar(&registry, "registry", "", "for a Dockerfile app: the registry its images are pushed to, host:port/path (runtime.registry of test and prod)")
 	return cmd
 }
 

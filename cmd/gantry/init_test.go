@@ -79,38 +79,38 @@ func TestInitSampleRepositories(t *testing.T) {
 // (a web and a worker), the Python WSGI app under gunicorn and, when node is
 // installed, the Node.js app; on the Docker runtime, with a throwaway
 // engine and registry, the Dockerfile app (FROM scratch: nothing to pull),
-// once given the registry its manifest asks for. The Ruby
+// written with gantry init --registry. The Ruby
 // sample is checked by TestInitSampleRepositories only: `bundle install`
 // fetches its gems from rubygems.org, which this machine cannot reach.
 func TestInitManifestsDeploy(t *testing.T) {
 	needTools(t)
 	s := openServer(t, t.TempDir())
-	onServer := func(tool string) func(*testing.T, string) *Server {
-		return func(t *testing.T, _ string) *Server { needProgram(t, tool); return s }
+	onServer := func(tool string) func(*testing.T, string) (*Server, []string) {
+		return func(t *testing.T, _ string) (*Server, []string) { needProgram(t, tool); return s, nil }
 	}
 	apps := []struct {
 		repo, host, body string
-		// prepare readies this machine and the sample with its new
-		// gantry.yml (skipping, or failing under GANTRY_INTEGRATION=1,
-		// without what the app needs) and returns the server to deploy on.
-		prepare func(t *testing.T, dir string) *Server
+		// prepare readies this machine and the sample (skipping, or
+		// failing under GANTRY_INTEGRATION=1, without what the app needs)
+		// and returns the server to deploy on and gantry init's flags.
+		prepare func(t *testing.T, dir string) (*Server, []string)
 	}{
 		{"goapp", "goapp.localhost", "goapp says hello", onServer("go")},
 		{"procfile", "test.procfile.localhost", "procfile app", onServer("python3")},
-		{"nodeapp", "test.nodeapp.localhost", "nodeapp says hello", func(t *testing.T, _ string) *Server {
+		{"nodeapp", "test.nodeapp.localhost", "nodeapp says hello", func(t *testing.T, _ string) (*Server, []string) {
 			if _, err := exec.LookPath("node"); err != nil {
 				t.Skip("node not on PATH") // optional even under GANTRY_INTEGRATION=1
 			}
-			return s
+			return s, nil
 		}},
-		{"pyapp", "test.pyapp.localhost", "pyapp says hello", func(t *testing.T, _ string) *Server { pythonWithGunicorn(t); return s }},
+		{"pyapp", "test.pyapp.localhost", "pyapp says hello", func(t *testing.T, _ string) (*Server, []string) { pythonWithGunicorn(t); return s, nil }},
 		{"dockerapp", "test.dockerapp.localhost", "dockerapp says hello", dockerServer},
 	}
 	for _, a := range apps {
 		t.Run(a.repo, func(t *testing.T) {
 			dir := sampleRepo(t, a.repo)
-			mustCLI(t, "", "init", dir)
-			s := a.prepare(t, dir)
+			s, flags := a.prepare(t, dir)
+			mustCLI(t, "", append([]string{"init", dir}, flags...)...)
 			gitCommitAll(t, dir)
 			mustCLI(t, s.APIURL, "app", "add", a.repo, "--repo", dir)
 			mustCLI(t, s.APIURL, "deploy", "test", "--ref", "main", "--app", a.repo)
@@ -181,9 +181,9 @@ func pythonWithGunicorn(t *testing.T) {
 // dockerServer starts a throwaway Docker Engine and registry and a server
 // whose docker driver uses them, builds the Dockerfile sample's static
 // binary into dir/bin/server, where its Dockerfile (FROM scratch) copies it
-// from, and makes the one edit init's manifest asks for before the first
-// deploy: a registry for the images of each environment.
-func dockerServer(t *testing.T, dir string) *Server {
+// from, and writes the manifest with gantry init --registry, so that it
+// deploys as written.
+func dockerServer(t *testing.T, dir string) (*Server, []string) {
 	t.Helper()
 	if err := dockertest.Usable(); err != nil {
 		missing(t, "docker: %v", err)
@@ -202,20 +202,8 @@ func dockerServer(t *testing.T, dir string) *Server {
 			t.Errorf("stop docker: %v", err)
 		}
 	})
-	yml := filepath.Join(dir, "gantry.yml")
-	b, err := os.ReadFile(yml)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const runtime = "runtime: {driver: docker}"
-	if n := strings.Count(string(b), runtime); n != 2 {
-		t.Fatalf("gantry.yml: %d lines %q, want one per environment (test, prod)\n%s", n, runtime, b)
-	}
-	b = []byte(strings.ReplaceAll(string(b), runtime, "runtime: {driver: docker, registry: "+env.Registries[0].Addr+"/dockerapp}"))
-	if err := os.WriteFile(yml, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return openServer(t, t.TempDir(), func(s *Server) { s.DockerHost = env.Engine.Host })
+	return openServer(t, t.TempDir(), func(s *Server) { s.DockerHost = env.Engine.Host }),
+		[]string{"--registry", env.Registries[0].Addr + "/dockerapp"}
 }
 
 // getThroughRouter GETs / of host through the router.
@@ -233,4 +221,31 @@ func getThroughRouter(t *testing.T, routerURL, host string) string {
 		t.Errorf("GET %s: %d %s", host, resp.StatusCode, b)
 	}
 	return string(b)
+}
+
+// TestInitRegistry: --registry writes runtime.registry into test and prod
+// of a Dockerfile app; it is refused (exit 2, nothing written) for an app
+// run as processes, and when it is no registry reference.
+func TestInitRegistry(t *testing.T) {
+	dir := sampleRepo(t, "dockerapp")
+	out := mustCLI(t, "", "init", dir, "--print", "--registry", "127.0.0.1:5000/dockerapp/")
+	if n := strings.Count(out, `runtime: {driver: docker, registry: "127.0.0.1:5000/dockerapp"}`); n != 2 {
+		t.Errorf("--registry: %d environments name the registry, want test and prod\n%s", n, out)
+	}
+	if out := mustCLI(t, "", "init", dir, "--print"); !strings.Contains(out, "add registry: host:port/dockerapp before the first deploy") {
+		t.Errorf("without --registry the manifest does not say a deploy needs one:\n%s", out)
+	}
+	for _, c := range []struct{ repo, registry, want string }{
+		{"goapp", "127.0.0.1:5000/goapp", "--registry is for an app built from its Dockerfile"},
+		{"dockerapp", "https://registry.example/x", "without a scheme"},
+	} {
+		dir := sampleRepo(t, c.repo)
+		_, errs, code := runCLI(t, "", "init", dir, "--registry", c.registry)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("init %s --registry %s: exit %d, stderr %q; want exit 2 and %q", c.repo, c.registry, code, errs, c.want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "gantry.yml")); err == nil {
+			t.Errorf("init %s --registry %s wrote gantry.yml", c.repo, c.registry)
+		}
+	}
 }

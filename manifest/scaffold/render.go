@@ -75,12 +75,18 @@ func Render(d *Detection) []byte {
 		line("  %s:", env.name)
 		line("    # Host names the router sends here; add your real ones.")
 		line("    hosts: [%s]", env.host)
-		if d.Driver == "docker" {
-			line("    # Docker Engine containers; add registry: host:port/%s to push the images.", d.App)
-		} else {
+		switch {
+		case d.Driver == "docker" && d.Registry != "":
+			line("    # Docker Engine containers, of images pushed to this registry and run by digest.")
+			line("    runtime: {driver: docker, registry: %s}", quote(d.Registry))
+		case d.Driver == "docker":
+			line("    # Docker Engine containers. Gantry pushes the images it builds to a registry and")
+			line("    # runs them by digest: add registry: host:port/%s before the first deploy.", d.App)
+			line("    runtime: {driver: docker}")
+		default:
 			line("    # Supervised local processes: nothing else to install.")
+			line("    runtime: {driver: %s}", d.Driver)
 		}
-		line("    runtime: {driver: %s}", d.Driver)
 		line("    # Start the new release beside the old one, then switch; the old one stays")
 		line("    # warm for keep_warm, so `gantry rollback %s` is a flip back.", env.name)
 		line("    strategy: bluegreen")

@@ -51,6 +51,9 @@ type Detection struct {
 	Evidence []string  `json:"evidence"`
 	Services []Service `json:"services"`
 	Driver   string    `json:"driver"`
+	// Registry is where a Dockerfile app's images are pushed
+	// (runtime.registry of each environment), from Options.Registry.
+	Registry string `json:"registry,omitempty"`
 	// Notes are what the user should check or do before the first deploy.
 	Notes []string `json:"notes"`
 }
@@ -63,6 +66,9 @@ type Options struct {
 	Dir string
 	// PreferDocker builds the Dockerfile even when a language is found.
 	PreferDocker bool
+	// Registry is host[:port]/path, where the images of a Dockerfile app
+	// are pushed; only for an app the docker driver builds.
+	Registry string
 }
 
 // Detect looks at the repository in fsys and proposes its services.
@@ -90,7 +96,10 @@ func Detect(fsys fs.FS, o Options) (*Detection, error) {
 		}
 		d.Evidence = append(d.Evidence, "Dockerfile: the image is the release")
 		d.Services = []Service{{Name: "web", HTTP: true, Docker: true, Run: run, RunFrom: "the Dockerfile's CMD"}}
-		d.Notes = append(d.Notes, "the image must listen on $PORT (Gantry sets it); set environments.<env>.runtime.registry to push images to a registry")
+		d.Notes = append(d.Notes, "the image must listen on $PORT (Gantry sets it)")
+		if d.Registry = strings.TrimRight(o.Registry, "/"); d.Registry == "" {
+			d.Notes = append(d.Notes, "Gantry pushes each image it builds to a registry and deploys it by digest: set runtime.registry (host:port/"+d.App+") in test and prod, or write the manifest with gantry init --registry host:port/"+d.App+"; images built elsewhere come in with gantry release import instead")
+		}
 		return d, nil
 	case lang == nil && procs == nil:
 		return nil, gantry.Errorf(gantry.EINVALID, "nothing here says how to run the app: gantry init knows go.mod, package.json with a start script, requirements.txt or pyproject.toml with a WSGI/ASGI app, Gemfile with config.ru, a Dockerfile and a Procfile")
