@@ -30,7 +30,7 @@ import (
 // included. The scheme here holds three groups and is built on first use.
 type Client struct {
 	core, apps, batch rest.Interface
-	dynamic    dynamic.Interface
+	dynamic           dynamic.Interface
 }
 
 // localScheme knows the groups the driver reads and writes, and the
@@ -179,7 +179,7 @@ func (c *Client) services(ns string) servicesAPI     { return servicesAPI{c.core
 func (c *Client) secrets(ns string) secretsAPI       { return secretsAPI{c.core, ns, "secrets"} }
 func (c *Client) configMaps(ns string) configMapsAPI { return configMapsAPI{c.core, ns, "configmaps"} }
 func (c *Client) namespaces() namespacesAPI          { return namespacesAPI{c.core, "", "namespaces"} }
-func (c *Client) jobs(ns string) jobsAPI { return jobsAPI{c.batch, ns, "jobs"} }
+func (c *Client) jobs(ns string) jobsAPI             { return jobsAPI{c.batch, ns, "jobs"} }
 func (c *Client) claims(ns string) claimsAPI {
 	return claimsAPI{c.core, ns, "persistentvolumeclaims"}
 }
