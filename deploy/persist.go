@@ -179,7 +179,7 @@ func (o *Orchestrator) copyRuntimePersist(ctx context.Context, r *run, drv gantr
 	return r.step(ctx, "files", src.Name+" → "+dst.Name, func() (string, error) {
 		c, ok := drv.(persistCopier)
 		if !ok {
-			return fmt.Sprintf("not copied: the %s runtime cannot copy persistent directories; the new environment's start empty", dst.Spec.Runtime.Driver), nil
+			return fmt.Sprintf("not copied: the %s runtime cannot copy persistent directories; the new environment's directories start empty", dst.Spec.Runtime.Driver), nil
 		}
 		return c.CopyPersist(ctx, slotRef(src, ""), slotRef(dst, ""), persistNames(m))
 	})

@@ -141,6 +141,8 @@ func copyLabels(app, env, side string) map[string]string {
 func (d *Driver) copyPodSpec(app string, names []string, dir string, readOnly bool, image, script string, env []corev1.EnvVar) corev1.PodSpec {
 	pod := corev1.PodSpec{
 		RestartPolicy: corev1.RestartPolicyNever,
+		// The copy needs no access to the API server.
+		AutomountServiceAccountToken: new(bool),
 		Containers: []corev1.Container{{
 			Name: "copy", Image: image, Command: []string{"sh", "-c", script}, Env: env,
 		}},
@@ -315,7 +317,7 @@ func (d *Driver) copyFailed(ctx context.Context, what string, err error, pods ..
 	}
 	msg := err.Error()
 	if errors.Is(err, context.DeadlineExceeded) || wait.Interrupted(err) {
-		msg = fmt.Sprintf("not running within the progress deadline (%s)", d.progressDeadline())
+		msg = fmt.Sprintf("not started within the progress deadline (%s)", d.progressDeadline())
 	}
 	if len(detail) > 0 {
 		msg += "; " + strings.Join(detail, "; ")
