@@ -56,8 +56,12 @@ const CopyPort = 7070
 // CopyReadTimeout is how long the Job's wget waits for the next byte.
 const CopyReadTimeout = 5 * time.Minute
 
-// LabelCopy marks the pods and Jobs of a copy: "source" or "job".
-const LabelCopy = "gantry.dev/persist-copy"
+// LabelCopy marks the pods and Jobs of a copy: "source" or "job";
+// LabelCopyInto names, on a source pod, the environment it serves.
+const (
+	LabelCopy     = "gantry.dev/persist-copy"
+	LabelCopyInto = "gantry.dev/persist-copy-into"
+)
 
 const (
 	copyFrom = "/from"
@@ -111,6 +115,9 @@ func (d *Driver) CopyPersist(ctx context.Context, from, to gantry.SlotRef, names
 	}
 	image := cmp.Or(to.Runtime.CopyImage, d.PersistCopyImage, DefaultCopyImage)
 	wctx := context.WithoutCancel(ctx)
+	if err := d.removeStaleCopy(ctx, fromNS, toNS, from.App, to.Env); err != nil {
+		return "", err
+	}
 	src, err := d.Client.pods(fromNS).Create(ctx, d.copySourcePod(fromNS, from, to.Env, have, image))
 	if err != nil {
 		return "", apiError(err, "create the copy's source pod in %s", fromNS)
@@ -129,6 +136,35 @@ func (d *Driver) CopyPersist(ctx context.Context, from, to gantry.SlotRef, names
 		return "", err
 	}
 	return fmt.Sprintf("%s copied from %s/%s by Job %s/%s", strings.Join(have, ", "), fromNS, from.Env, toNS, job.Name), nil
+}
+
+// removeStaleCopy deletes what an earlier copy into env left (the server
+// stopped in the middle of it): its source pod, which would serve on, and
+// its Job.
+func (d *Driver) removeStaleCopy(ctx context.Context, fromNS, toNS, app, env string) error {
+	sel := func(side string, more ...string) string {
+		return strings.Join(append([]string{LabelManagedBy + "=" + managedBy, LabelApp + "=" + labelValue(app), LabelCopy + "=" + side}, more...), ",")
+	}
+	pods, err := d.Client.pods(fromNS).List(ctx, metav1.ListOptions{LabelSelector: sel("source", LabelCopyInto+"="+labelValue(env))})
+	if err != nil {
+		return apiError(err, "list copy pods in %s", fromNS)
+	}
+	for _, p := range pods.Items {
+		d.deleteCopyObject(ctx, "pod", fromNS, p.Name, d.Client.pods(fromNS).Delete)
+	}
+	jobs, err := d.Client.jobs(toNS).List(ctx, metav1.ListOptions{LabelSelector: sel("job")})
+	if err != nil {
+		return apiError(err, "list copy Jobs in %s", toNS)
+	}
+	for _, j := range jobs.Items {
+		d.deleteCopyObject(ctx, "job", toNS, j.Name, d.Client.jobs(toNS).Delete)
+	}
+	return nil
+}
+
+func withLabel(m map[string]string, k, v string) map[string]string {
+	m[k] = v
+	return m
 }
 
 // copyLabels are the labels of a copy's pod or Job in env.
@@ -178,8 +214,7 @@ func (d *Driver) copySourcePod(ns string, from gantry.SlotRef, into string, name
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: dnsName(from.App+"-persist-source") + "-", Namespace: ns,
-			Labels:      copyLabels(from.App, from.Env, "source"),
-			Annotations: map[string]string{"gantry.dev/copy-into": into},
+			Labels: withLabel(copyLabels(from.App, from.Env, "source"), LabelCopyInto, labelValue(into)),
 		},
 		Spec: spec,
 	}

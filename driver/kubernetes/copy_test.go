@@ -68,13 +68,17 @@ func (s *copySeen) one(t *testing.T, done func(*batchv1.Job) bool) (*corev1.Pod,
 		s.mu.Lock()
 		var pod *corev1.Pod
 		var job *batchv1.Job
+		n := 0
 		for _, p := range s.pods {
-			pod = p
+			if !strings.HasPrefix(p.Name, "stale-") {
+				pod = p
+				n++
+			}
 		}
 		for _, j := range s.jobs {
 			job = j
 		}
-		n, m := len(s.pods), len(s.jobs)
+		m := len(s.jobs)
 		s.mu.Unlock()
 		if n > 1 || m > 1 {
 			t.Fatalf("%d source pods and %d Jobs, want one of each", n, m)
@@ -146,12 +150,27 @@ func newCopyCase(t *testing.T, c *k8stest.Cluster, prefix, image string, names .
 // only) from a pod in the source's namespace and fetches it with a Job in
 // the clone's, which mounts the clone's claim; CopyPersist returns once
 // the Job completed, and deletes both. A directory the source has no claim
-// of is not copied, and its claim is created all the same.
+// of is not copied, and its claim is created all the same. What an earlier
+// copy into the same environment left is removed first.
 func TestCopyPersist(t *testing.T) {
 	c := k8stest.Need(t, cluster)
 	x := newCopyCase(t, c, "shop-copy", imageV2, "uploads", "reports")
 	srcNS, dstNS, seen, ctx := x.from.Runtime.Namespace, x.to.Runtime.Namespace, x.seen, ctxFor(t)
 	d, from, to := x.d, x.from, x.to
+
+	// What a copy into testnew that the server left behind (and one into
+	// another environment, which runs on).
+	for _, into := range []string{"testnew", "other"} {
+		stale := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "stale-" + into, Labels: map[string]string{
+				kubernetes.LabelManagedBy: "gantry", kubernetes.LabelApp: "model", kubernetes.LabelCopy: "source", kubernetes.LabelCopyInto: into,
+			}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "copy", Image: imageV1}}},
+		}
+		if _, err := c.Client.CoreV1().Pods(srcNS).Create(ctx, stale, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	msg, err := d.CopyPersist(ctx, from, to, []string{"uploads", "reports"})
 	returned := time.Now()
@@ -210,6 +229,12 @@ func TestCopyPersist(t *testing.T) {
 		t.Errorf("Job container image %s, mounts %+v, command %q: want the copy image unpacking into /to/uploads", jc.Image, jc.VolumeMounts, jc.Command)
 	}
 	checkCopyGone(t, c, srcNS, pod.Name, dstNS, job.Name)
+	if p, err := c.Client.CoreV1().Pods(srcNS).Get(ctx, "stale-testnew", metav1.GetOptions{}); err == nil && p.DeletionTimestamp == nil {
+		t.Error("the source pod an earlier copy into testnew left is still there")
+	}
+	if p, err := c.Client.CoreV1().Pods(srcNS).Get(ctx, "stale-other", metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil {
+		t.Errorf("the source pod of a copy into another environment: %v, want it left alone", err)
+	}
 }
 
 // checkCopyGone: once CopyPersist returned, its source pod and Job are
