@@ -34,7 +34,8 @@ func volumeFor(t *testing.T, c *k8stest.Cluster, ns, claim string) {
 	})
 }
 
-// TestCloneCopiesClaims: through the real binary, `gantry env clone
+// TestCloneCopiesClaims (routing: none, so that its hosts leave the other
+// tests' Ingresses alone): through the real binary, `gantry env clone
 // --with-data` of an environment with a persistent directory copies its
 // claim into the clone's namespace by a Job, in the journal's files step,
 // and the clone serves with its claim; a clone whose copy Job fails exits
@@ -53,10 +54,10 @@ services:
 environments:
   test:
     hosts: [test.shop.localhost]
-    runtime: {driver: kubernetes, namespace: ` + ns + `-test}
+    runtime: {driver: kubernetes, namespace: ` + ns + `-test, routing: none}
   stage:
     hosts: [stage.shop.localhost]
-    runtime: {driver: kubernetes, namespace: ` + ns + `-stage, copy_image: "` + k8stest.CopyFailImage + `"}
+    runtime: {driver: kubernetes, namespace: ` + ns + `-stage, routing: none, copy_image: "` + k8stest.CopyFailImage + `"}
 `
 	for _, env := range []string{"test", "testnew", "stage", "stagenew"} {
 		volumeFor(t, c, ns+"-"+env, "shop-persist-uploads")
