@@ -43,7 +43,9 @@ import (
 // Both run RuntimeSpec.CopyImage (default DefaultCopyImage), which needs
 // sh, tar, gzip, wget and httpd. The source pod must be Ready, and the
 // Job's pod running, within the progress deadline; a running copy has no
-// bound but wget's read timeout (CopyReadTimeout without a byte). Both are
+// bound but the Job's active deadline (CopyDeadline), at which Kubernetes
+// stops it and the copy fails. (Not wget -T, a read timeout: busybox
+// 1.35's wget crashes with it, TestCopyScripts saw.) Both are
 // deleted once the copy ends, whatever its outcome.
 
 // DefaultCopyImage is the image of the copy's pods when neither the
@@ -53,8 +55,9 @@ const DefaultCopyImage = "busybox:1.36"
 // CopyPort is where the source pod serves the files.
 const CopyPort = 7070
 
-// CopyReadTimeout is how long the Job's wget waits for the next byte.
-const CopyReadTimeout = 5 * time.Minute
+// CopyDeadline bounds a copy Job's run (activeDeadlineSeconds): a copy
+// whose stream stalls fails then rather than hold the clone for ever.
+const CopyDeadline = 6 * time.Hour
 
 // LabelCopy marks the pods and Jobs of a copy: "source" or "job";
 // LabelCopyInto names, on a source pod, the environment it serves.
@@ -73,7 +76,7 @@ const (
 		"{ tar -C " + copyFrom + " -cf - . || echo 'gantry: reading the source files failed'; } | gzip -1\n"
 	copyServe = "mkdir -p /tmp/gantry/cgi-bin && printf '%s\\n' \"$GANTRY_CGI\" > /tmp/gantry/cgi-bin/files && " +
 		"chmod 755 /tmp/gantry/cgi-bin/files && exec httpd -f -p $GANTRY_COPY_PORT -h /tmp/gantry"
-	copyFetch = "set -o pipefail; wget -q -T $GANTRY_COPY_TIMEOUT -O - \"$GANTRY_COPY_URL\" | tar -xzf - -C " + copyTo
+	copyFetch = "set -o pipefail; wget -q -O - \"$GANTRY_COPY_URL\" | tar -xzf - -C " + copyTo
 )
 
 // CopyPersist copies the persistent directories names of from's
@@ -224,7 +227,6 @@ func (d *Driver) copySourcePod(ns string, from gantry.SlotRef, into string, name
 func (d *Driver) copyJob(ns string, to gantry.SlotRef, from string, names []string, image, url string) *batchv1.Job {
 	spec := d.copyPodSpec(to.App, names, copyTo, false, image, copyFetch, []corev1.EnvVar{
 		{Name: "GANTRY_COPY_URL", Value: url},
-		{Name: "GANTRY_COPY_TIMEOUT", Value: strconv.Itoa(int(CopyReadTimeout.Seconds()))},
 	})
 	labels := copyLabels(to.App, to.Env, "job")
 	return &batchv1.Job{
@@ -233,8 +235,9 @@ func (d *Driver) copyJob(ns string, to gantry.SlotRef, from string, names []stri
 			Annotations: map[string]string{"gantry.dev/copy-from": from},
 		},
 		Spec: batchv1.JobSpec{
-			BackoffLimit: new(int32), // the source serves one environment's files once: no retry
-			Template:     corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
+			BackoffLimit:          new(int32), // a failed copy fails the clone, which can run again
+			ActiveDeadlineSeconds: new(int64(CopyDeadline.Seconds())),
+			Template:              corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: spec},
 		},
 	}
 }

@@ -211,6 +211,9 @@ func TestCopyPersist(t *testing.T) {
 	if job.Namespace != dstNS || job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 || js.RestartPolicy != corev1.RestartPolicyNever {
 		t.Errorf("Job %s/%s backoff %v, restart %s: want in the clone's namespace, never retried", job.Namespace, job.Name, job.Spec.BackoffLimit, js.RestartPolicy)
 	}
+	if d := job.Spec.ActiveDeadlineSeconds; d == nil || *d != int64(kubernetes.CopyDeadline.Seconds()) {
+		t.Errorf("Job's active deadline %v, want %s", d, kubernetes.CopyDeadline)
+	}
 	if len(js.Volumes) != 1 || js.Volumes[0].PersistentVolumeClaim == nil || js.Volumes[0].PersistentVolumeClaim.ClaimName != "model-persist-uploads" ||
 		js.Volumes[0].PersistentVolumeClaim.ReadOnly {
 		t.Errorf("Job volumes %+v: want the clone's claim of uploads, writable", js.Volumes)
