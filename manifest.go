@@ -208,6 +208,11 @@ type RuntimeSpec struct {
 	// keeps what it has, and its data.
 	StorageClass string `json:"storage_class,omitempty"`
 	PersistSize  string `json:"persist_size,omitempty"`
+	// CopyImage is the image of the pods that copy persistent directories
+	// into a clone (gantry env clone --with-data) on Kubernetes; it needs
+	// sh, tar, gzip, wget and httpd (busybox has them). "": the driver's
+	// default.
+	CopyImage string `json:"copy_image,omitempty"`
 }
 
 // What takes an environment's requests on a runtime that routes its own

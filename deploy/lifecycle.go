@@ -88,7 +88,8 @@ func (o *Orchestrator) Clone(ctx context.Context, req gantry.CloneRequest, progr
 		return nil, err
 	}
 	if req.WithData {
-		c.files = hasPersist(m) && o.PersistRoot != ""
+		_, slotRuntime := o.slotDriver(&dst.Spec)
+		c.files = hasPersist(m) && (o.PersistRoot != "" || slotRuntime)
 		if m.Database != nil || !c.files {
 			if c.copy, err = o.planCopy(ctx, src, dst, m); err != nil {
 				if !c.files {
@@ -130,7 +131,7 @@ func (o *Orchestrator) performClone(ctx context.Context, r *run, op *op) error {
 		}
 	}
 	// A runtime that switches slots itself keeps the files in its own
-	// volumes, which the deploy's "files" step says are not copied.
+	// volumes, which the deploy's "files" step copies.
 	if _, slotRuntime := o.slotDriver(&c.dst.Spec); c.files && !slotRuntime {
 		if err := o.copyPersist(ctx, r, op.source, c.dst); err != nil {
 			return o.undoClone(ctx, r, op, err)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -150,6 +151,38 @@ func copyFile(from, to string, mode fs.FileMode) (int64, error) {
 // own (Kubernetes: PersistentVolumeClaims) and removes them when told.
 type persistPurger interface {
 	PurgePersist(ctx context.Context, ref gantry.SlotRef) error
+}
+
+// persistCopier is a runtime that keeps persistent directories of its
+// own and copies an environment's into another's (a clone with
+// --with-data): Kubernetes runs a Job.
+type persistCopier interface {
+	CopyPersist(ctx context.Context, from, to gantry.SlotRef, names []string) (string, error)
+}
+
+// persistNames are the persistent directories m's services declare, each
+// once, sorted.
+func persistNames(m *gantry.Manifest) []string {
+	var out []string
+	for _, s := range m.Services {
+		out = append(out, s.Persist...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// copyRuntimePersist is a clone's "files" step on a runtime that keeps
+// the directories itself: the runtime copies src's into dst's, before
+// dst's first slot starts; a runtime that cannot says so, and dst's start
+// empty.
+func (o *Orchestrator) copyRuntimePersist(ctx context.Context, r *run, drv gantry.Driver, src, dst *gantry.Environment, m *gantry.Manifest) error {
+	return r.step(ctx, "files", src.Name+" → "+dst.Name, func() (string, error) {
+		c, ok := drv.(persistCopier)
+		if !ok {
+			return fmt.Sprintf("not copied: the %s runtime cannot copy persistent directories; the new environment's directories start empty", dst.Spec.Runtime.Driver), nil
+		}
+		return c.CopyPersist(ctx, slotRef(src, ""), slotRef(dst, ""), persistNames(m))
+	})
 }
 
 // purgePersist removes env's persistent directories: the runtime's own,

@@ -123,21 +123,62 @@ func TestPersistOnSlotRuntime(t *testing.T) {
 }
 
 // TestPersistCloneOnSlotRuntime: a clone with --with-data on a runtime that
-// keeps the directories itself (Kubernetes claims) does not copy them, and
-// its journal says so.
+// keeps the directories itself (Kubernetes claims) has the runtime copy
+// them, from the source's environment into the clone's, each directory
+// once, in the "files" step and before the clone's first slot starts; a
+// copy that fails fails the clone with the runtime's words, before
+// anything of it starts, and removes the clone, which can run again.
 func TestPersistCloneOnSlotRuntime(t *testing.T) {
 	h := NewHarness(t, Options{})
-	app := App{Name: "shop", Services: []Svc{{Name: "web", Persist: "[uploads]"}}, Envs: []Env{{Name: "test", Runtime: "kubernetes"}}}
+	app := App{Name: "shop", Services: []Svc{{Name: "web", Persist: "[uploads]"}, {Name: "api", Persist: "[uploads, reports]"}},
+		Envs: []Env{{Name: "test", Runtime: "kubernetes"}}}
 	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0", Images: true})
 	if _, err := h.O.Deploy(h.Ctx, gantry.DeployRequest{App: "shop", Env: "test", Release: v1.ID, Actor: "dev"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	d, err := h.O.Clone(h.Ctx, gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", WithData: true, Actor: "dev"}, nil)
+	clone := gantry.CloneRequest{App: "shop", Src: "test", Dst: "testnew", WithData: true, Actor: "dev"}
+
+	h.Slots.CopyPersistErr = gantry.Errorf(gantry.EFAILED, "copy persistent directories: the copy Job shop-testnew/shop-persist-copy-x: failed")
+	d, err := h.O.Clone(h.Ctx, clone, nil)
+	if err == nil || !strings.Contains(err.Error(), "the copy Job shop-testnew/shop-persist-copy-x: failed") {
+		t.Fatalf("clone with a failing copy = %v, want the copy's failure", err)
+	}
+	if starts := h.Slots.Calls("start-slot"); slices.ContainsFunc(starts, func(c memdriver.Call) bool { return c.Env == "testnew" }) {
+		t.Errorf("a slot of the clone started after its copy failed: %v", starts)
+	}
+	if _, err := h.Store.FindEnvironment(h.Ctx, "shop", "testnew"); gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		t.Errorf("the clone after its copy failed: %v, want removed", err)
+	}
+	if d != nil {
+		if steps := h.Steps(t, d.ID); !slices.Contains(steps, "files") {
+			t.Errorf("journal of the failed clone %v: want its files step", steps)
+		}
+	}
+
+	h.Slots.CopyPersistErr = nil
+	d, err = h.O.Clone(h.Ctx, clone, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if steps := h.Steps(t, d.ID); !slices.Contains(steps, "files") || slices.Contains(steps, "copy-files") {
-		t.Errorf("journal %v: want the files step that says the claims are not copied, and no copy-files step (which said \"nothing written yet\")", steps)
+	steps := h.Steps(t, d.ID)
+	if !slices.Contains(steps, "files") || slices.Contains(steps, "copy-files") {
+		t.Errorf("journal %v: want the runtime's files step, and no copy-files step (the server's directories)", steps)
+	}
+	if i, j := slices.Index(steps, "files"), slices.Index(steps, "start"); j >= 0 && i > j {
+		t.Errorf("journal %v: the files are copied after the slot started", steps)
+	}
+	copies := h.Slots.Calls("copy-persist")
+	if len(copies) != 2 || copies[1].Env != "testnew" || copies[1].Service != "reports,uploads" {
+		t.Errorf("copy-persist calls %v, want the second into testnew of reports,uploads", copies)
+	}
+	full, err := h.Store.FindDeployment(h.Ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range full.Steps {
+		if s.Name == "files" && !strings.Contains(s.Detail, "reports, uploads copied from test") {
+			t.Errorf("files step %q: want what the runtime copied", s.Detail)
+		}
 	}
 }
 

@@ -74,9 +74,11 @@ func (o *Orchestrator) deploySlots(ctx context.Context, r *run, sd gantry.SlotDr
 		return err
 	}
 	if op.clone != nil && op.clone.files {
-		_ = r.step(ctx, "files", "", func() (string, error) {
-			return fmt.Sprintf("not copied: on the %s runtime persistent directories are the new environment's own claims, which start empty", spec.Runtime.Driver), nil
-		})
+		// The runtime's own volumes (Kubernetes claims): it copies them,
+		// before the clone's first slot mounts them.
+		if err := o.copyRuntimePersist(ctx, r, drv, op.source, env, m); err != nil {
+			return err
+		}
 	}
 	slot := gantry.SlotBlue
 	if a := env.ActiveSlot(); a != nil {

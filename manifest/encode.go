@@ -190,6 +190,7 @@ type (
 		// As in gantry.RuntimeSpec, field for field: one converts to the other.
 		StorageClass string `yaml:"storage_class,omitempty"`
 		PersistSize  string `yaml:"persist_size,omitempty"`
+		CopyImage    string `yaml:"copy_image,omitempty"`
 	}
 	yApprovals struct {
 		Required int      `yaml:"required"`

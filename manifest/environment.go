@@ -297,7 +297,8 @@ var (
 )
 
 // persistClaim decodes what a persistent directory's claim asks for on
-// Kubernetes: storage_class and persist_size.
+// Kubernetes: storage_class and persist_size, and the image that copies
+// them into a clone, copy_image.
 func (d *decoder) persistClaim(fs map[string]field, path string, r *gantry.RuntimeSpec) {
 	if f, ok := fs["storage_class"]; ok {
 		p := join(path, "storage_class")
@@ -320,6 +321,18 @@ func (d *decoder) persistClaim(fs map[string]field, path string, r *gantry.Runti
 				d.addf(resolve(f.val), p, "invalid size %q: want a positive number of bytes with a suffix such as 500Mi, 10Gi or 1T", clip(s))
 			} else {
 				r.PersistSize = s
+			}
+		}
+	}
+	if f, ok := fs["copy_image"]; ok {
+		p := join(path, "copy_image")
+		if r.Driver != "kubernetes" {
+			d.addf(f.key, p, "copy_image is used by the kubernetes driver only (persistent directories are host directories elsewhere)")
+		} else if s, ok := d.nonEmpty(f.val, p); ok {
+			if strings.ContainsAny(s, " \t\n") {
+				d.addf(resolve(f.val), p, "invalid image reference %q: it contains white space", clip(s))
+			} else {
+				r.CopyImage = s
 			}
 		}
 	}

@@ -39,7 +39,7 @@ var keys = sync.OnceValue(func() map[string][]string {
 			"hosts", "runtime", "strategy", "keep_warm", "vars", "secrets", "promote_from", "approvals",
 			"freeze", "migrations_via_clone", "watch", "hotfix_approvals", "canary",
 		},
-		"environments.<env>.runtime":          {"driver", "registry", "namespace", "routing", "gateway", "traffic", "images", "storage_class", "persist_size"},
+		"environments.<env>.runtime":          {"driver", "registry", "namespace", "routing", "gateway", "traffic", "images", "storage_class", "persist_size", "copy_image"},
 		"environments.<env>.approvals":        {"required", "roles"},
 		"environments.<env>.hotfix_approvals": {"required", "roles"},
 		"environments.<env>.freeze[]":         {"from", "to", "reason"},

@@ -46,6 +46,9 @@ need chromium chromium
 # `gantry init`'s Python sample deploys with pip (its build) and gunicorn (its
 # server), both of the host's python3.
 need gunicorn gunicorn python3-pip
+# The Kubernetes copy of persistent directories runs its scripts with busybox
+# (TestCopyScripts), as the copy image does.
+need busybox busybox
 need /usr/lib/python3/dist-packages/pip python3-pip
 
 if ! command -v go >/dev/null 2>&1; then

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,17 +20,17 @@ import (
 )
 
 // Client is the driver's connection to one API server: a REST client per
-// API group whose typed objects it uses (core/v1, apps/v1), and a dynamic
+// API group whose typed objects it uses (core/v1, apps/v1, batch/v1), and a dynamic
 // client for the routing objects (Ingress, and what custom resource
 // definitions add: OpenShift Routes, Gateway API HTTPRoutes).
 //
 // It replaces client-go's generated clientset on purpose: that one imports
 // k8s.io/client-go/kubernetes/scheme, whose init registers every built-in
 // API group (several milliseconds) in every gantry command, the CLI verbs
-// included. The scheme here holds two groups and is built on first use.
+// included. The scheme here holds three groups and is built on first use.
 type Client struct {
-	core, apps rest.Interface
-	dynamic    dynamic.Interface
+	core, apps, batch rest.Interface
+	dynamic           dynamic.Interface
 }
 
 // localScheme knows the groups the driver reads and writes, and the
@@ -37,7 +38,7 @@ type Client struct {
 var localScheme = sync.OnceValues(func() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme} {
 		if err := add(s); err != nil {
 			return nil, err
 		}
@@ -76,6 +77,9 @@ func NewClient(cfg *rest.Config) (*Client, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	if c.apps, err = group(appsv1.SchemeGroupVersion, "/apis"); err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	if c.batch, err = group(batchv1.SchemeGroupVersion, "/apis"); err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	if c.dynamic, err = dynamic.NewForConfigAndClient(cfg, hc); err != nil {
@@ -162,6 +166,7 @@ type (
 	secretsAPI     = objects[corev1.Secret, corev1.SecretList, *corev1.Secret, *corev1.SecretList]
 	configMapsAPI  = objects[corev1.ConfigMap, corev1.ConfigMapList, *corev1.ConfigMap, *corev1.ConfigMapList]
 	namespacesAPI  = objects[corev1.Namespace, corev1.NamespaceList, *corev1.Namespace, *corev1.NamespaceList]
+	jobsAPI        = objects[batchv1.Job, batchv1.JobList, *batchv1.Job, *batchv1.JobList]
 	claimsAPI      = objects[corev1.PersistentVolumeClaim, corev1.PersistentVolumeClaimList, *corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList]
 )
 
@@ -174,6 +179,7 @@ func (c *Client) services(ns string) servicesAPI     { return servicesAPI{c.core
 func (c *Client) secrets(ns string) secretsAPI       { return secretsAPI{c.core, ns, "secrets"} }
 func (c *Client) configMaps(ns string) configMapsAPI { return configMapsAPI{c.core, ns, "configmaps"} }
 func (c *Client) namespaces() namespacesAPI          { return namespacesAPI{c.core, "", "namespaces"} }
+func (c *Client) jobs(ns string) jobsAPI             { return jobsAPI{c.batch, ns, "jobs"} }
 func (c *Client) claims(ns string) claimsAPI {
 	return claimsAPI{c.core, ns, "persistentvolumeclaims"}
 }

@@ -82,6 +82,10 @@ type Driver struct {
 	// PersistSize is the storage each claim asks for; empty means
 	// DefaultPersistSize.
 	PersistSize string
+	// PersistCopyImage is the image of the pods that copy persistent
+	// directories into a clone when its runtime.copy_image names none;
+	// empty means DefaultCopyImage.
+	PersistCopyImage string
 	// InternalRegistry is where the cluster's pods pull image streams
 	// from (runtime.images: imagestream) when a stream's status does not
 	// say; empty means DefaultInternalRegistry.

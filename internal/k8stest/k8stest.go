@@ -64,6 +64,10 @@ const (
 	// CrashLoopImage's pods are in CrashLoopBackOff after 3 restarts (exit
 	// code 1), with a "Back-off restarting failed container" warning event.
 	CrashLoopImage = "registry.invalid/gantry/crash-loop@sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+	// CopyFailImage's pods run, like any other's, except in a Job: there
+	// the container exits 1 (phase Failed) with a "CopyFailed" warning
+	// event, where other Jobs' pods complete.
+	CopyFailImage = "registry.invalid/gantry/copy-fail@sha256:9999999999999999999999999999999999999999999999999999999999999999"
 )
 
 //go:embed stages.yaml
@@ -243,8 +247,8 @@ func (c *Cluster) run(bin string) error {
 }
 
 // writeStages is kwok's configuration: the node and deletion stages built
-// with the binaries, without kwok's pod-ready stage, which Gantry's own
-// stages replace.
+// with the binaries, without kwok's pod-ready and pod-complete stages,
+// which Gantry's own stages replace.
 func (c *Cluster) writeStages(bin string) (string, error) {
 	base, err := os.ReadFile(filepath.Join(bin, "kwok-stages.yaml"))
 	if err != nil {
@@ -253,7 +257,8 @@ func (c *Cluster) writeStages(bin string) (string, error) {
 	var keep []string
 	for doc := range strings.SplitSeq("\n"+string(base), "\n---") {
 		doc = strings.TrimSpace(doc)
-		if doc == "" || slices.Contains(strings.Split(doc, "\n"), "  name: pod-ready") {
+		lines := strings.Split(doc, "\n")
+		if doc == "" || slices.Contains(lines, "  name: pod-ready") || slices.Contains(lines, "  name: pod-complete") {
 			continue
 		}
 		keep = append(keep, doc)

@@ -25,6 +25,9 @@ type Slots struct {
 	active map[string]string           // app/env → slot
 	specs  map[slotKey]gantry.SlotSpec // last spec per slot, to scale up again
 	insts  map[slotKey][]gantry.Instance
+
+	// CopyPersistErr, when set, is what CopyPersist fails with.
+	CopyPersistErr error
 }
 
 // slotKey names a slot's workloads. As on Kubernetes, an environment with
@@ -165,6 +168,24 @@ func (s *Slots) ReleaseHosts(ctx context.Context, ref gantry.SlotRef) error {
 }
 
 var _ gantry.HostReleaser = (*Slots)(nil)
+
+// CopyPersist records a copy of persistent directories (op
+// "copy-persist", Env the clone's, Namespace the source's namespace,
+// Service the names), copying nothing: the runtime's volumes are not
+// modelled. It fails with CopyPersistErr when set.
+func (s *Slots) CopyPersist(ctx context.Context, from, to gantry.SlotRef, names []string) (string, error) {
+	c := Call{Op: "copy-persist", App: to.App, Env: to.Env, Namespace: from.Runtime.Namespace, Service: strings.Join(names, ",")}
+	s.smu.Lock()
+	err := s.CopyPersistErr
+	s.smu.Unlock()
+	if err != nil {
+		c.Err = err.Error()
+		s.record(c)
+		return "", err
+	}
+	s.record(c)
+	return strings.Join(names, ", ") + " copied from " + from.Env, nil
+}
 
 // ActiveSlot reports the slot taking traffic ("" when none).
 func (s *Slots) ActiveSlot(ctx context.Context, ref gantry.SlotRef) (string, error) {
