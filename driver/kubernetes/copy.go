@@ -3,6 +3,8 @@ package kubernetes
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -34,7 +36,11 @@ import (
 //   - the source pod, in the source's namespace, mounts the source's
 //     claims read-only under /from/<name> and serves them, as one gzipped
 //     tar stream, over HTTP on port CopyPort (busybox httpd and a CGI
-//     script that runs tar), until the copy ends;
+//     script that runs tar), until the copy ends. It serves them at a
+//     path no one can guess (/cgi-bin/<key>, a random key of 256 bits):
+//     the pod's address is reachable from the whole cluster, and the
+//     files are the environment's. The key reaches each side through a
+//     Secret of its namespace (not the pod's spec, which a viewer reads);
 //   - the copy Job, in the clone's namespace, mounts the clone's claims
 //     under /to/<name>, fetches the stream from the source pod's address
 //     and unpacks it (wget | tar -xz, with pipefail): a stream cut short
@@ -74,9 +80,9 @@ const (
 	// Job's tar fails rather than unpack part of the files quietly.
 	copyCGI = "#!/bin/sh\necho 'Content-Type: application/octet-stream'\necho\n" +
 		"{ tar -C " + copyFrom + " -cf - . || echo 'gantry: reading the source files failed'; } | gzip -1\n"
-	copyServe = "mkdir -p /tmp/gantry/cgi-bin && printf '%s\\n' \"$GANTRY_CGI\" > /tmp/gantry/cgi-bin/files && " +
-		"chmod 755 /tmp/gantry/cgi-bin/files && exec httpd -f -p $GANTRY_COPY_PORT -h /tmp/gantry"
-	copyFetch = "set -o pipefail; wget -q -O - \"$GANTRY_COPY_URL\" | tar -xzf - -C " + copyTo
+	copyServe = "mkdir -p /tmp/gantry/cgi-bin && printf '%s\\n' \"$GANTRY_CGI\" > \"/tmp/gantry/cgi-bin/$GANTRY_COPY_KEY\" && " +
+		"chmod 755 \"/tmp/gantry/cgi-bin/$GANTRY_COPY_KEY\" && exec httpd -f -p $GANTRY_COPY_PORT -h /tmp/gantry"
+	copyFetch = "set -o pipefail; wget -q -O - \"$GANTRY_COPY_URL$GANTRY_COPY_KEY\" | tar -xzf - -C " + copyTo
 )
 
 // CopyPersist copies the persistent directories names of from's
@@ -121,7 +127,17 @@ func (d *Driver) CopyPersist(ctx context.Context, from, to gantry.SlotRef, names
 	if err := d.removeStaleCopy(ctx, fromNS, toNS, from.App, to.Env); err != nil {
 		return "", err
 	}
-	src, err := d.Client.pods(fromNS).Create(ctx, d.copySourcePod(fromNS, from, to.Env, have, image))
+	key, err := copyKey()
+	if err != nil {
+		return "", err
+	}
+	srcLabels := withLabel(copyLabels(from.App, from.Env, "source"), LabelCopyInto, labelValue(to.Env))
+	srcKey, err := d.copyKeySecret(ctx, fromNS, from.App+"-persist-source", srcLabels, key)
+	if err != nil {
+		return "", err
+	}
+	defer d.deleteCopyObject(wctx, "secret", fromNS, srcKey, d.Client.secrets(fromNS).Delete)
+	src, err := d.Client.pods(fromNS).Create(ctx, d.copySourcePod(fromNS, from, srcLabels, srcKey, have, image))
 	if err != nil {
 		return "", apiError(err, "create the copy's source pod in %s", fromNS)
 	}
@@ -130,7 +146,12 @@ func (d *Driver) CopyPersist(ctx context.Context, from, to gantry.SlotRef, names
 	if err != nil {
 		return "", err
 	}
-	job, err := d.Client.jobs(toNS).Create(ctx, d.copyJob(toNS, to, from.Env, have, image, "http://"+addr+"/cgi-bin/files"))
+	jobKey, err := d.copyKeySecret(ctx, toNS, to.App+"-persist-copy", copyLabels(to.App, to.Env, "job"), key)
+	if err != nil {
+		return "", err
+	}
+	defer d.deleteCopyObject(wctx, "secret", toNS, jobKey, d.Client.secrets(toNS).Delete)
+	job, err := d.Client.jobs(toNS).Create(ctx, d.copyJob(toNS, to, from.Env, have, image, "http://"+addr+"/cgi-bin/", jobKey))
 	if err != nil {
 		return "", apiError(err, "create the copy Job in %s", toNS)
 	}
@@ -143,7 +164,7 @@ func (d *Driver) CopyPersist(ctx context.Context, from, to gantry.SlotRef, names
 
 // removeStaleCopy deletes what an earlier copy into env left (the server
 // stopped in the middle of it): its source pod, which would serve on, and
-// its Job.
+// its Job, and the Secrets that hold their key.
 func (d *Driver) removeStaleCopy(ctx context.Context, fromNS, toNS, app, env string) error {
 	sel := func(side string, more ...string) string {
 		return strings.Join(append([]string{LabelManagedBy + "=" + managedBy, LabelApp + "=" + labelValue(app), LabelCopy + "=" + side}, more...), ",")
@@ -162,7 +183,44 @@ func (d *Driver) removeStaleCopy(ctx context.Context, fromNS, toNS, app, env str
 	for _, j := range jobs.Items {
 		d.deleteCopyObject(ctx, "job", toNS, j.Name, d.Client.jobs(toNS).Delete)
 	}
+	for _, side := range []struct{ ns, sel string }{{fromNS, sel("source", LabelCopyInto+"="+labelValue(env))}, {toNS, sel("job")}} {
+		keys, err := d.Client.secrets(side.ns).List(ctx, metav1.ListOptions{LabelSelector: side.sel})
+		if err != nil {
+			return apiError(err, "list copy keys in %s", side.ns)
+		}
+		for _, k := range keys.Items {
+			d.deleteCopyObject(ctx, "secret", side.ns, k.Name, d.Client.secrets(side.ns).Delete)
+		}
+	}
 	return nil
+}
+
+// copyKey is a copy's key: the path where the source pod serves the files.
+func copyKey() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("kubernetes: the copy's key: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// copyKeySecret stores key in a new Secret of ns and returns its name.
+func (d *Driver) copyKeySecret(ctx context.Context, ns, prefix string, labels map[string]string, key string) (string, error) {
+	sec, err := d.Client.secrets(ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: dnsName(prefix+"-key") + "-", Namespace: ns, Labels: labels},
+		Data:       map[string][]byte{"key": []byte(key)},
+	})
+	if err != nil {
+		return "", apiError(err, "create the copy's key in %s", ns)
+	}
+	return sec.Name, nil
+}
+
+// keyFrom is the environment variable GANTRY_COPY_KEY, read from secret.
+func keyFrom(secret string) corev1.EnvVar {
+	return corev1.EnvVar{Name: "GANTRY_COPY_KEY", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Key: "key",
+	}}}
 }
 
 func withLabel(m map[string]string, k, v string) map[string]string {
@@ -202,11 +260,12 @@ func (d *Driver) copyPodSpec(app string, names []string, dir string, readOnly bo
 	return pod
 }
 
-// copySourcePod serves from's claims of names to the copy into env.
-func (d *Driver) copySourcePod(ns string, from gantry.SlotRef, into string, names []string, image string) *corev1.Pod {
+// copySourcePod serves from's claims of names at the key in keySecret.
+func (d *Driver) copySourcePod(ns string, from gantry.SlotRef, labels map[string]string, keySecret string, names []string, image string) *corev1.Pod {
 	spec := d.copyPodSpec(from.App, names, copyFrom, true, image, copyServe, []corev1.EnvVar{
 		{Name: "GANTRY_CGI", Value: copyCGI},
 		{Name: "GANTRY_COPY_PORT", Value: strconv.Itoa(CopyPort)},
+		keyFrom(keySecret),
 	})
 	c := &spec.Containers[0]
 	c.Ports = []corev1.ContainerPort{{Name: "files", ContainerPort: CopyPort}}
@@ -216,17 +275,18 @@ func (d *Driver) copySourcePod(ns string, from gantry.SlotRef, into string, name
 	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: dnsName(from.App+"-persist-source") + "-", Namespace: ns,
-			Labels: withLabel(copyLabels(from.App, from.Env, "source"), LabelCopyInto, labelValue(into)),
+			GenerateName: dnsName(from.App+"-persist-source") + "-", Namespace: ns, Labels: labels,
 		},
 		Spec: spec,
 	}
 }
 
-// copyJob fetches url into to's claims of names.
-func (d *Driver) copyJob(ns string, to gantry.SlotRef, from string, names []string, image, url string) *batchv1.Job {
+// copyJob fetches url followed by the key in keySecret into to's claims
+// of names.
+func (d *Driver) copyJob(ns string, to gantry.SlotRef, from string, names []string, image, url, keySecret string) *batchv1.Job {
 	spec := d.copyPodSpec(to.App, names, copyTo, false, image, copyFetch, []corev1.EnvVar{
 		{Name: "GANTRY_COPY_URL", Value: url},
+		keyFrom(keySecret),
 	})
 	labels := copyLabels(to.App, to.Env, "job")
 	return &batchv1.Job{

@@ -62,7 +62,8 @@ func TestCopyScripts(t *testing.T) {
 	serve := exec.CommandContext(ctx, filepath.Join(bin, "sh"), "-c", strings.ReplaceAll(copyServe, "/tmp/gantry", www))
 	cgi := strings.Replace(copyCGI, "#!/bin/sh", "#!"+filepath.Join(bin, "sh"), 1)
 	cgi = strings.ReplaceAll(cgi, "-C "+copyFrom+" ", "-C "+from+" ")
-	serve.Env = env("GANTRY_CGI="+cgi, "GANTRY_COPY_PORT="+addr)
+	const key = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+	serve.Env = env("GANTRY_CGI="+cgi, "GANTRY_COPY_PORT="+addr, "GANTRY_COPY_KEY="+key)
 	serve.Stdout, serve.Stderr = os.Stderr, os.Stderr
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
@@ -80,12 +81,19 @@ func TestCopyScripts(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	fetch := func(url string) ([]byte, error) {
+	fetch := func(url, key string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, filepath.Join(bin, "sh"), "-c", strings.ReplaceAll(copyFetch, " -C "+copyTo, " -C "+to))
-		cmd.Env = env("GANTRY_COPY_URL=" + url)
+		cmd.Env = env("GANTRY_COPY_URL="+url, "GANTRY_COPY_KEY="+key)
 		return cmd.CombinedOutput()
 	}
-	if out, err := fetch("http://" + addr + "/cgi-bin/files"); err != nil {
+	// Without the key, nothing is served: not the script's directory, not
+	// another name.
+	for _, guess := range []string{"", "files", key[:63], "x" + key} {
+		if out, err := fetch("http://"+addr+"/cgi-bin/", guess); err == nil {
+			t.Errorf("the source served /cgi-bin/%s, not its key:\n%s", guess, out)
+		}
+	}
+	if out, err := fetch("http://"+addr+"/cgi-bin/", key); err != nil {
 		t.Fatalf("the Job's script: %v\n%s", err, out)
 	}
 	for name, body := range files {
@@ -101,19 +109,19 @@ func TestCopyScripts(t *testing.T) {
 	if link, err := os.Readlink(filepath.Join(to, "uploads", "latest")); err != nil || link != "a.txt" {
 		t.Errorf("copied link latest → %q, %v; want a.txt", link, err)
 	}
-	if out, err := fetch("http://" + addr + "/cgi-bin/nothing"); err == nil {
+	if out, err := fetch("http://"+addr+"/cgi-bin/", "nothing"); err == nil {
 		t.Errorf("the Job's script succeeded on a URL that serves no files:\n%s", out)
 	}
 	// A stream cut short (the source pod gone in the middle): the whole
 	// stream, as the CGI script made it, less its second half.
-	whole, err := exec.CommandContext(ctx, filepath.Join(bin, "wget"), "-q", "-O", "-", "http://"+addr+"/cgi-bin/files").Output()
+	whole, err := exec.CommandContext(ctx, filepath.Join(bin, "wget"), "-q", "-O", "-", "http://"+addr+"/cgi-bin/"+key).Output()
 	if err != nil || len(whole) < 1000 {
 		t.Fatalf("the stream: %d bytes, %v", len(whole), err)
 	}
 	if err := os.WriteFile(filepath.Join(www, "cut.gz"), whole[:len(whole)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := fetch("http://" + addr + "/cut.gz"); err == nil {
+	if out, err := fetch("http://"+addr+"/", "cut.gz"); err == nil {
 		t.Errorf("the Job's script succeeded on half a stream:\n%s", out)
 	}
 }

@@ -223,9 +223,37 @@ func TestCopyPersist(t *testing.T) {
 	for _, e := range jc.Env {
 		env[e.Name] = e.Value
 	}
-	wantURL := "http://" + pod.Status.PodIP + ":7070/cgi-bin/files"
+	wantURL := "http://" + pod.Status.PodIP + ":7070/cgi-bin/"
 	if pod.Status.PodIP == "" || env["GANTRY_COPY_URL"] != wantURL {
-		t.Errorf("Job fetches %q, want the source pod's %q", env["GANTRY_COPY_URL"], wantURL)
+		t.Errorf("Job fetches %q, want the source pod's %q and its key", env["GANTRY_COPY_URL"], wantURL)
+	}
+	// The key (the path the files are served at) comes to each side from a
+	// Secret of its namespace, never in a spec a viewer reads, and goes
+	// with the copy.
+	for _, side := range []struct {
+		what string
+		env  []corev1.EnvVar
+	}{{"source pod", sc.Env}, {"Job", jc.Env}} {
+		var ref *corev1.SecretKeySelector
+		for _, e := range side.env {
+			if e.Name == "GANTRY_COPY_KEY" && e.Value == "" && e.ValueFrom != nil {
+				ref = e.ValueFrom.SecretKeyRef
+			}
+		}
+		if ref == nil || ref.Name == "" || ref.Key != "key" {
+			t.Errorf("%s: GANTRY_COPY_KEY %+v, want it from a Secret", side.what, side.env)
+		}
+	}
+	for _, ns := range []string{srcNS, dstNS} {
+		keys, err := c.Client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: kubernetes.LabelCopy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys.Items {
+			if k.DeletionTimestamp == nil {
+				t.Errorf("the copy's key %s/%s is left after the copy", ns, k.Name)
+			}
+		}
 	}
 	if jc.Image != imageV2 || len(jc.VolumeMounts) != 1 || jc.VolumeMounts[0].MountPath != "/to/uploads" ||
 		!strings.Contains(strings.Join(jc.Command, " "), "set -o pipefail; wget") || !strings.Contains(strings.Join(jc.Command, " "), "tar -xzf - -C /to") {
