@@ -253,6 +253,22 @@ func TestBlueGreenSwitchAndRollback(t *testing.T) {
 	waitEndpoints(t, c, ns, "shop-web-preview", greenIPs)
 
 	MustSwitch(t, d, green)
+	// The old release's workers stop at the switch (its web stays warm):
+	// two sets of workers would take jobs side by side.
+	replicas := func(name string) int32 {
+		t.Helper()
+		dep, err := c.Client.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *dep.Spec.Replicas
+	}
+	if w, web := replicas("shop-worker-blue"), replicas("shop-web-blue"); w != 0 || web != 2 {
+		t.Errorf("after the switch to green: blue's worker has %d replicas, its web %d; want 0 and 2 (warm)", w, web)
+	}
+	if w := replicas("shop-worker-green"); w != 1 {
+		t.Errorf("after the switch to green: green's worker has %d replicas, want 1", w)
+	}
 	took := waitEndpoints(t, c, ns, "shop-web", greenIPs)
 	t.Logf("EndpointSlices followed the switch to green in %s", took)
 	if got := selectorSlot(t, c, ns, "shop-web-preview"); got != "blue" {
@@ -275,6 +291,9 @@ func TestBlueGreenSwitchAndRollback(t *testing.T) {
 	}
 	if got := selectorSlot(t, c, ns, "shop-web"); got != "blue" {
 		t.Errorf("after rollback the live Service selects %q, want blue", got)
+	}
+	if wb, wg := replicas("shop-worker-blue"), replicas("shop-worker-green"); wb != 1 || wg != 0 {
+		t.Errorf("after rollback: blue's worker has %d replicas, green's %d; want 1 and 0", wb, wg)
 	}
 	waitEndpoints(t, c, ns, "shop-web", podIPs(t, c, ns, "shop", "web", "blue"))
 	if active, _ := d.ActiveSlot(context.Background(), gantry.SlotRef{App: "shop", Env: "bg"}); active != "blue" {

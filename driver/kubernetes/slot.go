@@ -198,8 +198,33 @@ func (d *Driver) Switch(ctx context.Context, ref gantry.SlotRef) error {
 	if err := d.setActive(ctx, ref); err != nil {
 		return err
 	}
+	d.stopOtherWorkers(ctx, ref)
 	d.logger().Info("kubernetes: switched", "namespace", ns, "app", ref.App, "env", ref.Env, "slot", ref.Slot, "took", time.Since(begin))
 	return nil
+}
+
+// stopOtherWorkers scales the other slot's workers (services without
+// HTTP) to zero once ref's slot is live, as the other runtimes stop the old
+// release's workers at a switch: two sets of workers would take jobs side
+// by side, the old release's among them. Its web services stay warm for a
+// rollback, whose Switch scales the workers up again (scale remembers the
+// count). The switch has happened: a failure here is logged, not returned.
+func (d *Driver) stopOtherWorkers(ctx context.Context, ref gantry.SlotRef) {
+	other := ref
+	other.Slot = gantry.OtherSlot(ref.Slot)
+	deps, err := d.slotDeployments(ctx, other)
+	if err != nil {
+		d.logger().Warn("kubernetes: the other slot's workers keep running", "app", ref.App, "env", ref.Env, "slot", other.Slot, "err", err)
+		return
+	}
+	for _, dep := range deps {
+		if dep.Annotations[AnnotationHTTP] == "true" || deref(dep.Spec.Replicas) == 0 {
+			continue
+		}
+		if err := d.scale(ctx, dep.Namespace, dep.Name, 0); err != nil {
+			d.logger().Warn("kubernetes: the other slot's worker keeps running", "deployment", dep.Namespace+"/"+dep.Name, "err", err)
+		}
+	}
 }
 
 // scale sets a Deployment's replicas; scaling down to zero remembers the
