@@ -37,7 +37,7 @@ func (f *auditFixture) open(t *testing.T) *Server {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	registerSocket(t, s.APIURL, "unix://"+s.SocketPath)
 	return s
 }
 

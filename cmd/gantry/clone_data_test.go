@@ -75,7 +75,7 @@ func helloWithDatabase(t *testing.T, edit func(string) string) (*Server, map[str
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	registerSocket(t, s.APIURL, "unix://"+s.SocketPath)
 	urls := map[string]string{"test": pg.CreateDB(t, "hello_test"), "prod": pg.CreateDB(t, "hello_prod"), "testnew": pg.URLFor("hello_testnew")}
 
 	repo := helloRepo(t)

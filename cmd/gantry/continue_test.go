@@ -40,7 +40,7 @@ func openServerAt(t *testing.T, dataDir string) *Server {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	registerSocket(t, s.APIURL, "unix://"+s.SocketPath)
 	return s
 }
 

@@ -29,7 +29,7 @@ func TestRoutersPageInChromium(t *testing.T) {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	registerSocket(t, s.APIURL, "unix://"+s.SocketPath)
 	keepServer(t, &s)
 
 	tokenFile := filepath.Join(dir, "router.token")

@@ -79,7 +79,7 @@ func (c *cluster) start(addr string) *childProc {
 	if c.firstSock == "" {
 		c.firstSock = p.API
 	}
-	testSockets.Store(p.TCP, c.firstSock)
+	registerSocket(c.t, p.TCP, c.firstSock)
 	return p
 }
 

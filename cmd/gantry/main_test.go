@@ -277,6 +277,14 @@ var (
 	testerTokens = map[string]string{}
 )
 
+// registerSocket says that the server at url listens on socket too, for
+// as long as the test runs: once its server stops, another test's server
+// may get the same port.
+func registerSocket(tb testing.TB, url, socket string) {
+	testSockets.Store(url, socket)
+	tb.Cleanup(func() { testSockets.CompareAndDelete(url, socket) })
+}
+
 func testerToken(t testing.TB, socket string) string {
 	t.Helper()
 	testerMu.Lock()

@@ -39,7 +39,7 @@ func openServerOn(t *testing.T, data, store, keys string) *Server {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	registerSocket(t, s.APIURL, "unix://"+s.SocketPath)
 	return s
 }
 

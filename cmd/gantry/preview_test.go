@@ -25,7 +25,7 @@ func openTriggerServer(t *testing.T, reap time.Duration) *Server {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	registerSocket(t, s.APIURL, "unix://"+s.SocketPath)
 	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
 	return s
 }

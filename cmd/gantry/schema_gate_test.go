@@ -170,6 +170,6 @@ func openServerWithDatabase(t *testing.T, dataDir, dbURL string) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Orchestrator.StopAll(context.Background()); s.Close() })
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	registerSocket(t, s.APIURL, "unix://"+s.SocketPath)
 	return s
 }

@@ -39,7 +39,7 @@ func TestAPISlowClientsAreClosed(t *testing.T) {
 	if err := s.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+	registerSocket(t, s.APIURL, "unix://"+s.SocketPath)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

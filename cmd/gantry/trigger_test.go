@@ -237,7 +237,7 @@ func TestPollTrigger(t *testing.T) {
 		if err := s.Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		testSockets.Store(s.APIURL, "unix://"+s.SocketPath)
+		registerSocket(t, s.APIURL, "unix://"+s.SocketPath)
 		return s
 	}
 	s := open()
