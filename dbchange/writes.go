@@ -3,6 +3,7 @@ package dbchange
 import (
 	"context"
 	"database/sql"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -18,10 +19,33 @@ import (
 //
 // The database's total and its tables' counts are read from one snapshot
 // of the statistics (stats_fetch_consistency, PostgreSQL 15 and later;
-// earlier servers read one snapshot per transaction anyway): read entry by
-// entry, the catalog writes of a backend reporting between the readings
-// made the count go down, which reads as "unknown".
+// earlier servers read one snapshot per transaction anyway). A backend
+// reports its tables' counts and then its database's, so a reading taken
+// between the two still counts its catalog writes wrong for a moment
+// (an ANALYZE, a DDL statement): the count is read until two readings in
+// a row agree, a few times at most.
 func writeCount(ctx context.Context, db *sql.DB) (*gantry.WriteCount, error) {
+	var last *gantry.WriteCount
+	for range 6 {
+		w, err := readWriteCount(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		if last != nil && *w == *last {
+			break
+		}
+		last = w
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return last, nil
+}
+
+// readWriteCount is one reading of writeCount's figure.
+func readWriteCount(ctx context.Context, db *sql.DB) (*gantry.WriteCount, error) {
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
