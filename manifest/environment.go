@@ -300,39 +300,42 @@ var (
 // Kubernetes: storage_class and persist_size, and the image that copies
 // them into a clone, copy_image.
 func (d *decoder) persistClaim(fs map[string]field, path string, r *gantry.RuntimeSpec) {
-	if f, ok := fs["storage_class"]; ok {
-		p := join(path, "storage_class")
-		if r.Driver != "kubernetes" {
-			d.addf(f.key, p, "storage_class is used by the kubernetes driver only (persistent directories are host directories elsewhere)")
-		} else if s, ok := d.nonEmpty(f.val, p); ok {
+	for _, k := range []struct {
+		key string
+		to  *string
+		bad func(string) string // what is wrong with a value, "" when nothing
+	}{
+		{"storage_class", &r.StorageClass, func(s string) string {
 			if len(s) > 253 || !storageClassPattern.MatchString(s) {
-				d.addf(resolve(f.val), p, "invalid storage class name %q: lowercase letters, digits, '-' and '.', at most 253 characters", clip(s))
-			} else {
-				r.StorageClass = s
+				return fmt.Sprintf("invalid storage class name %q: lowercase letters, digits, '-' and '.', at most 253 characters", clip(s))
 			}
-		}
-	}
-	if f, ok := fs["persist_size"]; ok {
-		p := join(path, "persist_size")
-		if r.Driver != "kubernetes" {
-			d.addf(f.key, p, "persist_size is used by the kubernetes driver only (persistent directories are host directories elsewhere)")
-		} else if s, ok := d.nonEmpty(f.val, p); ok {
+			return ""
+		}},
+		{"persist_size", &r.PersistSize, func(s string) string {
 			if !sizePattern.MatchString(s) || strings.Trim(s, "0.KMGTPEik") == "" {
-				d.addf(resolve(f.val), p, "invalid size %q: want a positive number of bytes with a suffix such as 500Mi, 10Gi or 1T", clip(s))
-			} else {
-				r.PersistSize = s
+				return fmt.Sprintf("invalid size %q: want a positive number of bytes with a suffix such as 500Mi, 10Gi or 1T", clip(s))
 			}
-		}
-	}
-	if f, ok := fs["copy_image"]; ok {
-		p := join(path, "copy_image")
-		if r.Driver != "kubernetes" {
-			d.addf(f.key, p, "copy_image is used by the kubernetes driver only (persistent directories are host directories elsewhere)")
-		} else if s, ok := d.nonEmpty(f.val, p); ok {
+			return ""
+		}},
+		{"copy_image", &r.CopyImage, func(s string) string {
 			if strings.ContainsAny(s, " \t\n") {
-				d.addf(resolve(f.val), p, "invalid image reference %q: it contains white space", clip(s))
+				return fmt.Sprintf("invalid image reference %q: it contains white space", clip(s))
+			}
+			return ""
+		}},
+	} {
+		f, ok := fs[k.key]
+		if !ok {
+			continue
+		}
+		p := join(path, k.key)
+		if r.Driver != "kubernetes" {
+			d.addf(f.key, p, "%s is used by the kubernetes driver only (persistent directories are host directories elsewhere)", k.key)
+		} else if s, ok := d.nonEmpty(f.val, p); ok {
+			if msg := k.bad(s); msg != "" {
+				d.addf(resolve(f.val), p, "%s", msg)
 			} else {
-				r.CopyImage = s
+				*k.to = s
 			}
 		}
 	}
