@@ -25,9 +25,13 @@ import (
 // (an ANALYZE, a DDL statement): the count is read until two readings in
 // a row agree, a few times at most.
 func writeCount(ctx context.Context, db *sql.DB) (*gantry.WriteCount, error) {
+	var version int
+	if err := db.QueryRowContext(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+		return nil, err
+	}
 	var last *gantry.WriteCount
 	for range 6 {
-		w, err := readWriteCount(ctx, db)
+		w, err := readWriteCount(ctx, db, version >= 150000)
 		if err != nil {
 			return nil, err
 		}
@@ -44,18 +48,15 @@ func writeCount(ctx context.Context, db *sql.DB) (*gantry.WriteCount, error) {
 	return last, nil
 }
 
-// readWriteCount is one reading of writeCount's figure.
-func readWriteCount(ctx context.Context, db *sql.DB) (*gantry.WriteCount, error) {
+// readWriteCount is one reading of writeCount's figure; snapshot says the
+// server has stats_fetch_consistency.
+func readWriteCount(ctx context.Context, db *sql.DB, snapshot bool) (*gantry.WriteCount, error) {
 	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	var version int
-	if err := tx.QueryRowContext(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
-		return nil, err
-	}
-	if version >= 150000 {
+	if snapshot {
 		if _, err := tx.ExecContext(ctx, `SET LOCAL stats_fetch_consistency = snapshot`); err != nil {
 			return nil, err
 		}
