@@ -68,14 +68,8 @@ type serverConn struct {
 	hasRB  atomic.Bool // rb != nil, for tests
 	r, w   int         // unread bytes are (*rb)[r:w]
 
-	// The request being parsed, its header's map, values and URL: reused
-	// from request to request (the handler gets a copy, with its context).
-	req    http.Request
-	hdr    http.Header
-	vals   []string
-	fields []headField
-	url    url.URL
-	rw     responseWriter
+	// What serving requests needs; nil while parked (see reqState).
+	st *reqState
 
 	// The watch of the request in flight (see watchDelay).
 	watch     *time.Timer
@@ -94,6 +88,28 @@ type loopConnKey struct{}
 
 type headField struct{ k, v string }
 
+// reqState is the request being parsed, its header's map, values and URL,
+// and the answer's writer: reused from request to request (the handler
+// gets a copy of the request, with its context). A connection parked idle
+// drops it, with everything its last request left in it, and makes a new
+// one for its next request: an idle connection keeps only serverConn.
+type reqState struct {
+	req    http.Request
+	hdr    http.Header
+	vals   []string
+	fields []headField
+	url    url.URL
+	rw     responseWriter
+}
+
+// state returns the connection's reqState, made if it has none.
+func (c *serverConn) state() *reqState {
+	if c.st == nil {
+		c.st = &reqState{rw: responseWriter{c: c}}
+	}
+	return c.st
+}
+
 func newServerConn(s *Server, nc net.Conn) *serverConn {
 	c := &serverConn{s: s, nc: nc, remote: nc.RemoteAddr().String(), born: time.Now()}
 	if sc, ok := nc.(syscall.Conn); ok && canWaitReadable {
@@ -102,7 +118,6 @@ func newServerConn(s *Server, nc net.Conn) *serverConn {
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Server)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
 	c.base = context.WithValue(ctx, loopConnKey{}, c)
-	c.rw.c = c
 	return c
 }
 
@@ -307,6 +322,7 @@ func (c *serverConn) awaitRequest() int {
 	}
 	c.shed()
 	c.parked = true
+	c.s.parked()
 	return headPark
 }
 
@@ -334,12 +350,19 @@ func (c *serverConn) awaitParked() int {
 	}
 }
 
-// shed gives back what an idle connection does not need: its buffer and
-// the header maps and slices sized by its past requests.
+// shed gives back what an idle connection does not need: its buffer, its
+// reqState (the last request and the maps and slices sized by past ones)
+// and the timer of its watch.
 func (c *serverConn) shed() {
-	c.putBuffer()
-	c.hdr, c.vals, c.fields = nil, nil, nil
-	c.rw.hdr, c.rw.trailers = nil, nil
+	c.st = nil
+	c.putBuffer() // after: !buffered() says both went
+	c.wmu.Lock()
+	if c.watch != nil {
+		c.watch.Stop()
+		c.watch = nil
+	}
+	c.reqDone = nil
+	c.wmu.Unlock()
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -372,11 +395,12 @@ func (c *serverConn) parse(head []byte) *http.Request {
 	if !ok1 || !ok2 || proto != "HTTP/1.1" || method == "" || !isToken(method) || method == http.MethodConnect || target == "" || target[0] != '/' {
 		return nil
 	}
-	if c.hdr == nil {
-		c.hdr = http.Header{}
+	st := c.state()
+	if st.hdr == nil {
+		st.hdr = http.Header{}
 	}
-	clear(c.hdr)
-	c.fields = c.fields[:0]
+	clear(st.hdr)
+	st.fields = st.fields[:0]
 	var host string
 	hosts, lengths := 0, 0
 	length := int64(0)
@@ -403,33 +427,33 @@ func (c *serverConn) parse(head []byte) *http.Request {
 		case "Connection":
 			closing = closing || hasToken(v, "close")
 		}
-		c.fields = append(c.fields, headField{k, v})
+		st.fields = append(st.fields, headField{k, v})
 	}
 	if hosts != 1 || lengths > 1 || host == "" || !validHost(host) {
 		return nil
 	}
-	if cap(c.vals) < len(c.fields) {
-		c.vals = make([]string, len(c.fields))
+	if cap(st.vals) < len(st.fields) {
+		st.vals = make([]string, len(st.fields))
 	}
-	vals := c.vals[:len(c.fields)]
-	for i, f := range c.fields {
-		if old, ok := c.hdr[f.k]; ok {
-			c.hdr[f.k] = append(old[:len(old):len(old)], f.v)
+	vals := st.vals[:len(st.fields)]
+	for i, f := range st.fields {
+		if old, ok := st.hdr[f.k]; ok {
+			st.hdr[f.k] = append(old[:len(old):len(old)], f.v)
 			continue
 		}
 		vals[i] = f.v
-		c.hdr[f.k] = vals[i : i+1 : i+1]
+		st.hdr[f.k] = vals[i : i+1 : i+1]
 	}
 	if !c.setURL(target) {
 		return nil
 	}
-	c.req = http.Request{
+	st.req = http.Request{
 		Method:        method,
-		URL:           &c.url,
+		URL:           &st.url,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        c.hdr,
+		Header:        st.hdr,
 		Body:          http.NoBody,
 		ContentLength: length,
 		Close:         closing,
@@ -437,7 +461,7 @@ func (c *serverConn) parse(head []byte) *http.Request {
 		RemoteAddr:    c.remote,
 		RequestURI:    target,
 	}
-	return &c.req
+	return &st.req
 }
 
 // canonicalizeKeys puts the field names of a head (a request line, then
@@ -467,14 +491,14 @@ func (c *serverConn) setURL(target string) bool {
 	}
 	path, query, hasQuery := strings.Cut(target, "?")
 	if plainPath(path) {
-		c.url = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+		c.st.url = url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
 		return strings.IndexByte(query, '#') < 0
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
 		return false
 	}
-	c.url = *u
+	c.st.url = *u
 	return true
 }
 
@@ -530,6 +554,7 @@ func validHost(h string) bool {
 // serveRequest runs the handler on req and finishes its answer; it says
 // whether the connection can carry another request.
 func (c *serverConn) serveRequest(req *http.Request) bool {
+	c.s.requests.Add(1)
 	var body *bodyReader
 	if req.ContentLength > 0 {
 		body = &bodyReader{c: c, remaining: req.ContentLength}
@@ -537,7 +562,7 @@ func (c *serverConn) serveRequest(req *http.Request) bool {
 	}
 	ctx, cancel := context.WithCancel(c.base)
 	req = req.WithContext(ctx)
-	w := &c.rw
+	w := &c.st.rw
 	w.reset(req)
 	c.startWatch(cancel, ctx.Done(), body, body == nil && c.r < c.w)
 	aborted := c.runHandler(w, req)

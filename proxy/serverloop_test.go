@@ -349,8 +349,9 @@ func TestLoopSlowClients(t *testing.T) {
 		defer srv.mu.Unlock()
 		for sc := range srv.conns {
 			if sc.phase.Load() == phaseIdle {
-				// The conn's goroutine is parked in waitReadable.
-				return !sc.buffered()
+				// The conn's goroutine is parked in waitReadable,
+				// holding neither its buffer nor its last request.
+				return !sc.buffered() && sc.st == nil
 			}
 		}
 		return false
@@ -362,6 +363,30 @@ func TestLoopSlowClients(t *testing.T) {
 	if n, err := br.Read(make([]byte, 1)); err == nil {
 		t.Errorf("idle past the timeout: read %d bytes, want the connection closed", n)
 	}
+}
+
+// TestLoopReleasesMemoryWhenQuiet: connections that park make the server
+// return free memory to the system once no request has started for
+// quietAfter, and not while requests keep coming.
+func TestLoopReleasesMemoryWhenQuiet(t *testing.T) {
+	srv, addr := startLoop(t, echoHandler(), httplimit.Limits{})
+	for i := range 20 {
+		c, br := dialRaw(t, addr)
+		mustWrite(t, c, fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: a\r\n\r\n", i))
+		readAnswer(t, br, "GET")
+	}
+	// One client goes on asking, every 100 ms, while the others park.
+	c, br := dialRaw(t, addr)
+	busyUntil := time.Now().Add(3 * quietAfter)
+	for time.Now().Before(busyUntil) {
+		mustWrite(t, c, "GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
+		readAnswer(t, br, "GET")
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := srv.quiet.count.Load(); n != 0 {
+		t.Fatalf("released memory %d times while a request started every 100 ms", n)
+	}
+	waitFor(t, "memory released once quiet", 5*time.Second, func() bool { return srv.quiet.count.Load() == 1 })
 }
 
 // TestLoopClientGoneSettlesCounters: a client that leaves while the target
