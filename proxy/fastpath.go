@@ -174,7 +174,7 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 // returns buf, grown.
 func (r *Router) exchange(w http.ResponseWriter, uc *upConn, out []byte, method string, rh *respHead, buf []byte) ([]byte, error) {
 	uc.setReadDeadline(time.Now().Add(r.cfg.ResponseHeaderTimeout))
-	if _, err := uc.nc.Write(out); err != nil {
+	if _, err := uc.io.write(uc.nc, out); err != nil {
 		rh.nothingRead = true
 		return buf, err
 	}

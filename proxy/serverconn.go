@@ -55,6 +55,7 @@ type serverConn struct {
 	s      *Server
 	nc     net.Conn
 	raw    syscall.RawConn // nil when the connection has none
+	io     rawIO
 	remote string
 	born   time.Time
 	base   context.Context
@@ -115,6 +116,7 @@ func newServerConn(s *Server, nc net.Conn) *serverConn {
 	if sc, ok := nc.(syscall.Conn); ok && canWaitReadable {
 		c.raw, _ = sc.SyscallConn()
 	}
+	c.io.init(c.raw)
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, s.Server)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
 	c.base = context.WithValue(ctx, loopConnKey{}, c)
@@ -264,7 +266,7 @@ func (c *serverConn) nextHead() (n, res int) {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.s.limits.ReadHeaderTimeout))
 			headerDeadline = true
 		}
-		m, err := c.nc.Read((*c.rb)[c.w:])
+		m, err := c.io.read(c.nc, (*c.rb)[c.w:])
 		c.w += m
 		if err != nil && m == 0 {
 			return 0, headClose
@@ -312,7 +314,7 @@ func (c *serverConn) awaitRequest() int {
 	if c.phase.Load() == phaseClosing {
 		return headClose
 	}
-	n, err := c.nc.Read(*c.rb)
+	n, err := c.io.read(c.nc, *c.rb)
 	if n > 0 {
 		c.w = n
 		return headOK
@@ -338,7 +340,7 @@ func (c *serverConn) awaitParked() int {
 			return headClose
 		}
 		c.getBuffer()
-		n, err := c.nc.Read(*c.rb)
+		n, err := c.io.read(c.nc, *c.rb)
 		if n > 0 {
 			c.w = n
 			c.parked = false
@@ -781,5 +783,5 @@ func (c *serverConn) readBody(p []byte) (int, error) {
 		c.r += n
 		return n, nil
 	}
-	return c.nc.Read(p)
+	return c.io.read(c.nc, p)
 }

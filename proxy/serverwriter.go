@@ -308,7 +308,7 @@ func (w *responseWriter) flushOut() {
 		return
 	}
 	if w.err == nil {
-		_, w.err = w.c.nc.Write(*w.out)
+		_, w.err = w.c.io.write(w.c.nc, *w.out)
 	}
 	*w.out = (*w.out)[:0]
 }

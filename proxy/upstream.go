@@ -31,9 +31,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 type upConn struct {
 	nc     net.Conn
 	raw    syscall.RawConn // nil when the connection has none
-	br     *bufio.Reader
-	reused bool      // it served a request before
-	idleAt time.Time // when it went back to the pool
+	io     rawIO
+	br     *bufio.Reader // reads through Read
+	reused bool          // it served a request before
+	idleAt time.Time     // when it went back to the pool
 	// aborted is set when the client left or the target's drain timed out;
 	// the connection is then unusable and is closed, never pooled.
 	aborted atomic.Bool
@@ -45,10 +46,12 @@ func dialUpstream(ctx context.Context, addr string) (*upConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	uc := &upConn{nc: nc, br: bufio.NewReaderSize(nc, upstreamReadBuffer)}
+	uc := &upConn{nc: nc}
 	if sc, ok := nc.(syscall.Conn); ok {
 		uc.raw, _ = sc.SyscallConn()
 	}
+	uc.io.init(uc.raw)
+	uc.br = bufio.NewReaderSize(uc, upstreamReadBuffer)
 	uc.abortFn = uc.abort
 	return uc, nil
 }
@@ -60,6 +63,9 @@ func (uc *upConn) abort() {
 }
 
 func (uc *upConn) close() { _ = uc.nc.Close() }
+
+// Read reads from the connection (for br).
+func (uc *upConn) Read(p []byte) (int, error) { return uc.io.read(uc.nc, p) }
 
 // connPool holds a target's idle connections.
 type connPool struct {
