@@ -77,6 +77,27 @@ func (r *run) reached(ctx context.Context, order int) error {
 	return r.o.Store.UpdateDeployment(context.WithoutCancel(ctx), r.d)
 }
 
+// record is a step that acts on nothing (what policy says of an
+// operation): it is journaled done, with the deployment's record, and
+// reported as any step is, started with detail and done with result.
+type record struct{ name, detail, result string }
+
+// recorded reports record rec, journaled as s, as step does a step.
+func (r *run) recorded(rec record, s gantry.Step) {
+	if rec.name == "break-glass" {
+		r.o.logger().Warn("break glass", "app", r.d.App, "env", r.d.Env, "actor", r.d.Actor, "reason", rec.detail)
+	}
+	started := gantry.Step{Seq: s.Seq, Name: s.Name, State: gantry.StepStarted, Detail: rec.detail, StartedAt: s.StartedAt}
+	r.emit(rec.name, gantry.StepStarted, rec.detail)
+	if r.o.OnStep != nil {
+		r.o.OnStep(r.d, started)
+	}
+	r.emit(rec.name, s.State, s.Detail)
+	if r.o.OnStep != nil {
+		r.o.OnStep(r.d, s)
+	}
+}
+
 // step journals a step before running fn, then records its result. The
 // journal entry is durable before fn acts, so a crash inside fn is visible
 // to recovery.

@@ -121,7 +121,7 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 	if err := o.checkNeeds(ctx, op); err != nil {
 		return nil, err
 	}
-	r, err := o.start(ctx, d, progress)
+	r, err := o.start(ctx, d, policyRecords(op), progress)
 	if err != nil {
 		return nil, err
 	}
@@ -183,9 +183,6 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 		return o.performRename(ctx, r, op)
 	case gantry.KindContinue:
 		return o.performContinue(ctx, r, op)
-	}
-	if err := o.recordPolicy(ctx, r, op); err != nil {
-		return err
 	}
 	o.notify(r.d, op.rel, op.m, o.envAsConfigured(op))
 	phase := phaseOf(op.kind)
@@ -364,10 +361,12 @@ func (o *Orchestrator) lockFor(ctx context.Context, op *op, d *gantry.Deployment
 	return unlockAll, nil
 }
 
-// start records a new deployment (or marks a resumed one running) and
-// names it in the environment's lock, so that a refused operation learns
-// which deployment holds the environment.
-func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, progress gantry.Progress) (*run, error) {
+// start records a new deployment (or marks a resumed one running) with
+// records, the steps it settled before it acts, and names it in the
+// environment's lock, so that a refused operation learns which deployment
+// holds the environment: all in one write, which a rollback waits for on
+// its way to the switch.
+func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, records []record, progress gantry.Progress) (*run, error) {
 	r := &run{o: o, d: d, progress: progress, start: time.Now()}
 	d.State = gantry.DeploymentRunning
 	if d.ID != 0 {
@@ -378,12 +377,16 @@ func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, progress
 		return r, nil
 	}
 	d.CreatedAt = o.now()
-	if err := o.Store.CreateDeployment(ctx, d); err != nil {
+	for _, rec := range records {
+		d.Steps = append(d.Steps, gantry.Step{Name: rec.name, State: gantry.StepDone, Detail: rec.result, StartedAt: d.CreatedAt, EndedAt: d.CreatedAt})
+	}
+	if err := o.Store.StartDeployment(ctx, d); err != nil {
+		d.Steps = nil
 		return nil, err
 	}
-	if err := o.Store.SetLockDeployment(ctx, d.App, d.Env, d.Actor, d.ID); err != nil {
-		return nil, r.finish(ctx, err)
-	}
 	r.emit("", gantry.DeploymentRunning, fmt.Sprintf("%s #%d of %s to %s", d.Kind, d.ID, d.Version, d.Env))
+	for i, rec := range records {
+		r.recorded(rec, d.Steps[i])
+	}
 	return r, nil
 }

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -31,16 +30,17 @@ func (o *Orchestrator) checkFreeze(env, breakGlass string, specs ...*gantry.Envi
 	return nil
 }
 
-// recordPolicy journals what policy has to say about this deployment: a
-// break-glass reason, and whether it is a deployment or a migration.
-func (o *Orchestrator) recordPolicy(ctx context.Context, r *run, op *op) error {
+// policyRecords is what policy has to say about op, journaled with its
+// deployment's record (see start): a break-glass reason, and whether it
+// is a deployment or a migration. Clone, rename and continue have none.
+func policyRecords(op *op) []record {
+	switch op.kind {
+	case gantry.KindClone, gantry.KindRename, gantry.KindContinue:
+		return nil
+	}
+	var rs []record
 	if op.breakGlass != "" {
-		if err := r.step(ctx, "break-glass", op.breakGlass, func() (string, error) {
-			o.logger().Warn("break glass", "app", r.d.App, "env", r.d.Env, "actor", r.d.Actor, "reason", op.breakGlass)
-			return "by " + r.d.Actor + ": " + op.breakGlass, nil
-		}); err != nil {
-			return err
-		}
+		rs = append(rs, record{name: "break-glass", detail: op.breakGlass, result: "by " + op.actor + ": " + op.breakGlass})
 	}
 	from := ""
 	if op.current != nil {
@@ -50,7 +50,7 @@ func (o *Orchestrator) recordPolicy(ctx context.Context, r *run, op *op) error {
 	}
 	class := classify(from, op.rel.Version)
 	detail := fmt.Sprintf("%s: %s → %s", class, orNone(from), op.rel.Version)
-	return r.step(ctx, "classify", detail, func() (string, error) { return detail, nil })
+	return append(rs, record{name: "classify", detail: detail, result: detail})
 }
 
 func orNone(s string) string {
