@@ -75,32 +75,8 @@ func TestCrashAtEveryStep(t *testing.T) {
 
 				restarted := startChild(t, data, router, "")
 				defer restarted.stop()
-				got, err := getVersion(restarted.Router, "test.hello.localhost")
-				if err != nil {
-					t.Fatalf("after a crash at %s nothing serves: %v\n%s", at, err, restarted.stderr)
-				}
-				if got != serving && got != next {
-					t.Fatalf("after a crash at %s test serves %s, want %s or %s", at, got, serving, next)
-				}
+				got := mustRecovered(t, restarted, at, serving, next, gantry.DeploymentRecovered)
 				rc := api.NewClient(restarted.API, "tester")
-				env, err := rc.Environment(context.Background(), "hello", "test")
-				if err != nil {
-					t.Fatal(err)
-				}
-				active := env.ActiveSlot()
-				if active == nil || active.Version != got || len(active.Instances) != 2 {
-					t.Fatalf("active slot %+v does not match what serves (%s)", active, got)
-				}
-				if env.Lock != nil {
-					t.Fatalf("lock still held after recovery: %+v", env.Lock)
-				}
-				last, err := rc.ListDeployments(context.Background(), "hello", "test", 1, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if last[0].State != gantry.DeploymentRecovered {
-					t.Errorf("interrupted deployment is %s, want recovered (%s)", last[0].State, last[0].Error)
-				}
 				serving = got
 				// The environment takes the next deploy.
 				next = map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}[serving]
@@ -116,4 +92,41 @@ func TestCrashAtEveryStep(t *testing.T) {
 			})
 		}
 	}
+}
+
+// mustRecovered checks the environment test of app hello on a server
+// restarted after a crash at at: serving was its release before the
+// interrupted operation and next the one it was going to; one of them
+// serves, fully (the active slot's two instances, as recorded), no lock is
+// left, and the last deployment is recorded as want. It returns the
+// release that serves.
+func mustRecovered(t *testing.T, restarted *childProc, at, serving, next, want string) string {
+	t.Helper()
+	got, err := getVersion(restarted.Router, "test.hello.localhost")
+	if err != nil {
+		t.Fatalf("after a crash at %s nothing serves: %v\n%s", at, err, restarted.stderr)
+	}
+	if got != serving && got != next {
+		t.Fatalf("after a crash at %s test serves %s, want %s or %s", at, got, serving, next)
+	}
+	rc := api.NewClient(restarted.API, "tester")
+	env, err := rc.Environment(context.Background(), "hello", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := env.ActiveSlot()
+	if active == nil || active.Version != got || len(active.Instances) != 2 {
+		t.Fatalf("active slot %+v does not match what serves (%s)", active, got)
+	}
+	if env.Lock != nil {
+		t.Fatalf("lock still held after recovery: %+v", env.Lock)
+	}
+	last, err := rc.ListDeployments(context.Background(), "hello", "test", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last[0].State != want {
+		t.Errorf("interrupted deployment is %s, want %s (%s)", last[0].State, want, last[0].Error)
+	}
+	return got
 }
