@@ -121,7 +121,7 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 	if err := o.checkNeeds(ctx, op); err != nil {
 		return nil, err
 	}
-	r, err := o.start(ctx, d, policyRecords(op), progress)
+	r, err := o.start(ctx, d, firstPolicyStep(op), progress)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +183,9 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 		return o.performRename(ctx, r, op)
 	case gantry.KindContinue:
 		return o.performContinue(ctx, r, op)
+	}
+	if err := o.recordPolicy(ctx, r, op); err != nil {
+		return err
 	}
 	o.notify(r.d, op.rel, op.m, o.envAsConfigured(op))
 	phase := phaseOf(op.kind)
@@ -361,12 +364,12 @@ func (o *Orchestrator) lockFor(ctx context.Context, op *op, d *gantry.Deployment
 	return unlockAll, nil
 }
 
-// start records a new deployment (or marks a resumed one running) with
-// records, the steps it settled before it acts, and names it in the
-// environment's lock, so that a refused operation learns which deployment
-// holds the environment: all in one write, which a rollback waits for on
-// its way to the switch.
-func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, records []record, progress gantry.Progress) (*run, error) {
+// start records a new deployment (or marks a resumed one running) and
+// names it in the environment's lock, so that a refused operation learns
+// which deployment holds the environment; first, when set, is the
+// operation's first step, journaled (started) in the same write: one
+// synced write where three stood, on a rollback's way to its switch.
+func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, first *gantry.Step, progress gantry.Progress) (*run, error) {
 	r := &run{o: o, d: d, progress: progress, start: time.Now()}
 	d.State = gantry.DeploymentRunning
 	if d.ID != 0 {
@@ -377,16 +380,19 @@ func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, records 
 		return r, nil
 	}
 	d.CreatedAt = o.now()
-	for _, rec := range records {
-		d.Steps = append(d.Steps, gantry.Step{Name: rec.name, State: gantry.StepDone, Detail: rec.result, StartedAt: d.CreatedAt, EndedAt: d.CreatedAt})
+	if first != nil {
+		first.StartedAt = d.CreatedAt
+		d.Steps = []gantry.Step{*first}
 	}
-	if err := o.Store.StartDeployment(ctx, d); err != nil {
-		d.Steps = nil
+	err := o.Store.StartDeployment(ctx, d)
+	if err == nil && first != nil {
+		*first, r.first = d.Steps[0], first
+	}
+	// The journal's steps join d.Steps as they end (run.step).
+	d.Steps = nil
+	if err != nil {
 		return nil, err
 	}
 	r.emit("", gantry.DeploymentRunning, fmt.Sprintf("%s #%d of %s to %s", d.Kind, d.ID, d.Version, d.Env))
-	for i, rec := range records {
-		r.recorded(rec, d.Steps[i])
-	}
 	return r, nil
 }

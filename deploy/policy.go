@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -30,27 +31,45 @@ func (o *Orchestrator) checkFreeze(env, breakGlass string, specs ...*gantry.Envi
 	return nil
 }
 
-// policyRecords is what policy has to say about op, journaled with its
-// deployment's record (see start): a break-glass reason, and whether it
-// is a deployment or a migration. Clone, rename and continue have none.
-func policyRecords(op *op) []record {
+// recordPolicy journals what policy has to say about this deployment: a
+// break-glass reason, and whether it is a deployment or a migration.
+func (o *Orchestrator) recordPolicy(ctx context.Context, r *run, op *op) error {
+	if op.breakGlass != "" {
+		if err := r.step(ctx, "break-glass", op.breakGlass, func() (string, error) {
+			o.logger().Warn("break glass", "app", r.d.App, "env", r.d.Env, "actor", r.d.Actor, "reason", op.breakGlass)
+			return "by " + r.d.Actor + ": " + op.breakGlass, nil
+		}); err != nil {
+			return err
+		}
+	}
+	detail := classifyDetail(op)
+	return r.step(ctx, "classify", detail, func() (string, error) { return detail, nil })
+}
+
+// firstPolicyStep is the step recordPolicy journals first for op, started,
+// for start to write with the deployment's record; nil for the operations
+// that record no policy (clone, rename, continue).
+func firstPolicyStep(op *op) *gantry.Step {
 	switch op.kind {
 	case gantry.KindClone, gantry.KindRename, gantry.KindContinue:
 		return nil
 	}
-	var rs []record
 	if op.breakGlass != "" {
-		rs = append(rs, record{name: "break-glass", detail: op.breakGlass, result: "by " + op.actor + ": " + op.breakGlass})
+		return &gantry.Step{Name: "break-glass", State: gantry.StepStarted, Detail: op.breakGlass}
 	}
+	return &gantry.Step{Name: "classify", State: gantry.StepStarted, Detail: classifyDetail(op)}
+}
+
+// classifyDetail says whether op is a deployment or a migration, from
+// what serves to op's release.
+func classifyDetail(op *op) string {
 	from := ""
 	if op.current != nil {
 		if a := op.current.ActiveSlot(); a != nil {
 			from = a.Version
 		}
 	}
-	class := classify(from, op.rel.Version)
-	detail := fmt.Sprintf("%s: %s → %s", class, orNone(from), op.rel.Version)
-	return append(rs, record{name: "classify", detail: detail, result: detail})
+	return fmt.Sprintf("%s: %s → %s", classify(from, op.rel.Version), orNone(from), op.rel.Version)
 }
 
 func orNone(s string) string {

@@ -87,11 +87,13 @@ func (w *writeLog) PutRoutes(ctx context.Context, t *gantry.RouteTable) error {
 
 // TestWarmRollbackWritesBeforeSwitch counts the synced writes a warm
 // rollback makes before its switch acts, the part of `gantry rollback` on
-// the way to traffic: the lock, the deployment's start (its record, its
-// policy records and the lock's name for it, in one transaction) and the
-// switch's journal entry, which must be on disk before the switch acts. A
-// write added there slows every rollback; one that may come after the
-// traffic moved belongs there.
+// the way to traffic: the lock; the deployment's start (its record, its
+// first step, classify, started, and the lock's name for it, in one
+// transaction); classify's result; the switch's journal entry, which must
+// be on disk before the switch acts. Each journal event is on disk when it
+// is reported (a crash there leaves the journal ending with it). A write
+// added there slows every rollback; one that may come after the traffic
+// moved belongs there.
 func TestWarmRollbackWritesBeforeSwitch(t *testing.T) {
 	h := NewHarness(t, Options{})
 	app := Simple("shop")
@@ -118,7 +120,7 @@ func TestWarmRollbackWritesBeforeSwitch(t *testing.T) {
 	if got := h.ActiveRelease(t, "shop", "test"); got != v1.ID {
 		t.Fatalf("after the rollback %s is active, want %s", got, v1.ID)
 	}
-	want := []string{"AcquireLock", "StartDeployment", "AppendStep switch"}
+	want := []string{"AcquireLock", "StartDeployment", "UpdateStep classify", "AppendStep switch"}
 	if strings.Join(before, ", ") != strings.Join(want, ", ") {
 		t.Errorf("writes before the switch acted: %v, want %v", before, want)
 	}
