@@ -17,10 +17,11 @@ import (
 // that the environment is consistent: the old or the new release fully
 // serving, as recorded; the rollback recorded as recovered (or, crashed
 // after its outcome, as succeeded); no lock left; and the next rollback
-// runs. A rollback writes its deployment, its policy records and the
-// lock's name in one transaction and the switch's result, the
-// environment's new active slot and its outcome only after the traffic
-// moved: a crash between the switch and those records is among these.
+// runs. A rollback writes its deployment, its first step (classify,
+// started) and the lock's name in one transaction, and the switch's
+// result, the environment's new active slot and its outcome only after the
+// traffic moved: a crash between the switch and those records is among
+// these.
 func TestCrashAtEveryRollbackStep(t *testing.T) {
 	needTools(t)
 	data, router := t.TempDir(), freeAddr(t)
