@@ -44,15 +44,7 @@ func startBinServer(b *testing.B, bin string) *binServer {
 	b.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
-		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(discard{}, "text")}
-		if err := s.Open(context.Background()); err != nil {
-			b.Errorf("open %s's state to stop its instances: %v", bin, err)
-			return
-		}
-		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
-			b.Errorf("stop the instances of %s's server: %v", bin, err)
-		}
-		s.Close()
+		stopInstancesOf(b, data, newLogger(discard{}, "text"))
 	})
 	srv.client = api.NewClient(srv.socket, "")
 	ctx := context.Background()

@@ -54,32 +54,13 @@ func TestCrashAtEveryRollbackStep(t *testing.T) {
 	}
 	points = append(points, "finish")
 	srv.stop()
-	t.Cleanup(func() {
-		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")}
-		if err := s.Open(context.Background()); err != nil {
-			t.Errorf("cleanup: open the state to stop the app's instances: %v", err)
-			return
-		}
-		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
-			t.Errorf("cleanup: stop the app's instances: %v", err)
-		}
-		s.Close()
-	})
+	t.Cleanup(func() { stopInstancesOf(t, data, newLogger(testWriter{t}, "text")) })
 
 	other := map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}
 	serving := "1.0.0"
 	for _, at := range points {
 		t.Run(at, func(t *testing.T) {
-			crashing := startChild(t, data, router, at)
-			_, errs, code := runCLI(t, crashing.API, "rollback", "test")
-			if code == 0 {
-				t.Fatalf("rollback survived a crash at %s", at)
-			}
-			if err := crashing.cmd.Wait(); err == nil {
-				t.Fatalf("server exited cleanly instead of crashing at %s: %s", at, errs)
-			}
-
-			restarted := startChild(t, data, router, "")
+			restarted := crashThenRestart(t, data, router, at, "rollback", "test")
 			defer restarted.stop()
 			want := gantry.DeploymentRecovered
 			if at == "finish" {

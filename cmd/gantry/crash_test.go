@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -46,17 +47,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		t.Fatalf("journal has steps %v, want at least verify-artifacts, stop-standby, start, health, switch", steps)
 	}
 	srv.stop()
-	t.Cleanup(func() {
-		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")}
-		if err := s.Open(context.Background()); err != nil {
-			t.Errorf("cleanup: open the state to stop the app's instances: %v", err)
-			return
-		}
-		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
-			t.Errorf("cleanup: stop the app's instances: %v", err)
-		}
-		s.Close()
-	})
+	t.Cleanup(func() { stopInstancesOf(t, data, newLogger(testWriter{t}, "text")) })
 
 	serving := "1.0.0"
 	for _, step := range steps {
@@ -64,16 +55,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 			at := fmt.Sprintf("deploy:%s:%s", step, state)
 			t.Run(at, func(t *testing.T) {
 				next := map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}[serving]
-				crashing := startChild(t, data, router, at)
-				_, errs, code := runCLI(t, crashing.API, "deploy", "test", "--release", next)
-				if code == 0 {
-					t.Fatalf("deploy survived a crash at %s", at)
-				}
-				if err := crashing.cmd.Wait(); err == nil {
-					t.Fatalf("server exited cleanly instead of crashing at %s: %s", at, errs)
-				}
-
-				restarted := startChild(t, data, router, "")
+				restarted := crashThenRestart(t, data, router, at, "deploy", "test", "--release", next)
 				defer restarted.stop()
 				got := mustRecovered(t, restarted, at, serving, next, gantry.DeploymentRecovered)
 				rc := api.NewClient(restarted.API, "tester")
@@ -129,4 +111,36 @@ func mustRecovered(t *testing.T, restarted *childProc, at, serving, next, want s
 		t.Errorf("interrupted deployment is %s, want %s (%s)", last[0].State, want, last[0].Error)
 	}
 	return got
+}
+
+// crashThenRestart runs the CLI with args against a server on data that
+// kills itself at at (see crashAt), checks that the command failed and the
+// server died, and returns a server restarted on the same state.
+func crashThenRestart(t *testing.T, data, router, at string, args ...string) *childProc {
+	t.Helper()
+	crashing := startChild(t, data, router, at)
+	_, errs, code := runCLI(t, crashing.API, args...)
+	if code == 0 {
+		t.Fatalf("%s survived a crash at %s", args[0], at)
+	}
+	if err := crashing.cmd.Wait(); err == nil {
+		t.Fatalf("server exited cleanly instead of crashing at %s: %s", at, errs)
+	}
+	return startChild(t, data, router, "")
+}
+
+// stopInstancesOf stops the app instances that servers on data left
+// running (a stopped or killed server leaves them), from the state they
+// left.
+func stopInstancesOf(tb testing.TB, data string, logger *slog.Logger) {
+	tb.Helper()
+	s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: logger}
+	if err := s.Open(context.Background()); err != nil {
+		tb.Errorf("cleanup: open the state to stop the app's instances: %v", err)
+		return
+	}
+	if err := s.Orchestrator.StopAll(context.Background()); err != nil {
+		tb.Errorf("cleanup: stop the app's instances: %v", err)
+	}
+	s.Close()
 }

@@ -305,29 +305,26 @@ func BenchmarkRollbackFromShell(b *testing.B) {
 			flip(srv, srv.rollbackByAPI)
 		}
 	}
-	var shellTraffic, shellDone, apiTraffic, server series
-	var baseTraffic, baseDone, baseAPI, baseServer series
+	// figures are one server's: its CLI's rollbacks to traffic and to
+	// exit, their time in its journal, and its Go client's to traffic.
+	type figures struct{ traffic, exit, journal, api series }
+	round := func(srv *binServer, f *figures) {
+		t, d := flip(srv, shell(srv))
+		f.traffic.add(t)
+		f.exit.add(d)
+		b.StopTimer()
+		f.journal.add(srv.journalTime(b))
+		b.StartTimer()
+		t, _ = flip(srv, srv.rollbackByAPI)
+		f.api.add(t)
+	}
+	var cur, base figures
 	b.ResetTimer()
 	for b.Loop() {
-		t, d := flip(now, shell(now))
-		shellTraffic.add(t)
-		shellDone.add(d)
-		b.StopTimer()
-		server.add(now.journalTime(b))
-		b.StartTimer()
-		t, _ = flip(now, now.rollbackByAPI)
-		apiTraffic.add(t)
-		if old == nil {
-			continue
+		round(now, &cur)
+		if old != nil {
+			round(old, &base)
 		}
-		t, d = flip(old, shell(old))
-		baseTraffic.add(t)
-		baseDone.add(d)
-		b.StopTimer()
-		baseServer.add(old.journalTime(b))
-		b.StartTimer()
-		t, _ = flip(old, old.rollbackByAPI)
-		baseAPI.add(t)
 	}
 	b.StopTimer()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -341,14 +338,14 @@ func BenchmarkRollbackFromShell(b *testing.B) {
 		}
 	}
 	b.ReportMetric(0, "ns/op")
-	shellTraffic.report(b, "shell-traffic")
-	shellDone.report(b, "shell-exit")
-	server.report(b, "server-journal")
-	apiTraffic.report(b, "api-traffic")
+	cur.traffic.report(b, "shell-traffic")
+	cur.exit.report(b, "shell-exit")
+	cur.journal.report(b, "server-journal")
+	cur.api.report(b, "api-traffic")
 	if old != nil {
-		baseTraffic.report(b, "base-traffic")
-		baseDone.report(b, "base-exit")
-		baseServer.report(b, "base-server-journal")
-		baseAPI.report(b, "base-api-traffic")
+		base.traffic.report(b, "base-traffic")
+		base.exit.report(b, "base-exit")
+		base.journal.report(b, "base-server-journal")
+		base.api.report(b, "base-api-traffic")
 	}
 }
