@@ -28,6 +28,14 @@ type Store interface {
 
 	// CreateDeployment assigns d.ID.
 	CreateDeployment(ctx context.Context, d *Deployment) error
+	// StartDeployment records a deployment its actor starts under the
+	// environment's lock, in one transaction (one synced write, where three
+	// stood in a rollback's way to its switch): d is stored as
+	// CreateDeployment stores it, d.Steps are journaled as given (the
+	// operation's first step, started) and get their Seq, and the lock
+	// d.Actor holds on d's environment names d (SetLockDeployment).
+	// ENOTFOUND, and nothing stored, when d.Actor does not hold that lock.
+	StartDeployment(ctx context.Context, d *Deployment) error
 	// UpdateDeployment writes d's state, error, finish time, slot and the
 	// release it replaced (not its steps); what it was asked to do stays.
 	UpdateDeployment(ctx context.Context, d *Deployment) error

@@ -38,6 +38,16 @@ func (o *Orchestrator) DeployOrdered(ctx context.Context, req gantry.DeployReque
 
 // planDeploy makes the op that puts req's release on req's environment.
 func (o *Orchestrator) planDeploy(ctx context.Context, req gantry.DeployRequest, kind string) (*op, error) {
+	existing, err := o.Store.FindEnvironment(ctx, req.App, req.Env)
+	if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
+		return nil, err
+	}
+	return o.planDeployOn(ctx, req, kind, existing)
+}
+
+// planDeployOn is planDeploy on the environment's record as the caller
+// has just read it (nil: none yet); execute reads it again under the lock.
+func (o *Orchestrator) planDeployOn(ctx context.Context, req gantry.DeployRequest, kind string, existing *gantry.Environment) (*op, error) {
 	if req.Release == "" {
 		return nil, gantry.Errorf(gantry.EINVALID, "no release given")
 	}
@@ -47,10 +57,6 @@ func (o *Orchestrator) planDeploy(ctx context.Context, req gantry.DeployRequest,
 	}
 	m, err := o.manifestOf(rel)
 	if err != nil {
-		return nil, err
-	}
-	existing, err := o.Store.FindEnvironment(ctx, req.App, req.Env)
-	if err != nil && gantry.ErrorCode(err) != gantry.ENOTFOUND {
 		return nil, err
 	}
 	spec, ok := specFor(m, existing, req.Env)

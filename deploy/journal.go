@@ -18,6 +18,10 @@ type run struct {
 	// softFail marks a step that failed without failing the operation (an
 	// after_* hook that kept failing); the step's detail says so.
 	softFail bool
+	// first is the operation's first step, journaled (started) with its
+	// deployment's record (see start); the first call of step takes it
+	// instead of journaling it again.
+	first *gantry.Step
 	// unsettled marks a run whose records may not say what it did (a step
 	// acted but its result could not be written, or its outcome could not
 	// be): it keeps its lock until the record follows what serves (settle).
@@ -81,9 +85,16 @@ func (r *run) reached(ctx context.Context, order int) error {
 // journal entry is durable before fn acts, so a crash inside fn is visible
 // to recovery.
 func (r *run) step(ctx context.Context, name, detail string, fn func() (string, error)) error {
-	s := &gantry.Step{Name: name, State: gantry.StepStarted, Detail: detail, StartedAt: r.o.now()}
-	if err := r.o.Store.AppendStep(ctx, r.d.ID, s); err != nil {
-		return fmt.Errorf("journal step %s: %w", name, err)
+	s := r.first
+	r.first = nil
+	if s != nil && (s.Name != name || s.Detail != detail) {
+		return gantry.Errorf(gantry.EINTERNAL, "journal: step %s came first, not %s, which the deployment's record journaled first", name, s.Name)
+	}
+	if s == nil {
+		s = &gantry.Step{Name: name, State: gantry.StepStarted, Detail: detail, StartedAt: r.o.now()}
+		if err := r.o.Store.AppendStep(ctx, r.d.ID, s); err != nil {
+			return fmt.Errorf("journal step %s: %w", name, err)
+		}
 	}
 	r.emit(name, gantry.StepStarted, detail)
 	if r.o.OnStep != nil {

@@ -121,7 +121,7 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 	if err := o.checkNeeds(ctx, op); err != nil {
 		return nil, err
 	}
-	r, err := o.start(ctx, d, progress)
+	r, err := o.start(ctx, d, firstPolicyStep(op), progress)
 	if err != nil {
 		return nil, err
 	}
@@ -366,8 +366,10 @@ func (o *Orchestrator) lockFor(ctx context.Context, op *op, d *gantry.Deployment
 
 // start records a new deployment (or marks a resumed one running) and
 // names it in the environment's lock, so that a refused operation learns
-// which deployment holds the environment.
-func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, progress gantry.Progress) (*run, error) {
+// which deployment holds the environment; first, when set, is the
+// operation's first step, journaled (started) in the same write: one
+// synced write where three stood, on a rollback's way to its switch.
+func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, first *gantry.Step, progress gantry.Progress) (*run, error) {
 	r := &run{o: o, d: d, progress: progress, start: time.Now()}
 	d.State = gantry.DeploymentRunning
 	if d.ID != 0 {
@@ -378,11 +380,18 @@ func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, progress
 		return r, nil
 	}
 	d.CreatedAt = o.now()
-	if err := o.Store.CreateDeployment(ctx, d); err != nil {
-		return nil, err
+	if first != nil {
+		first.StartedAt = d.CreatedAt
+		d.Steps = []gantry.Step{*first}
 	}
-	if err := o.Store.SetLockDeployment(ctx, d.App, d.Env, d.Actor, d.ID); err != nil {
-		return nil, r.finish(ctx, err)
+	err := o.Store.StartDeployment(ctx, d)
+	if err == nil && first != nil {
+		*first, r.first = d.Steps[0], first
+	}
+	// The journal's steps join d.Steps as they end (run.step).
+	d.Steps = nil
+	if err != nil {
+		return nil, err
 	}
 	r.emit("", gantry.DeploymentRunning, fmt.Sprintf("%s #%d of %s to %s", d.Kind, d.ID, d.Version, d.Env))
 	return r, nil

@@ -84,6 +84,8 @@ type Orchestrator struct {
 	// previewHolds: per app, held while a preview is counted and
 	// recorded (holdPreviews).
 	previewHolds map[string]*sync.Mutex
+	// manifests are the releases' manifests decoded last (manifestOf).
+	manifests manifestCache
 }
 
 func (o *Orchestrator) now() time.Time {
@@ -119,13 +121,55 @@ func (o *Orchestrator) driver(spec *gantry.EnvironmentSpec) (gantry.Driver, erro
 	return d, nil
 }
 
-// manifestOf decodes a release's manifest.
+// manifestOf decodes a release's manifest. A release never changes, so
+// the manifests decoded last are kept and shared (decoding one takes a
+// rollback about as long as one of its synced writes): the engine reads a
+// manifest and never changes it; what needs another one makes a copy
+// (restart's mix of releases, a renamed environment's spec).
 func (o *Orchestrator) manifestOf(r *gantry.Release) (*gantry.Manifest, error) {
+	if m := o.manifests.get(r.Manifest); m != nil {
+		return m, nil
+	}
 	m, err := o.Decode("gantry.yml@"+short(r.Commit), r.Manifest)
 	if err != nil {
 		return nil, fmt.Errorf("manifest of release %s: %w", r.ID, err)
 	}
+	o.manifests.put(r.Manifest, m)
 	return m, nil
+}
+
+// manifestCache holds the last manifestCacheSize manifests decoded, by
+// their text.
+type manifestCache struct {
+	mu     sync.Mutex
+	byText map[string]*gantry.Manifest
+	order  []string // oldest first
+}
+
+const manifestCacheSize = 32
+
+func (c *manifestCache) get(text []byte) *gantry.Manifest {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byText[string(text)]
+}
+
+func (c *manifestCache) put(text []byte, m *gantry.Manifest) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.byText == nil {
+		c.byText = map[string]*gantry.Manifest{}
+	}
+	key := string(text)
+	if _, ok := c.byText[key]; ok {
+		return
+	}
+	if len(c.order) == manifestCacheSize {
+		delete(c.byText, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.byText[key] = m
+	c.order = append(c.order, key)
 }
 
 func short(commit string) string {

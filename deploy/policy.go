@@ -42,15 +42,34 @@ func (o *Orchestrator) recordPolicy(ctx context.Context, r *run, op *op) error {
 			return err
 		}
 	}
+	detail := classifyDetail(op)
+	return r.step(ctx, "classify", detail, func() (string, error) { return detail, nil })
+}
+
+// firstPolicyStep is the step recordPolicy journals first for op, started,
+// for start to write with the deployment's record; nil for the operations
+// that record no policy (clone, rename, continue).
+func firstPolicyStep(op *op) *gantry.Step {
+	switch op.kind {
+	case gantry.KindClone, gantry.KindRename, gantry.KindContinue:
+		return nil
+	}
+	if op.breakGlass != "" {
+		return &gantry.Step{Name: "break-glass", State: gantry.StepStarted, Detail: op.breakGlass}
+	}
+	return &gantry.Step{Name: "classify", State: gantry.StepStarted, Detail: classifyDetail(op)}
+}
+
+// classifyDetail says whether op is a deployment or a migration, from
+// what serves to op's release.
+func classifyDetail(op *op) string {
 	from := ""
 	if op.current != nil {
 		if a := op.current.ActiveSlot(); a != nil {
 			from = a.Version
 		}
 	}
-	class := classify(from, op.rel.Version)
-	detail := fmt.Sprintf("%s: %s → %s", class, orNone(from), op.rel.Version)
-	return r.step(ctx, "classify", detail, func() (string, error) { return detail, nil })
+	return fmt.Sprintf("%s: %s → %s", classify(from, op.rel.Version), orNone(from), op.rel.Version)
 }
 
 func orNone(s string) string {

@@ -40,8 +40,8 @@ func (o *Orchestrator) Rollback(ctx context.Context, req gantry.RollbackRequest,
 	if target == active.ReleaseID {
 		return nil, gantry.Errorf(gantry.EINVALID, "release %s is already active on %s", active.Version, req.Env)
 	}
-	op, err := o.planDeploy(ctx, gantry.DeployRequest{App: req.App, Env: req.Env, Release: target, Actor: req.Actor,
-		BreakGlass: req.BreakGlass, Wait: req.Wait}, gantry.KindRollback)
+	op, err := o.planDeployOn(ctx, gantry.DeployRequest{App: req.App, Env: req.Env, Release: target, Actor: req.Actor,
+		BreakGlass: req.BreakGlass, Wait: req.Wait}, gantry.KindRollback, env)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 	"github.com/jackc/pgx/v5"
@@ -93,18 +94,24 @@ func (db *DB) ReleaseLock(ctx context.Context, app, env, holder string, force bo
 func (db *DB) SetLockDeployment(ctx context.Context, app, env, holder string, deploymentID int64) error {
 	now := db.now()
 	err := db.update(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE locks SET deployment_id = $1
-			WHERE app = $2 AND env = $3 AND holder = $4 AND (expires IS NULL OR expires >= $5)`,
-			deploymentID, app, env, holder, timeArg(now))
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return gantry.Errorf(gantry.ENOTFOUND, "environment %q of app %q is not locked by %s", env, app, holder)
-		}
-		return nil
+		return nameLock(ctx, tx, app, env, holder, deploymentID, now)
 	})
 	return internal("set lock deployment", err)
+}
+
+// nameLock names deploymentID in the lock holder holds on app's
+// environment env at now, or returns ENOTFOUND.
+func nameLock(ctx context.Context, tx pgx.Tx, app, env, holder string, deploymentID int64, now time.Time) error {
+	tag, err := tx.Exec(ctx, `UPDATE locks SET deployment_id = $1
+		WHERE app = $2 AND env = $3 AND holder = $4 AND (expires IS NULL OR expires >= $5)`,
+		deploymentID, app, env, holder, timeArg(now))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return gantry.Errorf(gantry.ENOTFOUND, "environment %q of app %q is not locked by %s", env, app, holder)
+	}
+	return nil
 }
 
 // FindLock returns the lock held on app's environment env, or ENOTFOUND when

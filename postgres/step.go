@@ -17,7 +17,8 @@ func (db *DB) AppendStep(ctx context.Context, deploymentID int64, s *gantry.Step
 	if startedAt.IsZero() {
 		startedAt = db.now()
 	}
-	var seq int
+	s2 := *s
+	s2.StartedAt = startedAt
 	err := db.update(ctx, func(tx pgx.Tx) error {
 		// Locking the deployment's row serialises appends to one
 		// deployment (another server's included), so MAX+1 cannot hand
@@ -29,16 +30,22 @@ func (db *DB) AppendStep(ctx context.Context, deploymentID int64, s *gantry.Step
 		} else if err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `INSERT INTO steps (deployment_id, seq, name, state, detail, started_at, ended_at)
-			SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM steps WHERE deployment_id = $1
-			RETURNING seq`,
-			deploymentID, s.Name, s.State, s.Detail, timeArg(startedAt), timeArg(s.EndedAt)).Scan(&seq)
+		return appendStep(ctx, tx, deploymentID, &s2)
 	})
 	if err != nil {
 		return internal("append step", err)
 	}
-	s.Seq, s.StartedAt = seq, startedAt
+	s.Seq, s.StartedAt = s2.Seq, startedAt
 	return nil
+}
+
+// appendStep inserts s as the deployment's next step and sets s.Seq; the
+// caller keeps others from appending to the deployment meanwhile.
+func appendStep(ctx context.Context, tx pgx.Tx, deploymentID int64, s *gantry.Step) error {
+	return tx.QueryRow(ctx, `INSERT INTO steps (deployment_id, seq, name, state, detail, started_at, ended_at)
+		SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6 FROM steps WHERE deployment_id = $1
+		RETURNING seq`,
+		deploymentID, s.Name, s.State, s.Detail, timeArg(s.StartedAt), timeArg(s.EndedAt)).Scan(&s.Seq)
 }
 
 // UpdateStep records step s.Seq's state, detail and end time.

@@ -14,6 +14,40 @@ import (
 // IDs increase and are never reused. d.Steps are not stored: steps are
 // journaled one by one with AppendStep.
 func (db *DB) CreateDeployment(ctx context.Context, d *gantry.Deployment) error {
+	return db.createDeployment(ctx, d, nil)
+}
+
+// StartDeployment stores d with its steps and names it in the lock d.Actor
+// holds on its environment, in one transaction: ENOTFOUND, and nothing
+// stored, when d.Actor does not hold it. Steps get their Seq (1, 2, …) and
+// a zero StartedAt is set to now.
+func (db *DB) StartDeployment(ctx context.Context, d *gantry.Deployment) error {
+	now := db.now()
+	steps := make([]gantry.Step, len(d.Steps))
+	err := db.createDeployment(ctx, d, func(tx *sql.Tx, id int64) error {
+		if err := nameLock(ctx, tx, d.App, d.Env, d.Actor, id, now); err != nil {
+			return err
+		}
+		for i, s := range d.Steps {
+			if s.StartedAt.IsZero() {
+				s.StartedAt = now
+			}
+			if err := appendStep(ctx, tx, id, &s); err != nil {
+				return err
+			}
+			steps[i] = s
+		}
+		return nil
+	})
+	if err == nil {
+		d.Steps = steps
+	}
+	return err
+}
+
+// createDeployment stores d, then runs also (when set) in the same
+// transaction with d's new ID.
+func (db *DB) createDeployment(ctx context.Context, d *gantry.Deployment, also func(tx *sql.Tx, id int64) error) error {
 	if d.App == "" || d.Env == "" {
 		return gantry.Errorf(gantry.EINVALID, "deployment needs an app and an environment")
 	}
@@ -26,12 +60,16 @@ func (db *DB) CreateDeployment(ctx context.Context, d *gantry.Deployment) error 
 		if err := requireApp(ctx, tx, d.App); err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO deployments
+		err := tx.QueryRowContext(ctx, `INSERT INTO deployments
 			(app, env, kind, release_id, version, from_release, from_env, slot, strategy, actor, state, error,
 			 created_at, finished_at, pause_after, only_service, group_done)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			d.App, d.Env, d.Kind, d.ReleaseID, d.Version, d.FromRelease, d.FromEnv, d.Slot, d.Strategy, d.Actor,
 			d.State, d.Error, timeArg(createdAt), timeArg(d.FinishedAt), intArg(d.PauseAfter), d.Only, intArg(d.GroupDone)).Scan(&id)
+		if err != nil || also == nil {
+			return err
+		}
+		return also(tx, id)
 	})
 	if err != nil {
 		return internal("create deployment", err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gantry-dev/gantry"
 )
@@ -94,16 +95,22 @@ func (db *DB) ReleaseLock(ctx context.Context, app, env, holder string, force bo
 func (db *DB) SetLockDeployment(ctx context.Context, app, env, holder string, deploymentID int64) error {
 	now := db.now()
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		cur, err := findLock(ctx, tx, app, env)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && (cur.Holder != holder || !cur.HeldAt(now))) {
-			return gantry.Errorf(gantry.ENOTFOUND, "environment %q of app %q is not locked by %s", env, app, holder)
-		} else if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE locks SET deployment_id = ? WHERE app = ? AND env = ?`, deploymentID, app, env)
-		return err
+		return nameLock(ctx, tx, app, env, holder, deploymentID, now)
 	})
 	return internal("set lock deployment", err)
+}
+
+// nameLock names deploymentID in the lock holder holds on app's
+// environment env at now, or returns ENOTFOUND.
+func nameLock(ctx context.Context, tx *sql.Tx, app, env, holder string, deploymentID int64, now time.Time) error {
+	cur, err := findLock(ctx, tx, app, env)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && (cur.Holder != holder || !cur.HeldAt(now))) {
+		return gantry.Errorf(gantry.ENOTFOUND, "environment %q of app %q is not locked by %s", env, app, holder)
+	} else if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE locks SET deployment_id = ? WHERE app = ? AND env = ?`, deploymentID, app, env)
+	return err
 }
 
 // FindLock returns the lock held on app's environment env, or ENOTFOUND when

@@ -16,7 +16,8 @@ func (db *DB) AppendStep(ctx context.Context, deploymentID int64, s *gantry.Step
 	if startedAt.IsZero() {
 		startedAt = db.now()
 	}
-	var seq int
+	s2 := *s
+	s2.StartedAt = startedAt
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM deployments WHERE id = ?`, deploymentID).Scan(&one)
@@ -25,17 +26,22 @@ func (db *DB) AppendStep(ctx context.Context, deploymentID int64, s *gantry.Step
 		} else if err != nil {
 			return err
 		}
-		// The write transaction is the only writer, so MAX+1 cannot race.
-		return tx.QueryRowContext(ctx, `INSERT INTO steps (deployment_id, seq, name, state, detail, started_at, ended_at)
-			SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM steps WHERE deployment_id = ?
-			RETURNING seq`,
-			deploymentID, s.Name, s.State, s.Detail, timeArg(startedAt), timeArg(s.EndedAt), deploymentID).Scan(&seq)
+		return appendStep(ctx, tx, deploymentID, &s2)
 	})
 	if err != nil {
 		return internal("append step", err)
 	}
-	s.Seq, s.StartedAt = seq, startedAt
+	s.Seq, s.StartedAt = s2.Seq, startedAt
 	return nil
+}
+
+// appendStep inserts s as the deployment's next step and sets s.Seq. The
+// write transaction is the only writer, so MAX+1 cannot race.
+func appendStep(ctx context.Context, tx *sql.Tx, deploymentID int64, s *gantry.Step) error {
+	return tx.QueryRowContext(ctx, `INSERT INTO steps (deployment_id, seq, name, state, detail, started_at, ended_at)
+		SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM steps WHERE deployment_id = ?
+		RETURNING seq`,
+		deploymentID, s.Name, s.State, s.Detail, timeArg(s.StartedAt), timeArg(s.EndedAt), deploymentID).Scan(&s.Seq)
 }
 
 // UpdateStep records step s.Seq's state, detail and end time.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -46,17 +47,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		t.Fatalf("journal has steps %v, want at least verify-artifacts, stop-standby, start, health, switch", steps)
 	}
 	srv.stop()
-	t.Cleanup(func() {
-		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")}
-		if err := s.Open(context.Background()); err != nil {
-			t.Errorf("cleanup: open the state to stop the app's instances: %v", err)
-			return
-		}
-		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
-			t.Errorf("cleanup: stop the app's instances: %v", err)
-		}
-		s.Close()
-	})
+	t.Cleanup(func() { stopInstancesOf(t, data, newLogger(testWriter{t}, "text")) })
 
 	serving := "1.0.0"
 	for _, step := range steps {
@@ -64,43 +55,10 @@ func TestCrashAtEveryStep(t *testing.T) {
 			at := fmt.Sprintf("deploy:%s:%s", step, state)
 			t.Run(at, func(t *testing.T) {
 				next := map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}[serving]
-				crashing := startChild(t, data, router, at)
-				_, errs, code := runCLI(t, crashing.API, "deploy", "test", "--release", next)
-				if code == 0 {
-					t.Fatalf("deploy survived a crash at %s", at)
-				}
-				if err := crashing.cmd.Wait(); err == nil {
-					t.Fatalf("server exited cleanly instead of crashing at %s: %s", at, errs)
-				}
-
-				restarted := startChild(t, data, router, "")
+				restarted := crashThenRestart(t, data, router, at, "deploy", "test", "--release", next)
 				defer restarted.stop()
-				got, err := getVersion(restarted.Router, "test.hello.localhost")
-				if err != nil {
-					t.Fatalf("after a crash at %s nothing serves: %v\n%s", at, err, restarted.stderr)
-				}
-				if got != serving && got != next {
-					t.Fatalf("after a crash at %s test serves %s, want %s or %s", at, got, serving, next)
-				}
+				got := mustRecovered(t, restarted, at, serving, next, gantry.DeploymentRecovered)
 				rc := api.NewClient(restarted.API, "tester")
-				env, err := rc.Environment(context.Background(), "hello", "test")
-				if err != nil {
-					t.Fatal(err)
-				}
-				active := env.ActiveSlot()
-				if active == nil || active.Version != got || len(active.Instances) != 2 {
-					t.Fatalf("active slot %+v does not match what serves (%s)", active, got)
-				}
-				if env.Lock != nil {
-					t.Fatalf("lock still held after recovery: %+v", env.Lock)
-				}
-				last, err := rc.ListDeployments(context.Background(), "hello", "test", 1, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if last[0].State != gantry.DeploymentRecovered {
-					t.Errorf("interrupted deployment is %s, want recovered (%s)", last[0].State, last[0].Error)
-				}
 				serving = got
 				// The environment takes the next deploy.
 				next = map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}[serving]
@@ -116,4 +74,73 @@ func TestCrashAtEveryStep(t *testing.T) {
 			})
 		}
 	}
+}
+
+// mustRecovered checks the environment test of app hello on a server
+// restarted after a crash at at: serving was its release before the
+// interrupted operation and next the one it was going to; one of them
+// serves, fully (the active slot's two instances, as recorded), no lock is
+// left, and the last deployment is recorded as want. It returns the
+// release that serves.
+func mustRecovered(t *testing.T, restarted *childProc, at, serving, next, want string) string {
+	t.Helper()
+	got, err := getVersion(restarted.Router, "test.hello.localhost")
+	if err != nil {
+		t.Fatalf("after a crash at %s nothing serves: %v\n%s", at, err, restarted.stderr)
+	}
+	if got != serving && got != next {
+		t.Fatalf("after a crash at %s test serves %s, want %s or %s", at, got, serving, next)
+	}
+	rc := api.NewClient(restarted.API, "tester")
+	env, err := rc.Environment(context.Background(), "hello", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := env.ActiveSlot()
+	if active == nil || active.Version != got || len(active.Instances) != 2 {
+		t.Fatalf("active slot %+v does not match what serves (%s)", active, got)
+	}
+	if env.Lock != nil {
+		t.Fatalf("lock still held after recovery: %+v", env.Lock)
+	}
+	last, err := rc.ListDeployments(context.Background(), "hello", "test", 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last[0].State != want {
+		t.Errorf("interrupted deployment is %s, want %s (%s)", last[0].State, want, last[0].Error)
+	}
+	return got
+}
+
+// crashThenRestart runs the CLI with args against a server on data that
+// kills itself at at (see crashAt), checks that the command failed and the
+// server died, and returns a server restarted on the same state.
+func crashThenRestart(t *testing.T, data, router, at string, args ...string) *childProc {
+	t.Helper()
+	crashing := startChild(t, data, router, at)
+	_, errs, code := runCLI(t, crashing.API, args...)
+	if code == 0 {
+		t.Fatalf("%s survived a crash at %s", args[0], at)
+	}
+	if err := crashing.cmd.Wait(); err == nil {
+		t.Fatalf("server exited cleanly instead of crashing at %s: %s", at, errs)
+	}
+	return startChild(t, data, router, "")
+}
+
+// stopInstancesOf stops the app instances that servers on data left
+// running (a stopped or killed server leaves them), from the state they
+// left.
+func stopInstancesOf(tb testing.TB, data string, logger *slog.Logger) {
+	tb.Helper()
+	s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: logger}
+	if err := s.Open(context.Background()); err != nil {
+		tb.Errorf("cleanup: open the state to stop the app's instances: %v", err)
+		return
+	}
+	if err := s.Orchestrator.StopAll(context.Background()); err != nil {
+		tb.Errorf("cleanup: stop the app's instances: %v", err)
+	}
+	s.Close()
 }

@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gantry-dev/gantry"
 )
 
 // buildBinary builds the gantry binary the way `make build` does, once per
@@ -247,37 +245,38 @@ func (f *startFigures) report(b *testing.B, prefix string, runs int) {
 
 // BenchmarkRollbackFromShell measures `gantry rollback test` as a user
 // types it: from the exec of the binary to the first response of the old
-// release through the router (a real server and router in this process, the
+// release through the router, then to the CLI's exit. The server is that
+// binary's `gantry server` in its own process (its router in-process, the
 // sample app's 1.0.0 and 1.1.0 running on the two slots as real
-// processes), then to the CLI's exit. Each iteration flips the environment
-// back and forth. Beside it, in the same loop: api, the same rollback from
-// the server's Go client in this process over the same unix socket to the
-// first response of the old release (the server-side cost, with no process
-// start); server, the rollback's own time in the journal (its deployment
-// record, created to finished) of each shell run; and base, with
-// GANTRY_START_BASELINE=<another gantry binary>, that binary's
-// `gantry rollback test` against the same server.
+// processes); each iteration flips the environment back and forth. Beside
+// it, in the same loop: api, the same rollback from the server's Go client
+// in this process over the same unix socket to the first response of the
+// old release (the server-side cost, with no process start); server, the
+// rollback's own time in the journal (its deployment record, created to
+// finished) of each shell run. With GANTRY_START_BASELINE=<another gantry
+// binary>, that binary's server and CLI do the same in the same loop
+// (base-*): a before/after of the CLI and the server in one run.
 //
 //	go test ./cmd/gantry -run '^$' -bench RollbackFromShell -benchtime 40x
 func BenchmarkRollbackFromShell(b *testing.B) {
-	bin := buildBinary(b)
-	base := baselineBinary(b)
-	s, _ := benchServer(b)
-	ctx := context.Background()
-	if _, err := s.Client.Deploy(ctx, gantry.DeployRequest{App: "hello", Env: "test", Release: "1.1.0"}, nil); err != nil {
-		b.Fatal(err)
+	if _, err := exec.LookPath("git"); err != nil {
+		b.Skip("git not on PATH")
+	}
+	now := startBinServer(b, buildBinary(b))
+	var old *binServer
+	if base := baselineBinary(b); base != "" {
+		old = startBinServer(b, base)
 	}
 	other := map[string]string{"1.1.0": "1.0.0", "1.0.0": "1.1.0"}
-	current := "1.1.0"
-	// flip runs one rollback and returns the time to traffic on the other
-	// release and to the rollback's return.
-	flip := func(rollback func() error) (traffic, done time.Duration) {
-		target := other[current]
+	// flip runs one rollback on srv and returns the time to traffic on the
+	// other release and to the rollback's return.
+	flip := func(srv *binServer, rollback func() error) (traffic, done time.Duration) {
+		target := other[srv.serving]
 		begin := time.Now()
 		errc := make(chan error, 1)
 		go func() { errc <- rollback() }()
 		for {
-			if v, err := getVersion(s.RouterURL, "test.hello.localhost"); err == nil && v == target {
+			if v, err := getVersion(srv.routerURL, "test.hello.localhost"); err == nil && v == target {
 				break
 			}
 			if time.Since(begin) > time.Minute {
@@ -288,69 +287,65 @@ func BenchmarkRollbackFromShell(b *testing.B) {
 		if err := <-errc; err != nil {
 			b.Fatal(err)
 		}
-		current = target
+		srv.serving = target
 		return traffic, time.Since(begin)
 	}
-	shell := func(binary string) func() error {
+	shell := func(srv *binServer) func() error {
 		return func() error {
-			cmd := exec.Command(binary, "rollback", "test", "--app", "hello")
-			cmd.Env = append(os.Environ(), "GANTRY_SERVER=unix://"+s.SocketPath)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("%s rollback: %v\n%s", binary, err, out)
+			if out, err := srv.command("rollback", "test", "--app", "hello").CombinedOutput(); err != nil {
+				return fmt.Errorf("%s rollback: %v\n%s", srv.bin, err, out)
 			}
 			return nil
 		}
 	}
-	api := func() error {
-		_, err := s.Client.Rollback(ctx, gantry.RollbackRequest{App: "hello", Env: "test"}, nil)
-		return err
-	}
-	var last *gantry.Deployment
-	lastDeployment := func() time.Duration {
-		ds, err := s.Client.ListDeployments(ctx, "hello", "test", 1, 0)
-		if err != nil || len(ds) == 0 {
-			b.Fatalf("last deployment: %v", err)
+	// One of each first: page cache and connections warm for all.
+	for _, srv := range []*binServer{now, old} {
+		if srv != nil {
+			flip(srv, shell(srv))
+			flip(srv, srv.rollbackByAPI)
 		}
-		last = ds[0]
-		return last.FinishedAt.Sub(last.CreatedAt)
 	}
-	flip(shell(bin)) // page cache and connections warm for all
-	flip(api)
-	if base != "" {
-		flip(shell(base))
+	// figures are one server's: its CLI's rollbacks to traffic and to
+	// exit, their time in its journal, and its Go client's to traffic.
+	type figures struct{ traffic, exit, journal, api series }
+	round := func(srv *binServer, f *figures) {
+		t, d := flip(srv, shell(srv))
+		f.traffic.add(t)
+		f.exit.add(d)
+		b.StopTimer()
+		f.journal.add(srv.journalTime(b))
+		b.StartTimer()
+		t, _ = flip(srv, srv.rollbackByAPI)
+		f.api.add(t)
 	}
-	var shellTraffic, shellDone, apiTraffic, server, baseTraffic, baseDone series
+	var cur, base figures
 	b.ResetTimer()
 	for b.Loop() {
-		t, d := flip(shell(bin))
-		shellTraffic.add(t)
-		shellDone.add(d)
-		b.StopTimer()
-		server.add(lastDeployment())
-		b.StartTimer()
-		t, _ = flip(api)
-		apiTraffic.add(t)
-		if base != "" {
-			t, d = flip(shell(base))
-			baseTraffic.add(t)
-			baseDone.add(d)
+		round(now, &cur)
+		if old != nil {
+			round(old, &base)
 		}
 	}
 	b.StopTimer()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	// The journal of the last shell rollback, step by step (with -v).
-	if d, err := s.Client.FindDeployment(ctx, "hello", last.ID); err == nil {
-		for _, st := range d.Steps {
-			b.Logf("rollback #%d +%6.2f ms %-20s %s %6.2f ms", d.ID, ms(st.StartedAt.Sub(d.CreatedAt)), st.Name, st.State, ms(st.EndedAt.Sub(st.StartedAt)))
+	// The journal of the last rollback, step by step (with -v).
+	ctx := context.Background()
+	if ds, err := now.client.ListDeployments(ctx, "hello", "test", 1, 0); err == nil && len(ds) > 0 {
+		if d, err := now.client.FindDeployment(ctx, "hello", ds[0].ID); err == nil {
+			for _, st := range d.Steps {
+				b.Logf("rollback #%d +%6.2f ms %-20s %s %6.2f ms", d.ID, ms(st.StartedAt.Sub(d.CreatedAt)), st.Name, st.State, ms(st.EndedAt.Sub(st.StartedAt)))
+			}
 		}
 	}
 	b.ReportMetric(0, "ns/op")
-	shellTraffic.report(b, "shell-traffic")
-	shellDone.report(b, "shell-exit")
-	server.report(b, "server-journal")
-	apiTraffic.report(b, "api-traffic")
-	if base != "" {
-		baseTraffic.report(b, "base-traffic")
-		baseDone.report(b, "base-exit")
+	cur.traffic.report(b, "shell-traffic")
+	cur.exit.report(b, "shell-exit")
+	cur.journal.report(b, "server-journal")
+	cur.api.report(b, "api-traffic")
+	if old != nil {
+		base.traffic.report(b, "base-traffic")
+		base.exit.report(b, "base-exit")
+		base.journal.report(b, "base-server-journal")
+		base.api.report(b, "base-api-traffic")
 	}
 }

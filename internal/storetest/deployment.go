@@ -48,6 +48,54 @@ var deploymentTests = []test{
 			t.Errorf("rollout state of a plain deployment: got %v, %v, %q; want none", got.PauseAfter, got.GroupDone, got.Only)
 		}
 	}},
+	{"Start", func(t *testing.T, f *fixture) {
+		f.mustCreateApp("shop")
+		mustOK(t, "AcquireLock", f.s.AcquireLock(f.ctx, &gantry.Lock{App: "shop", Env: "test", Holder: "alice", Operation: "rollback"}))
+		steps := []gantry.Step{
+			{Name: "break-glass", State: gantry.StepDone, Detail: "by alice: outage", StartedAt: T0.Add(-time.Second), EndedAt: T0.Add(-time.Second)},
+			{Name: "classify", State: gantry.StepDone, Detail: "patch: 1.0.1 → 1.0.0", EndedAt: T0},
+		}
+		d := &gantry.Deployment{App: "shop", Env: "test", Kind: gantry.KindRollback, ReleaseID: "r-1", Version: "1.0.0",
+			Actor: "alice", State: gantry.DeploymentRunning, Steps: slices.Clone(steps)}
+		mustOK(t, "StartDeployment", f.s.StartDeployment(f.ctx, d))
+		if d.ID <= 0 || !d.CreatedAt.Equal(T0) {
+			t.Fatalf("StartDeployment: got ID %d, created %v; want a positive ID, the store's clock %v", d.ID, d.CreatedAt, T0)
+		}
+		// Steps in the order given, numbered from 1; a zero start is the store's clock.
+		steps[0].Seq, steps[1].Seq, steps[1].StartedAt = 1, 2, T0
+		sameJSON(t, "StartDeployment's steps", d.Steps, steps)
+		got, err := f.s.FindDeployment(f.ctx, d.ID)
+		mustOK(t, "FindDeployment", err)
+		sameJSON(t, "FindDeployment after StartDeployment", got, d)
+		l, err := f.s.FindLock(f.ctx, "shop", "test")
+		mustOK(t, "FindLock", err)
+		if l.DeploymentID != d.ID {
+			t.Errorf("lock after StartDeployment names deployment %d, want %d", l.DeploymentID, d.ID)
+		}
+		next := &gantry.Step{Name: "switch", State: gantry.StepStarted}
+		mustOK(t, "AppendStep", f.s.AppendStep(f.ctx, d.ID, next))
+		if next.Seq != 3 {
+			t.Errorf("AppendStep after StartDeployment's two steps: got seq %d, want 3", next.Seq)
+		}
+		// Without the lock: refused, and nothing stored.
+		for _, holder := range []string{"bob", ""} {
+			env := "test"
+			if holder == "" {
+				holder, env = "alice", "prod"
+			}
+			refused := &gantry.Deployment{App: "shop", Env: env, Kind: gantry.KindDeploy, Actor: holder, State: gantry.DeploymentRunning,
+				Steps: []gantry.Step{{Name: "classify", State: gantry.StepDone}}}
+			wantCode(t, "StartDeployment by "+holder+" on "+env, f.s.StartDeployment(f.ctx, refused), gantry.ENOTFOUND)
+			if refused.ID != 0 || refused.Steps[0].Seq != 0 {
+				t.Errorf("refused StartDeployment: got ID %d, step seq %d; want both left 0", refused.ID, refused.Steps[0].Seq)
+			}
+		}
+		ds, err := f.s.ListDeployments(f.ctx, gantry.DeploymentFilter{App: "shop"})
+		mustOK(t, "ListDeployments", err)
+		if len(ds) != 1 {
+			t.Errorf("after two refused StartDeployments: %d deployments stored, want 1", len(ds))
+		}
+	}},
 	{"IDsIncrease", func(t *testing.T, f *fixture) {
 		f.mustCreateApp("shop")
 		f.mustCreateApp("api")
