@@ -67,6 +67,7 @@ type serverConn struct {
 	parked bool
 	until  time.Time
 	hasRB  atomic.Bool // rb != nil, for tests
+	hasST  atomic.Bool // st != nil, for tests
 	r, w   int         // unread bytes are (*rb)[r:w]
 
 	// What serving requests needs; nil while parked (see reqState).
@@ -107,6 +108,7 @@ type reqState struct {
 func (c *serverConn) state() *reqState {
 	if c.st == nil {
 		c.st = &reqState{rw: responseWriter{c: c}}
+		c.hasST.Store(true)
 	}
 	return c.st
 }
@@ -357,6 +359,7 @@ func (c *serverConn) awaitParked() int {
 // and the timer of its watch.
 func (c *serverConn) shed() {
 	c.st = nil
+	c.hasST.Store(false)
 	c.putBuffer() // after: !buffered() says both went
 	c.wmu.Lock()
 	if c.watch != nil {

@@ -351,7 +351,7 @@ func TestLoopSlowClients(t *testing.T) {
 			if sc.phase.Load() == phaseIdle {
 				// The conn's goroutine is parked in waitReadable,
 				// holding neither its buffer nor its last request.
-				return !sc.buffered() && sc.st == nil
+				return !sc.buffered() && !sc.hasST.Load()
 			}
 		}
 		return false
