@@ -45,13 +45,28 @@ func (r *rawIO) init(raw syscall.RawConn) {
 	r.readFn, r.writeFn = r.readFD, r.writeFD // bound once: a method value allocates
 }
 
-func (r *rawIO) readFD(fd uintptr) bool {
-	c := &r.rd
+func (r *rawIO) readFD(fd uintptr) bool { return r.rd.call(syscall.SYS_READ, fd) }
+
+func (r *rawIO) writeFD(fd uintptr) bool {
+	c := &r.wr
+	for len(c.p) > 0 && c.errno == 0 {
+		if !c.call(syscall.SYS_WRITE, fd) {
+			return false
+		}
+	}
+	return true
+}
+
+// call makes one read or write (trap) of c.p on fd, again on EINTR: false
+// when it would block (EAGAIN); else c.n and c.p count what it moved, or
+// c.errno says why it failed.
+func (c *rawCall) call(trap, fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(c.p))), uintptr(len(c.p)))
+		n, _, e := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(unsafe.SliceData(c.p))), uintptr(len(c.p)))
 		switch e {
 		case 0:
-			c.n = int(n)
+			c.n += int(n)
+			c.p = c.p[n:]
 			return true
 		case syscall.EINTR:
 			continue
@@ -61,26 +76,6 @@ func (r *rawIO) readFD(fd uintptr) bool {
 		c.errno = e
 		return true
 	}
-}
-
-func (r *rawIO) writeFD(fd uintptr) bool {
-	c := &r.wr
-	for len(c.p) > 0 {
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(c.p))), uintptr(len(c.p)))
-		switch e {
-		case 0:
-			c.n += int(n)
-			c.p = c.p[n:]
-			continue
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		c.errno = e
-		return true
-	}
-	return true
 }
 
 // read reads into p as nc.Read does.
