@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -30,15 +29,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 	// the last one tells which steps a deploy takes (stop-standby included).
 	mustCLI(t, srv.API, "deploy", "test", "--release", "1.1.0")
 	mustCLI(t, srv.API, "deploy", "test", "--release", "1.0.0")
-	c := api.NewClient(srv.API, "tester")
-	ds, err := c.ListDeployments(context.Background(), "hello", "test", 1, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := c.FindDeployment(context.Background(), "hello", ds[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := lastJournal(t, srv.API)
 	var steps []string
 	for _, s := range d.Steps {
 		steps = append(steps, s.Name)
@@ -65,8 +56,6 @@ func TestCrashAtEveryStep(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 				defer cancel()
 				if _, err := rc.Deploy(ctx, gantry.DeployRequest{App: "hello", Env: "test", Release: next}, nil); err != nil {
-					var ge *gantry.Error
-					errors.As(err, &ge)
 					t.Fatalf("deploy after recovery: %v", err)
 				}
 				serving = next
@@ -111,6 +100,22 @@ func mustRecovered(t *testing.T, restarted *childProc, at, serving, next, want s
 		t.Errorf("interrupted deployment is %s, want %s (%s)", last[0].State, want, last[0].Error)
 	}
 	return got
+}
+
+// lastJournal returns the last deployment of app hello to test on the
+// server at apiURL, with its journal.
+func lastJournal(t *testing.T, apiURL string) *gantry.Deployment {
+	t.Helper()
+	c := api.NewClient(apiURL, "tester")
+	ds, err := c.ListDeployments(context.Background(), "hello", "test", 1, 0)
+	if err != nil || len(ds) == 0 {
+		t.Fatalf("the last deployment of test: %v", err)
+	}
+	d, err := c.FindDeployment(context.Background(), "hello", ds[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // crashThenRestart runs the CLI with args against a server on data that
