@@ -41,6 +41,13 @@ func (s *fakeFullStore) CreateDeployment(ctx context.Context, d *gantry.Deployme
 	return s.Store.CreateDeployment(ctx, d)
 }
 
+func (s *fakeFullStore) StartDeployment(ctx context.Context, d *gantry.Deployment) error {
+	if err := s.refuse("deployment"); err != nil {
+		return err
+	}
+	return s.Store.StartDeployment(ctx, d)
+}
+
 func (s *fakeFullStore) UpdateDeployment(ctx context.Context, d *gantry.Deployment) error {
 	if err := s.refuse("deployment"); err != nil {
 		return err
