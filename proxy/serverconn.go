@@ -559,7 +559,6 @@ func validHost(h string) bool {
 // serveRequest runs the handler on req and finishes its answer; it says
 // whether the connection can carry another request.
 func (c *serverConn) serveRequest(req *http.Request) bool {
-	c.s.requests.Add(1)
 	var body *bodyReader
 	if req.ContentLength > 0 {
 		body = &bodyReader{c: c, remaining: req.ContentLength}

@@ -32,19 +32,25 @@ type Server struct {
 	conns     map[*serverConn]struct{}
 	shutting  atomic.Bool
 
-	requests atomic.Uint64 // started on the loop
+	requests atomic.Uint64 // started, on the loop and on net/http
 	quiet    quietRelease
 }
 
 // NewLoopServer is NewServer (same handler chain and limits) with the
 // router's own HTTP/1.1 loop on plain listeners.
 func NewLoopServer(h http.Handler, limits httplimit.Limits) *Server {
-	return &Server{
-		Server:    NewServer(h, limits),
+	s := &Server{
 		limits:    limits.WithDefaults(),
 		listeners: map[*net.Listener]struct{}{},
 		conns:     map[*serverConn]struct{}{},
 	}
+	// Every request is counted, on the loop and on net/http (TLS, and the
+	// connections handed over): the memory goes back only once none comes.
+	s.Server = NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		s.requests.Add(1)
+		h.ServeHTTP(w, req)
+	}), limits)
+	return s
 }
 
 // Serve accepts connections on ln and serves each on the loop. It returns
@@ -124,7 +130,7 @@ func (s *Server) logf(format string, args ...any) {
 // opened at once and then left idle held about 12 KB of resident memory
 // each, twice what they use (bench/README.md). So once connections have
 // parked (idle past bufferHold, their buffers given back) and no request
-// has started on the loop for quietAfter, the server collects and returns
+// has started for quietAfter, the server collects and returns
 // the free memory to the system: at most once per releaseEvery, and never
 // while requests keep coming.
 const (

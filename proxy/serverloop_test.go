@@ -367,28 +367,36 @@ func TestLoopSlowClients(t *testing.T) {
 
 // TestLoopReleasesMemoryWhenQuiet: connections that park make the server
 // return free memory to the system once no request has started for
-// quietAfter, and not while requests keep coming.
+// quietAfter, and not while requests keep coming: on the loop, or on a
+// connection handed over to net/http (a chunked body).
 func TestLoopReleasesMemoryWhenQuiet(t *testing.T) {
-	srv, addr := startLoop(t, echoHandler(), httplimit.Limits{})
-	for i := range 20 {
-		c, br := dialRaw(t, addr)
-		mustWrite(t, c, fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: a\r\n\r\n", i))
-		readAnswer(t, br, "GET")
+	for name, busy := range map[string]string{
+		"loop":     "GET /busy HTTP/1.1\r\nHost: a\r\n\r\n",
+		"net/http": "POST /busy HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbusy\r\n0\r\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, addr := startLoop(t, echoHandler(), httplimit.Limits{})
+			for i := range 20 {
+				c, br := dialRaw(t, addr)
+				mustWrite(t, c, fmt.Sprintf("GET /%d HTTP/1.1\r\nHost: a\r\n\r\n", i))
+				readAnswer(t, br, "GET")
+			}
+			// One client goes on asking while the others park: every 50 ms,
+			// a tenth of quietAfter, so that a slow machine still asks in
+			// every window the server looks at.
+			c, br := dialRaw(t, addr)
+			busyUntil := time.Now().Add(3 * quietAfter)
+			for time.Now().Before(busyUntil) {
+				mustWrite(t, c, busy)
+				readAnswer(t, br, "GET")
+				time.Sleep(50 * time.Millisecond)
+			}
+			if n := srv.quiet.count.Load(); n != 0 {
+				t.Fatalf("released memory %d times while a request started every 50 ms", n)
+			}
+			waitFor(t, "memory released once quiet", 5*time.Second, func() bool { return srv.quiet.count.Load() == 1 })
+		})
 	}
-	// One client goes on asking while the others park: every 50 ms, a
-	// tenth of quietAfter, so that a slow machine still asks in every
-	// window the server looks at.
-	c, br := dialRaw(t, addr)
-	busyUntil := time.Now().Add(3 * quietAfter)
-	for time.Now().Before(busyUntil) {
-		mustWrite(t, c, "GET /busy HTTP/1.1\r\nHost: a\r\n\r\n")
-		readAnswer(t, br, "GET")
-		time.Sleep(50 * time.Millisecond)
-	}
-	if n := srv.quiet.count.Load(); n != 0 {
-		t.Fatalf("released memory %d times while a request started every 50 ms", n)
-	}
-	waitFor(t, "memory released once quiet", 5*time.Second, func() bool { return srv.quiet.count.Load() == 1 })
 }
 
 // TestLoopClientGoneSettlesCounters: a client that leaves while the target
