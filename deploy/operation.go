@@ -121,7 +121,7 @@ func (o *Orchestrator) execute(ctx context.Context, op *op, progress gantry.Prog
 	if err := o.checkNeeds(ctx, op); err != nil {
 		return nil, err
 	}
-	r, err := o.start(ctx, d, firstPolicyStep(op), progress)
+	r, err := o.start(ctx, d, policySteps(op, d.Actor), progress)
 	if err != nil {
 		return nil, err
 	}
@@ -366,10 +366,11 @@ func (o *Orchestrator) lockFor(ctx context.Context, op *op, d *gantry.Deployment
 
 // start records a new deployment (or marks a resumed one running) and
 // names it in the environment's lock, so that a refused operation learns
-// which deployment holds the environment; first, when set, is the
-// operation's first step, journaled (started) in the same write: one
-// synced write where three stood, on a rollback's way to its switch.
-func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, first *gantry.Step, progress gantry.Progress) (*run, error) {
+// which deployment holds the environment. recorded are the steps that
+// only record (the policy's, policySteps), journaled done in the same
+// write: one synced write where four stood, on a rollback's way to its
+// switch.
+func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, recorded []gantry.Step, progress gantry.Progress) (*run, error) {
 	r := &run{o: o, d: d, progress: progress, start: time.Now()}
 	d.State = gantry.DeploymentRunning
 	if d.ID != 0 {
@@ -380,15 +381,15 @@ func (o *Orchestrator) start(ctx context.Context, d *gantry.Deployment, first *g
 		return r, nil
 	}
 	d.CreatedAt = o.now()
-	if first != nil {
-		first.StartedAt = d.CreatedAt
-		d.Steps = []gantry.Step{*first}
+	for i := range recorded {
+		recorded[i].StartedAt, recorded[i].EndedAt = d.CreatedAt, d.CreatedAt
 	}
+	d.Steps = recorded
 	err := o.Store.StartDeployment(ctx, d)
-	if err == nil && first != nil {
-		*first, r.first = d.Steps[0], first
+	if err == nil {
+		r.recorded = d.Steps
 	}
-	// The journal's steps join d.Steps as they end (run.step).
+	// The journal's steps join d.Steps as they are reported (run.step).
 	d.Steps = nil
 	if err != nil {
 		return nil, err

@@ -58,7 +58,8 @@ type Orchestrator struct {
 	// Hooks runs the manifest's hooks and notifications; nil runs none.
 	Hooks gantry.HookRunner
 	// OnStep observes the journal: it is called once a step is written
-	// (state "started", before the step acts) and once its result is.
+	// (state "started", before the step acts) and once its result is; a
+	// step that only records (RecordOnly) is written once, done.
 	OnStep func(d *gantry.Deployment, s gantry.Step)
 	// OnFinish observes a deployment once its outcome is recorded and
 	// before its lock is freed: the last moment a crash can interrupt it.

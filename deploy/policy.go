@@ -32,12 +32,14 @@ func (o *Orchestrator) checkFreeze(env, breakGlass string, specs ...*gantry.Envi
 }
 
 // recordPolicy journals what policy has to say about this deployment: a
-// break-glass reason, and whether it is a deployment or a migration.
+// break-glass reason, and whether it is a deployment or a migration. Both
+// steps only record; start wrote them, done, with the deployment's record
+// (policySteps), so here they are reported, not written again.
 func (o *Orchestrator) recordPolicy(ctx context.Context, r *run, op *op) error {
 	if op.breakGlass != "" {
 		if err := r.step(ctx, "break-glass", op.breakGlass, func() (string, error) {
 			o.logger().Warn("break glass", "app", r.d.App, "env", r.d.Env, "actor", r.d.Actor, "reason", op.breakGlass)
-			return "by " + r.d.Actor + ": " + op.breakGlass, nil
+			return breakGlassRecord(r.d.Actor, op.breakGlass), nil
 		}); err != nil {
 			return err
 		}
@@ -46,19 +48,31 @@ func (o *Orchestrator) recordPolicy(ctx context.Context, r *run, op *op) error {
 	return r.step(ctx, "classify", detail, func() (string, error) { return detail, nil })
 }
 
-// firstPolicyStep is the step recordPolicy journals first for op, started,
-// for start to write with the deployment's record; nil for the operations
-// that record no policy (clone, rename, continue).
-func firstPolicyStep(op *op) *gantry.Step {
+// policySteps are the steps recordPolicy journals for op, as they end, for
+// start to write with the deployment's record of actor's op; none for the
+// operations that record no policy (clone, rename, continue).
+func policySteps(op *op, actor string) []gantry.Step {
 	switch op.kind {
 	case gantry.KindClone, gantry.KindRename, gantry.KindContinue:
 		return nil
 	}
+	var steps []gantry.Step
 	if op.breakGlass != "" {
-		return &gantry.Step{Name: "break-glass", State: gantry.StepStarted, Detail: op.breakGlass}
+		steps = append(steps, gantry.Step{Name: "break-glass", State: gantry.StepDone, Detail: breakGlassRecord(actor, op.breakGlass)})
 	}
-	return &gantry.Step{Name: "classify", State: gantry.StepStarted, Detail: classifyDetail(op)}
+	detail := classifyDetail(op)
+	return append(steps, gantry.Step{Name: "classify", State: gantry.StepDone, Detail: detail})
 }
+
+// RecordOnly tells the steps that only record what was decided before the
+// operation started: a break-glass reason, and the class of the change.
+// start journals them done, with the deployment's record, so each is one
+// journal event (done; OnStep sees no "started" of them), and a rollback
+// reaches its switch with one synced write fewer.
+func RecordOnly(step string) bool { return step == "break-glass" || step == "classify" }
+
+// breakGlassRecord is the break-glass step's record of actor's reason.
+func breakGlassRecord(actor, reason string) string { return "by " + actor + ": " + reason }
 
 // classifyDetail says whether op is a deployment or a migration, from
 // what serves to op's release.

@@ -88,9 +88,9 @@ func (w *writeLog) PutRoutes(ctx context.Context, t *gantry.RouteTable) error {
 // TestWarmRollbackWritesBeforeSwitch counts the synced writes a warm
 // rollback makes before its switch acts, the part of `gantry rollback` on
 // the way to traffic: the lock; the deployment's start (its record, its
-// first step, classify, started, and the lock's name for it, in one
-// transaction); classify's result; the switch's journal entry, which must
-// be on disk before the switch acts. Each journal event is on disk when it
+// classify step, done, as a step that only records is, and the lock's name
+// for it, in one transaction); the switch's journal entry, which must be
+// on disk before the switch acts. Each journal event is on disk when it
 // is reported (a crash there leaves the journal ending with it). A write
 // added there slows every rollback; one that may come after the traffic
 // moved belongs there.
@@ -120,7 +120,7 @@ func TestWarmRollbackWritesBeforeSwitch(t *testing.T) {
 	if got := h.ActiveRelease(t, "shop", "test"); got != v1.ID {
 		t.Fatalf("after the rollback %s is active, want %s", got, v1.ID)
 	}
-	want := []string{"AcquireLock", "StartDeployment", "UpdateStep classify", "AppendStep switch"}
+	want := []string{"AcquireLock", "StartDeployment", "AppendStep switch"}
 	if strings.Join(before, ", ") != strings.Join(want, ", ") {
 		t.Errorf("writes before the switch acted: %v, want %v", before, want)
 	}
@@ -129,5 +129,57 @@ func TestWarmRollbackWritesBeforeSwitch(t *testing.T) {
 	}
 	if n := len(log.names()); n <= len(want) {
 		t.Errorf("%d writes in all, want the switch's result and the outcome after the switch too", n)
+	}
+}
+
+// TestRecordOnlyStepsWrittenWithTheRecord: the steps that only record (a
+// break-glass reason, the class of the change) are written done with the
+// deployment's record, in its one transaction, and never again; progress
+// still reports each as started and done, in order, and OnStep, which sees
+// the journal's writes, sees each once, done, before the first step that
+// acts.
+func TestRecordOnlyStepsWrittenWithTheRecord(t *testing.T) {
+	h := NewHarness(t, Options{})
+	app := Simple("shop")
+	v1 := h.MustRelease(t, app, Rel{Version: "1.0.0"})
+	log := &writeLog{Store: h.Store}
+	o := h.NewOrchestrator()
+	o.Store = log
+	var written []string
+	o.OnStep = func(d *gantry.Deployment, s gantry.Step) { written = append(written, s.Name+" "+s.State) }
+	var reported []string
+	progress := func(e gantry.Event) {
+		if e.Step == "break-glass" || e.Step == "classify" {
+			reported = append(reported, e.Step+" "+e.State+": "+e.Message)
+		}
+	}
+	req := gantry.DeployRequest{App: "shop", Env: "test", Release: v1.ID, Actor: "dev", BreakGlass: "incident 42"}
+	d, err := o.Deploy(h.Ctx, req, progress)
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	for _, w := range log.names() {
+		if strings.HasSuffix(w, " break-glass") || strings.HasSuffix(w, " classify") {
+			t.Errorf("write %q: a step that only records is written with the deployment's record alone", w)
+		}
+	}
+	want := []string{
+		"break-glass started: incident 42", "break-glass done: by dev: incident 42",
+		"classify started: deployment: (nothing) → 1.0.0", "classify done: deployment: (nothing) → 1.0.0",
+	}
+	if strings.Join(reported, "\n") != strings.Join(want, "\n") {
+		t.Errorf("progress reported\n%s\nwant\n%s", strings.Join(reported, "\n"), strings.Join(want, "\n"))
+	}
+	if len(written) < 3 || written[0] != "break-glass done" || written[1] != "classify done" || written[2] != "verify-artifacts started" {
+		t.Errorf("journal events seen by OnStep %v, want break-glass done, classify done, then verify-artifacts started", written)
+	}
+	stored, err := h.Store.FindDeployment(h.Ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := stored.Steps
+	if len(steps) < 2 || steps[0].Name != "break-glass" || steps[0].State != gantry.StepDone || steps[0].Detail != "by dev: incident 42" ||
+		steps[1].Name != "classify" || steps[1].State != gantry.StepDone || !steps[1].EndedAt.Equal(stored.CreatedAt) {
+		t.Errorf("journal starts %+v, want break-glass and classify, done when the deployment was created (%s)", steps[:min(2, len(steps))], stored.CreatedAt)
 	}
 }

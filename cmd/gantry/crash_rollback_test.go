@@ -8,6 +8,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/api"
+	"github.com/gantry-dev/gantry/deploy"
 )
 
 // TestCrashAtEveryRollbackStep kills the server (SIGKILL) at every journal
@@ -17,11 +18,11 @@ import (
 // that the environment is consistent: the old or the new release fully
 // serving, as recorded; the rollback recorded as recovered (or, crashed
 // after its outcome, as succeeded); no lock left; and the next rollback
-// runs. A rollback writes its deployment, its first step (classify,
-// started) and the lock's name in one transaction, and the switch's
-// result, the environment's new active slot and its outcome only after the
-// traffic moved: a crash between the switch and those records is among
-// these.
+// runs. A rollback writes its deployment, its classify step (done: it only
+// records, so it has no "started" point) and the lock's name in one
+// transaction, and the switch's result, the environment's new active slot
+// and its outcome only after the traffic moved: a crash between the switch
+// and those records is among these.
 func TestCrashAtEveryRollbackStep(t *testing.T) {
 	needTools(t)
 	data, router := t.TempDir(), freeAddr(t)
@@ -39,9 +40,12 @@ func TestCrashAtEveryRollbackStep(t *testing.T) {
 	}
 	var points []string
 	for _, s := range d.Steps {
-		points = append(points, fmt.Sprintf("rollback:%s:%s", s.Name, gantry.StepStarted), fmt.Sprintf("rollback:%s:%s", s.Name, gantry.StepDone))
+		if !deploy.RecordOnly(s.Name) {
+			points = append(points, fmt.Sprintf("rollback:%s:%s", s.Name, gantry.StepStarted))
+		}
+		points = append(points, fmt.Sprintf("rollback:%s:%s", s.Name, gantry.StepDone))
 	}
-	if len(points) < 4 {
+	if len(points) < 3 {
 		t.Fatalf("the rollback's journal has steps %+v, want at least classify and switch", d.Steps)
 	}
 	points = append(points, "finish")

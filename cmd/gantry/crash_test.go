@@ -9,6 +9,7 @@ import (
 
 	"github.com/gantry-dev/gantry"
 	"github.com/gantry-dev/gantry/api"
+	"github.com/gantry-dev/gantry/deploy"
 )
 
 // TestCrashAtEveryStep kills the server (SIGKILL) at every journal step of
@@ -43,6 +44,9 @@ func TestCrashAtEveryStep(t *testing.T) {
 	serving := "1.0.0"
 	for _, step := range steps {
 		for _, state := range []string{gantry.StepStarted, gantry.StepDone} {
+			if state == gantry.StepStarted && deploy.RecordOnly(step) {
+				continue // journaled once, done, with the deployment's record
+			}
 			at := fmt.Sprintf("deploy:%s:%s", step, state)
 			t.Run(at, func(t *testing.T) {
 				next := map[string]string{"1.0.0": "1.1.0", "1.1.0": "1.0.0"}[serving]
