@@ -195,6 +195,13 @@ type requestState struct {
 
 type requestStateKey struct{}
 
+// AfterFunc lets the contexts derived from a request's, and
+// context.AfterFunc on it, wait on the request's own context (the loop's
+// reqCtx, or net/http's) without a goroutine each.
+func (rs *requestState) AfterFunc(f func()) (stop func() bool) {
+	return context.AfterFunc(rs.Context, f)
+}
+
 func (rs *requestState) Value(key any) any {
 	if key == (requestStateKey{}) {
 		return rs

@@ -76,13 +76,12 @@ type serverConn struct {
 	// The watch of the request in flight (see watchDelay).
 	watch     *time.Timer
 	wmu       sync.Mutex
-	cancel    context.CancelFunc // nil between requests
+	cur       *reqCtx // the request in flight's context; nil between requests
 	body      *bodyReader
-	nextReady bool            // the next request's bytes are here already
-	watchDone chan struct{}   // the watcher's end; nil when none runs
-	reqDone   <-chan struct{} // Done of the request in flight's context
-	gone      bool            // the client left during the request in flight
-	up        *upConn         // the fast path's upstream connection, aborted if it does
+	nextReady bool          // the next request's bytes are here already
+	watchDone chan struct{} // the watcher's end; nil when none runs
+	gone      bool          // the client left during the request in flight
+	up        *upConn       // the fast path's upstream connection, aborted if it does
 }
 
 // loopConnKey is the context key of the serverConn that serves a request.
@@ -366,7 +365,6 @@ func (c *serverConn) shed() {
 		c.watch.Stop()
 		c.watch = nil
 	}
-	c.reqDone = nil
 	c.wmu.Unlock()
 }
 
@@ -564,14 +562,14 @@ func (c *serverConn) serveRequest(req *http.Request) bool {
 		body = &bodyReader{c: c, remaining: req.ContentLength}
 		req.Body = body
 	}
-	ctx, cancel := context.WithCancel(c.base)
+	ctx := newReqCtx(c.base)
 	req = req.WithContext(ctx)
 	w := &c.st.rw
 	w.reset(req)
-	c.startWatch(cancel, ctx.Done(), body, body == nil && c.r < c.w)
+	c.startWatch(ctx, body, body == nil && c.r < c.w)
 	aborted := c.runHandler(w, req)
 	c.stopWatch()
-	cancel()
+	ctx.cancel()
 	keep := !aborted && !req.Close && !c.s.shutting.Load()
 	if body != nil && !body.settle() {
 		keep = false
@@ -597,14 +595,14 @@ func (c *serverConn) runHandler(w *responseWriter, req *http.Request) (aborted b
 }
 
 // startWatch arms the watch of the request in flight.
-func (c *serverConn) startWatch(cancel context.CancelFunc, done <-chan struct{}, body *bodyReader, nextReady bool) {
+func (c *serverConn) startWatch(ctx *reqCtx, body *bodyReader, nextReady bool) {
 	if c.raw == nil {
 		return
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.cancel, c.body, c.nextReady = cancel, body, nextReady
-	c.reqDone, c.gone, c.up = done, false, nil
+	c.cur, c.body, c.nextReady = ctx, body, nextReady
+	c.gone, c.up = false, nil
 	if c.watch == nil {
 		c.watch = time.AfterFunc(watchDelay, c.watchClient)
 		return
@@ -619,7 +617,7 @@ func (c *serverConn) startWatch(cancel context.CancelFunc, done <-chan struct{},
 func (c *serverConn) watchClient() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.cancel == nil || c.watchDone != nil || c.nextReady {
+	if c.cur == nil || c.watchDone != nil || c.nextReady {
 		return
 	}
 	if c.body != nil && !c.body.done() {
@@ -628,12 +626,12 @@ func (c *serverConn) watchClient() {
 	}
 	done := make(chan struct{})
 	c.watchDone = done
-	cancel := c.cancel
+	ctx := c.cur
 	_ = c.nc.SetReadDeadline(time.Time{})
 	go func() {
 		defer close(done)
 		if closed, _ := waitReadable(c.raw); closed {
-			cancel()
+			ctx.cancel()
 			c.abortUpstream()
 		}
 	}()
@@ -655,11 +653,12 @@ func (c *serverConn) abortUpstream() {
 // holdUpstream has uc aborted when the client leaves during the request
 // in flight, as a context.AfterFunc on its context would (cheaper: no
 // allocation). It says false, doing nothing, when ctx is not that
-// request's own context (a handler derived a cancellable one) or another
-// connection is held.
+// request's own context (a handler derived one) or another connection is
+// held.
 func (c *serverConn) holdUpstream(ctx context.Context, uc *upConn) bool {
+	own := ownCtx(ctx)
 	c.wmu.Lock()
-	if c.reqDone == nil || ctx.Done() != c.reqDone || c.up != nil {
+	if c.cur == nil || own != c.cur || c.up != nil {
 		c.wmu.Unlock()
 		return false
 	}
@@ -691,7 +690,7 @@ func (c *serverConn) stopWatch() {
 	}
 	c.wmu.Lock()
 	c.watch.Stop()
-	c.cancel, c.body = nil, nil
+	c.cur, c.body = nil, nil
 	done := c.watchDone
 	c.watchDone = nil
 	c.wmu.Unlock()
