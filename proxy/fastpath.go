@@ -173,7 +173,7 @@ func (r *Router) forwardFast(w http.ResponseWriter, req *http.Request, t *target
 // under the response-header timeout, passing 1xx answers on to w. It
 // returns buf, grown.
 func (r *Router) exchange(w http.ResponseWriter, uc *upConn, out []byte, method string, rh *respHead, buf []byte) ([]byte, error) {
-	uc.setReadDeadline(time.Now().Add(r.cfg.ResponseHeaderTimeout))
+	uc.armHeadDeadline(time.Now(), r.cfg.ResponseHeaderTimeout)
 	if _, err := uc.io.write(uc.nc, out); err != nil {
 		rh.nothingRead = true
 		return buf, err
@@ -184,8 +184,24 @@ func (r *Router) exchange(w http.ResponseWriter, uc *upConn, out []byte, method 
 		// cut. A connection whose whole answer is in hand keeps the
 		// deadline: its next use sets its own before any read.
 		uc.setReadDeadline(time.Time{})
+		uc.headBy = time.Time{}
 	}
 	return buf, err
+}
+
+// armHeadDeadline gives the response's head until timeout from now. The
+// deadline an earlier exchange on uc set is kept when it falls no sooner
+// and at most timeout/16 later: a connection that carries request after
+// request re-arms its timer once in timeout/16 rather than for each. So
+// the head's timeout is never shorter than timeout, and at most a
+// sixteenth longer.
+func (uc *upConn) armHeadDeadline(now time.Time, timeout time.Duration) {
+	want := now.Add(timeout)
+	if !uc.headBy.Before(want) && uc.headBy.Sub(want) <= timeout/16 {
+		return
+	}
+	uc.headBy = want.Add(timeout / 16)
+	uc.setReadDeadline(uc.headBy)
 }
 
 // setReadDeadline sets the read deadline without undoing an abort that

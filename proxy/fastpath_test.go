@@ -333,7 +333,9 @@ func TestFastPathServesHTTP2Clients(t *testing.T) {
 }
 
 // TestFastPathAsksASlowTargetOnce: a GET on a pooled connection that times
-// out waiting for its answer gets 504 and is not sent again.
+// out waiting for its answer gets 504 and is not sent again, never before
+// the timeout: the deadline the connection's first exchange armed (see
+// armHeadDeadline) does not cut the next one short.
 func TestFastPathAsksASlowTargetOnce(t *testing.T) {
 	var slowHits atomic.Int64
 	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -353,8 +355,13 @@ func TestFastPathAsksASlowTargetOnce(t *testing.T) {
 	if code, _ := MustGet(t, c, front, "app.localhost", "/"); code != 200 { // pools a connection
 		t.Fatalf("first request: %d", code)
 	}
+	time.Sleep(30 * time.Millisecond) // past the sixteenth the deadline may be late
+	begin := time.Now()
 	if code, _ := MustGet(t, c, front, "app.localhost", "/slow"); code != http.StatusGatewayTimeout {
 		t.Errorf("slow target: %d, want 504", code)
+	}
+	if took := time.Since(begin); took < 200*time.Millisecond {
+		t.Errorf("504 after %v, before the 200ms timeout", took)
 	}
 	if n := slowHits.Load(); n != 1 {
 		t.Errorf("the slow target was asked %d times, want once", n)

@@ -18,6 +18,23 @@ type reqCtx struct {
 	cancelled atomic.Bool
 	mu        sync.Mutex
 	after     map[*afterFunc]struct{} // AfterFunc's, until cancel runs them
+	// state is what the router resolved for the request (Router.ServeHTTP),
+	// kept here rather than in a context of its own, so that the request
+	// is not copied to carry it.
+	state    requestState
+	hasState bool
+}
+
+// Value answers requestStateKey with the router's state of the request,
+// other keys from the connection's context.
+func (x *reqCtx) Value(key any) any {
+	if key == (requestStateKey{}) {
+		if x.hasState {
+			return &x.state
+		}
+		return nil
+	}
+	return x.Context.Value(key)
 }
 
 // afterFunc is one AfterFunc of a reqCtx.
@@ -100,7 +117,7 @@ func (x *reqCtx) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
-// ownCtx is the reqCtx that ctx is, as the handler got it (the router's
+// ownCtx is the reqCtx that ctx is, as the handler got it (or a
 // requestState around it), or nil for any context derived from it.
 func ownCtx(ctx context.Context) *reqCtx {
 	if rs, ok := ctx.(*requestState); ok {

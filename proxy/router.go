@@ -34,7 +34,9 @@ type Config struct {
 	// MaxBodyBytes is the default for routes without their own; 0 => 64 MiB.
 	MaxBodyBytes int64
 	// ResponseHeaderTimeout bounds the wait for an upstream's response
-	// headers (504 past it); 0 => 60s.
+	// headers (504 past it); 0 => 60s. On the fast path a pooled
+	// connection's deadline is re-armed once in a sixteenth of it, so the
+	// 504 comes between the timeout and a sixteenth more.
 	ResponseHeaderTimeout time.Duration
 	Metrics               *Metrics // nil: no metrics
 	// OnChange is called (outside locks) after every state change, so the
@@ -151,6 +153,14 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if limit <= 0 {
 		limit = r.cfg.MaxBodyBytes
 	}
+	if x, ok := req.Context().(*reqCtx); ok && !x.hasState {
+		// Served by the loop: the state lives in the request's own
+		// context, and the request goes on as it is, not copied.
+		x.state = requestState{Context: x, route: e.rt, preview: e.preview, maxBody: limit, balance: cfg.Balance}
+		x.hasState = true
+		r.handler.ServeHTTP(w, req)
+		return
+	}
 	rs := &requestState{Context: req.Context(), route: e.rt, preview: e.preview, maxBody: limit, balance: cfg.Balance}
 	r.handler.ServeHTTP(w, req.WithContext(rs))
 }
@@ -179,7 +189,8 @@ func (r *Router) Close() error {
 }
 
 // requestState is what the router resolved for a request; middleware finds
-// it in the request context (requestStateFrom). It is that context itself,
+// it in the request context (requestStateFrom). It is that context itself
+// (or, for a request the loop serves, part of that context, its reqCtx),
 // and holds serveProxy's status writer and attempts, so that a request
 // allocates one object for all of them.
 type requestState struct {

@@ -35,6 +35,7 @@ type upConn struct {
 	br     *bufio.Reader // reads through Read
 	reused bool          // it served a request before
 	idleAt time.Time     // when it went back to the pool
+	headBy time.Time     // the read deadline armHeadDeadline set; zero: none
 	// aborted is set when the client left or the target's drain timed out;
 	// the connection is then unusable and is closed, never pooled.
 	aborted atomic.Bool
