@@ -155,6 +155,35 @@ func TestRefusedConnectionRetriedOnAnotherInstance(t *testing.T) {
 	}
 }
 
+// TestDeployKeepsARecentVerdict: a deploy that adds an instance to one
+// that passed its probe recently waits for the new one's probe only. The
+// health round once wanted a probe of this round from every instance but
+// asked it of the stale ones alone: the recent one, probed hourly, held
+// the deploy until its timeout.
+func TestDeployKeepsARecentVerdict(t *testing.T) {
+	r, _ := MustRouter(t, Config{})
+	a := MustBackend(t, "a")
+	// b answers its probes slowly: its first is still out when the
+	// round starts, so the round asks b and not a.
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/up" {
+			time.Sleep(100 * time.Millisecond)
+		}
+		io.WriteString(w, "b")
+	}))
+	defer b.Close()
+	rc := fastRoute("app/prod", "app.localhost")
+	rc.Health.Interval = time.Hour
+	rc.DeployTimeout = 3 * time.Second
+	MustDeploy(t, r, rc, a.addr())
+	time.Sleep(200 * time.Millisecond) // a's checker has done what the first round asked
+	begin := time.Now()
+	MustDeploy(t, r, rc, a.addr(), b.Listener.Addr().String())
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("adding an instance took %v", took)
+	}
+}
+
 func TestUnhealthyInstanceRemovedAndRestored(t *testing.T) {
 	r, front := MustRouter(t, Config{})
 	a, b := MustBackend(t, "a"), MustBackend(t, "b")

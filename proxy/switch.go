@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"time"
 
@@ -178,14 +179,18 @@ func (r *Router) finishSwitch(ctx context.Context, rt *route, timeout time.Durat
 // or an EUNAVAILABLE error naming the first target that is not and why.
 func (r *Router) waitHealthy(ctx context.Context, rt *route, ts []*target, timeout time.Duration) (time.Duration, error) {
 	start := r.now()
-	recent := true
+	// stale are the targets without a recent verdict: the round asks each
+	// for a probe and waits for its answer. The others need only stay
+	// healthy; they are not asked, so waiting for a probe of theirs would
+	// wait for their interval.
+	var stale []*target
 	for _, t := range ts {
 		if !t.healthyRecently(start) {
-			recent = false
+			stale = append(stale, t)
 			t.probeNow()
 		}
 	}
-	if recent {
+	if len(stale) == 0 {
 		return 0, nil
 	}
 	realStart := time.Now()
@@ -195,9 +200,9 @@ func (r *Router) waitHealthy(ctx context.Context, rt *route, ts []*target, timeo
 		ch := r.changed.wait()
 		var bad *target
 		for _, t := range ts {
-			// A verdict from before the round does not count: the round
-			// exists because the old one is stale.
-			if !t.healthySince(start) {
+			// A stale verdict from before the round does not count: the
+			// round exists because it is stale.
+			if !t.healthy.Load() || slices.Contains(stale, t) && !t.healthySince(start) {
 				bad = t
 				break
 			}
