@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,5 +108,27 @@ func TestBinariesNotBuilt(t *testing.T) {
 	}
 	if d := time.Since(begin); d > 10*time.Second {
 		t.Errorf("Binaries took %s with an empty cache; want an answer at once", d)
+	}
+}
+
+// TestHoldersNamesTheListener: a pod that cannot listen because its
+// address is taken is reported with what listens on its port.
+func TestHoldersNamesTheListener(t *testing.T) {
+	if _, err := exec.LookPath("ss"); err != nil {
+		t.Skip("no ss(8)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	_, err = net.Listen("tcp", ln.Addr().String())
+	got := holders(err, "127.0.0.1", port)
+	if want := fmt.Sprintf("127.0.0.1:%d", port); !strings.Contains(got, "is taken") || strings.Count(got, want) < 2 {
+		t.Errorf("holders(%v) = %q, want it to name %s and its listener", err, got, want)
+	}
+	if got := holders(errors.New("other"), "127.0.0.1", port); got != "" {
+		t.Errorf("holders of another error = %q, want nothing", got)
 	}
 }

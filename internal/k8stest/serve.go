@@ -93,7 +93,7 @@ func (c *Cluster) Serve(tb testing.TB, ns string, port int, handler func(pod *co
 		tb.Skip(msg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ps := &podServers{c: c, tb: tb, ns: ns, port: port, handler: handler, served: map[types.UID]*podServer{}}
+	ps := &podServers{c: c, tb: tb, ns: ns, port: port, handler: handler, served: map[types.UID]*podServer{}, failed: map[types.UID]bool{}}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -120,6 +120,7 @@ type podServers struct {
 
 	mu     sync.Mutex
 	served map[types.UID]*podServer
+	failed map[types.UID]bool // pods whose serving failed, reported once
 }
 
 type podServer struct {
@@ -176,7 +177,12 @@ func (ps *podServers) sync(ctx context.Context, pods []corev1.Pod) {
 		}
 		s, err := ps.serve(ctx, pod)
 		if err != nil {
-			ps.tb.Errorf("k8stest: serve pod %s/%s: %v", pod.Namespace, pod.Name, err)
+			// Once per pod: the next rounds try again, and would repeat it
+			// every 25 ms.
+			if !ps.failed[pod.UID] {
+				ps.failed[pod.UID] = true
+				ps.tb.Errorf("k8stest: serve pod %s/%s: %v%s", pod.Namespace, pod.Name, err, holders(err, pod.Status.PodIP, ps.port))
+			}
 			continue
 		}
 		ps.served[pod.UID] = s
@@ -207,6 +213,17 @@ func (ps *podServers) serve(ctx context.Context, pod *corev1.Pod) (*podServer, e
 		return nil, fmt.Errorf("mark serving: %w", err)
 	}
 	return s, nil
+}
+
+// holders says, for an address in use, which sockets listen on ip:port or
+// on its port on every address (ss(8)), so that a failure names what held
+// the address.
+func holders(err error, ip string, port int) string {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return ""
+	}
+	out, _ := exec.Command("ss", "-Htlnp", fmt.Sprintf("sport = :%d", port)).CombinedOutput()
+	return fmt.Sprintf("; %s:%d is taken; listening on port %d (ss -Htlnp):\n%s", ip, port, port, strings.TrimSpace(string(out)))
 }
 
 // alreadyAssigned says ip(8) refused an address that is already there
