@@ -19,8 +19,8 @@ type run struct {
 	// after_* hook that kept failing); the step's detail says so.
 	softFail bool
 	// recorded are the operation's first steps, journaled done with its
-	// deployment's record (see start): steps that only record. The first
-	// calls of step take them in order and report them, without writing.
+	// deployment's record (see start): steps that only record, which
+	// recordPolicy reports without writing them again.
 	recorded []gantry.Step
 	// unsettled marks a run whose records may not say what it did (a step
 	// acted but its result could not be written, or its outcome could not
@@ -85,9 +85,6 @@ func (r *run) reached(ctx context.Context, order int) error {
 // journal entry is durable before fn acts, so a crash inside fn is visible
 // to recovery.
 func (r *run) step(ctx context.Context, name, detail string, fn func() (string, error)) error {
-	if len(r.recorded) > 0 {
-		return r.replay(name, detail, fn)
-	}
 	s := &gantry.Step{Name: name, State: gantry.StepStarted, Detail: detail, StartedAt: r.o.now()}
 	if err := r.o.Store.AppendStep(ctx, r.d.ID, s); err != nil {
 		return fmt.Errorf("journal step %s: %w", name, err)
@@ -130,33 +127,6 @@ func (r *run) step(ctx context.Context, name, detail string, fn func() (string, 
 	}
 	r.d.Steps = append(r.d.Steps, *s)
 	return err
-}
-
-// replay reports the next of the steps start journaled done with the
-// deployment's record (see RecordOnly): started and done to progress, one
-// journal event (done) to OnStep. fn only computes what that record says;
-// a step or a result other than the one recorded is an internal error, and
-// the operation stops there (its record says more than it did).
-func (r *run) replay(name, detail string, fn func() (string, error)) error {
-	s := r.recorded[0]
-	r.recorded = r.recorded[1:]
-	if s.Name != name {
-		return gantry.Errorf(gantry.EINTERNAL, "journal: step %s came first, not %s, which the deployment's record journaled first", name, s.Name)
-	}
-	r.emit(name, gantry.StepStarted, detail)
-	result, err := fn()
-	if result == "" {
-		result = detail
-	}
-	if err != nil || result != s.Detail {
-		return gantry.Errorf(gantry.EINTERNAL, "journal: step %s ended with %q (error %v), not with %q, which the deployment's record journaled", name, result, err, s.Detail)
-	}
-	r.emit(name, s.State, s.Detail)
-	if r.o.OnStep != nil {
-		r.o.OnStep(r.d, s)
-	}
-	r.d.Steps = append(r.d.Steps, s)
-	return nil
 }
 
 func (r *run) emit(step, state, msg string) {

@@ -184,9 +184,7 @@ func (o *Orchestrator) perform(ctx context.Context, r *run, op *op) error {
 	case gantry.KindContinue:
 		return o.performContinue(ctx, r, op)
 	}
-	if err := o.recordPolicy(ctx, r, op); err != nil {
-		return err
-	}
+	o.recordPolicy(r, op)
 	o.notify(r.d, op.rel, op.m, o.envAsConfigured(op))
 	phase := phaseOf(op.kind)
 	hooksEnv := o.envAsConfigured(op)

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -31,25 +30,36 @@ func (o *Orchestrator) checkFreeze(env, breakGlass string, specs ...*gantry.Envi
 	return nil
 }
 
-// recordPolicy journals what policy has to say about this deployment: a
+// Steps that only record what was decided before the operation started.
+const (
+	stepBreakGlass = "break-glass" // the reason given to pass a freeze
+	stepClassify   = "classify"    // a deployment or a migration
+)
+
+// recordPolicy reports what policy has to say about this deployment: a
 // break-glass reason, and whether it is a deployment or a migration. Both
 // steps only record; start wrote them, done, with the deployment's record
-// (policySteps), so here they are reported, not written again.
-func (o *Orchestrator) recordPolicy(ctx context.Context, r *run, op *op) error {
-	if op.breakGlass != "" {
-		if err := r.step(ctx, "break-glass", op.breakGlass, func() (string, error) {
+// (policySteps), so here they are reported, each started and then done,
+// not written again.
+func (o *Orchestrator) recordPolicy(r *run, op *op) {
+	for _, s := range r.recorded {
+		started := s.Detail
+		if s.Name == stepBreakGlass {
+			started = op.breakGlass
 			o.logger().Warn("break glass", "app", r.d.App, "env", r.d.Env, "actor", r.d.Actor, "reason", op.breakGlass)
-			return breakGlassRecord(r.d.Actor, op.breakGlass), nil
-		}); err != nil {
-			return err
 		}
+		r.emit(s.Name, gantry.StepStarted, started)
+		r.emit(s.Name, s.State, s.Detail)
+		if r.o.OnStep != nil {
+			r.o.OnStep(r.d, s)
+		}
+		r.d.Steps = append(r.d.Steps, s)
 	}
-	detail := classifyDetail(op)
-	return r.step(ctx, "classify", detail, func() (string, error) { return detail, nil })
+	r.recorded = nil
 }
 
-// policySteps are the steps recordPolicy journals for op, as they end, for
-// start to write with the deployment's record of actor's op; none for the
+// policySteps are the steps recordPolicy reports for op, done, for start
+// to write with the deployment's record of actor's op; none for the
 // operations that record no policy (clone, rename, continue).
 func policySteps(op *op, actor string) []gantry.Step {
 	switch op.kind {
@@ -58,10 +68,9 @@ func policySteps(op *op, actor string) []gantry.Step {
 	}
 	var steps []gantry.Step
 	if op.breakGlass != "" {
-		steps = append(steps, gantry.Step{Name: "break-glass", State: gantry.StepDone, Detail: breakGlassRecord(actor, op.breakGlass)})
+		steps = append(steps, gantry.Step{Name: stepBreakGlass, State: gantry.StepDone, Detail: breakGlassRecord(actor, op.breakGlass)})
 	}
-	detail := classifyDetail(op)
-	return append(steps, gantry.Step{Name: "classify", State: gantry.StepDone, Detail: detail})
+	return append(steps, gantry.Step{Name: stepClassify, State: gantry.StepDone, Detail: classifyDetail(op)})
 }
 
 // RecordOnly tells the steps that only record what was decided before the
@@ -69,7 +78,7 @@ func policySteps(op *op, actor string) []gantry.Step {
 // start journals them done, with the deployment's record, so each is one
 // journal event (done; OnStep sees no "started" of them), and a rollback
 // reaches its switch with one synced write fewer.
-func RecordOnly(step string) bool { return step == "break-glass" || step == "classify" }
+func RecordOnly(step string) bool { return step == stepBreakGlass || step == stepClassify }
 
 // breakGlassRecord is the break-glass step's record of actor's reason.
 func breakGlassRecord(actor, reason string) string { return "by " + actor + ": " + reason }

@@ -153,15 +153,16 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if limit <= 0 {
 		limit = r.cfg.MaxBodyBytes
 	}
-	if x, ok := req.Context().(*reqCtx); ok && !x.hasState {
+	state := requestState{Context: req.Context(), route: e.rt, preview: e.preview, maxBody: limit, balance: cfg.Balance}
+	if x, ok := state.Context.(*reqCtx); ok && !x.hasState {
 		// Served by the loop: the state lives in the request's own
 		// context, and the request goes on as it is, not copied.
-		x.state = requestState{Context: x, route: e.rt, preview: e.preview, maxBody: limit, balance: cfg.Balance}
-		x.hasState = true
+		x.state, x.hasState = state, true
 		r.handler.ServeHTTP(w, req)
 		return
 	}
-	rs := &requestState{Context: req.Context(), route: e.rt, preview: e.preview, maxBody: limit, balance: cfg.Balance}
+	rs := new(requestState)
+	*rs = state
 	r.handler.ServeHTTP(w, req.WithContext(rs))
 }
 

@@ -280,15 +280,7 @@ func TestCanaryCrashWithFollowingRouters(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "router"), 0o755)
 	startBinProxy(t, gantryBinary(t), filepath.Join(dir, "router"), "--listen", routerAddr, "--follow", srv.API, "--follow-name", "edge-1")
 	t.Cleanup(func() {
-		s := &Server{DataDir: data, Listen: "127.0.0.1:0", FollowRouters: true, Logger: newLogger(testWriter{t}, "text")}
-		if err := s.Open(context.Background()); err != nil {
-			t.Errorf("cleanup: open the state to stop the app's instances: %v", err)
-			return
-		}
-		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
-			t.Errorf("cleanup: stop the app's instances: %v", err)
-		}
-		s.Close()
+		stopInstancesWith(t, &Server{DataDir: data, Listen: "127.0.0.1:0", FollowRouters: true, Logger: newLogger(testWriter{t}, "text")})
 	})
 	const host = "test.hello.localhost"
 	router := "http://" + routerAddr

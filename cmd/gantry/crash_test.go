@@ -143,7 +143,13 @@ func crashThenRestart(t *testing.T, data, router, at string, args ...string) *ch
 // left.
 func stopInstancesOf(tb testing.TB, data string, logger *slog.Logger) {
 	tb.Helper()
-	s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: logger}
+	stopInstancesWith(tb, &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: logger})
+}
+
+// stopInstancesWith stops the app instances of the state s opens (a
+// server not yet opened, configured as the servers that left them were).
+func stopInstancesWith(tb testing.TB, s *Server) {
+	tb.Helper()
 	if err := s.Open(context.Background()); err != nil {
 		tb.Errorf("cleanup: open the state to stop the app's instances: %v", err)
 		return

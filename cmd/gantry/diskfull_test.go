@@ -41,15 +41,7 @@ func TestFullDiskAtSwitch(t *testing.T) {
 			srv.stop()
 		}
 		os.Remove(filler)
-		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")}
-		if err := s.Open(context.Background()); err != nil {
-			t.Errorf("cleanup: open the state to stop the app's instances: %v", err)
-			return
-		}
-		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
-			t.Errorf("cleanup: stop the app's instances: %v", err)
-		}
-		s.Close()
+		stopInstancesWith(t, &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")})
 	})
 
 	load := loadtest.Start(loadtest.Options{URL: srv.Router + "/", Host: "test.hello.localhost", Workers: 4, MaxDuration: 5 * time.Minute, CountBodies: true})

@@ -87,15 +87,7 @@ func TestBinaryWorkflow(t *testing.T) {
 		server.Wait()
 		// Stop the app instances the server left running, as a later
 		// server on the same state would.
-		s := &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")}
-		if err := s.Open(context.Background()); err != nil {
-			t.Errorf("cleanup: open the state to stop the app's instances: %v", err)
-			return
-		}
-		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
-			t.Errorf("cleanup: stop the app's instances: %v", err)
-		}
-		s.Close()
+		stopInstancesWith(t, &Server{DataDir: data, Listen: "127.0.0.1:0", RouterAddr: "127.0.0.1:0", Logger: newLogger(testWriter{t}, "text")})
 		if t.Failed() {
 			serverLog.mu.Lock()
 			t.Logf("server log:\n%s", logBuf.String())

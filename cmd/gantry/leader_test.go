@@ -434,13 +434,5 @@ func sameOnRouters(t *testing.T, get func(router string) (string, error), router
 func stopClusterInstances(t *testing.T, c *cluster) {
 	data := filepath.Join(c.dir, "cleanup")
 	os.MkdirAll(data, 0o755)
-	s := &Server{DataDir: data, Listen: "127.0.0.1:0", StoreURL: c.store, ArtifactsAt: "store", FollowRouters: true, Logger: newLogger(testWriter{t}, "text")}
-	if err := s.Open(context.Background()); err != nil {
-		t.Errorf("cleanup: open the store to stop the app's instances: %v", err)
-		return
-	}
-	if err := s.Orchestrator.StopAll(context.Background()); err != nil {
-		t.Errorf("cleanup: stop the app's instances: %v", err)
-	}
-	s.Close()
+	stopInstancesWith(t, &Server{DataDir: data, Listen: "127.0.0.1:0", StoreURL: c.store, ArtifactsAt: "store", FollowRouters: true, Logger: newLogger(testWriter{t}, "text")})
 }

@@ -33,15 +33,7 @@ func TestServerCrashWithSeparateProxy(t *testing.T) {
 	mustCLI(t, srv.API, "deploy", "test", "--ref", "v1.1.0")
 	srv.stop()
 	t.Cleanup(func() {
-		s := &Server{DataDir: data, Listen: "127.0.0.1:0", ProxyAdmin: p.admin, ProxyURL: "http://" + routerAddr, Logger: newLogger(testWriter{t}, "text")}
-		if err := s.Open(context.Background()); err != nil {
-			t.Errorf("cleanup: open the state to stop the app's instances: %v", err)
-			return
-		}
-		if err := s.Orchestrator.StopAll(context.Background()); err != nil {
-			t.Errorf("cleanup: stop the app's instances: %v", err)
-		}
-		s.Close()
+		stopInstancesWith(t, &Server{DataDir: data, Listen: "127.0.0.1:0", ProxyAdmin: p.admin, ProxyURL: "http://" + routerAddr, Logger: newLogger(testWriter{t}, "text")})
 	})
 
 	routerURL := "http://" + routerAddr
